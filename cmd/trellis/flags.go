@@ -1,0 +1,83 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// envPrefix prefixes the environment variable of every flag: --jwks-url is
+// also TRELLIS_JWKS_URL.
+const envPrefix = "TRELLIS_"
+
+// envOverrides names the variables that differ from the flag's name.
+var envOverrides = map[string]string{"api-key": "TRELLIS_API_KEYS"}
+
+// envName returns the environment variable that sets flag name.
+func envName(name string) string {
+	if v, ok := envOverrides[name]; ok {
+		return v
+	}
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// newFlagSet returns a flag set whose usage lists each flag's variable.
+func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: trellis %s [flags]\n\n%s\n\nFlags (each also an environment variable):\n", name, synopsis)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" && f.DefValue != "[]" {
+				def = fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			fmt.Fprintf(out, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	return fs
+}
+
+// parse parses args, then fills every flag not given on the command line
+// from its environment variable. Values are validated by the caller.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see trellis %s --help)", fs.Arg(0), fs.Name())
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		val, ok := os.LookupEnv(envName(f.Name))
+		if given[f.Name] || !ok || err != nil {
+			return
+		}
+		if _, isList := f.Value.(*stringList); isList {
+			for _, v := range strings.Split(val, ",") {
+				if v = strings.TrimSpace(v); v != "" {
+					_ = f.Value.Set(v)
+				}
+			}
+			return
+		}
+		if e := fs.Set(f.Name, val); e != nil {
+			err = fmt.Errorf("%s=%q: %w", envName(f.Name), val, e)
+		}
+	})
+	return err
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/httpapi"
+	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/token"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+// serveConfig is everything `trellis serve` is configured with.
+type serveConfig struct {
+	Addr     string
+	DataFile string
+	Dev      bool
+
+	JWKSURL, JWKSFile string
+	Issuer, Audience  string
+	Algorithms        string
+	TokenSkew         time.Duration
+	MembershipClaim   string
+	TokenCacheSize    int
+	JWKSMinRefresh    time.Duration
+
+	APIKeys       stringList
+	RequireAPIKey bool
+	MaxBodyBytes  int64
+	MaxBatch      int
+	MaxWait       time.Duration
+	DecisionLog   bool
+	LogLevel      string
+}
+
+func parseServe(args []string, out io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := newFlagSet("serve", "Answer decision queries over HTTP. With no --data, serves the embedded demo dataset.", out)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file to load instead of the embedded demo dataset")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: mint tokens with an ephemeral key, serve its JWKS and print example requests (never in production)")
+	fs.StringVar(&c.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS (e.g. https://api.workos.com/sso/jwks/<client_id>)")
+	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
+	fs.StringVar(&c.Issuer, "issuer", "", "required token issuer (iss) when a JWKS is configured")
+	fs.StringVar(&c.Audience, "audience", "", "required token audience (aud); empty: not checked")
+	fs.StringVar(&c.Algorithms, "algorithms", token.RS256, "comma-separated token algorithms to accept: RS256, ES256")
+	fs.DurationVar(&c.TokenSkew, "token-skew", token.DefaultSkew, "clock skew allowed on exp/nbf")
+	fs.StringVar(&c.MembershipClaim, "membership-claim", token.DefaultMembershipClaim, "token claim holding the organization membership id")
+	fs.IntVar(&c.TokenCacheSize, "token-cache-size", token.DefaultCacheSize, "verified tokens kept in memory (negative: no cache)")
+	fs.DurationVar(&c.JWKSMinRefresh, "jwks-min-refresh", token.DefaultMinRefreshInterval, "least time between two JWKS fetches (an unknown kid triggers one)")
+	fs.Var(&c.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
+	fs.BoolVar(&c.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
+	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
+	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision (decision_id, subject, permission, resource, result, reason, revision)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return c, err
+	}
+	return c, c.validate()
+}
+
+// validate reports the first setting that cannot work, saying how to fix it.
+func (c serveConfig) validate() error {
+	switch {
+	case c.Dev && (c.JWKSURL != "" || c.JWKSFile != ""):
+		return errors.New("--dev mints its own tokens and cannot be combined with --jwks-url or --jwks-file: drop one")
+	case c.JWKSURL != "" && c.JWKSFile != "":
+		return errors.New("give --jwks-url or --jwks-file, not both")
+	case (c.JWKSURL != "" || c.JWKSFile != "") && c.Issuer == "":
+		return errors.New("--issuer is required with a JWKS: tokens from any other issuer must be rejected")
+	case c.MaxBodyBytes <= 0:
+		return errors.New("--max-body-bytes must be positive")
+	case c.MaxBatch <= 0:
+		return errors.New("--max-batch must be positive")
+	case c.MaxWait <= 0:
+		return errors.New("--max-wait must be positive")
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// devIssuer is the issuer of the tokens --dev mints.
+const devIssuer = "https://trellis.dev.invalid"
+
+// service is a wired Trellis server: the handler and what --dev minted.
+type service struct {
+	handler http.Handler
+	engine  *engine.Engine
+	signer  *token.Signer // --dev only
+	apiKeys []string
+	cleanup func()
+}
+
+// newService loads the data and wires engine, token verifier, service layer
+// and HTTP handler.
+func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service, error) {
+	ds := datafile.Demo()
+	if c.DataFile != "" {
+		var err error
+		if ds, err = datafile.Load(c.DataFile); err != nil {
+			return nil, err
+		}
+	}
+	eng, err := loadEngine(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	svc := &service{engine: eng, apiKeys: c.APIKeys, cleanup: func() {}}
+
+	var verifier authz.Verifier
+	tcfg := token.Config{
+		JWKSURL: c.JWKSURL, JWKSFile: c.JWKSFile, Issuer: c.Issuer, Audience: c.Audience,
+		Algorithms: strings.Split(c.Algorithms, ","), Skew: c.TokenSkew,
+		MembershipClaim: c.MembershipClaim, CacheSize: c.TokenCacheSize, MinRefreshInterval: c.JWKSMinRefresh,
+		Logger: log,
+	}
+	if c.Dev {
+		log.Warn("DEVELOPMENT MODE: tokens are minted with an ephemeral key anyone with this process's output can use; never run --dev in production")
+		if svc.signer, err = token.NewSigner(token.RS256, "trellis-dev"); err != nil {
+			return nil, err
+		}
+		dir, err := os.MkdirTemp("", "trellis-dev-")
+		if err != nil {
+			return nil, err
+		}
+		svc.cleanup = func() { _ = os.RemoveAll(dir) }
+		tcfg.JWKSFile, tcfg.Issuer, tcfg.Algorithms = filepath.Join(dir, "jwks.json"), devIssuer, []string{token.RS256}
+		if err := os.WriteFile(tcfg.JWKSFile, svc.signer.JWKS(), 0o600); err != nil {
+			svc.cleanup()
+			return nil, err
+		}
+		if len(svc.apiKeys) == 0 {
+			svc.apiKeys = []string{"trellis_dev_" + randomHex(12)}
+		}
+	}
+	if tcfg.JWKSFile != "" || tcfg.JWKSURL != "" {
+		v, err := token.New(ctx, tcfg)
+		if err != nil {
+			svc.cleanup()
+			return nil, err
+		}
+		verifier = v
+	} else {
+		log.Info("token layer off: no --jwks-url or --jwks-file; only membership subjects (with an API key) are answered")
+	}
+
+	as, err := authz.New(authz.Config{Engine: eng, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch})
+	if err != nil {
+		svc.cleanup()
+		return nil, err
+	}
+	var decisionLog *slog.Logger
+	if c.DecisionLog {
+		decisionLog = log.With("log", "decision")
+	}
+	svc.handler, err = httpapi.New(httpapi.Config{
+		Service: as, APIKeys: svc.apiKeys, RequireAPIKey: c.RequireAPIKey, MaxBodyBytes: c.MaxBodyBytes,
+		Logger: log, DecisionLog: decisionLog,
+		Ready: func() (bool, map[string]any) {
+			return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false}
+		},
+	})
+	if err != nil {
+		svc.cleanup()
+		return nil, err
+	}
+	if svc.signer != nil {
+		svc.handler = withDevJWKS(svc.handler, svc.signer)
+	}
+	return svc, nil
+}
+
+// loadEngine builds the data document for ds and loads it into a new engine.
+func loadEngine(ctx context.Context, ds *model.Dataset) (*engine.Engine, error) {
+	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	if err != nil {
+		return nil, err
+	}
+	doc, err := index.Build(ds)
+	if err != nil {
+		return nil, err
+	}
+	return eng, eng.Load(ctx, doc)
+}
+
+// withDevJWKS also serves the dev key's JWKS, so --dev tokens can be
+// verified by other tools.
+func withDevJWKS(next http.Handler, s *token.Signer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.HandleFunc("GET /dev/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(s.JWKS())
+	})
+	return mux
+}
+
+func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // validated by parseServe
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	svc, err := newService(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer svc.cleanup()
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set --addr or TRELLIS_ADDR)", c.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           svc.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "revision", svc.engine.Revision())
+	if svc.signer != nil {
+		// Printed once serving, so the commands work as soon as they appear.
+		if err := printDevHelp(stdout, "http://"+ln.Addr().String(), svc.signer, svc.apiKeys[0]); err != nil {
+			_ = srv.Close()
+			return err
+		}
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,476 @@
+// Package authz is the service layer every decision route shares (the native
+// /v1 API, the OPA Data API and the WorkOS-compatible routes). It verifies
+// tokens, validates and shapes requests into policy input, waits for the
+// requested consistency and reads the policy's answer back. It never decides:
+// allowed is exactly the policy's "allowed" value.
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/token"
+)
+
+// Evaluator evaluates the policies (implemented by *engine.Engine).
+type Evaluator interface {
+	Decide(ctx context.Context, ep engine.Entrypoint, input ast.Value) (engine.Result, error)
+	Data(ctx context.Context, path string, input ast.Value) (engine.Result, error)
+	WaitFor(ctx context.Context, rev int64, timeout time.Duration) error
+	Revision() int64
+}
+
+// Verifier verifies session tokens (implemented by *token.Verifier). Errors
+// are *token.Error.
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (token.Claims, error)
+}
+
+// Config configures a Service. Zero fields get defaults.
+type Config struct {
+	Engine Evaluator // required
+	// Tokens verifies tokens; nil means the token layer is off and a request
+	// carrying a token is rejected.
+	Tokens Verifier
+	// Head returns the data source's current head revision, for
+	// fully_consistent requests; nil means the loaded revision is the head.
+	Head func(ctx context.Context) (int64, error)
+	// MaxWait bounds how long a request waits for a revision (default 5s).
+	MaxWait time.Duration
+	// MaxBatch bounds the checks in one batch (default 1000).
+	MaxBatch int
+}
+
+// Service answers decision requests. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("authz: an engine is required")
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 5 * time.Second
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// MaxBatch returns the largest batch the service accepts.
+func (s *Service) MaxBatch() int { return s.cfg.MaxBatch }
+
+// Subject says who is asking: a session token, or a membership named by the
+// caller (which the HTTP layer only accepts with an API key).
+type Subject struct {
+	Token        string `json:"token,omitempty"`
+	MembershipID string `json:"organization_membership_id,omitempty"`
+}
+
+// ResourceRef names a resource by id or by type and external id. The
+// organization may be left out when the subject's token names it.
+type ResourceRef struct {
+	ID             string `json:"id,omitempty"`
+	Type           string `json:"type,omitempty"`
+	ExternalID     string `json:"external_id,omitempty"`
+	OrganizationID string `json:"organization_id,omitempty"`
+}
+
+// Consistency asks for a minimum data revision.
+type Consistency struct {
+	AtLeastRevision int64 `json:"at_least_revision,omitempty"`
+	FullyConsistent bool  `json:"fully_consistent,omitempty"`
+}
+
+// Check is one (permission, resource) question.
+type Check struct {
+	Permission string      `json:"permission"`
+	Resource   ResourceRef `json:"resource"`
+}
+
+// Decision is the policy's answer to one check.
+type Decision struct {
+	Allowed   bool           `json:"allowed"`
+	DecidedBy string         `json:"decided_by"`
+	Reason    map[string]any `json:"reason"`
+}
+
+// Answer carries what every response has besides its payload.
+type Answer struct {
+	Revision   int64  `json:"revision"`
+	DecisionID string `json:"decision_id"`
+}
+
+// ListRequest asks for the resources the subject has Permission on.
+type ListRequest struct {
+	Permission     string       `json:"permission"`
+	ResourceType   string       `json:"resource_type,omitempty"`
+	Parent         *ResourceRef `json:"parent,omitempty"`
+	OrganizationID string       `json:"organization_id,omitempty"`
+	After          string       `json:"after,omitempty"`
+	Limit          int          `json:"limit,omitempty"`
+}
+
+// MembersRequest asks for the memberships with Permission on Resource.
+type MembersRequest struct {
+	Permission string      `json:"permission"`
+	Resource   ResourceRef `json:"resource"`
+	Direct     bool        `json:"direct,omitempty"`
+	After      string      `json:"after,omitempty"`
+	Limit      int         `json:"limit,omitempty"`
+}
+
+// Page is one page of ids. HasMore says a next page exists: ask again with
+// After set to the last id.
+type Page struct {
+	IDs     []string       `json:"ids"`
+	HasMore bool           `json:"has_more"`
+	Reason  map[string]any `json:"reason,omitempty"`
+}
+
+// Permissions are the effective permissions of a subject on a resource.
+type Permissions struct {
+	Resource    map[string]any `json:"resource,omitempty"`
+	Permissions []string       `json:"permissions"`
+	Reason      map[string]any `json:"reason,omitempty"`
+}
+
+// MaxPageSize bounds list pages.
+const MaxPageSize = 1000
+
+// Check answers one check.
+func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consistency) (Decision, Answer, error) {
+	in, err := s.subjectInput(ctx, sub)
+	if err != nil {
+		return Decision{}, Answer{}, err
+	}
+	if err := validCheck(c); err != nil {
+		return Decision{}, Answer{}, err
+	}
+	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(c.Permission))
+	in.Insert(ast.InternedTerm("resource"), c.Resource.term())
+	var d Decision
+	ans, err := s.decide(ctx, engine.Check, in, cons, func(v any) error { return decodeDecision(v, &d) })
+	return d, ans, err
+}
+
+// CheckBatch answers checks with one token verification, in order.
+func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, cons Consistency) ([]Decision, Answer, error) {
+	if len(checks) == 0 {
+		return nil, Answer{}, invalid("checks", "give at least one check")
+	}
+	if len(checks) > s.cfg.MaxBatch {
+		return nil, Answer{}, invalid("checks", fmt.Sprintf("at most %d checks per batch, got %d", s.cfg.MaxBatch, len(checks)))
+	}
+	in, err := s.subjectInput(ctx, sub)
+	if err != nil {
+		return nil, Answer{}, err
+	}
+	terms := make([]*ast.Term, len(checks))
+	for i, c := range checks {
+		if err := validCheck(c); err != nil {
+			var bad *InvalidError
+			if errors.As(err, &bad) {
+				bad.Field = fmt.Sprintf("checks[%d].%s", i, bad.Field)
+			}
+			return nil, Answer{}, err
+		}
+		terms[i] = ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("permission"), ast.StringTerm(c.Permission)),
+			ast.Item(ast.InternedTerm("resource"), c.Resource.term()),
+		)
+	}
+	in.Insert(ast.InternedTerm("checks"), ast.ArrayTerm(terms...))
+	var ds []Decision
+	ans, err := s.decide(ctx, engine.Batch, in, cons, func(v any) error {
+		arr, ok := v.([]any)
+		if !ok || len(arr) != len(checks) {
+			return fmt.Errorf("authz: batch result has %d decisions for %d checks", len(arr), len(checks))
+		}
+		ds = make([]Decision, len(arr))
+		for i := range arr {
+			if err := decodeDecision(arr[i], &ds[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ds, ans, err
+}
+
+// EffectivePermissions lists the subject's permissions on a resource.
+func (s *Service) EffectivePermissions(ctx context.Context, sub Subject, r ResourceRef, cons Consistency) (Permissions, Answer, error) {
+	in, err := s.subjectInput(ctx, sub)
+	if err != nil {
+		return Permissions{}, Answer{}, err
+	}
+	if err := r.valid("resource"); err != nil {
+		return Permissions{}, Answer{}, err
+	}
+	in.Insert(ast.InternedTerm("resource"), r.term())
+	var p Permissions
+	ans, err := s.decide(ctx, engine.EffectivePermissions, in, cons, func(v any) error { return decodeJSON(v, &p) })
+	return p, ans, err
+}
+
+// ListResources pages through the resources the subject has a permission on.
+func (s *Service) ListResources(ctx context.Context, sub Subject, req ListRequest, cons Consistency) (Page, Answer, error) {
+	in, err := s.subjectInput(ctx, sub)
+	if err != nil {
+		return Page{}, Answer{}, err
+	}
+	if req.Permission == "" {
+		return Page{}, Answer{}, invalid("permission", "is required")
+	}
+	if req.Parent != nil {
+		if err := req.Parent.valid("parent"); err != nil {
+			return Page{}, Answer{}, err
+		}
+		in.Insert(ast.InternedTerm("parent"), req.Parent.term())
+	}
+	limit, err := pageLimit(req.Limit)
+	if err != nil {
+		return Page{}, Answer{}, err
+	}
+	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(req.Permission))
+	putString(in, "resource_type", req.ResourceType)
+	putString(in, "organization_id", req.OrganizationID)
+	putString(in, "after", req.After)
+	in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit))
+	var p Page
+	ans, err := s.decide(ctx, engine.ListResources, in, cons, func(v any) error { return decodeJSON(v, &p) })
+	return p, ans, err
+}
+
+// ListMemberships pages through the memberships with a permission on a
+// resource. It needs no subject: the HTTP layer requires an API key.
+func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons Consistency) (Page, Answer, error) {
+	if req.Permission == "" {
+		return Page{}, Answer{}, invalid("permission", "is required")
+	}
+	if err := req.Resource.valid("resource"); err != nil {
+		return Page{}, Answer{}, err
+	}
+	if req.Resource.ID == "" && req.Resource.OrganizationID == "" {
+		return Page{}, Answer{}, invalid("resource.organization_id", "is required with type and external_id")
+	}
+	limit, err := pageLimit(req.Limit)
+	if err != nil {
+		return Page{}, Answer{}, err
+	}
+	in := ast.NewObject(
+		ast.Item(ast.InternedTerm("permission"), ast.StringTerm(req.Permission)),
+		ast.Item(ast.InternedTerm("resource"), req.Resource.term()),
+		ast.Item(ast.InternedTerm("direct"), ast.InternedTerm(req.Direct)),
+		ast.Item(ast.InternedTerm("limit"), ast.IntNumberTerm(limit)),
+	)
+	putString(in, "after", req.After)
+	var p Page
+	ans, err := s.decide(ctx, engine.ListMemberships, in, cons, func(v any) error { return decodeJSON(v, &p) })
+	return p, ans, err
+}
+
+// Data evaluates data.<path> for the OPA Data API. A string input.token is
+// verified and replaced by its claims exactly as for a check; any other
+// input.token, and any input.token_error, is rejected, so a caller can never
+// supply claims of its own. ok is false when the result is undefined.
+func (s *Service) Data(ctx context.Context, path string, input ast.Value) (result any, ok bool, ans Answer, err error) {
+	if obj, isObj := input.(ast.Object); isObj {
+		if obj.Get(ast.InternedTerm("token_error")) != nil {
+			return nil, false, Answer{}, invalid("input.token_error", "is set by Trellis, not by callers")
+		}
+		if t := obj.Get(ast.InternedTerm("token")); t != nil {
+			raw, isStr := t.Value.(ast.String)
+			if !isStr {
+				return nil, false, Answer{}, invalid("input.token", "must be the raw JWT string")
+			}
+			in, err := s.subjectInput(ctx, Subject{Token: string(raw)})
+			if err != nil {
+				return nil, false, Answer{}, err
+			}
+			input = replaceSubject(obj, in)
+		}
+	}
+	ans.DecisionID = NewDecisionID()
+	res, err := s.cfg.Engine.Data(ctx, path, input)
+	if errors.Is(err, engine.ErrUndefined) {
+		ans.Revision = s.cfg.Engine.Revision()
+		return nil, false, ans, nil
+	}
+	if err != nil {
+		return nil, false, ans, err
+	}
+	ans.Revision = res.Revision
+	return res.Value, true, ans, nil
+}
+
+func replaceSubject(obj ast.Object, subject ast.Object) ast.Object {
+	out := ast.NewObject()
+	obj.Foreach(func(k, v *ast.Term) {
+		if k.Value.Compare(ast.String("token")) != 0 {
+			out.Insert(k, v)
+		}
+	})
+	subject.Foreach(out.Insert)
+	return out
+}
+
+// subjectInput verifies the subject and returns the policy input holding it.
+// A failed verification is not an error: it becomes input.token_error so
+// the policy denies with its reason.
+func (s *Service) subjectInput(ctx context.Context, sub Subject) (ast.Object, error) {
+	in := ast.NewObject()
+	switch {
+	case sub.Token != "" && sub.MembershipID != "":
+		return nil, invalid("subject", "give token or subject, not both")
+	case sub.MembershipID != "":
+		in.Insert(ast.InternedTerm("subject"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("organization_membership_id"), ast.StringTerm(sub.MembershipID))))
+	case sub.Token != "":
+		if s.cfg.Tokens == nil {
+			return nil, invalid("token", "the token layer is switched off on this server; give subject.organization_membership_id")
+		}
+		claims, err := s.cfg.Tokens.Verify(ctx, sub.Token)
+		if err != nil {
+			var te *token.Error
+			if !errors.As(err, &te) {
+				te = &token.Error{Code: "token_invalid", Message: "the token could not be verified"}
+			}
+			in.Insert(ast.InternedTerm("token_error"), ast.ObjectTerm(
+				ast.Item(ast.InternedTerm("code"), ast.StringTerm(te.Code)),
+				ast.Item(ast.InternedTerm("message"), ast.StringTerm(te.Message)),
+			))
+			return in, nil
+		}
+		in.Insert(ast.InternedTerm("token"), claimsTerm(claims))
+	default:
+		return nil, invalid("subject", "give a token or subject.organization_membership_id")
+	}
+	return in, nil
+}
+
+func claimsTerm(c token.Claims) *ast.Term {
+	return ast.ObjectTerm(
+		ast.Item(ast.InternedTerm("sub"), ast.StringTerm(c.Subject)),
+		ast.Item(ast.InternedTerm("org_id"), ast.StringTerm(c.OrganizationID)),
+		ast.Item(ast.InternedTerm("membership_id"), ast.StringTerm(c.MembershipID)),
+		ast.Item(ast.InternedTerm("role"), ast.StringTerm(c.Role)),
+		ast.Item(ast.InternedTerm("roles"), stringsTerm(c.Roles)),
+		ast.Item(ast.InternedTerm("permissions"), stringsTerm(c.Permissions)),
+	)
+}
+
+func stringsTerm(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
+}
+
+// decide waits for the requested consistency, evaluates ep and hands the
+// value to decode. Every failure is an error, never a decision.
+func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Object, cons Consistency, decode func(any) error) (Answer, error) {
+	if err := s.await(ctx, cons); err != nil {
+		return Answer{}, err
+	}
+	res, err := s.cfg.Engine.Decide(ctx, ep, in)
+	if err != nil {
+		return Answer{}, err
+	}
+	if err := decode(res.Value); err != nil {
+		return Answer{}, fmt.Errorf("authz: %s result: %w", ep, err)
+	}
+	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, nil
+}
+
+func (s *Service) await(ctx context.Context, cons Consistency) error {
+	want := cons.AtLeastRevision
+	if cons.FullyConsistent {
+		if cons.AtLeastRevision != 0 {
+			return invalid("consistency", "give at_least_revision or fully_consistent, not both")
+		}
+		want = s.cfg.Engine.Revision()
+		if s.cfg.Head != nil {
+			head, err := s.cfg.Head(ctx)
+			if err != nil {
+				return fmt.Errorf("%w: read head revision: %w", ErrUnavailable, err)
+			}
+			want = head
+		}
+	}
+	if want < 0 {
+		return invalid("consistency.at_least_revision", "must not be negative")
+	}
+	if want == 0 {
+		return nil
+	}
+	if err := s.cfg.Engine.WaitFor(ctx, want, s.cfg.MaxWait); err != nil {
+		if errors.Is(err, engine.ErrStale) {
+			return &StaleError{Wanted: want, Applied: s.cfg.Engine.Revision()}
+		}
+		return err
+	}
+	return nil
+}
+
+// NewDecisionID returns a random 128-bit id in hex.
+func NewDecisionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
+}
+
+func pageLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return 100, nil
+	case n < 0 || n > MaxPageSize:
+		return 0, invalid("limit", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
+	}
+	return n, nil
+}
+
+func putString(in ast.Object, key, val string) {
+	if val != "" {
+		in.Insert(ast.InternedTerm(key), ast.StringTerm(val))
+	}
+}
+
+func validCheck(c Check) error {
+	if c.Permission == "" {
+		return invalid("permission", "is required")
+	}
+	return c.Resource.valid("resource")
+}
+
+func (r ResourceRef) valid(field string) error {
+	switch {
+	case r.ID != "" && (r.Type != "" || r.ExternalID != ""):
+		return invalid(field, "give id, or type and external_id, not both")
+	case r.ID != "":
+		return nil
+	case r.Type == "" || r.ExternalID == "":
+		return invalid(field, "give id, or type and external_id")
+	}
+	return nil
+}
+
+func (r ResourceRef) term() *ast.Term {
+	obj := ast.NewObject()
+	putString(obj, "id", r.ID)
+	putString(obj, "type", r.Type)
+	putString(obj, "external_id", r.ExternalID)
+	putString(obj, "organization_id", r.OrganizationID)
+	return ast.NewTerm(obj)
+}

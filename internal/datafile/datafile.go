@@ -1,0 +1,431 @@
+package datafile
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// Formats accepted by Parse.
+const (
+	FormatYAML = "yaml"
+	FormatJSON = "json"
+)
+
+// OrganizationRef is the reference that names an organization's root
+// resource in an assignment's resource (and, redundantly, in a resource's
+// parent).
+const OrganizationRef = "organization"
+
+// document is the data file as written. Its field tags are the file format;
+// keep doc.go and README-format.md in step with them.
+type document struct {
+	MaxDepth      int                 `json:"max_depth"      yaml:"max_depth"`
+	ResourceTypes []resourceTypeEntry `json:"resource_types" yaml:"resource_types"`
+	Permissions   []permissionEntry   `json:"permissions"    yaml:"permissions"`
+	Roles         []roleEntry         `json:"roles"          yaml:"roles"`
+	Organizations []organizationEntry `json:"organizations"  yaml:"organizations"`
+	Memberships   []membershipEntry   `json:"memberships"    yaml:"memberships"`
+	Resources     []resourceEntry     `json:"resources"      yaml:"resources"`
+	Assignments   []assignmentEntry   `json:"assignments"    yaml:"assignments"`
+}
+
+type resourceTypeEntry struct {
+	Slug        string   `json:"slug"         yaml:"slug"`
+	Name        string   `json:"name"         yaml:"name"`
+	Description string   `json:"description"  yaml:"description"`
+	ParentTypes []string `json:"parent_types" yaml:"parent_types"` // nil (absent) means [organization]
+}
+
+type permissionEntry struct {
+	Slug         string `json:"slug"          yaml:"slug"`
+	Name         string `json:"name"          yaml:"name"`
+	Description  string `json:"description"   yaml:"description"`
+	ResourceType string `json:"resource_type" yaml:"resource_type"`
+}
+
+type roleEntry struct {
+	Slug           string   `json:"slug"            yaml:"slug"`
+	Name           string   `json:"name"            yaml:"name"`
+	Description    string   `json:"description"     yaml:"description"`
+	ResourceType   string   `json:"resource_type"   yaml:"resource_type"`
+	OrganizationID string   `json:"organization_id" yaml:"organization_id"`
+	Permissions    []string `json:"permissions"     yaml:"permissions"`
+}
+
+type organizationEntry struct {
+	ID             string `json:"id"               yaml:"id"`
+	Name           string `json:"name"             yaml:"name"`
+	RootResourceID string `json:"root_resource_id" yaml:"root_resource_id"`
+}
+
+type membershipEntry struct {
+	ID             string   `json:"id"              yaml:"id"`
+	UserID         string   `json:"user_id"         yaml:"user_id"`
+	OrganizationID string   `json:"organization_id" yaml:"organization_id"`
+	Status         string   `json:"status"          yaml:"status"` // "" means active
+	Roles          []string `json:"roles"           yaml:"roles"`
+}
+
+type resourceEntry struct {
+	ID             string `json:"id"              yaml:"id"` // "" means derived
+	OrganizationID string `json:"organization_id" yaml:"organization_id"`
+	Type           string `json:"type"            yaml:"type"`
+	ExternalID     string `json:"external_id"     yaml:"external_id"`
+	Name           string `json:"name"            yaml:"name"`
+	Description    string `json:"description"     yaml:"description"`
+	Parent         string `json:"parent"          yaml:"parent"` // id, type:external_id, "organization" or ""
+}
+
+type assignmentEntry struct {
+	ID         string `json:"id"         yaml:"id"` // "" means derived
+	Membership string `json:"membership" yaml:"membership"`
+	Role       string `json:"role"       yaml:"role"`
+	Resource   string `json:"resource"   yaml:"resource"` // id, type:external_id or "organization"
+}
+
+// sections maps each model entity kind to the top-level key of its list, so
+// a problem can be traced to the file entry it is about.
+var sections = map[string]string{
+	model.KindDataset:      "max_depth",
+	model.KindResourceType: "resource_types",
+	model.KindPermission:   "permissions",
+	model.KindRole:         "roles",
+	model.KindOrganization: "organizations",
+	model.KindMembership:   "memberships",
+	model.KindResource:     "resources",
+	model.KindAssignment:   "assignments",
+}
+
+// fileFields renames model fields that the file spells differently, per
+// entity kind, so every problem names the key the author wrote.
+var fileFields = map[string]map[string]string{
+	model.KindMembership: {"role_slugs": "roles"},
+	model.KindResource:   {"parent_id": "parent"},
+	model.KindAssignment: {"membership_id": "membership", "resource_id": "resource"},
+}
+
+// Load reads the data file at path and parses it like Parse, taking the
+// format from the extension (.yaml or .yml, .json; any other is sniffed).
+// Every error, a *model.ValidationError included, is wrapped with the path.
+func Load(path string) (*model.Dataset, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load data file: %w", err)
+	}
+	format := ""
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		format = FormatYAML
+	case ".json":
+		format = FormatJSON
+	}
+	d, err := Parse(data, format)
+	if err != nil {
+		return nil, fmt.Errorf("load data file %s: %w", path, err)
+	}
+	return d, nil
+}
+
+// Parse decodes a data file in format FormatYAML or FormatJSON (or "" to
+// sniff: JSON if the first non-blank character is "{", else YAML), resolves
+// its references and validates the result with model.Dataset.Validate.
+//
+// Decoding is strict: an unknown or repeated key, a value of the wrong type
+// or a second YAML document is an error naming the line. Broken references
+// and broken rules are reported together as a *model.ValidationError whose
+// problems name the entity, the file's key and the line of the entry. On any
+// error the Dataset is nil. Problems are listed in file order. The caller
+// owns the returned Dataset; its Revision is 0.
+func Parse(data []byte, format string) (*model.Dataset, error) {
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	switch format {
+	case "":
+		format = sniff(data)
+	case FormatYAML, "yml":
+		format = FormatYAML
+	case FormatJSON:
+	default:
+		return nil, fmt.Errorf("unknown data file format %q (want %q or %q)", format, FormatYAML, FormatJSON)
+	}
+
+	var (
+		doc   *document
+		lines map[string][]int
+		err   error
+	)
+	if format == FormatJSON {
+		doc, lines, err = decodeJSON(data)
+	} else {
+		doc, err = decodeYAML(data)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	b := newBuilder(doc)
+	d := b.build()
+	problems := b.problems
+	if err := d.Validate(); err != nil {
+		var verr *model.ValidationError
+		if !errors.As(err, &verr) {
+			return nil, err
+		}
+		problems = mergeProblems(problems, verr.Problems)
+	}
+	if len(problems) == 0 {
+		return d, nil
+	}
+	if lines == nil {
+		lines = yamlLines(data)
+	}
+	for i := range problems {
+		p := &problems[i]
+		kind, _, _ := strings.Cut(p.Entity, " ")
+		if ls := lines[sections[kind]]; kind == model.KindDataset && len(ls) > 0 {
+			p.Line = ls[0]
+		} else if p.Index >= 0 && p.Index < len(ls) {
+			p.Line = ls[p.Index]
+		}
+	}
+	// File order reads best; problems without a line go last.
+	slices.SortStableFunc(problems, func(a, b model.Problem) int {
+		switch {
+		case a.Line == b.Line:
+			return 0
+		case a.Line == 0:
+			return 1
+		case b.Line == 0:
+			return -1
+		}
+		return a.Line - b.Line
+	})
+	return nil, &model.ValidationError{Problems: problems}
+}
+
+// sniff guesses the format of data: JSON when it starts with "{".
+func sniff(data []byte) string {
+	if t := bytes.TrimLeft(data, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		return FormatJSON
+	}
+	return FormatYAML
+}
+
+// mergeProblems renames the model fields of Validate's problems to the
+// file's keys and appends those not already reported by reference
+// resolution (an unresolved reference is left in place, so Validate reports
+// it again in its own words).
+func mergeProblems(resolved, validated []model.Problem) []model.Problem {
+	seen := make(map[[2]string]bool, len(resolved))
+	for _, p := range resolved {
+		seen[[2]string{p.Entity, p.Field}] = true
+	}
+	out := resolved
+	for _, p := range validated {
+		kind, _, _ := strings.Cut(p.Entity, " ")
+		if f, ok := fileFields[kind][p.Field]; ok {
+			p.Field = f
+		}
+		if !seen[[2]string{p.Entity, p.Field}] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// DeriveResourceID returns the id the data file gives a resource that has
+// no id: "authz_resource_" and the first 16 hex digits of the SHA-256 of
+// orgID, typ and externalID joined by NUL bytes. It is stable across
+// releases: ids derived once may be stored elsewhere.
+func DeriveResourceID(orgID, typ, externalID string) string {
+	return "authz_resource_" + shortHash(orgID, typ, externalID)
+}
+
+// DeriveAssignmentID returns the id the data file gives an assignment that
+// has no id: "role_assignment_" and the first 16 hex digits of the SHA-256
+// of membershipID, roleSlug and resourceID (the resolved resource id) joined
+// by NUL bytes. It is stable across releases.
+func DeriveAssignmentID(membershipID, roleSlug, resourceID string) string {
+	return "role_assignment_" + shortHash(membershipID, roleSlug, resourceID)
+}
+
+func shortHash(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// builder turns a document into a Dataset, resolving the file's references
+// and recording the ones it cannot resolve.
+type builder struct {
+	doc      *document
+	problems []model.Problem
+
+	orgRoots  map[string]string // organization id → root resource id
+	memberOrg map[string]string // membership id → organization id
+	byExt     map[extKey]string // (organization, type, external id) → resource id
+	ids       map[string]bool   // resource ids
+}
+
+type extKey struct{ org, typ, ext string }
+
+func newBuilder(doc *document) *builder {
+	return &builder{
+		doc:       doc,
+		orgRoots:  make(map[string]string, len(doc.Organizations)),
+		memberOrg: make(map[string]string, len(doc.Memberships)),
+		byExt:     make(map[extKey]string, len(doc.Resources)),
+		ids:       make(map[string]bool, len(doc.Resources)),
+	}
+}
+
+func (b *builder) problem(kind, id string, index int, field, format string, args ...any) {
+	entity := kind + " " + id
+	if id == "" {
+		entity = fmt.Sprintf("%s #%d", kind, index)
+	}
+	b.problems = append(b.problems, model.Problem{
+		Entity:  entity,
+		Field:   field,
+		Code:    model.CodeUnknownReference,
+		Message: fmt.Sprintf(format, args...),
+		Index:   index,
+	})
+}
+
+func (b *builder) build() *model.Dataset {
+	doc := b.doc
+	d := &model.Dataset{
+		MaxDepth:      doc.MaxDepth,
+		ResourceTypes: make([]model.ResourceType, len(doc.ResourceTypes)),
+		Permissions:   make([]model.Permission, len(doc.Permissions)),
+		Roles:         make([]model.Role, len(doc.Roles)),
+		Organizations: make([]model.Organization, len(doc.Organizations)),
+		Memberships:   make([]model.Membership, len(doc.Memberships)),
+		Resources:     make([]model.Resource, len(doc.Resources)),
+		Assignments:   make([]model.Assignment, len(doc.Assignments)),
+	}
+	for i, t := range doc.ResourceTypes {
+		parents := t.ParentTypes
+		if parents == nil {
+			parents = []string{model.OrganizationType}
+		}
+		d.ResourceTypes[i] = model.ResourceType{Slug: t.Slug, Name: t.Name, Description: t.Description, ParentTypes: parents}
+	}
+	for i, p := range doc.Permissions {
+		d.Permissions[i] = model.Permission{Slug: p.Slug, Name: p.Name, Description: p.Description, ResourceType: p.ResourceType}
+	}
+	for i, r := range doc.Roles {
+		d.Roles[i] = model.Role{
+			Slug: r.Slug, Name: r.Name, Description: r.Description,
+			ResourceType: r.ResourceType, OrganizationID: r.OrganizationID, Permissions: r.Permissions,
+		}
+	}
+	for i, o := range doc.Organizations {
+		d.Organizations[i] = model.Organization{ID: o.ID, Name: o.Name, RootResourceID: o.RootResourceID}
+		if _, dup := b.orgRoots[o.ID]; !dup {
+			b.orgRoots[o.ID] = d.Organizations[i].RootID()
+		}
+	}
+	for i, m := range doc.Memberships {
+		status := m.Status
+		if status == "" {
+			status = model.StatusActive
+		}
+		d.Memberships[i] = model.Membership{ID: m.ID, UserID: m.UserID, OrganizationID: m.OrganizationID, Status: status, RoleSlugs: m.Roles}
+		if _, dup := b.memberOrg[m.ID]; !dup {
+			b.memberOrg[m.ID] = m.OrganizationID
+		}
+	}
+
+	// Resources: ids first, so a parent may be listed after its children.
+	for i, r := range doc.Resources {
+		id := r.ID
+		if id == "" {
+			id = DeriveResourceID(r.OrganizationID, r.Type, r.ExternalID)
+		}
+		d.Resources[i] = model.Resource{ID: id, OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: r.ExternalID, Name: r.Name, Description: r.Description}
+		k := extKey{r.OrganizationID, r.Type, r.ExternalID}
+		if _, dup := b.byExt[k]; !dup {
+			b.byExt[k] = id
+		}
+		b.ids[id] = true
+	}
+	for i, r := range doc.Resources {
+		res := &d.Resources[i]
+		if r.Parent == "" || r.Parent == OrganizationRef {
+			continue // ParentID "" is the organization root
+		}
+		parent, ok := b.resolve(r.OrganizationID, r.Parent)
+		if !ok {
+			b.problem(model.KindResource, res.ID, i, "parent", "%s", b.unresolved(r.OrganizationID, r.Parent))
+			parent = r.Parent
+		}
+		res.ParentID = parent
+	}
+
+	for i, a := range doc.Assignments {
+		resource, why := b.assignmentResource(a)
+		id := a.ID
+		if id == "" {
+			id = DeriveAssignmentID(a.Membership, a.Role, resource)
+		}
+		if why != "" {
+			b.problem(model.KindAssignment, id, i, "resource", "%s", why)
+		}
+		d.Assignments[i] = model.Assignment{ID: id, MembershipID: a.Membership, RoleSlug: a.Role, ResourceID: resource}
+	}
+	return d
+}
+
+// assignmentResource resolves an assignment's resource reference in its
+// membership's organization. When it cannot, it returns the reference as
+// written (for Validate to report as an unknown id) and why.
+func (b *builder) assignmentResource(a assignmentEntry) (id, why string) {
+	org, memberKnown := b.memberOrg[a.Membership]
+	needsOrg := a.Resource == OrganizationRef || strings.Contains(a.Resource, ":")
+	switch {
+	case !needsOrg:
+		return a.Resource, ""
+	case !memberKnown:
+		return a.Resource, fmt.Sprintf("cannot resolve %q: it is looked up in the membership's organization, and membership %q is unknown", a.Resource, a.Membership)
+	case a.Resource == OrganizationRef:
+		if root, ok := b.orgRoots[org]; ok {
+			return root, ""
+		}
+		return model.RootResourceID(org), "" // Validate reports the unknown organization
+	}
+	if id, ok := b.resolve(org, a.Resource); ok {
+		return id, ""
+	}
+	return a.Resource, b.unresolved(org, a.Resource)
+}
+
+// resolve returns the resource id that ref names in organization org: a
+// "type:external_id" reference is looked up, anything else is taken as an
+// id (whose existence Validate checks).
+func (b *builder) resolve(org, ref string) (string, bool) {
+	typ, ext, ok := strings.Cut(ref, ":")
+	if !ok {
+		return ref, true
+	}
+	if id, ok := b.byExt[extKey{org, typ, ext}]; ok {
+		return id, true
+	}
+	if b.ids[ref] {
+		return ref, true // an explicit id that happens to contain a colon
+	}
+	return "", false
+}
+
+func (b *builder) unresolved(org, ref string) string {
+	typ, ext, _ := strings.Cut(ref, ":")
+	return fmt.Sprintf("no resource of type %q with external_id %q in organization %q", typ, ext, org)
+}

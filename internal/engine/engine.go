@@ -1,0 +1,280 @@
+// Package engine evaluates Trellis's Rego policies in an embedded OPA runtime
+// against an in-memory store holding the data document built by package
+// index. It owns the store and the prepared queries; it decides nothing
+// itself: every answer is the value of a policy rule.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/trellis-authz/trellis/internal/index"
+)
+
+// Entrypoint names a decision rule of package trellis.
+type Entrypoint string
+
+// The decision entrypoints (see policies/trellis).
+const (
+	Check                Entrypoint = "check"
+	Batch                Entrypoint = "batch"
+	EffectivePermissions Entrypoint = "effective_permissions"
+	ListResources        Entrypoint = "list_resources"
+	ListMemberships      Entrypoint = "list_memberships"
+)
+
+var entrypoints = []Entrypoint{Check, Batch, EffectivePermissions, ListResources, ListMemberships}
+
+// ErrUndefined is returned when a query has no result. For a decision
+// entrypoint it means the policy could not decide, which callers must treat
+// as a deny.
+var ErrUndefined = errors.New("engine: policy result is undefined")
+
+// ErrStale is returned by WaitFor when the wanted revision was not applied in
+// time.
+var ErrStale = errors.New("engine: revision not applied in time")
+
+// maxDataQueries bounds the cache of prepared ad-hoc Data API queries.
+const maxDataQueries = 256
+
+// Options configures an Engine. Zero fields get defaults.
+type Options struct {
+	// Modules are the Rego modules by file name (required).
+	Modules map[string]string
+}
+
+// Engine evaluates policies. It is safe for concurrent use: decisions run
+// in parallel; Load waits for in-flight decisions and blocks new ones while
+// it writes (OPA's store has one writer at a time).
+type Engine struct {
+	store    storage.Store
+	compiler *ast.Compiler
+	prepared map[Entrypoint]rego.PreparedEvalQuery
+
+	dataMu      sync.Mutex
+	dataQueries map[string]rego.PreparedEvalQuery
+
+	revision atomic.Int64
+	loaded   atomic.Bool
+	changed  atomic.Pointer[chan struct{}] // closed and replaced on every load
+}
+
+// Result is the answer of one evaluation.
+type Result struct {
+	// Value is the JSON-shaped value of the rule (map[string]any, []any,
+	// string, json.Number, bool or nil).
+	Value any
+	// Revision is the data revision the answer was evaluated at.
+	Revision int64
+}
+
+// New compiles the modules and prepares the decision queries over an empty
+// data document (revision 0). Call Load to give it data.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if len(opts.Modules) == 0 {
+		return nil, errors.New("engine: no policy modules")
+	}
+	compiler, err := compile(opts.Modules)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		store: inmem.NewWithOpts(
+			inmem.OptRoundTripOnWrite(false),
+			inmem.OptReturnASTValuesOnRead(true),
+		),
+		compiler:    compiler,
+		prepared:    map[Entrypoint]rego.PreparedEvalQuery{},
+		dataQueries: map[string]rego.PreparedEvalQuery{},
+	}
+	ch := make(chan struct{})
+	e.changed.Store(&ch)
+	if err := e.write(ctx, ast.NewObject(ast.Item(ast.StringTerm("revision"), ast.IntNumberTerm(0)))); err != nil {
+		return nil, err
+	}
+	for _, ep := range entrypoints {
+		pq, err := e.prepare(ctx, "data.trellis."+string(ep))
+		if err != nil {
+			return nil, fmt.Errorf("engine: prepare %s: %w", ep, err)
+		}
+		e.prepared[ep] = pq
+	}
+	return e, nil
+}
+
+func compile(modules map[string]string) (*ast.Compiler, error) {
+	names := make([]string, 0, len(modules))
+	for name := range modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	parsed := make(map[string]*ast.Module, len(modules))
+	for _, name := range names {
+		m, err := ast.ParseModuleWithOpts(name, modules[name], ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+		if err != nil {
+			return nil, fmt.Errorf("engine: parse %s: %w", name, err)
+		}
+		parsed[name] = m
+	}
+	c := ast.NewCompiler().WithEnablePrintStatements(false)
+	if c.Compile(parsed); c.Failed() {
+		return nil, fmt.Errorf("engine: compile policies: %w", c.Errors)
+	}
+	return c, nil
+}
+
+// prepare prepares "result = <ref>; revision = data.trellis_data.revision",
+// so that an answer and its revision come from one store transaction.
+func (e *Engine) prepare(ctx context.Context, ref string) (rego.PreparedEvalQuery, error) {
+	return rego.New(
+		rego.Query(fmt.Sprintf("result = %s; revision = data.%s.revision", ref, index.Root)),
+		rego.Compiler(e.compiler),
+		rego.Store(e.store),
+	).PrepareForEval(ctx)
+}
+
+// Load replaces the whole data document with doc (built by package index)
+// and makes its revision current. The engine keeps doc: the caller must not
+// mutate it afterwards.
+func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
+	revision, err := index.Revision(doc)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if err := e.write(ctx, doc); err != nil {
+		return err
+	}
+	e.revision.Store(revision)
+	e.loaded.Store(true)
+	ch := make(chan struct{})
+	close(*e.changed.Swap(&ch))
+	return nil
+}
+
+func (e *Engine) write(ctx context.Context, doc ast.Object) error {
+	path := storage.Path{index.Root}
+	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+		return e.store.Write(ctx, txn, storage.AddOp, path, doc)
+	})
+	if err != nil {
+		return fmt.Errorf("engine: write data: %w", err)
+	}
+	return nil
+}
+
+// Loaded reports whether data has been loaded at least once.
+func (e *Engine) Loaded() bool { return e.loaded.Load() }
+
+// Revision returns the revision of the data currently in the store.
+func (e *Engine) Revision() int64 { return e.revision.Load() }
+
+// WaitFor blocks until the store holds revision rev or later, ctx ends, or
+// timeout passes (ErrStale).
+func (e *Engine) WaitFor(ctx context.Context, rev int64, timeout time.Duration) error {
+	if e.revision.Load() >= rev {
+		return nil
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		ch := *e.changed.Load()
+		if e.revision.Load() >= rev {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return ErrStale
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Decide evaluates a decision entrypoint with input (an AST object built by
+// the caller). It returns ErrUndefined when the rule has no value; any error
+// means "no decision", never an allow.
+func (e *Engine) Decide(ctx context.Context, ep Entrypoint, input ast.Value) (Result, error) {
+	pq, ok := e.prepared[ep]
+	if !ok {
+		return Result{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
+	}
+	return eval(ctx, pq, input)
+}
+
+// Data evaluates data.<path> (path segments separated by "/") for the OPA
+// Data API. Prepared queries are cached per path, up to a bound.
+func (e *Engine) Data(ctx context.Context, path string, input ast.Value) (Result, error) {
+	ref, err := dataRef(path)
+	if err != nil {
+		return Result{}, err
+	}
+	e.dataMu.Lock()
+	pq, ok := e.dataQueries[ref]
+	e.dataMu.Unlock()
+	if !ok {
+		if pq, err = e.prepare(ctx, ref); err != nil {
+			return Result{}, fmt.Errorf("engine: prepare %s: %w", ref, err)
+		}
+		e.dataMu.Lock()
+		if len(e.dataQueries) < maxDataQueries {
+			e.dataQueries[ref] = pq
+		}
+		e.dataMu.Unlock()
+	}
+	return eval(ctx, pq, input)
+}
+
+func dataRef(path string) (string, error) {
+	ref := ast.DefaultRootRef.Copy()
+	for _, seg := range splitPath(path) {
+		ref = append(ref, ast.StringTerm(seg))
+	}
+	if _, err := ast.ParseRef(ref.String()); err != nil {
+		return "", fmt.Errorf("engine: bad data path %q: %w", path, err)
+	}
+	return ref.String(), nil
+}
+
+func splitPath(path string) []string {
+	var segs []string
+	start := 0
+	for i := 0; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			if i > start {
+				segs = append(segs, path[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return segs
+}
+
+func eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (Result, error) {
+	opts := []rego.EvalOption{}
+	if input != nil {
+		opts = append(opts, rego.EvalParsedInput(input))
+	}
+	rs, err := pq.Eval(ctx, opts...)
+	if err != nil {
+		return Result{}, fmt.Errorf("engine: evaluate: %w", err)
+	}
+	if len(rs) == 0 {
+		return Result{}, ErrUndefined
+	}
+	var rev int64
+	if n, ok := rs[0].Bindings["revision"].(interface{ Int64() (int64, error) }); ok {
+		rev, _ = n.Int64()
+	}
+	return Result{Value: rs[0].Bindings["result"], Revision: rev}, nil
+}

@@ -1,0 +1,730 @@
+package engine_test
+
+// The brute-force oracle (DESIGN.md §7): random datasets from package gen are
+// loaded into the engine, and the policies' answers are compared with a
+// plain-Go answer computed straight from the model.Dataset by walking parent
+// pointers, and the list entrypoints with the check entrypoint.
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/gen"
+	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+// oracleRun is one random dataset and how much to ask about it.
+type oracleRun struct {
+	spec       gen.Spec
+	checks     int // random data-path checks
+	tokens     int // random token-path checks
+	agreements int // samples of each list entrypoint
+}
+
+func oracleRuns(short bool) []oracleRun {
+	spec := func(seed int64, depth int) gen.Spec {
+		return gen.Spec{Seed: seed, Organizations: 3, Resources: 300, Assignments: 300, MembershipsPerOrg: 8,
+			Depth: depth, Skew: 1.2, InactiveRatio: 0.2}
+	}
+	if short {
+		return []oracleRun{{spec(1, 5), 1000, 500, 40}}
+	}
+	return []oracleRun{
+		{spec(1, 5), 3000, 1500, 150},
+		{spec(2, 4), 3000, 1500, 150},
+		{spec(3, 5), 3000, 1500, 150},
+		{spec(4, 4), 3000, 1500, 150},
+	}
+}
+
+func TestOracle(t *testing.T) {
+	for _, run := range oracleRuns(testing.Short()) {
+		t.Run(fmt.Sprintf("seed %d depth %d", run.spec.Seed, run.spec.Depth), func(t *testing.T) {
+			// Measured: each run is CPU-bound on its own engine, so runs in
+			// parallel halve the wall time on two cores.
+			t.Parallel()
+			ds := gen.Generate(run.spec)
+			if err := ds.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			w := newBruteForce(ds)
+			e := oracleEngine(t, ds)
+			rng := rand.New(rand.NewPCG(uint64(run.spec.Seed), 1))
+			p := &prober{t: t, e: e, w: w, rng: rng}
+
+			t.Run("check", func(t *testing.T) { p.with(t).checks(run.checks) })
+			t.Run("token", func(t *testing.T) { p.with(t).tokenChecks(run.tokens) })
+			t.Run("list_resources", func(t *testing.T) { p.with(t).listResources(run.agreements) })
+			t.Run("effective_permissions", func(t *testing.T) { p.with(t).effectivePermissions(run.agreements) })
+			t.Run("list_memberships", func(t *testing.T) { p.with(t).listMemberships(run.agreements) })
+		})
+	}
+}
+
+// oracleEngine returns an engine loaded with ds.
+func oracleEngine(t testing.TB, ds *model.Dataset) *engine.Engine {
+	t.Helper()
+	ctx := context.Background()
+	e, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	if err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	doc, err := index.Build(ds)
+	if err != nil {
+		t.Fatalf("index.Build: %v", err)
+	}
+	if err := e.Load(ctx, doc); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return e
+}
+
+// bruteForce is the brute-force reference: the dataset in plain maps, with no
+// precomputed ancestry.
+type bruteForce struct {
+	ds        *model.Dataset
+	res       map[string]model.Resource // organization roots included
+	resIDs    []string                  // sorted, roots included
+	byExt     map[[3]string]string      // (org, type, external id) → id
+	mem       map[string]model.Membership
+	memIDs    []string              // sorted
+	roles     map[string]model.Role // by key
+	perms     []string              // every permission slug, sorted
+	known     map[string]bool       // permission slugs
+	grants    map[string][]bfGrant  // membership → its grants
+	orgMems   map[string][]string   // organization → memberships
+	orgRes    map[string][]string   // organization → resources, root included
+	children  map[string][]string   // resource → its children
+	anchorsOf map[string][]string   // membership → resources it holds grants on
+}
+
+// bfGrant is a role (by index key) held on a resource.
+type bfGrant struct{ resource, role string }
+
+func newBruteForce(ds *model.Dataset) *bruteForce {
+	w := &bruteForce{
+		ds:        ds,
+		res:       map[string]model.Resource{},
+		byExt:     map[[3]string]string{},
+		mem:       map[string]model.Membership{},
+		roles:     map[string]model.Role{},
+		known:     map[string]bool{},
+		grants:    map[string][]bfGrant{},
+		orgMems:   map[string][]string{},
+		orgRes:    map[string][]string{},
+		children:  map[string][]string{},
+		anchorsOf: map[string][]string{},
+	}
+	add := func(r model.Resource) {
+		w.res[r.ID] = r
+		w.resIDs = append(w.resIDs, r.ID)
+		w.byExt[[3]string{r.OrganizationID, r.Type, r.ExternalID}] = r.ID
+		w.orgRes[r.OrganizationID] = append(w.orgRes[r.OrganizationID], r.ID)
+	}
+	for _, o := range ds.Organizations {
+		add(model.Resource{ID: o.RootID(), OrganizationID: o.ID, Type: model.OrganizationType, ExternalID: o.ID})
+	}
+	for _, r := range ds.Resources {
+		if r.ParentID == "" {
+			r.ParentID = model.RootResourceID(r.OrganizationID)
+		}
+		add(r)
+		w.children[r.ParentID] = append(w.children[r.ParentID], r.ID)
+	}
+	sort.Strings(w.resIDs)
+	for _, r := range ds.Roles {
+		w.roles[r.Key()] = r
+	}
+	for _, p := range ds.Permissions {
+		w.perms = append(w.perms, p.Slug)
+		w.known[p.Slug] = true
+	}
+	sort.Strings(w.perms)
+	for _, m := range ds.Memberships {
+		w.mem[m.ID] = m
+		w.memIDs = append(w.memIDs, m.ID)
+		w.orgMems[m.OrganizationID] = append(w.orgMems[m.OrganizationID], m.ID)
+		for _, slug := range m.RoleSlugs {
+			w.addGrant(m.ID, model.RootResourceID(m.OrganizationID), slug)
+		}
+	}
+	sort.Strings(w.memIDs)
+	for _, a := range ds.Assignments {
+		w.addGrant(a.MembershipID, a.ResourceID, a.RoleSlug)
+	}
+	return w
+}
+
+func (w *bruteForce) addGrant(om, rid, slug string) {
+	org := w.mem[om].OrganizationID
+	key := model.RoleKey(org, slug) // an organization role shadows the environment role
+	if _, ok := w.roles[key]; !ok {
+		key = slug
+	}
+	w.grants[om] = append(w.grants[om], bfGrant{rid, key})
+	w.anchorsOf[om] = append(w.anchorsOf[om], rid)
+}
+
+// isAncestorOrSelf reports whether a is r or one of r's ancestors.
+func (w *bruteForce) isAncestorOrSelf(a, r string) bool {
+	for cur := r; cur != ""; cur = w.res[cur].ParentID {
+		if cur == a {
+			return true
+		}
+	}
+	return false
+}
+
+// allowed is the decision rule: om is active, in rid's organization, and
+// holds a role with perm on rid or an ancestor.
+func (w *bruteForce) allowed(om, perm, rid string) bool {
+	m, ok := w.mem[om]
+	r, rok := w.res[rid]
+	if !ok || !rok || !w.known[perm] || m.Status != model.StatusActive || m.OrganizationID != r.OrganizationID {
+		return false
+	}
+	for _, g := range w.grants[om] {
+		if slices.Contains(w.roles[g.role].Permissions, perm) && w.isAncestorOrSelf(g.resource, rid) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenClaims is the verified-claims part of the policy input.
+type tokenClaims struct {
+	org, membership string
+	perms           []string
+}
+
+func (k tokenClaims) input() map[string]any {
+	perms := make([]any, len(k.perms))
+	for i, p := range k.perms {
+		perms[i] = p
+	}
+	return map[string]any{"org_id": k.org, "permissions": perms, "membership_id": k.membership}
+}
+
+// allowedToken is the token-first rule, then the decision rule for the
+// token's membership, which must belong to the token's organization.
+func (w *bruteForce) allowedToken(k tokenClaims, perm, rid string) bool {
+	r, ok := w.res[rid]
+	if !ok || !w.known[perm] {
+		return false
+	}
+	if k.org == r.OrganizationID && slices.Contains(k.perms, perm) {
+		return true
+	}
+	m, ok := w.mem[k.membership]
+	return ok && m.OrganizationID == k.org && w.allowed(k.membership, perm, rid)
+}
+
+// resourceRef names a resource in policy input: by id, or by type and external id
+// with an optional organization.
+type resourceRef struct{ id, typ, ext, org string }
+
+func (r resourceRef) input() map[string]any {
+	if r.id != "" {
+		return map[string]any{"id": r.id}
+	}
+	in := map[string]any{"type": r.typ, "external_id": r.ext}
+	if r.org != "" {
+		in["organization_id"] = r.org
+	}
+	return in
+}
+
+func (r resourceRef) String() string {
+	if r.id != "" {
+		return r.id
+	}
+	return fmt.Sprintf("%s:%s@%q", r.typ, r.ext, r.org)
+}
+
+// resolve returns the resource r names, or "" for none; an external
+// reference without an organization is in the token's (tokenOrg).
+func (w *bruteForce) resolve(r resourceRef, tokenOrg string) string {
+	if _, ok := w.res[r.id]; ok {
+		return r.id
+	}
+	if r.id != "" {
+		return ""
+	}
+	org := r.org
+	if org == "" {
+		org = tokenOrg
+	}
+	return w.byExt[[3]string{org, r.typ, r.ext}]
+}
+
+// prober asks the engine random questions and compares the answers.
+type prober struct {
+	t      *testing.T
+	e      *engine.Engine
+	w      *bruteForce
+	rng    *rand.Rand
+	errors int
+}
+
+func (p *prober) with(t *testing.T) *prober {
+	return &prober{t: t, e: p.e, w: p.w, rng: p.rng}
+}
+
+// mismatch reports a disagreement, giving up on the subtest after a few.
+func (p *prober) mismatch(format string, args ...any) {
+	p.t.Helper()
+	p.t.Errorf(format, args...)
+	if p.errors++; p.errors >= 20 {
+		p.t.Fatal("too many mismatches")
+	}
+}
+
+func (p *prober) decide(ep engine.Entrypoint, input map[string]any) map[string]any {
+	p.t.Helper()
+	v, err := ast.InterfaceToValue(input)
+	if err != nil {
+		p.t.Fatalf("input %v: %v", input, err)
+	}
+	res, err := p.e.Decide(context.Background(), ep, v)
+	if err != nil {
+		p.t.Fatalf("%s %v: %v", ep, input, err)
+	}
+	out, ok := res.Value.(map[string]any)
+	if !ok {
+		p.t.Fatalf("%s %v: result %T %v is not an object", ep, input, res.Value, res.Value)
+	}
+	return out
+}
+
+// check returns the policy's allowed for input, and the whole answer.
+func (p *prober) check(input map[string]any) (bool, map[string]any) {
+	p.t.Helper()
+	out := p.decide(engine.Check, input)
+	allowed, ok := out["allowed"].(bool)
+	if !ok {
+		p.t.Fatalf("check %v: no boolean allowed in %v", input, out)
+	}
+	return allowed, out
+}
+
+// pickOne returns a random element of xs, or the zero value when it is empty.
+func pickOne[T any](rng *rand.Rand, xs []T) T {
+	var zero T
+	if len(xs) == 0 {
+		return zero
+	}
+	return xs[rng.IntN(len(xs))]
+}
+
+func (p *prober) chance(percent int) bool { return p.rng.IntN(100) < percent }
+
+// membership returns a random membership id, sometimes an unknown one.
+func (p *prober) membership() string {
+	if p.chance(3) {
+		return "om_unknown"
+	}
+	return pickOne(p.rng, p.w.memIDs)
+}
+
+// permission returns a random permission for om: often one of a role om
+// holds, sometimes an unknown one.
+func (p *prober) permission(om string) string {
+	switch {
+	case p.chance(4):
+		return pickOne(p.rng, []string{"nope:view", "project:fly", ""})
+	case p.chance(50):
+		if g := pickOne(p.rng, p.w.grants[om]); g.role != "" {
+			if perm := pickOne(p.rng, p.w.roles[g.role].Permissions); perm != "" {
+				return perm
+			}
+		}
+	}
+	return pickOne(p.rng, p.w.perms)
+}
+
+// resource returns a random resource id for om: often at or below one of
+// its grants, often in its organization, sometimes anywhere, sometimes
+// unknown.
+func (p *prober) resource(om string) string {
+	switch {
+	case p.chance(3):
+		return "authz_resource_unknown"
+	case p.chance(40):
+		if a := pickOne(p.rng, p.w.anchorsOf[om]); a != "" {
+			return p.descend(a)
+		}
+	case p.chance(60):
+		if org := p.w.mem[om].OrganizationID; org != "" {
+			return pickOne(p.rng, p.w.orgRes[org])
+		}
+	}
+	return pickOne(p.rng, p.w.resIDs)
+}
+
+// descend walks down from rid through a random number of random children.
+func (p *prober) descend(rid string) string {
+	for steps := p.rng.IntN(4); steps > 0; steps-- {
+		next := pickOne(p.rng, p.w.children[rid])
+		if next == "" {
+			break
+		}
+		rid = next
+	}
+	return rid
+}
+
+// refTo returns a reference to rid: by id, or by type and external id with
+// its organization, another organization, or none (tokenOK: the token's).
+func (p *prober) refTo(rid string, tokenOK bool) resourceRef {
+	r, ok := p.w.res[rid]
+	if !ok || p.chance(60) {
+		return resourceRef{id: rid}
+	}
+	out := resourceRef{typ: r.Type, ext: r.ExternalID, org: r.OrganizationID}
+	switch {
+	case tokenOK && p.chance(30):
+		out.org = ""
+	case p.chance(10):
+		out.org = pickOne(p.rng, p.w.ds.Organizations).ID
+	}
+	return out
+}
+
+func membershipSubject(om string) map[string]any {
+	return map[string]any{"organization_membership_id": om}
+}
+
+// checks compares check with the decision rule for random (membership,
+// permission, resource) triples.
+func (p *prober) checks(n int) {
+	var allowed int
+	for range n {
+		om := p.membership()
+		perm := p.permission(om)
+		r := p.refTo(p.resource(om), false)
+		want := p.w.allowed(om, perm, p.w.resolve(r, ""))
+		got, out := p.check(map[string]any{"subject": membershipSubject(om), "permission": perm, "resource": r.input()})
+		if got != want {
+			p.mismatch("check(%s, %q, %s): got allowed=%v (%v), brute force says %v", om, perm, r, got, out["reason"], want)
+		}
+		if want {
+			allowed++
+		}
+	}
+	p.t.Logf("%d checks, %d allowed", n, allowed)
+	p.balanced(n, allowed)
+}
+
+// balanced fails the test when the random questions were nearly all
+// answered the same way, which would make the comparison weak.
+func (p *prober) balanced(n, allowed int) {
+	p.t.Helper()
+	if n >= 100 && (allowed < n/10 || allowed > n*9/10) {
+		p.t.Errorf("%d of %d allowed: the random cases do not exercise both answers", allowed, n)
+	}
+}
+
+// token returns a random token for a random membership: usually of the
+// membership's organization with some of the permissions, sometimes of
+// another organization, without a membership, or with an unknown one.
+func (p *prober) token() tokenClaims {
+	om := p.membership()
+	org := p.w.mem[om].OrganizationID
+	if org == "" || p.chance(15) {
+		org = pickOne(p.rng, p.w.ds.Organizations).ID
+	}
+	k := tokenClaims{org: org, membership: om}
+	switch {
+	case p.chance(10):
+		k.membership = ""
+	case p.chance(10):
+		k.membership = pickOne(p.rng, p.w.orgMems[org]) // another member of its organization
+	}
+	for _, perm := range p.w.perms {
+		if p.chance(15) {
+			k.perms = append(k.perms, perm)
+		}
+	}
+	if p.chance(5) {
+		k.perms = append(k.perms, "nope:view")
+	}
+	return k
+}
+
+// tokenChecks compares check with the token-first rule for random tokens.
+func (p *prober) tokenChecks(n int) {
+	var allowed int
+	for range n {
+		k := p.token()
+		var perm string
+		if p.chance(30) && len(k.perms) > 0 {
+			perm = pickOne(p.rng, k.perms)
+		} else {
+			perm = p.permission(k.membership)
+		}
+		om := k.membership
+		if om == "" || p.chance(20) {
+			om = pickOne(p.rng, p.w.orgMems[k.org])
+		}
+		r := p.refTo(p.resource(om), true)
+		want := p.w.allowedToken(k, perm, p.w.resolve(r, k.org))
+		got, out := p.check(map[string]any{"token": k.input(), "permission": perm, "resource": r.input()})
+		if got != want {
+			p.mismatch("check(token %+v, %q, %s): got allowed=%v (%v), brute force says %v", k, perm, r, got, out, want)
+		}
+		if want {
+			allowed++
+		}
+	}
+	p.t.Logf("%d token checks, %d allowed", n, allowed)
+	p.balanced(n, allowed)
+}
+
+// page collects every id of a paged list entrypoint, following after/limit
+// until has_more is false.
+func (p *prober) page(ep engine.Entrypoint, input map[string]any) []string {
+	p.t.Helper()
+	limit := 1 + p.rng.IntN(8)
+	if p.chance(20) {
+		limit = 0 // the default
+	}
+	var ids []string
+	after := ""
+	for pages := 0; ; pages++ {
+		in := map[string]any{"limit": limit}
+		if after != "" {
+			in["after"] = after
+		}
+		for k, v := range input {
+			in[k] = v
+		}
+		out := p.decide(ep, in)
+		page, ok := out["ids"].([]any)
+		if !ok {
+			p.t.Fatalf("%s %v: no ids in %v", ep, in, out)
+		}
+		if limit > 0 && len(page) > limit {
+			p.t.Fatalf("%s %v: %d ids, more than the limit", ep, in, len(page))
+		}
+		for _, id := range page {
+			ids = append(ids, id.(string))
+		}
+		more, _ := out["has_more"].(bool)
+		if !more {
+			break
+		}
+		if len(page) == 0 || pages > len(p.w.resIDs)+len(p.w.memIDs) {
+			p.t.Fatalf("%s %v: has_more with no progress (%v)", ep, in, out)
+		}
+		after = ids[len(ids)-1]
+	}
+	if !sort.StringsAreSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
+		p.t.Errorf("%s %v: ids not sorted and unique across pages: %v", ep, input, ids)
+	}
+	return ids
+}
+
+// subjectInput returns a random subject: a membership, or a token for one.
+// The caller must not modify the returned map.
+func (p *prober) subjectInput() (in map[string]any, label string) {
+	if p.chance(25) {
+		k := p.token()
+		return map[string]any{"token": k.input()}, fmt.Sprintf("token %+v", k)
+	}
+	om := p.membership()
+	return map[string]any{"subject": membershipSubject(om)}, om
+}
+
+// subjectMembership returns the membership a subject input names.
+func subjectMembership(in map[string]any) string {
+	if s, ok := in["subject"].(map[string]any); ok {
+		return s["organization_membership_id"].(string)
+	}
+	return in["token"].(map[string]any)["membership_id"].(string)
+}
+
+func mergeInputs(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// listResources compares list_resources with check on every candidate.
+func (p *prober) listResources(n int) {
+	var listed int
+	for range n {
+		subj, label := p.subjectInput()
+		om := subjectMembership(subj)
+		perm := p.permission(om)
+		org := p.w.mem[om].OrganizationID
+		if tk, ok := subj["token"].(map[string]any); ok {
+			org = tk["org_id"].(string)
+		}
+		in := map[string]any{"permission": perm}
+		typ := ""
+		if !p.chance(10) {
+			typ = pickOne(p.rng, p.w.ds.ResourceTypes).Slug
+			if p.chance(10) {
+				typ = model.OrganizationType
+			}
+			in["resource_type"] = typ
+		}
+		parent := ""
+		switch {
+		case p.chance(30) && org != "":
+			parent = pickOne(p.rng, p.w.orgRes[org])
+			in["parent"] = map[string]any{"id": parent}
+		case p.chance(20):
+			if !p.chance(60) {
+				org = pickOne(p.rng, p.w.ds.Organizations).ID // perhaps another one
+			}
+			in["organization_id"] = org
+		}
+		got := p.page(engine.ListResources, mergeInputs(subj, in))
+		label += " in " + org
+
+		// Candidates: every resource of the type in the organization the
+		// list is about, under the parent when given, and anything listed.
+		cands := map[string]bool{}
+		for _, id := range got {
+			cands[id] = true
+		}
+		for _, id := range p.w.orgRes[org] {
+			if (typ == "" || p.w.res[id].Type == typ) && (parent == "" || id != parent && p.w.isAncestorOrSelf(parent, id)) {
+				cands[id] = true
+			}
+		}
+		var want []string
+		for id := range cands {
+			if ok, _ := p.check(mergeInputs(subj, map[string]any{"permission": perm, "resource": map[string]any{"id": id}})); ok &&
+				(typ == "" || p.w.res[id].Type == typ) && (parent == "" || id != parent && p.w.isAncestorOrSelf(parent, id)) {
+				want = append(want, id)
+			}
+		}
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			p.mismatch("list_resources(%s, %q, type %q, parent %q): got %v, check allows %v (%s)", label, perm, typ, parent, got, want, setDiff(got, want))
+		}
+		if len(want) > 0 {
+			listed++
+		}
+	}
+	p.t.Logf("%d lists, %d non-empty", n, listed)
+	if n >= 100 && listed < n/10 {
+		p.t.Errorf("only %d of %d lists are non-empty", listed, n)
+	}
+}
+
+// effectivePermissions compares effective_permissions with check on every
+// known permission.
+func (p *prober) effectivePermissions(n int) {
+	var nonEmpty int
+	for range n {
+		subj, label := p.subjectInput()
+		om := subjectMembership(subj)
+		_, isToken := subj["token"]
+		r := p.refTo(p.resource(om), isToken)
+		out := p.decide(engine.EffectivePermissions, mergeInputs(subj, map[string]any{"resource": r.input()}))
+		list, ok := out["permissions"].([]any)
+		if !ok {
+			p.t.Fatalf("effective_permissions(%s, %s): no permissions in %v", label, r, out)
+		}
+		got := make([]string, len(list))
+		for i, perm := range list {
+			got[i] = perm.(string)
+		}
+		var want []string
+		for _, perm := range p.w.perms {
+			if ok, _ := p.check(mergeInputs(subj, map[string]any{"permission": perm, "resource": r.input()})); ok {
+				want = append(want, perm)
+			}
+		}
+		if !slices.Equal(got, want) {
+			p.mismatch("effective_permissions(%s, %s): got %v, check allows %v (%s)", label, r, got, want, setDiff(got, want))
+		}
+		if len(want) > 0 {
+			nonEmpty++
+		}
+	}
+	p.t.Logf("%d effective permission sets, %d non-empty", n, nonEmpty)
+}
+
+// listMemberships compares list_memberships with check for every active
+// membership (direct: false), and with the brute force for direct: true.
+func (p *prober) listMemberships(n int) {
+	var nonEmpty int
+	for range n {
+		om := p.membership()
+		perm := p.permission(om)
+		rid := p.resource(om)
+		r := p.refTo(rid, false)
+		direct := p.chance(25)
+		got := p.page(engine.ListMemberships, map[string]any{"permission": perm, "resource": r.input(), "direct": direct})
+		var want []string
+		for _, m := range p.w.memIDs {
+			if p.w.mem[m].Status != model.StatusActive {
+				continue
+			}
+			var ok bool
+			if direct {
+				ok = p.w.allowedDirect(m, perm, p.w.resolve(r, ""))
+			} else {
+				ok, _ = p.check(map[string]any{"subject": membershipSubject(m), "permission": perm, "resource": r.input()})
+			}
+			if ok {
+				want = append(want, m)
+			}
+		}
+		if !slices.Equal(got, want) {
+			p.mismatch("list_memberships(%q, %s, direct %v): got %v, want %v (%s)", perm, r, direct, got, want, setDiff(got, want))
+		}
+		if len(want) > 0 {
+			nonEmpty++
+		}
+	}
+	p.t.Logf("%d membership lists, %d non-empty", n, nonEmpty)
+}
+
+// allowedDirect is the decision rule restricted to grants on rid itself.
+func (w *bruteForce) allowedDirect(om, perm, rid string) bool {
+	m, ok := w.mem[om]
+	r, rok := w.res[rid]
+	if !ok || !rok || !w.known[perm] || m.Status != model.StatusActive || m.OrganizationID != r.OrganizationID {
+		return false
+	}
+	for _, g := range w.grants[om] {
+		if g.resource == rid && slices.Contains(w.roles[g.role].Permissions, perm) {
+			return true
+		}
+	}
+	return false
+}
+
+// setDiff describes how got differs from want.
+func setDiff(got, want []string) string {
+	var extra, missing []string
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			extra = append(extra, g)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	return fmt.Sprintf("extra %v, missing %v", extra, missing)
+}

@@ -1,0 +1,449 @@
+// Package httpapi serves Trellis's native decision API (/v1/…), the OPA Data
+// API and the health endpoints over HTTP. It decodes and validates requests,
+// checks credentials and encodes answers; decisions come from the service
+// layer (package authz), never from here.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/trellis-authz/trellis/internal/authz"
+)
+
+// DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures the handler. Zero fields get defaults.
+type Config struct {
+	Service *authz.Service // required
+	// APIKeys are accepted as "Authorization: Bearer <key>". Several may be
+	// valid at once (rotation). A request naming a membership subject, the
+	// membership listing and the Data API require one.
+	APIKeys []string
+	// RequireAPIKey makes every decision request require an API key, token
+	// subjects included.
+	RequireAPIKey bool
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// Ready reports readiness for /ready: true only after the first full
+	// data load. Details are added to the response body. Nil means ready.
+	Ready func() (bool, map[string]any)
+	// Logger receives errors that are not the client's fault (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// DecisionLog, when set, receives one entry per decision.
+	DecisionLog *slog.Logger
+}
+
+type server struct {
+	cfg     Config
+	keyHash [][32]byte
+	log     *slog.Logger
+}
+
+// New returns the HTTP handler. It is safe for concurrent use.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("httpapi: a service is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &server{cfg: cfg, log: cfg.Logger}
+	for _, k := range cfg.APIKeys {
+		if k != "" {
+			s.keyHash = append(s.keyHash, sha256.Sum256([]byte(k)))
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/check", s.check)
+	mux.HandleFunc("POST /v1/check/batch", s.batch)
+	mux.HandleFunc("POST /v1/list-resources", s.listResources)
+	mux.HandleFunc("POST /v1/list-memberships", s.listMemberships)
+	mux.HandleFunc("POST /v1/effective-permissions", s.effectivePermissions)
+	mux.HandleFunc("POST /v1/data/{path...}", s.data)
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /ready", s.ready)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
+	})
+	return mux, nil
+}
+
+// subjectFields are the request fields that say who is asking.
+type subjectFields struct {
+	Token   string        `json:"token,omitempty"`
+	Subject *subjectField `json:"subject,omitempty"`
+}
+
+type subjectField struct {
+	MembershipID string `json:"organization_membership_id"`
+}
+
+
+type checkRequest struct {
+	subjectFields
+	Permission  string            `json:"permission"`
+	Resource    authz.ResourceRef `json:"resource"`
+	Consistency authz.Consistency `json:"consistency"`
+}
+
+type checkResponse struct {
+	authz.Decision
+	authz.Answer
+}
+
+func (s *server) check(w http.ResponseWriter, r *http.Request) {
+	var req checkRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	sub, ok := s.subject(w, r, req.subjectFields)
+	if !ok {
+		return
+	}
+	d, ans, err := s.cfg.Service.Check(r.Context(), sub, authz.Check{Permission: req.Permission, Resource: req.Resource}, req.Consistency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.logDecision(r.Context(), ans, req.subjectFields, req.Permission, req.Resource, d)
+	writeJSON(w, http.StatusOK, checkResponse{d, ans})
+}
+
+type batchRequest struct {
+	subjectFields
+	Checks      []authz.Check     `json:"checks"`
+	Consistency authz.Consistency `json:"consistency"`
+}
+
+type batchResponse struct {
+	Results []authz.Decision `json:"results"`
+	authz.Answer
+}
+
+func (s *server) batch(w http.ResponseWriter, r *http.Request) {
+	var req batchRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	sub, ok := s.subject(w, r, req.subjectFields)
+	if !ok {
+		return
+	}
+	ds, ans, err := s.cfg.Service.CheckBatch(r.Context(), sub, req.Checks, req.Consistency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for i, c := range req.Checks {
+		s.logDecision(r.Context(), ans, req.subjectFields, c.Permission, c.Resource, ds[i])
+	}
+	writeJSON(w, http.StatusOK, batchResponse{ds, ans})
+}
+
+type listResourcesRequest struct {
+	subjectFields
+	Permission     string             `json:"permission"`
+	ResourceType   string             `json:"resource_type"`
+	Parent         *authz.ResourceRef `json:"parent"`
+	OrganizationID string             `json:"organization_id"`
+	Cursor         string             `json:"cursor"`
+	Limit          int                `json:"limit"`
+	Consistency    authz.Consistency  `json:"consistency"`
+}
+
+type listResponse struct {
+	ResourceIDs   []string       `json:"resource_ids,omitempty"`
+	MembershipIDs []string       `json:"membership_ids,omitempty"`
+	NextCursor    string         `json:"next_cursor,omitempty"`
+	Reason        map[string]any `json:"reason,omitempty"`
+	authz.Answer
+}
+
+func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
+	var req listResourcesRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	sub, ok := s.subject(w, r, req.subjectFields)
+	if !ok {
+		return
+	}
+	p, ans, err := s.cfg.Service.ListResources(r.Context(), sub, authz.ListRequest{
+		Permission: req.Permission, ResourceType: req.ResourceType, Parent: req.Parent,
+		OrganizationID: req.OrganizationID, After: req.Cursor, Limit: req.Limit,
+	}, req.Consistency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := listResponse{ResourceIDs: nonNil(p.IDs), NextCursor: nextCursor(p), Reason: p.Reason, Answer: ans}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type listMembershipsRequest struct {
+	Permission  string            `json:"permission"`
+	Resource    authz.ResourceRef `json:"resource"`
+	Direct      bool              `json:"direct"`
+	Cursor      string            `json:"cursor"`
+	Limit       int               `json:"limit"`
+	Consistency authz.Consistency `json:"consistency"`
+}
+
+func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
+	var req listMembershipsRequest
+	if !s.decode(w, r, &req) || !s.requireKey(w, r) {
+		return
+	}
+	p, ans, err := s.cfg.Service.ListMemberships(r.Context(), authz.MembersRequest{
+		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: req.Cursor, Limit: req.Limit,
+	}, req.Consistency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listResponse{MembershipIDs: nonNil(p.IDs), NextCursor: nextCursor(p), Reason: p.Reason, Answer: ans})
+}
+
+type effectiveRequest struct {
+	subjectFields
+	Resource    authz.ResourceRef `json:"resource"`
+	Consistency authz.Consistency `json:"consistency"`
+}
+
+type effectiveResponse struct {
+	authz.Permissions
+	authz.Answer
+}
+
+func (s *server) effectivePermissions(w http.ResponseWriter, r *http.Request) {
+	var req effectiveRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	sub, ok := s.subject(w, r, req.subjectFields)
+	if !ok {
+		return
+	}
+	p, ans, err := s.cfg.Service.EffectivePermissions(r.Context(), sub, req.Resource, req.Consistency)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p.Permissions == nil {
+		p.Permissions = []string{}
+	}
+	writeJSON(w, http.StatusOK, effectiveResponse{p, ans})
+}
+
+// data serves the OPA Data API: {"input": …} → {"result": …}, with no
+// "result" key when the document is undefined.
+func (s *server) data(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Input json.RawMessage `json:"input"`
+	}
+	if !s.decode(w, r, &req) || !s.requireKey(w, r) {
+		return
+	}
+	var input ast.Value
+	if len(req.Input) > 0 {
+		v, err := ast.ValueFromReader(strings.NewReader(string(req.Input)))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "input: "+err.Error())
+			return
+		}
+		input = v
+	}
+	result, ok, ans, err := s.cfg.Service.Data(r.Context(), r.PathValue("path"), input)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body := map[string]any{"decision_id": ans.DecisionID, "revision": ans.Revision}
+	if ok {
+		body["result"] = result
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func (s *server) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (s *server) ready(w http.ResponseWriter, _ *http.Request) {
+	ok, details := true, map[string]any{}
+	if s.cfg.Ready != nil {
+		ok, details = s.cfg.Ready()
+	}
+	body := map[string]any{"ready": ok}
+	for k, v := range details {
+		body[k] = v
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, body)
+}
+
+// subject enforces the credential rule — a membership subject (or, with
+// RequireAPIKey, any request) needs a valid API key — and returns who asks.
+func (s *server) subject(w http.ResponseWriter, r *http.Request, f subjectFields) (authz.Subject, bool) {
+	if (f.Subject != nil || s.cfg.RequireAPIKey || f.Token == "") && !s.requireKey(w, r) {
+		return authz.Subject{}, false
+	}
+	sub := authz.Subject{Token: f.Token}
+	if f.Subject != nil {
+		if f.Subject.MembershipID == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request", "subject.organization_membership_id is required")
+			return authz.Subject{}, false
+		}
+		sub.MembershipID = f.Subject.MembershipID
+	}
+	return sub, true
+}
+
+func (s *server) requireKey(w http.ResponseWriter, r *http.Request) bool {
+	if s.validKey(r.Header.Get("Authorization")) {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
+	writeError(w, http.StatusUnauthorized, "unauthorized", "this request needs a valid API key: Authorization: Bearer <key>")
+	return false
+}
+
+// validKey compares digests in constant time, against every configured key,
+// so neither timing nor the number of keys reveals anything.
+func (s *server) validKey(header string) bool {
+	key, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || key == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(key))
+	match := 0
+	for _, want := range s.keyHash {
+		match |= subtle.ConstantTimeCompare(got[:], want[:])
+	}
+	return match == 1
+}
+
+func (s *server) logDecision(ctx context.Context, ans authz.Answer, f subjectFields, perm string, res authz.ResourceRef, d authz.Decision) {
+	if s.cfg.DecisionLog == nil {
+		return
+	}
+	subject := "token"
+	if f.Subject != nil {
+		subject = f.Subject.MembershipID
+	}
+	code, _ := d.Reason["code"].(string)
+	s.cfg.DecisionLog.LogAttrs(ctx, slog.LevelInfo, "decision",
+		slog.String("decision_id", ans.DecisionID),
+		slog.String("subject", subject),
+		slog.String("permission", perm),
+		slog.Any("resource", res),
+		slog.Bool("allowed", d.Allowed),
+		slog.String("decided_by", d.DecidedBy),
+		slog.String("reason", code),
+		slog.Int64("revision", ans.Revision),
+	)
+}
+
+func nextCursor(p authz.Page) string {
+	if !p.HasMore || len(p.IDs) == 0 {
+		return ""
+	}
+	return p.IDs[len(p.IDs)-1]
+}
+
+func nonNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+// decode reads exactly one JSON object with known fields into dst, or
+// answers the client with what is wrong.
+func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	} else if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	status, code, msg := http.StatusBadRequest, "invalid_json", err.Error()
+	var (
+		tooBig    *http.MaxBytesError
+		syntax    *json.SyntaxError
+		wrongType *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		status, code, msg = http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("the request body is over %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		msg = "the request body is empty: send a JSON object"
+	case errors.As(err, &syntax):
+		msg = fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
+	case errors.As(err, &wrongType):
+		code, msg = "invalid_request", fmt.Sprintf("field %s must be %s, not %s", wrongType.Field, wrongType.Type, wrongType.Value)
+	case strings.HasPrefix(msg, "json: unknown field "):
+		code, msg = "invalid_request", "unknown field "+strings.TrimPrefix(msg, "json: unknown field ")
+	}
+	writeError(w, status, code, msg)
+	return false
+}
+
+// fail maps a service error to its status in one place; internals go to the
+// log, never to the client.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		bad   *authz.InvalidError
+		stale *authz.StaleError
+	)
+	switch {
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, "invalid_request", bad.Error())
+	case errors.As(err, &stale):
+		writeError(w, http.StatusServiceUnavailable, "revision_not_applied", stale.Error()+"; retry later")
+	case errors.Is(err, authz.ErrUnavailable):
+		s.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the data source is unavailable; retry later")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "canceled", "the request was canceled before a decision")
+	default:
+		s.log.ErrorContext(r.Context(), "decision failed", "err", err, "path", r.URL.Path)
+		writeError(w, http.StatusInternalServerError, "internal_error", "the decision could not be evaluated; treat it as a deny")
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"code": code, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

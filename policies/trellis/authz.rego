@@ -1,0 +1,150 @@
+# METADATA
+# title: Trellis authorization
+# description: |
+#   The two layers of Trellis decisions. A verified token's organization
+#   permissions allow at once (token-first rule); otherwise a membership has a
+#   permission on a resource iff it is active, belongs to the resource's
+#   organization and holds a role containing the permission on the resource or
+#   one of its ancestors (decision rule). Data: data.trellis_data, built by
+#   internal/index. Input: see README ("Policy input").
+package trellis
+
+db := data.trellis_data
+
+# METADATA
+# title: revision
+# description: The data revision every answer of this package reflects.
+# entrypoint: true
+revision := db.revision
+
+# METADATA
+# title: check
+# description: One decision for input.permission on input.resource.
+# entrypoint: true
+check := decide(input.permission, input.resource)
+
+# METADATA
+# title: batch
+# description: One decision per element of input.checks, in order.
+# entrypoint: true
+batch := [decide_each(c) | some c in input.checks]
+
+# decide_each answers every check in place, a malformed one with a deny, so a
+# caller reading answers by position never reads another check's answer.
+decide_each(c) := decide(c.permission, c.resource) if {
+	is_string(c.permission)
+	is_object(c.resource)
+} else := denied("invalid_check", "a check needs a string permission and a resource object")
+
+# The subject. `input.token` holds claims the host has already verified (the
+# host rejects a client-supplied object there); `input.token_error` says why a
+# token failed verification.
+token := input.token if is_object(input.token)
+
+membership_id := id if {
+	id := input.subject.organization_membership_id
+} else := id if {
+	id := token.membership_id
+	id != ""
+}
+
+decide(perm, ref) := denied(input.token_error.code, input.token_error.message) if {
+	input.token_error
+} else := denied("unknown_permission", sprintf("permission %q does not exist", [perm])) if {
+	not known_permission(perm)
+} else := denied("unknown_resource", sprintf("resource %s does not exist", [ref_label(ref)])) if {
+	not resolve(ref)
+} else := decide_on(perm, resolve(ref))
+
+decide_on(perm, rid) := {
+	"allowed": true,
+	"decided_by": "token",
+	"reason": {
+		"code": "token_permission",
+		"message": sprintf("the token grants %s in organization %s", [perm, token.org_id]),
+	},
+} if {
+	token_grants(perm, db.resources[rid].org)
+} else := denied(code, msg) if {
+	[code, msg] := subject_problem(db.resources[rid].org)
+} else := granted(perm, grant) if {
+	grant := grants(membership_id, perm, rid)[0]
+} else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
+
+token_grants(perm, org) if {
+	token.org_id == org
+	perm in token.permissions
+}
+
+# subject_problem is defined, as [code, message], when the subject cannot be
+# granted anything in organization org from data.
+subject_problem(org) := ["no_membership", "no membership subject and the token does not grant the permission"] if {
+	not membership_id
+} else := ["unknown_membership", sprintf("membership %s does not exist", [membership_id])] if {
+	not db.memberships[membership_id]
+} else := ["token_membership_mismatch", sprintf("the token's membership %s does not belong to its organization %s", [membership_id, token.org_id])] if {
+	db.memberships[membership_id].org != token.org_id
+} else := ["membership_not_in_organization", sprintf("membership %s does not belong to organization %s", [membership_id, org])] if {
+	db.memberships[membership_id].org != org
+} else := ["membership_inactive", sprintf("membership %s is not active", [membership_id])] if {
+	not db.memberships[membership_id].active
+}
+
+# usable_membership(org) is the subject's membership when it may be granted
+# anything in org.
+usable_membership(org) := membership_id if not subject_problem(org)
+
+# grants lists the grant paths that give om perm on rid, nearest first.
+grants(om, perm, rid) := [{"role": db.roles[key].slug, "resource": anchor} |
+	some anchor in db.resources[rid].anc
+	some key in db.grants[anchor][om]
+	db.roles[key].permissions[perm]
+]
+
+granted(perm, grant) := {
+	"allowed": true,
+	"decided_by": "assignment",
+	"reason": {
+		"code": "role_assignment",
+		"role": grant.role,
+		"resource": resource_ref(grant.resource),
+		"message": sprintf("role %s on %s grants %s", [grant.role, label(grant.resource), perm]),
+	},
+}
+
+denied(code, message) := {
+	"allowed": false,
+	"decided_by": "none",
+	"reason": {"code": code, "message": message},
+}
+
+# resolve returns the id of the resource ref names: {"id"} or
+# {"type", "external_id", "organization_id"}; the organization defaults to the
+# token's.
+resolve(ref) := ref.id if {
+	db.resources[ref.id]
+} else := db.lookup[ref_org(ref)][ref.type][ref.external_id]
+
+# ref_org is the organization a type+external_id reference is looked up in:
+# the reference's own, else the request's, else the subject's (a check only
+# ever allows within the subject's organization).
+ref_org(ref) := ref.organization_id if {
+	ref.organization_id
+} else := input.organization_id if {
+	input.organization_id
+} else := token.org_id if {
+	token.org_id
+} else := db.memberships[membership_id].org
+
+known_permission(perm) if db.permissions[perm]
+
+ref_label(ref) := ref.id if {
+	ref.id
+} else := sprintf("%s:%s", [ref.type, ref.external_id]) if {
+	ref.type
+	ref.external_id
+} else := "(no id, nor type and external_id)"
+
+label(rid) := sprintf("%s:%s", [r.type, r.ext]) if r := db.resources[rid]
+
+resource_ref(rid) := {"id": rid, "type": r.type, "external_id": r.ext, "organization_id": r.org} if r := db.resources[rid]

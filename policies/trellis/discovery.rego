@@ -1,0 +1,144 @@
+package trellis
+
+# METADATA
+# title: effective_permissions
+# description: |
+#   The permissions the subject holds on input.resource, from the token and
+#   from data, sorted.
+# entrypoint: true
+effective_permissions := failed(input.token_error.code, input.token_error.message) if {
+	input.token_error
+} else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.resource)])) if {
+	not resolve(input.resource)
+} else := effective_on(resolve(input.resource))
+
+effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_perms | data_perms)} if {
+	org := db.resources[rid].org
+	token_perms := {p | token.org_id == org; some p in token.permissions; db.permissions[p]}
+	data_perms := {p |
+		om := usable_membership(org)
+		some anchor in db.resources[rid].anc
+		some key in db.grants[anchor][om]
+		some p, _ in db.roles[key].permissions
+	}
+}
+
+# METADATA
+# title: list_resources
+# description: |
+#   The resources on which the subject has input.permission, of
+#   input.resource_type when given, under input.parent when given, sorted by
+#   id and paged by input.after / input.limit.
+# entrypoint: true
+list_resources := failed(input.token_error.code, input.token_error.message) if {
+	input.token_error
+} else := failed("unknown_permission", input_permission_problem) if {
+	not known_input_permission
+} else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.parent)])) if {
+	input.parent
+	not resolve(input.parent)
+} else := failed("unknown_organization", "no organization: give organization_id, a parent, a token or a membership") if {
+	not known_list_org
+} else := page([rid |
+	some rid in subtree(list_starts)
+	of_listed_type(rid)
+	not is_parent(rid)
+])
+
+list_org := db.resources[resolve(input.parent)].org if {
+	input.parent
+} else := input.organization_id if {
+	input.organization_id
+} else := token.org_id if {
+	token.org_id
+} else := db.memberships[membership_id].org
+
+known_list_org if db.orgs[list_org]
+
+known_input_permission if known_permission(input.permission)
+
+input_permission_problem := sprintf("permission %q does not exist", [input.permission]) if {
+	input.permission
+} else := "a permission is required"
+
+# anchors are the resources on which the subject holds the permission; it
+# then holds it on their whole subtrees.
+anchors := {db.orgs[list_org].root} if {
+	token_grants(input.permission, list_org)
+} else := {anchor |
+	om := usable_membership(list_org)
+	some anchor in db.memberships[om].anchors
+	db.resources[anchor].org == list_org
+	some key in db.grants[anchor][om]
+	db.roles[key].permissions[input.permission]
+}
+
+# list_starts are the roots of the subtrees to list: with a parent, the parent
+# itself if an anchor is above it, otherwise the anchors below it.
+list_starts := anchors if {
+	not input.parent
+} else := {rid} if {
+	rid := resolve(input.parent)
+	some anchor in anchors
+	anchor in db.resources[rid].anc
+} else := {anchor |
+	rid := resolve(input.parent)
+	some anchor in anchors
+	rid in db.resources[anchor].anc
+}
+
+of_listed_type(_) if not input.resource_type
+
+of_listed_type(rid) if db.resources[rid].type == input.resource_type
+
+is_parent(rid) if rid == resolve(input.parent)
+
+# subtree returns starts and all their descendants. graph.reachable returns
+# only nodes that are keys of the graph, and leaves are not keys of
+# children, so the leaves are added as the children of what it returns.
+subtree(starts) := starts | {child |
+	some rid in graph.reachable(db.children, starts)
+	some child in db.children[rid]
+}
+
+# METADATA
+# title: list_memberships
+# description: |
+#   The active memberships that have input.permission on input.resource from
+#   data (tokens are not known here), through an assignment on the resource
+#   itself when input.direct is true, else on it or any ancestor. Sorted by id,
+#   paged by input.after / input.limit.
+# entrypoint: true
+list_memberships := failed("unknown_permission", input_permission_problem) if {
+	not known_input_permission
+} else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.resource)])) if {
+	not resolve(input.resource)
+} else := page(members_of(resolve(input.resource)))
+
+members_of(rid) := sort({om |
+	some anchor in grant_anchors(rid)
+	some om, keys in db.grants[anchor]
+	some key in keys
+	db.roles[key].permissions[input.permission]
+	db.memberships[om].active
+	db.memberships[om].org == db.resources[rid].org
+})
+
+grant_anchors(rid) := [rid] if input.direct == true
+
+else := db.resources[rid].anc
+
+# page returns the ids after input.after, at most input.limit (default 100).
+page(ids) := {"ids": array.slice(rest, 0, page_limit), "has_more": count(rest) > page_limit} if {
+	rest := [id | some id in sort(ids); id > page_after]
+}
+
+page_after := input.after if is_string(input.after)
+
+else := ""
+
+page_limit := input.limit if input.limit > 0
+
+else := 100
+
+failed(code, message) := {"ids": [], "permissions": [], "reason": {"code": code, "message": message}}
