@@ -11,19 +11,33 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 )
 
-const usage = `Trellis — a self-hosted authorization service for multi-tenant SaaS.
+// command is one subcommand: run parses args and runs until done or ctx ends.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
 
-Usage: trellis <command> [flags]
+// commands lists the subcommands; each lives in its own file.
+var commands = map[string]command{
+	"serve": {"answer decision queries over HTTP (embedded demo data by default)", runServe},
+}
 
-Commands:
-  serve    answer decision queries over HTTP (embedded demo data by default)
-
-Run 'trellis <command> --help' for a command's flags. Every flag can also be
-set with an environment variable: --jwks-url is TRELLIS_JWKS_URL.
-`
+func usage(w io.Writer) {
+	fmt.Fprint(w, "Trellis — a self-hosted authorization service for multi-tenant SaaS.\n\nUsage: trellis <command> [flags]\n\nCommands:\n")
+	names := make([]string, 0, len(commands))
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+	}
+	fmt.Fprint(w, "\nRun 'trellis <command> --help' for a command's flags. Every flag can also be\nset with an environment variable: --jwks-url is TRELLIS_JWKS_URL.\n")
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -41,20 +55,16 @@ func main() {
 // ends.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		usage(stderr)
 		return errors.New("no command given")
 	}
-	switch args[0] {
-	case "serve":
-		cfg, err := parseServe(args[1:], stderr)
-		if err != nil {
-			return err
-		}
-		return serve(ctx, cfg, stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd.run(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	usage(stderr)
 	return fmt.Errorf("unknown command %q", args[0])
 }

@@ -48,6 +48,14 @@ type serveConfig struct {
 	LogLevel      string
 }
 
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, stdout, stderr)
+}
+
 func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	var c serveConfig
 	fs := newFlagSet("serve", "Answer decision queries over HTTP. With no --data, serves the embedded demo dataset.", out)

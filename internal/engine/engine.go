@@ -19,6 +19,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/model"
 )
 
 // Entrypoint names a decision rule of package trellis.
@@ -154,11 +155,16 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 	if err := e.write(ctx, doc); err != nil {
 		return err
 	}
-	e.revision.Store(revision)
 	e.loaded.Store(true)
+	e.setRevision(revision)
+	return nil
+}
+
+// setRevision publishes a new revision and wakes WaitFor callers.
+func (e *Engine) setRevision(rev int64) {
+	e.revision.Store(rev)
 	ch := make(chan struct{})
 	close(*e.changed.Swap(&ch))
-	return nil
 }
 
 func (e *Engine) write(ctx context.Context, doc ast.Object) error {
@@ -277,4 +283,92 @@ func eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (Resu
 		rev, _ = n.Int64()
 	}
 	return Result{Value: rs[0].Bindings["result"], Revision: rev}, nil
+}
+
+// LoadDataset builds the data document for ds (package index) and loads it:
+// a full load at ds.Revision.
+func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
+	doc, err := index.Build(ds)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return e.Load(ctx, doc)
+}
+
+// Apply patches the data document with changes, in order, in one store
+// transaction, and makes revision current: decisions see all of the changes
+// or none. On error nothing is applied; index.ErrIncomplete (wrapped) means
+// the caller should reload the whole dataset.
+func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Change) error {
+	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+		s := txnStore{ctx: ctx, store: e.store, txn: txn}
+		for i, ch := range changes {
+			if err := index.Patch(s, ch); err != nil {
+				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
+			}
+		}
+		return index.SetRevision(s, revision)
+	})
+	if err != nil {
+		return fmt.Errorf("engine: apply revision %d: %w", revision, err)
+	}
+	e.setRevision(revision)
+	return nil
+}
+
+// Document returns the whole data document, for tests and bundles. The
+// caller must not mutate it.
+func (e *Engine) Document(ctx context.Context) (ast.Value, error) {
+	v, err := storage.ReadOne(ctx, e.store, storage.Path{index.Root})
+	if err != nil {
+		return nil, fmt.Errorf("engine: read data: %w", err)
+	}
+	av, ok := v.(ast.Value)
+	if !ok {
+		return ast.InterfaceToValue(v)
+	}
+	return av, nil
+}
+
+// txnStore is index.Store over one write transaction of the OPA store.
+type txnStore struct {
+	ctx   context.Context
+	store storage.Store
+	txn   storage.Transaction
+}
+
+func path(p []string) storage.Path {
+	return append(storage.Path{index.Root}, p...)
+}
+
+func (s txnStore) Get(p ...string) (ast.Value, bool, error) {
+	v, err := s.store.Read(s.ctx, s.txn, path(p))
+	if storage.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if av, ok := v.(ast.Value); ok {
+		return av, true, nil
+	}
+	av, err := ast.InterfaceToValue(v)
+	return av, err == nil, err
+}
+
+func (s txnStore) Put(v ast.Value, p ...string) error {
+	err := s.store.Write(s.ctx, s.txn, storage.AddOp, path(p), v)
+	if storage.IsNotFound(err) && len(p) > 1 {
+		// A missing parent: create it holding just this key.
+		return s.Put(ast.NewObject(ast.Item(ast.StringTerm(p[len(p)-1]), ast.NewTerm(v))), p[:len(p)-1]...)
+	}
+	return err
+}
+
+func (s txnStore) Delete(p ...string) error {
+	err := s.store.Write(s.ctx, s.txn, storage.RemoveOp, path(p), nil)
+	if storage.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

@@ -12,12 +12,16 @@
 //	                                   nearest first, the root last
 //	lookup[org][type][ext]    rid      external id → resource id
 //	children[rid]             [rid]    only resources that have children
-//	grants[rid][om]           [role]   role keys assigned to om on rid; a
+//	grants[rid][om]           [role]   role keys assigned to om on rid,
+//	                                   sorted, once per source; a
 //	                                   membership's organization roles are
 //	                                   grants on the organization root
 //	memberships[om]           {org, active, anchors}
 //	                                   anchors lists the resources om holds
-//	                                   grants on
+//	                                   grants on, sorted
+//	org_roles[om]             [role]  the role keys of om's organization
+//	                                   roles (also in its root grants), so a
+//	                                   roles change can replace just those
 //	roles[key]                {slug, type, permissions{slug: true}}
 //	permissions[slug]         {type}
 package index
@@ -44,6 +48,7 @@ const (
 	keyChildren    = "children"
 	keyGrants      = "grants"
 	keyMemberships = "memberships"
+	keyOrgRoles    = "org_roles"
 	keyRoles       = "roles"
 	keyPermissions = "permissions"
 )
@@ -143,7 +148,7 @@ func (b *builder) build(ds *model.Dataset) (ast.Object, error) {
 		childObj.Insert(b.term(id), ast.ArrayTerm(cs...))
 	}
 
-	grants, anchors, err := b.grants(ds, nodes, roots)
+	grants, anchors, orgRoles, err := b.grants(ds, nodes, roots)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +189,7 @@ func (b *builder) build(ds *model.Dataset) (ast.Object, error) {
 		ast.Item(ast.InternedTerm(keyChildren), ast.NewTerm(childObj)),
 		ast.Item(ast.InternedTerm(keyGrants), ast.NewTerm(grants)),
 		ast.Item(ast.InternedTerm(keyMemberships), ast.NewTerm(memberships)),
+		ast.Item(ast.InternedTerm(keyOrgRoles), ast.NewTerm(orgRoles)),
 		ast.Item(ast.InternedTerm(keyRoles), ast.NewTerm(roles)),
 		ast.Item(ast.InternedTerm(keyPermissions), ast.NewTerm(perms)),
 	), nil
@@ -234,8 +240,8 @@ func termsOf(t *ast.Term) []*ast.Term {
 	return out
 }
 
-// grants builds grants[rid][om] and each membership's anchors.
-func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[string]string) (ast.Object, map[string][]*ast.Term, error) {
+// grants builds grants[rid][om], each membership's anchors and org_roles.
+func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[string]string) (ast.Object, map[string][]*ast.Term, ast.Object, error) {
 	type pair struct{ rid, om string }
 	keys := map[pair][]string{}
 	var order []pair
@@ -246,41 +252,41 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		}
 		keys[p] = append(keys[p], roleKey)
 	}
-	orgRoles := map[string]bool{}
-	for _, r := range ds.Roles {
-		orgRoles[r.Key()] = true
-	}
+	roles := model.NewRoleIndex(ds.Roles)
 	resolve := func(org, slug string) (string, error) {
-		if k := model.RoleKey(org, slug); orgRoles[k] {
-			return k, nil
+		r, ok := roles.Resolve(org, slug)
+		if !ok {
+			return "", fmt.Errorf("role %q does not exist in organization %s", slug, org)
 		}
-		if orgRoles[slug] {
-			return slug, nil
-		}
-		return "", fmt.Errorf("role %q does not exist in organization %s", slug, org)
+		return r.Key(), nil
 	}
+	orgRoles := ast.NewObjectWithCapacity(len(ds.Memberships))
 	memberOrg := make(map[string]string, len(ds.Memberships))
 	for _, m := range ds.Memberships {
 		memberOrg[m.ID] = m.OrganizationID
+		ks := make([]string, 0, len(m.RoleSlugs))
 		for _, slug := range m.RoleSlugs {
 			k, err := resolve(m.OrganizationID, slug)
 			if err != nil {
-				return nil, nil, fmt.Errorf("membership %s: %w", m.ID, err)
+				return nil, nil, nil, fmt.Errorf("membership %s: %w", m.ID, err)
 			}
 			add(roots[m.OrganizationID], m.ID, k)
+			ks = append(ks, k)
 		}
+		sort.Strings(ks)
+		orgRoles.Insert(b.term(m.ID), b.strings(ks))
 	}
 	for _, a := range ds.Assignments {
 		org, ok := memberOrg[a.MembershipID]
 		if !ok {
-			return nil, nil, fmt.Errorf("assignment %s: unknown membership %q", a.ID, a.MembershipID)
+			return nil, nil, nil, fmt.Errorf("assignment %s: unknown membership %q", a.ID, a.MembershipID)
 		}
 		if _, ok := nodes[a.ResourceID]; !ok {
-			return nil, nil, fmt.Errorf("assignment %s: unknown resource %q", a.ID, a.ResourceID)
+			return nil, nil, nil, fmt.Errorf("assignment %s: unknown resource %q", a.ID, a.ResourceID)
 		}
 		k, err := resolve(org, a.RoleSlug)
 		if err != nil {
-			return nil, nil, fmt.Errorf("assignment %s: %w", a.ID, err)
+			return nil, nil, nil, fmt.Errorf("assignment %s: %w", a.ID, err)
 		}
 		add(a.ResourceID, a.MembershipID, k)
 	}
@@ -293,19 +299,27 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 			obj = ast.NewObject()
 			byResource[p.rid] = obj
 		}
-		ks := dedupe(keys[p])
-		ts := make([]*ast.Term, len(ks))
-		for i, k := range ks {
-			ts[i] = b.term(k)
-		}
-		obj.Insert(b.term(p.om), ast.ArrayTerm(ts...))
+		ks := keys[p]
+		sort.Strings(ks)
+		obj.Insert(b.term(p.om), b.strings(ks))
 		anchors[p.om] = append(anchors[p.om], b.term(p.rid))
+	}
+	for _, ts := range anchors {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Value.Compare(ts[j].Value) < 0 })
 	}
 	grants := ast.NewObjectWithCapacity(len(byResource))
 	for rid, obj := range byResource {
 		grants.Insert(b.term(rid), ast.NewTerm(obj))
 	}
-	return grants, anchors, nil
+	return grants, anchors, orgRoles, nil
+}
+
+func (b *builder) strings(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = b.term(s)
+	}
+	return ast.ArrayTerm(ts...)
 }
 
 // Revision returns the revision recorded in doc.
@@ -331,15 +345,4 @@ func RoleTerm(r model.Role) *ast.Term {
 		ast.Item(ast.InternedTerm("type"), ast.StringTerm(r.ResourceType)),
 		ast.Item(ast.InternedTerm("permissions"), ast.NewTerm(perms)),
 	)
-}
-
-func dedupe(ss []string) []string {
-	sort.Strings(ss)
-	out := ss[:0]
-	for i, s := range ss {
-		if i == 0 || s != ss[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
 }

@@ -136,3 +136,28 @@ func (d *Dataset) Depth() int {
 	}
 	return d.MaxDepth
 }
+
+// Op is the kind of a Change.
+type Op string
+
+// Change operations.
+const (
+	OpUpsert Op = "upsert" // the entity now exists with exactly these fields
+	OpDelete Op = "delete" // the entity no longer exists (only its key fields are read)
+)
+
+// Change is one committed change to the relationship data. Exactly one
+// entity pointer is set. An upsert carries the entity's whole state after the
+// change (a role with all its permissions, a membership with all its role
+// slugs); a delete needs only the key: ID, or Slug (+ OrganizationID for a
+// role) for permissions, roles and resource types.
+type Change struct {
+	Op           Op
+	Organization *Organization
+	Membership   *Membership
+	ResourceType *ResourceType
+	Permission   *Permission
+	Role         *Role
+	Resource     *Resource
+	Assignment   *Assignment
+}
