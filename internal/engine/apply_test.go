@@ -63,7 +63,9 @@ func (m *mutator) subtree(id string) map[string]bool {
 	return in
 }
 
-func (m *mutator) pickResource() model.Resource { return m.ds.Resources[m.rnd.IntN(len(m.ds.Resources))] }
+func (m *mutator) pickResource() model.Resource {
+	return m.ds.Resources[m.rnd.IntN(len(m.ds.Resources))]
+}
 
 func (m *mutator) membershipsOf(org string) []model.Membership {
 	var out []model.Membership
