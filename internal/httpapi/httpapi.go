@@ -14,7 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -44,7 +46,31 @@ type Config struct {
 	Logger *slog.Logger
 	// DecisionLog, when set, receives one entry per decision.
 	DecisionLog *slog.Logger
+	// Metrics, when set, receives decision counts and latencies.
+	Metrics Metrics
 }
+
+// Metrics receives decision metrics (implemented by *metrics.Metrics). Its
+// methods must be safe for concurrent use and must not block.
+type Metrics interface {
+	// ObserveDecision counts one decision of entrypoint; a non-nil err means
+	// the request got no decision, and allowed and decidedBy are then
+	// meaningless. A batch reports each of its decisions.
+	ObserveDecision(entrypoint string, allowed bool, decidedBy string, err error)
+	// ObserveDuration records how long one request to entrypoint took, from
+	// the decoded request to the answer (a batch as a whole).
+	ObserveDuration(entrypoint string, d time.Duration)
+}
+
+// Entrypoint labels passed to Metrics.
+const (
+	EntrypointCheck                = "check"
+	EntrypointBatch                = "batch"
+	EntrypointListResources        = "list_resources"
+	EntrypointListMemberships      = "list_memberships"
+	EntrypointEffectivePermissions = "effective_permissions"
+	EntrypointData                 = "data"
+)
 
 type server struct {
 	cfg     Config
@@ -79,9 +105,33 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or ")))
+			return
+		}
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path))
 	})
 	return mux, nil
+}
+
+// allowedMethods lists the methods a route other than the catch-all serves
+// r's path with. The catch-all "/" matches every method, so ServeMux never
+// answers 405 by itself.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // subjectFields are the request fields that say who is asking.
@@ -93,7 +143,6 @@ type subjectFields struct {
 type subjectField struct {
 	MembershipID string `json:"organization_membership_id"`
 }
-
 
 type checkRequest struct {
 	subjectFields
@@ -116,7 +165,9 @@ func (s *server) check(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	start := time.Now()
 	d, ans, err := s.cfg.Service.Check(r.Context(), sub, authz.Check{Permission: req.Permission, Resource: req.Resource}, req.Consistency)
+	s.observe(EntrypointCheck, start, err, d)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -145,7 +196,9 @@ func (s *server) batch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	start := time.Now()
 	ds, ans, err := s.cfg.Service.CheckBatch(r.Context(), sub, req.Checks, req.Consistency)
+	s.observe(EntrypointBatch, start, err, ds...)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -184,10 +237,12 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	start := time.Now()
 	p, ans, err := s.cfg.Service.ListResources(r.Context(), sub, authz.ListRequest{
 		Permission: req.Permission, ResourceType: req.ResourceType, Parent: req.Parent,
 		OrganizationID: req.OrganizationID, After: req.Cursor, Limit: req.Limit,
 	}, req.Consistency)
+	s.observeDuration(EntrypointListResources, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -210,9 +265,11 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) || !s.requireKey(w, r) {
 		return
 	}
+	start := time.Now()
 	p, ans, err := s.cfg.Service.ListMemberships(r.Context(), authz.MembersRequest{
 		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: req.Cursor, Limit: req.Limit,
 	}, req.Consistency)
+	s.observeDuration(EntrypointListMemberships, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -240,7 +297,9 @@ func (s *server) effectivePermissions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	start := time.Now()
 	p, ans, err := s.cfg.Service.EffectivePermissions(r.Context(), sub, req.Resource, req.Consistency)
+	s.observeDuration(EntrypointEffectivePermissions, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -269,7 +328,13 @@ func (s *server) data(w http.ResponseWriter, r *http.Request) {
 		}
 		input = v
 	}
+	start := time.Now()
 	result, ok, ans, err := s.cfg.Service.Data(r.Context(), r.PathValue("path"), input)
+	if d, isDecision := asDecision(result); isDecision || err != nil {
+		s.observe(EntrypointData, start, err, d)
+	} else {
+		s.observeDuration(EntrypointData, start)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -279,6 +344,42 @@ func (s *server) data(w http.ResponseWriter, r *http.Request) {
 		body["result"] = result
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// asDecision reads a Data API result as a decision when it has the shape of
+// one (an object with a boolean "allowed"), for the metrics only.
+func asDecision(result any) (authz.Decision, bool) {
+	obj, ok := result.(map[string]any)
+	if !ok {
+		return authz.Decision{}, false
+	}
+	allowed, ok := obj["allowed"].(bool)
+	by, _ := obj["decided_by"].(string)
+	return authz.Decision{Allowed: allowed, DecidedBy: by}, ok
+}
+
+// observe reports a request's latency and its decisions (one error when err
+// is set) to the metrics, if configured.
+func (s *server) observe(ep string, start time.Time, err error, ds ...authz.Decision) {
+	if s.cfg.Metrics == nil {
+		return
+	}
+	s.cfg.Metrics.ObserveDuration(ep, time.Since(start))
+	if err != nil {
+		s.cfg.Metrics.ObserveDecision(ep, false, "", err)
+		return
+	}
+	for _, d := range ds {
+		s.cfg.Metrics.ObserveDecision(ep, d.Allowed, d.DecidedBy, nil)
+	}
+}
+
+// observeDuration reports the latency of a request that answers no
+// allow/deny decision (lists, effective permissions, other documents).
+func (s *server) observeDuration(ep string, start time.Time) {
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.ObserveDuration(ep, time.Since(start))
+	}
 }
 
 func (s *server) health(w http.ResponseWriter, _ *http.Request) {
@@ -407,12 +508,41 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	case errors.As(err, &syntax):
 		msg = fmt.Sprintf("malformed JSON at byte %d: %s", syntax.Offset, syntax.Error())
 	case errors.As(err, &wrongType):
-		code, msg = "invalid_request", fmt.Sprintf("field %s must be %s, not %s", wrongType.Field, wrongType.Type, wrongType.Value)
+		// The path names an embedded struct by its Go name; clients know
+		// only the JSON names and kinds.
+		code, msg = "invalid_request", fmt.Sprintf("field %s must be %s, not %s",
+			strings.TrimPrefix(wrongType.Field, "subjectFields."), jsonKind(wrongType.Type), wrongType.Value)
+		if wrongType.Field == "" {
+			msg = "the request body must be a JSON object, not " + wrongType.Value
+		}
 	case strings.HasPrefix(msg, "json: unknown field "):
 		code, msg = "invalid_request", "unknown field "+strings.TrimPrefix(msg, "json: unknown field ")
 	}
 	writeError(w, status, code, msg)
 	return false
+}
+
+// jsonKind names the JSON kind a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.Kind().String()
 }
 
 // fail maps a service error to its status in one place; internals go to the
