@@ -381,7 +381,10 @@ func TestDevCurlCommands(t *testing.T) {
 		if m == nil {
 			continue
 		}
-		u := m[1][:strings.Index(m[1], "/v1/")]
+		u, _, ok := strings.Cut(m[1], "/v1/")
+		if !ok {
+			t.Fatalf("curl command without /v1/: %s", sc.Text())
+		}
 		_, got := post(t, u, m[1][len(u):], m[2], m[3])
 		answers = append(answers, got)
 	}

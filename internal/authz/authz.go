@@ -205,7 +205,10 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 		}
 		return nil
 	})
-	return ds, ans, err
+	if err != nil {
+		return nil, Answer{}, err
+	}
+	return ds, ans, nil
 }
 
 // EffectivePermissions lists the subject's permissions on a resource.
@@ -288,6 +291,9 @@ func (s *Service) Data(ctx context.Context, path string, input ast.Value) (resul
 	if obj, isObj := input.(ast.Object); isObj {
 		if obj.Get(ast.InternedTerm("token_error")) != nil {
 			return nil, false, Answer{}, invalid("input.token_error", "is set by Trellis, not by callers")
+		}
+		if obj.Get(ast.InternedTerm("token")) != nil && obj.Get(ast.InternedTerm("subject")) != nil {
+			return nil, false, Answer{}, invalid("input", "give token or subject, not both")
 		}
 		if t := obj.Get(ast.InternedTerm("token")); t != nil {
 			raw, isStr := t.Value.(ast.String)

@@ -87,20 +87,6 @@ func (m *mutator) rolesOfType(org, typ string) []model.Role {
 	return out
 }
 
-func (m *mutator) typeOf(id string) (string, string) {
-	for _, r := range m.ds.Resources {
-		if r.ID == id {
-			return r.OrganizationID, r.Type
-		}
-	}
-	for _, o := range m.ds.Organizations {
-		if o.RootID() == id {
-			return o.ID, model.OrganizationType
-		}
-	}
-	return "", ""
-}
-
 // step makes one random change and returns the changes a feed would carry.
 func (m *mutator) step() []model.Change {
 	ds := m.ds
