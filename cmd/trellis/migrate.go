@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/postgres"
+)
+
+// databaseURLUsage is the --database-url help shared by every command.
+const databaseURLUsage = "PostgreSQL connection URL (postgres://user:pass@host:5432/db?sslmode=…)"
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	action := "up"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		action, args = args[0], args[1:]
+	}
+	var dsn string
+	fs := newFlagSet("migrate", "Usage: trellis migrate [up|status] [flags]\n\nup (the default) applies pending schema migrations; it is idempotent and safe to run\nfrom several processes at once. status lists the migrations and when each was applied.", stderr)
+	fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if action != "up" && action != "status" {
+		return fmt.Errorf("unknown migrate action %q: use up or status", action)
+	}
+	if dsn == "" {
+		return errors.New("--database-url (or TRELLIS_DATABASE_URL) is required")
+	}
+	store, err := postgres.Open(ctx, dsn, postgres.Config{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if action == "up" {
+		applied, err := store.Migrate(ctx)
+		for _, m := range applied {
+			fmt.Fprintf(stdout, "applied %s\n", m.Name)
+		}
+		if err != nil {
+			return err
+		}
+		if len(applied) == 0 {
+			fmt.Fprintln(stdout, "schema is up to date")
+		}
+		return nil
+	}
+	ms, err := postgres.MigrationStatus(ctx, store.DB())
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		when := "pending"
+		if m.Applied() {
+			when = "applied " + m.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "%04d  %-32s %s\n", m.Version, m.Name, when)
+	}
+	return nil
+}

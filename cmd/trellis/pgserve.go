@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/metrics"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+// servePostgresFlags configure `trellis serve` with PostgreSQL as the data
+// source.
+type servePostgresFlags struct {
+	DatabaseURL  string
+	PollInterval time.Duration
+	PollOnly     bool
+	MaxDepth     int
+}
+
+func (f *servePostgresFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.DatabaseURL, "database-url", "", databaseURLUsage+": serve its data, following every committed change (instead of --data)")
+	fs.DurationVar(&f.PollInterval, "poll-interval", time.Second, "how often the change log is read besides LISTEN/NOTIFY (the only way on a read replica)")
+	fs.BoolVar(&f.PollOnly, "poll-only", false, "do not LISTEN, only poll the change log (read replicas, where NOTIFY does not arrive)")
+	fs.IntVar(&f.MaxDepth, "max-depth", model.DefaultMaxDepth, "most levels of a resource tree, the organization root included (PostgreSQL writes)")
+}
+
+// validate reports a setting that cannot work; dataFile is --data.
+func (f servePostgresFlags) validate(dataFile string) error {
+	switch {
+	case f.DatabaseURL != "" && dataFile != "":
+		return errors.New("give --data or --database-url, not both")
+	case f.PollInterval <= 0:
+		return errors.New("--poll-interval must be positive")
+	case f.MaxDepth <= 0:
+		return errors.New("--max-depth must be positive")
+	}
+	return nil
+}
+
+// pgSource is PostgreSQL feeding an engine: the store, its follower, and
+// stop, which ends the follower and closes the store.
+type pgSource struct {
+	engine   *engine.Engine
+	store    *postgres.Store
+	follower *postgres.Follower
+	stop     func()
+}
+
+// startPostgres connects, migrates, and starts following the database into a
+// new engine. The first load happens in the background: the follower's Ready
+// turns true once it is done. stop ends the follower and closes the store.
+func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics, log *slog.Logger) (*pgSource, error) {
+	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	if err != nil {
+		return nil, err
+	}
+	store, err := postgres.Open(ctx, f.DatabaseURL, postgres.Config{MaxDepth: f.MaxDepth, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	follower := store.NewFollower(meteredApplier{eng, m}, postgres.FollowerConfig{PollInterval: f.PollInterval, NoListen: f.PollOnly, Logger: log})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = follower.Run(runCtx)
+	}()
+	go func() {
+		// Metrics of the follower's state, refreshed every second.
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			applied, head, stale := follower.Status()
+			m.SetRevision(applied, head)
+			m.SetStale(stale)
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return &pgSource{engine: eng, store: store, follower: follower, stop: func() {
+		cancel()
+		<-done
+		_ = store.Close()
+	}}, nil
+}
+
+// meteredApplier records apply latency and store size around the engine.
+type meteredApplier struct {
+	eng *engine.Engine
+	m   *metrics.Metrics
+}
+
+func (a meteredApplier) LoadDataset(ctx context.Context, ds *model.Dataset) error {
+	if err := a.eng.LoadDataset(ctx, ds); err != nil {
+		return err
+	}
+	a.m.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
+	return nil
+}
+
+func (a meteredApplier) Apply(ctx context.Context, rev int64, changes []model.Change) error {
+	start := time.Now()
+	err := a.eng.Apply(ctx, rev, changes)
+	a.m.ObserveApply(time.Since(start))
+	return err
+}
+
+// withAdmin also serves the admin write route (POST /v1/admin/changes),
+// for callers with one of apiKeys.
+func withAdmin(next http.Handler, w postgres.Writer, apiKeys []string, log *slog.Logger) (http.Handler, error) {
+	admin, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: w, Authorize: apiKeyCheck(apiKeys), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.Handle(postgres.AdminPath, admin)
+	return mux, nil
+}
+
+// apiKeyCheck accepts "Authorization: Bearer <key>" for any of keys,
+// comparing digests in constant time (the rule of package httpapi). With no
+// keys configured, nothing is accepted.
+func apiKeyCheck(keys []string) func(*http.Request) bool {
+	hashes := make([][32]byte, len(keys))
+	for i, k := range keys {
+		hashes[i] = sha256.Sum256([]byte(k))
+	}
+	return func(r *http.Request) bool {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || key == "" {
+			return false
+		}
+		got := sha256.Sum256([]byte(key))
+		match := 0
+		for _, want := range hashes {
+			match |= subtle.ConstantTimeCompare(got[:], want[:])
+		}
+		return match == 1
+	}
+}

@@ -1,0 +1,148 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// Writer applies a batch of changes (implemented by *Store).
+type Writer interface {
+	Write(ctx context.Context, changes []model.Change, opts ...WriteOption) (int64, error)
+}
+
+// AdminConfig configures the admin write handler.
+type AdminConfig struct {
+	// Writer applies the batches (required).
+	Writer Writer
+	// Authorize reports whether a request carries a valid API key
+	// (required). A request it rejects gets 401.
+	Authorize func(r *http.Request) bool
+	// MaxBodyBytes bounds the request body (default 1 MiB).
+	MaxBodyBytes int64
+	// Logger receives internal errors (default: discarded).
+	Logger *slog.Logger
+}
+
+// WireChange is one change of an admin request body: the op and exactly
+// one entity, in model's JSON form under its lower-case kind.
+type WireChange struct {
+	Op           model.Op            `json:"op"`
+	Organization *model.Organization `json:"organization,omitempty"`
+	Membership   *model.Membership   `json:"membership,omitempty"`
+	ResourceType *model.ResourceType `json:"resource_type,omitempty"`
+	Permission   *model.Permission   `json:"permission,omitempty"`
+	Role         *model.Role         `json:"role,omitempty"`
+	Resource     *model.Resource     `json:"resource,omitempty"`
+	Assignment   *model.Assignment   `json:"assignment,omitempty"`
+	// CascadeDelete, on a resource delete, also deletes its subtree and
+	// their assignments.
+	CascadeDelete bool `json:"cascade_delete,omitempty"`
+}
+
+// AdminRequest is the body of POST /v1/admin/changes.
+type AdminRequest struct {
+	Changes []WireChange `json:"changes"`
+}
+
+// AdminResponse is the answer to a successful write.
+type AdminResponse struct {
+	Revision int64 `json:"revision"`
+}
+
+// AdminPath is the route of the admin write handler.
+const AdminPath = "/v1/admin/changes"
+
+// NewAdminHandler returns the handler of POST /v1/admin/changes: it applies
+// the body's changes in one transaction and answers {"revision": N}. Errors
+// are {"code", "message"}: 401 without a valid API key, 400 for a malformed
+// body, 404 (not_found) and 409 (has_dependents) for deletes, 422 for any
+// other data-model violation (the code is a model.Code… constant), 500
+// otherwise (details logged, not returned).
+func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
+	if cfg.Writer == nil || cfg.Authorize == nil {
+		return nil, errors.New("postgres: admin handler needs a Writer and an Authorize func")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+AdminPath, func(w http.ResponseWriter, r *http.Request) {
+		if !cfg.Authorize(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "this request needs a valid API key: Authorization: Bearer <key>")
+			return
+		}
+		var req AdminRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "malformed body: "+err.Error())
+			return
+		}
+		if dec.More() {
+			writeError(w, http.StatusBadRequest, "invalid_request", "malformed body: trailing data after the JSON object")
+			return
+		}
+		if len(req.Changes) == 0 {
+			writeError(w, http.StatusBadRequest, "invalid_request", "changes must list at least one change")
+			return
+		}
+		changes := make([]model.Change, len(req.Changes))
+		var cascade []string
+		for i, c := range req.Changes {
+			changes[i] = model.Change{Op: c.Op, Organization: c.Organization, Membership: c.Membership,
+				ResourceType: c.ResourceType, Permission: c.Permission, Role: c.Role, Resource: c.Resource, Assignment: c.Assignment}
+			if c.CascadeDelete {
+				if c.Op != model.OpDelete || c.Resource == nil {
+					writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("change %d: cascade_delete applies to resource deletes only", i))
+					return
+				}
+				cascade = append(cascade, c.Resource.ID)
+			}
+		}
+		rev, err := cfg.Writer.Write(r.Context(), changes, CascadeDelete(cascade...))
+		var ve *ValidationError
+		switch {
+		case errors.As(err, &ve):
+			writeError(w, StatusOf(ve.Code), ve.Code, ve.Error())
+		case err != nil:
+			cfg.Logger.ErrorContext(r.Context(), "admin write failed", "err", err)
+			writeError(w, http.StatusInternalServerError, "internal", "the write failed; see the server log")
+		default:
+			writeJSON(w, http.StatusOK, AdminResponse{Revision: rev})
+		}
+	})
+	return mux, nil
+}
+
+// StatusOf maps a ValidationError code to its HTTP status: the one table of
+// write-path error statuses.
+func StatusOf(code string) int {
+	switch code {
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeHasDependents:
+		return http.StatusConflict
+	default:
+		return http.StatusUnprocessableEntity
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"code": code, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

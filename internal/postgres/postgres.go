@@ -1,0 +1,158 @@
+// Package postgres makes PostgreSQL Trellis's system of record (DESIGN.md
+// §2–§3): the schema and its embedded migrations, a consistent snapshot of
+// the relationship data as a model.Dataset, a validated write path, and a
+// change feed that a Follower applies to the decision engine within
+// milliseconds of each commit.
+//
+// # Revisions
+//
+// Every committed transaction that changes relationship data gets one
+// revision. Triggers log the changed entities (their whole state after the
+// change) in the same transaction; a deferred trigger allocates the
+// revision at commit time under a transaction-scoped advisory lock, so
+// revisions become visible in revision order even when transactions commit
+// out of the order they started or wrote in (see migrations/0002). A reader
+// that has applied revision r and sees revision r+k knows every revision in
+// between is either visible to it or will never exist. Writes by any process
+// — Trellis or another program writing these tables — are logged alike.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the database/sql driver
+
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// revisionLockKey is the advisory lock that serializes revision allocation
+// (trellis_allocate_revision in migrations/0002).
+const revisionLockKey = 7234100
+
+// notifyChannel is the channel commits NOTIFY with their revision.
+const notifyChannel = "trellis_changes"
+
+// Config configures a Store. Zero fields get defaults.
+type Config struct {
+	// MaxDepth bounds resource trees, the organization root included
+	// (default model.DefaultMaxDepth). Snapshots carry it as
+	// Dataset.MaxDepth and the write path enforces it.
+	MaxDepth int
+	// Logger receives progress and error reports (default: discarded).
+	Logger *slog.Logger
+}
+
+// Store reads and writes Trellis's relationship data in one PostgreSQL
+// database. It is safe for concurrent use.
+type Store struct {
+	db       *sqlx.DB
+	dsn      string
+	maxDepth int
+	log      *slog.Logger
+}
+
+// Open connects to the database at dsn (a postgres:// URL or key=value DSN)
+// and checks that it answers. It does not migrate: run Migrate first. The
+// caller must Close the Store.
+func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	return New(db, dsn, cfg), nil
+}
+
+// New returns a Store on an open database handle. dsn must name the same
+// database: the change feed opens its own LISTEN connection with it. The
+// Store's Close closes db.
+func New(db *sqlx.DB, dsn string, cfg Config) *Store {
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = model.DefaultMaxDepth
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Store{db: db, dsn: dsn, maxDepth: cfg.MaxDepth, log: cfg.Logger}
+}
+
+// DB returns the Store's database handle.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// Close closes the database handle.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Migrate applies pending migrations to the Store's database (see the
+// package-level Migrate).
+func (s *Store) Migrate(ctx context.Context) ([]Migration, error) { return Migrate(ctx, s.db) }
+
+// Head returns the newest committed revision: what a fully consistent read
+// must wait for. It is 0 on an empty log.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var head int64
+	if err := s.db.GetContext(ctx, &head, "SELECT coalesce(max(revision), 0) FROM change_revisions"); err != nil {
+		return 0, fmt.Errorf("postgres: read head revision: %w", err)
+	}
+	return head, nil
+}
+
+// Prune deletes the change log of every revision below before (keep the
+// newest revision: before must be at most Head). Followers that have not
+// applied revision before-1 yet reload a full snapshot instead.
+func (s *Store) Prune(ctx context.Context, before int64) error {
+	return inTx(ctx, s.db, nil, func(tx *sqlx.Tx) error {
+		var head int64
+		if err := tx.GetContext(ctx, &head, "SELECT coalesce(max(revision), 0) FROM change_revisions"); err != nil {
+			return err
+		}
+		if before > head {
+			return fmt.Errorf("postgres: prune before %d: the head is %d and must be kept", before, head)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM change_log WHERE txid IN
+			(SELECT txid FROM change_revisions WHERE revision < $1)`, before); err != nil {
+			return fmt.Errorf("prune change_log: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM change_revisions WHERE revision < $1", before); err != nil {
+			return fmt.Errorf("prune change_revisions: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE change_feed_state SET resync_revision = greatest(resync_revision, $1)", before-1)
+		return err
+	})
+}
+
+// beginner starts transactions: *sqlx.DB and *sqlx.Conn.
+type beginner interface {
+	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)
+}
+
+// inTx runs fn in a transaction: it commits when fn returns nil and rolls
+// back otherwise (also when fn panics).
+func inTx(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
