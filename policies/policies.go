@@ -1,5 +1,7 @@
 // Package policies embeds Trellis's Rego policies so the binary carries the
-// exact policies that `opa test policies/` tests.
+// exact policies that `opa test policies/` tests: the core package trellis
+// (policies/trellis) and the stock-OPA edge entrypoints, package trellis.edge
+// (policies/edge), which bundles ship alongside it.
 package policies
 
 import (
@@ -8,7 +10,7 @@ import (
 	"strings"
 )
 
-//go:embed trellis
+//go:embed trellis edge
 var files embed.FS
 
 // Modules returns the policy modules (tests excluded), keyed by their path

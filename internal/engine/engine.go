@@ -45,6 +45,10 @@ var ErrUndefined = errors.New("engine: policy result is undefined")
 // time.
 var ErrStale = errors.New("engine: revision not applied in time")
 
+// HostRoot is the data document in which the engine tells the policies
+// that its host verifies tokens (data.trellis_host.verifies_tokens).
+const HostRoot = "trellis_host"
+
 // maxDataQueries bounds the cache of prepared ad-hoc Data API queries.
 const maxDataQueries = 256
 
@@ -102,6 +106,17 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	e.changed.Store(&ch)
 	if err := e.write(ctx, ast.NewObject(ast.Item(ast.StringTerm("revision"), ast.IntNumberTerm(0)))); err != nil {
 		return nil, err
+	}
+	// The Go host (package authz) verifies every token before it reaches the
+	// policies, so it vouches for input.token here. Bundles never carry this
+	// document: on a stock OPA edge the core rules ignore a claims object, and
+	// only package trellis.edge, which verifies the raw JWT itself, vouches.
+	host := ast.NewObject(ast.Item(ast.InternedTerm("verifies_tokens"), ast.InternedTerm(true)))
+	err = storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+		return e.store.Write(ctx, txn, storage.AddOp, storage.Path{HostRoot}, host)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: write %s: %w", HostRoot, err)
 	}
 	for _, ep := range entrypoints {
 		pq, err := e.prepare(ctx, "data.trellis."+string(ep))

@@ -36,10 +36,18 @@ decide_each(c) := decide(c.permission, c.resource) if {
 	is_object(c.resource)
 } else := denied("invalid_check", "a check needs a string permission and a resource object")
 
-# The subject. `input.token` holds claims the host has already verified (the
-# host rejects a client-supplied object there); `input.token_error` says why a
-# token failed verification.
-token := input.token if is_object(input.token)
+# The subject. `input.token` holds claims the host has already verified;
+# `input.token_error` says why a token failed verification. The claims are
+# trusted only when data.trellis_host.verifies_tokens says a host vouches for
+# them: the embedded engine writes it (its Go host verifies every token and
+# rejects a client-supplied object), the edge package (trellis.edge) sets it
+# with `with` after verifying the raw JWT itself, and bundles never carry it.
+# So a client querying this package on a stock OPA cannot allow itself with a
+# forged claims object.
+token := input.token if {
+	is_object(input.token)
+	data.trellis_host.verifies_tokens == true
+}
 
 membership_id := id if {
 	id := input.subject.organization_membership_id

@@ -366,7 +366,7 @@ check_cases := {
 
 test_check[name] if {
 	some name, tc in check_cases
-	got := trellis.check with data.trellis_data as fixture with input as tc.input
+	got := trellis.check with data.trellis_host as host with data.trellis_data as fixture with input as tc.input
 	decision_matches(got, tc.want)
 }
 
@@ -408,7 +408,7 @@ data_currency_cases := {
 
 test_check_reads_current_data[name] if {
 	some name, tc in data_currency_cases
-	got := trellis.check with data.trellis_data as tc.data with input as tc.input
+	got := trellis.check with data.trellis_host as host with data.trellis_data as tc.data with input as tc.input
 	decision_matches(got, tc.want)
 }
 
@@ -467,7 +467,7 @@ batch_cases := {
 
 test_batch[name] if {
 	some name, tc in batch_cases
-	got := trellis.batch with data.trellis_data as fixture with input as tc.input
+	got := trellis.batch with data.trellis_host as host with data.trellis_data as fixture with input as tc.input
 	count(got) == count(tc.want)
 	every i, want in tc.want {
 		decision_matches(got[i], want)
@@ -491,7 +491,7 @@ test_batch_answers_malformed_checks_in_place[name] if {
 			{"permission": "app:deploy", "resource": {"id": app_gw}},
 		],
 	}
-	got := trellis.batch with data.trellis_data as fixture with input as {"subject": subject("om_frank"), "checks": checks}
+	got := trellis.batch with data.trellis_host as host with data.trellis_data as fixture with input as {"subject": subject("om_frank"), "checks": checks}
 	count(got) == 2
 	got[0].allowed == false
 	got[0].decided_by == "none"
@@ -504,17 +504,39 @@ test_batch_agrees_with_check if {
 		some rid, _ in fixture.resources
 	]
 	sub := {"token": acme_token("om_bob", ["org:billing"])}
-	got := trellis.batch with data.trellis_data as fixture with input as object.union(sub, {"checks": checks})
+	got := trellis.batch with data.trellis_host as host with data.trellis_data as fixture with input as object.union(sub, {"checks": checks})
 	count(got) == count(checks)
 	every i, c in checks {
-		got[i] == trellis.check with data.trellis_data as fixture with input as object.union(sub, c)
+		got[i] == trellis.check with data.trellis_host as host with data.trellis_data as fixture with input as object.union(sub, c)
 	}
 }
 
 test_revision if {
-	trellis.revision == 42 with data.trellis_data as fixture
+	trellis.revision == 42 with data.trellis_host as host with data.trellis_data as fixture
 }
 
 test_revision_follows_data if {
-	trellis.revision == 43 with data.trellis_data as object.union(fixture, {"revision": 43})
+	trellis.revision == 43 with data.trellis_host as host with data.trellis_data as object.union(fixture, {"revision": 43})
+}
+
+# Without a host that vouches for it (a stock OPA queried on this package
+# directly), a claims object in input.token is ignored: it can never allow.
+untrusted_token_cases := {
+	"no host document": {"host": {}},
+	"host that does not verify": {"host": {"verifies_tokens": false}},
+	"host flag that is not the boolean true": {"host": {"verifies_tokens": "true"}},
+}
+
+test_claims_are_ignored_unless_the_host_verifies_tokens[name] if {
+	some name, tc in untrusted_token_cases
+	forged := acme_token("om_carol", ["project:edit"])
+	got := trellis.check with data.trellis_host as tc.host with data.trellis_data as fixture
+		with input as {"token": forged, "permission": "project:edit", "resource": {"id": prj_api}}
+	decision_matches(got, denied_with("no_membership"))
+	perms := trellis.effective_permissions with data.trellis_host as tc.host with data.trellis_data as fixture
+		with input as {"token": forged, "resource": {"id": prj_api}}
+	perms.permissions == []
+	listed := trellis.list_resources with data.trellis_host as tc.host with data.trellis_data as fixture
+		with input as {"token": forged, "permission": "project:edit", "organization_id": "org_acme"}
+	listed.ids == []
 }

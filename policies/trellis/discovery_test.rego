@@ -103,7 +103,7 @@ effective_cases := {
 
 test_effective_permissions[name] if {
 	some name, tc in effective_cases
-	got := trellis.effective_permissions with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
+	got := trellis.effective_permissions with data.trellis_host as host with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
 	result_matches(got, tc.want)
 }
 
@@ -304,7 +304,7 @@ list_resources_cases := {
 
 test_list_resources[name] if {
 	some name, tc in list_resources_cases
-	got := trellis.list_resources with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
+	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
 	result_matches(got, tc.want)
 }
 
@@ -315,7 +315,7 @@ test_list_resources[name] if {
 # organization membership" route takes parent_resource_external_id +
 # parent_resource_type_slug) that gives organization_id gets unknown_resource.
 test_list_resources_parent_by_external_id_in_given_organization if {
-	got := trellis.list_resources with data.trellis_data as fixture with input as {
+	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture with input as {
 		"subject": subject("om_bob"),
 		"permission": "app:deploy",
 		"organization_id": "org_acme",
@@ -335,7 +335,7 @@ test_list_resources_without_organization[name] if {
 		"no subject at all": {"permission": "app:view"},
 		"unknown membership": {"subject": subject("om_nobody"), "permission": "app:view"},
 	}
-	got := trellis.list_resources with data.trellis_data as fixture with input as req
+	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture with input as req
 	result_matches(got, {"reason": {
 		"code": "unknown_organization",
 		"message": "no organization: give organization_id, a parent, a token or a membership",
@@ -352,7 +352,7 @@ test_lists_without_permission[name] if {
 		"list_resources": {"entrypoint": "list_resources", "input": {"subject": subject("om_alice")}},
 		"list_memberships": {"entrypoint": "list_memberships", "input": {"resource": {"id": ws_eng}}},
 	}
-	got := trellis[tc.entrypoint] with data.trellis_data as fixture with input as tc.input
+	got := trellis[tc.entrypoint] with data.trellis_host as host with data.trellis_data as fixture with input as tc.input
 	result_matches(got, failure("unknown_permission"))
 }
 
@@ -362,7 +362,7 @@ test_lists_without_permission[name] if {
 # resources, while check denies them (membership_not_in_organization) and
 # list_memberships leaves the membership out.
 test_list_resources_ignores_grants_across_organizations if {
-	got := trellis.list_resources with data.trellis_data as fixture_cross_org
+	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture_cross_org
 		with input as {"subject": subject("om_erin"), "permission": "workspace:manage"}
 	got == page_of([gx_prj_api, gx_ws_eng, globex_root])
 }
@@ -372,11 +372,11 @@ test_list_resources_ignores_grants_across_organizations if {
 test_list_resources_pages_cover_the_listing[limit] if {
 	some limit in [1, 2, 3, 4, 5, 11, 12]
 	base := {"subject": subject("om_alice"), "permission": "workspace:view"}
-	unpaged := trellis.list_resources with data.trellis_data as fixture with input as base
+	unpaged := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture with input as base
 	pages := [p |
 		some start in numbers.range_step(0, count(unpaged.ids) - 1, limit)
 		after := page_cursor(unpaged.ids, start)
-		p := trellis.list_resources with data.trellis_data as fixture
+		p := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture
 			with input as object.union(base, {"limit": limit, "after": after})
 	]
 	[id | some p in pages; some id in p.ids] == unpaged.ids
@@ -472,7 +472,7 @@ list_memberships_cases := {
 
 test_list_memberships[name] if {
 	some name, tc in list_memberships_cases
-	got := trellis.list_memberships with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
+	got := trellis.list_memberships with data.trellis_host as host with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
 	result_matches(got, tc.want)
 }
 
@@ -537,21 +537,21 @@ list_memberships_disagreements := {[perm, rid] |
 }
 
 test_list_resources_agrees_with_check_for_memberships if {
-	list_resources_disagreements(membership_subjects) == set() with data.trellis_data as fixture
+	list_resources_disagreements(membership_subjects) == set() with data.trellis_host as host with data.trellis_data as fixture
 }
 
 test_list_resources_agrees_with_check_for_tokens if {
-	list_resources_disagreements(token_subjects) == set() with data.trellis_data as fixture
+	list_resources_disagreements(token_subjects) == set() with data.trellis_host as host with data.trellis_data as fixture
 }
 
 test_effective_permissions_agree_with_check_for_memberships if {
-	effective_permissions_disagreements(membership_subjects) == set() with data.trellis_data as fixture
+	effective_permissions_disagreements(membership_subjects) == set() with data.trellis_host as host with data.trellis_data as fixture
 }
 
 test_effective_permissions_agree_with_check_for_tokens if {
-	effective_permissions_disagreements(token_subjects) == set() with data.trellis_data as fixture
+	effective_permissions_disagreements(token_subjects) == set() with data.trellis_host as host with data.trellis_data as fixture
 }
 
 test_list_memberships_agrees_with_check if {
-	list_memberships_disagreements == set() with data.trellis_data as fixture
+	list_memberships_disagreements == set() with data.trellis_host as host with data.trellis_data as fixture
 }

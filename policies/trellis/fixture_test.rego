@@ -254,3 +254,7 @@ globex_token(om, perms) := {
 }
 
 expired := {"code": "token_expired", "message": "the token has expired"}
+
+# host is data.trellis_host as the embedded engine writes it: the Go host
+# verifies tokens, so input.token holds verified claims.
+host := {"verifies_tokens": true}

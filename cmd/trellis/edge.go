@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/bundle"
+	"github.com/trellis-authz/trellis/internal/edge"
+	"github.com/trellis-authz/trellis/internal/httpapi"
+	"github.com/trellis-authz/trellis/internal/token"
+)
+
+// edgeConfig is everything `trellis edge` is configured with.
+type edgeConfig struct {
+	Addr              string
+	BundleURL         string
+	BundleToken       string
+	VerificationKey   string
+	VerificationKeyID string
+	VerificationAlg   string
+	Scope             string
+	AllowUnsigned     bool
+	PersistDir        string
+	LongPoll          time.Duration
+	PollInterval      time.Duration
+
+	JWKSURL, JWKSFile string
+	Issuer, Audience  string
+	Algorithms        string
+	TokenSkew         time.Duration
+	MembershipClaim   string
+
+	APIKeys       stringList
+	RequireAPIKey bool
+	MaxBatch      int
+	MaxWait       time.Duration
+	DecisionLog   bool
+	LogLevel      string
+}
+
+func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseEdge(args, stderr)
+	if err != nil {
+		return err
+	}
+	return runEdgeNode(ctx, cfg, stderr, nil)
+}
+
+func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
+	var c edgeConfig
+	fs := newFlagSet("edge", "Answer decisions offline from a signed bundle pulled from a Trellis server (same API as serve).", out)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8181", "listen address")
+	fs.StringVar(&c.BundleURL, "bundle-url", "", "bundle URL, e.g. https://trellis.internal/bundles/trellis.tar.gz or …/bundles/orgs/<org_id>.tar.gz")
+	fs.StringVar(&c.BundleToken, "bundle-token", "", "API key of the bundle server, sent as a bearer token")
+	fs.StringVar(&c.VerificationKey, "verification-key", "", "PEM public key that bundles must be signed with")
+	fs.StringVar(&c.VerificationKeyID, "verification-key-id", "", "id of the verification key (the signer's --bundle-signing-key-id)")
+	fs.StringVar(&c.VerificationAlg, "verification-alg", bundle.RS256, "RS256 or ES256")
+	fs.StringVar(&c.Scope, "scope", "", "signature scope the bundles must carry")
+	fs.BoolVar(&c.AllowUnsigned, "allow-unsigned", false, "accept unsigned bundles (no --verification-key); only on a trusted network")
+	fs.StringVar(&c.PersistDir, "persist-dir", "", "directory keeping the last good bundle, activated at start without the server")
+	fs.DurationVar(&c.LongPoll, "long-poll", 30*time.Second, "long-polling wait asked of the server (0: plain polling)")
+	fs.DurationVar(&c.PollInterval, "poll-interval", 10*time.Second, "delay between polls when the server does not long-poll")
+	fs.StringVar(&c.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS")
+	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
+	fs.StringVar(&c.Issuer, "issuer", "", "required token issuer (iss) when a JWKS is configured")
+	fs.StringVar(&c.Audience, "audience", "", "required token audience (aud); empty: not checked")
+	fs.StringVar(&c.Algorithms, "algorithms", token.RS256, "comma-separated token algorithms to accept: RS256, ES256")
+	fs.DurationVar(&c.TokenSkew, "token-skew", token.DefaultSkew, "clock skew allowed on exp/nbf")
+	fs.StringVar(&c.MembershipClaim, "membership-claim", token.DefaultMembershipClaim, "token claim holding the organization membership id")
+	fs.Var(&c.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
+	fs.BoolVar(&c.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
+	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
+	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
+	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return c, err
+	}
+	var lvl slog.Level
+	switch {
+	case c.BundleURL == "" && c.PersistDir == "":
+		return c, errors.New("--bundle-url is required (or --persist-dir holding a persisted bundle)")
+	case c.VerificationKey == "" && !c.AllowUnsigned:
+		return c, errors.New("--verification-key is required: an edge only activates bundles it can verify (or pass --allow-unsigned on a trusted network)")
+	case c.VerificationKey != "" && c.VerificationKeyID == "":
+		return c, errors.New("--verification-key-id is required with --verification-key")
+	case c.VerificationAlg != bundle.RS256 && c.VerificationAlg != bundle.ES256:
+		return c, fmt.Errorf("--verification-alg %q: use RS256 or ES256", c.VerificationAlg)
+	case c.JWKSURL != "" && c.JWKSFile != "":
+		return c, errors.New("give --jwks-url or --jwks-file, not both")
+	case (c.JWKSURL != "" || c.JWKSFile != "") && c.Issuer == "":
+		return c, errors.New("--issuer is required with a JWKS: tokens from any other issuer must be rejected")
+	case c.LongPoll < 0 || c.PollInterval <= 0 || c.MaxBatch <= 0 || c.MaxWait <= 0:
+		return c, errors.New("--long-poll must not be negative; --poll-interval, --max-batch and --max-wait must be positive")
+	case lvl.UnmarshalText([]byte(c.LogLevel)) != nil:
+		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return c, nil
+}
+
+// edgeService is a wired edge: the node and its HTTP handler.
+type edgeService struct {
+	node    *edge.Node
+	handler http.Handler
+}
+
+func newEdgeService(ctx context.Context, c edgeConfig, log *slog.Logger) (*edgeService, error) {
+	ecfg := edge.Config{
+		URL: c.BundleURL, Token: c.BundleToken, PersistDir: c.PersistDir,
+		LongPoll: c.LongPoll, PollInterval: c.PollInterval, Logger: log,
+	}
+	if c.LongPoll == 0 {
+		ecfg.LongPoll = -1
+	}
+	if c.VerificationKey != "" {
+		pem, err := os.ReadFile(c.VerificationKey)
+		if err != nil {
+			return nil, fmt.Errorf("read the verification key: %w", err)
+		}
+		ecfg.Verification = &bundle.Verification{PublicKey: pem, KeyID: c.VerificationKeyID, Algorithm: c.VerificationAlg, Scope: c.Scope}
+	} else {
+		log.Warn("bundle signatures are not verified (--allow-unsigned)")
+	}
+	node, err := edge.New(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	var verifier authz.Verifier
+	if c.JWKSURL != "" || c.JWKSFile != "" {
+		v, err := token.New(ctx, token.Config{
+			JWKSURL: c.JWKSURL, JWKSFile: c.JWKSFile, Issuer: c.Issuer, Audience: c.Audience,
+			Algorithms: strings.Split(c.Algorithms, ","), Skew: c.TokenSkew, MembershipClaim: c.MembershipClaim, Logger: log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		verifier = v
+	} else {
+		log.Info("token layer off: no --jwks-url or --jwks-file; only membership subjects (with an API key) are answered")
+	}
+	as, err := authz.New(authz.Config{Engine: node, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch})
+	if err != nil {
+		return nil, err
+	}
+	var decisionLog *slog.Logger
+	if c.DecisionLog {
+		decisionLog = log.With("log", "decision")
+	}
+	h, err := httpapi.New(httpapi.Config{
+		Service: as, APIKeys: c.APIKeys, RequireAPIKey: c.RequireAPIKey,
+		Logger: log, DecisionLog: decisionLog, Ready: node.Ready,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &edgeService{node: node, handler: h}, nil
+}
+
+// runEdgeNode serves until ctx ends. When listening is non-nil it receives
+// the bound address once the edge serves (tests use port 0).
+func runEdgeNode(ctx context.Context, c edgeConfig, stderr io.Writer, listening chan<- string) error {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // validated by parseEdge
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	svc, err := newEdgeService(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	svc.node.Start(ctx)
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set --addr or TRELLIS_ADDR)", c.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           svc.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	go func() { errc <- svc.node.Run(pollCtx) }()
+	log.Info("edge listening", "addr", ln.Addr().String(), "bundle_url", c.BundleURL)
+	if listening != nil {
+		listening <- ln.Addr().String()
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			_ = srv.Close()
+			return err
+		}
+		<-ctx.Done()
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}

@@ -1,0 +1,403 @@
+package bundle_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/trellis-authz/trellis/internal/bundle"
+	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/gen"
+	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+// keyPair returns a PEM private key and its PEM public key.
+func keyPair(t testing.TB, alg string) (priv, pub []byte) {
+	t.Helper()
+	var key any
+	var err error
+	switch alg {
+	case bundle.RS256:
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	default:
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubKey := key.(crypto.Signer).Public()
+	pubDER, err := x509.MarshalPKIXPublicKey(pubKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+}
+
+func demoDoc(t testing.TB) bundle.Document {
+	t.Helper()
+	ds := datafile.Demo()
+	ds.Revision = 7
+	doc, err := index.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle.Document{Revision: 7, Data: doc}
+}
+
+func build(t testing.TB, doc bundle.Document, opts bundle.Options) ([]byte, bundle.Info) {
+	t.Helper()
+	if opts.Modules == nil {
+		opts.Modules = policies.Modules()
+	}
+	var buf bytes.Buffer
+	info, err := bundle.Build(context.Background(), &buf, doc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), info
+}
+
+var testKeys = &bundle.Keys{
+	Issuer: "https://issuer.test", Algorithms: []string{"RS256"}, MembershipClaim: "organization_membership_id",
+	SkewSeconds: 30, JWKS: []byte(`{"keys":[{"kty":"RSA","kid":"k","n":"AQAB","e":"AQAB"}]}`),
+}
+
+func TestBuildReadRoundTrip(t *testing.T) {
+	for _, alg := range []string{bundle.RS256, bundle.ES256} {
+		t.Run(alg, func(t *testing.T) {
+			priv, pub := keyPair(t, alg)
+			signer, err := bundle.NewSigner(priv, "", "kid-1", "trellis-edge")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if signer.Algorithm() != alg {
+				t.Fatalf("signer algorithm %s, want %s", signer.Algorithm(), alg)
+			}
+			doc := demoDoc(t)
+			raw, info := build(t, doc, bundle.Options{Keys: testKeys, Signer: signer})
+			if !info.Signed || !strings.HasPrefix(info.Revision, "7-") || info.Size != int64(len(raw)) {
+				t.Fatalf("info = %+v", info)
+			}
+			got, err := bundle.Read(raw, &bundle.Verification{PublicKey: pub, KeyID: "kid-1", Algorithm: alg, Scope: "trellis-edge"})
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			if got.Revision != info.Revision || got.DataRevision != 7 {
+				t.Errorf("read revision %q/%d, want %q/7", got.Revision, got.DataRevision, info.Revision)
+			}
+			if diff := cmp.Diff(policies.Modules(), got.Modules); diff != "" {
+				t.Errorf("modules (-want +got):\n%s", diff)
+			}
+			if got.Data.Compare(doc.Data.(ast.Object)) != 0 {
+				t.Error("the data read back differs from the data built")
+			}
+			// The right key under another scope is refused. (The key id only
+			// selects the configured key, as in OPA: it is not a secret.)
+			if _, err := bundle.Read(raw, &bundle.Verification{PublicKey: pub, KeyID: "kid-1", Algorithm: alg, Scope: "other"}); err == nil {
+				t.Error("Read accepted a bundle signed for another scope")
+			}
+		})
+	}
+}
+
+// The data encoded from AST values and from the Go values an evaluation
+// returns is the same document, so both sources give the same bundle.
+func TestBuildFromGoValuesMatchesAST(t *testing.T) {
+	doc := demoDoc(t)
+	goValue, err := ast.JSON(doc.Data.(ast.Object))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, infoA := build(t, doc, bundle.Options{Keys: testKeys})
+	b, infoB := build(t, bundle.Document{Revision: 7, Data: goValue}, bundle.Options{Keys: testKeys})
+	if infoA.Revision != infoB.Revision || !bytes.Equal(fileOf(t, a, "/data.json"), fileOf(t, b, "/data.json")) {
+		t.Error("AST and Go values encode differently")
+	}
+}
+
+func TestReadRejects(t *testing.T) {
+	priv, pub := keyPair(t, bundle.RS256)
+	otherPriv, _ := keyPair(t, bundle.RS256)
+	signer, _ := bundle.NewSigner(priv, "", "k", "")
+	other, _ := bundle.NewSigner(otherPriv, "", "k", "")
+	good, _ := build(t, demoDoc(t), bundle.Options{Signer: signer})
+	wrongKey, _ := build(t, demoDoc(t), bundle.Options{Signer: other})
+	unsigned, _ := build(t, demoDoc(t), bundle.Options{})
+	v := &bundle.Verification{PublicKey: pub, KeyID: "k"}
+	for name, raw := range map[string][]byte{
+		"modified data":   Tamper(t, good, "/data.json", func(b []byte) []byte { return bytes.Replace(b, []byte(`"active":false`), []byte(`"active":true`), 1) }),
+		"modified policy": Tamper(t, good, "/trellis/authz.rego", func(b []byte) []byte { return append(b, "\n# edited\n"...) }),
+		"missing file":    Tamper(t, good, "/trellis/discovery.rego", nil),
+		"extra file":      Add(t, good, "/trellis/extra.rego", "package trellis.extra\n\nx := 1\n"),
+		"wrong key":       wrongKey,
+		"no signature":    unsigned,
+		"not a bundle":    []byte("garbage"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := bundle.Read(raw, v); err == nil {
+				t.Fatal("Read accepted a tampered bundle")
+			}
+		})
+	}
+	if _, err := bundle.Read(unsigned, v); !errors.Is(err, bundle.ErrUnsigned) {
+		t.Errorf("unsigned: got %v, want ErrUnsigned", err)
+	}
+}
+
+func TestOrganizationBundle(t *testing.T) {
+	ds := gen.Generate(gen.Spec{Seed: 3, Organizations: 5, Resources: 300, Assignments: 300, Depth: 4})
+	doc, err := index.Build(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := ds.Organizations[1].ID
+	raw, info := build(t, bundle.Document{Revision: ds.Revision, Data: doc}, bundle.Options{Organization: org})
+	full, fullInfo := build(t, bundle.Document{Revision: ds.Revision, Data: doc}, bundle.Options{})
+	if info.Revision == fullInfo.Revision || len(raw) >= len(full) {
+		t.Errorf("organization bundle %+v vs full %+v", info, fullInfo)
+	}
+	c, err := bundle.Read(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgs := c.Data.Get(ast.InternedTerm("orgs")).Value.(ast.Object)
+	if orgs.Len() != 1 || orgs.Get(ast.StringTerm(org)) == nil {
+		t.Errorf("orgs = %v, want only %s", orgs, org)
+	}
+	c.Data.Get(ast.InternedTerm("resources")).Value.(ast.Object).Foreach(func(_, v *ast.Term) {
+		if got := v.Value.(ast.Object).Get(ast.InternedTerm("org")).Value.(ast.String); string(got) != org {
+			t.Errorf("resource of %s in %s's bundle", got, org)
+		}
+	})
+	c.Data.Get(ast.InternedTerm("memberships")).Value.(ast.Object).Foreach(func(_, v *ast.Term) {
+		if got := v.Value.(ast.Object).Get(ast.InternedTerm("org")).Value.(ast.String); string(got) != org {
+			t.Errorf("membership of %s in %s's bundle", got, org)
+		}
+	})
+	if _, err := bundle.Build(context.Background(), io.Discard, bundle.Document{Data: doc}, bundle.Options{Modules: policies.Modules(), Organization: "org_nope"}); !errors.Is(err, bundle.ErrUnknownOrganization) {
+		t.Errorf("unknown organization: %v", err)
+	}
+}
+
+// fakeSource is a Source whose revision the test moves.
+type fakeSource struct {
+	doc       atomic.Pointer[bundle.Document]
+	changed   chan struct{}
+	snapshots atomic.Int64
+}
+
+func (f *fakeSource) Revision() int64 { return f.doc.Load().Revision }
+
+func (f *fakeSource) WaitFor(ctx context.Context, rev int64, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for f.Revision() < rev {
+		select {
+		case <-f.changed:
+		case <-deadline:
+			return errors.New("timeout")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func (f *fakeSource) Snapshot(context.Context) (bundle.Document, error) {
+	f.snapshots.Add(1)
+	return *f.doc.Load(), nil
+}
+
+func TestServerProtocol(t *testing.T) {
+	src := &fakeSource{changed: make(chan struct{}, 1)}
+	d := demoDoc(t)
+	src.doc.Store(&d)
+	srv, err := bundle.NewServer(bundle.ServerConfig{
+		Source: src, Options: bundle.Options{Modules: policies.Modules()}, Organizations: true,
+		Authorize: bundle.BearerKeys([]string{"key"}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	get := func(path string, hdr map[string]string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer key")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	first := get("/bundles/trellis.tar.gz", nil)
+	etag := first.Header.Get("ETag")
+	if first.StatusCode != http.StatusOK || etag == "" || first.Header.Get("Content-Type") != bundle.ContentType {
+		t.Fatalf("first GET: %d, ETag %q, Content-Type %q", first.StatusCode, etag, first.Header.Get("Content-Type"))
+	}
+	if r := get("/bundles/trellis.tar.gz", map[string]string{"If-None-Match": `"old", ` + etag}); r.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match with the current ETag: %d, want 304", r.StatusCode)
+	}
+	if r := get("/bundles/trellis.tar.gz", nil); r.StatusCode != http.StatusOK || src.snapshots.Load() != 1 {
+		t.Errorf("second GET: %d after %d snapshots, want 200 after 1 (built once per revision)", r.StatusCode, src.snapshots.Load())
+	}
+
+	// Long polling: held until the revision changes, then the new bundle.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		next := demoDoc(t)
+		next.Revision = 8
+		src.doc.Store(&next)
+		src.changed <- struct{}{}
+	}()
+	start := time.Now()
+	r := get("/bundles/trellis.tar.gz", map[string]string{"If-None-Match": etag, "Prefer": "modes=snapshot,delta;wait=5"})
+	if r.StatusCode != http.StatusOK || r.Header.Get("ETag") == etag || time.Since(start) < 150*time.Millisecond || time.Since(start) > 4*time.Second {
+		t.Errorf("long poll: %d, ETag %q after %v; want 200 with a new ETag after ~200ms", r.StatusCode, r.Header.Get("ETag"), time.Since(start))
+	}
+	etag = r.Header.Get("ETag")
+	start = time.Now()
+	if r := get("/bundles/trellis.tar.gz", map[string]string{"If-None-Match": etag, "Prefer": "wait=1"}); r.StatusCode != http.StatusNotModified || time.Since(start) < 900*time.Millisecond {
+		t.Errorf("long poll without a change: %d after %v, want 304 after 1s", r.StatusCode, time.Since(start))
+	}
+
+	org := datafile.Demo().Organizations[0].ID
+	for path, want := range map[string]int{
+		"/bundles/orgs/" + org + ".tar.gz": http.StatusOK,
+		"/bundles/orgs/org_nope.tar.gz":    http.StatusNotFound,
+		"/bundles/other.tar.gz":            http.StatusNotFound,
+	} {
+		if r := get(path, nil); r.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, r.StatusCode, want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/bundles/trellis.tar.gz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no API key: %d, want 401", resp.StatusCode)
+	}
+}
+
+// fileOf returns one file of a gzipped tarball.
+func fileOf(t testing.TB, raw []byte, name string) []byte {
+	t.Helper()
+	var out []byte
+	rewrite(t, raw, func(n string, b []byte) ([]byte, bool) {
+		if n == name {
+			out = b
+		}
+		return b, true
+	})
+	return out
+}
+
+// Tamper returns raw with file name edited by f (nil removes it).
+func Tamper(t testing.TB, raw []byte, name string, f func([]byte) []byte) []byte {
+	t.Helper()
+	found := false
+	out := rewrite(t, raw, func(n string, b []byte) ([]byte, bool) {
+		if n != name {
+			return b, true
+		}
+		found = true
+		if f == nil {
+			return nil, false
+		}
+		return f(b), true
+	})
+	if !found {
+		t.Fatalf("no %s in the bundle", name)
+	}
+	return out
+}
+
+// Add returns raw with one more file.
+func Add(t testing.TB, raw []byte, name, body string) []byte {
+	t.Helper()
+	return rewrite(t, raw, nil, struct{ name, body string }{name, body})
+}
+
+func rewrite(t testing.TB, raw []byte, f func(string, []byte) ([]byte, bool), extra ...struct{ name, body string }) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	put := func(name string, b []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep := true
+		if f != nil {
+			b, keep = f(hdr.Name, b)
+		}
+		if keep {
+			put(hdr.Name, b)
+		}
+	}
+	for _, e := range extra {
+		put(e.name, []byte(e.body))
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
