@@ -1,0 +1,465 @@
+package workos
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// Decider answers checks and discovery questions (implemented by
+// *authz.Service, the service layer the native routes share).
+type Decider interface {
+	Check(ctx context.Context, sub authz.Subject, c authz.Check, cons authz.Consistency) (authz.Decision, authz.Answer, error)
+	ListResources(ctx context.Context, sub authz.Subject, req authz.ListRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
+	ListMemberships(ctx context.Context, req authz.MembersRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
+	EffectivePermissions(ctx context.Context, sub authz.Subject, r authz.ResourceRef, cons authz.Consistency) (authz.Permissions, authz.Answer, error)
+}
+
+// DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Pagination bounds (WorkOS's).
+const (
+	DefaultLimit = 10
+	MaxLimit     = 100
+)
+
+// Consistency headers.
+const (
+	// HeaderRevision carries the revision a write produced (responses) and
+	// the least revision a read must reflect (requests).
+	HeaderRevision = "X-Trellis-Revision"
+	// HeaderConsistency set to "full" asks a read to reflect the database
+	// head.
+	HeaderConsistency = "X-Trellis-Consistency"
+)
+
+// PathPrefixes are the URL path prefixes the handler serves, for mounting
+// it next to the native API on one mux.
+var PathPrefixes = []string{"/organizations", "/organizations/", "/user_management/", "/authorization/"}
+
+// Config configures a Handler. Zero fields get defaults.
+type Config struct {
+	Store   Store   // required
+	Decider Decider // required
+	// APIKeys are accepted as "Authorization: Bearer <key>"; several may be
+	// valid at once (rotation). Every route requires one.
+	APIKeys []string
+	// DefaultRoleSlug is given to a membership created without role_slug
+	// or role_slugs (WorkOS's "default role"); "" creates it with none.
+	DefaultRoleSlug string
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// Logger receives errors that are not the client's fault (default
+	// slog.Default()).
+	Logger *slog.Logger
+}
+
+// Handler serves the WorkOS-compatible API. It is safe for concurrent use.
+type Handler struct {
+	cfg     Config
+	keyHash [][32]byte
+	log     *slog.Logger
+	mux     *http.ServeMux
+	// written is the highest revision a write through this handler
+	// produced: checks and lists answered here wait for it, so a client
+	// reads its own writes without a database round trip.
+	written atomic.Int64
+}
+
+// New returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("workos: a store is required")
+	}
+	if cfg.Decider == nil {
+		return nil, errors.New("workos: a decider is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, k := range cfg.APIKeys {
+		if k != "" {
+			h.keyHash = append(h.keyHash, sha256.Sum256([]byte(k)))
+		}
+	}
+	h.routes()
+	return h, nil
+}
+
+// LastWrittenRevision returns the highest revision a write through h
+// produced (0 before the first).
+func (h *Handler) LastWrittenRevision() int64 { return h.written.Load() }
+
+// ServeHTTP checks the API key and routes the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.validKey(r.Header.Get("Authorization")) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Code: "unauthorized", Message: "Unauthorized: send a valid API key as Authorization: Bearer <key>"})
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// validKey compares digests in constant time against every configured key,
+// so neither timing nor the number of keys reveals anything.
+func (h *Handler) validKey(header string) bool {
+	key, ok := strings.CutPrefix(header, "Bearer ")
+	if !ok || key == "" {
+		return false
+	}
+	got := sha256.Sum256([]byte(key))
+	match := 0
+	for _, want := range h.keyHash {
+		match |= subtle.ConstantTimeCompare(got[:], want[:])
+	}
+	return match == 1
+}
+
+// route is a handler that returns an error instead of answering one.
+type route func(w http.ResponseWriter, r *http.Request) error
+
+func (h *Handler) handle(pattern string, fn route) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			h.fail(w, r, err)
+		}
+	})
+}
+
+// wrote records a write's revision: the response header, and the handler's
+// high-water mark that later decisions wait for.
+func (h *Handler) wrote(w http.ResponseWriter, rev int64) {
+	w.Header().Set(HeaderRevision, strconv.FormatInt(rev, 10))
+	for {
+		cur := h.written.Load()
+		if rev <= cur || h.written.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
+// consistency reads the request's consistency headers and adds this
+// handler's own last write, for a decision.
+func (h *Handler) consistency(r *http.Request) (authz.Consistency, error) {
+	var cons authz.Consistency
+	switch v := r.Header.Get(HeaderConsistency); v {
+	case "":
+	case "full":
+		cons.FullyConsistent = true
+	default:
+		return cons, badRequest(HeaderConsistency, "must be \"full\" when given, not %q", v)
+	}
+	if v := r.Header.Get(HeaderRevision); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return cons, badRequest(HeaderRevision, "must be a non-negative integer, not %q", v)
+		}
+		cons.AtLeastRevision = n
+	}
+	if cons.FullyConsistent {
+		// The head is at or past every revision, ours included; the
+		// service takes one or the other.
+		cons.AtLeastRevision = 0
+		return cons, nil
+	}
+	cons.AtLeastRevision = max(cons.AtLeastRevision, h.written.Load())
+	return cons, nil
+}
+
+// requestError is a malformed request: answered 400.
+type requestError struct {
+	Field   string
+	Message string
+}
+
+func (e *requestError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+func badRequest(field, format string, args ...any) error {
+	return &requestError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is WorkOS's error shape. The Node SDK reads code and message
+// (every status), errors (400, 422) and nothing else; a 400 needs both code
+// and errors to surface as BadRequestException.
+type errorBody struct {
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+	Errors  []Problem `json:"errors,omitempty"`
+}
+
+// fail answers err. This is the one table from error kinds to statuses:
+//
+//	*requestError, *authz.InvalidError   400 invalid_request
+//	ErrNotFound                          404 entity_not_found
+//	ErrConflict, model CodeDuplicate     409 conflict
+//	*ValidationError, *model.ValidationError
+//	                                     422 invalid_request_parameters
+//	*authz.StaleError                    503 revision_not_applied
+//	authz.ErrUnavailable, canceled       503 unavailable
+//	anything else                        500 server_error (details logged)
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		req      *requestError
+		inv      *authz.InvalidError
+		val      *ValidationError
+		modelVal *model.ValidationError
+		stale    *authz.StaleError
+	)
+	switch {
+	case errors.As(err, &req):
+		writeJSON(w, http.StatusBadRequest, errorBody{Code: "invalid_request", Message: req.Error(),
+			Errors: []Problem{{Field: req.Field, Code: "invalid", Message: req.Message}}})
+	case errors.As(err, &inv):
+		writeJSON(w, http.StatusBadRequest, errorBody{Code: "invalid_request", Message: inv.Error(),
+			Errors: []Problem{{Field: inv.Field, Code: "invalid", Message: inv.Message}}})
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, errorBody{Code: "entity_not_found", Message: clientMessage(err, ErrNotFound)})
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, errorBody{Code: "conflict", Message: clientMessage(err, ErrConflict)})
+	case errors.As(err, &modelVal):
+		probs := make([]Problem, len(modelVal.Problems))
+		status := http.StatusUnprocessableEntity
+		for i, p := range modelVal.Problems {
+			probs[i] = Problem{Field: p.Field, Code: p.Code, Message: p.Message}
+			if p.Code == model.CodeDuplicate {
+				status = http.StatusConflict
+			}
+		}
+		code := "invalid_request_parameters"
+		if status == http.StatusConflict {
+			code = "conflict"
+		}
+		writeJSON(w, status, errorBody{Code: code, Message: (&ValidationError{Problems: probs}).Error(), Errors: probs})
+	case errors.As(err, &val):
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Code: "invalid_request_parameters", Message: val.Error(), Errors: val.Problems})
+	case errors.As(err, &stale):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "revision_not_applied", Message: stale.Error() + "; retry later"})
+	case errors.Is(err, authz.ErrUnavailable):
+		h.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the data source is unavailable; retry later"})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the request was canceled"})
+	default:
+		h.log.ErrorContext(r.Context(), "workos request failed", "err", err, "method", r.Method, "path", r.URL.Path)
+		writeJSON(w, http.StatusInternalServerError, errorBody{Code: "server_error", Message: "the request could not be completed"})
+	}
+}
+
+// clientMessage strips the sentinel's own text ("not found: …") from a
+// Store error's message.
+func clientMessage(err, sentinel error) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, sentinel.Error()+": "); ok {
+		return rest
+	}
+	return msg
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// decode reads exactly one JSON object into dst. Unknown fields are
+// rejected: a field Trellis does not implement must not be silently
+// dropped. An empty body decodes as {} (the SDK sends {} or nothing for
+// bodiless PUTs).
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return badRequest("", "the request body is over %d bytes", tooBig.Limit)
+	}
+	if err != nil {
+		return badRequest("", "read the request body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var (
+			syntax    *json.SyntaxError
+			wrongType *json.UnmarshalTypeError
+		)
+		switch {
+		case errors.As(err, &syntax):
+			return badRequest("", "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+		case errors.As(err, &wrongType):
+			return badRequest(wrongType.Field, "must be %s, not %s", wrongType.Type, wrongType.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return badRequest(f, "is not a field Trellis accepts here")
+		}
+		return badRequest("", "malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("", "unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// query reads the allowed query parameters of r; any other is a 400, so a
+// filter Trellis does not implement is never silently ignored.
+func query(r *http.Request, allowed ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for k, vs := range r.URL.Query() {
+		ok := false
+		for _, a := range allowed {
+			if k == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return nil, badRequest(k, "is not a query parameter of %s", r.URL.Path)
+		}
+		if len(vs) > 1 {
+			return nil, badRequest(k, "is given more than once")
+		}
+		out[k] = vs[0]
+	}
+	return out, nil
+}
+
+// paginationParams are the query parameters of every paginated list.
+var paginationParams = []string{"limit", "before", "after", "order"}
+
+// page is a parsed pagination request.
+type page struct {
+	limit         int
+	before, after string
+	desc          bool
+}
+
+func parsePage(q map[string]string) (page, error) {
+	p := page{limit: DefaultLimit, desc: true, before: q["before"], after: q["after"]}
+	if v, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxLimit {
+			return p, badRequest("limit", "must be an integer from 1 to %d, not %q", MaxLimit, v)
+		}
+		p.limit = n
+	}
+	switch q["order"] {
+	case "", "desc":
+	case "asc", "normal":
+		p.desc = false
+	default:
+		return p, badRequest("order", "must be \"asc\" or \"desc\", not %q", q["order"])
+	}
+	if p.before != "" && p.after != "" {
+		return p, badRequest("before", "give before or after, not both")
+	}
+	return p, nil
+}
+
+// listMetadata is the cursor pair of a WorkOS list envelope.
+type listMetadata struct {
+	Before *string `json:"before"`
+	After  *string `json:"after"`
+}
+
+// list is the WorkOS list envelope.
+type list[T any] struct {
+	Object       string       `json:"object"`
+	Data         []T          `json:"data"`
+	ListMetadata listMetadata `json:"list_metadata"`
+}
+
+func newList[T any](data []T, md listMetadata) list[T] {
+	if data == nil {
+		data = []T{}
+	}
+	return list[T]{Object: "list", Data: data, ListMetadata: md}
+}
+
+// paginate fetches one page through fetch (a Store list call) and returns
+// the page in the requested order with its cursors. With after (or no
+// cursor) it scans forward from the cursor; with before it scans backward
+// from it and reverses. One extra item is fetched to know whether more
+// follow.
+func paginate[T any](p page, key func(T) string, fetch func(ListOptions) ([]T, error)) ([]T, listMetadata, error) {
+	opts := ListOptions{After: p.after, Descending: p.desc, Limit: p.limit + 1}
+	backward := p.before != ""
+	if backward {
+		opts = ListOptions{After: p.before, Descending: !p.desc, Limit: p.limit + 1}
+	}
+	items, err := fetch(opts)
+	if err != nil {
+		return nil, listMetadata{}, err
+	}
+	more := len(items) > p.limit
+	if more {
+		items = items[:p.limit]
+	}
+	var md listMetadata
+	if len(items) == 0 {
+		return items, md, nil
+	}
+	if backward {
+		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+			items[i], items[j] = items[j], items[i]
+		}
+		first, last := key(items[0]), key(items[len(items)-1])
+		if more {
+			md.Before = &first
+		}
+		md.After = &last
+		return items, md, nil
+	}
+	first, last := key(items[0]), key(items[len(items)-1])
+	if more {
+		md.After = &last
+	}
+	if p.after != "" {
+		md.Before = &first
+	}
+	return items, md, nil
+}
+
+// sliceList pages through an in-memory list already in ascending key order
+// (effective permissions) with the same semantics as paginate.
+func sliceList[T any](all []T, p page, key func(T) string) ([]T, listMetadata, error) {
+	return paginate(p, key, func(o ListOptions) ([]T, error) {
+		var out []T
+		if o.Descending {
+			for i := len(all) - 1; i >= 0 && len(out) < o.Limit; i-- {
+				if o.After == "" || key(all[i]) < o.After {
+					out = append(out, all[i])
+				}
+			}
+			return out, nil
+		}
+		for i := 0; i < len(all) && len(out) < o.Limit; i++ {
+			if o.After == "" || key(all[i]) > o.After {
+				out = append(out, all[i])
+			}
+		}
+		return out, nil
+	})
+}

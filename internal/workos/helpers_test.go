@@ -1,0 +1,263 @@
+package workos_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/workos"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+const (
+	testKey    = "sk_test_trellis"
+	rotatedKey = "sk_test_rotated"
+)
+
+// env is a WorkOS-compatible server over the in-memory store, with a real
+// engine and service layer deciding.
+type env struct {
+	t     testing.TB
+	srv   *httptest.Server
+	h     *workos.Handler
+	store *memStore
+	eng   *engine.Engine
+}
+
+type envOption func(*envConfig)
+
+type envConfig struct {
+	defaultRole string
+	// applyDelay applies each change batch to the engine this long after
+	// the store's write returned, as a change feed would.
+	applyDelay time.Duration
+}
+
+func withDefaultRole(slug string) envOption { return func(c *envConfig) { c.defaultRole = slug } }
+
+func withApplyDelay(d time.Duration) envOption { return func(c *envConfig) { c.applyDelay = d } }
+
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	var cfg envConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx := context.Background()
+	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.LoadDataset(ctx, &model.Dataset{}); err != nil {
+		t.Fatal(err)
+	}
+	apply := eng.Apply
+	if cfg.applyDelay > 0 {
+		// Batches are applied in order, each applyDelay after its write.
+		queue := make(chan func(), 1000)
+		go func() {
+			for f := range queue {
+				f()
+			}
+		}()
+		t.Cleanup(func() { close(queue) })
+		apply = func(_ context.Context, rev int64, changes []model.Change) error {
+			due := time.Now().Add(cfg.applyDelay)
+			queue <- func() {
+				time.Sleep(time.Until(due))
+				if err := eng.Apply(context.Background(), rev, changes); err != nil {
+					t.Errorf("apply revision %d: %v", rev, err)
+				}
+			}
+			return nil
+		}
+	}
+	store := newMemStore(apply)
+	svc, err := authz.New(authz.Config{Engine: eng, MaxWait: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := workos.New(workos.Config{
+		Store: store, Decider: svc, APIKeys: []string{testKey, rotatedKey}, DefaultRoleSlug: cfg.defaultRole,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, h: h, store: store, eng: eng}
+}
+
+// obj is a decoded JSON object.
+type obj = map[string]any
+
+// response is a finished request.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB) obj {
+	t.Helper()
+	var v obj
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		t.Fatalf("response %d is not a JSON object: %v: %s", r.status, err, r.body)
+	}
+	return v
+}
+
+// raw sends a request with the test API key unless headers set
+// Authorization; body is JSON-encoded unless it is a string.
+func (e *env) raw(method, path string, body any, headers ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// do sends a request, requires status want and returns the decoded body
+// (nil for 204).
+func (e *env) do(method, path string, body any, want int, headers ...string) obj {
+	e.t.Helper()
+	r := e.raw(method, path, body, headers...)
+	if r.status != want {
+		e.t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	if r.status == http.StatusNoContent {
+		if len(r.body) != 0 {
+			e.t.Fatalf("%s %s: 204 with a body: %s", method, path, r.body)
+		}
+		return nil
+	}
+	return r.json(e.t)
+}
+
+// wantError requires a WorkOS error body of status and code.
+func (e *env) wantError(method, path string, body any, status int, code string) obj {
+	e.t.Helper()
+	got := e.do(method, path, body, status)
+	if got["code"] != code {
+		e.t.Fatalf("%s %s: error code %v, want %q: %v", method, path, got["code"], code, got)
+	}
+	if msg, _ := got["message"].(string); msg == "" {
+		e.t.Fatalf("%s %s: error without a message: %v", method, path, got)
+	}
+	if status == http.StatusBadRequest || status == http.StatusUnprocessableEntity {
+		if errs, _ := got["errors"].([]any); len(errs) == 0 {
+			e.t.Fatalf("%s %s: %d without errors: %v", method, path, status, got)
+		}
+	}
+	return got
+}
+
+// ids returns the ids (or slugs) of a list response's data.
+func ids(t testing.TB, list obj) []string {
+	t.Helper()
+	if list["object"] != "list" {
+		t.Fatalf("not a list: %v", list)
+	}
+	data, ok := list["data"].([]any)
+	if !ok {
+		t.Fatalf("list without data: %v", list)
+	}
+	out := []string{}
+	for _, d := range data {
+		o := d.(obj)
+		if id, ok := o["id"].(string); ok {
+			out = append(out, id)
+		} else {
+			out = append(out, o["slug"].(string))
+		}
+	}
+	return out
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+// fixture is a small organization: types workspace ⊃ project; an
+// environment org role, workspace and project roles; alice (org-member) and
+// bob; workspaces eng and ops, project web under eng.
+type fixture struct {
+	org, root     string
+	alice, bob    string
+	eng, ops, web string
+	aliceOnEngID  string
+}
+
+func (e *env) seed() fixture {
+	e.t.Helper()
+	var f fixture
+	e.do("POST", "/authorization/resource_types", obj{"slug": "workspace", "name": "Workspace", "parent_type_slugs": []string{"organization"}}, 201)
+	e.do("POST", "/authorization/resource_types", obj{"slug": "project", "name": "Project", "parent_type_slugs": []string{"workspace"}}, 201)
+	for _, p := range []obj{
+		{"slug": "org:read", "name": "Read org"},
+		{"slug": "workspace:view", "name": "View workspace", "resource_type_slug": "workspace"},
+		{"slug": "project:view", "name": "View project", "resource_type_slug": "project"},
+		{"slug": "project:edit", "name": "Edit project", "resource_type_slug": "project"},
+	} {
+		e.do("POST", "/authorization/permissions", p, 201)
+	}
+	e.do("POST", "/authorization/roles", obj{"slug": "org-member", "name": "Member"}, 201)
+	e.do("PUT", "/authorization/roles/org-member/permissions", obj{"permissions": []string{"org:read"}}, 200)
+	e.do("POST", "/authorization/roles", obj{"slug": "workspace-admin", "name": "Workspace admin", "resource_type_slug": "workspace"}, 201)
+	e.do("PUT", "/authorization/roles/workspace-admin/permissions", obj{"permissions": []string{"workspace:view", "project:view", "project:edit"}}, 200)
+	e.do("POST", "/authorization/roles", obj{"slug": "project-viewer", "name": "Project viewer", "resource_type_slug": "project"}, 201)
+	e.do("POST", "/authorization/roles/project-viewer/permissions", obj{"slug": "project:view"}, 200)
+
+	org := e.do("POST", "/organizations", obj{"name": "Acme", "external_id": "acme"}, 201)
+	f.org = str(org["id"])
+	root := e.do("GET", "/authorization/organizations/"+f.org+"/resources/organization/"+f.org, nil, 200)
+	f.root = str(root["id"])
+	f.alice = str(e.do("POST", "/user_management/organization_memberships", obj{"organization_id": f.org, "user_id": "user_alice", "role_slug": "org-member"}, 201)["id"])
+	f.bob = str(e.do("POST", "/user_management/organization_memberships", obj{"organization_id": f.org, "user_id": "user_bob"}, 201)["id"])
+	f.eng = str(e.do("POST", "/authorization/resources", obj{"organization_id": f.org, "resource_type_slug": "workspace", "external_id": "eng", "name": "Engineering"}, 201)["id"])
+	f.ops = str(e.do("POST", "/authorization/resources", obj{"organization_id": f.org, "resource_type_slug": "workspace", "external_id": "ops", "name": "Operations"}, 201)["id"])
+	f.web = str(e.do("POST", "/authorization/resources", obj{"organization_id": f.org, "resource_type_slug": "project", "external_id": "web", "name": "Web",
+		"parent_resource_external_id": "eng", "parent_resource_type_slug": "workspace"}, 201)["id"])
+	r := e.raw("POST", "/authorization/organization_memberships/"+f.alice+"/role_assignments", obj{"role_slug": "workspace-admin", "resource_id": f.eng})
+	if r.status != 201 {
+		e.t.Fatalf("assign: %d %s", r.status, r.body)
+	}
+	f.aliceOnEngID = str(r.json(e.t)["id"])
+	return f
+}

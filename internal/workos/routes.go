@@ -1,0 +1,1056 @@
+package workos
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// routes registers every route. The table in doc.go lists them with their
+// statuses.
+func (h *Handler) routes() {
+	// Organizations.
+	h.handle("POST /organizations", h.createOrganization)
+	h.handle("GET /organizations", h.listOrganizations)
+	h.handle("GET /organizations/{id}", h.getOrganization)
+	h.handle("GET /organizations/external_id/{external_id}", h.getOrganizationByExternalID)
+	h.handle("PUT /organizations/{id}", h.updateOrganization)
+	h.handle("DELETE /organizations/{id}", h.deleteOrganization)
+
+	// Organization memberships.
+	const oms = "/user_management/organization_memberships"
+	h.handle("POST "+oms, h.createMembership)
+	h.handle("GET "+oms, h.listMemberships)
+	h.handle("GET "+oms+"/{id}", h.getMembership)
+	h.handle("PUT "+oms+"/{id}", h.updateMembership)
+	h.handle("PUT "+oms+"/{id}/deactivate", h.setMembershipStatus(model.StatusInactive))
+	h.handle("PUT "+oms+"/{id}/reactivate", h.setMembershipStatus(model.StatusActive))
+	h.handle("DELETE "+oms+"/{id}", h.deleteMembership)
+
+	// Resource types (a Trellis extension).
+	h.handle("POST /authorization/resource_types", h.createResourceType)
+	h.handle("GET /authorization/resource_types", h.listResourceTypes)
+	h.handle("GET /authorization/resource_types/{slug}", h.getResourceType)
+	h.handle("PATCH /authorization/resource_types/{slug}", h.updateResourceType)
+	h.handle("DELETE /authorization/resource_types/{slug}", h.deleteResourceType)
+
+	// Permissions.
+	h.handle("POST /authorization/permissions", h.createPermission)
+	h.handle("GET /authorization/permissions", h.listPermissions)
+	h.handle("GET /authorization/permissions/{slug}", h.getPermission)
+	h.handle("PATCH /authorization/permissions/{slug}", h.updatePermission)
+	h.handle("DELETE /authorization/permissions/{slug}", h.deletePermission)
+
+	// Environment roles and organization roles share handlers; {org} is
+	// empty on the environment routes.
+	for _, base := range []string{"/authorization/roles", "/authorization/organizations/{org}/roles"} {
+		h.handle("POST "+base, h.createRole)
+		h.handle("GET "+base, h.listRoles)
+		h.handle("GET "+base+"/{slug}", h.getRole)
+		h.handle("PATCH "+base+"/{slug}", h.updateRole)
+		h.handle("DELETE "+base+"/{slug}", h.deleteRole)
+		h.handle("PUT "+base+"/{slug}/permissions", h.setRolePermissions)
+		h.handle("POST "+base+"/{slug}/permissions", h.addRolePermission)
+		h.handle("DELETE "+base+"/{slug}/permissions/{permission}", h.removeRolePermission)
+	}
+
+	// Resources, by id and by (organization, type, external id).
+	const byExt = "/authorization/organizations/{org}/resources/{type}/{external_id}"
+	h.handle("POST /authorization/resources", h.createResource)
+	h.handle("GET /authorization/resources", h.listResources)
+	for _, base := range []string{"/authorization/resources/{id}", byExt} {
+		h.handle("GET "+base, h.getResource)
+		h.handle("PATCH "+base, h.updateResource)
+		h.handle("DELETE "+base, h.deleteResource)
+		h.handle("GET "+base+"/role_assignments", h.listResourceAssignments)
+		h.handle("GET "+base+"/organization_memberships", h.listMembershipsForResource)
+	}
+
+	// Role assignments of a membership.
+	const ra = "/authorization/organization_memberships/{om}/role_assignments"
+	h.handle("POST "+ra, h.assignRole)
+	h.handle("GET "+ra, h.listMembershipAssignments)
+	h.handle("DELETE "+ra, h.removeRole)
+	h.handle("DELETE "+ra+"/{id}", h.removeAssignment)
+
+	// Checks and discovery.
+	h.handle("POST /authorization/organization_memberships/{om}/check", h.check)
+	h.handle("GET /authorization/organization_memberships/{om}/resources", h.listResourcesForMembership)
+	h.handle("GET /authorization/resources/{id}/organization_memberships/{om}/permissions", h.effectivePermissions)
+	h.handle("GET /authorization/organization_memberships/{om}/resources/{type}/{external_id}/permissions", h.effectivePermissions)
+
+	h.mux.HandleFunc("/", h.noRoute)
+}
+
+// noRoute answers paths no route serves: 405 with Allow when another method
+// would be served, else 404.
+func (h *Handler) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Code: "method_not_allowed",
+			Message: fmt.Sprintf("%s does not accept %s; use %s", r.URL.Path, r.Method, strings.Join(allow, " or "))})
+		return
+	}
+	writeJSON(w, http.StatusNotFound, errorBody{Code: "not_found", Message: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)})
+}
+
+// required reports a missing required field as a 422 problem.
+func required(field, value string) error {
+	if value == "" {
+		return Invalid(field, model.CodeInvalid, "is required")
+	}
+	return nil
+}
+
+// refFromFields builds a resource reference from an id or a type + external
+// id pair of request fields, named with prefix (e.g. "resource_",
+// "parent_resource_"). optional allows neither.
+func refFromFields(prefix, id, extID, typeSlug, orgID string, optional bool) (ResourceRef, error) {
+	switch {
+	case id != "" && (extID != "" || typeSlug != ""):
+		return ResourceRef{}, Invalid(prefix+"id", model.CodeInvalid, "give %sid, or %sexternal_id and %stype_slug, not both", prefix, prefix, prefix)
+	case id != "":
+		return ResourceRef{ID: id}, nil
+	case extID != "" && typeSlug != "":
+		return ResourceRef{OrganizationID: orgID, TypeSlug: typeSlug, ExternalID: extID}, nil
+	case extID != "" || typeSlug != "":
+		return ResourceRef{}, Invalid(prefix+"external_id", model.CodeInvalid, "%sexternal_id and %stype_slug go together", prefix, prefix)
+	case optional:
+		return ResourceRef{}, nil
+	}
+	return ResourceRef{}, Invalid(prefix+"id", model.CodeInvalid, "give %sid, or %sexternal_id and %stype_slug", prefix, prefix, prefix)
+}
+
+// pathResource is the resource a path names: {id}, or {org}/{type}/{external_id}.
+func pathResource(r *http.Request) ResourceRef {
+	if id := r.PathValue("id"); id != "" {
+		return ResourceRef{ID: id}
+	}
+	return ResourceRef{OrganizationID: r.PathValue("org"), TypeSlug: r.PathValue("type"), ExternalID: r.PathValue("external_id")}
+}
+
+// noQuery rejects query parameters on routes that take none.
+func noQuery(r *http.Request) error {
+	_, err := query(r)
+	return err
+}
+
+// ---- Organizations ----
+
+type organizationRequest struct {
+	Name             optString         `json:"name"`
+	ExternalID       optString         `json:"external_id"`
+	Metadata         map[string]string `json:"metadata"`
+	DomainData       []json.RawMessage `json:"domain_data"`
+	StripeCustomerID optString         `json:"stripe_customer_id"`
+}
+
+// unsupported rejects the organization fields Trellis does not keep.
+func (o organizationRequest) unsupported() error {
+	if len(o.DomainData) > 0 {
+		return Invalid("domain_data", model.CodeInvalid, "organization domains are not supported by Trellis")
+	}
+	if o.StripeCustomerID.Set && !o.StripeCustomerID.Null {
+		return Invalid("stripe_customer_id", model.CodeInvalid, "stripe customer ids are not supported by Trellis")
+	}
+	return nil
+}
+
+func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) error {
+	var req organizationRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := req.unsupported(); err != nil {
+		return err
+	}
+	if err := required("name", req.Name.Value); err != nil {
+		return err
+	}
+	o, rev, err := h.cfg.Store.CreateOrganization(r.Context(), OrganizationInput{Name: req.Name.Value, ExternalID: req.ExternalID.Value, Metadata: req.Metadata})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, organizationOut(o))
+	return nil
+}
+
+func (h *Handler) listOrganizations(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, append([]string{"domains"}, paginationParams...)...)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	var f OrganizationFilter
+	if d := q["domains"]; d != "" {
+		f.Domains = strings.Split(d, ",")
+	}
+	items, md, err := paginate(p, organizationKey, func(o ListOptions) ([]Organization, error) {
+		return h.cfg.Store.ListOrganizations(r.Context(), f, o)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, organizationOut), md))
+	return nil
+}
+
+func (h *Handler) getOrganization(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	o, err := h.cfg.Store.GetOrganization(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, organizationOut(o))
+	return nil
+}
+
+func (h *Handler) getOrganizationByExternalID(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	o, err := h.cfg.Store.GetOrganizationByExternalID(r.Context(), r.PathValue("external_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, organizationOut(o))
+	return nil
+}
+
+func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request) error {
+	var req organizationRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := req.unsupported(); err != nil {
+		return err
+	}
+	u := OrganizationUpdate{ExternalID: req.ExternalID.ptr(), Metadata: req.Metadata, SetMetadata: req.Metadata != nil}
+	if req.Name.Set {
+		if err := required("name", req.Name.Value); err != nil {
+			return err
+		}
+		u.Name = req.Name.ptr()
+	}
+	o, rev, err := h.cfg.Store.UpdateOrganization(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusOK, organizationOut(o))
+	return nil
+}
+
+func (h *Handler) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeleteOrganization(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- Organization memberships ----
+
+type membershipRequest struct {
+	OrganizationID string    `json:"organization_id"`
+	UserID         string    `json:"user_id"`
+	RoleSlug       string    `json:"role_slug"`
+	RoleSlugs      *[]string `json:"role_slugs"`
+}
+
+// roles returns the role slugs the request gives, or nil when it gives none.
+func (m membershipRequest) roles() (*[]string, error) {
+	switch {
+	case m.RoleSlug != "" && m.RoleSlugs != nil:
+		return nil, Invalid("role_slugs", model.CodeInvalid, "give role_slug or role_slugs, not both")
+	case m.RoleSlug != "":
+		return &[]string{m.RoleSlug}, nil
+	}
+	return m.RoleSlugs, nil
+}
+
+func (h *Handler) createMembership(w http.ResponseWriter, r *http.Request) error {
+	var req membershipRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := required("organization_id", req.OrganizationID); err != nil {
+		return err
+	}
+	if err := required("user_id", req.UserID); err != nil {
+		return err
+	}
+	roles, err := req.roles()
+	if err != nil {
+		return err
+	}
+	in := MembershipInput{OrganizationID: req.OrganizationID, UserID: req.UserID}
+	switch {
+	case roles != nil:
+		in.RoleSlugs = *roles
+	case h.cfg.DefaultRoleSlug != "":
+		in.RoleSlugs = []string{h.cfg.DefaultRoleSlug}
+	}
+	m, rev, err := h.cfg.Store.CreateMembership(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, membershipOut(m))
+	return nil
+}
+
+func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, append([]string{"organization_id", "user_id", "statuses"}, paginationParams...)...)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	f := MembershipFilter{OrganizationID: q["organization_id"], UserID: q["user_id"]}
+	if s := q["statuses"]; s != "" {
+		for _, st := range strings.Split(s, ",") {
+			switch st {
+			case model.StatusActive, model.StatusInactive, model.StatusPending:
+				f.Statuses = append(f.Statuses, st)
+			default:
+				return badRequest("statuses", "%q is not one of active, inactive, pending", st)
+			}
+		}
+	}
+	items, md, err := paginate(p, membershipKey, func(o ListOptions) ([]Membership, error) {
+		return h.cfg.Store.ListMemberships(r.Context(), f, o)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, membershipOut), md))
+	return nil
+}
+
+func (h *Handler) getMembership(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	m, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, membershipOut(m))
+	return nil
+}
+
+func (h *Handler) updateMembership(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		RoleSlug  string    `json:"role_slug"`
+		RoleSlugs *[]string `json:"role_slugs"`
+	}
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	roles, err := membershipRequest{RoleSlug: req.RoleSlug, RoleSlugs: req.RoleSlugs}.roles()
+	if err != nil {
+		return err
+	}
+	return h.writeMembership(w, r, MembershipUpdate{RoleSlugs: roles})
+}
+
+func (h *Handler) setMembershipStatus(status string) route {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req struct{}
+		if err := h.decode(w, r, &req); err != nil {
+			return err
+		}
+		if err := noQuery(r); err != nil {
+			return err
+		}
+		return h.writeMembership(w, r, MembershipUpdate{Status: &status})
+	}
+}
+
+func (h *Handler) writeMembership(w http.ResponseWriter, r *http.Request, u MembershipUpdate) error {
+	m, rev, err := h.cfg.Store.UpdateMembership(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusOK, membershipOut(m))
+	return nil
+}
+
+func (h *Handler) deleteMembership(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeleteMembership(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- Resource types ----
+
+type resourceTypeRequest struct {
+	Slug            string    `json:"slug"`
+	Name            optString `json:"name"`
+	Description     optString `json:"description"`
+	ParentTypeSlugs *[]string `json:"parent_type_slugs"`
+}
+
+func (h *Handler) createResourceType(w http.ResponseWriter, r *http.Request) error {
+	var req resourceTypeRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := required("slug", req.Slug); err != nil {
+		return err
+	}
+	if err := required("name", req.Name.Value); err != nil {
+		return err
+	}
+	in := ResourceTypeInput{Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value}
+	if req.ParentTypeSlugs != nil {
+		in.ParentTypeSlugs = *req.ParentTypeSlugs
+	}
+	if len(in.ParentTypeSlugs) == 0 {
+		return Invalid("parent_type_slugs", model.CodeInvalid, "is required: name at least one parent type (%q for top-level types)", model.OrganizationType)
+	}
+	t, rev, err := h.cfg.Store.CreateResourceType(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, resourceTypeOut(t))
+	return nil
+}
+
+func (h *Handler) listResourceTypes(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, paginationParams...)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	items, md, err := paginate(p, resourceTypeKey, func(o ListOptions) ([]ResourceType, error) {
+		return h.cfg.Store.ListResourceTypes(r.Context(), o)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, resourceTypeOut), md))
+	return nil
+}
+
+func (h *Handler) getResourceType(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	t, err := h.cfg.Store.GetResourceType(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resourceTypeOut(t))
+	return nil
+}
+
+func (h *Handler) updateResourceType(w http.ResponseWriter, r *http.Request) error {
+	var req resourceTypeRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if req.Slug != "" && req.Slug != r.PathValue("slug") {
+		return Invalid("slug", model.CodeInvalid, "a resource type's slug cannot be changed")
+	}
+	if req.Name.Set {
+		if err := required("name", req.Name.Value); err != nil {
+			return err
+		}
+	}
+	t, rev, err := h.cfg.Store.UpdateResourceType(r.Context(), r.PathValue("slug"), ResourceTypeUpdate{
+		Name: req.Name.ptr(), Description: req.Description.ptr(), ParentTypeSlugs: req.ParentTypeSlugs,
+	})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusOK, resourceTypeOut(t))
+	return nil
+}
+
+func (h *Handler) deleteResourceType(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeleteResourceType(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- Permissions ----
+
+type permissionRequest struct {
+	Slug             string    `json:"slug"`
+	Name             optString `json:"name"`
+	Description      optString `json:"description"`
+	ResourceTypeSlug string    `json:"resource_type_slug"`
+}
+
+func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error {
+	var req permissionRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := required("slug", req.Slug); err != nil {
+		return err
+	}
+	if err := validSlug("slug", req.Slug, true); err != nil {
+		return err
+	}
+	if err := required("name", req.Name.Value); err != nil {
+		return err
+	}
+	if req.ResourceTypeSlug == "" {
+		req.ResourceTypeSlug = model.OrganizationType
+	}
+	p, rev, err := h.cfg.Store.CreatePermission(r.Context(), PermissionInput{
+		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
+	})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, permissionOut(p))
+	return nil
+}
+
+// validSlug applies WorkOS's slug charset: lowercase letters, digits, "-",
+// "_", ":" and "." (and "*" for permissions).
+func validSlug(field, s string, star bool) error {
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == ':', c == '.':
+		case c == '*' && star:
+		default:
+			return Invalid(field, model.CodeInvalid, "%q may contain only lowercase letters, digits, -, _, :, .%s", s, map[bool]string{true: " and *"}[star])
+		}
+	}
+	return nil
+}
+
+func (h *Handler) listPermissions(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, paginationParams...)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	items, md, err := paginate(p, permissionKey, func(o ListOptions) ([]Permission, error) {
+		return h.cfg.Store.ListPermissions(r.Context(), o)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, permissionOut), md))
+	return nil
+}
+
+func (h *Handler) getPermission(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	p, err := h.cfg.Store.GetPermission(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, permissionOut(p))
+	return nil
+}
+
+func (h *Handler) updatePermission(w http.ResponseWriter, r *http.Request) error {
+	var req permissionRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if req.Slug != "" || req.ResourceTypeSlug != "" {
+		return Invalid("slug", model.CodeInvalid, "a permission's slug and resource type cannot be changed")
+	}
+	if req.Name.Set {
+		if err := required("name", req.Name.Value); err != nil {
+			return err
+		}
+	}
+	p, rev, err := h.cfg.Store.UpdatePermission(r.Context(), r.PathValue("slug"), PermissionUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusOK, permissionOut(p))
+	return nil
+}
+
+func (h *Handler) deletePermission(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeletePermission(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- Roles ----
+
+func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
+	var req permissionRequest // same fields: slug, name, description, resource_type_slug
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := required("slug", req.Slug); err != nil {
+		return err
+	}
+	if err := validSlug("slug", req.Slug, false); err != nil {
+		return err
+	}
+	if err := required("name", req.Name.Value); err != nil {
+		return err
+	}
+	if req.ResourceTypeSlug == "" {
+		req.ResourceTypeSlug = model.OrganizationType
+	}
+	role, rev, err := h.cfg.Store.CreateRole(r.Context(), r.PathValue("org"), RoleInput{
+		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
+	})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, roleOut(role))
+	return nil
+}
+
+func (h *Handler) listRoles(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	roles, err := h.cfg.Store.ListRoles(r.Context(), r.PathValue("org"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(roles, roleOut), listMetadata{}))
+	return nil
+}
+
+func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	role, err := h.cfg.Store.GetRole(r.Context(), r.PathValue("org"), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, roleOut(role))
+	return nil
+}
+
+func (h *Handler) writeRole(w http.ResponseWriter, r *http.Request, u RoleUpdate) error {
+	role, rev, err := h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"), u)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusOK, roleOut(role))
+	return nil
+}
+
+func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Name        optString `json:"name"`
+		Description optString `json:"description"`
+	}
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if req.Name.Set {
+		if err := required("name", req.Name.Value); err != nil {
+			return err
+		}
+	}
+	return h.writeRole(w, r, RoleUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()})
+}
+
+func (h *Handler) setRolePermissions(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Permissions *[]string `json:"permissions"`
+	}
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if req.Permissions == nil {
+		return Invalid("permissions", model.CodeInvalid, "is required (an empty list removes every permission)")
+	}
+	return h.writeRole(w, r, RoleUpdate{SetPermissions: req.Permissions})
+}
+
+func (h *Handler) addRolePermission(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Slug string `json:"slug"`
+	}
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := required("slug", req.Slug); err != nil {
+		return err
+	}
+	return h.writeRole(w, r, RoleUpdate{AddPermissions: []string{req.Slug}})
+}
+
+func (h *Handler) removeRolePermission(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	_, rev, err := h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"),
+		RoleUpdate{RemovePermissions: []string{r.PathValue("permission")}})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeleteRole(r.Context(), r.PathValue("org"), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- Resources ----
+
+type resourceRequest struct {
+	OrganizationID           string    `json:"organization_id"`
+	ResourceTypeSlug         string    `json:"resource_type_slug"`
+	ExternalID               string    `json:"external_id"`
+	Name                     optString `json:"name"`
+	Description              optString `json:"description"`
+	ParentResourceID         optString `json:"parent_resource_id"`
+	ParentResourceExternalID string    `json:"parent_resource_external_id"`
+	ParentResourceTypeSlug   string    `json:"parent_resource_type_slug"`
+}
+
+func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
+	var req resourceRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	for _, f := range []struct{ name, v string }{
+		{"organization_id", req.OrganizationID}, {"resource_type_slug", req.ResourceTypeSlug},
+		{"external_id", req.ExternalID}, {"name", req.Name.Value},
+	} {
+		if err := required(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	parent, err := refFromFields("parent_resource_", req.ParentResourceID.Value, req.ParentResourceExternalID, req.ParentResourceTypeSlug, req.OrganizationID, true)
+	if err != nil {
+		return err
+	}
+	res, rev, err := h.cfg.Store.CreateResource(r.Context(), ResourceInput{
+		OrganizationID: req.OrganizationID, TypeSlug: req.ResourceTypeSlug, ExternalID: req.ExternalID,
+		Name: req.Name.Value, Description: req.Description.Value, Parent: parent,
+	})
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, resourceOut(res))
+	return nil
+}
+
+func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, append([]string{"organization_id", "resource_type_slug", "parent_resource_id",
+		"parent_resource_type_slug", "parent_external_id", "search"}, paginationParams...)...)
+	if err != nil {
+		return err
+	}
+	p, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	f := ResourceFilter{
+		OrganizationID: q["organization_id"], TypeSlug: q["resource_type_slug"], ParentID: q["parent_resource_id"],
+		ParentTypeSlug: q["parent_resource_type_slug"], ParentExternalID: q["parent_external_id"], Search: q["search"],
+	}
+	if (f.ParentTypeSlug == "") != (f.ParentExternalID == "") {
+		return badRequest("parent_external_id", "parent_external_id and parent_resource_type_slug go together")
+	}
+	items, md, err := paginate(p, resourceKey, func(o ListOptions) ([]Resource, error) {
+		return h.cfg.Store.ListResources(r.Context(), f, o)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, resourceOut), md))
+	return nil
+}
+
+func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	res, err := h.cfg.Store.GetResource(r.Context(), pathResource(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resourceOut(res))
+	return nil
+}
+
+func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
+	var req resourceRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if req.OrganizationID != "" || req.ResourceTypeSlug != "" || req.ExternalID != "" {
+		return Invalid("external_id", model.CodeInvalid, "a resource's organization, type and external id cannot be changed")
+	}
+	u := ResourceUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()}
+	if req.Name.Set {
+		if err := required("name", req.Name.Value); err != nil {
+			return err
+		}
+	}
+	switch {
+	case req.ParentResourceID.Set && req.ParentResourceID.Null && req.ParentResourceExternalID == "" && req.ParentResourceTypeSlug == "":
+		u.Parent = &ResourceRef{} // null: move under the organization root
+	case req.ParentResourceID.Value != "" || req.ParentResourceExternalID != "" || req.ParentResourceTypeSlug != "":
+		parent, err := refFromFields("parent_resource_", req.ParentResourceID.Value, req.ParentResourceExternalID, req.ParentResourceTypeSlug, "", false)
+		if err != nil {
+			return err
+		}
+		u.Parent = &parent
+	}
+	res, rev, err := h.cfg.Store.UpdateResource(r.Context(), pathResource(r), u)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusOK, resourceOut(res))
+	return nil
+}
+
+func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, "cascade_delete")
+	if err != nil {
+		return err
+	}
+	cascade := false
+	switch q["cascade_delete"] {
+	case "", "false":
+	case "true":
+		cascade = true
+	default:
+		return badRequest("cascade_delete", "must be true or false, not %q", q["cascade_delete"])
+	}
+	rev, err := h.cfg.Store.DeleteResource(r.Context(), pathResource(r), cascade)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- Role assignments ----
+
+type assignmentRequest struct {
+	RoleSlug           string `json:"role_slug"`
+	ResourceID         string `json:"resource_id"`
+	ResourceExternalID string `json:"resource_external_id"`
+	ResourceTypeSlug   string `json:"resource_type_slug"`
+}
+
+func (a assignmentRequest) parse() (ResourceRef, error) {
+	if err := required("role_slug", a.RoleSlug); err != nil {
+		return ResourceRef{}, err
+	}
+	return refFromFields("resource_", a.ResourceID, a.ResourceExternalID, a.ResourceTypeSlug, "", false)
+}
+
+func (h *Handler) assignRole(w http.ResponseWriter, r *http.Request) error {
+	var req assignmentRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	ref, err := req.parse()
+	if err != nil {
+		return err
+	}
+	a, rev, err := h.cfg.Store.CreateAssignment(r.Context(), r.PathValue("om"), req.RoleSlug, ref)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	writeJSON(w, http.StatusCreated, assignmentOut(a))
+	return nil
+}
+
+func (h *Handler) removeRole(w http.ResponseWriter, r *http.Request) error {
+	var req assignmentRequest
+	if err := h.decode(w, r, &req); err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	ref, err := req.parse()
+	if err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeleteAssignmentByRole(r.Context(), r.PathValue("om"), req.RoleSlug, ref)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) removeAssignment(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	rev, err := h.cfg.Store.DeleteAssignment(r.Context(), r.PathValue("om"), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) listMembershipAssignments(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, append([]string{"resource_id", "resource_external_id", "resource_type_slug"}, paginationParams...)...)
+	if err != nil {
+		return err
+	}
+	return h.listAssignments(w, r, q, AssignmentFilter{
+		MembershipID: r.PathValue("om"), ResourceID: q["resource_id"],
+		ResourceExternalID: q["resource_external_id"], ResourceTypeSlug: q["resource_type_slug"],
+	})
+}
+
+func (h *Handler) listResourceAssignments(w http.ResponseWriter, r *http.Request) error {
+	q, err := query(r, append([]string{"role_slug"}, paginationParams...)...)
+	if err != nil {
+		return err
+	}
+	return h.listAssignments(w, r, q, AssignmentFilter{Resource: pathResource(r), RoleSlug: q["role_slug"]})
+}
+
+func (h *Handler) listAssignments(w http.ResponseWriter, r *http.Request, q map[string]string, f AssignmentFilter) error {
+	p, err := parsePage(q)
+	if err != nil {
+		return err
+	}
+	items, md, err := paginate(p, assignmentKey, func(o ListOptions) ([]Assignment, error) {
+		return h.cfg.Store.ListAssignments(r.Context(), f, o)
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, assignmentOut), md))
+	return nil
+}

@@ -1,0 +1,52 @@
+package workos_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestNodeSDK drives the handler with the unmodified official WorkOS Node
+// SDK (sdktest/compat.mjs), installed with `npm ci` from the committed
+// lockfile. The server is the handler over the in-memory store, whose
+// writes feed the real engine, so checks and discovery are the real
+// policies' answers. Node and npm are required: the test fails, naming
+// what to install, unless -short or TRELLIS_SKIP_SDK_TEST=1 skips it
+// explicitly.
+func TestNodeSDK(t *testing.T) {
+	if testing.Short() || os.Getenv("TRELLIS_SKIP_SDK_TEST") == "1" {
+		t.Skip("skipped on request (-short or TRELLIS_SKIP_SDK_TEST=1)")
+	}
+	for _, tool := range []string{"node", "npm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed: the WorkOS SDK compatibility test needs Node.js (≥ 20) and npm; install them, or set TRELLIS_SKIP_SDK_TEST=1 to skip this test", tool)
+		}
+	}
+	dir, err := filepath.Abs("sdktest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// --prefer-offline uses the npm cache when it holds the pinned
+	// tarball, so the test runs without a network once it ran once.
+	install := exec.CommandContext(ctx, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error")
+	install.Dir = dir
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+
+	e := newEnv(t)
+	run := exec.CommandContext(ctx, "node", "compat.mjs")
+	run.Dir = dir
+	run.Env = append(os.Environ(), "TRELLIS_URL="+e.srv.URL, "TRELLIS_API_KEY="+testKey, "NODE_NO_WARNINGS=1")
+	out, err := run.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node compat.mjs against %s: %v\n%s", e.srv.URL, err, out)
+	}
+	t.Logf("%s", out)
+}

@@ -1,0 +1,564 @@
+package workos
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The records below are what a Store keeps and returns. They carry the
+// WorkOS-facing fields (ids, external ids, timestamps) next to the
+// relationship data of package model; the handler turns them into the WorkOS
+// JSON objects. A Store implementation owns the values it returns only until
+// it returns them: the caller may keep and modify them.
+
+// Organization is a tenant (WorkOS "organization").
+type Organization struct {
+	ID         string // "org_…"
+	Name       string
+	ExternalID string            // "" means none (JSON null)
+	Metadata   map[string]string // nil means empty
+	// RootResourceID is the id of the organization's root resource, of
+	// resource type "organization" and external id ID.
+	RootResourceID string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Membership is a user in one organization (WorkOS
+// "organization_membership").
+type Membership struct {
+	ID               string // "om_…"
+	UserID           string
+	OrganizationID   string
+	OrganizationName string // of OrganizationID, read in the same transaction
+	Status           string // model.StatusActive, StatusInactive or StatusPending
+	// RoleSlugs are the membership's organization roles in order; the first
+	// is its primary role ("role" in JSON).
+	RoleSlugs []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ResourceType is a kind of resource (a Trellis extension: WorkOS manages
+// types in its dashboard only).
+type ResourceType struct {
+	Slug            string
+	Name            string
+	Description     string // "" means none
+	ParentTypeSlugs []string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Permission is an action on one resource type.
+type Permission struct {
+	ID               string // "perm_…"
+	Slug             string
+	Name             string
+	Description      string // "" means none
+	ResourceTypeSlug string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Role is a named set of permission slugs scoped to one resource type: an
+// environment role when OrganizationID is empty, else a custom role of that
+// organization.
+type Role struct {
+	ID               string // "role_…"
+	Slug             string
+	Name             string
+	Description      string // "" means none
+	ResourceTypeSlug string
+	OrganizationID   string
+	Permissions      []string // slugs, in the order they were added
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Resource is a node of an organization's resource tree. The organization's
+// root resource is a Resource too: of type "organization", with the
+// organization id as external id and no parent.
+type Resource struct {
+	ID             string // "authz_resource_…"
+	ExternalID     string
+	Name           string
+	Description    string // "" means none
+	TypeSlug       string
+	OrganizationID string
+	// ParentID is the parent resource id, or "" when the parent is the
+	// organization root (and for the root itself).
+	ParentID  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Assignment gives a membership a role on a resource.
+type Assignment struct {
+	ID                 string // "role_assignment_…"
+	MembershipID       string
+	RoleSlug           string
+	ResourceID         string
+	ResourceExternalID string
+	ResourceTypeSlug   string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// ResourceRef names a resource by ID, or by (OrganizationID, TypeSlug,
+// ExternalID). Type "organization" with the organization id as external id
+// names the organization's root resource.
+type ResourceRef struct {
+	ID             string
+	OrganizationID string
+	TypeSlug       string
+	ExternalID     string
+}
+
+// IsZero reports whether r names nothing.
+func (r ResourceRef) IsZero() bool { return r == ResourceRef{} }
+
+// String formats r for messages.
+func (r ResourceRef) String() string {
+	if r.ID != "" {
+		return r.ID
+	}
+	return fmt.Sprintf("%s:%s in %s", r.TypeSlug, r.ExternalID, r.OrganizationID)
+}
+
+// ListOptions asks for one page of a list. Every list is ordered by a key
+// that is unique and never changes: the object id (prefix + ULID, so id
+// order is creation order, see NewID), or the slug for resource types. A
+// Store returns the first Limit items whose key is strictly after After in
+// that order, ascending unless Descending; After "" means from the start.
+// In SQL: WHERE id > $after ORDER BY id LIMIT $limit (or < and DESC), with
+// the key compared bytewise (COLLATE "C" in PostgreSQL). Because the cursor
+// is a key rather than an offset, pages stay correct under concurrent
+// inserts and deletes: nothing is returned twice or skipped that existed
+// for the whole walk.
+type ListOptions struct {
+	After      string
+	Descending bool
+	Limit      int
+}
+
+// OrganizationFilter selects organizations. Domains is accepted for SDK
+// compatibility; Trellis organizations have no domains, so a non-empty
+// Domains matches nothing.
+type OrganizationFilter struct {
+	Domains []string
+}
+
+// OrganizationInput creates an organization.
+type OrganizationInput struct {
+	Name       string
+	ExternalID string
+	Metadata   map[string]string
+}
+
+// OrganizationUpdate changes an organization; nil fields are unchanged.
+type OrganizationUpdate struct {
+	Name       *string
+	ExternalID *string // "" clears it
+	Metadata   map[string]string
+	// SetMetadata says Metadata replaces the organization's metadata.
+	SetMetadata bool
+}
+
+// MembershipInput creates a membership (status active).
+type MembershipInput struct {
+	OrganizationID string
+	UserID         string
+	RoleSlugs      []string
+}
+
+// MembershipFilter selects memberships; empty fields match everything.
+type MembershipFilter struct {
+	OrganizationID string
+	UserID         string
+	Statuses       []string
+}
+
+// MembershipUpdate changes a membership; nil fields are unchanged.
+type MembershipUpdate struct {
+	RoleSlugs *[]string
+	Status    *string
+}
+
+// ResourceTypeInput creates a resource type.
+type ResourceTypeInput struct {
+	Slug            string
+	Name            string
+	Description     string
+	ParentTypeSlugs []string
+}
+
+// ResourceTypeUpdate changes a resource type; nil fields are unchanged.
+type ResourceTypeUpdate struct {
+	Name            *string
+	Description     *string
+	ParentTypeSlugs *[]string
+}
+
+// PermissionInput creates a permission.
+type PermissionInput struct {
+	Slug             string
+	Name             string
+	Description      string
+	ResourceTypeSlug string
+}
+
+// PermissionUpdate changes a permission's name and description; nil fields
+// are unchanged. Slug and resource type are immutable.
+type PermissionUpdate struct {
+	Name        *string
+	Description *string
+}
+
+// RoleInput creates a role.
+type RoleInput struct {
+	Slug             string
+	Name             string
+	Description      string
+	ResourceTypeSlug string
+}
+
+// RoleUpdate changes a role. Nil fields are unchanged. SetPermissions
+// replaces the permission set, then AddPermissions are added (present ones
+// are left alone) and RemovePermissions removed (an absent one is
+// ErrNotFound).
+type RoleUpdate struct {
+	Name              *string
+	Description       *string
+	SetPermissions    *[]string
+	AddPermissions    []string
+	RemovePermissions []string
+}
+
+// ResourceInput creates a resource. A zero Parent means the organization
+// root; a Parent by external id is looked up in OrganizationID.
+type ResourceInput struct {
+	OrganizationID string
+	TypeSlug       string
+	ExternalID     string
+	Name           string
+	Description    string
+	Parent         ResourceRef
+}
+
+// ResourceUpdate changes a resource; nil fields are unchanged. A non-nil
+// Parent re-parents the resource (its whole subtree moves); a Parent by
+// external id is looked up in the resource's organization.
+type ResourceUpdate struct {
+	Name        *string
+	Description *string
+	Parent      *ResourceRef
+}
+
+// ResourceFilter selects resources; empty fields match everything. Parent
+// filters match the direct parent; ParentID may name an organization root.
+// Search matches names containing it, case-insensitively. Organization root
+// resources are never listed.
+type ResourceFilter struct {
+	OrganizationID   string
+	TypeSlug         string
+	ParentID         string
+	ParentTypeSlug   string
+	ParentExternalID string
+	Search           string
+}
+
+// AssignmentFilter selects role assignments. MembershipID or Resource (or
+// both) name the scope; a named membership or resource that does not exist
+// is ErrNotFound. The other fields filter within it.
+type AssignmentFilter struct {
+	MembershipID       string
+	Resource           ResourceRef
+	ResourceID         string
+	ResourceExternalID string
+	ResourceTypeSlug   string
+	RoleSlug           string
+}
+
+// Store is the relationship data the WorkOS-compatible routes read and
+// write: PostgreSQL in production. It is composed of one small interface per
+// entity.
+//
+// Contract for every method:
+//   - Each call is one transaction: a write either happens entirely or not
+//     at all (a failed call changes nothing), and a read sees one snapshot.
+//   - Every write returns the revision it produced (the change-log revision
+//     that decisions must reach to reflect it), or an error.
+//   - Errors: an entity named by the caller's key (the path of the request)
+//     that does not exist wraps ErrNotFound; a uniqueness or "still in use"
+//     violation wraps ErrConflict; data that breaks a rule of the data model
+//     (DESIGN.md §1) is a *ValidationError or a *model.ValidationError (a
+//     problem with model.CodeDuplicate in it is then a conflict); a
+//     reference in the input that does not resolve is such a validation
+//     problem with model.CodeUnknownReference. The Error() text of these
+//     errors is shown to API clients, so it must describe the request, never
+//     the database. Anything else is an internal failure, logged and
+//     answered with 500.
+//   - Implementations are safe for concurrent use.
+type Store interface {
+	OrganizationStore
+	MembershipStore
+	ResourceTypeStore
+	PermissionStore
+	RoleStore
+	ResourceStore
+	AssignmentStore
+}
+
+// OrganizationStore keeps organizations.
+type OrganizationStore interface {
+	// CreateOrganization creates an organization and its root resource. A
+	// used ExternalID is ErrConflict.
+	CreateOrganization(ctx context.Context, in OrganizationInput) (Organization, int64, error)
+	// GetOrganization returns the organization id.
+	GetOrganization(ctx context.Context, id string) (Organization, error)
+	// GetOrganizationByExternalID returns the organization with that
+	// external id.
+	GetOrganizationByExternalID(ctx context.Context, externalID string) (Organization, error)
+	// ListOrganizations returns one page of organizations (ListOptions).
+	ListOrganizations(ctx context.Context, f OrganizationFilter, opts ListOptions) ([]Organization, error)
+	// UpdateOrganization changes organization id.
+	UpdateOrganization(ctx context.Context, id string, u OrganizationUpdate) (Organization, int64, error)
+	// DeleteOrganization deletes organization id with its memberships,
+	// custom roles, resources and role assignments.
+	DeleteOrganization(ctx context.Context, id string) (int64, error)
+}
+
+// MembershipStore keeps organization memberships.
+type MembershipStore interface {
+	// CreateMembership creates an active membership. A user already in the
+	// organization is ErrConflict; an unknown organization or role is a
+	// validation problem.
+	CreateMembership(ctx context.Context, in MembershipInput) (Membership, int64, error)
+	// GetMembership returns membership id.
+	GetMembership(ctx context.Context, id string) (Membership, error)
+	// GetMemberships returns the memberships among ids that exist, in the
+	// order of ids, leaving out the others.
+	GetMemberships(ctx context.Context, ids []string) ([]Membership, error)
+	// ListMemberships returns one page of memberships (ListOptions).
+	ListMemberships(ctx context.Context, f MembershipFilter, opts ListOptions) ([]Membership, error)
+	// UpdateMembership changes membership id.
+	UpdateMembership(ctx context.Context, id string, u MembershipUpdate) (Membership, int64, error)
+	// DeleteMembership deletes membership id and its role assignments.
+	DeleteMembership(ctx context.Context, id string) (int64, error)
+}
+
+// ResourceTypeStore keeps resource types, ordered by slug.
+type ResourceTypeStore interface {
+	// CreateResourceType creates a type; a used slug is ErrConflict.
+	CreateResourceType(ctx context.Context, in ResourceTypeInput) (ResourceType, int64, error)
+	// GetResourceType returns the type slug.
+	GetResourceType(ctx context.Context, slug string) (ResourceType, error)
+	// ListResourceTypes returns one page of types, by slug (ListOptions).
+	ListResourceTypes(ctx context.Context, opts ListOptions) ([]ResourceType, error)
+	// UpdateResourceType changes type slug.
+	UpdateResourceType(ctx context.Context, slug string, u ResourceTypeUpdate) (ResourceType, int64, error)
+	// DeleteResourceType deletes type slug. A type that is a parent type of
+	// another, or has resources, permissions or roles, is ErrConflict.
+	DeleteResourceType(ctx context.Context, slug string) (int64, error)
+}
+
+// PermissionStore keeps permissions.
+type PermissionStore interface {
+	// CreatePermission creates a permission; a used slug is ErrConflict.
+	CreatePermission(ctx context.Context, in PermissionInput) (Permission, int64, error)
+	// GetPermission returns permission slug.
+	GetPermission(ctx context.Context, slug string) (Permission, error)
+	// GetPermissions returns the permissions among slugs that exist, in the
+	// order of slugs, leaving out the others.
+	GetPermissions(ctx context.Context, slugs []string) ([]Permission, error)
+	// ListPermissions returns one page of permissions (ListOptions).
+	ListPermissions(ctx context.Context, opts ListOptions) ([]Permission, error)
+	// UpdatePermission changes permission slug.
+	UpdatePermission(ctx context.Context, slug string, u PermissionUpdate) (Permission, int64, error)
+	// DeletePermission deletes permission slug and removes it from every
+	// role.
+	DeletePermission(ctx context.Context, slug string) (int64, error)
+}
+
+// RoleStore keeps environment roles (orgID "") and custom organization
+// roles. For a non-empty orgID the organization must exist (ErrNotFound).
+type RoleStore interface {
+	// CreateRole creates a role in orgID ("" for an environment role). A
+	// slug used by an environment role, or by a custom role of orgID, is
+	// ErrConflict.
+	CreateRole(ctx context.Context, orgID string, in RoleInput) (Role, int64, error)
+	// GetRole returns the role slug: for orgID "" the environment role; else
+	// orgID's custom role, falling back to the environment role.
+	GetRole(ctx context.Context, orgID, slug string) (Role, error)
+	// ListRoles returns every environment role, then (orgID non-empty)
+	// orgID's custom roles, each in creation order ("priority order").
+	ListRoles(ctx context.Context, orgID string) ([]Role, error)
+	// UpdateRole changes the role slug of orgID: an environment role for
+	// orgID "", else only a custom role of orgID.
+	UpdateRole(ctx context.Context, orgID, slug string, u RoleUpdate) (Role, int64, error)
+	// DeleteRole deletes the role (as UpdateRole names it), its role
+	// assignments, and removes it from memberships' organization roles.
+	DeleteRole(ctx context.Context, orgID, slug string) (int64, error)
+}
+
+// ResourceStore keeps resources.
+type ResourceStore interface {
+	// CreateResource creates a resource. A used (organization, type,
+	// external id) is ErrConflict.
+	CreateResource(ctx context.Context, in ResourceInput) (Resource, int64, error)
+	// GetResource returns the resource ref names (root resources
+	// included).
+	GetResource(ctx context.Context, ref ResourceRef) (Resource, error)
+	// GetResources returns the resources among ids that exist, in the order
+	// of ids, leaving out the others.
+	GetResources(ctx context.Context, ids []string) ([]Resource, error)
+	// ListResources returns one page of resources (ListOptions).
+	ListResources(ctx context.Context, f ResourceFilter, opts ListOptions) ([]Resource, error)
+	// UpdateResource changes the resource ref names. Root resources cannot
+	// be changed (a validation problem).
+	UpdateResource(ctx context.Context, ref ResourceRef, u ResourceUpdate) (Resource, int64, error)
+	// DeleteResource deletes the resource ref names. Without cascade, a
+	// resource with children or role assignments is ErrConflict; with it,
+	// the whole subtree and its assignments go. Root resources cannot be
+	// deleted (a validation problem).
+	DeleteResource(ctx context.Context, ref ResourceRef, cascade bool) (int64, error)
+}
+
+// AssignmentStore keeps role assignments.
+type AssignmentStore interface {
+	// CreateAssignment gives membership membershipID role roleSlug on the
+	// resource ref names; a ref by external id is looked up in the
+	// membership's organization. An existing identical assignment is
+	// ErrConflict.
+	CreateAssignment(ctx context.Context, membershipID, roleSlug string, ref ResourceRef) (Assignment, int64, error)
+	// ListAssignments returns one page of assignments (ListOptions).
+	ListAssignments(ctx context.Context, f AssignmentFilter, opts ListOptions) ([]Assignment, error)
+	// DeleteAssignment deletes assignment id of membership membershipID.
+	DeleteAssignment(ctx context.Context, membershipID, id string) (int64, error)
+	// DeleteAssignmentByRole deletes membershipID's assignment of roleSlug
+	// on the resource ref names; none is ErrNotFound.
+	DeleteAssignmentByRole(ctx context.Context, membershipID, roleSlug string, ref ResourceRef) (int64, error)
+}
+
+// ErrNotFound is wrapped by Store errors for an entity that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is wrapped by Store errors for a write that clashes with
+// existing data: a used unique key, or an entity still in use.
+var ErrConflict = errors.New("conflict")
+
+// ValidationError is a request whose data breaks a rule. Problems are
+// answered as the "errors" of a WorkOS 422 body.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Problem is one broken rule: the request field, a stable code (the
+// model.Code… constants where one fits) and a message for humans.
+type Problem struct {
+	Field   string `json:"field,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error joins the problems' messages.
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Message
+		if p.Field != "" {
+			msgs[i] = p.Field + ": " + p.Message
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Invalid returns a *ValidationError with one problem.
+func Invalid(field, code, format string, args ...any) *ValidationError {
+	return &ValidationError{Problems: []Problem{{Field: field, Code: code, Message: fmt.Sprintf(format, args...)}}}
+}
+
+// NotFound returns an error wrapping ErrNotFound whose message names what
+// was not found, e.g. NotFound("organization", "org_1").
+func NotFound(kind, key string) error {
+	return fmt.Errorf("%w: %s %q", ErrNotFound, kind, key)
+}
+
+// Conflict returns an error wrapping ErrConflict with a message for clients.
+func Conflict(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
+}
+
+// ID prefixes of the WorkOS objects.
+const (
+	PrefixOrganization = "org_"
+	PrefixMembership   = "om_"
+	PrefixPermission   = "perm_"
+	PrefixRole         = "role_"
+	PrefixResource     = "authz_resource_"
+	PrefixAssignment   = "role_assignment_"
+)
+
+var idGen struct {
+	sync.Mutex
+	lastMS  int64
+	lastRnd [10]byte
+}
+
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewID returns prefix followed by a ULID: 48 bits of Unix milliseconds and
+// 80 random bits in Crockford base32 (26 characters). Ids made by one
+// process are strictly increasing (within a millisecond the random part is
+// incremented), so ordering by id orders by creation time, which is what
+// ListOptions relies on. Store implementations should mint ids with it (or
+// the same scheme in SQL). It is safe for concurrent use.
+func NewID(prefix string) string {
+	idGen.Lock()
+	ms := time.Now().UnixMilli()
+	if ms <= idGen.lastMS {
+		ms = idGen.lastMS
+		for i := len(idGen.lastRnd) - 1; i >= 0; i-- {
+			idGen.lastRnd[i]++
+			if idGen.lastRnd[i] != 0 {
+				break
+			}
+		}
+	} else {
+		_, _ = rand.Read(idGen.lastRnd[:]) // crypto/rand.Read never fails
+		idGen.lastRnd[0] &= 0x7f           // leave room to increment
+	}
+	idGen.lastMS = ms
+	var b [16]byte
+	for i := 0; i < 6; i++ {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	copy(b[6:], idGen.lastRnd[:])
+	idGen.Unlock()
+
+	// 128 bits → 26 base32 characters (the first holds 3 bits).
+	var out [26]byte
+	var acc uint64
+	bits := 0
+	j := len(out) - 1
+	for i := len(b) - 1; i >= 0; i-- {
+		acc |= uint64(b[i]) << bits
+		bits += 8
+		for bits >= 5 {
+			out[j] = crockford[acc&31]
+			j--
+			acc >>= 5
+			bits -= 5
+		}
+	}
+	if j >= 0 {
+		out[j] = crockford[acc&31]
+	}
+	return prefix + string(out[:])
+}
