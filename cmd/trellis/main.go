@@ -23,7 +23,11 @@ type command struct {
 
 // commands lists the subcommands; each lives in its own file.
 var commands = map[string]command{
-	"serve": {"answer decision queries over HTTP (embedded demo data by default)", runServe},
+	"migrate": {"apply (up) or list (status) the PostgreSQL schema migrations", runMigrate},
+	"load":    {"import a data file (default: the demo) into PostgreSQL", runLoad},
+	"serve":   {"answer decision queries over HTTP (embedded demo data by default)", runServe},
+	"bundle":  {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
+	"edge":    {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
 }
 
 func usage(w io.Writer) {

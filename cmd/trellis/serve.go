@@ -20,6 +20,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
@@ -46,6 +47,9 @@ type serveConfig struct {
 	MaxWait       time.Duration
 	DecisionLog   bool
 	LogLevel      string
+
+	Bundles  serveBundleFlags   // bundle.go
+	Postgres servePostgresFlags // pgserve.go
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,7 +82,12 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
 	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision (decision_id, subject, permission, resource, result, reason, revision)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.Bundles.register(fs)
+	c.Postgres.register(fs)
 	if err := parse(fs, args); err != nil {
+		return c, err
+	}
+	if err := c.Postgres.validate(c.DataFile); err != nil {
 		return c, err
 	}
 	return c, c.validate()
@@ -116,24 +125,37 @@ type service struct {
 	engine  *engine.Engine
 	signer  *token.Signer // --dev only
 	apiKeys []string
+	metrics *metrics.Metrics
 	cleanup func()
 }
 
 // newService loads the data and wires engine, token verifier, service layer
 // and HTTP handler.
 func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service, error) {
-	ds := datafile.Demo()
-	if c.DataFile != "" {
-		var err error
-		if ds, err = datafile.Load(c.DataFile); err != nil {
+	svc := &service{apiKeys: c.APIKeys, metrics: metrics.New(), cleanup: func() {}}
+	var eng *engine.Engine
+	var pg *pgSource // PostgreSQL mode only
+	var err error
+	if c.Postgres.DatabaseURL != "" {
+		if pg, err = startPostgres(ctx, c.Postgres, svc.metrics, log); err != nil {
 			return nil, err
 		}
+		eng, svc.cleanup = pg.engine, pg.stop
+	} else {
+		ds := datafile.Demo()
+		if c.DataFile != "" {
+			if ds, err = datafile.Load(c.DataFile); err != nil {
+				return nil, err
+			}
+		}
+		if eng, err = loadEngine(ctx, ds); err != nil {
+			return nil, err
+		}
+		// A data file is loaded once: its revision is the head, never stale.
+		svc.metrics.SetRevision(eng.Revision(), eng.Revision())
+		svc.metrics.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
 	}
-	eng, err := loadEngine(ctx, ds)
-	if err != nil {
-		return nil, err
-	}
-	svc := &service{engine: eng, apiKeys: c.APIKeys, cleanup: func() {}}
+	svc.engine = eng
 
 	var verifier authz.Verifier
 	tcfg := token.Config{
@@ -151,7 +173,8 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		if err != nil {
 			return nil, err
 		}
-		svc.cleanup = func() { _ = os.RemoveAll(dir) }
+		prev := svc.cleanup
+		svc.cleanup = func() { _ = os.RemoveAll(dir); prev() }
 		tcfg.JWKSFile, tcfg.Issuer, tcfg.Algorithms = filepath.Join(dir, "jwks.json"), devIssuer, []string{token.RS256}
 		if err := os.WriteFile(tcfg.JWKSFile, svc.signer.JWKS(), 0o600); err != nil {
 			svc.cleanup()
@@ -172,7 +195,14 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		log.Info("token layer off: no --jwks-url or --jwks-file; only membership subjects (with an API key) are answered")
 	}
 
-	as, err := authz.New(authz.Config{Engine: eng, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch})
+	acfg := authz.Config{Engine: eng, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch}
+	ready := func() (bool, map[string]any) {
+		return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false}
+	}
+	if pg != nil {
+		acfg.Head, ready = pg.follower.Head, pg.follower.Ready
+	}
+	as, err := authz.New(acfg)
 	if err != nil {
 		svc.cleanup()
 		return nil, err
@@ -183,19 +213,36 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 	}
 	svc.handler, err = httpapi.New(httpapi.Config{
 		Service: as, APIKeys: svc.apiKeys, RequireAPIKey: c.RequireAPIKey, MaxBodyBytes: c.MaxBodyBytes,
-		Logger: log, DecisionLog: decisionLog,
-		Ready: func() (bool, map[string]any) {
-			return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false}
-		},
+		Logger: log, DecisionLog: decisionLog, Metrics: svc.metrics,
+		Ready: ready,
 	})
 	if err != nil {
+		svc.cleanup()
+		return nil, err
+	}
+	if svc.handler, err = withBundles(ctx, svc.handler, c.Bundles, tcfg, eng, svc.apiKeys, log); err != nil {
 		svc.cleanup()
 		return nil, err
 	}
 	if svc.signer != nil {
 		svc.handler = withDevJWKS(svc.handler, svc.signer)
 	}
+	if pg != nil {
+		if svc.handler, err = withAdmin(svc.handler, pg.store, svc.apiKeys, log); err != nil {
+			svc.cleanup()
+			return nil, err
+		}
+	}
+	svc.handler = withMetrics(svc.handler, svc.metrics)
 	return svc, nil
+}
+
+// withMetrics also serves the Prometheus metrics at GET /metrics.
+func withMetrics(next http.Handler, m *metrics.Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.Handle("GET /metrics", m.Handler())
+	return mux
 }
 
 // loadEngine builds the data document for ds and loads it into a new engine.
