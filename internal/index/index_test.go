@@ -61,12 +61,12 @@ const smallDocument = `{
 	"revision": 42,
 	"orgs": {"org_a": {"root": "authz_resource_root_org_a"}, "org_b": {"root": "root_b"}},
 	"resources": {
-		"authz_resource_root_org_a": {"org": "org_a", "type": "organization", "ext": "org_a", "anc": ["authz_resource_root_org_a"]},
-		"root_b": {"org": "org_b", "type": "organization", "ext": "org_b", "anc": ["root_b"]},
-		"r_ws1": {"org": "org_a", "type": "workspace", "ext": "w1", "anc": ["r_ws1", "authz_resource_root_org_a"]},
-		"r_p1":  {"org": "org_a", "type": "project", "ext": "p1", "anc": ["r_p1", "r_ws1", "authz_resource_root_org_a"]},
-		"r_p2":  {"org": "org_a", "type": "project", "ext": "p2", "anc": ["r_p2", "r_ws1", "authz_resource_root_org_a"]},
-		"r_wsb": {"org": "org_b", "type": "workspace", "ext": "w1", "anc": ["r_wsb", "root_b"]}
+		"authz_resource_root_org_a": ["org_a", "organization", "org_a", ["authz_resource_root_org_a"]],
+		"root_b": ["org_b", "organization", "org_b", ["root_b"]],
+		"r_ws1": ["org_a", "workspace", "w1", ["r_ws1", "authz_resource_root_org_a"]],
+		"r_p1":  ["org_a", "project", "p1", ["r_p1", "r_ws1", "authz_resource_root_org_a"]],
+		"r_p2":  ["org_a", "project", "p2", ["r_p2", "r_ws1", "authz_resource_root_org_a"]],
+		"r_wsb": ["org_b", "workspace", "w1", ["r_wsb", "root_b"]]
 	},
 	"lookup": {
 		"org_a": {
@@ -192,7 +192,7 @@ func TestAncestorChains(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := build(t, tc.ds)
-			if diff := cmp.Diff(at(t, doc, "resources", tc.rid, "anc"), tc.want); diff != "" {
+			if diff := cmp.Diff(at(t, doc, "resources", tc.rid).([]any)[3], tc.want); diff != "" {
 				t.Errorf("anc (-got +want):\n%s", diff)
 			}
 		})

@@ -83,13 +83,12 @@ func (p patcher) resource(rid string) (resourceEntry, bool, error) {
 	if err != nil || !ok {
 		return resourceEntry{}, false, err
 	}
-	obj, isObj := v.(ast.Object)
-	if !isObj {
-		return resourceEntry{}, false, fmt.Errorf("index: resources[%s] is %T", rid, v)
+	arr, isArr := v.(*ast.Array)
+	if !isArr || arr.Len() != 4 {
+		return resourceEntry{}, false, fmt.Errorf("index: resources[%s] is %v, not [org, type, ext, anc]", rid, v)
 	}
 	return resourceEntry{
-		org: str(obj, "org"), typ: str(obj, "type"), ext: str(obj, "ext"),
-		anc: strs(obj.Get(ast.InternedTerm("anc"))),
+		org: str(arr.Elem(0)), typ: str(arr.Elem(1)), ext: str(arr.Elem(2)), anc: strs(arr.Elem(3)),
 	}, true, nil
 }
 
@@ -505,11 +504,9 @@ func without(ids []string, id string) []string {
 	return out
 }
 
-func str(obj ast.Object, key string) string {
-	if t := obj.Get(ast.InternedTerm(key)); t != nil {
-		if s, ok := t.Value.(ast.String); ok {
-			return string(s)
-		}
+func str(t *ast.Term) string {
+	if s, ok := t.Value.(ast.String); ok {
+		return string(s)
 	}
 	return ""
 }
@@ -540,12 +537,7 @@ func stringsValue(ss []string) ast.Value {
 }
 
 func resourceValue(org, typ, ext string, anc []string) ast.Value {
-	return ast.NewObject(
-		ast.Item(ast.InternedTerm("org"), ast.StringTerm(org)),
-		ast.Item(ast.InternedTerm("type"), ast.StringTerm(typ)),
-		ast.Item(ast.InternedTerm("ext"), ast.StringTerm(ext)),
-		ast.Item(ast.InternedTerm("anc"), ast.NewTerm(stringsValue(anc))),
-	)
+	return ast.NewArray(ast.StringTerm(org), ast.StringTerm(typ), ast.StringTerm(ext), ast.NewTerm(stringsValue(anc)))
 }
 
 func membershipValue(org string, active bool, anchors []string) ast.Value {

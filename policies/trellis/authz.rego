@@ -9,6 +9,8 @@
 #   internal/index. Input: see README ("Policy input").
 package trellis
 
+# db is the data document (internal/index). resources[rid] is the array
+# [org, type, external_id, ancestors], ancestors nearest first.
 db := data.trellis_data
 
 # METADATA
@@ -72,9 +74,9 @@ decide_on(perm, rid) := {
 		"message": sprintf("the token grants %s in organization %s", [perm, token.org_id]),
 	},
 } if {
-	token_grants(perm, db.resources[rid].org)
+	token_grants(perm, db.resources[rid][0])
 } else := denied(code, msg) if {
-	[code, msg] := subject_problem(db.resources[rid].org)
+	[code, msg] := subject_problem(db.resources[rid][0])
 } else := granted(perm, grant) if {
 	grant := grants(membership_id, perm, rid)[0]
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
@@ -104,7 +106,7 @@ usable_membership(org) := membership_id if not subject_problem(org)
 
 # grants lists the grant paths that give om perm on rid, nearest first.
 grants(om, perm, rid) := [{"role": db.roles[key].slug, "resource": anchor} |
-	some anchor in db.resources[rid].anc
+	some anchor in db.resources[rid][3]
 	some key in db.grants[anchor][om]
 	db.roles[key].permissions[perm]
 ]
@@ -153,6 +155,6 @@ ref_label(ref) := ref.id if {
 	ref.external_id
 } else := "(no id, nor type and external_id)"
 
-label(rid) := sprintf("%s:%s", [r.type, r.ext]) if r := db.resources[rid]
+label(rid) := sprintf("%s:%s", [typ, ext]) if [_, typ, ext, _] := db.resources[rid]
 
-resource_ref(rid) := {"id": rid, "type": r.type, "external_id": r.ext, "organization_id": r.org} if r := db.resources[rid]
+resource_ref(rid) := {"id": rid, "type": typ, "external_id": ext, "organization_id": org} if [org, typ, ext, _] := db.resources[rid]

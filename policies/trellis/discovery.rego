@@ -13,11 +13,11 @@ effective_permissions := failed(input.token_error.code, input.token_error.messag
 } else := effective_on(resolve(input.resource))
 
 effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_perms | data_perms)} if {
-	org := db.resources[rid].org
+	org := db.resources[rid][0]
 	token_perms := {p | token.org_id == org; some p in token.permissions; db.permissions[p]}
 	data_perms := {p |
 		om := usable_membership(org)
-		some anchor in db.resources[rid].anc
+		some anchor in db.resources[rid][3]
 		some key in db.grants[anchor][om]
 		some p, _ in db.roles[key].permissions
 	}
@@ -45,7 +45,7 @@ list_resources := failed(input.token_error.code, input.token_error.message) if {
 	not is_parent(rid)
 ])
 
-list_org := db.resources[resolve(input.parent)].org if {
+list_org := db.resources[resolve(input.parent)][0] if {
 	input.parent
 } else := input.organization_id if {
 	input.organization_id
@@ -68,7 +68,7 @@ anchors := {db.orgs[list_org].root} if {
 } else := {anchor |
 	om := usable_membership(list_org)
 	some anchor in db.memberships[om].anchors
-	db.resources[anchor].org == list_org
+	db.resources[anchor][0] == list_org
 	some key in db.grants[anchor][om]
 	db.roles[key].permissions[input.permission]
 }
@@ -80,16 +80,16 @@ list_starts := anchors if {
 } else := {rid} if {
 	rid := resolve(input.parent)
 	some anchor in anchors
-	anchor in db.resources[rid].anc
+	anchor in db.resources[rid][3]
 } else := {anchor |
 	rid := resolve(input.parent)
 	some anchor in anchors
-	rid in db.resources[anchor].anc
+	rid in db.resources[anchor][3]
 }
 
 of_listed_type(_) if not input.resource_type
 
-of_listed_type(rid) if db.resources[rid].type == input.resource_type
+of_listed_type(rid) if db.resources[rid][1] == input.resource_type
 
 is_parent(rid) if rid == resolve(input.parent)
 
@@ -121,12 +121,12 @@ members_of(rid) := sort({om |
 	some key in keys
 	db.roles[key].permissions[input.permission]
 	db.memberships[om].active
-	db.memberships[om].org == db.resources[rid].org
+	db.memberships[om].org == db.resources[rid][0]
 })
 
 grant_anchors(rid) := [rid] if input.direct == true
 
-else := db.resources[rid].anc
+else := db.resources[rid][3]
 
 # page returns the ids after input.after, at most input.limit (default 100).
 page(ids) := {"ids": array.slice(rest, 0, page_limit), "has_more": count(rest) > page_limit} if {
