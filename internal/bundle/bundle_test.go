@@ -190,7 +190,7 @@ func TestOrganizationBundle(t *testing.T) {
 		t.Errorf("orgs = %v, want only %s", orgs, org)
 	}
 	c.Data.Get(ast.InternedTerm("resources")).Value.(ast.Object).Foreach(func(_, v *ast.Term) {
-		if got := v.Value.(ast.Object).Get(ast.InternedTerm("org")).Value.(ast.String); string(got) != org {
+		if got := v.Value.(*ast.Array).Elem(0).Value.(ast.String); string(got) != org { // [org, type, ext, anc]
 			t.Errorf("resource of %s in %s's bundle", got, org)
 		}
 	})
