@@ -58,13 +58,17 @@ membership_id := id if {
 	id != ""
 }
 
-decide(perm, ref) := denied(input.token_error.code, input.token_error.message) if {
+# decide answers one check. The allow paths come first and build little;
+# the reasons for a deny are worked out only once no grant was found.
+decide(perm, ref) := decide_on(perm, rid) if {
+	not input.token_error
+	known_permission(perm)
+	rid := resolve(ref)
+} else := denied(input.token_error.code, input.token_error.message) if {
 	input.token_error
 } else := denied("unknown_permission", sprintf("permission %q does not exist", [perm])) if {
 	not known_permission(perm)
-} else := denied("unknown_resource", sprintf("resource %s does not exist", [ref_label(ref)])) if {
-	not resolve(ref)
-} else := decide_on(perm, resolve(ref))
+} else := denied("unknown_resource", sprintf("resource %s does not exist", [ref_label(ref)]))
 
 decide_on(perm, rid) := {
 	"allowed": true,
@@ -75,16 +79,29 @@ decide_on(perm, rid) := {
 	},
 } if {
 	token_grants(perm, db.resources[rid][0])
+} else := granted(perm, grant) if {
+	[org, _, _, anc] := db.resources[rid]
+	grant := first_grant(usable_membership(org), perm, anc)
 } else := denied(code, msg) if {
 	[code, msg] := subject_problem(db.resources[rid][0])
-} else := granted(perm, grant) if {
-	grant := grants(membership_id, perm, rid)[0]
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
 
 token_grants(perm, org) if {
 	token.org_id == org
 	perm in token.permissions
 }
+
+# usable_membership(org) is the subject's membership when it may be granted
+# anything in org: it exists, is active, belongs to org and, with a token, to
+# the token's organization.
+usable_membership(org) := membership_id if {
+	m := db.memberships[membership_id]
+	m.active
+	m.org == org
+	not token_mismatch(m)
+}
+
+token_mismatch(m) if m.org != token.org_id
 
 # subject_problem is defined, as [code, message], when the subject cannot be
 # granted anything in organization org from data.
@@ -93,23 +110,22 @@ subject_problem(org) := ["no_membership", "no membership subject and the token d
 } else := ["unknown_membership", sprintf("membership %s does not exist", [membership_id])] if {
 	not db.memberships[membership_id]
 } else := ["token_membership_mismatch", sprintf("the token's membership %s does not belong to its organization %s", [membership_id, token.org_id])] if {
-	db.memberships[membership_id].org != token.org_id
+	token_mismatch(db.memberships[membership_id])
 } else := ["membership_not_in_organization", sprintf("membership %s does not belong to organization %s", [membership_id, org])] if {
 	db.memberships[membership_id].org != org
 } else := ["membership_inactive", sprintf("membership %s is not active", [membership_id])] if {
 	not db.memberships[membership_id].active
 }
 
-# usable_membership(org) is the subject's membership when it may be granted
-# anything in org.
-usable_membership(org) := membership_id if not subject_problem(org)
-
-# grants lists the grant paths that give om perm on rid, nearest first.
-grants(om, perm, rid) := [{"role": db.roles[key].slug, "resource": anchor} |
-	some anchor in db.resources[rid][3]
-	some key in db.grants[anchor][om]
-	db.roles[key].permissions[perm]
-]
+# first_grant is the nearest grant giving om perm along the ancestor chain
+# anc, as {role, resource}.
+first_grant(om, perm, anc) := grants[0] if {
+	grants := [{"role": db.roles[key].slug, "resource": anchor} |
+		some anchor in anc
+		some key in db.grants[anchor][om]
+		db.roles[key].permissions[perm]
+	]
+}
 
 granted(perm, grant) := {
 	"allowed": true,
