@@ -149,11 +149,11 @@ func compile(modules map[string]string) (*ast.Compiler, error) {
 	return c, nil
 }
 
-// prepare prepares "result = <ref>; revision = data.trellis_data.revision",
-// so that an answer and its revision come from one store transaction.
+// prepare prepares the query for ref. eval reads the revision in the same
+// store transaction, so an answer and its revision always agree.
 func (e *Engine) prepare(ctx context.Context, ref string) (rego.PreparedEvalQuery, error) {
 	return rego.New(
-		rego.Query(fmt.Sprintf("result = %s; revision = data.%s.revision", ref, index.Root)),
+		rego.Query(ref),
 		rego.Compiler(e.compiler),
 		rego.Store(e.store),
 	).PrepareForEval(ctx)
@@ -230,7 +230,7 @@ func (e *Engine) Decide(ctx context.Context, ep Entrypoint, input ast.Value) (Re
 	if !ok {
 		return Result{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
 	}
-	return eval(ctx, pq, input)
+	return e.eval(ctx, pq, input)
 }
 
 // Data evaluates data.<path> (path segments separated by "/") for the OPA
@@ -253,7 +253,7 @@ func (e *Engine) Data(ctx context.Context, path string, input ast.Value) (Result
 		}
 		e.dataMu.Unlock()
 	}
-	return eval(ctx, pq, input)
+	return e.eval(ctx, pq, input)
 }
 
 func dataRef(path string) (string, error) {
@@ -281,8 +281,19 @@ func splitPath(path string) []string {
 	return segs
 }
 
-func eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (Result, error) {
-	opts := []rego.EvalOption{}
+func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (Result, error) {
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("engine: open transaction: %w", err)
+	}
+	defer e.store.Abort(ctx, txn)
+	var rev int64
+	if v, err := e.store.Read(ctx, txn, revisionPath); err == nil {
+		if n, ok := v.(ast.Number); ok {
+			rev, _ = n.Int64()
+		}
+	}
+	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
 	if input != nil {
 		opts = append(opts, rego.EvalParsedInput(input))
 	}
@@ -290,15 +301,13 @@ func eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (Resu
 	if err != nil {
 		return Result{}, fmt.Errorf("engine: evaluate: %w", err)
 	}
-	if len(rs) == 0 {
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Result{}, ErrUndefined
 	}
-	var rev int64
-	if n, ok := rs[0].Bindings["revision"].(interface{ Int64() (int64, error) }); ok {
-		rev, _ = n.Int64()
-	}
-	return Result{Value: rs[0].Bindings["result"], Revision: rev}, nil
+	return Result{Value: rs[0].Expressions[0].Value, Revision: rev}, nil
 }
+
+var revisionPath = storage.Path{index.Root, "revision"}
 
 // LoadDataset builds the data document for ds (package index) and loads it:
 // a full load at ds.Revision.
