@@ -67,7 +67,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./internal/httpapi -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-20s}
 
 BENCHCOUNT ?= 1
-BENCHPKGS  := ./internal/engine/ ./internal/authz/ ./internal/token/
+BENCHPKGS  := ./internal/engine/ ./internal/authz/ ./internal/token/ ./internal/bundle/ ./internal/edge/
 
 # bench runs the benchmarks (BENCHTIME per benchmark, BENCHCOUNT runs; use
 # BENCHCOUNT=3 for medians), keeps the raw output in bench.out and prints a
@@ -80,6 +80,14 @@ BENCHPKGS  := ./internal/engine/ ./internal/authz/ ./internal/token/
 bench: ## Go benchmarks on a generated 1,000,000-resource dataset (depth 5), with the OPA floor side by side (BENCHTIME, BENCHCOUNT)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 60m $(BENCHPKGS) | tee bench.out
 	@awk "$$BENCH_SUMMARY" bench.out
+
+# bench-postgres adds the PostgreSQL benchmarks: snapshot load of the tier M
+# dataset (bulk-loaded first, which alone takes minutes), apply latency of one
+# assignment change and commit-to-decision freshness at 100 writes/s.
+.PHONY: bench-postgres
+bench-postgres: ## PostgreSQL benchmarks: snapshot load at 1M resources + 1M assignments, apply latency, freshness
+	TRELLIS_BENCH_POSTGRES=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 90m ./internal/postgres/ | tee bench-postgres.out
+	@awk "$$BENCH_SUMMARY" bench-postgres.out
 
 # BENCH_SUMMARY prints, per benchmark, the medians of ns/op, allocs/op and
 # every custom metric, marking the targets of the x-floor, s-build and
