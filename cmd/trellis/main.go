@@ -25,6 +25,7 @@ type command struct {
 var commands = map[string]command{
 	"migrate": {"apply (up) or list (status) the PostgreSQL schema migrations", runMigrate},
 	"load":    {"import a data file (default: the demo) into PostgreSQL", runLoad},
+	"schema":  {"declare resource types, permissions and roles in PostgreSQL (schema apply FILE [--prune])", runSchema},
 	"serve":   {"answer decision queries over HTTP (embedded demo data by default)", runServe},
 	"bundle":  {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
 	"edge":    {"answer decisions offline from bundles pulled from a Trellis server", runEdge},

@@ -48,6 +48,10 @@ type serveConfig struct {
 	DecisionLog   bool
 	LogLevel      string
 
+	// DefaultRole is the role of a membership created through the
+	// WorkOS-compatible API without role_slug or role_slugs.
+	DefaultRole string
+
 	Bundles  serveBundleFlags   // bundle.go
 	Postgres servePostgresFlags // pgserve.go
 }
@@ -82,6 +86,7 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
 	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision (decision_id, subject, permission, resource, result, reason, revision)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: role slug given to a membership created without role_slug or role_slugs (WorkOS's default role); empty: none (needs --database-url)")
 	c.Bundles.register(fs)
 	c.Postgres.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -108,6 +113,8 @@ func (c serveConfig) validate() error {
 		return errors.New("--max-batch must be positive")
 	case c.MaxWait <= 0:
 		return errors.New("--max-wait must be positive")
+	case c.DefaultRole != "" && c.Postgres.DatabaseURL == "":
+		return errors.New("--default-role is for the WorkOS-compatible API, which needs --database-url: give both or neither")
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -232,6 +239,10 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 			svc.cleanup()
 			return nil, err
 		}
+	}
+	if svc.handler, err = withWorkOS(svc.handler, c, pg, as, svc.apiKeys, log); err != nil {
+		svc.cleanup()
+		return nil, err
 	}
 	svc.handler = withMetrics(svc.handler, svc.metrics)
 	return svc, nil

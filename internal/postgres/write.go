@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -45,29 +46,76 @@ func CascadeDelete(resourceIDs ...string) WriteOption {
 // *ValidationError and nothing is written.
 //
 // Upserts carry whole state: a membership's RoleSlugs and a role's
-// Permissions replace the stored ones. Deletes need only the key (ID, or
-// Slug and OrganizationID for a role). Resource ids are required;
-// permission and role ids (perm_…, role_…) are generated.
+// Permissions replace the stored ones (and keep their order). Deletes need
+// only the key (ID, or Slug and OrganizationID for a role). Resource ids
+// are required; permission and role ids (perm_…, role_…) are generated.
 func (s *Store) Write(ctx context.Context, changes []model.Change, opts ...WriteOption) (int64, error) {
-	o := writeOptions{cascade: map[string]bool{}}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	var txid string
-	err := inTx(ctx, s.db, nil, func(tx *sqlx.Tx) error {
-		w := &writer{ctx: ctx, tx: tx, maxDepth: s.maxDepth, opts: o}
-		for i, c := range changes {
-			if err := w.apply(i, c); err != nil {
-				return err
-			}
-		}
-		return tx.GetContext(ctx, &txid, "SELECT pg_current_xact_id()::text")
-	})
+	rev, err := s.WriteTx(ctx, func(tx *Tx) error { return tx.Apply(changes, opts...) })
 	if err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			return 0, ve
 		}
+		return 0, fmt.Errorf("postgres: write: %w", err)
+	}
+	return rev, nil
+}
+
+// Tx is a write transaction of WriteTx. It is not safe for concurrent use
+// and is valid only until fn returns.
+type Tx struct {
+	w *writer
+	n int // changes applied so far: the Index of the next problem
+}
+
+// Apply validates and applies changes as Write does, inside the
+// transaction. A *ValidationError leaves the transaction usable only for
+// returning it: the caller should return the error so that WriteTx rolls
+// back. Indexes in problems count every change applied in the transaction.
+// opts (CascadeDelete) hold for this and every later Apply of the
+// transaction.
+func (t *Tx) Apply(changes []model.Change, opts ...WriteOption) error {
+	for _, opt := range opts {
+		opt(&t.w.opts)
+	}
+	for _, c := range changes {
+		if err := t.w.apply(t.n, c); err != nil {
+			return err
+		}
+		t.n++
+	}
+	return nil
+}
+
+// SQL returns the underlying transaction, for reads in the same snapshot as
+// the writes and for the columns the data model does not carry (external
+// ids, metadata, timestamps). Relationship data must be changed with Apply
+// only, so that it is validated; the caller must not commit or roll back.
+func (t *Tx) SQL() *sqlx.Tx { return t.w.tx }
+
+// WriteTx runs fn in one database transaction and returns the revision it
+// produced (the head revision when nothing changed). It commits when fn
+// returns nil and rolls back otherwise, returning fn's error as it is (a
+// *ValidationError from Apply, or the caller's own). Use it to read, check
+// and write in one transaction; opts apply to every Apply.
+func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error, opts ...WriteOption) (int64, error) {
+	o := writeOptions{cascade: map[string]bool{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var txid string
+	var fnErr error
+	err := inTx(ctx, s.db, nil, func(tx *sqlx.Tx) error {
+		t := &Tx{w: &writer{ctx: ctx, tx: tx, maxDepth: s.maxDepth, opts: o}}
+		if fnErr = fn(t); fnErr != nil {
+			return fnErr
+		}
+		return tx.GetContext(ctx, &txid, "SELECT pg_current_xact_id()::text")
+	})
+	switch {
+	case fnErr != nil:
+		return 0, fnErr
+	case err != nil:
 		return 0, fmt.Errorf("postgres: write: %w", err)
 	}
 	// The revision is allocated at commit (see the package doc).
@@ -446,8 +494,11 @@ func (w *writer) upsertRole(i int, r *model.Role) error {
 	if _, err := w.exec("DELETE FROM role_permissions WHERE role_id = $1 AND NOT (permission_id = ANY($2))", id, pq.Array(ids)); err != nil {
 		return translate0(i, kind, key, err)
 	}
-	_, err = w.exec(`INSERT INTO role_permissions (role_id, permission_id) SELECT $1, unnest($2::text[])
-		ON CONFLICT DO NOTHING`, id, pq.Array(ids))
+	// position keeps the listed order (migrations/0003).
+	_, err = w.exec(`INSERT INTO role_permissions (role_id, permission_id, position)
+		SELECT $1, p, o FROM unnest($2::text[]) WITH ORDINALITY AS t(p, o)
+		ON CONFLICT (role_id, permission_id) DO UPDATE SET position = EXCLUDED.position
+		WHERE role_permissions.position IS DISTINCT FROM EXCLUDED.position`, id, pq.Array(ids))
 	return translate0(i, kind, key, err)
 }
 
@@ -522,8 +573,11 @@ func (w *writer) upsertMembership(i int, m *model.Membership) error {
 	if _, err := w.exec("DELETE FROM membership_roles WHERE membership_id = $1 AND NOT (role_id = ANY($2))", m.ID, pq.Array(ids)); err != nil {
 		return translate0(i, kind, m.ID, err)
 	}
-	_, err = w.exec(`INSERT INTO membership_roles (membership_id, role_id) SELECT $1, unnest($2::text[])
-		ON CONFLICT DO NOTHING`, m.ID, pq.Array(ids))
+	// position keeps the listed order: the first role is the primary one.
+	_, err = w.exec(`INSERT INTO membership_roles (membership_id, role_id, position)
+		SELECT $1, r, o FROM unnest($2::text[]) WITH ORDINALITY AS t(r, o)
+		ON CONFLICT (membership_id, role_id) DO UPDATE SET position = EXCLUDED.position
+		WHERE membership_roles.position IS DISTINCT FROM EXCLUDED.position`, m.ID, pq.Array(ids))
 	return translate0(i, kind, m.ID, err)
 }
 
@@ -726,13 +780,39 @@ func (w *writer) upsertAssignment(i int, a *model.Assignment) error {
 // crockford is the alphabet of ULIDs.
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
+// idGen makes ids strictly increasing within this process: within one
+// millisecond the random part is incremented (the ULID monotonic scheme),
+// so id order is creation order, which keyset pagination by id relies on.
+var idGen struct {
+	sync.Mutex
+	lastMS  int64
+	lastRnd [10]byte
+}
+
 // NewID returns a new WorkOS-style id: prefix, "_", and a ULID (48-bit
-// millisecond time, 80 random bits, Crockford base32), e.g.
-// role_01HZX3…; ids sort by creation time.
+// millisecond time, 80 random bits, Crockford base32), e.g. role_01HZX3….
+// Ids made by one process are strictly increasing, so they sort by creation
+// time. It is safe for concurrent use.
 func NewID(prefix string) string {
+	idGen.Lock()
+	ms := time.Now().UnixMilli()
+	if ms <= idGen.lastMS {
+		ms = idGen.lastMS
+		for i := len(idGen.lastRnd) - 1; i >= 0; i-- {
+			idGen.lastRnd[i]++
+			if idGen.lastRnd[i] != 0 {
+				break
+			}
+		}
+	} else {
+		_, _ = rand.Read(idGen.lastRnd[:]) // never fails
+		idGen.lastRnd[0] &= 0x7f           // leave room to increment
+	}
+	idGen.lastMS = ms
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
-	_, _ = rand.Read(b[6:]) // never fails
+	binary.BigEndian.PutUint64(b[:8], uint64(ms)<<16)
+	copy(b[6:], idGen.lastRnd[:])
+	idGen.Unlock()
 	// 128 bits → 26 base32 digits, most significant first.
 	hi := binary.BigEndian.Uint64(b[:8])
 	lo := binary.BigEndian.Uint64(b[8:])

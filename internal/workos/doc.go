@@ -2,7 +2,8 @@
 // JSON shapes, list envelope, pagination, status codes, error bodies and
 // Bearer API keys of the WorkOS API, so that the official WorkOS SDKs work
 // when pointed at Trellis. It only decodes, validates and encodes: data
-// comes from a Store (PostgreSQL in production) and every check and
+// comes from a Store (PostgreSQL in production: package workosdb, wired in
+// by cmd/trellis) and every check and
 // discovery answer from a Decider (*authz.Service, the service layer the
 // native /v1 routes share — one service layer, two route sets).
 //

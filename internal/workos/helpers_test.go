@@ -15,7 +15,10 @@ import (
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/pgtest"
+	"github.com/trellis-authz/trellis/internal/postgres"
 	"github.com/trellis-authz/trellis/internal/workos"
+	"github.com/trellis-authz/trellis/internal/workosdb"
 	"github.com/trellis-authz/trellis/policies"
 )
 
@@ -24,14 +27,13 @@ const (
 	rotatedKey = "sk_test_rotated"
 )
 
-// env is a WorkOS-compatible server over the in-memory store, with a real
-// engine and service layer deciding.
+// env is a WorkOS-compatible server over one of the stores of the
+// conformance suite, with a real engine and service layer deciding.
 type env struct {
-	t     testing.TB
-	srv   *httptest.Server
-	h     *workos.Handler
-	store *memStore
-	eng   *engine.Engine
+	t   testing.TB
+	srv *httptest.Server
+	h   *workos.Handler
+	eng *engine.Engine
 }
 
 type envOption func(*envConfig)
@@ -39,7 +41,8 @@ type envOption func(*envConfig)
 type envConfig struct {
 	defaultRole string
 	// applyDelay applies each change batch to the engine this long after
-	// the store's write returned, as a change feed would.
+	// the store's write returned, as a change feed would (in-memory store:
+	// PostgreSQL's follower is asynchronous anyway).
 	applyDelay time.Duration
 }
 
@@ -47,7 +50,37 @@ func withDefaultRole(slug string) envOption { return func(c *envConfig) { c.defa
 
 func withApplyDelay(d time.Duration) envOption { return func(c *envConfig) { c.applyDelay = d } }
 
-func newEnv(t testing.TB, opts ...envOption) *env {
+// envMaker starts an env on one store.
+type envMaker func(t testing.TB, opts ...envOption) *env
+
+// backend is a workos.Store implementation of the conformance suite: it
+// returns the store, feeding eng with every write, and the service
+// configuration (Head) that goes with it.
+type backend struct {
+	name  string
+	store func(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store, authz.Config)
+}
+
+// backends are the stores every route test runs against: the PostgreSQL
+// store served by `trellis serve --database-url` (workosdb, with the change
+// feed follower feeding the engine), and the in-memory test store, which
+// validates with model.Dataset.Validate: two independent implementations
+// of the workos.Store contract checked by one suite.
+var backends = []backend{postgresBackend, {"memory", memoryStore}}
+
+// postgresBackend is the production store.
+var postgresBackend = backend{"postgres", postgresStore}
+
+// conformance runs test against every backend.
+func conformance(t *testing.T, test func(t *testing.T, newEnv envMaker)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			test(t, func(t testing.TB, opts ...envOption) *env { return newEnvOn(t, b, opts...) })
+		})
+	}
+}
+
+func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 	t.Helper()
 	var cfg envConfig
 	for _, o := range opts {
@@ -58,7 +91,63 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := eng.LoadDataset(ctx, &model.Dataset{}); err != nil {
+	store, acfg := b.store(t, eng, cfg)
+	acfg.Engine, acfg.MaxWait = eng, 2*time.Second
+	svc, err := authz.New(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := workos.New(workos.Config{
+		Store: store, Decider: svc, APIKeys: []string{testKey, rotatedKey}, DefaultRoleSlug: cfg.defaultRole,
+		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &env{t: t, srv: srv, h: h, eng: eng}
+}
+
+// postgresStore is the wiring of `trellis serve --database-url`: a fresh
+// database, migrated; a follower feeding the engine from the change feed;
+// the service's Head from the follower, so X-Trellis-Consistency: full
+// reads the database head.
+func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, authz.Config) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := postgres.Open(ctx, pgtest.URL(t), postgres.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f := pg.NewFollower(eng, postgres.FollowerConfig{PollInterval: 50 * time.Millisecond})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = f.Run(runCtx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = pg.Close()
+	})
+	for deadline := time.Now().Add(10 * time.Second); !f.Loaded(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the follower did not load the first snapshot within 10s")
+		}
+	}
+	return workosdb.New(pg), authz.Config{Head: f.Head}
+}
+
+// memoryStore is the in-memory test store, applying each write's changes
+// to the engine (after cfg.applyDelay, in order, when set).
+func memoryStore(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store, authz.Config) {
+	t.Helper()
+	if err := eng.LoadDataset(context.Background(), &model.Dataset{}); err != nil {
 		t.Fatal(err)
 	}
 	apply := eng.Apply
@@ -82,21 +171,15 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 			return nil
 		}
 	}
-	store := newMemStore(apply)
-	svc, err := authz.New(authz.Config{Engine: eng, MaxWait: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := workos.New(workos.Config{
-		Store: store, Decider: svc, APIKeys: []string{testKey, rotatedKey}, DefaultRoleSlug: cfg.defaultRole,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, h: h, store: store, eng: eng}
+	return newMemStore(apply), authz.Config{}
+}
+
+// testLog writes the handler's log to the test's log, shown on failure.
+type testLog struct{ t testing.TB }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
 }
 
 // obj is a decoded JSON object.

@@ -15,9 +15,13 @@ import (
 	"github.com/trellis-authz/trellis/internal/workos"
 )
 
-// memStore is an in-memory workos.Store for the HTTP tests. It exists to
-// test the routes' shapes and to stand in for PostgreSQL in the SDK test:
-// every write is applied to a copy of the state, validated with the data
+// memStore is an in-memory workos.Store, the second backend of the
+// conformance suite (helpers_test.go) next to the PostgreSQL store. It
+// earns its place as an independent implementation of the Store contract
+// (its rules come from model.Dataset.Validate, not from the SQL write path,
+// so the suite checks the contract rather than one implementation), as the
+// fast run of the HTTP layer, and as the store whose engine lag a test
+// controls exactly (withApplyDelay, TestConsistency). Every write is applied to a copy of the state, validated with the data
 // model's own rules (model.Dataset.Validate), diffed against the previous
 // dataset into model.Change batches, and handed to apply (engine.Apply)
 // with a new revision, so decisions come from the real engine and policies.

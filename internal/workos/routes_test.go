@@ -41,7 +41,9 @@ func shape(t testing.TB, o obj, prefix string) obj {
 	return out
 }
 
-func TestAuth(t *testing.T) {
+func TestAuth(t *testing.T) { conformance(t, testAuth) }
+
+func testAuth(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	for _, tc := range []struct {
 		name, header string
@@ -67,7 +69,9 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-func TestOrganizations(t *testing.T) {
+func TestOrganizations(t *testing.T) { conformance(t, testOrganizations) }
+
+func testOrganizations(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	org := e.do("POST", "/organizations", obj{"name": "Acme", "external_id": "acme", "metadata": obj{"tier": "gold"}}, 201)
 	want := obj{"object": "organization", "name": "Acme", "allow_profiles_outside_organization": false, "domains": []any{},
@@ -115,7 +119,9 @@ func TestOrganizations(t *testing.T) {
 	e.wantError("GET", "/nothing/here", nil, 404, "not_found")
 }
 
-func TestPagination(t *testing.T) {
+func TestPagination(t *testing.T) { conformance(t, testPagination) }
+
+func testPagination(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	var created []string
 	for i := range 25 {
@@ -201,7 +207,9 @@ func TestPagination(t *testing.T) {
 	}
 }
 
-func TestMemberships(t *testing.T) {
+func TestMemberships(t *testing.T) { conformance(t, testMemberships) }
+
+func testMemberships(t *testing.T, newEnv envMaker) {
 	e := newEnv(t, withDefaultRole("org-member"))
 	f := e.seed()
 	const base = "/user_management/organization_memberships"
@@ -255,7 +263,9 @@ func TestMemberships(t *testing.T) {
 	}
 }
 
-func TestPermissionsAndRoles(t *testing.T) {
+func TestPermissionsAndRoles(t *testing.T) { conformance(t, testPermissionsAndRoles) }
+
+func testPermissionsAndRoles(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	f := e.seed()
 
@@ -337,7 +347,9 @@ func TestPermissionsAndRoles(t *testing.T) {
 	}
 }
 
-func TestResourceTypes(t *testing.T) {
+func TestResourceTypes(t *testing.T) { conformance(t, testResourceTypes) }
+
+func testResourceTypes(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	f := e.seed()
 	got := e.do("GET", "/authorization/resource_types/project", nil, 200)
@@ -362,7 +374,9 @@ func TestResourceTypes(t *testing.T) {
 	e.wantError("GET", "/authorization/resource_types/project", nil, 404, "entity_not_found")
 }
 
-func TestResources(t *testing.T) {
+func TestResources(t *testing.T) { conformance(t, testResources) }
+
+func testResources(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	f := e.seed()
 	web := e.do("GET", "/authorization/resources/"+f.web, nil, 200)
@@ -453,7 +467,9 @@ func TestResources(t *testing.T) {
 	}
 }
 
-func TestAssignments(t *testing.T) {
+func TestAssignments(t *testing.T) { conformance(t, testAssignments) }
+
+func testAssignments(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	f := e.seed()
 	ra := "/authorization/organization_memberships/" + f.bob + "/role_assignments"
@@ -502,7 +518,9 @@ func TestAssignments(t *testing.T) {
 	}
 }
 
-func TestDecisions(t *testing.T) {
+func TestDecisions(t *testing.T) { conformance(t, testDecisions) }
+
+func testDecisions(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	f := e.seed()
 	check := func(om string, body obj) bool {
@@ -607,7 +625,9 @@ func slugs(t testing.TB, list obj) []string {
 	return out
 }
 
-func TestDiscoveryPagination(t *testing.T) {
+func TestDiscoveryPagination(t *testing.T) { conformance(t, testDiscoveryPagination) }
+
+func testDiscoveryPagination(t *testing.T, newEnv envMaker) {
 	e := newEnv(t)
 	f := e.seed()
 	var want []string
@@ -636,7 +656,9 @@ func TestDiscoveryPagination(t *testing.T) {
 	e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&parent_resource_id="+f.eng+"&before="+want[3], nil, 400, "invalid_request")
 }
 
-func TestConsistency(t *testing.T) {
+func TestConsistency(t *testing.T) { conformance(t, testConsistency) }
+
+func testConsistency(t *testing.T, newEnv envMaker) {
 	// The store returns before the engine applies the change (as with a
 	// change feed): a check after a write through this handler must still
 	// reflect it.

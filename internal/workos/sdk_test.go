@@ -11,9 +11,10 @@ import (
 
 // TestNodeSDK drives the handler with the unmodified official WorkOS Node
 // SDK (sdktest/compat.mjs), installed with `npm ci` from the committed
-// lockfile. The server is the handler over the in-memory store, whose
-// writes feed the real engine, so checks and discovery are the real
-// policies' answers. Node and npm are required: the test fails, naming
+// lockfile. The server is wired as `trellis serve --database-url` wires it:
+// the handler over the PostgreSQL store (workosdb), whose change feed a
+// follower applies to the real engine, so checks and discovery are the real
+// policies' answers after a real round trip through the database. Node and npm are required: the test fails, naming
 // what to install, unless -short or TRELLIS_SKIP_SDK_TEST=1 skips it
 // explicitly.
 func TestNodeSDK(t *testing.T) {
@@ -40,7 +41,7 @@ func TestNodeSDK(t *testing.T) {
 		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
 	}
 
-	e := newEnv(t)
+	e := newEnvOn(t, postgresBackend)
 	run := exec.CommandContext(ctx, "node", "compat.mjs")
 	run.Dir = dir
 	run.Env = append(os.Environ(), "TRELLIS_URL="+e.srv.URL, "TRELLIS_API_KEY="+testKey, "NODE_NO_WARNINGS=1")

@@ -1,0 +1,345 @@
+package workosdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/workos"
+)
+
+// ---- organizations ----
+
+const selectOrganization = `SELECT id, name, root_resource_id, external_id, metadata, created_at, updated_at FROM organizations`
+
+type orgRow struct {
+	ID             string         `db:"id"`
+	Name           string         `db:"name"`
+	RootResourceID string         `db:"root_resource_id"`
+	ExternalID     sql.NullString `db:"external_id"`
+	Metadata       []byte         `db:"metadata"`
+	CreatedAt      time.Time      `db:"created_at"`
+	UpdatedAt      time.Time      `db:"updated_at"`
+}
+
+func (r orgRow) organization() (workos.Organization, error) {
+	md, err := metadata(r.Metadata)
+	return workos.Organization{ID: r.ID, Name: r.Name, ExternalID: r.ExternalID.String, Metadata: md,
+		RootResourceID: r.RootResourceID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, err
+}
+
+func getOrganization(ctx context.Context, q sqlx.QueryerContext, where string, arg string) (workos.Organization, bool, error) {
+	var row orgRow
+	found, err := getOne(ctx, q, &row, selectOrganization+" WHERE "+where, arg)
+	if !found || err != nil {
+		return workos.Organization{}, false, err
+	}
+	o, err := row.organization()
+	return o, err == nil, err
+}
+
+func organization(ctx context.Context, q sqlx.QueryerContext, id string) (workos.Organization, error) {
+	o, found, err := getOrganization(ctx, q, "id = $1", id)
+	if err == nil && !found {
+		err = workos.NotFound("organization", id)
+	}
+	return o, err
+}
+
+// externalIDFree fails with a conflict when another organization than id
+// uses ext; the caller holds the lock on ext.
+func externalIDFree(ctx context.Context, tx *postgres.Tx, ext, id string) error {
+	if ext == "" {
+		return nil
+	}
+	if err := lock(ctx, tx, "organization_external_id", ext); err != nil {
+		return err
+	}
+	used, err := exists(ctx, tx.SQL(), "SELECT 1 FROM organizations WHERE external_id = $1 AND id <> $2", ext, id)
+	if err == nil && used {
+		err = workos.Conflict("external_id %q is used by another organization", ext)
+	}
+	return err
+}
+
+func metadataJSON(m map[string]string) ([]byte, error) {
+	if m == nil {
+		m = map[string]string{}
+	}
+	return json.Marshal(m)
+}
+
+// CreateOrganization creates an organization and its root resource.
+func (s *Store) CreateOrganization(ctx context.Context, in workos.OrganizationInput) (o workos.Organization, rev int64, err error) {
+	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
+		id := workos.NewID(workos.PrefixOrganization)
+		if err := externalIDFree(ctx, tx, in.ExternalID, id); err != nil {
+			return err
+		}
+		md, err := metadataJSON(in.Metadata)
+		if err != nil {
+			return err
+		}
+		if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &model.Organization{
+			ID: id, Name: in.Name, RootResourceID: workos.NewID(workos.PrefixResource)}}); err != nil {
+			return err
+		}
+		if _, err := tx.SQL().ExecContext(ctx, "UPDATE organizations SET external_id = nullif($2, ''), metadata = $3 WHERE id = $1",
+			id, in.ExternalID, md); err != nil {
+			return err
+		}
+		o, err = organization(ctx, tx.SQL(), id)
+		return err
+	})
+	return o, rev, err
+}
+
+// GetOrganization returns organization id.
+func (s *Store) GetOrganization(ctx context.Context, id string) (o workos.Organization, err error) {
+	err = s.read(ctx, func(q *sqlx.Tx) error {
+		o, err = organization(ctx, q, id)
+		return err
+	})
+	return o, err
+}
+
+// GetOrganizationByExternalID returns the organization with external id ext.
+func (s *Store) GetOrganizationByExternalID(ctx context.Context, ext string) (o workos.Organization, err error) {
+	err = s.read(ctx, func(q *sqlx.Tx) error {
+		var found bool
+		o, found, err = getOrganization(ctx, q, "external_id = $1", ext)
+		if err == nil && !found {
+			err = workos.NotFound("organization with external_id", ext)
+		}
+		return err
+	})
+	return o, err
+}
+
+// ListOrganizations returns one page of organizations by id.
+func (s *Store) ListOrganizations(ctx context.Context, f workos.OrganizationFilter, opts workos.ListOptions) ([]workos.Organization, error) {
+	if len(f.Domains) > 0 {
+		return nil, nil // Trellis organizations have no domains
+	}
+	var rows []orgRow
+	var q listQuery
+	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectOrganization, "id", opts), q.args...); err != nil {
+		return nil, err
+	}
+	out := make([]workos.Organization, len(rows))
+	for i, r := range rows {
+		var err error
+		if out[i], err = r.organization(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// UpdateOrganization changes organization id.
+func (s *Store) UpdateOrganization(ctx context.Context, id string, u workos.OrganizationUpdate) (o workos.Organization, rev int64, err error) {
+	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
+		cur, err := organization(ctx, tx.SQL(), id)
+		if err != nil {
+			return err
+		}
+		if u.Name != nil && *u.Name != cur.Name {
+			if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &model.Organization{
+				ID: id, Name: *u.Name, RootResourceID: cur.RootResourceID}}); err != nil {
+				return err
+			}
+		}
+		ext, md := cur.ExternalID, cur.Metadata
+		if u.ExternalID != nil {
+			if err := externalIDFree(ctx, tx, *u.ExternalID, id); err != nil {
+				return err
+			}
+			ext = *u.ExternalID
+		}
+		if u.SetMetadata {
+			md = u.Metadata
+		}
+		mdJSON, err := metadataJSON(md)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.SQL().ExecContext(ctx, "UPDATE organizations SET external_id = nullif($2, ''), metadata = $3, updated_at = now() WHERE id = $1",
+			id, ext, mdJSON); err != nil {
+			return err
+		}
+		o, err = organization(ctx, tx.SQL(), id)
+		return err
+	})
+	return o, rev, err
+}
+
+// DeleteOrganization deletes organization id; the schema's cascades remove
+// its memberships, custom roles, resources and role assignments.
+func (s *Store) DeleteOrganization(ctx context.Context, id string) (int64, error) {
+	return s.write(ctx, func(tx *postgres.Tx) error {
+		if _, err := organization(ctx, tx.SQL(), id); err != nil {
+			return err
+		}
+		return apply(tx, model.Change{Op: model.OpDelete, Organization: &model.Organization{ID: id}})
+	})
+}
+
+// ---- memberships ----
+
+const selectMembership = `SELECT m.id, m.user_id, m.organization_id, o.name AS organization_name, m.status, m.created_at, m.updated_at,
+	coalesce((SELECT array_agg(r.slug ORDER BY mr.position, r.slug) FROM membership_roles mr JOIN roles r ON r.id = mr.role_id
+	          WHERE mr.membership_id = m.id), '{}') AS role_slugs
+FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id`
+
+type membershipRow struct {
+	ID               string         `db:"id"`
+	UserID           string         `db:"user_id"`
+	OrganizationID   string         `db:"organization_id"`
+	OrganizationName string         `db:"organization_name"`
+	Status           string         `db:"status"`
+	RoleSlugs        pq.StringArray `db:"role_slugs"`
+	CreatedAt        time.Time      `db:"created_at"`
+	UpdatedAt        time.Time      `db:"updated_at"`
+}
+
+func (r membershipRow) membership() workos.Membership {
+	return workos.Membership{ID: r.ID, UserID: r.UserID, OrganizationID: r.OrganizationID, OrganizationName: r.OrganizationName,
+		Status: r.Status, RoleSlugs: []string(r.RoleSlugs), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+func membership(ctx context.Context, q sqlx.QueryerContext, id string) (workos.Membership, error) {
+	var row membershipRow
+	found, err := getOne(ctx, q, &row, selectMembership+" WHERE m.id = $1", id)
+	if err == nil && !found {
+		err = workos.NotFound("organization membership", id)
+	}
+	return row.membership(), err
+}
+
+// CreateMembership creates an active membership.
+func (s *Store) CreateMembership(ctx context.Context, in workos.MembershipInput) (m workos.Membership, rev int64, err error) {
+	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
+		ok, err := exists(ctx, tx.SQL(), "SELECT 1 FROM organizations WHERE id = $1", in.OrganizationID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return unknown("organization_id", "organization %q does not exist", in.OrganizationID)
+		}
+		if err := lock(ctx, tx, "membership", in.OrganizationID, in.UserID); err != nil {
+			return err
+		}
+		var other string
+		found, err := getOne(ctx, tx.SQL(), &other, "SELECT id FROM organization_memberships WHERE organization_id = $1 AND user_id = $2 LIMIT 1",
+			in.OrganizationID, in.UserID)
+		if err != nil {
+			return err
+		}
+		if found {
+			return workos.Conflict("user %q already has membership %q in organization %q", in.UserID, other, in.OrganizationID)
+		}
+		id := workos.NewID(workos.PrefixMembership)
+		if err := apply(tx, model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: id, UserID: in.UserID,
+			OrganizationID: in.OrganizationID, Status: model.StatusActive, RoleSlugs: nonNil(in.RoleSlugs)}}); err != nil {
+			return err
+		}
+		m, err = membership(ctx, tx.SQL(), id)
+		return err
+	})
+	return m, rev, err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// GetMembership returns membership id.
+func (s *Store) GetMembership(ctx context.Context, id string) (m workos.Membership, err error) {
+	err = s.read(ctx, func(q *sqlx.Tx) error {
+		m, err = membership(ctx, q, id)
+		return err
+	})
+	return m, err
+}
+
+// GetMemberships returns the memberships among ids that exist, in the
+// order of ids.
+func (s *Store) GetMemberships(ctx context.Context, ids []string) ([]workos.Membership, error) {
+	var rows []membershipRow
+	if err := sqlx.SelectContext(ctx, s.db, &rows, selectMembership+" WHERE m.id = ANY($1)", pq.Array(ids)); err != nil {
+		return nil, err
+	}
+	out := make([]workos.Membership, len(rows))
+	for i, r := range rows {
+		out[i] = r.membership()
+	}
+	return orderBy(out, ids, func(m workos.Membership) string { return m.ID }), nil
+}
+
+// ListMemberships returns one page of memberships by id.
+func (s *Store) ListMemberships(ctx context.Context, f workos.MembershipFilter, opts workos.ListOptions) ([]workos.Membership, error) {
+	var q listQuery
+	if f.OrganizationID != "" {
+		q.and("m.organization_id = " + q.arg(f.OrganizationID))
+	}
+	if f.UserID != "" {
+		q.and("m.user_id = " + q.arg(f.UserID))
+	}
+	if len(f.Statuses) > 0 {
+		q.and("m.status = ANY(" + q.arg(pq.Array(f.Statuses)) + ")")
+	}
+	var rows []membershipRow
+	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectMembership, "m.id", opts), q.args...); err != nil {
+		return nil, err
+	}
+	out := make([]workos.Membership, len(rows))
+	for i, r := range rows {
+		out[i] = r.membership()
+	}
+	return out, nil
+}
+
+// UpdateMembership changes membership id's roles or status.
+func (s *Store) UpdateMembership(ctx context.Context, id string, u workos.MembershipUpdate) (m workos.Membership, rev int64, err error) {
+	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
+		cur, err := membership(ctx, tx.SQL(), id)
+		if err != nil {
+			return err
+		}
+		next := model.Membership{ID: id, UserID: cur.UserID, OrganizationID: cur.OrganizationID, Status: cur.Status, RoleSlugs: nonNil(cur.RoleSlugs)}
+		if u.RoleSlugs != nil {
+			next.RoleSlugs = nonNil(*u.RoleSlugs)
+		}
+		if u.Status != nil {
+			next.Status = *u.Status
+		}
+		if err := apply(tx, model.Change{Op: model.OpUpsert, Membership: &next}); err != nil {
+			return err
+		}
+		if err := touch(ctx, tx, "organization_memberships", "id", id); err != nil {
+			return err
+		}
+		m, err = membership(ctx, tx.SQL(), id)
+		return err
+	})
+	return m, rev, err
+}
+
+// DeleteMembership deletes membership id; its role assignments go with it.
+func (s *Store) DeleteMembership(ctx context.Context, id string) (int64, error) {
+	return s.write(ctx, func(tx *postgres.Tx) error {
+		if _, err := membership(ctx, tx.SQL(), id); err != nil {
+			return err
+		}
+		return apply(tx, model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: id}})
+	})
+}

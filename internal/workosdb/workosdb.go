@@ -1,0 +1,228 @@
+// Package workosdb keeps the data of the WorkOS-compatible API in
+// PostgreSQL: it implements workos.Store on a postgres.Store. Reads are
+// SQL over the schema of package postgres, which already has the WorkOS
+// shapes (ids, external ids, metadata, timestamps); every change to
+// relationship data goes through postgres.Tx.Apply, the validated write
+// path, so the data model's rules, the change-log triggers and revisions
+// stay in one place. Only the columns the data model does not carry
+// (organization external ids and metadata, updated_at) are written here
+// directly, in the same transaction.
+//
+// It is the one package that knows both adapters (workos, postgres), which
+// do not import each other; cmd/trellis wires it.
+//
+// Every Store method is one transaction: reads are read-only REPEATABLE
+// READ transactions (one snapshot), writes are one postgres.Store.WriteTx
+// that checks, writes and reads the result back, so a failed call changes
+// nothing. Creates take a transaction-scoped advisory lock on the natural
+// key they check (a slug, an external id, a user in an organization), so
+// two concurrent creates of one key answer one 201 and one 409, never two
+// 201s.
+package workosdb
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/workos"
+)
+
+// Store is a workos.Store on PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	pg *postgres.Store
+	db *sqlx.DB
+}
+
+// New returns a Store on pg, whose schema must be migrated. The caller
+// keeps ownership of pg (and closes it).
+func New(pg *postgres.Store) *Store {
+	return &Store{pg: pg, db: pg.DB()}
+}
+
+var _ workos.Store = (*Store)(nil)
+
+// read runs fn in a read-only transaction that sees one snapshot.
+func (s *Store) read(ctx context.Context, fn func(q *sqlx.Tx) error) (err error) {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return fmt.Errorf("workosdb: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
+	if err := fn(tx); err != nil {
+		return translate(err)
+	}
+	return tx.Commit()
+}
+
+// write runs fn in one write transaction (postgres.Store.WriteTx) and
+// returns the revision it produced.
+func (s *Store) write(ctx context.Context, fn func(tx *postgres.Tx) error) (int64, error) {
+	rev, err := s.pg.WriteTx(ctx, fn)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return rev, nil
+}
+
+// apply applies one change.
+func apply(tx *postgres.Tx, c model.Change, opts ...postgres.WriteOption) error {
+	return tx.Apply([]model.Change{c}, opts...)
+}
+
+// lock takes a transaction-scoped advisory lock on a natural key, so that a
+// concurrent create of the same key waits for this transaction and then
+// sees its row.
+func lock(ctx context.Context, tx *postgres.Tx, parts ...string) error {
+	key := "workos:" + strings.Join(parts, "\x1f") // unit separator: not in slugs or ids
+	_, err := tx.SQL().ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+	return err
+}
+
+// touch sets updated_at of the row of table whose column col is key.
+func touch(ctx context.Context, tx *postgres.Tx, table, col, key string) error {
+	_, err := tx.SQL().ExecContext(ctx, "UPDATE "+table+" SET updated_at = now() WHERE "+col+" = $1", key)
+	return err
+}
+
+// exists runs a query that selects one boolean.
+func exists(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) (bool, error) {
+	var ok bool
+	err := sqlx.GetContext(ctx, q, &ok, "SELECT EXISTS ("+query+")", args...)
+	return ok, err
+}
+
+// getOne runs a one-row query into dest; found is false on no rows.
+func getOne(ctx context.Context, q sqlx.QueryerContext, dest any, query string, args ...any) (found bool, err error) {
+	err = sqlx.GetContext(ctx, q, dest, query, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// wireFields maps the data model's field names in write-path problems to
+// the request fields of the WorkOS API.
+var wireFields = map[string]string{
+	"type":          "resource_type_slug",
+	"resource_type": "resource_type_slug",
+	"parent_id":     "parent_resource_id",
+	"parent_types":  "parent_type_slugs",
+	"role":          "role_slug",
+}
+
+// translate turns the write path's errors into the workos.Store contract:
+// a missing entity wraps workos.ErrNotFound, a duplicate or an entity still
+// in use wraps workos.ErrConflict, any other broken rule is a
+// *workos.ValidationError with the model's code. A unique violation the
+// checks here did not foresee (a concurrent writer outside Trellis) is a
+// conflict too. Other errors are returned as they are: internal failures.
+func translate(err error) error {
+	var ve *postgres.ValidationError
+	if errors.As(err, &ve) {
+		switch ve.Code {
+		case postgres.CodeNotFound:
+			return fmt.Errorf("%w: %s", workos.ErrNotFound, ve.Message)
+		case postgres.CodeHasDependents, model.CodeDuplicate:
+			return workos.Conflict("%s", ve.Message)
+		}
+		field := ve.Field
+		if f, ok := wireFields[field]; ok {
+			field = f
+		}
+		return &workos.ValidationError{Problems: []workos.Problem{{Field: field, Code: ve.Code, Message: ve.Message}}}
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "23505" { // unique_violation
+		return workos.Conflict("the request conflicts with data written concurrently; retry it")
+	}
+	return err
+}
+
+// unknown is a reference in the request that does not resolve.
+func unknown(field, format string, args ...any) error {
+	return workos.Invalid(field, model.CodeUnknownReference, format, args...)
+}
+
+// listQuery builds a keyset-paginated SELECT (workos.ListOptions).
+type listQuery struct {
+	where []string
+	args  []any
+}
+
+// arg adds a parameter and returns its placeholder.
+func (q *listQuery) arg(v any) string {
+	q.args = append(q.args, v)
+	return "$" + strconv.Itoa(len(q.args))
+}
+
+// and adds a condition.
+func (q *listQuery) and(cond string) { q.where = append(q.where, cond) }
+
+// sql returns base with the conditions, the cursor condition on key
+// (compared bytewise, COLLATE "C") and the order and limit of o.
+func (q *listQuery) sql(base, key string, o workos.ListOptions) string {
+	dir, op := "ASC", ">"
+	if o.Descending {
+		dir, op = "DESC", "<"
+	}
+	if o.After != "" {
+		q.and(fmt.Sprintf(`%s COLLATE "C" %s %s`, key, op, q.arg(o.After)))
+	}
+	var b strings.Builder
+	b.WriteString(base)
+	if len(q.where) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(q.where, " AND "))
+	}
+	fmt.Fprintf(&b, ` ORDER BY %s COLLATE "C" %s`, key, dir)
+	if o.Limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %s", q.arg(o.Limit))
+	}
+	return b.String()
+}
+
+// orderBy returns items reordered as keys, leaving out keys with no item.
+func orderBy[T any](items []T, keys []string, key func(T) string) []T {
+	byKey := make(map[string]T, len(items))
+	for _, it := range items {
+		byKey[key(it)] = it
+	}
+	out := make([]T, 0, len(keys))
+	for _, k := range keys {
+		if it, ok := byKey[k]; ok {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// metadata decodes an organization's jsonb metadata; values that are not
+// strings (written by another program) are kept as their JSON text.
+func metadata(raw []byte) (map[string]string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("decode organization metadata: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			s = string(v)
+		}
+		out[k] = s
+	}
+	return out, nil
+}
