@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -168,47 +167,17 @@ func newEdgeService(ctx context.Context, c edgeConfig, log *slog.Logger) (*edgeS
 // runEdgeNode serves until ctx ends. When listening is non-nil it receives
 // the bound address once the edge serves (tests use port 0).
 func runEdgeNode(ctx context.Context, c edgeConfig, stderr io.Writer, listening chan<- string) error {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // validated by parseEdge
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := newLogger(stderr, c.LogLevel)
 	svc, err := newEdgeService(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	svc.node.Start(ctx)
-
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (set --addr or TRELLIS_ADDR)", c.Addr, err)
-	}
-	srv := &http.Server{
-		Handler:           svc.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
-	go func() { errc <- svc.node.Run(pollCtx) }()
-	log.Info("edge listening", "addr", ln.Addr().String(), "bundle_url", c.BundleURL)
-	if listening != nil {
-		listening <- ln.Addr().String()
-	}
-	select {
-	case err := <-errc:
-		if err != nil {
-			_ = srv.Close()
-			return err
+	return serveHTTP(ctx, c.Addr, svc.handler, log, func(addr string) error {
+		log.Info("edge listening", "addr", addr, "bundle_url", c.BundleURL)
+		if listening != nil {
+			listening <- addr
 		}
-		<-ctx.Done()
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+		return nil
+	}, svc.node.Run)
 }

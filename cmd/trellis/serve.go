@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -282,47 +281,20 @@ func withDevJWKS(next http.Handler, s *token.Signer) http.Handler {
 }
 
 func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // validated by parseServe
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-
+	log := newLogger(stderr, c.LogLevel)
 	svc, err := newService(ctx, c, log)
 	if err != nil {
 		return err
 	}
 	defer svc.cleanup()
-
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (set --addr or TRELLIS_ADDR)", c.Addr, err)
-	}
-	srv := &http.Server{
-		Handler:           svc.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "revision", svc.engine.Revision())
-	if svc.signer != nil {
-		// Printed once serving, so the commands work as soon as they appear.
-		if err := printDevHelp(stdout, "http://"+ln.Addr().String(), svc.signer, svc.apiKeys[0]); err != nil {
-			_ = srv.Close()
-			return err
+	return serveHTTP(ctx, c.Addr, svc.handler, log, func(addr string) error {
+		log.Info("listening", "addr", addr, "revision", svc.engine.Revision())
+		if svc.signer == nil {
+			return nil
 		}
-	}
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+		// Printed once serving, so the commands work as soon as they appear.
+		return printDevHelp(stdout, "http://"+addr, svc.signer, svc.apiKeys[0])
+	})
 }
 
 func randomHex(n int) string {

@@ -157,7 +157,7 @@ func (n *Node) Start(ctx context.Context) {
 		err = n.activate(ctx, raw, meta.ETag, false)
 	}
 	if err != nil {
-		n.fail(ctx, fmt.Errorf("persisted bundle: %w", err))
+		_ = n.fail(ctx, fmt.Errorf("persisted bundle: %w", err)) // logged and reported by Status
 		return
 	}
 	n.log.InfoContext(ctx, "activated the persisted bundle", "bundle_revision", n.Status().BundleRevision)

@@ -29,10 +29,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 )
 
-// revisionLockKey is the advisory lock that serializes revision allocation
-// (trellis_allocate_revision in migrations/0002).
-const revisionLockKey = 7234100
-
 // notifyChannel is the channel commits NOTIFY with their revision.
 const notifyChannel = "trellis_changes"
 

@@ -44,7 +44,7 @@ CREATE TABLE change_feed_state (
 );
 INSERT INTO change_feed_state DEFAULT VALUES;
 
--- 7234100 is an arbitrary key shared with the Go code (revisionLockKey).
+-- 7234100 is an arbitrary key, used only here.
 CREATE FUNCTION trellis_allocate_revision() RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     r bigint;
