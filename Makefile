@@ -89,6 +89,21 @@ bench-postgres: ## PostgreSQL benchmarks: snapshot load at 1M resources + 1M ass
 	TRELLIS_BENCH_POSTGRES=1 $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 90m ./internal/postgres/ | tee bench-postgres.out
 	@awk "$$BENCH_SUMMARY" bench-postgres.out
 
+# bench-http loads Trellis, the stock OPA server (on the bundle Trellis builds
+# for the same dataset) and a constant-answer Go handler, one after the other
+# over loopback, with one generated dataset and request mix; every Trellis and
+# OPA answer is checked against a brute-force oracle. Results go to
+# bench-results/ (Markdown and SVG).
+HTTP_TIER        ?= S
+HTTP_CONNECTIONS ?= 32
+HTTP_DURATION    ?= 20s
+HTTP_WARMUP      ?= 5s
+
+.PHONY: bench-http
+bench-http: build ## HTTP load test side by side: Trellis, stock OPA, constant ceiling (HTTP_TIER, HTTP_CONNECTIONS, HTTP_DURATION, HTTP_WARMUP)
+	./$(BIN) bench http --tier $(HTTP_TIER) --connections $(HTTP_CONNECTIONS) --duration $(HTTP_DURATION) \
+		--warmup $(HTTP_WARMUP) --opa "$$($(GO) tool -n opa)" --out bench-results
+
 # BENCH_SUMMARY prints, per benchmark, the medians of ns/op, allocs/op and
 # every custom metric, marking the targets of the x-floor, s-build and
 # B/resource metrics as met or MISSED.
