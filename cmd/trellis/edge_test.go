@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -249,7 +250,7 @@ func (w *edgeWorld) startEdge(ctx context.Context, url string) string {
 	w.t.Cleanup(func() {
 		stop()
 		select {
-		case <-done:
+		case <-done: //nolint:errcheck // only that the node stops is checked; its exit error on cancel is not under test
 		case <-time.After(15 * time.Second):
 			w.t.Error("trellis edge did not stop")
 		}
@@ -738,7 +739,7 @@ func rewriteTar(t testing.TB, raw []byte, f func(string, []byte) ([]byte, bool),
 	}
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -268,11 +268,11 @@ assignments:
 			}
 		}
 		for _, leaf := range under[a.ResourceID] {
-			clear := true
+			unheld := true
 			for p := leaf; p != a.ResourceID; p = byID[p].ParentID {
-				clear = clear && !held[[2]string{m.ID, p}]
+				unheld = unheld && !held[[2]string{m.ID, p}]
 			}
-			if clear {
+			if unheld {
 				return benchFixture{org: m.OrganizationID, membership: m.ID, workspace: a.ResourceID, leaf: leaf}, true
 			}
 		}

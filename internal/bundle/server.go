@@ -257,8 +257,8 @@ func ifNoneMatch(h string) map[string]bool {
 }
 
 // preferWait reads the wait preference OPA sends when long polling
-// ("Prefer: modes=snapshot,delta;wait=30"), capped at max.
-func preferWait(h string, max time.Duration) time.Duration {
+// ("Prefer: modes=snapshot,delta;wait=30"), capped at limit.
+func preferWait(h string, limit time.Duration) time.Duration {
 	for _, part := range strings.FieldsFunc(h, func(r rune) bool { return r == ';' || r == ',' }) {
 		v, ok := strings.CutPrefix(strings.TrimSpace(part), "wait=")
 		if !ok {
@@ -268,7 +268,7 @@ func preferWait(h string, max time.Duration) time.Duration {
 		if err != nil || n <= 0 {
 			return 0
 		}
-		return min(time.Duration(n)*time.Second, max)
+		return min(time.Duration(n)*time.Second, limit)
 	}
 	return 0
 }

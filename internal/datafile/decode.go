@@ -328,7 +328,7 @@ func (w *jsonWalker) syntax(err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := position(w.lc.data, int(se.Offset))
-		return fmt.Errorf("line %d, column %d: %v", line, col, se)
+		return fmt.Errorf("line %d, column %d: %w", line, col, se)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("line %d: unexpected end of input", w.lc.lineAt(len(w.lc.data)))

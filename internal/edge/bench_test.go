@@ -3,7 +3,6 @@ package edge_test
 import (
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -51,7 +50,7 @@ func tierMBundle(b *testing.B) ([]byte, bundle.Info) {
 // the policies) and load the data, then swap it in.
 func BenchmarkActivate(b *testing.B) {
 	raw, info := tierMBundle(b)
-	n, err := edge.New(edge.Config{URL: "http://127.0.0.1:1/unused", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n, err := edge.New(edge.Config{URL: "http://127.0.0.1:1/unused", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -446,7 +446,7 @@ func (p *prober) token() tokenClaims {
 	switch {
 	case p.chance(10):
 		k.membership = ""
-	case p.chance(10):
+	case p.chance(10): //nolint:gocritic // dupCase: each call draws a new random number
 		k.membership = pickOne(p.rng, p.w.orgMems[org]) // another member of its organization
 	}
 	for _, perm := range p.w.perms {

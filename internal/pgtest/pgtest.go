@@ -215,8 +215,8 @@ func (c *Cluster) Start(t testing.TB) {
 func findBin() (string, error) {
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		if _, err := exec.LookPath("initdb"); err == nil {
-			if real, err := filepath.EvalSymlinks(p); err == nil {
-				p = real
+			if resolved, err := filepath.EvalSymlinks(p); err == nil {
+				p = resolved
 			}
 			return filepath.Dir(p), nil
 		}

@@ -52,7 +52,7 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 		if err := eng.LoadDataset(ctx, snap); err != nil {
 			b.Fatal(err)
 		}
-		snap = nil
+		snap = nil //nolint:ineffassign // drop the reference so runtime.GC can free the snapshot
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)

@@ -145,9 +145,9 @@ func TestFreshness(t *testing.T) {
 		t.Fatal(err)
 	}
 	const (
-		eng_ = "authz_resource_acme_eng"
-		web  = "authz_resource_acme_web"
-		crm  = "authz_resource_acme_crm"
+		engRes = "authz_resource_acme_eng"
+		web    = "authz_resource_acme_web"
+		crm    = "authz_resource_acme_crm"
 	)
 	steps := []struct {
 		name    string
@@ -162,14 +162,14 @@ func TestFreshness(t *testing.T) {
 			nil, "om_carol", "project:edit", crm, true},
 		{"assignment removed", []model.Change{del(&model.Assignment{ID: "role_assignment_carol_crm"})},
 			nil, "om_carol", "project:edit", crm, false},
-		{"resource re-parented", []model.Change{upsert(&model.Resource{ID: crm, OrganizationID: "org_acme", Type: "project", ExternalID: "crm", Name: "CRM rollout", ParentID: eng_})},
+		{"resource re-parented", []model.Change{upsert(&model.Resource{ID: crm, OrganizationID: "org_acme", Type: "project", ExternalID: "crm", Name: "CRM rollout", ParentID: engRes})},
 			nil, "om_bob", "project:delete", crm, true},
 		{"role permissions edited", []model.Change{upsert(&model.Role{Slug: "project-editor", Name: "Project editor", ResourceType: "project", Permissions: []string{"project:view", "project:edit", "project:delete", "app:view"}})},
 			nil, "om_carol", "project:delete", web, true},
 		{"membership deactivated", []model.Change{upsert(&model.Membership{ID: "om_bob", UserID: "user_bob", OrganizationID: "org_acme", Status: model.StatusInactive, RoleSlugs: []string{"org-member"}})},
 			nil, "om_bob", "project:delete", crm, false},
-		{"resource deleted with cascade", []model.Change{del(&model.Resource{ID: eng_})},
-			[]postgres.WriteOption{postgres.CascadeDelete(eng_)}, "om_carol", "project:edit", web, false},
+		{"resource deleted with cascade", []model.Change{del(&model.Resource{ID: engRes})},
+			[]postgres.WriteOption{postgres.CascadeDelete(engRes)}, "om_carol", "project:edit", web, false},
 		{"role deleted", []model.Change{del(&model.Role{Slug: "workspace-viewer"})},
 			nil, "om_erin", "project:view", "authz_resource_globex_lab", false},
 		{"organization deleted", []model.Change{del(&model.Organization{ID: "org_globex"})},
@@ -207,7 +207,7 @@ func TestOutOfOrderCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slow.Rollback()
+	defer func() { _ = slow.Rollback() }() // ErrTxDone after the commit below; nothing to check
 	if _, err := slow.ExecContext(ctx, "UPDATE organization_memberships SET status = 'inactive' WHERE id = 'om_erin'"); err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func rawWrite(ctx context.Context, db *sqlx.DB, rnd *rand.Rand, w, k int, projec
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // ErrTxDone after a commit; nothing to check
 	switch rnd.IntN(4) {
 	case 0: // re-parent a project
 		_, err = tx.ExecContext(ctx, "UPDATE resources SET parent_id = $1 WHERE id = $2",

@@ -125,7 +125,7 @@ func TestAdminHandler(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := httptest.NewRequest("POST", postgres.AdminPath, strings.NewReader(tc.body))
+			req := httptest.NewRequest(http.MethodPost, postgres.AdminPath, strings.NewReader(tc.body))
 			if tc.key != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.key)
 			}

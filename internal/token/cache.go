@@ -28,8 +28,8 @@ type cacheEntry struct {
 	gen    uint64
 }
 
-func newClaimsCache(max int) *claimsCache {
-	return &claimsCache{max: max, entries: make(map[[32]byte]cacheEntry)}
+func newClaimsCache(maxEntries int) *claimsCache {
+	return &claimsCache{max: maxEntries, entries: make(map[[32]byte]cacheEntry)}
 }
 
 // get returns the cached claims for key. The caller must not modify the

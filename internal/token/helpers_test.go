@@ -274,7 +274,7 @@ func newJWKSServer(tb testing.TB, doc []byte) *jwksServer {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(*s.doc.Load())
+		_, _ = w.Write(*s.doc.Load()) // a failed write shows up as a client error in the test
 	}))
 	tb.Cleanup(s.Close)
 	return s

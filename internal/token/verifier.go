@@ -232,9 +232,9 @@ func decodeSegment(s string) ([]byte, error) {
 
 // truncate keeps attacker-controlled text in messages short.
 func truncate(s string) string {
-	const max = 64
-	if len(s) > max {
-		return s[:max] + "…"
+	const maxLen = 64
+	if len(s) > maxLen {
+		return s[:maxLen] + "…"
 	}
 	return s
 }
