@@ -253,7 +253,9 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 
 // engineSource serves bundles from an engine: each snapshot is one read of
 // data.trellis_data, in one store transaction, so it is consistent even
-// while incremental changes are applied.
+// while incremental changes are applied. The read holds the store for the
+// conversion, so an incremental change (and the decisions behind it) waits:
+// use it only where the data does not change (a data file).
 type engineSource struct{ *engine.Engine }
 
 // Snapshot implements bundle.Source.
@@ -263,6 +265,27 @@ func (s engineSource) Snapshot(ctx context.Context) (bundle.Document, error) {
 		return bundle.Document{}, err
 	}
 	return bundle.Document{Revision: res.Revision, Data: res.Value}, nil
+}
+
+// storeSource serves bundles from PostgreSQL snapshots: building one never
+// touches the engine's store, so it never holds decisions back. The engine
+// only says when the revision moved.
+type storeSource struct {
+	*engine.Engine
+	store *postgres.Store
+}
+
+// Snapshot implements bundle.Source.
+func (s storeSource) Snapshot(ctx context.Context) (bundle.Document, error) {
+	ds, err := s.store.Snapshot(ctx)
+	if err != nil {
+		return bundle.Document{}, err
+	}
+	doc, err := index.Build(ds)
+	if err != nil {
+		return bundle.Document{}, err
+	}
+	return bundle.Document{Revision: ds.Revision, Data: doc}, nil
 }
 
 // serveBundleFlags configure the bundle endpoint of `trellis serve`.
@@ -283,7 +306,7 @@ func (b *serveBundleFlags) register(fs *flag.FlagSet) {
 // withBundles mounts the bundle server in front of next, serving the
 // engine's data with the token keys of tcfg shipped for stock-OPA edges.
 // Bundles hold every tenant's data, so they need an API key.
-func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, tcfg token.Config, eng *engine.Engine, apiKeys []string, log *slog.Logger) (http.Handler, error) {
+func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, tcfg token.Config, source bundle.Source, apiKeys []string, log *slog.Logger) (http.Handler, error) {
 	if !b.Enabled {
 		return next, nil
 	}
@@ -310,7 +333,7 @@ func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, tcf
 		log.Info("bundles need an API key and none is configured (--api-key): /bundles/ answers 401")
 	}
 	srv, err := bundle.NewServer(bundle.ServerConfig{
-		Source:        engineSource{eng},
+		Source:        source,
 		Options:       bundle.Options{Modules: policies.Modules(), Keys: keys, Signer: signer},
 		Name:          b.Name,
 		Organizations: b.Organizations,

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/pgtest"
 )
 
@@ -93,6 +96,7 @@ func TestServePostgres(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("admin write: %d %v", status, got)
 	}
+	rev := got["revision"]
 	if !checkCarol(map[string]any{"fully_consistent": true}) {
 		t.Error("fully_consistent: carol cannot edit web after the assignment came back")
 	}
@@ -100,5 +104,28 @@ func TestServePostgres(t *testing.T) {
 		`{"changes":[{"op":"upsert","resource":{"id":"authz_resource_x","organization_id":"org_acme","type":"project","external_id":"x","name":"X"}}]}`)
 	if status != http.StatusUnprocessableEntity || got["code"] != "parent_type_not_allowed" {
 		t.Errorf("invalid write: %d %v", status, got)
+	}
+
+	// Bundles come from a database snapshot, at the revision just written.
+	req, err := http.NewRequest(http.MethodGet, url+"/bundles/trellis.tar.gz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("bundle: %d %v", resp.StatusCode, err)
+	}
+	b, err := bundle.Read(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(b.DataRevision) != fmt.Sprint(rev) {
+		t.Errorf("bundle at data revision %d, want %v", b.DataRevision, rev)
 	}
 }

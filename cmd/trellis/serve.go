@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/httpapi"
@@ -226,7 +227,11 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.cleanup()
 		return nil, err
 	}
-	if svc.handler, err = withBundles(ctx, svc.handler, c.Bundles, tcfg, eng, svc.apiKeys, log); err != nil {
+	var bundles bundle.Source = engineSource{eng}
+	if pg != nil {
+		bundles = storeSource{eng, pg.store}
+	}
+	if svc.handler, err = withBundles(ctx, svc.handler, c.Bundles, tcfg, bundles, svc.apiKeys, log); err != nil {
 		svc.cleanup()
 		return nil, err
 	}
