@@ -2,6 +2,7 @@ package workos
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/trellis-authz/trellis/internal/authz"
@@ -54,6 +55,36 @@ func decisionPage(q map[string]string) (after string, limit int, err error) {
 		return "", 0, badRequest("before", "discovery lists page forward only: use after")
 	}
 	return p.after, p.limit, nil
+}
+
+// discoveryQuery reads the query of a discovery list: params, the
+// pagination parameters (see decisionPage) and the required
+// permission_slug, reported in that order.
+func discoveryQuery(r *http.Request, params ...string) (q map[string]string, after string, limit int, err error) {
+	q, err = query(r, slices.Concat([]string{"permission_slug"}, params, paginationParams)...)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if after, limit, err = decisionPage(q); err != nil {
+		return nil, "", 0, err
+	}
+	if q["permission_slug"] == "" {
+		return nil, "", 0, badRequest("permission_slug", "is required")
+	}
+	return q, after, limit, nil
+}
+
+// discovered answers a discovery list: it loads the page's ids with get
+// (the store is the head, so an entity deleted since the decision is left
+// out) and writes them as out of each, with the decision's revision.
+func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, ids []string, more bool, get func([]string) ([]T, error), out func(T) J) error {
+	items, err := get(ids)
+	if err != nil {
+		return err
+	}
+	decided(w, ans)
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), nextAfter(ids, more)))
+	return nil
 }
 
 func nextAfter(ids []string, more bool) listMetadata {
@@ -111,16 +142,9 @@ func authzRef(r ResourceRef) authz.ResourceRef {
 }
 
 func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"permission_slug", "parent_resource_id", "parent_resource_external_id", "parent_resource_type_slug"}, paginationParams...)...)
+	q, after, limit, err := discoveryQuery(r, "parent_resource_id", "parent_resource_external_id", "parent_resource_type_slug")
 	if err != nil {
 		return err
-	}
-	after, limit, err := decisionPage(q)
-	if err != nil {
-		return err
-	}
-	if q["permission_slug"] == "" {
-		return badRequest("permission_slug", "is required")
 	}
 	parent, err := refFromFields("parent_resource_", q["parent_resource_id"], q["parent_resource_external_id"], q["parent_resource_type_slug"], "", false)
 	if err != nil {
@@ -141,26 +165,15 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	}
 	// The policy answered at a revision the store has reached (the store is
 	// the head); a resource deleted since is left out.
-	res, err := h.cfg.Store.GetResources(r.Context(), pg.IDs)
-	if err != nil {
-		return err
-	}
-	decided(w, ans)
-	writeJSON(w, http.StatusOK, newList(mapSlice(res, resourceOut), nextAfter(pg.IDs, pg.HasMore)))
-	return nil
+	return discovered(w, ans, pg.IDs, pg.HasMore, func(ids []string) ([]Resource, error) {
+		return h.cfg.Store.GetResources(r.Context(), ids)
+	}, resourceOut)
 }
 
 func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"permission_slug", "assignment"}, paginationParams...)...)
+	q, after, limit, err := discoveryQuery(r, "assignment")
 	if err != nil {
 		return err
-	}
-	after, limit, err := decisionPage(q)
-	if err != nil {
-		return err
-	}
-	if q["permission_slug"] == "" {
-		return badRequest("permission_slug", "is required")
 	}
 	direct := true
 	switch q["assignment"] {
@@ -183,21 +196,13 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 	if err := reasonErr(pg.Reason); err != nil {
 		return err
 	}
-	ms, err := h.cfg.Store.GetMemberships(r.Context(), pg.IDs)
-	if err != nil {
-		return err
-	}
-	decided(w, ans)
-	writeJSON(w, http.StatusOK, newList(mapSlice(ms, membershipOut), nextAfter(pg.IDs, pg.HasMore)))
-	return nil
+	return discovered(w, ans, pg.IDs, pg.HasMore, func(ids []string) ([]Membership, error) {
+		return h.cfg.Store.GetMemberships(r.Context(), ids)
+	}, membershipOut)
 }
 
 func (h *Handler) effectivePermissions(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, paginationParams...)
-	if err != nil {
-		return err
-	}
-	p, err := parsePage(q)
+	_, p, err := pageQuery(r)
 	if err != nil {
 		return err
 	}

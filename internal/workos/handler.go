@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -283,6 +284,55 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }
 
+// body decodes the JSON body of a write route into dst (see decode), then
+// rejects query parameters: a bad body is reported before a bad query.
+func (h *Handler) body(w http.ResponseWriter, r *http.Request, dst any) error {
+	if err := h.decode(w, r, dst); err != nil {
+		return err
+	}
+	return noQuery(r)
+}
+
+// written finishes a write route that answers with the written object.
+// Called with a Store write's results, it returns the Store's error, or
+// records the revision in X-Trellis-Revision and writes out(v) with status.
+func written[T, J any](h *Handler, w http.ResponseWriter, status int, out func(T) J) func(v T, rev int64, err error) error {
+	return func(v T, rev int64, err error) error {
+		if err != nil {
+			return err
+		}
+		h.wrote(w, rev)
+		writeJSON(w, status, out(v))
+		return nil
+	}
+}
+
+// deleted finishes a write route that answers 204. Called with a Store
+// write's results, it returns the Store's error, or records the revision
+// in X-Trellis-Revision and writes an empty 204.
+func (h *Handler) deleted(w http.ResponseWriter) func(rev int64, err error) error {
+	return func(rev int64, err error) error {
+		if err != nil {
+			return err
+		}
+		h.wrote(w, rev)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// found finishes a read route. Called with a Store read's results, it
+// returns the Store's error, or writes out(v) with 200.
+func found[T, J any](w http.ResponseWriter, out func(T) J) func(v T, err error) error {
+	return func(v T, err error) error {
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, out(v))
+		return nil
+	}
+}
+
 // decode reads exactly one JSON object into dst. Unknown fields are
 // rejected: a field Trellis does not implement must not be silently
 // dropped. An empty body decodes as {} (the SDK sends {} or nothing for
@@ -396,6 +446,31 @@ func newList[T any](data []T, md listMetadata) list[T] {
 		data = []T{}
 	}
 	return list[T]{Object: "list", Data: data, ListMetadata: md}
+}
+
+// pageQuery reads the query of a list route: params and the pagination
+// parameters (any other is a 400, see query), and the page they ask for.
+func pageQuery(r *http.Request, params ...string) (map[string]string, page, error) {
+	q, err := query(r, slices.Concat(params, paginationParams)...)
+	if err != nil {
+		return nil, page{}, err
+	}
+	p, err := parsePage(q)
+	if err != nil {
+		return nil, page{}, err
+	}
+	return q, p, nil
+}
+
+// writePage answers a list route with page p fetched through fetch (see
+// paginate), each item written as out of it.
+func writePage[T, J any](w http.ResponseWriter, p page, key func(T) string, out func(T) J, fetch func(ListOptions) ([]T, error)) error {
+	items, md, err := paginate(p, key, fetch)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), md))
+	return nil
 }
 
 // paginate fetches one page through fetch (a Store list call) and returns

@@ -172,10 +172,7 @@ func (o organizationRequest) unsupported() error {
 
 func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) error {
 	var req organizationRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := req.unsupported(); err != nil {
@@ -184,21 +181,11 @@ func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) err
 	if err := required("name", req.Name.Value); err != nil {
 		return err
 	}
-	o, rev, err := h.cfg.Store.CreateOrganization(r.Context(), OrganizationInput{Name: req.Name.Value, ExternalID: req.ExternalID.Value, Metadata: req.Metadata})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, organizationOut(o))
-	return nil
+	return written(h, w, http.StatusCreated, organizationOut)(h.cfg.Store.CreateOrganization(r.Context(), OrganizationInput{Name: req.Name.Value, ExternalID: req.ExternalID.Value, Metadata: req.Metadata}))
 }
 
 func (h *Handler) listOrganizations(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"domains"}, paginationParams...)...)
-	if err != nil {
-		return err
-	}
-	p, err := parsePage(q)
+	q, p, err := pageQuery(r, "domains")
 	if err != nil {
 		return err
 	}
@@ -206,46 +193,28 @@ func (h *Handler) listOrganizations(w http.ResponseWriter, r *http.Request) erro
 	if d := q["domains"]; d != "" {
 		f.Domains = strings.Split(d, ",")
 	}
-	items, md, err := paginate(p, organizationKey, func(o ListOptions) ([]Organization, error) {
+	return writePage(w, p, organizationKey, organizationOut, func(o ListOptions) ([]Organization, error) {
 		return h.cfg.Store.ListOrganizations(r.Context(), f, o)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, organizationOut), md))
-	return nil
 }
 
 func (h *Handler) getOrganization(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	o, err := h.cfg.Store.GetOrganization(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, organizationOut(o))
-	return nil
+	return found(w, organizationOut)(h.cfg.Store.GetOrganization(r.Context(), r.PathValue("id")))
 }
 
 func (h *Handler) getOrganizationByExternalID(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	o, err := h.cfg.Store.GetOrganizationByExternalID(r.Context(), r.PathValue("external_id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, organizationOut(o))
-	return nil
+	return found(w, organizationOut)(h.cfg.Store.GetOrganizationByExternalID(r.Context(), r.PathValue("external_id")))
 }
 
 func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request) error {
 	var req organizationRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := req.unsupported(); err != nil {
@@ -258,26 +227,14 @@ func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request) err
 		}
 		u.Name = req.Name.ptr()
 	}
-	o, rev, err := h.cfg.Store.UpdateOrganization(r.Context(), r.PathValue("id"), u)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusOK, organizationOut(o))
-	return nil
+	return written(h, w, http.StatusOK, organizationOut)(h.cfg.Store.UpdateOrganization(r.Context(), r.PathValue("id"), u))
 }
 
 func (h *Handler) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeleteOrganization(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteOrganization(r.Context(), r.PathValue("id")))
 }
 
 // ---- Organization memberships ----
@@ -302,10 +259,7 @@ func (m membershipRequest) roles() (*[]string, error) {
 
 func (h *Handler) createMembership(w http.ResponseWriter, r *http.Request) error {
 	var req membershipRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := required("organization_id", req.OrganizationID); err != nil {
@@ -325,21 +279,11 @@ func (h *Handler) createMembership(w http.ResponseWriter, r *http.Request) error
 	case h.cfg.DefaultRoleSlug != "":
 		in.RoleSlugs = []string{h.cfg.DefaultRoleSlug}
 	}
-	m, rev, err := h.cfg.Store.CreateMembership(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, membershipOut(m))
-	return nil
+	return written(h, w, http.StatusCreated, membershipOut)(h.cfg.Store.CreateMembership(r.Context(), in))
 }
 
 func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"organization_id", "user_id", "statuses"}, paginationParams...)...)
-	if err != nil {
-		return err
-	}
-	p, err := parsePage(q)
+	q, p, err := pageQuery(r, "organization_id", "user_id", "statuses")
 	if err != nil {
 		return err
 	}
@@ -354,26 +298,16 @@ func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request) error 
 			}
 		}
 	}
-	items, md, err := paginate(p, membershipKey, func(o ListOptions) ([]Membership, error) {
+	return writePage(w, p, membershipKey, membershipOut, func(o ListOptions) ([]Membership, error) {
 		return h.cfg.Store.ListMemberships(r.Context(), f, o)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, membershipOut), md))
-	return nil
 }
 
 func (h *Handler) getMembership(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	m, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, membershipOut(m))
-	return nil
+	return found(w, membershipOut)(h.cfg.Store.GetMembership(r.Context(), r.PathValue("id")))
 }
 
 func (h *Handler) updateMembership(w http.ResponseWriter, r *http.Request) error {
@@ -381,10 +315,7 @@ func (h *Handler) updateMembership(w http.ResponseWriter, r *http.Request) error
 		RoleSlug  string    `json:"role_slug"`
 		RoleSlugs *[]string `json:"role_slugs"`
 	}
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	roles, err := membershipRequest{RoleSlug: req.RoleSlug, RoleSlugs: req.RoleSlugs}.roles()
@@ -397,10 +328,7 @@ func (h *Handler) updateMembership(w http.ResponseWriter, r *http.Request) error
 func (h *Handler) setMembershipStatus(status string) route {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req struct{}
-		if err := h.decode(w, r, &req); err != nil {
-			return err
-		}
-		if err := noQuery(r); err != nil {
+		if err := h.body(w, r, &req); err != nil {
 			return err
 		}
 		return h.writeMembership(w, r, MembershipUpdate{Status: &status})
@@ -408,26 +336,14 @@ func (h *Handler) setMembershipStatus(status string) route {
 }
 
 func (h *Handler) writeMembership(w http.ResponseWriter, r *http.Request, u MembershipUpdate) error {
-	m, rev, err := h.cfg.Store.UpdateMembership(r.Context(), r.PathValue("id"), u)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusOK, membershipOut(m))
-	return nil
+	return written(h, w, http.StatusOK, membershipOut)(h.cfg.Store.UpdateMembership(r.Context(), r.PathValue("id"), u))
 }
 
 func (h *Handler) deleteMembership(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeleteMembership(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteMembership(r.Context(), r.PathValue("id")))
 }
 
 // ---- Resource types ----
@@ -441,10 +357,7 @@ type resourceTypeRequest struct {
 
 func (h *Handler) createResourceType(w http.ResponseWriter, r *http.Request) error {
 	var req resourceTypeRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := required("slug", req.Slug); err != nil {
@@ -460,52 +373,29 @@ func (h *Handler) createResourceType(w http.ResponseWriter, r *http.Request) err
 	if len(in.ParentTypeSlugs) == 0 {
 		return Invalid("parent_type_slugs", model.CodeInvalid, "is required: name at least one parent type (%q for top-level types)", model.OrganizationType)
 	}
-	t, rev, err := h.cfg.Store.CreateResourceType(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, resourceTypeOut(t))
-	return nil
+	return written(h, w, http.StatusCreated, resourceTypeOut)(h.cfg.Store.CreateResourceType(r.Context(), in))
 }
 
 func (h *Handler) listResourceTypes(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, paginationParams...)
+	_, p, err := pageQuery(r)
 	if err != nil {
 		return err
 	}
-	p, err := parsePage(q)
-	if err != nil {
-		return err
-	}
-	items, md, err := paginate(p, resourceTypeKey, func(o ListOptions) ([]ResourceType, error) {
+	return writePage(w, p, resourceTypeKey, resourceTypeOut, func(o ListOptions) ([]ResourceType, error) {
 		return h.cfg.Store.ListResourceTypes(r.Context(), o)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, resourceTypeOut), md))
-	return nil
 }
 
 func (h *Handler) getResourceType(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	t, err := h.cfg.Store.GetResourceType(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resourceTypeOut(t))
-	return nil
+	return found(w, resourceTypeOut)(h.cfg.Store.GetResourceType(r.Context(), r.PathValue("slug")))
 }
 
 func (h *Handler) updateResourceType(w http.ResponseWriter, r *http.Request) error {
 	var req resourceTypeRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if req.Slug != "" && req.Slug != r.PathValue("slug") {
@@ -516,28 +406,16 @@ func (h *Handler) updateResourceType(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 	}
-	t, rev, err := h.cfg.Store.UpdateResourceType(r.Context(), r.PathValue("slug"), ResourceTypeUpdate{
+	return written(h, w, http.StatusOK, resourceTypeOut)(h.cfg.Store.UpdateResourceType(r.Context(), r.PathValue("slug"), ResourceTypeUpdate{
 		Name: req.Name.ptr(), Description: req.Description.ptr(), ParentTypeSlugs: req.ParentTypeSlugs,
-	})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusOK, resourceTypeOut(t))
-	return nil
+	}))
 }
 
 func (h *Handler) deleteResourceType(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeleteResourceType(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteResourceType(r.Context(), r.PathValue("slug")))
 }
 
 // ---- Permissions ----
@@ -551,10 +429,7 @@ type permissionRequest struct {
 
 func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error {
 	var req permissionRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := required("slug", req.Slug); err != nil {
@@ -569,15 +444,9 @@ func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error
 	if req.ResourceTypeSlug == "" {
 		req.ResourceTypeSlug = model.OrganizationType
 	}
-	p, rev, err := h.cfg.Store.CreatePermission(r.Context(), PermissionInput{
+	return written(h, w, http.StatusCreated, permissionOut)(h.cfg.Store.CreatePermission(r.Context(), PermissionInput{
 		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
-	})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, permissionOut(p))
-	return nil
+	}))
 }
 
 // validSlug applies WorkOS's slug charset: lowercase letters, digits, "-",
@@ -595,42 +464,25 @@ func validSlug(field, s string, star bool) error {
 }
 
 func (h *Handler) listPermissions(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, paginationParams...)
+	_, p, err := pageQuery(r)
 	if err != nil {
 		return err
 	}
-	p, err := parsePage(q)
-	if err != nil {
-		return err
-	}
-	items, md, err := paginate(p, permissionKey, func(o ListOptions) ([]Permission, error) {
+	return writePage(w, p, permissionKey, permissionOut, func(o ListOptions) ([]Permission, error) {
 		return h.cfg.Store.ListPermissions(r.Context(), o)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, permissionOut), md))
-	return nil
 }
 
 func (h *Handler) getPermission(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	p, err := h.cfg.Store.GetPermission(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, permissionOut(p))
-	return nil
+	return found(w, permissionOut)(h.cfg.Store.GetPermission(r.Context(), r.PathValue("slug")))
 }
 
 func (h *Handler) updatePermission(w http.ResponseWriter, r *http.Request) error {
 	var req permissionRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if req.Slug != "" || req.ResourceTypeSlug != "" {
@@ -641,36 +493,21 @@ func (h *Handler) updatePermission(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	p, rev, err := h.cfg.Store.UpdatePermission(r.Context(), r.PathValue("slug"), PermissionUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusOK, permissionOut(p))
-	return nil
+	return written(h, w, http.StatusOK, permissionOut)(h.cfg.Store.UpdatePermission(r.Context(), r.PathValue("slug"), PermissionUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()}))
 }
 
 func (h *Handler) deletePermission(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeletePermission(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeletePermission(r.Context(), r.PathValue("slug")))
 }
 
 // ---- Roles ----
 
 func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	var req permissionRequest // same fields: slug, name, description, resource_type_slug
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := required("slug", req.Slug); err != nil {
@@ -685,15 +522,9 @@ func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	if req.ResourceTypeSlug == "" {
 		req.ResourceTypeSlug = model.OrganizationType
 	}
-	role, rev, err := h.cfg.Store.CreateRole(r.Context(), r.PathValue("org"), RoleInput{
+	return written(h, w, http.StatusCreated, roleOut)(h.cfg.Store.CreateRole(r.Context(), r.PathValue("org"), RoleInput{
 		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
-	})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, roleOut(role))
-	return nil
+	}))
 }
 
 func (h *Handler) listRoles(w http.ResponseWriter, r *http.Request) error {
@@ -712,22 +543,11 @@ func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	role, err := h.cfg.Store.GetRole(r.Context(), r.PathValue("org"), r.PathValue("slug"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, roleOut(role))
-	return nil
+	return found(w, roleOut)(h.cfg.Store.GetRole(r.Context(), r.PathValue("org"), r.PathValue("slug")))
 }
 
 func (h *Handler) writeRole(w http.ResponseWriter, r *http.Request, u RoleUpdate) error {
-	role, rev, err := h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"), u)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusOK, roleOut(role))
-	return nil
+	return written(h, w, http.StatusOK, roleOut)(h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"), u))
 }
 
 func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
@@ -735,10 +555,7 @@ func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 		Name        optString `json:"name"`
 		Description optString `json:"description"`
 	}
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if req.Name.Set {
@@ -753,10 +570,7 @@ func (h *Handler) setRolePermissions(w http.ResponseWriter, r *http.Request) err
 	var req struct {
 		Permissions *[]string `json:"permissions"`
 	}
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if req.Permissions == nil {
@@ -769,10 +583,7 @@ func (h *Handler) addRolePermission(w http.ResponseWriter, r *http.Request) erro
 	var req struct {
 		Slug string `json:"slug"`
 	}
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if err := required("slug", req.Slug); err != nil {
@@ -799,13 +610,7 @@ func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeleteRole(r.Context(), r.PathValue("org"), r.PathValue("slug"))
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteRole(r.Context(), r.PathValue("org"), r.PathValue("slug")))
 }
 
 // ---- Resources ----
@@ -823,10 +628,7 @@ type resourceRequest struct {
 
 func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 	var req resourceRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, v string }{
@@ -841,25 +643,15 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, rev, err := h.cfg.Store.CreateResource(r.Context(), ResourceInput{
+	return written(h, w, http.StatusCreated, resourceOut)(h.cfg.Store.CreateResource(r.Context(), ResourceInput{
 		OrganizationID: req.OrganizationID, TypeSlug: req.ResourceTypeSlug, ExternalID: req.ExternalID,
 		Name: req.Name.Value, Description: req.Description.Value, Parent: parent,
-	})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, resourceOut(res))
-	return nil
+	}))
 }
 
 func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"organization_id", "resource_type_slug", "parent_resource_id",
-		"parent_resource_type_slug", "parent_external_id", "search"}, paginationParams...)...)
-	if err != nil {
-		return err
-	}
-	p, err := parsePage(q)
+	q, p, err := pageQuery(r, "organization_id", "resource_type_slug", "parent_resource_id",
+		"parent_resource_type_slug", "parent_external_id", "search")
 	if err != nil {
 		return err
 	}
@@ -870,34 +662,21 @@ func (h *Handler) listResources(w http.ResponseWriter, r *http.Request) error {
 	if (f.ParentTypeSlug == "") != (f.ParentExternalID == "") {
 		return badRequest("parent_external_id", "parent_external_id and parent_resource_type_slug go together")
 	}
-	items, md, err := paginate(p, resourceKey, func(o ListOptions) ([]Resource, error) {
+	return writePage(w, p, resourceKey, resourceOut, func(o ListOptions) ([]Resource, error) {
 		return h.cfg.Store.ListResources(r.Context(), f, o)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, resourceOut), md))
-	return nil
 }
 
 func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	res, err := h.cfg.Store.GetResource(r.Context(), pathResource(r))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, resourceOut(res))
-	return nil
+	return found(w, resourceOut)(h.cfg.Store.GetResource(r.Context(), pathResource(r)))
 }
 
 func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 	var req resourceRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	if req.OrganizationID != "" || req.ResourceTypeSlug != "" || req.ExternalID != "" {
@@ -919,13 +698,7 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Parent = &parent
 	}
-	res, rev, err := h.cfg.Store.UpdateResource(r.Context(), pathResource(r), u)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusOK, resourceOut(res))
-	return nil
+	return written(h, w, http.StatusOK, resourceOut)(h.cfg.Store.UpdateResource(r.Context(), pathResource(r), u))
 }
 
 func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
@@ -941,13 +714,7 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("cascade_delete", "must be true or false, not %q", q["cascade_delete"])
 	}
-	rev, err := h.cfg.Store.DeleteResource(r.Context(), pathResource(r), cascade)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteResource(r.Context(), pathResource(r), cascade))
 }
 
 // ---- Role assignments ----
@@ -968,89 +735,56 @@ func (a assignmentRequest) parse() (ResourceRef, error) {
 
 func (h *Handler) assignRole(w http.ResponseWriter, r *http.Request) error {
 	var req assignmentRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	ref, err := req.parse()
 	if err != nil {
 		return err
 	}
-	a, rev, err := h.cfg.Store.CreateAssignment(r.Context(), r.PathValue("om"), req.RoleSlug, ref)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	writeJSON(w, http.StatusCreated, assignmentOut(a))
-	return nil
+	return written(h, w, http.StatusCreated, assignmentOut)(h.cfg.Store.CreateAssignment(r.Context(), r.PathValue("om"), req.RoleSlug, ref))
 }
 
 func (h *Handler) removeRole(w http.ResponseWriter, r *http.Request) error {
 	var req assignmentRequest
-	if err := h.decode(w, r, &req); err != nil {
-		return err
-	}
-	if err := noQuery(r); err != nil {
+	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
 	ref, err := req.parse()
 	if err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeleteAssignmentByRole(r.Context(), r.PathValue("om"), req.RoleSlug, ref)
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteAssignmentByRole(r.Context(), r.PathValue("om"), req.RoleSlug, ref))
 }
 
 func (h *Handler) removeAssignment(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	rev, err := h.cfg.Store.DeleteAssignment(r.Context(), r.PathValue("om"), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(h.cfg.Store.DeleteAssignment(r.Context(), r.PathValue("om"), r.PathValue("id")))
 }
 
 func (h *Handler) listMembershipAssignments(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"resource_id", "resource_external_id", "resource_type_slug"}, paginationParams...)...)
+	q, p, err := pageQuery(r, "resource_id", "resource_external_id", "resource_type_slug")
 	if err != nil {
 		return err
 	}
-	return h.listAssignments(w, r, q, AssignmentFilter{
+	return h.listAssignments(w, r, p, AssignmentFilter{
 		MembershipID: r.PathValue("om"), ResourceID: q["resource_id"],
 		ResourceExternalID: q["resource_external_id"], ResourceTypeSlug: q["resource_type_slug"],
 	})
 }
 
 func (h *Handler) listResourceAssignments(w http.ResponseWriter, r *http.Request) error {
-	q, err := query(r, append([]string{"role_slug"}, paginationParams...)...)
+	q, p, err := pageQuery(r, "role_slug")
 	if err != nil {
 		return err
 	}
-	return h.listAssignments(w, r, q, AssignmentFilter{Resource: pathResource(r), RoleSlug: q["role_slug"]})
+	return h.listAssignments(w, r, p, AssignmentFilter{Resource: pathResource(r), RoleSlug: q["role_slug"]})
 }
 
-func (h *Handler) listAssignments(w http.ResponseWriter, r *http.Request, q map[string]string, f AssignmentFilter) error {
-	p, err := parsePage(q)
-	if err != nil {
-		return err
-	}
-	items, md, err := paginate(p, assignmentKey, func(o ListOptions) ([]Assignment, error) {
+func (h *Handler) listAssignments(w http.ResponseWriter, r *http.Request, p page, f AssignmentFilter) error {
+	return writePage(w, p, assignmentKey, assignmentOut, func(o ListOptions) ([]Assignment, error) {
 		return h.cfg.Store.ListAssignments(r.Context(), f, o)
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, assignmentOut), md))
-	return nil
 }

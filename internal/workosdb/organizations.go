@@ -101,12 +101,8 @@ func (s *Store) CreateOrganization(ctx context.Context, in workos.OrganizationIn
 }
 
 // GetOrganization returns organization id.
-func (s *Store) GetOrganization(ctx context.Context, id string) (o workos.Organization, err error) {
-	err = s.read(ctx, func(q *sqlx.Tx) error {
-		o, err = organization(ctx, q, id)
-		return err
-	})
-	return o, err
+func (s *Store) GetOrganization(ctx context.Context, id string) (workos.Organization, error) {
+	return readOne(ctx, s, organization, id)
 }
 
 // GetOrganizationByExternalID returns the organization with external id ext.
@@ -263,24 +259,16 @@ func nonNil(s []string) []string {
 }
 
 // GetMembership returns membership id.
-func (s *Store) GetMembership(ctx context.Context, id string) (m workos.Membership, err error) {
-	err = s.read(ctx, func(q *sqlx.Tx) error {
-		m, err = membership(ctx, q, id)
-		return err
-	})
-	return m, err
+func (s *Store) GetMembership(ctx context.Context, id string) (workos.Membership, error) {
+	return readOne(ctx, s, membership, id)
 }
 
 // GetMemberships returns the memberships among ids that exist, in the
 // order of ids.
 func (s *Store) GetMemberships(ctx context.Context, ids []string) ([]workos.Membership, error) {
-	var rows []membershipRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, selectMembership+" WHERE m.id = ANY($1)", pq.Array(ids)); err != nil {
+	out, err := selectRows(ctx, s.db, membershipRow.membership, selectMembership+" WHERE m.id = ANY($1)", pq.Array(ids))
+	if err != nil {
 		return nil, err
-	}
-	out := make([]workos.Membership, len(rows))
-	for i, r := range rows {
-		out[i] = r.membership()
 	}
 	return orderBy(out, ids, func(m workos.Membership) string { return m.ID }), nil
 }
@@ -297,15 +285,7 @@ func (s *Store) ListMemberships(ctx context.Context, f workos.MembershipFilter, 
 	if len(f.Statuses) > 0 {
 		q.and("m.status = ANY(" + q.arg(pq.Array(f.Statuses)) + ")")
 	}
-	var rows []membershipRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectMembership, "m.id", opts), q.args...); err != nil {
-		return nil, err
-	}
-	out := make([]workos.Membership, len(rows))
-	for i, r := range rows {
-		out[i] = r.membership()
-	}
-	return out, nil
+	return selectRows(ctx, s.db, membershipRow.membership, q.sql(selectMembership, "m.id", opts), q.args...)
 }
 
 // UpdateMembership changes membership id's roles or status.
@@ -322,10 +302,7 @@ func (s *Store) UpdateMembership(ctx context.Context, id string, u workos.Member
 		if u.Status != nil {
 			next.Status = *u.Status
 		}
-		if err := apply(tx, model.Change{Op: model.OpUpsert, Membership: &next}); err != nil {
-			return err
-		}
-		if err := touch(ctx, tx, "organization_memberships", "id", id); err != nil {
+		if err := update(ctx, tx, model.Change{Op: model.OpUpsert, Membership: &next}, "organization_memberships", "id", id); err != nil {
 			return err
 		}
 		m, err = membership(ctx, tx.SQL(), id)

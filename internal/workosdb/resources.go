@@ -125,24 +125,16 @@ func (s *Store) CreateResource(ctx context.Context, in workos.ResourceInput) (r 
 }
 
 // GetResource returns the resource ref names.
-func (s *Store) GetResource(ctx context.Context, ref workos.ResourceRef) (r workos.Resource, err error) {
-	err = s.read(ctx, func(q *sqlx.Tx) error {
-		r, err = resource(ctx, q, ref)
-		return err
-	})
-	return r, err
+func (s *Store) GetResource(ctx context.Context, ref workos.ResourceRef) (workos.Resource, error) {
+	return readOne(ctx, s, resource, ref)
 }
 
 // GetResources returns the resources among ids that exist, in the order of
 // ids.
 func (s *Store) GetResources(ctx context.Context, ids []string) ([]workos.Resource, error) {
-	var rows []resourceRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, selectResource+" WHERE r.id = ANY($1)", pq.Array(ids)); err != nil {
+	out, err := selectRows(ctx, s.db, resourceRow.resource, selectResource+" WHERE r.id = ANY($1)", pq.Array(ids))
+	if err != nil {
 		return nil, err
-	}
-	out := make([]workos.Resource, len(rows))
-	for i, r := range rows {
-		out[i] = r.resource()
 	}
 	return orderBy(out, ids, func(r workos.Resource) string { return r.ID }), nil
 }
@@ -167,15 +159,7 @@ func (s *Store) ListResources(ctx context.Context, f workos.ResourceFilter, opts
 		// strpos, not LIKE: the search text is matched literally.
 		q.and("strpos(lower(r.name), lower(" + q.arg(f.Search) + ")) > 0")
 	}
-	var rows []resourceRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectResource, "r.id", opts), q.args...); err != nil {
-		return nil, err
-	}
-	out := make([]workos.Resource, len(rows))
-	for i, r := range rows {
-		out[i] = r.resource()
-	}
-	return out, nil
+	return selectRows(ctx, s.db, resourceRow.resource, q.sql(selectResource, "r.id", opts), q.args...)
 }
 
 // UpdateResource changes (and re-parents) the resource ref names.
@@ -201,10 +185,7 @@ func (s *Store) UpdateResource(ctx context.Context, ref workos.ResourceRef, u wo
 				return err
 			}
 		}
-		if err := apply(tx, model.Change{Op: model.OpUpsert, Resource: &next}); err != nil {
-			return err
-		}
-		if err := touch(ctx, tx, "resources", "id", cur.ID); err != nil {
+		if err := update(ctx, tx, model.Change{Op: model.OpUpsert, Resource: &next}, "resources", "id", cur.ID); err != nil {
 			return err
 		}
 		r, err = resource(ctx, tx.SQL(), workos.ResourceRef{ID: cur.ID})
@@ -335,15 +316,8 @@ func (s *Store) ListAssignments(ctx context.Context, f workos.AssignmentFilter, 
 		if f.RoleSlug != "" {
 			q.and("a.role_slug = " + q.arg(f.RoleSlug))
 		}
-		var rows []assignmentRow
-		if err := sqlx.SelectContext(ctx, tx, &rows, q.sql(selectAssignment, "a.id", opts), q.args...); err != nil {
-			return err
-		}
-		out = make([]workos.Assignment, len(rows))
-		for i, r := range rows {
-			out[i] = r.assignment()
-		}
-		return nil
+		out, err = selectRows(ctx, tx, assignmentRow.assignment, q.sql(selectAssignment, "a.id", opts), q.args...)
+		return err
 	})
 	return out, err
 }

@@ -71,26 +71,14 @@ func (s *Store) CreateResourceType(ctx context.Context, in workos.ResourceTypeIn
 }
 
 // GetResourceType returns resource type slug.
-func (s *Store) GetResourceType(ctx context.Context, slug string) (t workos.ResourceType, err error) {
-	err = s.read(ctx, func(q *sqlx.Tx) error {
-		t, err = resourceType(ctx, q, slug)
-		return err
-	})
-	return t, err
+func (s *Store) GetResourceType(ctx context.Context, slug string) (workos.ResourceType, error) {
+	return readOne(ctx, s, resourceType, slug)
 }
 
 // ListResourceTypes returns one page of resource types by slug.
 func (s *Store) ListResourceTypes(ctx context.Context, opts workos.ListOptions) ([]workos.ResourceType, error) {
 	q := listQuery{where: []string{notOrganizationType}}
-	var rows []typeRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectResourceType, "t.slug", opts), q.args...); err != nil {
-		return nil, err
-	}
-	out := make([]workos.ResourceType, len(rows))
-	for i, r := range rows {
-		out[i] = r.resourceType()
-	}
-	return out, nil
+	return selectRows(ctx, s.db, typeRow.resourceType, q.sql(selectResourceType, "t.slug", opts), q.args...)
 }
 
 // UpdateResourceType changes resource type slug. Dropping a parent type
@@ -124,10 +112,7 @@ func (s *Store) UpdateResourceType(ctx context.Context, slug string, u workos.Re
 				return workos.Conflict("resource %s of type %q is under a %q; move it before removing that parent type", row.ID, slug, row.Type)
 			}
 		}
-		if err := apply(tx, model.Change{Op: model.OpUpsert, ResourceType: &next}); err != nil {
-			return err
-		}
-		if err := touch(ctx, tx, "resource_types", "slug", slug); err != nil {
+		if err := update(ctx, tx, model.Change{Op: model.OpUpsert, ResourceType: &next}, "resource_types", "slug", slug); err != nil {
 			return err
 		}
 		t, err = resourceType(ctx, tx.SQL(), slug)
@@ -213,24 +198,16 @@ func (s *Store) CreatePermission(ctx context.Context, in workos.PermissionInput)
 }
 
 // GetPermission returns permission slug.
-func (s *Store) GetPermission(ctx context.Context, slug string) (p workos.Permission, err error) {
-	err = s.read(ctx, func(q *sqlx.Tx) error {
-		p, err = permission(ctx, q, slug)
-		return err
-	})
-	return p, err
+func (s *Store) GetPermission(ctx context.Context, slug string) (workos.Permission, error) {
+	return readOne(ctx, s, permission, slug)
 }
 
 // GetPermissions returns the permissions among slugs that exist, in the
 // order of slugs.
 func (s *Store) GetPermissions(ctx context.Context, slugs []string) ([]workos.Permission, error) {
-	var rows []permissionRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, selectPermission+" WHERE slug = ANY($1)", pq.Array(slugs)); err != nil {
+	out, err := selectRows(ctx, s.db, permissionRow.permission, selectPermission+" WHERE slug = ANY($1)", pq.Array(slugs))
+	if err != nil {
 		return nil, err
-	}
-	out := make([]workos.Permission, len(rows))
-	for i, r := range rows {
-		out[i] = r.permission()
 	}
 	return orderBy(out, slugs, func(p workos.Permission) string { return p.Slug }), nil
 }
@@ -238,15 +215,7 @@ func (s *Store) GetPermissions(ctx context.Context, slugs []string) ([]workos.Pe
 // ListPermissions returns one page of permissions by id.
 func (s *Store) ListPermissions(ctx context.Context, opts workos.ListOptions) ([]workos.Permission, error) {
 	var q listQuery
-	var rows []permissionRow
-	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectPermission, "id", opts), q.args...); err != nil {
-		return nil, err
-	}
-	out := make([]workos.Permission, len(rows))
-	for i, r := range rows {
-		out[i] = r.permission()
-	}
-	return out, nil
+	return selectRows(ctx, s.db, permissionRow.permission, q.sql(selectPermission, "id", opts), q.args...)
 }
 
 // UpdatePermission changes permission slug's name and description.
@@ -263,10 +232,7 @@ func (s *Store) UpdatePermission(ctx context.Context, slug string, u workos.Perm
 		if u.Description != nil {
 			next.Description = *u.Description
 		}
-		if err := apply(tx, model.Change{Op: model.OpUpsert, Permission: &next}); err != nil {
-			return err
-		}
-		if err := touch(ctx, tx, "permissions", "slug", slug); err != nil {
+		if err := update(ctx, tx, model.Change{Op: model.OpUpsert, Permission: &next}, "permissions", "slug", slug); err != nil {
 			return err
 		}
 		p, err = permission(ctx, tx.SQL(), slug)
@@ -374,12 +340,10 @@ func (s *Store) CreateRole(ctx context.Context, orgID string, in workos.RoleInpu
 
 // GetRole returns role slug: orgID's custom role, else the environment
 // role.
-func (s *Store) GetRole(ctx context.Context, orgID, slug string) (r workos.Role, err error) {
-	err = s.read(ctx, func(q *sqlx.Tx) error {
-		r, err = role(ctx, q, orgID, slug, true)
-		return err
-	})
-	return r, err
+func (s *Store) GetRole(ctx context.Context, orgID, slug string) (workos.Role, error) {
+	return readOne(ctx, s, func(ctx context.Context, q sqlx.QueryerContext, slug string) (workos.Role, error) {
+		return role(ctx, q, orgID, slug, true)
+	}, slug)
 }
 
 // ListRoles returns the environment roles, then orgID's custom roles, each
@@ -389,16 +353,9 @@ func (s *Store) ListRoles(ctx context.Context, orgID string) (out []workos.Role,
 		if err := orgExists(ctx, q, orgID); err != nil {
 			return err
 		}
-		var rows []roleRow
-		if err := sqlx.SelectContext(ctx, q, &rows, selectRole+` WHERE r.organization_id IS NULL OR r.organization_id = nullif($1, '')
-			ORDER BY r.organization_id NULLS FIRST, r.created_at, r.id COLLATE "C"`, orgID); err != nil {
-			return err
-		}
-		out = make([]workos.Role, len(rows))
-		for i, r := range rows {
-			out[i] = r.role()
-		}
-		return nil
+		out, err = selectRows(ctx, q, roleRow.role, selectRole+` WHERE r.organization_id IS NULL OR r.organization_id = nullif($1, '')
+			ORDER BY r.organization_id NULLS FIRST, r.created_at, r.id COLLATE "C"`, orgID)
+		return err
 	})
 	return out, err
 }
@@ -434,10 +391,7 @@ func (s *Store) UpdateRole(ctx context.Context, orgID, slug string, u workos.Rol
 			next.Permissions = slices.DeleteFunc(next.Permissions, func(x string) bool { return x == p })
 		}
 		next.Permissions = nonNil(next.Permissions)
-		if err := apply(tx, model.Change{Op: model.OpUpsert, Role: &next}); err != nil {
-			return err
-		}
-		if err := touch(ctx, tx, "roles", "id", cur.ID); err != nil {
+		if err := update(ctx, tx, model.Change{Op: model.OpUpsert, Role: &next}, "roles", "id", cur.ID); err != nil {
 			return err
 		}
 		r, err = role(ctx, tx.SQL(), orgID, slug, false)

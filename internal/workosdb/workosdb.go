@@ -94,11 +94,45 @@ func touch(ctx context.Context, tx *postgres.Tx, table, col, key string) error {
 	return err
 }
 
+// update applies c, an upsert of an existing row, and sets the row's
+// updated_at (see touch).
+func update(ctx context.Context, tx *postgres.Tx, c model.Change, table, col, key string) error {
+	if err := apply(tx, c); err != nil {
+		return err
+	}
+	return touch(ctx, tx, table, col, key)
+}
+
 // exists runs a query that selects one boolean.
 func exists(ctx context.Context, q sqlx.QueryerContext, query string, args ...any) (bool, error) {
 	var ok bool
 	err := sqlx.GetContext(ctx, q, &ok, "SELECT EXISTS ("+query+")", args...)
 	return ok, err
+}
+
+// selectRows runs query on q and converts each row it returns with conv.
+// The result is never nil when err is nil.
+func selectRows[R, T any](ctx context.Context, q sqlx.QueryerContext, conv func(R) T, query string, args ...any) ([]T, error) {
+	var rows []R
+	if err := sqlx.SelectContext(ctx, q, &rows, query, args...); err != nil {
+		return nil, err
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = conv(r)
+	}
+	return out, nil
+}
+
+// readOne looks key up with get in a read transaction (see Store.read).
+func readOne[K, T any](ctx context.Context, s *Store, get func(context.Context, sqlx.QueryerContext, K) (T, error), key K) (T, error) {
+	var v T
+	err := s.read(ctx, func(q *sqlx.Tx) error {
+		var err error
+		v, err = get(ctx, q, key)
+		return err
+	})
+	return v, err
 }
 
 // getOne runs a one-row query into dest; found is false on no rows.
