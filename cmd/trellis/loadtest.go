@@ -260,10 +260,10 @@ func runSystem(ctx context.Context, cmd *exec.Cmd, t loadtest.Target, ready stri
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-exited: //nolint:errcheck // the child was told to stop; how it exits does not matter
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited //nolint:errcheck // killed: its exit status says nothing
 		}
 	}()
 	began := time.Now()
@@ -293,7 +293,7 @@ func waitReady(ctx context.Context, url string, exited <-chan error) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the server exited: %v", err)
+			return fmt.Errorf("the server exited: %w", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):

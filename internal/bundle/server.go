@@ -3,8 +3,6 @@ package bundle
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/trellis-authz/trellis/internal/apikey"
 )
 
 // Source gives the bundle server the data document and tells it when the
@@ -277,24 +277,7 @@ func preferWait(h string, limit time.Duration) time.Duration {
 // "Authorization: Bearer <key>" names one of keys, compared in constant
 // time. With no keys it accepts nothing.
 func BearerKeys(keys []string) func(*http.Request) bool {
-	sums := make([][32]byte, 0, len(keys))
-	for _, k := range keys {
-		if k != "" {
-			sums = append(sums, sha256.Sum256([]byte(k)))
-		}
-	}
-	return func(r *http.Request) bool {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
-			return false
-		}
-		got := sha256.Sum256([]byte(key))
-		match := 0
-		for _, want := range sums {
-			match |= subtle.ConstantTimeCompare(got[:], want[:])
-		}
-		return match == 1
-	}
+	return apikey.New(keys).Valid
 }
 
 func httpError(w http.ResponseWriter, status int, code, msg string) {

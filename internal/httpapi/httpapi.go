@@ -6,8 +6,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
 )
 
@@ -73,9 +72,9 @@ const (
 )
 
 type server struct {
-	cfg     Config
-	keyHash [][32]byte
-	log     *slog.Logger
+	cfg  Config
+	keys apikey.Set
+	log  *slog.Logger
 }
 
 // New returns the HTTP handler. It is safe for concurrent use.
@@ -89,12 +88,7 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &server{cfg: cfg, log: cfg.Logger}
-	for _, k := range cfg.APIKeys {
-		if k != "" {
-			s.keyHash = append(s.keyHash, sha256.Sum256([]byte(k)))
-		}
-	}
+	s := &server{cfg: cfg, log: cfg.Logger, keys: apikey.New(cfg.APIKeys)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/check", s.check)
 	mux.HandleFunc("POST /v1/check/batch", s.batch)
@@ -420,27 +414,12 @@ func (s *server) subject(w http.ResponseWriter, r *http.Request, f subjectFields
 }
 
 func (s *server) requireKey(w http.ResponseWriter, r *http.Request) bool {
-	if s.validKey(r.Header.Get("Authorization")) {
+	if s.keys.Valid(r) {
 		return true
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", "this request needs a valid API key: Authorization: Bearer <key>")
 	return false
-}
-
-// validKey compares digests in constant time, against every configured key,
-// so neither timing nor the number of keys reveals anything.
-func (s *server) validKey(header string) bool {
-	key, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || key == "" {
-		return false
-	}
-	got := sha256.Sum256([]byte(key))
-	match := 0
-	for _, want := range s.keyHash {
-		match |= subtle.ConstantTimeCompare(got[:], want[:])
-	}
-	return match == 1
 }
 
 func (s *server) logDecision(ctx context.Context, ans authz.Answer, f subjectFields, perm string, res authz.ResourceRef, d authz.Decision) {

@@ -185,14 +185,14 @@ func TestMixAndRun(t *testing.T) {
 		_ = jsonUnmarshal(body, &in)
 		_ = jsonUnmarshal(body, &rid)
 		if want[in.Token+" "+in.Permission+" "+rid.Resource.ID] {
-			io.WriteString(w, `{"allowed":true}`)
+			_, _ = io.WriteString(w, `{"allowed":true}`)
 		} else {
-			io.WriteString(w, `{"allowed":false}`)
+			_, _ = io.WriteString(w, `{"allowed":false}`)
 		}
 	}))
 	defer honest.Close()
 	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"allowed":true}`)
+		_, _ = io.WriteString(w, `{"allowed":true}`)
 	}))
 	defer liar.Close()
 

@@ -2,8 +2,6 @@ package workos
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -70,10 +69,10 @@ type Config struct {
 
 // Handler serves the WorkOS-compatible API. It is safe for concurrent use.
 type Handler struct {
-	cfg     Config
-	keyHash [][32]byte
-	log     *slog.Logger
-	mux     *http.ServeMux
+	cfg  Config
+	keys apikey.Set
+	log  *slog.Logger
+	mux  *http.ServeMux
 	// written is the highest revision a write through this handler
 	// produced: checks and lists answered here wait for it, so a client
 	// reads its own writes without a database round trip.
@@ -94,12 +93,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
-	for _, k := range cfg.APIKeys {
-		if k != "" {
-			h.keyHash = append(h.keyHash, sha256.Sum256([]byte(k)))
-		}
-	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
 	h.routes()
 	return h, nil
 }
@@ -110,27 +104,12 @@ func (h *Handler) LastWrittenRevision() int64 { return h.written.Load() }
 
 // ServeHTTP checks the API key and routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.validKey(r.Header.Get("Authorization")) {
+	if !h.keys.Valid(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Code: "unauthorized", Message: "Unauthorized: send a valid API key as Authorization: Bearer <key>"})
 		return
 	}
 	h.mux.ServeHTTP(w, r)
-}
-
-// validKey compares digests in constant time against every configured key,
-// so neither timing nor the number of keys reveals anything.
-func (h *Handler) validKey(header string) bool {
-	key, ok := strings.CutPrefix(header, "Bearer ")
-	if !ok || key == "" {
-		return false
-	}
-	got := sha256.Sum256([]byte(key))
-	match := 0
-	for _, want := range h.keyHash {
-		match |= subtle.ConstantTimeCompare(got[:], want[:])
-	}
-	return match == 1
 }
 
 // route is a handler that returns an error instead of answering one.
