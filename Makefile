@@ -161,4 +161,4 @@ fmt: ## Format Go and Rego
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf bin bundle/dist bench.out
+	rm -rf bin bundle/dist bench.out bench-postgres.out bench-results
