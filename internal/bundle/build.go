@@ -28,6 +28,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/open-policy-agent/opa/v1/ast"
 	opabundle "github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/trellis-authz/trellis/internal/index"
 )
 
 // The data documents and roots a Trellis bundle owns.
@@ -346,51 +348,9 @@ func organizationSubset(doc any, org string) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("bundle: document is %T, not an object", doc)
 	}
-	section := func(name string) map[string]any {
-		m, _ := d[name].(map[string]any)
-		return m
-	}
-	orgs := section("orgs")
-	if _, ok := orgs[org]; !ok {
+	sub, ok := index.Organization(d, org)
+	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownOrganization, org)
 	}
-	lookup, _ := section("lookup")[org].(map[string]any)
-	resources, children, grants := map[string]any{}, map[string]any{}, map[string]any{}
-	allResources, allChildren, allGrants := section("resources"), section("children"), section("grants")
-	for _, byExt := range lookup {
-		exts, _ := byExt.(map[string]any)
-		for _, rid := range exts {
-			id, _ := rid.(string)
-			resources[id] = allResources[id]
-			if c, ok := allChildren[id]; ok {
-				children[id] = c
-			}
-			if g, ok := allGrants[id]; ok {
-				grants[id] = g
-			}
-		}
-	}
-	memberships := map[string]any{}
-	for id, m := range section("memberships") {
-		if mm, _ := m.(map[string]any); mm["org"] == org {
-			memberships[id] = m
-		}
-	}
-	roles := map[string]any{}
-	for key, r := range section("roles") {
-		if !strings.Contains(key, "/") || strings.HasPrefix(key, org+"/") {
-			roles[key] = r
-		}
-	}
-	return map[string]any{
-		"revision":    d["revision"],
-		"orgs":        map[string]any{org: orgs[org]},
-		"lookup":      map[string]any{org: lookup},
-		"resources":   resources,
-		"children":    children,
-		"grants":      grants,
-		"memberships": memberships,
-		"roles":       roles,
-		"permissions": d["permissions"],
-	}, nil
+	return sub, nil
 }

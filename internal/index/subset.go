@@ -1,0 +1,58 @@
+package index
+
+import "strings"
+
+// Organization returns the part of a document, in its JSON form, that one
+// organization's decisions read: its root, lookups, resources with their
+// children and grants, its memberships, the environment roles and its own
+// roles, and every permission. ok is false when doc has no such
+// organization. doc is not modified; the result shares its leaves.
+func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) {
+	section := func(name string) map[string]any {
+		m, _ := doc[name].(map[string]any)
+		return m
+	}
+	orgs := section(keyOrgs)
+	if _, ok := orgs[org]; !ok {
+		return nil, false
+	}
+	lookup, _ := section(keyLookup)[org].(map[string]any)
+	resources, children, grants := map[string]any{}, map[string]any{}, map[string]any{}
+	allResources, allChildren, allGrants := section(keyResources), section(keyChildren), section(keyGrants)
+	for _, byExt := range lookup {
+		exts, _ := byExt.(map[string]any)
+		for _, rid := range exts {
+			id, _ := rid.(string)
+			resources[id] = allResources[id]
+			if c, ok := allChildren[id]; ok {
+				children[id] = c
+			}
+			if g, ok := allGrants[id]; ok {
+				grants[id] = g
+			}
+		}
+	}
+	memberships := map[string]any{}
+	for id, m := range section(keyMemberships) {
+		if mm, _ := m.(map[string]any); mm["org"] == org {
+			memberships[id] = m
+		}
+	}
+	roles := map[string]any{}
+	for key, r := range section(keyRoles) {
+		if !strings.Contains(key, "/") || strings.HasPrefix(key, org+"/") {
+			roles[key] = r
+		}
+	}
+	return map[string]any{
+		keyRevision:    doc[keyRevision],
+		keyOrgs:        map[string]any{org: orgs[org]},
+		keyLookup:      map[string]any{org: lookup},
+		keyResources:   resources,
+		keyChildren:    children,
+		keyGrants:      grants,
+		keyMemberships: memberships,
+		keyRoles:       roles,
+		keyPermissions: doc[keyPermissions],
+	}, true
+}

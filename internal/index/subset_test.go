@@ -1,0 +1,49 @@
+package index_test
+
+import (
+	"slices"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/trellis-authz/trellis/internal/index"
+)
+
+func keysOf(m any) []string {
+	var ks []string
+	for k := range m.(map[string]any) {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func TestOrganization(t *testing.T) {
+	doc := jsonOf(t, build(t, small())).(map[string]any)
+	for _, tc := range []struct {
+		org                                 string
+		resources, memberships, roles, orgs []string
+	}{
+		{"org_a", []string{rootA, "r_p1", "r_p2", "r_ws1"}, []string{"om_1", "om_2"}, []string{"admin", "org_a/billing", "ws-admin"}, []string{"org_a"}},
+		{"org_b", []string{"r_wsb", "root_b"}, []string{"om_3"}, []string{"admin", "ws-admin"}, []string{"org_b"}},
+	} {
+		t.Run(tc.org, func(t *testing.T) {
+			sub, ok := index.Organization(doc, tc.org)
+			if !ok {
+				t.Fatal("organization not found")
+			}
+			got := [][]string{keysOf(sub["resources"]), keysOf(sub["memberships"]), keysOf(sub["roles"]), keysOf(sub["orgs"])}
+			want := [][]string{tc.resources, tc.memberships, tc.roles, tc.orgs}
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("subset (-got +want):\n%s", diff)
+			}
+			if !slices.Equal(keysOf(sub["permissions"]), keysOf(doc["permissions"])) {
+				t.Error("every permission belongs in every subset")
+			}
+		})
+	}
+	if _, ok := index.Organization(doc, "org_none"); ok {
+		t.Error("an unknown organization has a subset")
+	}
+}
