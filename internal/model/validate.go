@@ -122,23 +122,7 @@ func (e *ValidationError) Error() string {
 // of that slug. The returned Role shares its Permissions with d. It scans
 // d.Roles, so it costs O(len(d.Roles)); use NewRoleIndex for many lookups.
 func (d *Dataset) ResolveRole(orgID, slug string) (Role, bool) {
-	var env *Role
-	for i := range d.Roles {
-		r := &d.Roles[i]
-		if r.Slug != slug {
-			continue
-		}
-		if orgID != "" && r.OrganizationID == orgID {
-			return *r, true
-		}
-		if r.OrganizationID == "" && env == nil {
-			env = r
-		}
-	}
-	if env != nil {
-		return *env, true
-	}
-	return Role{}, false
+	return NewRoleIndex(d.Roles).Resolve(orgID, slug)
 }
 
 // RoleIndex resolves role slugs in constant time. Build it with
@@ -165,8 +149,8 @@ func NewRoleIndex(roles []Role) *RoleIndex {
 	return x
 }
 
-// Resolve is Dataset.ResolveRole on the indexed roles: the organization role
-// slug of orgID first, then the environment role slug.
+// Resolve returns the role slug names in organization orgID: the
+// organization's own role first, then the environment role.
 func (x *RoleIndex) Resolve(orgID, slug string) (Role, bool) {
 	if orgID != "" {
 		if r, ok := x.org[RoleKey(orgID, slug)]; ok {
