@@ -1,9 +1,7 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -13,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +31,7 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
+	"github.com/trellis-authz/trellis/internal/bundle/bundletest"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/index"
@@ -623,12 +621,12 @@ func (w *edgeWorld) tamperedBundles(t *testing.T, sample []map[string]any) {
 		name string
 		body []byte
 	}{
-		{"modified data file", tamperFile(t, good, "/data.json", func(b []byte) []byte {
+		{"modified data file", bundletest.Tamper(t, good, "/data.json", func(b []byte) []byte {
 			return bytes.ReplaceAll(b, []byte(`"active":false`), []byte(`"active":true`))
 		})},
-		{"modified policy", tamperFile(t, good, "/trellis/authz.rego", allowAll)},
-		{"missing file", tamperFile(t, good, "/trellis/discovery.rego", nil)},
-		{"extra file", addFile(t, good, "/trellis/zz_extra.rego", "package trellis.extra\n\nx := 1\n")},
+		{"modified policy", bundletest.Tamper(t, good, "/trellis/authz.rego", allowAll)},
+		{"missing file", bundletest.Tamper(t, good, "/trellis/discovery.rego", nil)},
+		{"extra file", bundletest.Add(t, good, "/trellis/zz_extra.rego", "package trellis.extra\n\nx := 1\n")},
 		{"wrong key", rebuilt(otherSigner)},
 		{"no signature", rebuilt(nil)},
 	}
@@ -691,76 +689,4 @@ func (w *edgeWorld) propagation(t *testing.T, sample []map[string]any) {
 	}
 	w.ds = &next
 	w.agree(sample)
-}
-
-// tamperFile returns raw with file name edited by f (nil removes it), the
-// signature left as it was.
-func tamperFile(t testing.TB, raw []byte, name string, f func([]byte) []byte) []byte {
-	t.Helper()
-	found := false
-	out := rewriteTar(t, raw, func(n string, b []byte) ([]byte, bool) {
-		if n != name {
-			return b, true
-		}
-		found = true
-		if f == nil {
-			return nil, false
-		}
-		return f(b), true
-	}, "", "")
-	if !found {
-		t.Fatalf("no %s in the bundle", name)
-	}
-	return out
-}
-
-func addFile(t testing.TB, raw []byte, name, body string) []byte {
-	t.Helper()
-	return rewriteTar(t, raw, func(_ string, b []byte) ([]byte, bool) { return b, true }, name, body)
-}
-
-func rewriteTar(t testing.TB, raw []byte, f func(string, []byte) ([]byte, bool), extraName, extraBody string) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	put := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, keep := f(hdr.Name, b); keep {
-			put(hdr.Name, b)
-		}
-	}
-	if extraName != "" {
-		put(extraName, []byte(extraBody))
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }

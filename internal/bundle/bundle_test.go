@@ -1,9 +1,7 @@
 package bundle_test
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -25,6 +23,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/trellis-authz/trellis/internal/bundle"
+	"github.com/trellis-authz/trellis/internal/bundle/bundletest"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/index"
@@ -135,7 +134,7 @@ func TestBuildFromGoValuesMatchesAST(t *testing.T) {
 	}
 	a, infoA := build(t, doc, bundle.Options{Keys: testKeys})
 	b, infoB := build(t, bundle.Document{Revision: 7, Data: goValue}, bundle.Options{Keys: testKeys})
-	if infoA.Revision != infoB.Revision || !bytes.Equal(fileOf(t, a, "/data.json"), fileOf(t, b, "/data.json")) {
+	if infoA.Revision != infoB.Revision || !bytes.Equal(bundletest.File(t, a, "/data.json"), bundletest.File(t, b, "/data.json")) {
 		t.Error("AST and Go values encode differently")
 	}
 }
@@ -150,10 +149,10 @@ func TestReadRejects(t *testing.T) {
 	unsigned, _ := build(t, demoDoc(t), bundle.Options{})
 	v := &bundle.Verification{PublicKey: pub, KeyID: "k"}
 	for name, raw := range map[string][]byte{
-		"modified data":   Tamper(t, good, "/data.json", func(b []byte) []byte { return bytes.Replace(b, []byte(`"active":false`), []byte(`"active":true`), 1) }),
-		"modified policy": Tamper(t, good, "/trellis/authz.rego", func(b []byte) []byte { return append(b, "\n# edited\n"...) }),
-		"missing file":    Tamper(t, good, "/trellis/discovery.rego", nil),
-		"extra file":      Add(t, good, "/trellis/extra.rego", "package trellis.extra\n\nx := 1\n"),
+		"modified data":   bundletest.Tamper(t, good, "/data.json", func(b []byte) []byte { return bytes.Replace(b, []byte(`"active":false`), []byte(`"active":true`), 1) }),
+		"modified policy": bundletest.Tamper(t, good, "/trellis/authz.rego", func(b []byte) []byte { return append(b, "\n# edited\n"...) }),
+		"missing file":    bundletest.Tamper(t, good, "/trellis/discovery.rego", nil),
+		"extra file":      bundletest.Add(t, good, "/trellis/extra.rego", "package trellis.extra\n\nx := 1\n"),
 		"wrong key":       wrongKey,
 		"no signature":    unsigned,
 		"not a bundle":    []byte("garbage"),
@@ -317,93 +316,4 @@ func TestServerProtocol(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("no API key: %d, want 401", resp.StatusCode)
 	}
-}
-
-// fileOf returns one file of a gzipped tarball.
-func fileOf(t testing.TB, raw []byte, name string) []byte {
-	t.Helper()
-	var out []byte
-	rewrite(t, raw, func(n string, b []byte) ([]byte, bool) {
-		if n == name {
-			out = b
-		}
-		return b, true
-	})
-	return out
-}
-
-// Tamper returns raw with file name edited by f (nil removes it).
-func Tamper(t testing.TB, raw []byte, name string, f func([]byte) []byte) []byte {
-	t.Helper()
-	found := false
-	out := rewrite(t, raw, func(n string, b []byte) ([]byte, bool) {
-		if n != name {
-			return b, true
-		}
-		found = true
-		if f == nil {
-			return nil, false
-		}
-		return f(b), true
-	})
-	if !found {
-		t.Fatalf("no %s in the bundle", name)
-	}
-	return out
-}
-
-// Add returns raw with one more file.
-func Add(t testing.TB, raw []byte, name, body string) []byte {
-	t.Helper()
-	return rewrite(t, raw, nil, struct{ name, body string }{name, body})
-}
-
-func rewrite(t testing.TB, raw []byte, f func(string, []byte) ([]byte, bool), extra ...struct{ name, body string }) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	put := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keep := true
-		if f != nil {
-			b, keep = f(hdr.Name, b)
-		}
-		if keep {
-			put(hdr.Name, b)
-		}
-	}
-	for _, e := range extra {
-		put(e.name, []byte(e.body))
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
 }
