@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
@@ -32,11 +31,7 @@ type edgeConfig struct {
 	LongPoll          time.Duration
 	PollInterval      time.Duration
 
-	JWKSURL, JWKSFile string
-	Issuer, Audience  string
-	Algorithms        string
-	TokenSkew         time.Duration
-	MembershipClaim   string
+	tokenFlags
 
 	APIKeys       stringList
 	RequireAPIKey bool
@@ -68,13 +63,7 @@ func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
 	fs.StringVar(&c.PersistDir, "persist-dir", "", "directory keeping the last good bundle, activated at start without the server")
 	fs.DurationVar(&c.LongPoll, "long-poll", 30*time.Second, "long-polling wait asked of the server (0: plain polling)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 10*time.Second, "delay between polls when the server does not long-poll")
-	fs.StringVar(&c.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS")
-	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
-	fs.StringVar(&c.Issuer, "issuer", "", "required token issuer (iss) when a JWKS is configured")
-	fs.StringVar(&c.Audience, "audience", "", "required token audience (aud); empty: not checked")
-	fs.StringVar(&c.Algorithms, "algorithms", token.RS256, "comma-separated token algorithms to accept: RS256, ES256")
-	fs.DurationVar(&c.TokenSkew, "token-skew", token.DefaultSkew, "clock skew allowed on exp/nbf")
-	fs.StringVar(&c.MembershipClaim, "membership-claim", token.DefaultMembershipClaim, "token claim holding the organization membership id")
+	c.tokenFlags.register(fs)
 	fs.Var(&c.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
 	fs.BoolVar(&c.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
@@ -82,6 +71,9 @@ func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
 	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args); err != nil {
+		return c, err
+	}
+	if err := c.tokenFlags.validate(); err != nil {
 		return c, err
 	}
 	var lvl slog.Level
@@ -94,10 +86,6 @@ func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
 		return c, errors.New("--verification-key-id is required with --verification-key")
 	case c.VerificationAlg != bundle.RS256 && c.VerificationAlg != bundle.ES256:
 		return c, fmt.Errorf("--verification-alg %q: use RS256 or ES256", c.VerificationAlg)
-	case c.JWKSURL != "" && c.JWKSFile != "":
-		return c, errors.New("give --jwks-url or --jwks-file, not both")
-	case (c.JWKSURL != "" || c.JWKSFile != "") && c.Issuer == "":
-		return c, errors.New("--issuer is required with a JWKS: tokens from any other issuer must be rejected")
 	case c.LongPoll < 0 || c.PollInterval <= 0 || c.MaxBatch <= 0 || c.MaxWait <= 0:
 		return c, errors.New("--long-poll must not be negative; --poll-interval, --max-batch and --max-wait must be positive")
 	case lvl.UnmarshalText([]byte(c.LogLevel)) != nil:
@@ -134,11 +122,8 @@ func newEdgeService(ctx context.Context, c edgeConfig, log *slog.Logger) (*edgeS
 		return nil, err
 	}
 	var verifier authz.Verifier
-	if c.JWKSURL != "" || c.JWKSFile != "" {
-		v, err := token.New(ctx, token.Config{
-			JWKSURL: c.JWKSURL, JWKSFile: c.JWKSFile, Issuer: c.Issuer, Audience: c.Audience,
-			Algorithms: strings.Split(c.Algorithms, ","), Skew: c.TokenSkew, MembershipClaim: c.MembershipClaim, Logger: log,
-		})
+	if c.hasJWKS() {
+		v, err := token.New(ctx, c.tokenFlags.config(log))
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
@@ -32,13 +31,7 @@ type serveConfig struct {
 	DataFile string
 	Dev      bool
 
-	JWKSURL, JWKSFile string
-	Issuer, Audience  string
-	Algorithms        string
-	TokenSkew         time.Duration
-	MembershipClaim   string
-	TokenCacheSize    int
-	JWKSMinRefresh    time.Duration
+	tokenFlags
 
 	APIKeys       stringList
 	RequireAPIKey bool
@@ -70,15 +63,7 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file to load instead of the embedded demo dataset")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: mint tokens with an ephemeral key, serve its JWKS and print example requests (never in production)")
-	fs.StringVar(&c.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS (e.g. https://api.workos.com/sso/jwks/<client_id>)")
-	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
-	fs.StringVar(&c.Issuer, "issuer", "", "required token issuer (iss) when a JWKS is configured")
-	fs.StringVar(&c.Audience, "audience", "", "required token audience (aud); empty: not checked")
-	fs.StringVar(&c.Algorithms, "algorithms", token.RS256, "comma-separated token algorithms to accept: RS256, ES256")
-	fs.DurationVar(&c.TokenSkew, "token-skew", token.DefaultSkew, "clock skew allowed on exp/nbf")
-	fs.StringVar(&c.MembershipClaim, "membership-claim", token.DefaultMembershipClaim, "token claim holding the organization membership id")
-	fs.IntVar(&c.TokenCacheSize, "token-cache-size", token.DefaultCacheSize, "verified tokens kept in memory (negative: no cache)")
-	fs.DurationVar(&c.JWKSMinRefresh, "jwks-min-refresh", token.DefaultMinRefreshInterval, "least time between two JWKS fetches (an unknown kid triggers one)")
+	c.tokenFlags.register(fs)
 	fs.Var(&c.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
 	fs.BoolVar(&c.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted")
@@ -100,13 +85,13 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 
 // validate reports the first setting that cannot work, saying how to fix it.
 func (c serveConfig) validate() error {
-	switch {
-	case c.Dev && (c.JWKSURL != "" || c.JWKSFile != ""):
+	if c.Dev && c.hasJWKS() {
 		return errors.New("--dev mints its own tokens and cannot be combined with --jwks-url or --jwks-file: drop one")
-	case c.JWKSURL != "" && c.JWKSFile != "":
-		return errors.New("give --jwks-url or --jwks-file, not both")
-	case (c.JWKSURL != "" || c.JWKSFile != "") && c.Issuer == "":
-		return errors.New("--issuer is required with a JWKS: tokens from any other issuer must be rejected")
+	}
+	if err := c.tokenFlags.validate(); err != nil {
+		return err
+	}
+	switch {
 	case c.MaxBodyBytes <= 0:
 		return errors.New("--max-body-bytes must be positive")
 	case c.MaxBatch <= 0:
@@ -165,12 +150,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 	svc.engine = eng
 
 	var verifier authz.Verifier
-	tcfg := token.Config{
-		JWKSURL: c.JWKSURL, JWKSFile: c.JWKSFile, Issuer: c.Issuer, Audience: c.Audience,
-		Algorithms: strings.Split(c.Algorithms, ","), Skew: c.TokenSkew,
-		MembershipClaim: c.MembershipClaim, CacheSize: c.TokenCacheSize, MinRefreshInterval: c.JWKSMinRefresh,
-		Logger: log,
-	}
+	tcfg := c.tokenFlags.config(log)
 	if c.Dev {
 		log.Warn("DEVELOPMENT MODE: tokens are minted with an ephemeral key anyone with this process's output can use; never run --dev in production")
 		if svc.signer, err = token.NewSigner(token.RS256, "trellis-dev"); err != nil {

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/token"
+)
+
+// tokenFlags are the session-token settings `trellis serve` and
+// `trellis edge` share.
+type tokenFlags struct {
+	JWKSURL, JWKSFile string
+	Issuer, Audience  string
+	Algorithms        string
+	TokenSkew         time.Duration
+	MembershipClaim   string
+	TokenCacheSize    int
+	JWKSMinRefresh    time.Duration
+}
+
+func (t *tokenFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS (e.g. https://api.workos.com/sso/jwks/<client_id>)")
+	fs.StringVar(&t.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
+	fs.StringVar(&t.Issuer, "issuer", "", "required token issuer (iss) when a JWKS is configured")
+	fs.StringVar(&t.Audience, "audience", "", "required token audience (aud); empty: not checked")
+	fs.StringVar(&t.Algorithms, "algorithms", token.RS256, "comma-separated token algorithms to accept: RS256, ES256")
+	fs.DurationVar(&t.TokenSkew, "token-skew", token.DefaultSkew, "clock skew allowed on exp/nbf")
+	fs.StringVar(&t.MembershipClaim, "membership-claim", token.DefaultMembershipClaim, "token claim holding the organization membership id")
+	fs.IntVar(&t.TokenCacheSize, "token-cache-size", token.DefaultCacheSize, "verified tokens kept in memory (negative: no cache)")
+	fs.DurationVar(&t.JWKSMinRefresh, "jwks-min-refresh", token.DefaultMinRefreshInterval, "least time between two JWKS fetches (an unknown kid triggers one)")
+}
+
+// hasJWKS reports whether a key source is configured: without one the token
+// layer is off.
+func (t tokenFlags) hasJWKS() bool { return t.JWKSURL != "" || t.JWKSFile != "" }
+
+// validate reports a key source setting that cannot work.
+func (t tokenFlags) validate() error {
+	switch {
+	case t.JWKSURL != "" && t.JWKSFile != "":
+		return errors.New("give --jwks-url or --jwks-file, not both")
+	case t.hasJWKS() && t.Issuer == "":
+		return errors.New("--issuer is required with a JWKS: tokens from any other issuer must be rejected")
+	}
+	return nil
+}
+
+// config returns the verifier configuration these flags describe.
+func (t tokenFlags) config(log *slog.Logger) token.Config {
+	return token.Config{
+		JWKSURL: t.JWKSURL, JWKSFile: t.JWKSFile, Issuer: t.Issuer, Audience: t.Audience,
+		Algorithms: strings.Split(t.Algorithms, ","), Skew: t.TokenSkew,
+		MembershipClaim: t.MembershipClaim, CacheSize: t.TokenCacheSize, MinRefreshInterval: t.JWKSMinRefresh,
+		Logger: log,
+	}
+}
