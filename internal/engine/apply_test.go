@@ -335,3 +335,27 @@ func diffKeys(got, want ast.Value) string {
 	})
 	return out
 }
+
+// TestResultsAreCopies: a Data API answer must not share the store's maps,
+// which Apply changes in place once the answer has left the transaction.
+func TestResultsAreCopies(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 1, Resources: 10, Assignments: 5, Depth: 3})
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	role := ds.Roles[0]
+	got, err := e.Data(ctx, "trellis_data/roles", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fmt.Sprint(got.Value)
+	role.Permissions = nil
+	if err := e.Apply(ctx, 1, []model.Change{{Op: model.OpUpsert, Role: &role}}); err != nil {
+		t.Fatal(err)
+	}
+	if after := fmt.Sprint(got.Value); after != before {
+		t.Errorf("an answer changed after it was given: it shares the store's maps")
+	}
+}

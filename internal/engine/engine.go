@@ -163,12 +163,20 @@ func (e *Engine) prepare(ctx context.Context, ref string) (rego.PreparedEvalQuer
 		rego.Query(ref),
 		rego.Compiler(e.compiler),
 		rego.Store(e.store),
+		rego.GenerateJSON(copyResult),
 	).PrepareForEval(ctx)
 }
 
+// copyResult converts a result to JSON values, copying any object read
+// straight from the store: those are the store's own maps, which Apply
+// changes in place once the read transaction is over.
+func copyResult(t *ast.Term, _ *rego.EvalContext) (any, error) {
+	return ast.JSONWithOpt(t.Value, ast.JSONOpt{CopyMaps: true})
+}
+
 // Load replaces the whole data document with doc (built by package index)
-// and makes its revision current. The engine keeps doc: the caller must not
-// mutate it afterwards.
+// and makes its revision current. The engine keeps a converted copy; doc
+// stays the caller's.
 func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 	revision, err := index.Revision(doc)
 	if err != nil {
@@ -359,18 +367,23 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 	return nil
 }
 
-// Document returns the whole data document, for tests and bundles. The
-// caller must not mutate it.
+// Document returns a copy of the whole data document at one revision; the
+// caller owns it. The copy is made inside a store read transaction: the
+// store's values change in place under Apply. It is O(document size).
 func (e *Engine) Document(ctx context.Context) (ast.Value, error) {
-	v, err := storage.ReadOne(ctx, e.store, storage.Path{index.Root})
+	var doc ast.Value
+	err := storage.Txn(ctx, e.store, storage.TransactionParams{}, func(txn storage.Transaction) error {
+		v, err := e.store.Read(ctx, txn, storage.Path{index.Root})
+		if err != nil {
+			return err
+		}
+		doc, err = ast.InterfaceToValue(v)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: read data: %w", err)
 	}
-	av, ok := v.(ast.Value)
-	if !ok {
-		return ast.InterfaceToValue(v)
-	}
-	return av, nil
+	return doc, nil
 }
 
 // txnStore is index.Store over one write transaction of the OPA store.
