@@ -45,6 +45,17 @@ func TestServeMetrics(t *testing.T) {
 	} {
 		metricValue(t, body, name)
 	}
+	// The first check is asked again: the decision cache answers it.
+	if status, got := post(t, url, "/v1/check", "", tests[0].req); status != http.StatusOK {
+		t.Fatalf("again: %d %v", status, got)
+	}
+	body = scrape(t, url)
+	if hits, misses := metricValue(t, body, "trellis_decision_cache_hits_total"), metricValue(t, body, "trellis_decision_cache_misses_total"); hits != 1 || misses != 3 {
+		t.Errorf("decision cache: %v hits and %v misses, want 1 and 3", hits, misses)
+	}
+	if got := metricValue(t, body, allowByToken); got != 2 {
+		t.Errorf("%s = %v after a cached answer, want 2", allowByToken, got)
+	}
 	if got := metricValue(t, body, "trellis_store_resources"); got != 10 {
 		t.Errorf("trellis_store_resources = %v, want the demo's 2 roots and 8 resources", got)
 	}

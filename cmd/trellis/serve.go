@@ -38,8 +38,10 @@ type serveConfig struct {
 	MaxBodyBytes  int64
 	MaxBatch      int
 	MaxWait       time.Duration
+	DecisionCache int
 	DecisionLog   bool
 	LogLevel      string
+	PprofAddr     string
 
 	// DefaultRole is the role of a membership created through the
 	// WorkOS-compatible API without role_slug or role_slugs.
@@ -69,7 +71,9 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
 	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
+	fs.IntVar(&c.DecisionCache, "decision-cache-size", defaultDecisionCache, "single-check answers kept for the current data revision (0: no cache); a new revision empties it")
 	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision (decision_id, subject, permission, resource, result, reason, revision)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: role slug given to a membership created without role_slug or role_slugs (WorkOS's default role); empty: none (needs --database-url)")
 	c.Bundles.register(fs)
@@ -98,8 +102,15 @@ func (c serveConfig) validate() error {
 		return errors.New("--max-batch must be positive")
 	case c.MaxWait <= 0:
 		return errors.New("--max-wait must be positive")
+	case c.DecisionCache < 0:
+		return errors.New("--decision-cache-size must not be negative (0 turns the cache off)")
 	case c.DefaultRole != "" && c.Postgres.DatabaseURL == "":
 		return errors.New("--default-role is for the WorkOS-compatible API, which needs --database-url: give both or neither")
+	}
+	if c.PprofAddr != "" {
+		if err := checkPprofAddr(c.PprofAddr); err != nil {
+			return err
+		}
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -182,7 +193,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		log.Info("token layer off: no --jwks-url or --jwks-file; only membership subjects (with an API key) are answered")
 	}
 
-	acfg := authz.Config{Engine: eng, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch}
+	acfg := authz.Config{Engine: eng, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch, DecisionCacheSize: c.DecisionCache}
 	ready := func() (bool, map[string]any) {
 		return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false}
 	}
@@ -194,6 +205,10 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.cleanup()
 		return nil, err
 	}
+	svc.metrics.WatchDecisionCache(func() (uint64, uint64) {
+		st := as.CacheStats()
+		return st.Hits, st.Misses
+	})
 	var decisionLog *slog.Logger
 	if c.DecisionLog {
 		decisionLog = log.With("log", "decision")
@@ -272,6 +287,10 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer svc.cleanup()
+	var background []func(context.Context) error
+	if c.PprofAddr != "" {
+		background = append(background, func(ctx context.Context) error { return servePprof(ctx, c.PprofAddr, log) })
+	}
 	return serveHTTP(ctx, c.Addr, svc.handler, log, func(addr string) error {
 		log.Info("listening", "addr", addr, "revision", svc.engine.Revision())
 		if svc.signer == nil {
@@ -279,7 +298,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		}
 		// Printed once serving, so the commands work as soon as they appear.
 		return printDevHelp(stdout, "http://"+addr, svc.signer, svc.apiKeys[0])
-	})
+	}, background...)
 }
 
 func randomHex(n int) string {

@@ -419,6 +419,9 @@ func TestServeConfigErrors(t *testing.T) {
 		{"both JWKS sources", []string{"--jwks-file", "x", "--jwks-url", "y", "--issuer", "i"}, "not both"},
 		{"bad log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"stray argument", []string{"extra"}, "unexpected argument"},
+		{"negative decision cache", []string{"--decision-cache-size", "-1"}, "--decision-cache-size"},
+		{"profiles on a public address", []string{"--pprof-addr", "0.0.0.0:6060"}, "loopback"},
+		{"profiles without a port", []string{"--pprof-addr", "127.0.0.1"}, "--pprof-addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)

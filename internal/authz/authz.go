@@ -46,11 +46,15 @@ type Config struct {
 	MaxWait time.Duration
 	// MaxBatch bounds the checks in one batch (default 1000).
 	MaxBatch int
+	// DecisionCacheSize bounds the single-check answers kept for the
+	// current revision; 0 keeps none.
+	DecisionCacheSize int
 }
 
 // Service answers decision requests. It is safe for concurrent use.
 type Service struct {
-	cfg Config
+	cfg   Config
+	cache *decisionCache
 }
 
 // New returns a Service.
@@ -64,7 +68,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	return &Service{cfg: cfg}, nil
+	return &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}, nil
 }
 
 // MaxBatch returns the largest batch the service accepts.
@@ -148,23 +152,39 @@ type Permissions struct {
 // MaxPageSize bounds list pages.
 const MaxPageSize = 1000
 
-// Check answers one check.
+// Check answers one check, from the decision cache when it holds the
+// answer at the current revision.
 func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consistency) (Decision, Answer, error) {
-	in, err := s.subjectInput(ctx, sub)
+	v, err := s.verify(ctx, sub)
 	if err != nil {
 		return Decision{}, Answer{}, err
 	}
 	if err := validCheck(c); err != nil {
 		return Decision{}, Answer{}, err
 	}
+	if err := s.await(ctx, cons); err != nil {
+		return Decision{}, Answer{}, err
+	}
+	key, rev := checkKey(v, c), s.cfg.Engine.Revision()
+	if d, ok := s.cache.get(rev, key); ok {
+		return d, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+	}
+	in := v.input()
 	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(c.Permission))
 	in.Insert(ast.InternedTerm("resource"), c.Resource.term())
 	var d Decision
-	ans, err := s.decide(ctx, engine.Check, in, cons, func(v any) error { return decodeDecision(v, &d) })
-	return d, ans, err
+	ans, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
+	if err != nil {
+		return Decision{}, Answer{}, err
+	}
+	s.cache.put(ans.Revision, key, d)
+	return d, ans, nil
 }
 
-// CheckBatch answers checks with one token verification, in order.
+// CheckBatch answers checks with one token verification, in order. Checks
+// the decision cache holds at the current revision are not evaluated again,
+// unless the others were evaluated at a newer revision: one answer is always
+// of one revision.
 func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, cons Consistency) ([]Decision, Answer, error) {
 	if len(checks) == 0 {
 		return nil, Answer{}, invalid("checks", "give at least one check")
@@ -172,11 +192,10 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 	if len(checks) > s.cfg.MaxBatch {
 		return nil, Answer{}, invalid("checks", fmt.Sprintf("at most %d checks per batch, got %d", s.cfg.MaxBatch, len(checks)))
 	}
-	in, err := s.subjectInput(ctx, sub)
+	v, err := s.verify(ctx, sub)
 	if err != nil {
 		return nil, Answer{}, err
 	}
-	terms := make([]*ast.Term, len(checks))
 	for i, c := range checks {
 		if err := validCheck(c); err != nil {
 			var bad *InvalidError
@@ -185,30 +204,67 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 			}
 			return nil, Answer{}, err
 		}
-		terms[i] = ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("permission"), ast.StringTerm(c.Permission)),
-			ast.Item(ast.InternedTerm("resource"), c.Resource.term()),
+	}
+	if err := s.await(ctx, cons); err != nil {
+		return nil, Answer{}, err
+	}
+	rev := s.cfg.Engine.Revision()
+	ds := make([]Decision, len(checks))
+	keys := make([]string, len(checks))
+	var missing []int
+	for i, c := range checks {
+		keys[i] = checkKey(v, c)
+		var ok bool
+		if ds[i], ok = s.cache.get(rev, keys[i]); !ok {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return ds, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+	}
+	ans, err := s.evaluateBatch(ctx, v, checks, missing, ds)
+	if err == nil && ans.Revision != rev && len(missing) < len(checks) {
+		// The cached answers are of an older revision than the evaluated
+		// ones: evaluate them all at one revision.
+		missing = missing[:0]
+		for i := range checks {
+			missing = append(missing, i)
+		}
+		ans, err = s.evaluateBatch(ctx, v, checks, missing, ds)
+	}
+	if err != nil {
+		return nil, Answer{}, err
+	}
+	for _, i := range missing {
+		s.cache.put(ans.Revision, keys[i], ds[i])
+	}
+	return ds, ans, nil
+}
+
+// evaluateBatch evaluates checks[i] for each i in which, in one batch
+// query, into ds[i].
+func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, which []int, ds []Decision) (Answer, error) {
+	terms := make([]*ast.Term, len(which))
+	for j, i := range which {
+		terms[j] = ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("permission"), ast.StringTerm(checks[i].Permission)),
+			ast.Item(ast.InternedTerm("resource"), checks[i].Resource.term()),
 		)
 	}
+	in := v.input()
 	in.Insert(ast.InternedTerm("checks"), ast.ArrayTerm(terms...))
-	var ds []Decision
-	ans, err := s.decide(ctx, engine.Batch, in, cons, func(v any) error {
-		arr, ok := v.([]any)
-		if !ok || len(arr) != len(checks) {
-			return fmt.Errorf("authz: batch result has %d decisions for %d checks", len(arr), len(checks))
+	return s.evaluate(ctx, engine.Batch, in, func(val any) error {
+		arr, ok := val.([]any)
+		if !ok || len(arr) != len(which) {
+			return fmt.Errorf("authz: batch result has %d decisions for %d checks", len(arr), len(which))
 		}
-		ds = make([]Decision, len(arr))
-		for i := range arr {
-			if err := decodeDecision(arr[i], &ds[i]); err != nil {
+		for j, i := range which {
+			if err := decodeDecision(arr[j], &ds[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, Answer{}, err
-	}
-	return ds, ans, nil
 }
 
 // EffectivePermissions lists the subject's permissions on a resource.
@@ -331,20 +387,26 @@ func replaceSubject(obj ast.Object, subject ast.Object) ast.Object {
 	return out
 }
 
-// subjectInput verifies the subject and returns the policy input holding it.
-// A failed verification is not an error: it becomes input.token_error so
-// the policy denies with its reason.
-func (s *Service) subjectInput(ctx context.Context, sub Subject) (ast.Object, error) {
-	in := ast.NewObject()
+// subject is a verified subject: a membership named by the caller, the
+// claims of a verified token, or why a token failed verification.
+type subject struct {
+	membershipID string
+	claims       *token.Claims
+	tokenErr     *token.Error
+}
+
+// verify checks the subject's shape and verifies its token. A failed
+// verification is not an error: it becomes input.token_error so the policy
+// denies with its reason.
+func (s *Service) verify(ctx context.Context, sub Subject) (subject, error) {
 	switch {
 	case sub.Token != "" && sub.MembershipID != "":
-		return nil, invalid("subject", "give token or subject, not both")
+		return subject{}, invalid("subject", "give token or subject, not both")
 	case sub.MembershipID != "":
-		in.Insert(ast.InternedTerm("subject"), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("organization_membership_id"), ast.StringTerm(sub.MembershipID))))
+		return subject{membershipID: sub.MembershipID}, nil
 	case sub.Token != "":
 		if s.cfg.Tokens == nil {
-			return nil, invalid("token", "the token layer is switched off on this server; give subject.organization_membership_id")
+			return subject{}, invalid("token", "the token layer is switched off on this server; give subject.organization_membership_id")
 		}
 		claims, err := s.cfg.Tokens.Verify(ctx, sub.Token)
 		if err != nil {
@@ -352,17 +414,38 @@ func (s *Service) subjectInput(ctx context.Context, sub Subject) (ast.Object, er
 			if !errors.As(err, &te) {
 				te = &token.Error{Code: "token_invalid", Message: "the token could not be verified"}
 			}
-			in.Insert(ast.InternedTerm("token_error"), ast.ObjectTerm(
-				ast.Item(ast.InternedTerm("code"), ast.StringTerm(te.Code)),
-				ast.Item(ast.InternedTerm("message"), ast.StringTerm(te.Message)),
-			))
-			return in, nil
+			return subject{tokenErr: te}, nil
 		}
-		in.Insert(ast.InternedTerm("token"), claimsTerm(claims))
-	default:
-		return nil, invalid("subject", "give a token or subject.organization_membership_id")
+		return subject{claims: &claims}, nil
 	}
-	return in, nil
+	return subject{}, invalid("subject", "give a token or subject.organization_membership_id")
+}
+
+// input returns a new policy input holding the subject.
+func (v subject) input() ast.Object {
+	in := ast.NewObject()
+	switch {
+	case v.tokenErr != nil:
+		in.Insert(ast.InternedTerm("token_error"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("code"), ast.StringTerm(v.tokenErr.Code)),
+			ast.Item(ast.InternedTerm("message"), ast.StringTerm(v.tokenErr.Message)),
+		))
+	case v.claims != nil:
+		in.Insert(ast.InternedTerm("token"), claimsTerm(*v.claims))
+	default:
+		in.Insert(ast.InternedTerm("subject"), ast.ObjectTerm(
+			ast.Item(ast.InternedTerm("organization_membership_id"), ast.StringTerm(v.membershipID))))
+	}
+	return in
+}
+
+// subjectInput verifies the subject and returns the policy input holding it.
+func (s *Service) subjectInput(ctx context.Context, sub Subject) (ast.Object, error) {
+	v, err := s.verify(ctx, sub)
+	if err != nil {
+		return nil, err
+	}
+	return v.input(), nil
 }
 
 func claimsTerm(c token.Claims) *ast.Term {
@@ -390,6 +473,11 @@ func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Objec
 	if err := s.await(ctx, cons); err != nil {
 		return Answer{}, err
 	}
+	return s.evaluate(ctx, ep, in, decode)
+}
+
+// evaluate evaluates ep on in and hands the value to decode.
+func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
 	res, err := s.cfg.Engine.Decide(ctx, ep, in)
 	if err != nil {
 		return Answer{}, err

@@ -157,3 +157,18 @@ func (m *Metrics) SetStale(stale bool) {
 func (m *Metrics) SetStoreSize(n int) {
 	m.storeResources.Set(float64(n))
 }
+
+// WatchDecisionCache exports the decision cache's lookup counters, read
+// from stats at each scrape, as trellis_decision_cache_{hits,misses}_total.
+func (m *Metrics) WatchDecisionCache(stats func() (hits, misses uint64)) {
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "trellis_decision_cache_hits_total",
+			Help: "Single checks answered from the decision cache.",
+		}, func() float64 { h, _ := stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "trellis_decision_cache_misses_total",
+			Help: "Single checks the decision cache did not hold at the current revision.",
+		}, func() float64 { _, m := stats(); return float64(m) }),
+	)
+}

@@ -1,0 +1,118 @@
+package authz
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+)
+
+// decisionCache holds the policy's answers to single checks, for the newest
+// revision only. An entry is the decision evaluated at exactly the
+// revision it is filed under, and a lookup asks for exactly the engine's
+// current revision, which the request's consistency wait has already
+// brought up to what it asked for: a cached answer is therefore never older
+// than the request allows, and an answer computed at an older revision is
+// never filed once a newer one has been seen. A new revision empties the
+// cache. A nil *decisionCache caches nothing.
+type decisionCache struct {
+	max int
+
+	mu  sync.RWMutex
+	rev int64
+	m   map[string]Decision
+
+	hits, misses atomic.Uint64
+}
+
+func newDecisionCache(size int) *decisionCache {
+	if size <= 0 {
+		return nil
+	}
+	return &decisionCache{max: size, m: make(map[string]Decision)}
+}
+
+// get returns the decision filed for key at revision rev. key "" is never
+// cached.
+func (c *decisionCache) get(rev int64, key string) (Decision, bool) {
+	if c == nil || key == "" {
+		return Decision{}, false
+	}
+	c.mu.RLock()
+	d, ok := c.m[key]
+	ok = ok && c.rev == rev
+	c.mu.RUnlock()
+	if ok {
+		c.hits.Add(1)
+	} else {
+		c.misses.Add(1)
+	}
+	return d, ok
+}
+
+// put files d, evaluated at revision rev, under key. At capacity it evicts
+// an arbitrary entry (Go randomizes where a map's iteration starts).
+func (c *decisionCache) put(rev int64, key string, d Decision) {
+	if c == nil || key == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case rev < c.rev:
+		return
+	case rev > c.rev:
+		clear(c.m)
+		c.rev = rev
+	case len(c.m) >= c.max:
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = d
+}
+
+// CacheStats counts decision cache lookups.
+type CacheStats struct {
+	Hits, Misses uint64
+}
+
+// CacheStats returns the decision cache's counters (zero when it is off).
+func (s *Service) CacheStats() CacheStats {
+	if s.cache == nil {
+		return CacheStats{}
+	}
+	return CacheStats{Hits: s.cache.hits.Load(), Misses: s.cache.misses.Load()}
+}
+
+// checkKey is the cache key of check c by subject v: every part of the
+// policy input, each length-prefixed so that no two inputs share a key.
+// It is "" (not cached) for a subject whose token failed verification.
+func checkKey(v subject, c Check) string {
+	if v.tokenErr != nil {
+		return ""
+	}
+	b := make([]byte, 0, 160)
+	if t := v.claims; t != nil {
+		b = append(b, 't')
+		b = appendFields(b, t.Subject, t.OrganizationID, t.MembershipID, t.Role)
+		b = binary.AppendUvarint(b, uint64(len(t.Roles)))
+		b = appendFields(b, t.Roles...)
+		b = binary.AppendUvarint(b, uint64(len(t.Permissions)))
+		b = appendFields(b, t.Permissions...)
+	} else {
+		b = append(b, 'm')
+		b = appendFields(b, v.membershipID)
+	}
+	r := c.Resource
+	b = appendFields(b, c.Permission, r.ID, r.Type, r.ExternalID, r.OrganizationID)
+	return string(b)
+}
+
+func appendFields(b []byte, fields ...string) []byte {
+	for _, f := range fields {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
