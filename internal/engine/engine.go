@@ -202,7 +202,7 @@ func (e *Engine) setRevision(rev int64) {
 // save this conversion.)
 func (e *Engine) write(ctx context.Context, doc ast.Object) error {
 	path := storage.Path{index.Root}
-	native, err := ast.JSON(doc)
+	native, err := newPlainer().value(doc)
 	if err != nil {
 		return err
 	}
