@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
 )
 
@@ -29,20 +30,25 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	store, err := postgres.Open(ctx, dsn, postgres.Config{MaxDepth: ds.MaxDepth, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
-	rev, err := store.Import(ctx, ds)
+	rev, err := importDataset(ctx, dsn, ds, stderr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "imported %d organizations, %d resources, %d assignments at revision %d\n",
 		len(ds.Organizations), len(ds.Resources), len(ds.Assignments), rev)
 	return nil
+}
+
+// importDataset migrates the database at dsn and imports ds into it, and
+// returns the revision the data is at.
+func importDataset(ctx context.Context, dsn string, ds *model.Dataset, stderr io.Writer) (int64, error) {
+	store, err := postgres.Open(ctx, dsn, postgres.Config{MaxDepth: ds.MaxDepth, Logger: slog.New(slog.NewJSONHandler(stderr, nil))})
+	if err != nil {
+		return 0, err
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return 0, err
+	}
+	return store.Import(ctx, ds)
 }

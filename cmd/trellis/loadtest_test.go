@@ -2,8 +2,11 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/trellis-authz/trellis/internal/loadtest"
 )
 
 func TestParseLoadtest(t *testing.T) {
@@ -11,12 +14,71 @@ func TestParseLoadtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Tier != "S" || c.Connections != 32 || c.Duration != 10*time.Second || c.Out != "bench-results" || c.Systems != "trellis,opa,ceiling" {
+	if c.Tier != "S" || c.Connections != 32 || c.Duration != 10*time.Second || c.Out != "bench-results" || c.Systems != "trellis,opa,ceiling" ||
+		c.Shares != loadtest.DefaultShares || c.BatchSize != 50 || c.ListLimit != 100 || c.HalfLoad {
 		t.Errorf("defaults: %+v", c)
 	}
-	for _, args := range [][]string{{"--tier", "XL"}, {"--connections", "0"}, {"--systems", "trellis,nginx"}, {"--duration", "0s"}} {
+	for _, args := range [][]string{
+		{"--tier", "XL"},
+		{"--connections", "0"},
+		{"--systems", "trellis,nginx"},
+		{"--duration", "0s"},
+		{"--mix", "token=1,nope=2"},
+		{"--batch-size", "0"},
+		{"--list-limit", "1001"},
+		{"--half-load", "--rate", "100"},
+		{"--half-load", "--systems", "opa,ceiling"},
+	} {
 		if _, err := parseLoadtest(args, io.Discard); err == nil {
 			t.Errorf("parseLoadtest(%q): no error", args)
+		}
+	}
+	c, err = parseLoadtest([]string{"--half-load", "--mix", "batch=1,list=3"}, io.Discard)
+	if err != nil || !c.HalfLoad || c.Shares != (loadtest.Shares{Batch: 1, List: 3}) {
+		t.Errorf("--half-load --mix batch=1,list=3: %+v, %v", c, err)
+	}
+}
+
+func TestParseShares(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    loadtest.Shares
+		wantErr string
+	}{
+		{loadtest.DefaultShares.String(), loadtest.DefaultShares, ""},
+		{"assignment=3, deny=1", loadtest.Shares{Assignment: 3, Deny: 1}, ""},
+		{"token-fresh=1", loadtest.Shares{Fresh: 1}, ""},
+		{"token", loadtest.Shares{}, "not kind=share"},
+		{"token=x", loadtest.Shares{}, "not a whole number"},
+		{"token=-1", loadtest.Shares{}, "negative"},
+		{"token=1,token=2", loadtest.Shares{}, "twice"},
+		{"fresh=1", loadtest.Shares{}, `unknown request kind "fresh"`},
+		{"token=0,deny=0", loadtest.Shares{}, "every share is zero"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseShares(tt.in)
+			if tt.wantErr == "" {
+				if err != nil || got != tt.want {
+					t.Errorf("parseShares(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseShares(%q): error %v, want one containing %q", tt.in, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRunBenchDispatch(t *testing.T) {
+	var out strings.Builder
+	if err := runBench(t.Context(), []string{"--help"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "gen ") {
+		t.Errorf("bench --help: %v, %q", err, out.String())
+	}
+	for _, args := range [][]string{nil, {"nope"}} {
+		if err := runBench(t.Context(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("bench %q: no error", args)
 		}
 	}
 }

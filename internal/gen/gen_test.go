@@ -2,7 +2,9 @@ package gen_test
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -117,6 +119,22 @@ func TestGenerateSkew(t *testing.T) {
 	skewed := perOrg(gen.Generate(gen.Spec{Seed: 1, Organizations: 50, Resources: 5000, Skew: 1.5}))
 	if first, last := skewed["org_1"], skewed["org_50"]; first < 20*last {
 		t.Errorf("skew 1.5: org_1 has %d resources and org_50 %d, want a far larger first", first, last)
+	}
+}
+
+// TestGenerateFanOut checks that fan-out within an organization is
+// heavy-tailed (preferential attachment), not uniform: a few resources have
+// far more children than the typical parent.
+func TestGenerateFanOut(t *testing.T) {
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 1, Resources: 20_000, Depth: 5})
+	kids := map[string]int{}
+	for _, r := range ds.Resources {
+		kids[r.ParentID]++ // "" is the organization root
+	}
+	counts := slices.Sorted(maps.Values(kids))
+	median, most := counts[len(counts)/2], counts[len(counts)-1]
+	if most < 50*median {
+		t.Errorf("fan-out: median %d children, most %d; want a heavy tail (most ≥ 50 × median)", median, most)
 	}
 }
 

@@ -1,9 +1,12 @@
 // Package loadtest drives an authorization server over HTTP and checks every
-// answer: a request mix built from a model.Dataset, with each request's
-// expected decision computed by a brute-force Oracle that shares no code with
-// the policies; a closed-loop (N connections) or open-loop (fixed rate) load
-// generator; latency percentiles; and the server process's RSS and CPU read
-// from /proc. It only ever talks to loopback addresses.
+// answer: a request mix built from a model.Dataset (checks with cached and
+// fresh tokens, by assignment at varied depth, denies, batches and
+// list-resources pages), with each expected decision and page computed by a
+// brute-force Oracle that shares no code with the policies; a closed-loop (N
+// connections) or open-loop (fixed rate) load generator; latency
+// percentiles, overall and per kind; and the server process's RSS (its
+// spread over the run) and CPU read from /proc. It only ever talks to
+// loopback addresses.
 package loadtest
 
 import (
@@ -31,6 +34,7 @@ type Oracle struct {
 	roles  map[string]model.Role    // by model.Role.Key
 	known  map[string]bool          // permission slugs
 	grants map[string][]oracleGrant // membership → its grants
+	orgRes map[string][]string      // organization → its resource ids, root included, sorted
 }
 
 type oracleGrant struct{ resource, roleKey string }
@@ -44,15 +48,21 @@ func NewOracle(ds *model.Dataset) *Oracle {
 		roles:  make(map[string]model.Role, len(ds.Roles)),
 		known:  make(map[string]bool, len(ds.Permissions)),
 		grants: make(map[string][]oracleGrant),
+		orgRes: make(map[string][]string, len(ds.Organizations)),
 	}
 	for _, org := range ds.Organizations {
 		o.res[org.RootID()] = model.Resource{ID: org.RootID(), OrganizationID: org.ID, Type: model.OrganizationType}
+		o.orgRes[org.ID] = append(o.orgRes[org.ID], org.RootID())
 	}
 	for _, r := range ds.Resources {
 		if r.ParentID == "" {
 			r.ParentID = model.RootResourceID(r.OrganizationID)
 		}
 		o.res[r.ID] = r
+		o.orgRes[r.OrganizationID] = append(o.orgRes[r.OrganizationID], r.ID)
+	}
+	for _, ids := range o.orgRes {
+		slices.Sort(ids)
 	}
 	for _, r := range ds.Roles {
 		o.roles[r.Key()] = r
@@ -73,12 +83,33 @@ func NewOracle(ds *model.Dataset) *Oracle {
 }
 
 func (o *Oracle) addGrant(om, rid, slug string) {
-	// An organization role shadows the environment role of the same slug.
-	key := model.RoleKey(o.mem[om].OrganizationID, slug)
+	o.grants[om] = append(o.grants[om], oracleGrant{rid, o.roleKey(o.mem[om].OrganizationID, slug)})
+}
+
+// roleKey returns the key of the role slug names in organization org: an
+// organization role shadows the environment role of the same slug.
+func (o *Oracle) roleKey(org, slug string) string {
+	key := model.RoleKey(org, slug)
 	if _, ok := o.roles[key]; !ok {
 		key = slug
 	}
-	o.grants[om] = append(o.grants[om], oracleGrant{rid, key})
+	return key
+}
+
+// Claims returns the claims an AuthKit-style session token for membership
+// id carries: its organization, the membership and the permissions of its
+// organization roles, sorted. It reports false for an unknown membership.
+func (o *Oracle) Claims(id string) (Claims, bool) {
+	m, ok := o.mem[id]
+	if !ok {
+		return Claims{}, false
+	}
+	var perms []string
+	for _, slug := range m.RoleSlugs {
+		perms = append(perms, o.roles[o.roleKey(m.OrganizationID, slug)].Permissions...)
+	}
+	slices.Sort(perms)
+	return Claims{OrgID: m.OrganizationID, Permissions: slices.Compact(perms), MembershipID: id}, true
 }
 
 // Allowed reports whether a verified token with claims c may do perm on the
@@ -109,6 +140,59 @@ func (o *Oracle) Allowed(c Claims, perm, rid string) bool {
 		if o.isAncestorOrSelf(g.resource, rid) {
 			return true
 		}
+	}
+	return false
+}
+
+// List returns the first page of the resources a verified token with
+// claims c may do perm on, as listed with no type, parent or cursor: the
+// resources of c's organization (its root included) for which Allowed
+// holds, sorted by id (byte order), at most limit of them, and whether more
+// follow. An unknown permission lists nothing; limit must be positive.
+//
+// It gives the answers of Allowed over every resource of the organization,
+// without calling it per resource: the grants that carry perm are found
+// once, then each resource walks its parents to one of them.
+func (o *Oracle) List(c Claims, perm string, limit int) (ids []string, more bool) {
+	if !o.known[perm] {
+		return nil, false
+	}
+	all := slices.Contains(c.Permissions, perm) // the token rule
+	anchors := map[string]bool{}
+	if m, ok := o.mem[c.MembershipID]; ok && m.Status == model.StatusActive && m.OrganizationID == c.OrgID {
+		for _, g := range o.grants[m.ID] {
+			if slices.Contains(o.roles[g.roleKey].Permissions, perm) {
+				anchors[g.resource] = true
+			}
+		}
+	}
+	for _, rid := range o.orgRes[c.OrgID] {
+		if !all && !o.underAny(anchors, rid) {
+			continue
+		}
+		if len(ids) == limit {
+			return ids, true
+		}
+		ids = append(ids, rid)
+	}
+	return ids, false
+}
+
+// underAny reports whether r or one of its ancestors is in anchors, with
+// the bounded walk of isAncestorOrSelf.
+func (o *Oracle) underAny(anchors map[string]bool, r string) bool {
+	if len(anchors) == 0 {
+		return false
+	}
+	cur := r
+	for range 256 {
+		if cur == "" {
+			return false
+		}
+		if anchors[cur] {
+			return true
+		}
+		cur = o.res[cur].ParentID
 	}
 	return false
 }

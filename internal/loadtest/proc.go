@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -92,20 +93,52 @@ func parseStatusRSS(status []byte) (int64, error) {
 
 // ProcUsage is a process's resource use over a window.
 type ProcUsage struct {
-	// RSS is the resident set size at the end of the window, PeakRSS the
-	// largest seen during it (sampled every 200ms), in bytes.
-	RSS, PeakRSS int64
+	// RSS is the resident set size at the end of the window, in bytes.
+	RSS int64
+	// RSSSpread summarizes the RSS sampled during the window (Run samples
+	// it every 200ms); zero when it was not sampled.
+	RSSSpread RSSSpread
 	// CPU is the CPU time used in the window; Cores is CPU over the
 	// window's wall time (1.0 = one core busy throughout).
 	CPU   time.Duration
 	Cores float64
 }
 
-// Usage returns the use between two samples taken elapsed apart.
+// Usage returns the use between two samples taken elapsed apart; its
+// RSSSpread holds after's RSS alone.
 func Usage(before, after ProcSample, elapsed time.Duration) ProcUsage {
-	u := ProcUsage{RSS: after.RSS, PeakRSS: after.RSS, CPU: after.CPU - before.CPU}
+	u := ProcUsage{RSS: after.RSS, RSSSpread: Spread([]int64{after.RSS}), CPU: after.CPU - before.CPU}
 	if elapsed > 0 {
 		u.Cores = u.CPU.Seconds() / elapsed.Seconds()
 	}
 	return u
+}
+
+// RSSSpread says how much a process's RSS moved over a window: whether it
+// stayed within ±x % of its mean.
+type RSSSpread struct {
+	Samples        int
+	Min, Max, Mean int64 // bytes
+	// Deviation is the largest distance of a sample from Mean, in percent
+	// of Mean: the x of "stable within ±x %".
+	Deviation float64
+}
+
+// Spread summarizes RSS samples, in bytes; no samples give the zero value.
+func Spread(samples []int64) RSSSpread {
+	if len(samples) == 0 {
+		return RSSSpread{}
+	}
+	s := RSSSpread{Samples: len(samples), Min: samples[0], Max: samples[0]}
+	var sum float64
+	for _, x := range samples {
+		s.Min, s.Max = min(s.Min, x), max(s.Max, x)
+		sum += float64(x)
+	}
+	mean := sum / float64(len(samples))
+	s.Mean = int64(math.Round(mean))
+	if mean > 0 {
+		s.Deviation = max(mean-float64(s.Min), float64(s.Max)-mean) / mean * 100
+	}
+	return s
 }

@@ -4,21 +4,29 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
 
 // Table renders results as a Markdown table, one row per system, with the
 // ratio of the first result's throughput (the system under test) to each
-// other system's. Missing figures are "—".
+// other system's loaded the same way (closed or open loop). Latencies are
+// over all requests of every kind. The RSS columns give the smallest and
+// largest RSS sampled during the measured window and the largest distance
+// of a sample from their mean. Missing figures are "—".
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| system | req/s | p50 | p90 | p99 | p99.9 | max | errors | wrong | server RSS end / peak | server CPU (cores) | client CPU (cores) | " + ratioHeader(results) + " |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| system | req/s | p50 | p90 | p99 | p99.9 | max | errors | wrong | server RSS min / max | RSS ± of mean | server CPU (cores) | client CPU (cores) | " + ratioHeader(results) + " |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, r := range results {
-		rss, cpu, client := "—", "—", "—"
+		rss, dev, cpu, client := "—", "—", "—", "—"
+		if r.Server != nil && r.Server.RSSSpread.Samples > 0 {
+			sp := r.Server.RSSSpread
+			rss = fmt.Sprintf("%s / %s", mib(sp.Min), mib(sp.Max))
+			dev = fmt.Sprintf("%.1f %%", sp.Deviation)
+		}
 		if r.Server != nil {
-			rss = fmt.Sprintf("%s / %s", mib(r.Server.RSS), mib(r.Server.PeakRSS))
 			cpu = fmt.Sprintf("%.2f", r.Server.Cores)
 		}
 		if r.Client != nil {
@@ -27,13 +35,52 @@ func Table(results []Result) string {
 		ratio := "1.00×"
 		if i > 0 {
 			ratio = "—"
-			if r.Throughput() > 0 {
+			if r.Throughput() > 0 && (r.Rate > 0) == (results[0].Rate > 0) {
 				ratio = fmt.Sprintf("%.2f×", results[0].Throughput()/r.Throughput())
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n",
 			r.Target, r.Throughput(), ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max),
-			r.Errors, wrong(r), rss, cpu, client, ratio)
+			r.Errors, wrong(r), rss, dev, cpu, client, ratio)
+	}
+	return b.String()
+}
+
+// KindTable renders, one row per system, the requests of each kind answered
+// in the measured window and their p99 latency. For fresh tokens it also
+// gives how many carried a token the server had never been sent.
+func KindTable(results []Result) string {
+	var kinds []string
+	for _, k := range Kinds {
+		for _, r := range results {
+			if slices.ContainsFunc(r.Kinds, func(kr KindResult) bool { return kr.Kind == k }) {
+				kinds = append(kinds, k)
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString("| system |")
+	for _, k := range kinds {
+		b.WriteString(" " + k + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(kinds)) + "\n")
+	for _, r := range results {
+		b.WriteString("| " + r.Target + " |")
+		for _, k := range kinds {
+			i := slices.IndexFunc(r.Kinds, func(kr KindResult) bool { return kr.Kind == k })
+			if i < 0 {
+				b.WriteString(" — |")
+				continue
+			}
+			kr := r.Kinds[i]
+			fresh := ""
+			if k == KindFresh {
+				fresh = fmt.Sprintf(" (%d new)", r.FreshFirst)
+			}
+			fmt.Fprintf(&b, " %d%s · p99 %s |", kr.Requests, fresh, ms(kr.Latency.P99))
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }
@@ -46,7 +93,7 @@ func ratioHeader(results []Result) string {
 }
 
 func wrong(r Result) string {
-	if r.Wrong == 0 && strings.Contains(r.Target, "ceiling") {
+	if !r.Verified {
 		return "n/a"
 	}
 	return fmt.Sprint(r.Wrong)

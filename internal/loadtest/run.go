@@ -3,7 +3,6 @@ package loadtest
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,84 +11,28 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Target is one system under load: where to send checks and how to read
+// Target is one system under load: where to send requests and how to read
 // their answers.
 type Target struct {
 	// Name labels the target in reports.
 	Name string
-	// URL receives every check as a POST with a JSON body. Its host must be
-	// a loopback address.
-	URL string
-	// Body encodes a request for this target. It is called once per mix
-	// request, before the load starts.
-	Body func(Request) ([]byte, error)
-	// Allowed extracts the decision from a 200 response body.
-	Allowed func(body []byte) (bool, error)
-	// Verify compares every answer with Request.Want; false for a ceiling
-	// that answers a constant.
+	// Base is the server's root URL, such as http://127.0.0.1:8181; API
+	// paths are appended to it. Its host must be a loopback address.
+	Base string
+	// API encodes requests for the target and decodes its answers. It is
+	// called to encode each mix request once, before the load starts.
+	API API
+	// Verify compares every answer with the Oracle's (Request.Verify);
+	// false for a ceiling that answers a constant.
 	Verify bool
 	// PID is the server process, for RSS and CPU; 0: not measured.
 	PID int
-}
-
-// TrellisBody encodes r for Trellis's POST /v1/check.
-func TrellisBody(r Request) ([]byte, error) {
-	return json.Marshal(checkInput{Token: r.Token, Permission: r.Permission, Resource: resourceRef{ID: r.ResourceID}})
-}
-
-// OPABody encodes r for a stock OPA's Data API, POST
-// /v1/data/trellis/edge/check: the same fields as input.
-func OPABody(r Request) ([]byte, error) {
-	return json.Marshal(struct {
-		Input checkInput `json:"input"`
-	}{checkInput{Token: r.Token, Permission: r.Permission, Resource: resourceRef{ID: r.ResourceID}}})
-}
-
-type checkInput struct {
-	Token      string      `json:"token"`
-	Permission string      `json:"permission"`
-	Resource   resourceRef `json:"resource"`
-}
-
-type resourceRef struct {
-	ID string `json:"id"`
-}
-
-// TrellisAllowed reads "allowed" from a Trellis decision; a body without it
-// is an error.
-func TrellisAllowed(body []byte) (bool, error) {
-	var d struct {
-		Allowed *bool `json:"allowed"`
-	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		return false, err
-	}
-	if d.Allowed == nil {
-		return false, errors.New(`no "allowed" in the answer`)
-	}
-	return *d.Allowed, nil
-}
-
-// OPAAllowed reads "result.allowed" from an OPA Data API answer; an
-// undefined result is an error.
-func OPAAllowed(body []byte) (bool, error) {
-	var d struct {
-		Result *struct {
-			Allowed *bool `json:"allowed"`
-		} `json:"result"`
-	}
-	if err := json.Unmarshal(body, &d); err != nil {
-		return false, err
-	}
-	if d.Result == nil || d.Result.Allowed == nil {
-		return false, errors.New(`no "result.allowed" in the answer`)
-	}
-	return *d.Result.Allowed, nil
 }
 
 // Config bounds one load run. Zero fields get the defaults their comments
@@ -137,7 +80,21 @@ type Result struct {
 	Requests    int64 // completed in the measured window, errors included
 	Errors      int64 // transport errors, non-200 answers, undecodable bodies
 	Wrong       int64 // answers that differ from the Oracle, warmup included
-	Latency     Percentiles
+	// Verified says the answers were compared with the Oracle's
+	// (Target.Verify); Wrong is 0 when they were not.
+	Verified bool
+	// Latency is over every answered request of the measured window, of
+	// all kinds together (a batch or a list counts as one request).
+	Latency Percentiles
+	// Kinds breaks the answered requests of the measured window down by
+	// kind, in Kinds order; kinds the mix lacks are left out.
+	Kinds []KindResult
+	// FreshSent is the number of KindFresh requests answered in the
+	// measured window, FreshFirst how many of those carried a token the
+	// server had never been sent (warmup skips them). The others repeat a
+	// token from an earlier pass through the mix, which a verified-token
+	// cache may answer.
+	FreshSent, FreshFirst int64
 	// FirstError and FirstWrong describe the first failure of each kind.
 	FirstError, FirstWrong string
 	// Server is the server process's usage over the measured window; nil
@@ -145,6 +102,13 @@ type Result struct {
 	Server *ProcUsage
 	// Client is the load generator's own CPU over the measured window.
 	Client *ProcUsage
+}
+
+// KindResult is the share of one request kind in a run.
+type KindResult struct {
+	Kind     string
+	Requests int64 // answered in the measured window
+	Latency  Percentiles
 }
 
 // Throughput is completed requests per second in the measured window.
@@ -198,28 +162,46 @@ var ErrWrongAnswer = errors.New("wrong answers")
 // address: the load generator never loads another machine.
 var ErrNotLoopback = errors.New("target is not a loopback address")
 
+// rssEvery is how often Run samples the server's RSS.
+const rssEvery = 200 * time.Millisecond
+
 // Run loads t with the requests of mix, cycling through them, for
 // cfg.Warmup and then cfg.Duration (or cfg.MaxRequests), and returns what it
-// measured. It returns an error wrapping ErrWrongAnswer when a verified
-// target gave a wrong answer, and an error when the target is not loopback,
-// a request cannot be encoded or ctx ends early. Run is safe to call
-// concurrently for different targets, though that measures neither well.
+// measured. The warmup skips KindFresh requests, so that their tokens are
+// new to the server when the measurement starts. It returns an error
+// wrapping ErrWrongAnswer when a verified target gave a wrong answer, and
+// an error when the target is not loopback, a request cannot be encoded or
+// ctx ends early. Run is safe to call concurrently for different targets,
+// though that measures neither well.
 func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
-	res := Result{Target: t.Name, Connections: cfg.Connections, Rate: cfg.Rate}
-	if err := checkLoopback(t.URL); err != nil {
+	res := Result{Target: t.Name, Connections: cfg.Connections, Rate: cfg.Rate, Verified: t.Verify}
+	if err := checkLoopback(t.Base); err != nil {
 		return res, err
 	}
 	if len(mix.Requests) == 0 {
 		return res, errors.New("loadtest: empty mix")
 	}
-	bodies := make([][]byte, len(mix.Requests))
-	for i, r := range mix.Requests {
-		b, err := t.Body(r)
+	r := &runner{
+		t:      t,
+		mix:    mix,
+		urls:   make([]string, len(mix.Requests)),
+		bodies: make([][]byte, len(mix.Requests)),
+		kinds:  make([]uint8, len(mix.Requests)),
+		sent:   make([]atomic.Bool, len(mix.Requests)),
+	}
+	base := strings.TrimSuffix(t.Base, "/")
+	for i, q := range mix.Requests {
+		path, b, err := t.API.Encode(q)
 		if err != nil {
 			return res, fmt.Errorf("loadtest: encode request %d: %w", i, err)
 		}
-		bodies[i] = b
+		r.urls[i], r.bodies[i] = base+path, b
+		k := slices.Index(Kinds, q.Kind)
+		if k < 0 {
+			return res, fmt.Errorf("loadtest: request %d: unknown kind %q", i, q.Kind)
+		}
+		r.kinds[i] = uint8(k)
 	}
 	tr := &http.Transport{
 		Proxy:               nil,
@@ -230,9 +212,8 @@ func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 		IdleConnTimeout:     time.Minute,
 	}
 	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: cfg.Timeout}
+	r.client = &http.Client{Transport: tr, Timeout: cfg.Timeout}
 
-	r := &runner{t: t, mix: mix, bodies: bodies, client: client}
 	if cfg.Warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, cfg.Warmup)
 		r.load(wctx, cfg, false)
@@ -252,14 +233,16 @@ func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 		serverErr = errors.New("no server process")
 	}
 	self, selfErr := ReadProc(0)
-	peak := r.watchRSS(mctx, t.PID)
+	rss := watchRSS(mctx, t.PID, rssEvery)
 	start := time.Now()
 	samples := r.load(mctx, cfg, true)
 	res.Elapsed = time.Since(start)
+	cancel() // ended by cfg.MaxRequests: stop the RSS sampler too
+	rssSamples := <-rss
 	if serverErr == nil {
 		if after, err := ReadProc(t.PID); err == nil {
 			u := Usage(before, after, res.Elapsed)
-			u.PeakRSS = max(u.RSS, <-peak)
+			u.RSSSpread = Spread(append(rssSamples, after.RSS))
 			res.Server = &u
 		}
 	}
@@ -275,12 +258,37 @@ func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 	res.Requests = int64(len(samples)) + r.errors.Load()
 	res.Errors = r.errors.Load()
 	res.Wrong = r.wrong.Load()
+	res.FreshSent, res.FreshFirst = r.freshSent.Load(), r.freshFirst.Load()
 	res.FirstError, res.FirstWrong = r.firstError, r.firstWrong
-	res.Latency = Summarize(samples)
+	res.Latency, res.Kinds = summarizeKinds(samples)
 	if res.Wrong > 0 {
 		return res, fmt.Errorf("loadtest: %s: %d %w, first: %s", t.Name, res.Wrong, ErrWrongAnswer, res.FirstWrong)
 	}
 	return res, nil
+}
+
+// sample is the latency of one answered request and its kind (an index
+// into Kinds).
+type sample struct {
+	d    time.Duration
+	kind uint8
+}
+
+// summarizeKinds returns the percentiles of all samples and of each kind's.
+func summarizeKinds(samples []sample) (Percentiles, []KindResult) {
+	all := make([]time.Duration, len(samples))
+	byKind := make([][]time.Duration, len(Kinds))
+	for i, s := range samples {
+		all[i] = s.d
+		byKind[s.kind] = append(byKind[s.kind], s.d)
+	}
+	var kinds []KindResult
+	for k, ds := range byKind {
+		if len(ds) > 0 {
+			kinds = append(kinds, KindResult{Kind: Kinds[k], Requests: int64(len(ds)), Latency: Summarize(ds)})
+		}
+	}
+	return Summarize(all), kinds
 }
 
 func checkLoopback(raw string) error {
@@ -303,13 +311,18 @@ func checkLoopback(raw string) error {
 type runner struct {
 	t      Target
 	mix    *Mix
+	urls   []string
 	bodies [][]byte
+	kinds  []uint8       // index into Kinds of each request
+	sent   []atomic.Bool // a KindFresh request was answered once already
 	client *http.Client
 
-	next   atomic.Int64 // next request index (cycles through the mix)
-	done   atomic.Int64
-	errors atomic.Int64
-	wrong  atomic.Int64
+	next       atomic.Int64 // next request index (cycles through the mix)
+	done       atomic.Int64
+	errors     atomic.Int64
+	wrong      atomic.Int64
+	freshSent  atomic.Int64
+	freshFirst atomic.Int64
 
 	mu                     sync.Mutex
 	firstError, firstWrong string
@@ -317,16 +330,16 @@ type runner struct {
 
 // load sends requests until ctx ends (or cfg.MaxRequests when timed) and
 // returns the latencies of the successful ones when timed.
-func (r *runner) load(ctx context.Context, cfg Config, timed bool) []time.Duration {
+func (r *runner) load(ctx context.Context, cfg Config, timed bool) []sample {
 	var wg sync.WaitGroup
-	perWorker := make([][]time.Duration, cfg.Connections)
+	perWorker := make([][]sample, cfg.Connections)
 	if cfg.Rate > 0 {
 		jobs := make(chan time.Time, cfg.Connections)
 		for w := range cfg.Connections {
 			wg.Go(func() {
 				for sched := range jobs {
-					if ok := r.one(ctx, cfg, timed); ok && timed {
-						perWorker[w] = append(perWorker[w], time.Since(sched))
+					if k, ok := r.one(ctx, timed); ok && timed {
+						perWorker[w] = append(perWorker[w], sample{time.Since(sched), k})
 					}
 				}
 			})
@@ -338,8 +351,8 @@ func (r *runner) load(ctx context.Context, cfg Config, timed bool) []time.Durati
 			wg.Go(func() {
 				for ctx.Err() == nil {
 					start := time.Now()
-					if ok := r.one(ctx, cfg, timed); ok && timed {
-						perWorker[w] = append(perWorker[w], time.Since(start))
+					if k, ok := r.one(ctx, timed); ok && timed {
+						perWorker[w] = append(perWorker[w], sample{time.Since(start), k})
 					}
 					if timed && cfg.MaxRequests > 0 && r.done.Load() >= cfg.MaxRequests {
 						return
@@ -349,7 +362,7 @@ func (r *runner) load(ctx context.Context, cfg Config, timed bool) []time.Durati
 		}
 	}
 	wg.Wait()
-	var all []time.Duration
+	var all []sample
 	for _, s := range perWorker {
 		all = append(all, s...)
 	}
@@ -382,15 +395,29 @@ func (r *runner) schedule(ctx context.Context, cfg Config, jobs chan<- time.Time
 	}
 }
 
+// pick returns the index of the next request to send. Untimed (warmup),
+// it passes over KindFresh requests, unless the mix holds nothing else.
+func (r *runner) pick(timed bool) int {
+	n := len(r.bodies)
+	for range n {
+		i := int((r.next.Add(1) - 1) % int64(n))
+		if timed || r.mix.Requests[i].Kind != KindFresh {
+			return i
+		}
+	}
+	return int((r.next.Add(1) - 1) % int64(n))
+}
+
 // one sends the next request and checks its answer; it reports whether the
-// request got a decoded 200 answer. A request cut off by the end of ctx
-// counts as nothing.
-func (r *runner) one(ctx context.Context, cfg Config, timed bool) bool {
-	i := int(r.next.Add(1)-1) % len(r.bodies)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.t.URL, bytes.NewReader(r.bodies[i]))
+// request got a decoded 200 answer, and the request's kind. A request cut
+// off by the end of ctx counts as nothing.
+func (r *runner) one(ctx context.Context, timed bool) (uint8, bool) {
+	i := r.pick(timed)
+	q := r.mix.Requests[i]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.urls[i], bytes.NewReader(r.bodies[i]))
 	if err != nil {
 		r.fail(fmt.Sprintf("build request: %v", err))
-		return false
+		return 0, false
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.client.Do(req)
@@ -398,7 +425,7 @@ func (r *runner) one(ctx context.Context, cfg Config, timed bool) bool {
 		if ctx.Err() == nil {
 			r.fail(err.Error())
 		}
-		return false
+		return 0, false
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -406,30 +433,38 @@ func (r *runner) one(ctx context.Context, cfg Config, timed bool) bool {
 		if ctx.Err() == nil {
 			r.fail(fmt.Sprintf("read answer: %v", err))
 		}
-		return false
+		return 0, false
 	}
 	if resp.StatusCode != http.StatusOK {
-		r.fail(fmt.Sprintf("%s: %.200s", resp.Status, body))
-		return false
+		r.fail(fmt.Sprintf("%s %s: %s: %.200s", q.Kind, r.urls[i], resp.Status, body))
+		return 0, false
 	}
-	got, err := r.t.Allowed(body)
+	ans, err := r.t.API.Decode(q, body)
 	if err != nil {
-		r.fail(fmt.Sprintf("decode answer: %v: %.200s", err, body))
-		return false
+		r.fail(fmt.Sprintf("%s: decode answer: %v: %.200s", q.Kind, err, body))
+		return 0, false
 	}
-	if r.t.Verify && got != r.mix.Requests[i].Want {
-		r.wrong.Add(1)
-		r.mu.Lock()
-		if r.firstWrong == "" {
-			q := r.mix.Requests[i]
-			r.firstWrong = fmt.Sprintf("%s check %s on %s: got allowed=%t, want %t: %.300s", q.Kind, q.Permission, q.ResourceID, got, q.Want, body)
+	if r.t.Verify {
+		if err := q.Verify(ans); err != nil {
+			r.wrong.Add(1)
+			r.mu.Lock()
+			if r.firstWrong == "" {
+				r.firstWrong = fmt.Sprintf("%s: %v: %.300s", q.Kind, err, body)
+			}
+			r.mu.Unlock()
 		}
-		r.mu.Unlock()
 	}
+	first := q.Kind == KindFresh && r.sent[i].CompareAndSwap(false, true)
 	if timed {
 		r.done.Add(1)
+		if q.Kind == KindFresh {
+			r.freshSent.Add(1)
+			if first {
+				r.freshFirst.Add(1)
+			}
+		}
 	}
-	return true
+	return r.kinds[i], true
 }
 
 func (r *runner) fail(msg string) {
@@ -441,25 +476,25 @@ func (r *runner) fail(msg string) {
 	r.mu.Unlock()
 }
 
-// watchRSS samples the RSS of pid every 200ms until ctx ends, then sends
-// the peak it saw.
-func (r *runner) watchRSS(ctx context.Context, pid int) <-chan int64 {
-	out := make(chan int64, 1)
+// watchRSS samples the RSS of pid every interval until ctx ends, then sends
+// the samples it took (none when pid is not positive).
+func watchRSS(ctx context.Context, pid int, every time.Duration) <-chan []int64 {
+	out := make(chan []int64, 1)
 	if pid <= 0 {
-		out <- 0
+		out <- nil
 		return out
 	}
 	go func() {
-		var peak int64
-		tick := time.NewTicker(200 * time.Millisecond)
+		var samples []int64
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			if p, err := ReadProc(pid); err == nil {
-				peak = max(peak, p.RSS)
+				samples = append(samples, p.RSS)
 			}
 			select {
 			case <-ctx.Done():
-				out <- peak
+				out <- samples
 				return
 			case <-tick.C:
 			}
