@@ -60,30 +60,34 @@ membership_id := id if {
 
 # decide answers one check. The allow paths come first and build little;
 # the reasons for a deny are worked out only once no grant was found.
-decide(perm, ref) := decide_on(perm, rid) if {
+decide(perm, ref) := decide_on(perm, rid, org, anc) if {
 	not input.token_error
-	known_permission(perm)
+	db.permissions[perm]
 	rid := resolve(ref)
+	[org, _, _, anc] := db.resources[rid]
 } else := denied(input.token_error.code, input.token_error.message) if {
 	input.token_error
 } else := denied("unknown_permission", sprintf("permission %q does not exist", [perm])) if {
 	not known_permission(perm)
 } else := denied("unknown_resource", sprintf("resource %s does not exist", [ref_label(ref)]))
 
-decide_on(perm, rid) := {
+# decide_on decides perm on resource rid of organization org, whose
+# ancestors are anc (nearest first).
+decide_on(perm, rid, org, anc) := {
 	"allowed": true,
 	"decided_by": "token",
 	"reason": {
 		"code": "token_permission",
-		"message": sprintf("the token grants %s in organization %s", [perm, token.org_id]),
+		"message": concat("", ["the token grants ", perm, " in organization ", org]),
 	},
 } if {
-	token_grants(perm, db.resources[rid][0])
-} else := granted(perm, grant) if {
-	[org, _, _, anc] := db.resources[rid]
-	grant := first_grant(usable_membership(org), perm, anc)
+	token.org_id == org
+	perm in token.permissions
+} else := granted(perm, anc[i], key) if {
+	om := usable_membership(org)
+	[i, key] := nearest_grant(om, perm, anc)
 } else := denied(code, msg) if {
-	[code, msg] := subject_problem(db.resources[rid][0])
+	[code, msg] := subject_problem(org)
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
 
 token_grants(perm, org) if {
@@ -117,25 +121,26 @@ subject_problem(org) := ["no_membership", "no membership subject and the token d
 	not db.memberships[membership_id].active
 }
 
-# first_grant is the nearest grant giving om perm along the ancestor chain
-# anc, as {role, resource}.
-first_grant(om, perm, anc) := grants[0] if {
-	grants := [{"role": db.roles[key].slug, "resource": anchor} |
-		some anchor in anc
-		some key in db.grants[anchor][om]
-		db.roles[key].permissions[perm]
-	]
-}
+# nearest_grant is [i, key]: the role key of a grant giving om perm on
+# anc[i], the nearest such anchor along the ancestor chain anc.
+nearest_grant(om, perm, anc) := min([[i, key] |
+	some i, anchor in anc
+	some key in db.grants[anchor][om]
+	db.roles[key].permissions[perm]
+])
 
-granted(perm, grant) := {
+granted(perm, rid, key) := {
 	"allowed": true,
 	"decided_by": "assignment",
 	"reason": {
 		"code": "role_assignment",
-		"role": grant.role,
-		"resource": resource_ref(grant.resource),
-		"message": sprintf("role %s on %s grants %s", [grant.role, label(grant.resource), perm]),
+		"role": role,
+		"resource": {"id": rid, "type": typ, "external_id": ext, "organization_id": org},
+		"message": concat("", ["role ", role, " on ", typ, ":", ext, " grants ", perm]),
 	},
+} if {
+	role := db.roles[key].slug
+	[org, typ, ext, _] := db.resources[rid]
 }
 
 denied(code, message) := {
