@@ -55,7 +55,9 @@ const halfLoadName = "trellis @ 50 % open loop"
 
 // loadtestSystems are the systems a run can load, in report order: Trellis
 // first, as the ratios are Trellis's.
-var loadtestSystems = []string{"trellis", "opa", "ceiling"}
+// trellis-nocache is Trellis with its decision cache off: every check is
+// evaluated, which is what a mix of questions never asked twice would cost.
+var loadtestSystems = []string{"trellis", "trellis-nocache", "opa", "ceiling"}
 
 // benchUsage lists the subcommands of `trellis bench`.
 const benchUsage = `Usage: trellis bench <subcommand> [flags]
@@ -117,7 +119,7 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 	fs.IntVar(&c.ListLimit, "list-limit", 100, "page size of list-resources requests (the first page is checked)")
 	fs.StringVar(&c.Out, "out", "bench-results", "folder for the Markdown report and SVG chart")
 	fs.StringVar(&c.OPA, "opa", "", "stock opa binary (default: the path `go tool -n opa` prints)")
-	fs.StringVar(&c.Systems, "systems", strings.Join(loadtestSystems, ","), "comma-separated systems to load: trellis, opa, ceiling")
+	fs.StringVar(&c.Systems, "systems", strings.Join(loadtestSystems, ","), "comma-separated systems to load: trellis, trellis-nocache (its decision cache off), opa, ceiling")
 	fs.StringVar(&c.ServeConstant, "serve-constant", "", "internal: serve the constant-decision ceiling on this address and do nothing else")
 	if err := parse(fs, args); err != nil {
 		return c, err
@@ -296,9 +298,14 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 		t := loadtest.Target{Name: sys, Base: base}
 		var ready string
 		switch sys {
-		case "trellis":
-			cmd = exec.CommandContext(ctx, self, "serve", "--addr", addr, "--data", dataPath, "--jwks-file", jwksPath,
-				"--issuer", loadtestIssuer, "--log-level", "warn", "--bundles=false")
+		case "trellis", "trellis-nocache":
+			args := []string{"serve", "--addr", addr, "--data", dataPath, "--jwks-file", jwksPath,
+				"--issuer", loadtestIssuer, "--log-level", "warn", "--bundles=false"}
+			if sys == "trellis-nocache" {
+				args = append(args, "--decision-cache-size", "0")
+				t.Name = "trellis, no decision cache"
+			}
+			cmd = exec.CommandContext(ctx, self, args...)
 			t.API, t.Verify, ready = loadtest.TrellisAPI{}, true, base+"/ready"
 			if cfg.Rate > 0 && c.Rate == 0 {
 				t.Name = fmt.Sprintf("%s (%.0f req/s)", halfLoadName, cfg.Rate)
@@ -510,8 +517,10 @@ func loadtestReport(c loadtestConfig, argv []string, rev int64, spec gen.Spec, r
 		b.WriteString(". The warmup sends no fresh-token request.\n")
 	}
 	b.WriteString(acceptance(c, results))
-	b.WriteString("\nTrellis: `trellis serve --data` with `--jwks-file`, verifying each RS256 token (verified-token cache on), " +
-		"at `POST /v1/check`, `/v1/check/batch` and `/v1/list-resources`. " +
+	b.WriteString("\nTrellis: `trellis serve --data` with `--jwks-file`, verifying each RS256 token (verified-token cache on) " +
+		"and answering repeated single checks from its decision cache (default size); \"trellis, no decision cache\" is the same server with `--decision-cache-size 0`. " +
+		"The mix cycles through its distinct requests, so after the first pass most single checks are repeats. " +
+		"Trellis is queried at `POST /v1/check`, `/v1/check/batch` and `/v1/list-resources`. " +
 		"Stock OPA: `opa run --server --bundle` on the bundle Trellis builds, queried at `POST /v1/data/trellis/edge/{check,batch,list_resources}` with the same raw tokens (verified in Rego, no cache). " +
 		"Ceiling: a Go handler that reads the body and answers a constant of the same shape (answers not checked). " +
 		"Every Trellis and OPA answer was compared with a brute-force oracle over the dataset: each decision of a check or batch, and the ids and has-more of the first page of a list.\n")
@@ -536,6 +545,23 @@ func acceptance(c loadtestConfig, results []loadtest.Result) string {
 	}
 	if !c.HalfLoad {
 		b.WriteString("- p99 ≤ 2 ms at half of Trellis's maximum throughput: not measured (run with --half-load)\n")
+	}
+	byName := map[string]loadtest.Result{}
+	for _, r := range results {
+		byName[r.Target] = r
+	}
+	for _, r := range results {
+		if !strings.HasPrefix(r.Target, "trellis") || r.Rate > 0 {
+			continue
+		}
+		if o, ok := byName["stock opa"]; ok && o.Throughput() > 0 {
+			x := r.Throughput() / o.Throughput()
+			fmt.Fprintf(&b, "- %s throughput ≥ 1.0× stock OPA's: %.2f× — %s\n", r.Target, x, verdict(x >= 1))
+		}
+		if o, ok := byName["ceiling (constant)"]; ok && o.Throughput() > 0 {
+			x := r.Throughput() / o.Throughput()
+			fmt.Fprintf(&b, "- %s throughput ≥ 50 %% of the ceiling's: %.0f %% — %s\n", r.Target, 100*x, verdict(x >= 0.5))
+		}
 	}
 	for _, r := range results {
 		if !strings.HasPrefix(r.Target, "trellis") {

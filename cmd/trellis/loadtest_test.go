@@ -14,7 +14,7 @@ func TestParseLoadtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Tier != "S" || c.Connections != 32 || c.Duration != 10*time.Second || c.Out != "bench-results" || c.Systems != "trellis,opa,ceiling" ||
+	if c.Tier != "S" || c.Connections != 32 || c.Duration != 10*time.Second || c.Out != "bench-results" || c.Systems != "trellis,trellis-nocache,opa,ceiling" ||
 		c.Shares != loadtest.DefaultShares || c.BatchSize != 50 || c.ListLimit != 100 || c.HalfLoad {
 		t.Errorf("defaults: %+v", c)
 	}
