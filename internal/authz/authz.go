@@ -47,14 +47,24 @@ type Config struct {
 	// MaxBatch bounds the checks in one batch (default 1000).
 	MaxBatch int
 	// DecisionCacheSize bounds the single-check answers kept for the
-	// current revision; 0 keeps none.
+	// current data; 0 keeps none. A cache needs an Engine that numbers the
+	// states of its data (Generations).
 	DecisionCacheSize int
+}
+
+// Generations is implemented by evaluators that number the states of their
+// data (*engine.Engine): Generation changes with every change of the data
+// and is never reused, and each answer carries the generation it was
+// evaluated at (engine.Result.Generation).
+type Generations interface {
+	Generation() uint64
 }
 
 // Service answers decision requests. It is safe for concurrent use.
 type Service struct {
 	cfg   Config
 	cache *decisionCache
+	gens  Generations // with a cache
 }
 
 // New returns a Service.
@@ -68,7 +78,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	return &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}, nil
+	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}
+	if s.cache != nil {
+		gens, ok := cfg.Engine.(Generations)
+		if !ok {
+			return nil, fmt.Errorf("authz: a decision cache needs an engine that numbers its data's generations; %T does not", cfg.Engine)
+		}
+		s.gens = gens
+	}
+	return s, nil
 }
 
 // MaxBatch returns the largest batch the service accepts.
@@ -165,19 +183,19 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	if err := s.await(ctx, cons); err != nil {
 		return Decision{}, Answer{}, err
 	}
-	key, rev := checkKey(v, c), s.cfg.Engine.Revision()
-	if d, ok := s.cache.get(rev, key); ok {
-		return d, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+	key, gen := checkKey(v, c), s.generation()
+	if e, ok := s.cache.get(gen, key); ok {
+		return e.d, Answer{Revision: e.rev, DecisionID: NewDecisionID()}, nil
 	}
 	in := v.input()
 	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(c.Permission))
 	in.Insert(ast.InternedTerm("resource"), c.Resource.term())
 	var d Decision
-	ans, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
+	ans, gen, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
 	if err != nil {
 		return Decision{}, Answer{}, err
 	}
-	s.cache.put(ans.Revision, key, d)
+	s.cache.put(gen, key, cached{d, ans.Revision})
 	return d, ans, nil
 }
 
@@ -208,42 +226,54 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 	if err := s.await(ctx, cons); err != nil {
 		return nil, Answer{}, err
 	}
-	rev := s.cfg.Engine.Revision()
+	gen := s.generation()
 	ds := make([]Decision, len(checks))
 	keys := make([]string, len(checks))
 	var missing []int
+	var ans Answer
 	for i, c := range checks {
 		keys[i] = checkKey(v, c)
-		var ok bool
-		if ds[i], ok = s.cache.get(rev, keys[i]); !ok {
+		e, ok := s.cache.get(gen, keys[i])
+		if !ok {
 			missing = append(missing, i)
 		}
+		ds[i], ans.Revision = e.d, e.rev
 	}
 	if len(missing) == 0 {
-		return ds, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+		ans.DecisionID = NewDecisionID()
+		return ds, ans, nil
 	}
-	ans, err := s.evaluateBatch(ctx, v, checks, missing, ds)
-	if err == nil && ans.Revision != rev && len(missing) < len(checks) {
-		// The cached answers are of an older revision than the evaluated
-		// ones: evaluate them all at one revision.
+	ans, got, err := s.evaluateBatch(ctx, v, checks, missing, ds)
+	if err == nil && got != gen && len(missing) < len(checks) {
+		// The cached answers are of older data than the evaluated ones:
+		// evaluate them all on one generation.
 		missing = missing[:0]
 		for i := range checks {
 			missing = append(missing, i)
 		}
-		ans, err = s.evaluateBatch(ctx, v, checks, missing, ds)
+		ans, got, err = s.evaluateBatch(ctx, v, checks, missing, ds)
 	}
 	if err != nil {
 		return nil, Answer{}, err
 	}
 	for _, i := range missing {
-		s.cache.put(ans.Revision, keys[i], ds[i])
+		s.cache.put(got, keys[i], cached{ds[i], ans.Revision})
 	}
 	return ds, ans, nil
 }
 
+// generation returns the engine's current data generation (0 without a
+// cache).
+func (s *Service) generation() uint64 {
+	if s.gens == nil {
+		return 0
+	}
+	return s.gens.Generation()
+}
+
 // evaluateBatch evaluates checks[i] for each i in which, in one batch
-// query, into ds[i].
-func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, which []int, ds []Decision) (Answer, error) {
+// query, into ds[i], and returns the generation it evaluated at.
+func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, which []int, ds []Decision) (Answer, uint64, error) {
 	terms := make([]*ast.Term, len(which))
 	for j, i := range which {
 		terms[j] = ast.ObjectTerm(
@@ -473,19 +503,21 @@ func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Objec
 	if err := s.await(ctx, cons); err != nil {
 		return Answer{}, err
 	}
-	return s.evaluate(ctx, ep, in, decode)
+	ans, _, err := s.evaluate(ctx, ep, in, decode)
+	return ans, err
 }
 
-// evaluate evaluates ep on in and hands the value to decode.
-func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
+// evaluate evaluates ep on in and hands the value to decode. It returns the
+// generation of the data it evaluated on.
+func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, uint64, error) {
 	res, err := s.cfg.Engine.Decide(ctx, ep, in)
 	if err != nil {
-		return Answer{}, err
+		return Answer{}, 0, err
 	}
 	if err := decode(res.Value); err != nil {
-		return Answer{}, fmt.Errorf("authz: %s result: %w", ep, err)
+		return Answer{}, 0, fmt.Errorf("authz: %s result: %w", ep, err)
 	}
-	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, nil
+	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, res.Generation, nil
 }
 
 func (s *Service) await(ctx context.Context, cons Consistency) error {

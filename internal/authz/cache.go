@@ -6,70 +6,77 @@ import (
 	"sync/atomic"
 )
 
-// decisionCache holds the policy's answers to single checks, for the newest
-// revision only. An entry is the decision evaluated at exactly the
-// revision it is filed under, and a lookup asks for exactly the engine's
-// current revision, which the request's consistency wait has already
-// brought up to what it asked for: a cached answer is therefore never older
-// than the request allows, and an answer computed at an older revision is
-// never filed once a newer one has been seen. A new revision empties the
+// decisionCache holds the policy's answers to single checks for the newest
+// generation of the data only (engine.Engine.Generation: it changes with
+// every change of the data and, unlike a revision, is never reused). An
+// entry is the decision evaluated on exactly the generation it is filed
+// under, and a lookup asks for exactly the engine's current generation,
+// read after the request's consistency wait: a cached answer is therefore
+// never older than the request allows, and an answer computed on older data
+// is never filed once newer data was seen. A new generation empties the
 // cache. A nil *decisionCache caches nothing.
 type decisionCache struct {
 	max int
 
 	mu  sync.RWMutex
-	rev int64
-	m   map[string]Decision
+	gen uint64
+	m   map[string]cached
 
 	hits, misses atomic.Uint64
+}
+
+// cached is a decision and the revision of the data it was evaluated on.
+type cached struct {
+	d   Decision
+	rev int64
 }
 
 func newDecisionCache(size int) *decisionCache {
 	if size <= 0 {
 		return nil
 	}
-	return &decisionCache{max: size, m: make(map[string]Decision)}
+	return &decisionCache{max: size, m: make(map[string]cached)}
 }
 
-// get returns the decision filed for key at revision rev. key "" is never
-// cached.
-func (c *decisionCache) get(rev int64, key string) (Decision, bool) {
+// get returns the decision filed for key at generation gen. key "" is
+// never cached.
+func (c *decisionCache) get(gen uint64, key string) (cached, bool) {
 	if c == nil || key == "" {
-		return Decision{}, false
+		return cached{}, false
 	}
 	c.mu.RLock()
-	d, ok := c.m[key]
-	ok = ok && c.rev == rev
+	e, ok := c.m[key]
+	ok = ok && c.gen == gen
 	c.mu.RUnlock()
 	if ok {
 		c.hits.Add(1)
 	} else {
 		c.misses.Add(1)
 	}
-	return d, ok
+	return e, ok
 }
 
-// put files d, evaluated at revision rev, under key. At capacity it evicts
-// an arbitrary entry (Go randomizes where a map's iteration starts).
-func (c *decisionCache) put(rev int64, key string, d Decision) {
+// put files e, evaluated at generation gen, under key. At capacity it
+// evicts an arbitrary entry (Go randomizes where a map's iteration starts).
+func (c *decisionCache) put(gen uint64, key string, e cached) {
 	if c == nil || key == "" {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case rev < c.rev:
+	case gen < c.gen:
 		return
-	case rev > c.rev:
+	case gen > c.gen:
 		clear(c.m)
-		c.rev = rev
+		c.gen = gen
 	case len(c.m) >= c.max:
 		for k := range c.m {
 			delete(c.m, k)
 			break
 		}
 	}
-	c.m[key] = d
+	c.m[key] = e
 }
 
 // CacheStats counts decision cache lookups.

@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/trellis-authz/trellis/internal/authz"
@@ -40,8 +41,8 @@ func TestDecisionCacheReusesAnswersOfTheCurrentRevision(t *testing.T) {
 		t.Fatalf("3 different checks: %d evaluations in all, want 4", n)
 	}
 
-	// A new revision is a new question.
-	f.revision = 8
+	// New data is a new question.
+	f.revision, f.generation = 8, 1
 	if _, ans, err := s.Check(ctx, tok, check, authz.Consistency{}); err != nil || ans.Revision != 8 {
 		t.Fatalf("after the revision moved: %+v, %v; want revision 8", ans, err)
 	}
@@ -202,4 +203,27 @@ func TestCachedAnswersFollowChanges(t *testing.T) {
 	if ok, got := ask(authz.Consistency{AtLeastRevision: rev}); ok || got != rev {
 		t.Fatalf("after revoking om_bob's grant at revision %d: allowed=%v at revision %d; want a deny at %d", rev, ok, got, rev)
 	}
+
+	// A reload may bring back a revision number with other data (a
+	// restored database): the grant is back at the same revision.
+	ds.Revision = rev
+	if doc, err = index.Build(ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Load(ctx, doc); err != nil {
+		t.Fatal(err)
+	}
+	if ok, got := ask(authz.Consistency{}); !ok || got != rev {
+		t.Fatalf("after reloading other data at revision %d: allowed=%v at revision %d; want the restored grant's allow", rev, ok, got)
+	}
 }
+
+func TestDecisionCacheNeedsGenerations(t *testing.T) {
+	_, err := authz.New(authz.Config{Engine: revisionOnly{&fakeEngine{}}, DecisionCacheSize: 10})
+	if err == nil || !strings.Contains(err.Error(), "generations") {
+		t.Fatalf("New with a cache on an engine without generations: %v; want an error", err)
+	}
+}
+
+// revisionOnly hides fakeEngine's Generation.
+type revisionOnly struct{ authz.Evaluator }

@@ -23,6 +23,8 @@ type fakeEngine struct {
 	value    any   // every Decide and Data answer
 	err      error // every Decide and Data error
 	revision int64 // Revision() and the revision of every answer
+	// generation is Generation() and the generation of every answer.
+	generation uint64
 	waitErr  error // WaitFor's answer
 
 	mu      sync.Mutex
@@ -37,8 +39,10 @@ func (f *fakeEngine) Decide(_ context.Context, ep engine.Entrypoint, input ast.V
 	defer f.mu.Unlock()
 	f.eps = append(f.eps, ep)
 	f.inputs = append(f.inputs, input)
-	return engine.Result{Value: f.value, Revision: f.revision}, f.err
+	return engine.Result{Value: f.value, Revision: f.revision, Generation: f.generation}, f.err
 }
+
+func (f *fakeEngine) Generation() uint64 { return f.generation }
 
 func (f *fakeEngine) Data(_ context.Context, path string, input ast.Value) (engine.Result, error) {
 	f.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,9 +71,10 @@ type Engine struct {
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
 
-	revision atomic.Int64
-	loaded   atomic.Bool
-	changed  atomic.Pointer[chan struct{}] // closed and replaced on every load
+	revision   atomic.Int64
+	generation atomic.Uint64
+	loaded     atomic.Bool
+	changed    atomic.Pointer[chan struct{}] // closed and replaced on every load
 }
 
 // Result is the answer of one evaluation.
@@ -82,6 +84,9 @@ type Result struct {
 	Value any
 	// Revision is the data revision the answer was evaluated at.
 	Revision int64
+	// Generation is the generation of the data the answer was evaluated
+	// on (see Engine.Generation).
+	Generation uint64
 }
 
 // New compiles the modules and prepares the decision queries over an empty
@@ -111,9 +116,6 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	ch := make(chan struct{})
 	e.changed.Store(&ch)
-	if err := e.write(ctx, ast.NewObject(ast.Item(ast.StringTerm("revision"), ast.IntNumberTerm(0)))); err != nil {
-		return nil, err
-	}
 	// The Go host (package authz) verifies every token before it reaches the
 	// policies, so it vouches for input.token here. Bundles never carry this
 	// document: on a stock OPA edge the core rules ignore a claims object, and
@@ -125,6 +127,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: write %s: %w", HostRoot, err)
 	}
+	if err := e.write(ctx, ast.NewObject(ast.Item(ast.StringTerm("revision"), ast.IntNumberTerm(0)))); err != nil {
+		return nil, err
+	}
+	e.setRevision(0) // generation 1: the empty document
 	for _, ep := range entrypoints {
 		pq, err := e.prepare(ctx, "data.trellis."+string(ep))
 		if err != nil {
@@ -190,8 +196,10 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 	return nil
 }
 
-// setRevision publishes a new revision and wakes WaitFor callers.
+// setRevision publishes a new revision and generation, and wakes WaitFor
+// callers.
 func (e *Engine) setRevision(rev int64) {
+	e.generation.Add(1)
 	e.revision.Store(rev)
 	ch := make(chan struct{})
 	close(*e.changed.Swap(&ch))
@@ -207,13 +215,34 @@ func (e *Engine) write(ctx context.Context, doc ast.Object) error {
 		return err
 	}
 	err = storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		return e.store.Write(ctx, txn, storage.AddOp, path, native)
+		if err := e.store.Write(ctx, txn, storage.AddOp, path, native); err != nil {
+			return err
+		}
+		return e.writeGeneration(ctx, txn)
 	})
 	if err != nil {
 		return fmt.Errorf("engine: write data: %w", err)
 	}
 	return nil
 }
+
+// generationPath holds the generation in the store, beside the host's
+// other facts, so that an evaluation reads it in its own transaction.
+var generationPath = storage.Path{HostRoot, "generation"}
+
+// writeGeneration stores the generation the data of write transaction txn
+// will have once committed and published by setRevision. Write
+// transactions are serialized by the store, so the next generation is the
+// current one plus one.
+func (e *Engine) writeGeneration(ctx context.Context, txn storage.Transaction) error {
+	return e.store.Write(ctx, txn, storage.AddOp, generationPath, json.Number(strconv.FormatUint(e.generation.Load()+1, 10)))
+}
+
+// Generation numbers the states of the data: it grows with every Load and
+// Apply and is never reused, unlike a revision, which a reload of older data
+// (a restored database) takes back. An answer evaluated at a generation
+// holds for as long as that generation is current.
+func (e *Engine) Generation() uint64 { return e.generation.Load() }
 
 // Loaded reports whether data has been loaded at least once.
 func (e *Engine) Loaded() bool { return e.loaded.Load() }
@@ -320,6 +349,12 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 			rev = n
 		}
 	}
+	var gen uint64
+	if v, err := e.store.Read(ctx, txn, generationPath); err == nil {
+		if n, ok := v.(json.Number); ok {
+			gen, _ = strconv.ParseUint(string(n), 10, 64)
+		}
+	}
 	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
 	if input != nil {
 		opts = append(opts, rego.EvalParsedInput(input))
@@ -331,7 +366,7 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Result{}, ErrUndefined
 	}
-	return Result{Value: rs[0].Expressions[0].Value, Revision: rev}, nil
+	return Result{Value: rs[0].Expressions[0].Value, Revision: rev, Generation: gen}, nil
 }
 
 var revisionPath = storage.Path{index.Root, "revision"}
@@ -357,6 +392,9 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 			if err := index.Patch(s, ch); err != nil {
 				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
 			}
+		}
+		if err := e.writeGeneration(ctx, txn); err != nil {
+			return err
 		}
 		return index.SetRevision(s, revision)
 	})
