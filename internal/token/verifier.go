@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -116,7 +117,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Claims, *Error) {
 
 	var sum [32]byte
 	if v.cache != nil {
-		sum = sha256.Sum256([]byte(raw))
+		sum = digest(raw)
 		if c, ok := v.cache.get(sum, now, snap.gen); ok {
 			return c.clone(), nil
 		}
@@ -134,6 +135,21 @@ func (v *Verifier) verify(ctx context.Context, raw string) (Claims, *Error) {
 		v.cache.put(sum, c, c.Expiry, gen, now)
 	}
 	return c.clone(), nil
+}
+
+// tokenBufs are buffers digest copies a token into: hashing needs bytes,
+// and a fresh copy per check would be a ~1 KB allocation on the path of
+// every cached verification.
+var tokenBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// digest is the SHA-256 of raw, the key of the verified-token cache.
+func digest(raw string) [32]byte {
+	bp := tokenBufs.Get().(*[]byte)
+	b := append((*bp)[:0], raw...)
+	sum := sha256.Sum256(b)
+	*bp = b
+	tokenBufs.Put(bp)
+	return sum
 }
 
 // header holds the JOSE header fields Verify acts on.
