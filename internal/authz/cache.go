@@ -38,14 +38,14 @@ func newDecisionCache(size int) *decisionCache {
 	return &decisionCache{max: size, m: make(map[string]cached)}
 }
 
-// get returns the decision filed for key at generation gen. key "" is
+// get returns the decision filed for key at generation gen. A nil key is
 // never cached.
-func (c *decisionCache) get(gen uint64, key string) (cached, bool) {
-	if c == nil || key == "" {
+func (c *decisionCache) get(gen uint64, key []byte) (cached, bool) {
+	if c == nil || key == nil {
 		return cached{}, false
 	}
 	c.mu.RLock()
-	e, ok := c.m[key]
+	e, ok := c.m[string(key)] // no copy of key: Go looks up without one
 	ok = ok && c.gen == gen
 	c.mu.RUnlock()
 	if ok {
@@ -58,8 +58,8 @@ func (c *decisionCache) get(gen uint64, key string) (cached, bool) {
 
 // put files e, evaluated at generation gen, under key. At capacity it
 // evicts an arbitrary entry (Go randomizes where a map's iteration starts).
-func (c *decisionCache) put(gen uint64, key string, e cached) {
-	if c == nil || key == "" {
+func (c *decisionCache) put(gen uint64, key []byte, e cached) {
+	if c == nil || key == nil {
 		return
 	}
 	c.mu.Lock()
@@ -76,7 +76,7 @@ func (c *decisionCache) put(gen uint64, key string, e cached) {
 			break
 		}
 	}
-	c.m[key] = e
+	c.m[string(key)] = e
 }
 
 // CacheStats counts decision cache lookups.
@@ -92,14 +92,14 @@ func (s *Service) CacheStats() CacheStats {
 	return CacheStats{Hits: s.cache.hits.Load(), Misses: s.cache.misses.Load()}
 }
 
-// checkKey is the cache key of check c by subject v: every part of the
-// policy input, each length-prefixed so that no two inputs share a key.
-// It is "" (not cached) for a subject whose token failed verification.
-func checkKey(v subject, c Check) string {
+// appendCheckKey appends to b the cache key of check c by subject v:
+// every part of the policy input, each length-prefixed so that no two
+// inputs share a key. It returns nil (not cached) for a subject whose token
+// failed verification.
+func appendCheckKey(b []byte, v subject, c Check) []byte {
 	if v.tokenErr != nil {
-		return ""
+		return nil
 	}
-	b := make([]byte, 0, 160)
 	if t := v.claims; t != nil {
 		b = append(b, 't')
 		b = appendFields(b, t.Subject, t.OrganizationID, t.MembershipID, t.Role)
@@ -112,8 +112,7 @@ func checkKey(v subject, c Check) string {
 		b = appendFields(b, v.membershipID)
 	}
 	r := c.Resource
-	b = appendFields(b, c.Permission, r.ID, r.Type, r.ExternalID, r.OrganizationID)
-	return string(b)
+	return appendFields(b, c.Permission, r.ID, r.Type, r.ExternalID, r.OrganizationID)
 }
 
 func appendFields(b []byte, fields ...string) []byte {
