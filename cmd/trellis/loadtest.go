@@ -327,7 +327,9 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 		if err != nil {
 			failures = append(failures, err)
 		}
-		if res.Errors > 0 {
+		if res.Errors > 0 && strings.HasPrefix(sys, "trellis") {
+			// Another system's errors (stock OPA timing out on lists under
+			// load) are its figures, in the report; Trellis's fail the run.
 			failures = append(failures, fmt.Errorf("%s: %d errors, first: %s", t.Name, res.Errors, res.FirstError))
 		}
 		say("%s: %.0f req/s, p99 %v, %d errors, %d wrong", t.Name, res.Throughput(), res.Latency.P99, res.Errors, res.Wrong)
