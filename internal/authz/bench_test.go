@@ -53,8 +53,8 @@ var benchEnv struct {
 	// verifier.
 	cached *authz.Service
 	fx     benchFixture
-	raw  string // a signed token of fx.org whose permissions include benchPerm
-	err  error
+	raw    string // a signed token of fx.org whose permissions include benchPerm
+	err    error
 }
 
 // benchFixture is a depth-5 leaf whose only grant path for fx.membership

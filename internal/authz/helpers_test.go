@@ -25,7 +25,7 @@ type fakeEngine struct {
 	revision int64 // Revision() and the revision of every answer
 	// generation is Generation() and the generation of every answer.
 	generation uint64
-	waitErr  error // WaitFor's answer
+	waitErr    error // WaitFor's answer
 
 	mu      sync.Mutex
 	inputs  []ast.Value

@@ -1,12 +1,6 @@
 package loadtest_test
 
-import (
-	"encoding/json"
-
-	"github.com/google/go-cmp/cmp/cmpopts"
-)
-
-var jsonUnmarshal = json.Unmarshal
+import "github.com/google/go-cmp/cmp/cmpopts"
 
 // cmpEmpty treats nil and empty slices alike: the data file cannot tell them
 // apart.

@@ -145,9 +145,8 @@ var tokenBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &
 // digest is the SHA-256 of raw, the key of the verified-token cache.
 func digest(raw string) [32]byte {
 	bp := tokenBufs.Get().(*[]byte)
-	b := append((*bp)[:0], raw...)
-	sum := sha256.Sum256(b)
-	*bp = b
+	*bp = append((*bp)[:0], raw...)
+	sum := sha256.Sum256(*bp)
 	tokenBufs.Put(bp)
 	return sum
 }
