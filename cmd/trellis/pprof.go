@@ -10,10 +10,6 @@ import (
 	"net/http/pprof"
 )
 
-// defaultDecisionCache is the default of --decision-cache-size: about
-// 100,000 answers take a few tens of MB.
-const defaultDecisionCache = 100_000
-
 // checkPprofAddr accepts only a loopback address for --pprof-addr:
 // profiles show the process's internals.
 func checkPprofAddr(addr string) error {

@@ -71,7 +71,7 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted")
 	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
 	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
-	fs.IntVar(&c.DecisionCache, "decision-cache-size", defaultDecisionCache, "single-check answers kept for the current data revision (0: no cache); a new revision empties it")
+	fs.IntVar(&c.DecisionCache, "decision-cache-size", defaultDecisionCache, "single-check answers kept for the current data (0: no cache); any change of the data empties it")
 	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision (decision_id, subject, permission, resource, result, reason, revision)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -118,6 +118,12 @@ func (c serveConfig) validate() error {
 	}
 	return nil
 }
+
+// defaultDecisionCache is the default of --decision-cache-size. An entry
+// holds its key and the decision with its reason: ~600 B for a deny on the
+// demo data (a heap measurement over 10,000 entries), more for an allow
+// naming its grant, so the default stays under ~50 MB.
+const defaultDecisionCache = 50_000
 
 // devIssuer is the issuer of the tokens --dev mints.
 const devIssuer = "https://trellis.dev.invalid"

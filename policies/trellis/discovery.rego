@@ -39,11 +39,7 @@ list_resources := failed(input.token_error.code, input.token_error.message) if {
 	not resolve(input.parent)
 } else := failed("unknown_organization", "no organization: give organization_id, a parent, a token or a membership") if {
 	not known_list_org
-} else := page([rid |
-	some rid in subtree(list_starts)
-	of_listed_type(rid)
-	not is_parent(rid)
-])
+} else := page(listed)
 
 list_org := db.resources[resolve(input.parent)][0] if {
 	input.parent
@@ -87,11 +83,16 @@ list_starts := anchors if {
 	rid in db.resources[anchor][3]
 }
 
-of_listed_type(_) if not input.resource_type
+# listed are the resources to page through: the subtrees of list_starts,
+# less the parent itself, of input.resource_type when one is given. No
+# function is called per resource: lists walk whole subtrees.
+listed := [rid | some rid in candidates; db.resources[rid][1] == input.resource_type] if {
+	input.resource_type
+} else := candidates
 
-of_listed_type(rid) if db.resources[rid][1] == input.resource_type
-
-is_parent(rid) if rid == resolve(input.parent)
+candidates := subtree(list_starts) - {resolve(input.parent)} if {
+	input.parent
+} else := subtree(list_starts)
 
 # subtree returns starts and all their descendants. graph.reachable returns
 # only nodes that are keys of the graph, and leaves are not keys of
