@@ -172,7 +172,7 @@ type Permissions struct {
 const MaxPageSize = 1000
 
 // Check answers one check, from the decision cache when it holds the
-// answer at the current revision.
+// answer for the current data.
 func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consistency) (Decision, Answer, error) {
 	v, err := s.verify(ctx, sub)
 	if err != nil {
@@ -202,9 +202,9 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 }
 
 // CheckBatch answers checks with one token verification, in order. Checks
-// the decision cache holds at the current revision are not evaluated again,
-// unless the others were evaluated at a newer revision: one answer is always
-// of one revision.
+// the decision cache holds for the current data are not evaluated again,
+// unless the others were evaluated on newer data: one answer is always of
+// one revision.
 func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, cons Consistency) ([]Decision, Answer, error) {
 	if len(checks) == 0 {
 		return nil, Answer{}, invalid("checks", "give at least one check")

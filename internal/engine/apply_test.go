@@ -359,3 +359,49 @@ func TestResultsAreCopies(t *testing.T) {
 		t.Errorf("an answer changed after it was given: it shares the store's maps")
 	}
 }
+
+// TestGenerations checks that every Load and Apply publishes a new
+// generation, that answers carry the one they were evaluated at, and that a
+// reload to an older revision still moves the generation on.
+func TestGenerations(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 1, Resources: 10, Assignments: 5, Depth: 3})
+	ds.Revision = 5
+	answerGen := func() uint64 {
+		t.Helper()
+		res, err := e.Data(ctx, "trellis/revision", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Generation
+	}
+	seen := []uint64{e.Generation()}
+	if got := answerGen(); got != e.Generation() {
+		t.Fatalf("empty engine: answer at generation %d, engine at %d", got, e.Generation())
+	}
+	steps := []func() error{
+		func() error { return e.LoadDataset(ctx, ds) },
+		func() error {
+			role := ds.Roles[0]
+			return e.Apply(ctx, 6, []model.Change{{Op: model.OpUpsert, Role: &role}})
+		},
+		func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		g := e.Generation()
+		if g <= seen[len(seen)-1] {
+			t.Fatalf("step %d: generation %d after %v", i, g, seen)
+		}
+		if got := answerGen(); got != g {
+			t.Fatalf("step %d: answer at generation %d, engine at %d", i, got, g)
+		}
+		seen = append(seen, g)
+	}
+	if e.Revision() != 2 {
+		t.Fatalf("revision %d after reloading revision 2", e.Revision())
+	}
+}

@@ -71,6 +71,10 @@ type Engine struct {
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
 
+	// writeMu makes each Load or Apply, from its store transaction to the
+	// publication of its revision and generation, one step: the
+	// generation written in the store is the one published next.
+	writeMu    sync.Mutex
 	revision   atomic.Int64
 	generation atomic.Uint64
 	loaded     atomic.Bool
@@ -188,6 +192,8 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
 	if err := e.write(ctx, doc); err != nil {
 		return err
 	}
@@ -232,8 +238,8 @@ var generationPath = storage.Path{HostRoot, "generation"}
 
 // writeGeneration stores the generation the data of write transaction txn
 // will have once committed and published by setRevision. Write
-// transactions are serialized by the store, so the next generation is the
-// current one plus one.
+// transactions are serialized by writeMu until published, so the next
+// generation is the current one plus one.
 func (e *Engine) writeGeneration(ctx context.Context, txn storage.Transaction) error {
 	return e.store.Write(ctx, txn, storage.AddOp, generationPath, json.Number(strconv.FormatUint(e.generation.Load()+1, 10)))
 }
@@ -386,6 +392,8 @@ func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
 // or none. On error nothing is applied; index.ErrIncomplete (wrapped) means
 // the caller should reload the whole dataset.
 func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Change) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
 		s := txnStore{ctx: ctx, store: e.store, txn: txn}
 		for i, ch := range changes {
