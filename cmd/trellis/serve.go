@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
@@ -293,6 +294,11 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer svc.cleanup()
+	// Loading built the store from a parsed dataset and an AST document that
+	// are garbage now: collect them and give their memory back, so that the
+	// heap's next growth target follows from the store alone, not from the
+	// peak of the load.
+	debug.FreeOSMemory()
 	var background []func(context.Context) error
 	if c.PprofAddr != "" {
 		background = append(background, func(ctx context.Context) error { return servePprof(ctx, c.PprofAddr, log) })
