@@ -216,7 +216,14 @@ func (e *Engine) setRevision(rev int64) {
 // save this conversion.)
 func (e *Engine) write(ctx context.Context, doc ast.Object) error {
 	path := storage.Path{index.Root}
-	native, err := newPlainer().value(doc)
+	// Each resource brings its id and external id; the rest is shared.
+	n := 0
+	if t := doc.Get(ast.InternedTerm("resources")); t != nil {
+		if res, ok := t.Value.(ast.Object); ok {
+			n = 2 * res.Len()
+		}
+	}
+	native, err := newPlainer(n).value(doc)
 	if err != nil {
 		return err
 	}

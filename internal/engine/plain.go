@@ -17,7 +17,9 @@ type plainer struct {
 	strs map[string]any
 }
 
-func newPlainer() *plainer { return &plainer{strs: make(map[string]any)} }
+// newPlainer returns a plainer for about n distinct strings: sizing the
+// table up front spares it rehashing millions of entries as it grows.
+func newPlainer(n int) *plainer { return &plainer{strs: make(map[string]any, n)} }
 
 func (p *plainer) value(v ast.Value) (any, error) {
 	switch v := v.(type) {
