@@ -166,7 +166,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 		t.Fatal(err)
 	}
 	w.load = func(ds *model.Dataset) {
-		doc, err := index.Build(ds)
+		doc, err := index.BuildAST(ds)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -603,7 +603,7 @@ func (w *edgeWorld) tamperedBundles(t *testing.T, sample []map[string]any) {
 	}
 	rebuilt := func(signer *bundle.Signer) []byte {
 		var buf bytes.Buffer
-		doc, err := index.Build(w.ds)
+		doc, err := index.BuildAST(w.ds)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/httpapi"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
@@ -268,11 +267,7 @@ func loadEngine(ctx context.Context, ds *model.Dataset) (*engine.Engine, error) 
 	if err != nil {
 		return nil, err
 	}
-	doc, err := index.Build(ds)
-	if err != nil {
-		return nil, err
-	}
-	return eng, eng.Load(ctx, doc)
+	return eng, eng.LoadDataset(ctx, ds)
 }
 
 // withDevJWKS also serves the dev key's JWKS, so --dev tokens can be

@@ -32,7 +32,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/gen"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
@@ -88,11 +87,7 @@ func setUpBenchService(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, err := index.Build(ds)
-	if err != nil {
-		return err
-	}
-	if err := e.Load(ctx, doc); err != nil {
+	if err := e.LoadDataset(ctx, ds); err != nil {
 		return err
 	}
 

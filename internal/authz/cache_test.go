@@ -163,7 +163,7 @@ func TestCachedAnswersFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := datafile.Demo()
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestCachedAnswersFollowChanges(t *testing.T) {
 	// A reload may bring back a revision number with other data (a
 	// restored database): the grant is back at the same revision.
 	ds.Revision = rev
-	if doc, err = index.Build(ds); err != nil {
+	if doc, err = index.BuildAST(ds); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Load(ctx, doc); err != nil {

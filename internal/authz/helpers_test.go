@@ -132,7 +132,7 @@ func demoEngine(t testing.TB) *engine.Engine {
 		if demoErr != nil {
 			return
 		}
-		doc, err := index.Build(datafile.Demo())
+		doc, err := index.BuildAST(datafile.Demo())
 		if err != nil {
 			demoErr = err
 			return

@@ -22,7 +22,7 @@ import (
 func BenchmarkBuild(b *testing.B) {
 	spec, _ := gen.Spec{Seed: 1}.Tier("M")
 	ds := gen.Generate(spec)
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func demoDoc(t testing.TB) bundle.Document {
 	t.Helper()
 	ds := datafile.Demo()
 	ds.Revision = 7
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestReadRejects(t *testing.T) {
 
 func TestOrganizationBundle(t *testing.T) {
 	ds := gen.Generate(gen.Spec{Seed: 3, Organizations: 5, Resources: 300, Assignments: 300, Depth: 4})
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func tierMBundle(b *testing.B) ([]byte, bundle.Info) {
 	tierM.once.Do(func() {
 		spec, _ := gen.Spec{Seed: 1}.Tier("M")
 		ds := gen.Generate(spec)
-		doc, err := index.Build(ds)
+		doc, err := index.BuildAST(ds)
 		if err != nil {
 			tierM.err = err
 			return

@@ -28,7 +28,6 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/gen"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -94,11 +93,7 @@ func benchLoadEngine(ctx context.Context, ds *model.Dataset) (*engine.Engine, er
 	if err != nil {
 		return nil, err
 	}
-	doc, err := index.Build(ds)
-	if err != nil {
-		return nil, err
-	}
-	if err := e.Load(ctx, doc); err != nil {
+	if err := e.LoadDataset(ctx, ds); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -133,11 +128,7 @@ func benchMeasureStoreBuild(b *testing.B, ds *model.Dataset) (secs, perResource 
 	b.StartTimer()
 
 	start := time.Now()
-	doc, err := index.Build(ds)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := e.Load(ctx, doc); err != nil {
+	if err := e.LoadDataset(ctx, ds); err != nil {
 		b.Fatal(err)
 	}
 	secs = time.Since(start).Seconds()

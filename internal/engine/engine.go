@@ -131,7 +131,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: write %s: %w", HostRoot, err)
 	}
-	if err := e.write(ctx, ast.NewObject(ast.Item(ast.StringTerm("revision"), ast.IntNumberTerm(0)))); err != nil {
+	if err := e.write(ctx, map[string]any{"revision": json.Number("0")}); err != nil {
 		return nil, err
 	}
 	e.setRevision(0) // generation 1: the empty document
@@ -184,14 +184,41 @@ func copyResult(t *ast.Term, _ *rego.EvalContext) (any, error) {
 	return ast.JSONWithOpt(t.Value, ast.JSONOpt{CopyMaps: true})
 }
 
-// Load replaces the whole data document with doc (built by package index)
-// and makes its revision current. The engine keeps a converted copy; doc
-// stays the caller's.
+// Load replaces the whole data document with doc, an AST object (a
+// bundle's data), and makes its revision current. The engine keeps a
+// converted copy; doc stays the caller's.
 func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 	revision, err := index.Revision(doc)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	// Each resource brings its id and external id; the rest is shared.
+	n := 0
+	if t := doc.Get(ast.InternedTerm("resources")); t != nil {
+		if res, ok := t.Value.(ast.Object); ok {
+			n = 2 * res.Len()
+		}
+	}
+	native, err := newPlainer(n).value(doc)
+	if err != nil {
+		return fmt.Errorf("engine: convert data: %w", err)
+	}
+	return e.load(ctx, native, revision)
+}
+
+// LoadDataset builds the data document for ds (package index) and loads it:
+// a full load at ds.Revision.
+func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
+	doc, err := index.Build(ds)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return e.load(ctx, doc, ds.Revision)
+}
+
+// load replaces the document with doc, plain values the store keeps as
+// they are, and publishes revision.
+func (e *Engine) load(ctx context.Context, doc any, revision int64) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	if err := e.write(ctx, doc); err != nil {
@@ -211,24 +238,11 @@ func (e *Engine) setRevision(rev int64) {
 	close(*e.changed.Swap(&ch))
 }
 
-// write replaces the document, converted to the plain values the store
-// holds. (index.Build still builds AST; building plain values directly would
-// save this conversion.)
-func (e *Engine) write(ctx context.Context, doc ast.Object) error {
-	path := storage.Path{index.Root}
-	// Each resource brings its id and external id; the rest is shared.
-	n := 0
-	if t := doc.Get(ast.InternedTerm("resources")); t != nil {
-		if res, ok := t.Value.(ast.Object); ok {
-			n = 2 * res.Len()
-		}
-	}
-	native, err := newPlainer(n).value(doc)
-	if err != nil {
-		return err
-	}
-	err = storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		if err := e.store.Write(ctx, txn, storage.AddOp, path, native); err != nil {
+// write replaces the document with doc, in plain values, and stores the
+// generation it will have once published.
+func (e *Engine) write(ctx context.Context, doc any) error {
+	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+		if err := e.store.Write(ctx, txn, storage.AddOp, storage.Path{index.Root}, doc); err != nil {
 			return err
 		}
 		return e.writeGeneration(ctx, txn)
@@ -384,15 +398,6 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 
 var revisionPath = storage.Path{index.Root, "revision"}
 
-// LoadDataset builds the data document for ds (package index) and loads it:
-// a full load at ds.Revision.
-func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
-	doc, err := index.Build(ds)
-	if err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	return e.Load(ctx, doc)
-}
 
 // Apply patches the data document with changes, in order, in one store
 // transaction, and makes revision current: decisions see all of the changes

@@ -78,7 +78,7 @@ func oracleEngine(t testing.TB, ds *model.Dataset) *engine.Engine {
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
 	}
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		t.Fatalf("index.Build: %v", err)
 	}

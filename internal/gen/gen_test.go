@@ -150,7 +150,7 @@ func TestGenerateValid(t *testing.T) {
 			if got := maxLevels(ds); got != depth {
 				t.Errorf("deepest tree has %d levels, want %d", got, depth)
 			}
-			if _, err := index.Build(ds); err != nil {
+			if _, err := index.BuildAST(ds); err != nil {
 				t.Fatalf("index.Build: %v", err)
 			}
 		})
@@ -170,7 +170,7 @@ func TestGenerateTierS(t *testing.T) {
 	if got := maxLevels(ds); got != spec.Depth {
 		t.Errorf("deepest tree has %d levels, want %d", got, spec.Depth)
 	}
-	if _, err := index.Build(ds); err != nil {
+	if _, err := index.BuildAST(ds); err != nil {
 		t.Fatalf("index.Build: %v", err)
 	}
 }

@@ -54,7 +54,7 @@ func loadedEngine(t testing.TB) *engine.Engine {
 		}
 		ds := datafile.Demo()
 		ds.Revision = demoRevision
-		doc, err := index.Build(ds)
+		doc, err := index.BuildAST(ds)
 		if err != nil {
 			engineErr = err
 			return

@@ -30,10 +30,12 @@
 package index
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -58,98 +60,112 @@ const (
 	keyPermissions = "permissions"
 )
 
-// Build returns the data document for ds. The dataset must be valid
-// (model.Dataset.Validate); Build still reports references it cannot resolve
-// rather than produce a document that silently drops them. The caller owns
-// the returned value and must not mutate it once it is written to a store.
-func Build(ds *model.Dataset) (ast.Object, error) {
-	b := builder{terms: map[string]*ast.Term{}}
+// Build returns the data document for ds as the plain Go values OPA's
+// store holds: map[string]any, []any, string, bool and json.Number. The
+// dataset must be valid (model.Dataset.Validate); Build still reports
+// references it cannot resolve rather than produce a document that silently
+// drops them. The caller owns the returned value and must not mutate it once
+// it is written to a store. BuildAST returns the same document as OPA AST.
+func Build(ds *model.Dataset) (map[string]any, error) {
+	b := builder{boxes: map[string]any{}}
 	return b.build(ds)
 }
 
-// builder interns one *ast.Term per organization, type, membership and role
-// key; resource ids are interned in their nodes. An id stored in many
-// ancestor chains, keys and grant lists costs its memory once.
-type builder struct {
-	terms map[string]*ast.Term
+// BuildAST returns the data document for ds as an OPA AST object.
+func BuildAST(ds *model.Dataset) (ast.Object, error) {
+	doc, err := Build(ds)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return nil, err
+	}
+	return v.(ast.Object), nil
 }
 
-func (b *builder) term(s string) *ast.Term {
-	if t, ok := b.terms[s]; ok {
-		return t
+// builder boxes each distinct string value once: an id stored in many
+// ancestor chains, keys and grant lists costs one heap object, which is
+// less memory and less for the garbage collector to mark on every cycle.
+type builder struct {
+	boxes map[string]any
+}
+
+func (b *builder) box(s string) any {
+	if v, ok := b.boxes[s]; ok {
+		return v
 	}
-	t := ast.StringTerm(s)
-	b.terms[s] = t
-	return t
+	var v any = s
+	b.boxes[s] = v
+	return v
 }
 
 // node is a resource (or organization root) while the document is built.
 type node struct {
-	id, org, typ, ext *ast.Term
-	parentID          string
-	up                *node
-	kids              []*ast.Term
-	anc               *ast.Term
+	id            string
+	idBox         any
+	org, typ, ext any
+	parentID      string
+	up            *node
+	kids          []*node
+	anc           []any
 }
 
-func (b *builder) build(ds *model.Dataset) (ast.Object, error) {
+func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 	nodes := make(map[string]*node, len(ds.Resources)+len(ds.Organizations))
-	orgs := ast.NewObjectWithCapacity(len(ds.Organizations))
+	orgs := make(map[string]any, len(ds.Organizations))
 	roots := make(map[string]string, len(ds.Organizations))
 	for _, o := range ds.Organizations {
 		root := o.RootID()
 		roots[o.ID] = root
-		org := b.term(o.ID)
-		nodes[root] = &node{id: ast.StringTerm(root), org: org, typ: b.term(model.OrganizationType), ext: org}
-		orgs.Insert(org, ast.ObjectTerm(ast.Item(ast.InternedTerm("root"), nodes[root].id)))
+		org := b.box(o.ID)
+		nodes[root] = &node{id: root, idBox: b.box(root), org: org, typ: b.box(model.OrganizationType), ext: org}
+		orgs[o.ID] = map[string]any{"root": nodes[root].idBox}
 	}
 	for _, r := range ds.Resources {
 		parent := r.ParentID
 		if parent == "" {
 			parent = roots[r.OrganizationID]
 		}
-		nodes[r.ID] = &node{id: ast.StringTerm(r.ID), org: b.term(r.OrganizationID), typ: b.term(r.Type), ext: ast.StringTerm(r.ExternalID), parentID: parent}
+		nodes[r.ID] = &node{id: r.ID, idBox: b.box(r.ID), org: b.box(r.OrganizationID), typ: b.box(r.Type), ext: r.ExternalID, parentID: parent}
 	}
 	for _, r := range ds.Resources {
 		n := nodes[r.ID]
 		if n.up = nodes[n.parentID]; n.up == nil {
 			return nil, fmt.Errorf("resource %s: unknown parent %q", r.ID, n.parentID)
 		}
-		n.up.kids = append(n.up.kids, n.id)
+		n.up.kids = append(n.up.kids, n)
 	}
 
-	resources := ast.NewObjectWithCapacity(len(nodes))
-	children := ast.NewObject()
-	lookup := map[*ast.Term]map[*ast.Term]ast.Object{} // org → type → ext → rid
+	resources := make(map[string]any, len(nodes))
+	children := map[string]any{}
+	lookup := map[string]any{} // org → type → ext → rid
 	for _, n := range nodes {
 		anc, err := ancestry(n, ds.Depth())
 		if err != nil {
 			return nil, err
 		}
-		resources.Insert(n.id, ast.ArrayTerm(n.org, n.typ, n.ext, anc))
+		resources[n.id] = []any{n.org, n.typ, n.ext, anc}
 		if len(n.kids) > 0 {
-			sortTerms(n.kids)
-			children.Insert(n.id, ast.ArrayTerm(n.kids...))
+			slices.SortFunc(n.kids, func(x, y *node) int { return strings.Compare(x.id, y.id) })
+			kids := make([]any, len(n.kids))
+			for i, k := range n.kids {
+				kids[i] = k.idBox
+			}
+			children[n.id] = kids
 		}
-		byType := lookup[n.org]
+		org, typ := n.org.(string), n.typ.(string)
+		byType, _ := lookup[org].(map[string]any)
 		if byType == nil {
-			byType = map[*ast.Term]ast.Object{}
-			lookup[n.org] = byType
+			byType = map[string]any{}
+			lookup[org] = byType
 		}
-		exts := byType[n.typ]
+		exts, _ := byType[typ].(map[string]any)
 		if exts == nil {
-			exts = ast.NewObject()
-			byType[n.typ] = exts
+			exts = map[string]any{}
+			byType[typ] = exts
 		}
-		exts.Insert(n.ext, n.id)
-	}
-	lookupObj := ast.NewObjectWithCapacity(len(lookup))
-	for org, byType := range lookup {
-		typeObj := ast.NewObjectWithCapacity(len(byType))
-		for typ, exts := range byType {
-			typeObj.Insert(typ, ast.NewTerm(exts))
-		}
-		lookupObj.Insert(org, ast.NewTerm(typeObj))
+		exts[n.ext.(string)] = n.idBox
 	}
 
 	grants, anchors, orgRoles, err := b.grants(ds, nodes, roots)
@@ -157,43 +173,43 @@ func (b *builder) build(ds *model.Dataset) (ast.Object, error) {
 		return nil, err
 	}
 
-	memberships := ast.NewObjectWithCapacity(len(ds.Memberships))
+	memberships := make(map[string]any, len(ds.Memberships))
 	for _, m := range ds.Memberships {
-		memberships.Insert(b.term(m.ID), ast.ObjectTerm(
-			ast.Item(ast.InternedTerm("org"), b.term(m.OrganizationID)),
-			ast.Item(ast.InternedTerm("active"), ast.InternedTerm(m.Status == model.StatusActive)),
-			ast.Item(ast.InternedTerm("anchors"), ast.ArrayTerm(anchors[m.ID]...)),
-		))
+		held := anchors[m.ID]
+		if held == nil {
+			held = []any{}
+		}
+		memberships[m.ID] = map[string]any{"org": b.box(m.OrganizationID), "active": m.Status == model.StatusActive, "anchors": held}
 	}
 
-	roles := ast.NewObjectWithCapacity(len(ds.Roles))
+	roles := make(map[string]any, len(ds.Roles))
 	for _, r := range ds.Roles {
-		roles.Insert(b.term(r.Key()), RoleTerm(r))
+		roles[r.Key()] = roleValue(r)
 	}
 
-	perms := ast.NewObjectWithCapacity(len(ds.Permissions))
+	perms := make(map[string]any, len(ds.Permissions))
 	for _, p := range ds.Permissions {
-		perms.Insert(ast.StringTerm(p.Slug), ast.ObjectTerm(ast.Item(ast.InternedTerm("type"), b.term(p.ResourceType))))
+		perms[p.Slug] = map[string]any{"type": b.box(p.ResourceType)}
 	}
 
-	return ast.NewObject(
-		ast.Item(ast.InternedTerm(keyRevision), ast.IntNumberTerm(int(ds.Revision))),
-		ast.Item(ast.InternedTerm(keyOrgs), ast.NewTerm(orgs)),
-		ast.Item(ast.InternedTerm(keyResources), ast.NewTerm(resources)),
-		ast.Item(ast.InternedTerm(keyLookup), ast.NewTerm(lookupObj)),
-		ast.Item(ast.InternedTerm(keyChildren), ast.NewTerm(children)),
-		ast.Item(ast.InternedTerm(keyGrants), ast.NewTerm(grants)),
-		ast.Item(ast.InternedTerm(keyMemberships), ast.NewTerm(memberships)),
-		ast.Item(ast.InternedTerm(keyOrgRoles), ast.NewTerm(orgRoles)),
-		ast.Item(ast.InternedTerm(keyRoles), ast.NewTerm(roles)),
-		ast.Item(ast.InternedTerm(keyPermissions), ast.NewTerm(perms)),
-	), nil
+	return map[string]any{
+		keyRevision:    json.Number(strconv.FormatInt(ds.Revision, 10)),
+		keyOrgs:        orgs,
+		keyResources:   resources,
+		keyLookup:      lookup,
+		keyChildren:    children,
+		keyGrants:      grants,
+		keyMemberships: memberships,
+		keyOrgRoles:    orgRoles,
+		keyRoles:       roles,
+		keyPermissions: perms,
+	}, nil
 }
 
 // ancestry returns (and memoizes) n's ancestor chain, nearest first: it
 // walks up to the first node whose chain is known (or the root), then fills
 // chains in on the way back down.
-func ancestry(n *node, maxDepth int) (*ast.Term, error) {
+func ancestry(n *node, maxDepth int) ([]any, error) {
 	if n.anc != nil {
 		return n.anc, nil
 	}
@@ -204,35 +220,22 @@ func ancestry(n *node, maxDepth int) (*ast.Term, error) {
 		}
 		path = append(path, cur.up)
 	}
-	var tail []*ast.Term
+	var tail []any
 	if last := path[len(path)-1]; last.anc != nil {
-		tail = termsOf(last.anc)
+		tail = last.anc
 		path = path[:len(path)-1]
 	}
 	for i := len(path) - 1; i >= 0; i-- {
-		chain := make([]*ast.Term, 0, len(tail)+1)
-		chain = append(chain, path[i].id)
+		chain := make([]any, 0, len(tail)+1)
+		chain = append(chain, path[i].idBox)
 		chain = append(chain, tail...)
 		if len(chain) > maxDepth {
 			return nil, fmt.Errorf("resource %v: tree deeper than %d levels", path[i].id, maxDepth)
 		}
-		path[i].anc = ast.ArrayTerm(chain...)
+		path[i].anc = chain
 		tail = chain
 	}
 	return n.anc, nil
-}
-
-func termsOf(t *ast.Term) []*ast.Term {
-	arr := t.Value.(*ast.Array)
-	out := make([]*ast.Term, arr.Len())
-	for i := range out {
-		out[i] = arr.Elem(i)
-	}
-	return out
-}
-
-func sortTerms(ts []*ast.Term) {
-	slices.SortFunc(ts, func(a, b *ast.Term) int { return a.Value.Compare(b.Value) })
 }
 
 // grant is one source of a role on a resource for a membership.
@@ -244,7 +247,7 @@ type grant struct {
 // grants builds grants[rid][om] (role keys sorted, one per source), each
 // membership's anchors (sorted) and org_roles. Sorting one slice of grants
 // groups them without a map keyed by (resource, membership).
-func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[string]string) (ast.Object, map[string][]*ast.Term, ast.Object, error) {
+func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[string]string) (map[string]any, map[string][]any, map[string]any, error) {
 	roles := model.NewRoleIndex(ds.Roles)
 	resolve := func(org, slug string) (string, error) {
 		r, ok := roles.Resolve(org, slug)
@@ -254,7 +257,7 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		return r.Key(), nil
 	}
 	all := make([]grant, 0, len(ds.Assignments)+len(ds.Memberships))
-	orgRoles := ast.NewObjectWithCapacity(len(ds.Memberships))
+	orgRoles := make(map[string]any, len(ds.Memberships))
 	memberOrg := make(map[string]string, len(ds.Memberships))
 	for _, m := range ds.Memberships {
 		memberOrg[m.ID] = m.OrganizationID
@@ -268,7 +271,7 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 			ks = append(ks, k)
 		}
 		sort.Strings(ks)
-		orgRoles.Insert(b.term(m.ID), b.strings(ks))
+		orgRoles[m.ID] = b.boxAll(ks)
 	}
 	for _, a := range ds.Assignments {
 		org, ok := memberOrg[a.MembershipID]
@@ -286,7 +289,7 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		all = append(all, grant{rn, a.MembershipID, k})
 	}
 	slices.SortFunc(all, func(x, y grant) int {
-		if c := strings.Compare(string(x.rid.id.Value.(ast.String)), string(y.rid.id.Value.(ast.String))); c != 0 {
+		if c := strings.Compare(x.rid.id, y.rid.id); c != 0 {
 			return c
 		}
 		if c := strings.Compare(x.om, y.om); c != 0 {
@@ -295,31 +298,31 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		return strings.Compare(x.key, y.key)
 	})
 
-	grants := ast.NewObject()
-	anchors := map[string][]*ast.Term{}
+	grants := map[string]any{}
+	anchors := map[string][]any{}
 	for i := 0; i < len(all); {
 		rn := all[i].rid
-		byMember := ast.NewObject()
+		byMember := map[string]any{}
 		for i < len(all) && all[i].rid == rn {
 			om := all[i].om
-			var keys []*ast.Term
+			var keys []any
 			for ; i < len(all) && all[i].rid == rn && all[i].om == om; i++ {
-				keys = append(keys, b.term(all[i].key))
+				keys = append(keys, b.box(all[i].key))
 			}
-			byMember.Insert(b.term(om), ast.ArrayTerm(keys...))
-			anchors[om] = append(anchors[om], rn.id) // resources come in id order
+			byMember[om] = keys
+			anchors[om] = append(anchors[om], rn.idBox) // resources come in id order
 		}
-		grants.Insert(rn.id, ast.NewTerm(byMember))
+		grants[rn.id] = byMember
 	}
 	return grants, anchors, orgRoles, nil
 }
 
-func (b *builder) strings(ss []string) *ast.Term {
-	ts := make([]*ast.Term, len(ss))
+func (b *builder) boxAll(ss []string) []any {
+	out := make([]any, len(ss))
 	for i, s := range ss {
-		ts[i] = b.term(s)
+		out[i] = b.box(s)
 	}
-	return ast.ArrayTerm(ts...)
+	return out
 }
 
 // Revision returns the revision recorded in doc.
@@ -336,13 +339,13 @@ func Revision(doc ast.Object) (int64, error) {
 
 // RoleTerm returns a role's entry in the roles object.
 func RoleTerm(r model.Role) *ast.Term {
-	perms := ast.NewObjectWithCapacity(len(r.Permissions))
+	return ast.NewTerm(ast.MustInterfaceToValue(roleValue(r)))
+}
+
+func roleValue(r model.Role) map[string]any {
+	perms := make(map[string]any, len(r.Permissions))
 	for _, p := range r.Permissions {
-		perms.Insert(ast.StringTerm(p), ast.InternedTerm(true))
+		perms[p] = true
 	}
-	return ast.ObjectTerm(
-		ast.Item(ast.InternedTerm("slug"), ast.StringTerm(r.Slug)),
-		ast.Item(ast.InternedTerm("type"), ast.StringTerm(r.ResourceType)),
-		ast.Item(ast.InternedTerm("permissions"), ast.NewTerm(perms)),
-	)
+	return map[string]any{"slug": r.Slug, "type": r.ResourceType, "permissions": perms}
 }

@@ -119,7 +119,7 @@ func build(t testing.TB, ds *model.Dataset) ast.Object {
 	if err := ds.Validate(); err != nil {
 		t.Fatalf("the test dataset is invalid: %v", err)
 	}
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -279,7 +279,7 @@ func TestBuildErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ds := small()
 			tc.mutate(ds)
-			doc, err := index.Build(ds)
+			doc, err := index.BuildAST(ds)
 			if err == nil {
 				t.Fatalf("no error; document %v", doc)
 			}

@@ -247,7 +247,7 @@ func sortDataset(ds *model.Dataset) *model.Dataset {
 // cmp.Diff.
 func document(t testing.TB, ds *model.Dataset) any {
 	t.Helper()
-	doc, err := index.Build(ds)
+	doc, err := index.BuildAST(ds)
 	if err != nil {
 		t.Fatalf("index.Build: %v", err)
 	}
