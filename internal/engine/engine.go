@@ -398,7 +398,6 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 
 var revisionPath = storage.Path{index.Root, "revision"}
 
-
 // Apply patches the data document with changes, in order, in one store
 // transaction, and makes revision current: decisions see all of the changes
 // or none. On error nothing is applied; index.ErrIncomplete (wrapped) means
