@@ -298,18 +298,29 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		return strings.Compare(x.key, y.key)
 	})
 
+	// Most grant lists are one of a few role-key lists: each distinct list
+	// is stored once and shared, which patches allow, as they replace a
+	// list and never change one in place.
+	lists := map[string]any{}
 	grants := map[string]any{}
 	anchors := map[string][]any{}
+	var keys []string
 	for i := 0; i < len(all); {
 		rn := all[i].rid
 		byMember := map[string]any{}
 		for i < len(all) && all[i].rid == rn {
 			om := all[i].om
-			var keys []any
+			keys = keys[:0]
 			for ; i < len(all) && all[i].rid == rn && all[i].om == om; i++ {
-				keys = append(keys, b.box(all[i].key))
+				keys = append(keys, all[i].key)
 			}
-			byMember[om] = keys
+			joined := strings.Join(keys, "\x00")
+			list, ok := lists[joined]
+			if !ok {
+				list = b.boxAll(keys)
+				lists[joined] = list
+			}
+			byMember[om] = list
 			anchors[om] = append(anchors[om], rn.idBox) // resources come in id order
 		}
 		grants[rn.id] = byMember
