@@ -111,8 +111,8 @@ bench-http: build ## HTTP load test side by side: Trellis, stock OPA, constant c
 		--warmup $(HTTP_WARMUP) --half-load=$(HTTP_HALF_LOAD) --mix '$(HTTP_MIX)' --opa "$$($(GO) tool -n opa)" --out bench-results
 
 # BENCH_SUMMARY prints, per benchmark, the medians of ns/op, allocs/op and
-# every custom metric, marking the targets of the x-floor, s-build and
-# B/resource metrics as met or MISSED.
+# every custom metric, marking the targets of the x-floor, us/check (cached
+# check), s-build and B/resource metrics as met or MISSED.
 define BENCH_SUMMARY
 /^Benchmark/ {
 	n = $$1; sub(/-[0-9]+$$/, "", n)
