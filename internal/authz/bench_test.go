@@ -25,12 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
-
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
@@ -147,32 +144,7 @@ var benchFloorNs float64
 func BenchmarkService(b *testing.B) {
 	svc, fx, raw := benchService(b)
 
-	b.Run("floor", func(b *testing.B) {
-		ctx := context.Background()
-		store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
-		pq, err := rego.New(
-			rego.Query("data.floor.allow"),
-			rego.Module("floor.rego", "package floor\n\nallow if input.x == 1\n"),
-			rego.Store(store),
-		).PrepareForEval(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		input := ast.NewObject(ast.Item(ast.InternedTerm("x"), ast.IntNumberTerm(1)))
-		rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
-		if err != nil || len(rs) != 1 || rs[0].Expressions[0].Value != true {
-			b.Fatalf("floor query: got %v, %v; want true", rs, err)
-		}
-		b.ReportAllocs()
-		n := 0
-		for b.Loop() {
-			if _, err := pq.Eval(ctx, rego.EvalParsedInput(input)); err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		benchFloorNs = float64(b.Elapsed().Nanoseconds()) / float64(n)
-	})
+	b.Run("floor", func(b *testing.B) { benchFloorNs = enginetest.BenchFloor(b) })
 
 	check := authz.Check{Permission: benchPerm, Resource: authz.ResourceRef{ID: fx.leaf}}
 	b.Run("check_token", func(b *testing.B) {

@@ -23,10 +23,9 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
-	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/policies"
@@ -159,23 +158,7 @@ func BenchmarkDecide(b *testing.B) {
 	e, fx := benchEngine(b)
 	ctx := context.Background()
 
-	b.Run("floor", func(b *testing.B) {
-		pq := benchFloorQuery(b)
-		input := ast.NewObject(ast.Item(ast.InternedTerm("x"), ast.IntNumberTerm(1)))
-		rs, err := pq.Eval(ctx, rego.EvalParsedInput(input))
-		if err != nil || len(rs) != 1 || rs[0].Expressions[0].Value != true {
-			b.Fatalf("floor query: got %v, %v; want true", rs, err)
-		}
-		b.ReportAllocs()
-		n := 0
-		for b.Loop() {
-			if _, err := pq.Eval(ctx, rego.EvalParsedInput(input)); err != nil {
-				b.Fatal(err)
-			}
-			n++
-		}
-		benchFloorNs = float64(b.Elapsed().Nanoseconds()) / float64(n)
-	})
+	b.Run("floor", func(b *testing.B) { benchFloorNs = enginetest.BenchFloor(b) })
 
 	leaf := fx.leaves[0]
 	b.Run("check_token", func(b *testing.B) {
@@ -244,22 +227,6 @@ func BenchmarkDecide(b *testing.B) {
 			b.ReportMetric(ns/benchFloorNs, "x-floor")
 		}
 	})
-}
-
-// benchFloorQuery prepares the floor: one rule over input, on an empty inmem
-// store with the engine's store options.
-func benchFloorQuery(tb testing.TB) rego.PreparedEvalQuery {
-	tb.Helper()
-	store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
-	pq, err := rego.New(
-		rego.Query("data.floor.allow"),
-		rego.Module("floor.rego", "package floor\n\nallow if input.x == 1\n"),
-		rego.Store(store),
-	).PrepareForEval(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pq
 }
 
 // benchDecision checks that input gets an allow decided by decidedBy (on
