@@ -185,7 +185,11 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 		return Decision{}, Answer{}, err
 	}
 	var buf [256]byte
-	key, gen := appendCheckKey(buf[:0], v, c), s.generation()
+	var key []byte
+	var gen uint64
+	if s.cache != nil {
+		key, gen = appendCheckKey(buf[:0], v, c), s.gens.Generation()
+	}
 	if e, ok := s.cache.get(gen, key); ok {
 		return e.d, Answer{Revision: e.rev, DecisionID: NewDecisionID()}, nil
 	}
@@ -228,13 +232,18 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 	if err := s.await(ctx, cons); err != nil {
 		return nil, Answer{}, err
 	}
-	gen := s.generation()
+	var gen uint64
+	if s.cache != nil {
+		gen = s.gens.Generation()
+	}
 	ds := make([]Decision, len(checks))
 	keys := make([][]byte, len(checks))
 	var missing []int
 	var ans Answer
 	for i, c := range checks {
-		keys[i] = appendCheckKey(nil, v, c)
+		if s.cache != nil {
+			keys[i] = appendCheckKey(nil, v, c)
+		}
 		e, ok := s.cache.get(gen, keys[i])
 		if !ok {
 			missing = append(missing, i)
@@ -262,15 +271,6 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 		s.cache.put(got, keys[i], cached{ds[i], ans.Revision})
 	}
 	return ds, ans, nil
-}
-
-// generation returns the engine's current data generation (0 without a
-// cache).
-func (s *Service) generation() uint64 {
-	if s.gens == nil {
-		return 0
-	}
-	return s.gens.Generation()
 }
 
 // evaluateBatch evaluates checks[i] for each i in which, in one batch
