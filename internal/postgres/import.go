@@ -57,7 +57,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		permIDs := make(map[string]string, len(ds.Permissions))
 		if err := s.copyRows(ctx, tx, "permissions", []string{"id", "slug", "name", "description", "resource_type"}, len(ds.Permissions), func(i int) []any {
 			p := ds.Permissions[i]
-			permIDs[p.Slug] = NewID("perm")
+			permIDs[p.Slug] = model.NewID("perm_")
 			return []any{permIDs[p.Slug], p.Slug, p.Name, p.Description, p.ResourceType}
 		}); err != nil {
 			return err
@@ -65,7 +65,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		roleIDs := make(map[string]string, len(ds.Roles)) // Role.Key() → id
 		if err := s.copyRows(ctx, tx, "roles", []string{"id", "slug", "organization_id", "resource_type", "name", "description"}, len(ds.Roles), func(i int) []any {
 			r := ds.Roles[i]
-			roleIDs[r.Key()] = NewID("role")
+			roleIDs[r.Key()] = model.NewID("role_")
 			var org any
 			if r.OrganizationID != "" {
 				org = r.OrganizationID

@@ -2,14 +2,10 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -382,7 +378,7 @@ func (w *writer) upsertPermission(i int, p *model.Permission) error {
 	_, err = w.exec(`INSERT INTO permissions (id, slug, name, description, resource_type) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, updated_at = now()
 		WHERE (permissions.name, permissions.description) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.description)`,
-		NewID("perm"), p.Slug, p.Name, p.Description, p.ResourceType)
+		model.NewID("perm_"), p.Slug, p.Name, p.Description, p.ResourceType)
 	return translate0(i, kind, p.Slug, err)
 }
 
@@ -482,7 +478,7 @@ func (w *writer) upsertRole(i int, r *model.Role) error {
 	}
 	id := old.ID
 	if !found {
-		id = NewID("role")
+		id = model.NewID("role_")
 	}
 	if _, err := w.exec(`INSERT INTO roles (id, slug, organization_id, resource_type, name, description)
 		VALUES ($1, $2, nullif($3, ''), $4, $5, $6)
@@ -775,52 +771,4 @@ func (w *writer) upsertAssignment(i int, a *model.Assignment) error {
 			IS DISTINCT FROM (EXCLUDED.membership_id, EXCLUDED.role_id, EXCLUDED.resource_id)`,
 		a.ID, a.MembershipID, roleID, a.ResourceID)
 	return translate0(i, kind, a.ID, err)
-}
-
-// crockford is the alphabet of ULIDs.
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// idGen makes ids strictly increasing within this process: within one
-// millisecond the random part is incremented (the ULID monotonic scheme),
-// so id order is creation order, which keyset pagination by id relies on.
-var idGen struct {
-	sync.Mutex
-	lastMS  int64
-	lastRnd [10]byte
-}
-
-// NewID returns a new WorkOS-style id: prefix, "_", and a ULID (48-bit
-// millisecond time, 80 random bits, Crockford base32), e.g. role_01HZX3….
-// Ids made by one process are strictly increasing, so they sort by creation
-// time. It is safe for concurrent use.
-func NewID(prefix string) string {
-	idGen.Lock()
-	ms := time.Now().UnixMilli()
-	if ms <= idGen.lastMS {
-		ms = idGen.lastMS
-		for i := len(idGen.lastRnd) - 1; i >= 0; i-- {
-			idGen.lastRnd[i]++
-			if idGen.lastRnd[i] != 0 {
-				break
-			}
-		}
-	} else {
-		_, _ = rand.Read(idGen.lastRnd[:]) // never fails
-		idGen.lastRnd[0] &= 0x7f           // leave room to increment
-	}
-	idGen.lastMS = ms
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(ms)<<16)
-	copy(b[6:], idGen.lastRnd[:])
-	idGen.Unlock()
-	// 128 bits → 26 base32 digits, most significant first.
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
-	out := make([]byte, 26)
-	for k := 25; k >= 0; k-- {
-		out[k] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return prefix + "_" + string(out)
 }

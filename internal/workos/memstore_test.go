@@ -242,8 +242,8 @@ func (s *memStore) CreateOrganization(ctx context.Context, in workos.Organizatio
 				return workos.Conflict("external_id %q is used by another organization", in.ExternalID)
 			}
 		}
-		o = workos.Organization{ID: workos.NewID(workos.PrefixOrganization), Name: in.Name, ExternalID: in.ExternalID,
-			Metadata: maps.Clone(in.Metadata), RootResourceID: workos.NewID(workos.PrefixResource), CreatedAt: now, UpdatedAt: now}
+		o = workos.Organization{ID: model.NewID(workos.PrefixOrganization), Name: in.Name, ExternalID: in.ExternalID,
+			Metadata: maps.Clone(in.Metadata), RootResourceID: model.NewID(workos.PrefixResource), CreatedAt: now, UpdatedAt: now}
 		st.orgs[o.ID] = o
 		return nil
 	})
@@ -376,7 +376,7 @@ func (s *memStore) CreateMembership(ctx context.Context, in workos.MembershipInp
 				return workos.Conflict("user %q already has membership %q in organization %q", in.UserID, other.ID, in.OrganizationID)
 			}
 		}
-		m = workos.Membership{ID: workos.NewID(workos.PrefixMembership), UserID: in.UserID, OrganizationID: in.OrganizationID,
+		m = workos.Membership{ID: model.NewID(workos.PrefixMembership), UserID: in.UserID, OrganizationID: in.OrganizationID,
 			Status: model.StatusActive, RoleSlugs: slices.Clone(in.RoleSlugs), CreatedAt: now, UpdatedAt: now}
 		st.members[m.ID] = m
 		m = st.withOrgName(m)
@@ -553,7 +553,7 @@ func (s *memStore) CreatePermission(ctx context.Context, in workos.PermissionInp
 		if _, ok := st.perms[in.Slug]; ok {
 			return workos.Conflict("permission %q already exists", in.Slug)
 		}
-		p = workos.Permission{ID: workos.NewID(workos.PrefixPermission), Slug: in.Slug, Name: in.Name, Description: in.Description,
+		p = workos.Permission{ID: model.NewID(workos.PrefixPermission), Slug: in.Slug, Name: in.Name, Description: in.Description,
 			ResourceTypeSlug: in.ResourceTypeSlug, CreatedAt: now, UpdatedAt: now}
 		st.perms[p.Slug] = p
 		return nil
@@ -638,7 +638,7 @@ func (s *memStore) CreateRole(ctx context.Context, orgID string, in workos.RoleI
 				return workos.Conflict("role slug %q is already used", in.Slug)
 			}
 		}
-		r = workos.Role{ID: workos.NewID(workos.PrefixRole), Slug: in.Slug, Name: in.Name, Description: in.Description,
+		r = workos.Role{ID: model.NewID(workos.PrefixRole), Slug: in.Slug, Name: in.Name, Description: in.Description,
 			ResourceTypeSlug: in.ResourceTypeSlug, OrganizationID: orgID, Permissions: []string{}, CreatedAt: now, UpdatedAt: now}
 		st.roles[model.RoleKey(orgID, in.Slug)] = r
 		return nil
@@ -815,7 +815,7 @@ func (s *memStore) CreateResource(ctx context.Context, in workos.ResourceInput) 
 		if err != nil {
 			return err
 		}
-		r = workos.Resource{ID: workos.NewID(workos.PrefixResource), ExternalID: in.ExternalID, Name: in.Name, Description: in.Description,
+		r = workos.Resource{ID: model.NewID(workos.PrefixResource), ExternalID: in.ExternalID, Name: in.Name, Description: in.Description,
 			TypeSlug: in.TypeSlug, OrganizationID: in.OrganizationID, ParentID: parent, CreatedAt: now, UpdatedAt: now}
 		st.resources[r.ID] = r
 		return nil
@@ -942,7 +942,7 @@ func (s *memStore) CreateAssignment(ctx context.Context, om, roleSlug string, re
 				return workos.Conflict("membership %s already has role %q on resource %s", om, roleSlug, res.ID)
 			}
 		}
-		a = workos.Assignment{ID: workos.NewID(workos.PrefixAssignment), MembershipID: om, RoleSlug: roleSlug, ResourceID: res.ID,
+		a = workos.Assignment{ID: model.NewID(workos.PrefixAssignment), MembershipID: om, RoleSlug: roleSlug, ResourceID: res.ID,
 			ResourceExternalID: res.ExternalID, ResourceTypeSlug: res.TypeSlug, CreatedAt: now, UpdatedAt: now}
 		st.assigns[a.ID] = a
 		return nil

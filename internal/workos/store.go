@@ -2,11 +2,9 @@ package workos
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -504,61 +502,3 @@ const (
 	PrefixResource     = "authz_resource_"
 	PrefixAssignment   = "role_assignment_"
 )
-
-var idGen struct {
-	sync.Mutex
-	lastMS  int64
-	lastRnd [10]byte
-}
-
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// NewID returns prefix followed by a ULID: 48 bits of Unix milliseconds and
-// 80 random bits in Crockford base32 (26 characters). Ids made by one
-// process are strictly increasing (within a millisecond the random part is
-// incremented), so ordering by id orders by creation time, which is what
-// ListOptions relies on. Store implementations should mint ids with it (or
-// the same scheme in SQL). It is safe for concurrent use.
-func NewID(prefix string) string {
-	idGen.Lock()
-	ms := time.Now().UnixMilli()
-	if ms <= idGen.lastMS {
-		ms = idGen.lastMS
-		for i := len(idGen.lastRnd) - 1; i >= 0; i-- {
-			idGen.lastRnd[i]++
-			if idGen.lastRnd[i] != 0 {
-				break
-			}
-		}
-	} else {
-		_, _ = rand.Read(idGen.lastRnd[:]) // crypto/rand.Read never fails
-		idGen.lastRnd[0] &= 0x7f           // leave room to increment
-	}
-	idGen.lastMS = ms
-	var b [16]byte
-	for i := 0; i < 6; i++ {
-		b[i] = byte(ms >> (40 - 8*i))
-	}
-	copy(b[6:], idGen.lastRnd[:])
-	idGen.Unlock()
-
-	// 128 bits → 26 base32 characters (the first holds 3 bits).
-	var out [26]byte
-	var acc uint64
-	bits := 0
-	j := len(out) - 1
-	for i := len(b) - 1; i >= 0; i-- {
-		acc |= uint64(b[i]) << bits
-		bits += 8
-		for bits >= 5 {
-			out[j] = crockford[acc&31]
-			j--
-			acc >>= 5
-			bits -= 5
-		}
-	}
-	if j >= 0 {
-		out[j] = crockford[acc&31]
-	}
-	return prefix + string(out[:])
-}

@@ -78,7 +78,7 @@ func metadataJSON(m map[string]string) ([]byte, error) {
 // CreateOrganization creates an organization and its root resource.
 func (s *Store) CreateOrganization(ctx context.Context, in workos.OrganizationInput) (o workos.Organization, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		id := workos.NewID(workos.PrefixOrganization)
+		id := model.NewID(workos.PrefixOrganization)
 		if err := externalIDFree(ctx, tx, in.ExternalID, id); err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func (s *Store) CreateOrganization(ctx context.Context, in workos.OrganizationIn
 			return err
 		}
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &model.Organization{
-			ID: id, Name: in.Name, RootResourceID: workos.NewID(workos.PrefixResource)}}); err != nil {
+			ID: id, Name: in.Name, RootResourceID: model.NewID(workos.PrefixResource)}}); err != nil {
 			return err
 		}
 		if _, err := tx.SQL().ExecContext(ctx, "UPDATE organizations SET external_id = nullif($2, ''), metadata = $3 WHERE id = $1",
@@ -240,7 +240,7 @@ func (s *Store) CreateMembership(ctx context.Context, in workos.MembershipInput)
 		if found {
 			return workos.Conflict("user %q already has membership %q in organization %q", in.UserID, other, in.OrganizationID)
 		}
-		id := workos.NewID(workos.PrefixMembership)
+		id := model.NewID(workos.PrefixMembership)
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: id, UserID: in.UserID,
 			OrganizationID: in.OrganizationID, Status: model.StatusActive, RoleSlugs: nonNil(in.RoleSlugs)}}); err != nil {
 			return err

@@ -113,7 +113,7 @@ func (s *Store) CreateResource(ctx context.Context, in workos.ResourceInput) (r 
 		if found {
 			return workos.Conflict("resource %s of type %q with external_id %q already exists in organization %q", other, in.TypeSlug, in.ExternalID, in.OrganizationID)
 		}
-		id := workos.NewID(workos.PrefixResource)
+		id := model.NewID(workos.PrefixResource)
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Resource: &model.Resource{ID: id, OrganizationID: in.OrganizationID,
 			Type: in.TypeSlug, ExternalID: in.ExternalID, Name: in.Name, Description: in.Description, ParentID: parent}}); err != nil {
 			return err
@@ -272,7 +272,7 @@ func (s *Store) CreateAssignment(ctx context.Context, om, roleSlug string, ref w
 		if dup {
 			return workos.Conflict("membership %s already has role %q on resource %s", om, roleSlug, res.ID)
 		}
-		id := workos.NewID(workos.PrefixAssignment)
+		id := model.NewID(workos.PrefixAssignment)
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{
 			ID: id, MembershipID: om, RoleSlug: roleSlug, ResourceID: res.ID}}); err != nil {
 			return err
