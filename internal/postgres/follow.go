@@ -67,6 +67,11 @@ type Follower struct {
 	head       atomic.Int64
 	listenerUp atomic.Bool
 	fetchOK    atomic.Bool
+	// connects counts the listener's (re)connections; caughtUp is the count
+	// a successful step saw when it started. They differ while what was
+	// committed during a disconnection has not been read yet.
+	connects atomic.Uint64
+	caughtUp atomic.Uint64
 	resync     atomic.Bool // the next step must load a full snapshot
 	wake       chan struct{}
 }
@@ -103,7 +108,7 @@ func (f *Follower) Loaded() bool { return f.loaded.Load() }
 func (f *Follower) Status() (applied, head int64, stale bool) {
 	applied = f.applied.Load()
 	head = max(f.head.Load(), applied)
-	stale = !f.loaded.Load() || !f.listenerUp.Load() || !f.fetchOK.Load()
+	stale = !f.loaded.Load() || !f.listenerUp.Load() || !f.fetchOK.Load() || f.caughtUp.Load() != f.connects.Load()
 	return applied, head, stale
 }
 
@@ -153,9 +158,8 @@ func (f *Follower) Run(ctx context.Context) error {
 				return
 			}
 			// LISTEN is active: anything committed before it is caught
-			// up now, anything after is notified.
-			f.listenerUp.Store(true)
-			f.poke()
+			// up by the next step, anything after is notified.
+			f.connected()
 		}()
 		notify = l.NotificationChannel()
 	}
@@ -163,6 +167,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	backoff := time.Duration(0)
 	for {
+		connects := f.connects.Load()
 		err := f.step(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -180,6 +185,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		f.caughtUp.Store(connects)
 		if !f.fetchOK.Swap(true) && backoff > 0 {
 			f.log.Info("change feed: caught up", "revision", f.applied.Load())
 		}
@@ -204,15 +210,23 @@ func (f *Follower) event(ev pq.ListenerEventType, err error) {
 	switch ev {
 	case pq.ListenerEventReconnected:
 		// The listener has re-issued LISTEN before it reports this.
-		f.listenerUp.Store(true)
 		f.log.Info("change feed: listener reconnected; catching up", "revision", f.applied.Load())
-		f.poke() // catch up with what was committed while disconnected
+		f.connected()
 	case pq.ListenerEventDisconnected:
 		f.listenerUp.Store(false)
 		f.log.Warn("change feed: listener disconnected; serving the last data", "err", err, "revision", f.applied.Load())
 	case pq.ListenerEventConnectionAttemptFailed:
 		f.listenerUp.Store(false)
 	}
+}
+
+// connected records that LISTEN is active again and wakes the loop to
+// catch up with what was committed before; the data is reported stale
+// until a step started after this succeeds.
+func (f *Follower) connected() {
+	f.connects.Add(1)
+	f.listenerUp.Store(true)
+	f.poke()
 }
 
 func (f *Follower) poke() {
