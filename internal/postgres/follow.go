@@ -190,17 +190,38 @@ func (f *Follower) Run(ctx context.Context) error {
 			f.log.Info("change feed: caught up", "revision", f.applied.Load())
 		}
 		backoff = 0
+		if !f.wait(ctx, notify, ticker.C) {
+			return nil
+		}
+	}
+}
+
+// wait blocks until there may be something to read: a notification of a
+// revision not applied yet (or a nil one, which pq sends after
+// reconnecting), a poke or a tick. A burst of commits is read by the first
+// step; the notifications of what it already applied are skipped. It
+// returns false when ctx ends.
+func (f *Follower) wait(ctx context.Context, notify <-chan *pq.Notification, tick <-chan time.Time) bool {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return false
 		case n := <-notify:
-			if n != nil {
-				if rev, err := strconv.ParseInt(n.Extra, 10, 64); err == nil {
-					f.observeHead(rev)
-				}
+			if n == nil {
+				return true
+			}
+			rev, err := strconv.ParseInt(n.Extra, 10, 64)
+			if err != nil {
+				return true
+			}
+			f.observeHead(rev)
+			if rev > f.applied.Load() {
+				return true
 			}
 		case <-f.wake:
-		case <-ticker.C:
+			return true
+		case <-tick:
+			return true
 		}
 	}
 }
