@@ -72,8 +72,8 @@ type Follower struct {
 	// committed during a disconnection has not been read yet.
 	connects atomic.Uint64
 	caughtUp atomic.Uint64
-	resync     atomic.Bool // the next step must load a full snapshot
-	wake       chan struct{}
+	resync   atomic.Bool // the next step must load a full snapshot
+	wake     chan struct{}
 }
 
 // NewFollower returns a Follower that feeds app from s.
