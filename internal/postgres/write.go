@@ -238,12 +238,44 @@ func translate0(i int, kind, id string, err error) error {
 	return translate(i, kind, id, model.OpUpsert, err)
 }
 
+// resourceRow is a resource's organization and type.
+type resourceRow struct {
+	Org  string `db:"organization_id"`
+	Type string `db:"type"`
+}
+
 // typeExists reports whether a resource type (the organization type
 // included) exists.
 func (w *writer) typeExists(slug string) (bool, error) {
 	var ok bool
 	err := w.tx.GetContext(w.ctx, &ok, "SELECT EXISTS (SELECT 1 FROM resource_types WHERE slug = $1)", slug)
 	return ok, err
+}
+
+// requireType is nil when resource type typ exists, else the problem of
+// change i naming field.
+func (w *writer) requireType(i int, kind, key, field, typ string) error {
+	ok, err := w.typeExists(typ)
+	if err != nil {
+		return translate0(i, kind, key, err)
+	}
+	if !ok {
+		return problem(i, kind, key, field, model.CodeUnknownReference, "unknown resource type %q", typ)
+	}
+	return nil
+}
+
+// requireOrg is nil when organization org exists, else the problem of
+// change i with its organization_id.
+func (w *writer) requireOrg(i int, kind, key, org string) error {
+	var exists bool
+	if err := w.tx.GetContext(w.ctx, &exists, "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)", org); err != nil {
+		return translate0(i, kind, key, err)
+	}
+	if !exists {
+		return problem(i, kind, key, "organization_id", model.CodeUnknownReference, "unknown organization %q", org)
+	}
+	return nil
 }
 
 func (w *writer) upsertResourceType(i int, t *model.ResourceType) error {
@@ -360,12 +392,8 @@ func (w *writer) upsertPermission(i int, p *model.Permission) error {
 	case p.ResourceType == "":
 		return problem(i, kind, p.Slug, "resource_type", model.CodeInvalid, "resource_type is required")
 	}
-	ok, err := w.typeExists(p.ResourceType)
-	if err != nil {
-		return translate0(i, kind, p.Slug, err)
-	}
-	if !ok {
-		return problem(i, kind, p.Slug, "resource_type", model.CodeUnknownReference, "unknown resource type %q", p.ResourceType)
+	if err := w.requireType(i, kind, p.Slug, "resource_type", p.ResourceType); err != nil {
+		return err
 	}
 	var typ string
 	found, err := w.get(&typ, "SELECT resource_type FROM permissions WHERE slug = $1", p.Slug)
@@ -404,20 +432,12 @@ func (w *writer) upsertRole(i int, r *model.Role) error {
 	case r.ResourceType == "":
 		return problem(i, kind, key, "resource_type", model.CodeInvalid, "resource_type is required")
 	}
-	ok, err := w.typeExists(r.ResourceType)
-	if err != nil {
-		return translate0(i, kind, key, err)
-	}
-	if !ok {
-		return problem(i, kind, key, "resource_type", model.CodeUnknownReference, "unknown resource type %q", r.ResourceType)
+	if err := w.requireType(i, kind, key, "resource_type", r.ResourceType); err != nil {
+		return err
 	}
 	if r.OrganizationID != "" {
-		var exists bool
-		if err := w.tx.GetContext(w.ctx, &exists, "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)", r.OrganizationID); err != nil {
-			return translate0(i, kind, key, err)
-		}
-		if !exists {
-			return problem(i, kind, key, "organization_id", model.CodeUnknownReference, "unknown organization %q", r.OrganizationID)
+		if err := w.requireOrg(i, kind, key, r.OrganizationID); err != nil {
+			return err
 		}
 	}
 	// Environment and organization role slugs may not clash.
@@ -526,12 +546,8 @@ func (w *writer) upsertMembership(i int, m *model.Membership) error {
 		return problem(i, kind, m.ID, "status", model.CodeInvalid, "status %q is not one of %q, %q, %q",
 			m.Status, model.StatusActive, model.StatusInactive, model.StatusPending)
 	}
-	var exists bool
-	if err := w.tx.GetContext(w.ctx, &exists, "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)", m.OrganizationID); err != nil {
-		return translate0(i, kind, m.ID, err)
-	}
-	if !exists {
-		return problem(i, kind, m.ID, "organization_id", model.CodeUnknownReference, "unknown organization %q", m.OrganizationID)
+	if err := w.requireOrg(i, kind, m.ID, m.OrganizationID); err != nil {
+		return err
 	}
 	var org string
 	found, err := w.get(&org, "SELECT organization_id FROM organization_memberships WHERE id = $1", m.ID)
@@ -599,17 +615,10 @@ func (w *writer) upsertResource(i int, r *model.Resource) error {
 	if !found {
 		return problem(i, kind, r.ID, "organization_id", model.CodeUnknownReference, "unknown organization %q", r.OrganizationID)
 	}
-	ok, err := w.typeExists(r.Type)
-	if err != nil {
-		return translate0(i, kind, r.ID, err)
+	if err := w.requireType(i, kind, r.ID, "type", r.Type); err != nil {
+		return err
 	}
-	if !ok {
-		return problem(i, kind, r.ID, "type", model.CodeUnknownReference, "unknown resource type %q", r.Type)
-	}
-	var old struct {
-		Org  string `db:"organization_id"`
-		Type string `db:"type"`
-	}
+	var old resourceRow
 	exists, err := w.get(&old, "SELECT organization_id, type FROM resources WHERE id = $1", r.ID)
 	if err != nil {
 		return translate0(i, kind, r.ID, err)
@@ -628,10 +637,7 @@ func (w *writer) upsertResource(i int, r *model.Resource) error {
 	if parent == "" {
 		parent = root
 	}
-	var p struct {
-		Org  string `db:"organization_id"`
-		Type string `db:"type"`
-	}
+	var p resourceRow
 	pfound, err := w.get(&p, "SELECT organization_id, type FROM resources WHERE id = $1", parent)
 	if err != nil {
 		return translate0(i, kind, r.ID, err)
@@ -739,10 +745,7 @@ func (w *writer) upsertAssignment(i int, a *model.Assignment) error {
 	if !found {
 		return problem(i, kind, a.ID, "membership_id", model.CodeUnknownReference, "unknown membership %q", a.MembershipID)
 	}
-	var res struct {
-		Org  string `db:"organization_id"`
-		Type string `db:"type"`
-	}
+	var res resourceRow
 	found, err = w.get(&res, "SELECT organization_id, type FROM resources WHERE id = $1", a.ResourceID)
 	if err != nil {
 		return translate0(i, kind, a.ID, err)
