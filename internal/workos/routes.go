@@ -427,15 +427,17 @@ type permissionRequest struct {
 	ResourceTypeSlug string    `json:"resource_type_slug"`
 }
 
-func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error {
-	var req permissionRequest
-	if err := h.body(w, r, &req); err != nil {
+// createBody reads the body of a permission or role creation: slug (with
+// a "*" only where star allows it) and name required, the resource type
+// the organization's by default.
+func (h *Handler) createBody(w http.ResponseWriter, r *http.Request, req *permissionRequest, star bool) error {
+	if err := h.body(w, r, req); err != nil {
 		return err
 	}
 	if err := required("slug", req.Slug); err != nil {
 		return err
 	}
-	if err := validSlug("slug", req.Slug, true); err != nil {
+	if err := validSlug("slug", req.Slug, star); err != nil {
 		return err
 	}
 	if err := required("name", req.Name.Value); err != nil {
@@ -443,6 +445,14 @@ func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error
 	}
 	if req.ResourceTypeSlug == "" {
 		req.ResourceTypeSlug = model.OrganizationType
+	}
+	return nil
+}
+
+func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error {
+	var req permissionRequest
+	if err := h.createBody(w, r, &req, true); err != nil {
+		return err
 	}
 	return written(h, w, http.StatusCreated, permissionOut)(h.cfg.Store.CreatePermission(r.Context(), PermissionInput{
 		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
@@ -507,20 +517,8 @@ func (h *Handler) deletePermission(w http.ResponseWriter, r *http.Request) error
 
 func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	var req permissionRequest // same fields: slug, name, description, resource_type_slug
-	if err := h.body(w, r, &req); err != nil {
+	if err := h.createBody(w, r, &req, false); err != nil {
 		return err
-	}
-	if err := required("slug", req.Slug); err != nil {
-		return err
-	}
-	if err := validSlug("slug", req.Slug, false); err != nil {
-		return err
-	}
-	if err := required("name", req.Name.Value); err != nil {
-		return err
-	}
-	if req.ResourceTypeSlug == "" {
-		req.ResourceTypeSlug = model.OrganizationType
 	}
 	return written(h, w, http.StatusCreated, roleOut)(h.cfg.Store.CreateRole(r.Context(), r.PathValue("org"), RoleInput{
 		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
@@ -598,12 +596,7 @@ func (h *Handler) removeRolePermission(w http.ResponseWriter, r *http.Request) e
 	}
 	_, rev, err := h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"),
 		RoleUpdate{RemovePermissions: []string{r.PathValue("permission")}})
-	if err != nil {
-		return err
-	}
-	h.wrote(w, rev)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return h.deleted(w)(rev, err)
 }
 
 func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
