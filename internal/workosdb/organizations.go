@@ -58,14 +58,8 @@ func externalIDFree(ctx context.Context, tx *postgres.Tx, ext, id string) error 
 	if ext == "" {
 		return nil
 	}
-	if err := lock(ctx, tx, "organization_external_id", ext); err != nil {
-		return err
-	}
-	used, err := exists(ctx, tx.SQL(), "SELECT 1 FROM organizations WHERE external_id = $1 AND id <> $2", ext, id)
-	if err == nil && used {
-		err = workos.Conflict("external_id %q is used by another organization", ext)
-	}
-	return err
+	return claim(ctx, tx, []string{"organization_external_id", ext}, workos.Conflict("external_id %q is used by another organization", ext),
+		"SELECT 1 FROM organizations WHERE external_id = $1 AND id <> $2", ext, id)
 }
 
 func metadataJSON(m map[string]string) ([]byte, error) {
@@ -221,12 +215,8 @@ func membership(ctx context.Context, q sqlx.QueryerContext, id string) (workos.M
 // CreateMembership creates an active membership.
 func (s *Store) CreateMembership(ctx context.Context, in workos.MembershipInput) (m workos.Membership, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		ok, err := exists(ctx, tx.SQL(), "SELECT 1 FROM organizations WHERE id = $1", in.OrganizationID)
-		if err != nil {
+		if err := orgReferenced(ctx, tx.SQL(), in.OrganizationID); err != nil {
 			return err
-		}
-		if !ok {
-			return unknown("organization_id", "organization %q does not exist", in.OrganizationID)
 		}
 		if err := lock(ctx, tx, "membership", in.OrganizationID, in.UserID); err != nil {
 			return err

@@ -90,12 +90,8 @@ func parentID(ctx context.Context, q sqlx.QueryerContext, ref workos.ResourceRef
 // root).
 func (s *Store) CreateResource(ctx context.Context, in workos.ResourceInput) (r workos.Resource, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		ok, err := exists(ctx, tx.SQL(), "SELECT 1 FROM organizations WHERE id = $1", in.OrganizationID)
-		if err != nil {
+		if err := orgReferenced(ctx, tx.SQL(), in.OrganizationID); err != nil {
 			return err
-		}
-		if !ok {
-			return unknown("organization_id", "organization %q does not exist", in.OrganizationID)
 		}
 		parent, err := parentID(ctx, tx.SQL(), in.Parent, in.OrganizationID)
 		if err != nil {
@@ -261,16 +257,9 @@ func (s *Store) CreateAssignment(ctx context.Context, om, roleSlug string, ref w
 		if err != nil {
 			return err
 		}
-		if err := lock(ctx, tx, "assignment", om, roleSlug, res.ID); err != nil {
+		if err := claim(ctx, tx, []string{"assignment", om, roleSlug, res.ID}, workos.Conflict("membership %s already has role %q on resource %s", om, roleSlug, res.ID),
+			"SELECT 1 FROM role_assignments WHERE membership_id = $1 AND role_slug = $2 AND resource_id = $3", om, roleSlug, res.ID); err != nil {
 			return err
-		}
-		dup, err := exists(ctx, tx.SQL(), "SELECT 1 FROM role_assignments WHERE membership_id = $1 AND role_slug = $2 AND resource_id = $3",
-			om, roleSlug, res.ID)
-		if err != nil {
-			return err
-		}
-		if dup {
-			return workos.Conflict("membership %s already has role %q on resource %s", om, roleSlug, res.ID)
 		}
 		id := model.NewID(workos.PrefixAssignment)
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{

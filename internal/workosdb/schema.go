@@ -50,15 +50,9 @@ func resourceType(ctx context.Context, q sqlx.QueryerContext, slug string) (work
 // CreateResourceType creates a resource type.
 func (s *Store) CreateResourceType(ctx context.Context, in workos.ResourceTypeInput) (t workos.ResourceType, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		if err := lock(ctx, tx, "resource_type", in.Slug); err != nil {
+		if err := claim(ctx, tx, []string{"resource_type", in.Slug}, workos.Conflict("resource type %q already exists", in.Slug),
+			"SELECT 1 FROM resource_types WHERE slug = $1", in.Slug); err != nil {
 			return err
-		}
-		used, err := exists(ctx, tx.SQL(), "SELECT 1 FROM resource_types WHERE slug = $1", in.Slug)
-		if err != nil {
-			return err
-		}
-		if used {
-			return workos.Conflict("resource type %q already exists", in.Slug)
 		}
 		if err := apply(tx, model.Change{Op: model.OpUpsert, ResourceType: &model.ResourceType{
 			Slug: in.Slug, Name: in.Name, Description: in.Description, ParentTypes: nonNil(in.ParentTypeSlugs)}}); err != nil {
@@ -177,15 +171,9 @@ func permission(ctx context.Context, q sqlx.QueryerContext, slug string) (workos
 // write path).
 func (s *Store) CreatePermission(ctx context.Context, in workos.PermissionInput) (p workos.Permission, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		if err := lock(ctx, tx, "permission", in.Slug); err != nil {
+		if err := claim(ctx, tx, []string{"permission", in.Slug}, workos.Conflict("permission %q already exists", in.Slug),
+			"SELECT 1 FROM permissions WHERE slug = $1", in.Slug); err != nil {
 			return err
-		}
-		used, err := exists(ctx, tx.SQL(), "SELECT 1 FROM permissions WHERE slug = $1", in.Slug)
-		if err != nil {
-			return err
-		}
-		if used {
-			return workos.Conflict("permission %q already exists", in.Slug)
 		}
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Permission: &model.Permission{
 			Slug: in.Slug, Name: in.Name, Description: in.Description, ResourceType: in.ResourceTypeSlug}}); err != nil {
@@ -317,16 +305,9 @@ func (s *Store) CreateRole(ctx context.Context, orgID string, in workos.RoleInpu
 			return err
 		}
 		// One lock per slug: environment and custom role slugs may not clash.
-		if err := lock(ctx, tx, "role", in.Slug); err != nil {
+		if err := claim(ctx, tx, []string{"role", in.Slug}, workos.Conflict("role slug %q is already used", in.Slug),
+			`SELECT 1 FROM roles WHERE slug = $1 AND (organization_id IS NULL OR $2 = '' OR organization_id = $2)`, in.Slug, orgID); err != nil {
 			return err
-		}
-		used, err := exists(ctx, tx.SQL(), `SELECT 1 FROM roles WHERE slug = $1
-			AND (organization_id IS NULL OR $2 = '' OR organization_id = $2)`, in.Slug, orgID)
-		if err != nil {
-			return err
-		}
-		if used {
-			return workos.Conflict("role slug %q is already used", in.Slug)
 		}
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Role: &model.Role{Slug: in.Slug, Name: in.Name, Description: in.Description,
 			ResourceType: in.ResourceTypeSlug, OrganizationID: orgID, Permissions: []string{}}}); err != nil {

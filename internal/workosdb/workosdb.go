@@ -88,6 +88,30 @@ func lock(ctx context.Context, tx *postgres.Tx, parts ...string) error {
 	return err
 }
 
+// claim takes the lock on key, then fails with conflict when query (an
+// existence test run under the lock) finds a row: the lock comes first, so
+// two writers cannot both find the key free.
+func claim(ctx context.Context, tx *postgres.Tx, key []string, conflict error, query string, args ...any) error {
+	if err := lock(ctx, tx, key...); err != nil {
+		return err
+	}
+	used, err := exists(ctx, tx.SQL(), query, args...)
+	if err == nil && used {
+		err = conflict
+	}
+	return err
+}
+
+// orgReferenced fails with an unknown reference when organization orgID,
+// named in a request body, does not exist.
+func orgReferenced(ctx context.Context, q sqlx.QueryerContext, orgID string) error {
+	ok, err := exists(ctx, q, "SELECT 1 FROM organizations WHERE id = $1", orgID)
+	if err == nil && !ok {
+		err = unknown("organization_id", "organization %q does not exist", orgID)
+	}
+	return err
+}
+
 // touch sets updated_at of the row of table whose column col is key.
 func touch(ctx context.Context, tx *postgres.Tx, table, col, key string) error {
 	_, err := tx.SQL().ExecContext(ctx, "UPDATE "+table+" SET updated_at = now() WHERE "+col+" = $1", key)
