@@ -166,11 +166,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 		t.Fatal(err)
 	}
 	w.load = func(ds *model.Dataset) {
-		doc, err := index.BuildAST(ds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := eng.Load(ctx, doc); err != nil {
+		if err := eng.LoadDataset(ctx, ds); err != nil {
 			t.Fatal(err)
 		}
 	}

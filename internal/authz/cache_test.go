@@ -8,7 +8,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
@@ -163,11 +162,7 @@ func TestCachedAnswersFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := datafile.Demo()
-	doc, err := index.BuildAST(ds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Load(ctx, doc); err != nil {
+	if err := e.LoadDataset(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
 	s := newService(t, authz.Config{Engine: e, DecisionCacheSize: 100})
@@ -207,10 +202,7 @@ func TestCachedAnswersFollowChanges(t *testing.T) {
 	// A reload may bring back a revision number with other data (a
 	// restored database): the grant is back at the same revision.
 	ds.Revision = rev
-	if doc, err = index.BuildAST(ds); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Load(ctx, doc); err != nil {
+	if err := e.LoadDataset(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
 	if ok, got := ask(authz.Consistency{}); !ok || got != rev {

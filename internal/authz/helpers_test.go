@@ -12,7 +12,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -132,12 +131,7 @@ func demoEngine(t testing.TB) *engine.Engine {
 		if demoErr != nil {
 			return
 		}
-		doc, err := index.BuildAST(datafile.Demo())
-		if err != nil {
-			demoErr = err
-			return
-		}
-		demoErr = demo.Load(ctx, doc)
+		demoErr = demo.LoadDataset(ctx, datafile.Demo())
 	})
 	if demoErr != nil {
 		t.Fatalf("demo engine: %v", demoErr)

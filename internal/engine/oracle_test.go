@@ -17,7 +17,6 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/gen"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -78,12 +77,8 @@ func oracleEngine(t testing.TB, ds *model.Dataset) *engine.Engine {
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
 	}
-	doc, err := index.BuildAST(ds)
-	if err != nil {
-		t.Fatalf("index.Build: %v", err)
-	}
-	if err := e.Load(ctx, doc); err != nil {
-		t.Fatalf("Load: %v", err)
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatalf("LoadDataset: %v", err)
 	}
 	return e
 }

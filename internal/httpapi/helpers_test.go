@@ -18,7 +18,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/httpapi"
-	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -54,12 +53,7 @@ func loadedEngine(t testing.TB) *engine.Engine {
 		}
 		ds := datafile.Demo()
 		ds.Revision = demoRevision
-		doc, err := index.BuildAST(ds)
-		if err != nil {
-			engineErr = err
-			return
-		}
-		engineErr = e.Load(ctx, doc)
+		engineErr = e.LoadDataset(ctx, ds)
 		demoEngine = e
 	})
 	if engineErr != nil {
