@@ -32,13 +32,7 @@ type edgeConfig struct {
 	PollInterval      time.Duration
 
 	tokenFlags
-
-	APIKeys       stringList
-	RequireAPIKey bool
-	MaxBatch      int
-	MaxWait       time.Duration
-	DecisionLog   bool
-	LogLevel      string
+	decisionFlags
 }
 
 func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,19 +58,16 @@ func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
 	fs.DurationVar(&c.LongPoll, "long-poll", 30*time.Second, "long-polling wait asked of the server (0: plain polling)")
 	fs.DurationVar(&c.PollInterval, "poll-interval", 10*time.Second, "delay between polls when the server does not long-poll")
 	c.tokenFlags.register(fs)
-	fs.Var(&c.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
-	fs.BoolVar(&c.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
-	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
-	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
-	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	c.decisionFlags.register(fs)
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
 	if err := c.tokenFlags.validate(); err != nil {
 		return c, err
 	}
-	var lvl slog.Level
+	if err := c.decisionFlags.validate(); err != nil {
+		return c, err
+	}
 	switch {
 	case c.BundleURL == "" && c.PersistDir == "":
 		return c, errors.New("--bundle-url is required (or --persist-dir holding a persisted bundle)")
@@ -86,10 +77,8 @@ func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
 		return c, errors.New("--verification-key-id is required with --verification-key")
 	case c.VerificationAlg != bundle.RS256 && c.VerificationAlg != bundle.ES256:
 		return c, fmt.Errorf("--verification-alg %q: use RS256 or ES256", c.VerificationAlg)
-	case c.LongPoll < 0 || c.PollInterval <= 0 || c.MaxBatch <= 0 || c.MaxWait <= 0:
-		return c, errors.New("--long-poll must not be negative; --poll-interval, --max-batch and --max-wait must be positive")
-	case lvl.UnmarshalText([]byte(c.LogLevel)) != nil:
-		return c, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+	case c.LongPoll < 0 || c.PollInterval <= 0:
+		return c, errors.New("--long-poll must not be negative and --poll-interval must be positive")
 	}
 	return c, nil
 }

@@ -5,14 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
@@ -32,15 +30,10 @@ type serveConfig struct {
 	Dev      bool
 
 	tokenFlags
+	decisionFlags
 
-	APIKeys       stringList
-	RequireAPIKey bool
 	MaxBodyBytes  int64
-	MaxBatch      int
-	MaxWait       time.Duration
 	DecisionCache int
-	DecisionLog   bool
-	LogLevel      string
 	PprofAddr     string
 
 	// DefaultRole is the role of a membership created through the
@@ -66,15 +59,10 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file to load instead of the embedded demo dataset")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: mint tokens with an ephemeral key, serve its JWKS and print example requests (never in production)")
 	c.tokenFlags.register(fs)
-	fs.Var(&c.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
-	fs.BoolVar(&c.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
+	c.decisionFlags.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted")
-	fs.IntVar(&c.MaxBatch, "max-batch", 1000, "most checks in one batch request")
-	fs.DurationVar(&c.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
 	fs.IntVar(&c.DecisionCache, "decision-cache-size", defaultDecisionCache, "single-check answers kept for the current data (0: no cache); any change of the data empties it")
-	fs.BoolVar(&c.DecisionLog, "decision-log", false, "log every decision (decision_id, subject, permission, resource, result, reason, revision)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060); empty: off")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: role slug given to a membership created without role_slug or role_slugs (WorkOS's default role); empty: none (needs --database-url)")
 	c.Bundles.register(fs)
 	c.Postgres.register(fs)
@@ -95,26 +83,19 @@ func (c serveConfig) validate() error {
 	if err := c.tokenFlags.validate(); err != nil {
 		return err
 	}
+	if err := c.decisionFlags.validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.MaxBodyBytes <= 0:
 		return errors.New("--max-body-bytes must be positive")
-	case c.MaxBatch <= 0:
-		return errors.New("--max-batch must be positive")
-	case c.MaxWait <= 0:
-		return errors.New("--max-wait must be positive")
 	case c.DecisionCache < 0:
 		return errors.New("--decision-cache-size must not be negative (0 turns the cache off)")
 	case c.DefaultRole != "" && c.Postgres.DatabaseURL == "":
 		return errors.New("--default-role is for the WorkOS-compatible API, which needs --database-url: give both or neither")
 	}
 	if c.PprofAddr != "" {
-		if err := checkPprofAddr(c.PprofAddr); err != nil {
-			return err
-		}
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: use debug, info, warn or error", c.LogLevel)
+		return checkPprofAddr(c.PprofAddr)
 	}
 	return nil
 }
