@@ -92,10 +92,7 @@ func BenchmarkApplyAssignment(b *testing.B) {
 func BenchmarkFreshness(b *testing.B) {
 	requireBench(b)
 	ctx := context.Background()
-	s, _ := newStore(b)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		b.Fatal(err)
-	}
+	s := demoStore(b)
 	eng := newEngine(b)
 	follow(b, s, eng, postgres.FollowerConfig{PollInterval: time.Hour})
 	var lat []time.Duration

@@ -134,10 +134,7 @@ func change(op model.Op, p any) model.Change {
 // fresh snapshot's.
 func TestFreshness(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		t.Fatal(err)
-	}
+	s := demoStore(t)
 	eng := newEngine(t)
 	follow(t, s, eng, postgres.FollowerConfig{PollInterval: time.Hour}) // NOTIFY only
 	svc, err := authz.New(authz.Config{Engine: eng})
@@ -196,10 +193,7 @@ func TestFreshness(t *testing.T) {
 // not skipped, whatever revision the follower reached meanwhile.
 func TestOutOfOrderCommit(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		t.Fatal(err)
-	}
+	s := demoStore(t)
 	app := newMemApplier()
 	f := follow(t, s, app, postgres.FollowerConfig{PollInterval: 10 * time.Millisecond})
 
@@ -241,10 +235,7 @@ func TestOutOfOrderCommit(t *testing.T) {
 // a fresh snapshot's.
 func TestNoLostUpdates(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		t.Fatal(err)
-	}
+	s := demoStore(t)
 	eng := newEngine(t)
 	counted := &countingApplier{Applier: eng}
 	f := follow(t, s, counted, postgres.FollowerConfig{PollInterval: 2 * time.Second})
@@ -437,10 +428,7 @@ func TestOutage(t *testing.T) {
 // reaches loads a full snapshot.
 func TestResyncAfterPrune(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		t.Fatal(err)
-	}
+	s := demoStore(t)
 	erin := func(status string) []model.Change {
 		return []model.Change{upsert(&model.Membership{ID: "om_erin", UserID: "user_erin", OrganizationID: "org_globex", Status: status, RoleSlugs: []string{"org-member"}})}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/pgtest"
@@ -21,6 +22,16 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // newStore returns a migrated Store on a fresh database.
+// demoStore returns a store on a new database holding the demo dataset.
+func demoStore(t testing.TB) *postgres.Store {
+	t.Helper()
+	s, _ := newStore(t)
+	if _, err := s.Import(context.Background(), datafile.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newStore(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
 	dsn := pgtest.URL(t)
@@ -130,47 +141,19 @@ func (m *memApplier) Apply(_ context.Context, rev int64, changes []model.Change)
 		del := c.Op == model.OpDelete
 		switch {
 		case c.Organization != nil:
-			if del {
-				delete(m.orgs, c.Organization.ID)
-			} else {
-				m.orgs[c.Organization.ID] = *c.Organization
-			}
+			putOrDelete(m.orgs, del, c.Organization.ID, *c.Organization)
 		case c.Membership != nil:
-			if del {
-				delete(m.members, c.Membership.ID)
-			} else {
-				m.members[c.Membership.ID] = *c.Membership
-			}
+			putOrDelete(m.members, del, c.Membership.ID, *c.Membership)
 		case c.ResourceType != nil:
-			if del {
-				delete(m.types, c.ResourceType.Slug)
-			} else {
-				m.types[c.ResourceType.Slug] = *c.ResourceType
-			}
+			putOrDelete(m.types, del, c.ResourceType.Slug, *c.ResourceType)
 		case c.Permission != nil:
-			if del {
-				delete(m.perms, c.Permission.Slug)
-			} else {
-				m.perms[c.Permission.Slug] = *c.Permission
-			}
+			putOrDelete(m.perms, del, c.Permission.Slug, *c.Permission)
 		case c.Role != nil:
-			if del {
-				delete(m.roles, c.Role.Key())
-			} else {
-				m.roles[c.Role.Key()] = *c.Role
-			}
+			putOrDelete(m.roles, del, c.Role.Key(), *c.Role)
 		case c.Resource != nil:
-			if del {
-				delete(m.res, c.Resource.ID)
-			} else {
-				m.res[c.Resource.ID] = *c.Resource
-			}
+			putOrDelete(m.res, del, c.Resource.ID, *c.Resource)
 		case c.Assignment != nil:
-			if del {
-				delete(m.assigns, c.Assignment.ID)
-			} else {
-				m.assigns[c.Assignment.ID] = *c.Assignment
-			}
+			putOrDelete(m.assigns, del, c.Assignment.ID, *c.Assignment)
 		default:
 			return fmt.Errorf("revision %d: empty change", rev)
 		}
@@ -271,4 +254,13 @@ func sameDocument(t testing.TB, got, want *model.Dataset) {
 
 func asValidation(err error, target **postgres.ValidationError) bool {
 	return err != nil && errors.As(err, target)
+}
+
+// putOrDelete sets m[k] to v, or deletes k when del.
+func putOrDelete[K comparable, V any](m map[K]V, del bool, k K, v V) {
+	if del {
+		delete(m, k)
+		return
+	}
+	m[k] = v
 }

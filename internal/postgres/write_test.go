@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
 )
@@ -19,10 +18,7 @@ import (
 // with the model's code, and leaves the database unchanged.
 func TestWriteRejects(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		t.Fatal(err)
-	}
+	s := demoStore(t)
 	res := func(id, org, typ, parent string) model.Change {
 		return upsert(&model.Resource{ID: id, OrganizationID: org, Type: typ, ExternalID: id, Name: id, ParentID: parent})
 	}
@@ -99,11 +95,7 @@ func TestWriteRejects(t *testing.T) {
 }
 
 func TestAdminHandler(t *testing.T) {
-	ctx := context.Background()
-	s, _ := newStore(t)
-	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
-		t.Fatal(err)
-	}
+	s := demoStore(t)
 	h, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: s, Authorize: func(r *http.Request) bool {
 		return r.Header.Get("Authorization") == "Bearer k"
 	}})
