@@ -256,11 +256,7 @@ func (s *Store) GetMembership(ctx context.Context, id string) (workos.Membership
 // GetMemberships returns the memberships among ids that exist, in the
 // order of ids.
 func (s *Store) GetMemberships(ctx context.Context, ids []string) ([]workos.Membership, error) {
-	out, err := selectRows(ctx, s.db, membershipRow.membership, selectMembership+" WHERE m.id = ANY($1)", pq.Array(ids))
-	if err != nil {
-		return nil, err
-	}
-	return orderBy(out, ids, func(m workos.Membership) string { return m.ID }), nil
+	return selectInOrder(ctx, s.db, membershipRow.membership, selectMembership+" WHERE m.id = ANY($1)", ids, func(m workos.Membership) string { return m.ID })
 }
 
 // ListMemberships returns one page of memberships by id.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
@@ -128,11 +127,7 @@ func (s *Store) GetResource(ctx context.Context, ref workos.ResourceRef) (workos
 // GetResources returns the resources among ids that exist, in the order of
 // ids.
 func (s *Store) GetResources(ctx context.Context, ids []string) ([]workos.Resource, error) {
-	out, err := selectRows(ctx, s.db, resourceRow.resource, selectResource+" WHERE r.id = ANY($1)", pq.Array(ids))
-	if err != nil {
-		return nil, err
-	}
-	return orderBy(out, ids, func(r workos.Resource) string { return r.ID }), nil
+	return selectInOrder(ctx, s.db, resourceRow.resource, selectResource+" WHERE r.id = ANY($1)", ids, func(r workos.Resource) string { return r.ID })
 }
 
 // ListResources returns one page of resources by id; roots are never

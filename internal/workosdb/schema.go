@@ -193,11 +193,7 @@ func (s *Store) GetPermission(ctx context.Context, slug string) (workos.Permissi
 // GetPermissions returns the permissions among slugs that exist, in the
 // order of slugs.
 func (s *Store) GetPermissions(ctx context.Context, slugs []string) ([]workos.Permission, error) {
-	out, err := selectRows(ctx, s.db, permissionRow.permission, selectPermission+" WHERE slug = ANY($1)", pq.Array(slugs))
-	if err != nil {
-		return nil, err
-	}
-	return orderBy(out, slugs, func(p workos.Permission) string { return p.Slug }), nil
+	return selectInOrder(ctx, s.db, permissionRow.permission, selectPermission+" WHERE slug = ANY($1)", slugs, func(p workos.Permission) string { return p.Slug })
 }
 
 // ListPermissions returns one page of permissions by id.

@@ -249,8 +249,14 @@ func (q *listQuery) sql(base, key string, o workos.ListOptions) string {
 	return b.String()
 }
 
-// orderBy returns items reordered as keys, leaving out keys with no item.
-func orderBy[T any](items []T, keys []string, key func(T) string) []T {
+// selectInOrder runs query, which takes keys as an array in $1, and
+// returns the rows it finds converted with conv, in the order of keys;
+// keys that match no row are left out.
+func selectInOrder[R, T any](ctx context.Context, q sqlx.QueryerContext, conv func(R) T, query string, keys []string, key func(T) string) ([]T, error) {
+	items, err := selectRows(ctx, q, conv, query, pq.Array(keys))
+	if err != nil {
+		return nil, err
+	}
 	byKey := make(map[string]T, len(items))
 	for _, it := range items {
 		byKey[key(it)] = it
@@ -261,7 +267,7 @@ func orderBy[T any](items []T, keys []string, key func(T) string) []T {
 			out = append(out, it)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // metadata decodes an organization's jsonb metadata; values that are not
