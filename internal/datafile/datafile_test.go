@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -314,6 +315,58 @@ resources:
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestParseText: a NUL byte or invalid UTF-8 in any string stops loading
+// with the line and the key, however it is written.
+func TestParseText(t *testing.T) {
+	const yamlHead = "organizations:\n  - id: org_a\n"
+	const jsonHead = "{\"organizations\": [\n  {\"id\": \"org_a\",\n"
+	tests := []struct {
+		name, format, data string
+		want               string // the whole message of a decoding error, or one problem's String
+	}{
+		{"yaml escaped NUL", FormatYAML, yamlHead + "    name: \"A\\0B\"\n",
+			`line 2: organization org_a: name: name contains a NUL byte (invalid)`},
+		{"yaml escaped NUL in an id", FormatYAML, yamlHead + "memberships:\n  - {id: \"om_\\0\", user_id: user_1, organization_id: org_a}\n",
+			`line 4: membership #0: id: id contains a NUL byte (invalid)`},
+		{"yaml escaped NUL in a list", FormatYAML, "resource_types:\n  - {slug: w, parent_types: [\"organization\\0\"]}\n",
+			`line 2: resource_type w: parent_types: a value of parent_types contains a NUL byte (invalid)`},
+		{"yaml raw NUL", FormatYAML, yamlHead + "    name: A\x00B\n",
+			`yaml: line 3: organizations[0].name contains a NUL byte`},
+		{"yaml invalid UTF-8", FormatYAML, yamlHead + "resources:\n  - id: x\n    external_id: \"e\xff\"\n",
+			`yaml: line 5: resources[0].external_id is not valid UTF-8`},
+		{"yaml invalid UTF-8 in a comment", FormatYAML, "# \xfe\n" + yamlHead,
+			`yaml: line 1: the file is not valid UTF-8`},
+		{"json escaped NUL", FormatJSON, jsonHead + "   \"name\": \"A\\u0000B\"}\n]}",
+			`json: line 3: organizations[0].name contains a NUL byte`},
+		{"json invalid UTF-8", FormatJSON, jsonHead + "   \"name\": \"A\xc3\"}\n]}",
+			`json: line 3: organizations[0].name is not valid UTF-8`},
+		{"json lone surrogate", FormatJSON, jsonHead + "   \"name\": \"\\udbff\"}\n]}",
+			`json: line 3: organizations[0].name is not valid UTF-8`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse([]byte(tt.data), tt.format)
+			if err == nil {
+				t.Fatalf("Parse() = %+v, want an error", d)
+			}
+			var verr *model.ValidationError
+			if errors.As(err, &verr) {
+				var got []string
+				for _, p := range verr.Problems {
+					got = append(got, p.String())
+				}
+				if !slices.Contains(got, tt.want) {
+					t.Fatalf("problems %q do not include %q", got, tt.want)
+				}
+				return
+			}
+			if err.Error() != tt.want {
+				t.Fatalf("Parse() error = %q, want %q", err, tt.want)
 			}
 		})
 	}

@@ -9,8 +9,12 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/rawjson"
 )
 
 // entryKinds describes each struct type of the format for error messages,
@@ -65,6 +69,9 @@ func decodeYAML(data []byte) (doc *document, err error) {
 			doc, err = nil, fmt.Errorf("yaml: decoder failed: %v", r)
 		}
 	}()
+	if err := yamlText(data); err != nil {
+		return nil, err
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	doc = new(document)
@@ -158,7 +165,98 @@ func decodeJSON(data []byte) (*document, map[string][]int, error) {
 		}
 		return nil, nil, fmt.Errorf("json: %w", err)
 	}
+	var te *rawjson.TextError
+	if errors.As(rawjson.CheckText(data), &te) {
+		line, _ := position(data, te.Offset)
+		return nil, nil, fmt.Errorf("json: line %d: %s", line, te)
+	}
 	return doc, w.lines, nil
+}
+
+// yamlText reports a NUL byte or invalid UTF-8 written as such in a YAML
+// file with its line and, when the rest of the file parses, the key it is
+// under ("yaml: line 3: organizations[0].name is not valid UTF-8"). yaml.v3
+// rejects both without a line; an escape ("\0") decodes to a string that
+// Validate reports instead.
+func yamlText(data []byte) error {
+	off, err := badText(data)
+	if err == nil {
+		return nil
+	}
+	line, _ := position(data, off)
+	// Parse a copy with the bad bytes replaced (same lines) to find the key.
+	clean := bytes.Clone(data)
+	for o := off; o < len(clean); {
+		r, size := utf8.DecodeRune(clean[o:])
+		if r == 0 || r == utf8.RuneError && size == 1 {
+			clean[o] = '?'
+		}
+		o += size
+	}
+	var root yaml.Node
+	where := "the file"
+	if yaml.Unmarshal(clean, &root) == nil && len(root.Content) > 0 {
+		if p := yamlPathAt(root.Content[0], line, ""); p != "" {
+			where = p
+		}
+	}
+	return fmt.Errorf("yaml: line %d: %s %w", line, where, err)
+}
+
+// badText returns the offset of data's first NUL byte or byte that is not
+// part of valid UTF-8, and which of model.ErrNUL and model.ErrInvalidUTF8
+// it is; err is nil when there is none.
+func badText(data []byte) (off int, err error) {
+	if bytes.IndexByte(data, 0) < 0 && utf8.Valid(data) {
+		return 0, nil // the common case, at memory speed
+	}
+	for off < len(data) {
+		r, size := utf8.DecodeRune(data[off:])
+		switch {
+		case r == 0:
+			return off, model.ErrNUL
+		case r == utf8.RuneError && size == 1:
+			return off, model.ErrInvalidUTF8
+		}
+		off += size
+	}
+	return 0, nil
+}
+
+// yamlPathAt returns the path ("resources[2].name") of the last key or
+// list entry at or before line in n, in document order, which is the one a
+// byte on that line belongs to; "" when there is none.
+func yamlPathAt(n *yaml.Node, line int, prefix string) string {
+	found := ""
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Line > line {
+				break
+			}
+			p := k.Value
+			if prefix != "" {
+				p = prefix + "." + k.Value
+			}
+			found = p
+			if sub := yamlPathAt(v, line, p); sub != "" {
+				found = sub
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			if item.Line > line {
+				break
+			}
+			p := fmt.Sprintf("%s[%d]", prefix, i)
+			found = p
+			if sub := yamlPathAt(item, line, p); sub != "" {
+				found = sub
+			}
+		}
+	}
+	return found
 }
 
 func kindName(t reflect.Type) string {

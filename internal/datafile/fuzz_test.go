@@ -20,6 +20,12 @@ func FuzzParse(f *testing.F) {
 		"assignments:\n  - {membership: om, role: r, resource: organization}\n",
 		`{"resources": [{"id": "x", "id": "y"}]}`,
 		"a: &a [*a]\n",
+		"organizations: [{id: \"org_\\0\"}]\n",
+		"organizations: [{id: org_a, name: \"\xff\"}]\n",
+		"organizations: [{id: org_a, name: \x00}]\n",
+		`{"organizations": [{"id": "org_a", "name": "\u0000"}]}`,
+		`{"organizations": [{"id": "org_a", "name": "\ud800"}]}`,
+		"{\"organizations\": [{\"id\": \"org_a\", \"name\": \"\xed\xa0\x80\"}]}",
 	} {
 		f.Add([]byte(broken), "")
 	}

@@ -2,9 +2,52 @@ package model
 
 import (
 	"crypto/rand"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
+
+// Id prefixes: each kind of entity with an id has WorkOS's prefix.
+const (
+	PrefixOrganization = "org_"
+	PrefixMembership   = "om_"
+	PrefixUser         = "user_"
+	PrefixPermission   = "perm_"
+	PrefixRole         = "role_"
+	PrefixResource     = "authz_resource_"
+	PrefixAssignment   = "role_assignment_"
+)
+
+// MaxIDLength bounds the length of an id in bytes, its prefix included. It
+// leaves room for a root resource id derived from a long organization id
+// (RootResourceID).
+const MaxIDLength = 255
+
+// CheckID returns nil when id has the documented shape of an id with
+// prefix: the prefix, then at least one of the ASCII letters, digits, "_"
+// and "-", at most MaxIDLength bytes in all. Ids made by NewID (a ULID),
+// derived by the data file (hex digits), root resource ids
+// ("authz_resource_root_" and an organization id) and readable ids such as
+// "org_acme" and "role_assignment_carol_acme_web" all have it. The error
+// says what is wrong and reads after the field's name.
+func CheckID(prefix, id string) error {
+	rest, ok := strings.CutPrefix(id, prefix)
+	switch {
+	case !ok || rest == "":
+		return fmt.Errorf("must be %q followed by letters, digits, _ or -", prefix)
+	case len(id) > MaxIDLength:
+		return fmt.Errorf("is %d bytes long; ids are at most %d", len(id), MaxIDLength)
+	}
+	for i := 0; i < len(rest); i++ {
+		switch c := rest[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+		default:
+			return fmt.Errorf("may hold only letters, digits, _ and - after %q", prefix)
+		}
+	}
+	return nil
+}
 
 // crockford is the alphabet of ULIDs.
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -167,6 +167,8 @@ func (x *RoleIndex) Resolve(orgID, slug string) (Role, bool) {
 // recursion, so it is fit for millions of resources.
 //
 // Rules, by entity:
+//   - every string field is text CheckText accepts: valid UTF-8 without a
+//     NUL byte.
 //   - ids and slugs are non-empty and unique per kind; organization root
 //     resource ids (Organization.RootID) are unique and no resource uses one.
 //   - resource types: slug is not "organization"; parent types are at least
@@ -193,6 +195,7 @@ func (d *Dataset) Validate() error {
 	if d.MaxDepth < 0 {
 		v.add(KindDataset, "", -1, "max_depth", CodeInvalid, "max_depth %d is negative (0 means the default, %d)", d.MaxDepth, DefaultMaxDepth)
 	}
+	v.texts()
 	v.organizations()
 	v.resourceTypes()
 	v.permissions()

@@ -95,6 +95,22 @@ func TestValidate(t *testing.T) {
 		{"negative max depth", func(d *Dataset) { d.MaxDepth = -1 },
 			[]where{{"dataset", "max_depth", CodeInvalid}}},
 
+		// text
+		{"NUL in a name", func(d *Dataset) { d.Organizations[0].Name = "A\x00" },
+			[]where{{"organization org_a", "name", CodeInvalid}}},
+		{"invalid UTF-8 in an external id", func(d *Dataset) { d.Resources[0].ExternalID = "ws\xff" },
+			[]where{{"resource r_ws", "external_id", CodeInvalid}}},
+		{"NUL in an id names the entity by index", func(d *Dataset) { d.Memberships[1].ID = "om_\x00" },
+			[]where{{"membership #1", "id", CodeInvalid}, {"assignment as_3", "membership_id", CodeUnknownReference}}},
+		{"surrogate in a description", func(d *Dataset) { d.ResourceTypes[0].Description = "\xed\xa0\x80" },
+			[]where{{"resource_type workspace", "description", CodeInvalid}}},
+		{"NUL in a permission list", func(d *Dataset) { d.Roles[1].Permissions = append(d.Roles[1].Permissions, "org:view\x00") },
+			[]where{{"role member", "permissions", CodeInvalid}, {"role member", "permissions", CodeUnknownReference}}},
+		{"NUL in an organization role's organization", func(d *Dataset) { d.Roles[4].OrganizationID = "org_a\x00" },
+			[]where{{"role #4", "organization_id", CodeInvalid}, {"role org_a\x00/billing", "organization_id", CodeUnknownReference}, {"assignment as_2", "role", CodeUnknownReference}}},
+		{"invalid UTF-8 in an assignment's role", func(d *Dataset) { d.Assignments[0].RoleSlug = "\xc0" },
+			[]where{{"assignment as_1", "role", CodeInvalid}, {"assignment as_1", "role", CodeUnknownReference}}},
+
 		// organizations
 		{"organization id required", func(d *Dataset) { d.Organizations = append(d.Organizations, Organization{Name: "x"}) },
 			[]where{{"organization #2", "id", CodeInvalid}}},

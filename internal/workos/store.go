@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/trellis-authz/trellis/internal/model"
 )
 
 // The records below are what a Store keeps and returns. They carry the
@@ -493,12 +495,12 @@ func Conflict(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
 }
 
-// ID prefixes of the WorkOS objects.
+// ID prefixes of the WorkOS objects (model's).
 const (
-	PrefixOrganization = "org_"
-	PrefixMembership   = "om_"
-	PrefixPermission   = "perm_"
-	PrefixRole         = "role_"
-	PrefixResource     = "authz_resource_"
-	PrefixAssignment   = "role_assignment_"
+	PrefixOrganization = model.PrefixOrganization
+	PrefixMembership   = model.PrefixMembership
+	PrefixPermission   = model.PrefixPermission
+	PrefixRole         = model.PrefixRole
+	PrefixResource     = model.PrefixResource
+	PrefixAssignment   = model.PrefixAssignment
 )
