@@ -14,11 +14,12 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/httpapi"
+	"github.com/trellis-authz/trellis/internal/rawjson"
 )
 
 // fuzzRoutes are the routes FuzzDecode sends bodies to, chosen by the
 // fuzzer's route byte.
-var fuzzRoutes = []string{"/v1/check", "/v1/check/batch", "/v1/data/trellis/check"}
+var fuzzRoutes = []string{"/v1/check", "/v1/check/batch", "/v1/data/trellis/check", "/v1/list-resources", "/v1/list-memberships"}
 
 // activeMembers are the demo memberships that may be granted anything.
 var activeMembers = []string{"om_alice", "om_bob", "om_carol", "om_erin", "om_frank"}
@@ -26,8 +27,9 @@ var activeMembers = []string{"om_alice", "om_bob", "om_carol", "om_erin", "om_fr
 // FuzzDecode sends arbitrary bodies, with a valid API key, to the decision
 // routes. It must never panic, never answer 5xx (but for 503
 // revision_not_applied, the documented answer to an at_least_revision that
-// is not applied), always answer JSON, and answer allowed: true only to a
-// well-formed request from an authentic subject.
+// is not applied), always answer JSON, answer 400 to a body with a NUL byte
+// or invalid UTF-8 in a string (raw or escaped), and answer allowed: true
+// only to a well-formed request from an authentic subject.
 func FuzzDecode(f *testing.F) {
 	seeds := []struct {
 		route int
@@ -64,13 +66,26 @@ func FuzzDecode(f *testing.F) {
 		{2, `{"input": 1}`},
 		{2, `{"input": {"token": "tok-bob", "permission": ["project:edit"], "resource": "authz_resource_acme_api"}}`},
 		{2, `{}`},
+		{0, `{"token": "tok-bob", "permission": "project:edit\u0000", "resource": {"id": "authz_resource_acme_api"}}`},
+		{0, "{\"token\": \"tok-bob\", \"permission\": \"project:edit\", \"resource\": {\"type\": \"project\", \"external_id\": \"api\xff\"}}"},
+		{0, `{"subject": {"organization_membership_id": "om_alice\ud800"}, "permission": "org:manage", "resource": {"id": "authz_resource_root_org_acme"}}`},
+		{1, `{"token": "tok-bob", "checks": [{"permission": "project:edit", "resource": {"id": "\udc00"}}]}`},
+		{2, "{\"input\": {\"token\": \"tok-bob\", \"permission\": \"project:edit\", \"resource\": {\"id\": \"authz_resource_acme_api\"}, \"\xed\xa0\x80\": 1}}"},
+		{2, `{"input": {"a\u0000": "b"}}`},
+		{3, `{"token": "tok-bob", "permission": "project:edit", "limit": 1}`},
+		{3, `{"token": "tok-bob", "permission": "project:edit", "cursor": "AVzKBGK9EDrJYXV0aHpfcmVzb3VyY2VfYWNtZV9hcGkeWYrt"}`},
+		{3, `{"token": "tok-bob", "permission": "project:edit", "cursor": "authz_resource_acme_api"}`},
+		{3, `{"token": "tok-bob", "permission": "project:edit", "cursor": "\u0000"}`},
+		{4, `{"permission": "project:edit", "resource": {"id": "authz_resource_acme_web"}, "cursor": "AAAAAAAAAAAAAAAA"}`},
+		{4, "{\"permission\": \"project:edit\", \"resource\": {\"id\": \"authz_resource_acme_web\"}, \"cursor\": \"\xff\"}"},
 	}
 	for _, s := range seeds {
 		f.Add(uint8(s.route), []byte(s.body))
 	}
+	const maxBody = 4096
 	h := newHandler(f, fixture{
 		authz:   authz.Config{MaxWait: time.Millisecond, MaxBatch: 16},
-		httpapi: httpapi.Config{MaxBodyBytes: 4096},
+		httpapi: httpapi.Config{MaxBodyBytes: maxBody},
 	})
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		path := fuzzRoutes[int(route)%len(fuzzRoutes)]
@@ -85,6 +100,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		if rec.Code >= 500 && (rec.Code != http.StatusServiceUnavailable || out["code"] != "revision_not_applied") {
 			t.Fatalf("%s %q: %d %v", path, body, rec.Code, out)
+		}
+		if rawjson.CheckText(body) != nil && len(body) <= maxBody && rec.Code != http.StatusBadRequest {
+			t.Fatalf("%s %q: a string is not text, but the answer is %d %v", path, body, rec.Code, out)
 		}
 		if rec.Code != http.StatusOK {
 			if _, ok := out["allowed"]; ok {

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,9 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/cursor"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/rawjson"
 )
 
 // DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
@@ -231,17 +236,22 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	q := cursor.For(EntrypointListResources, append([]string{req.Permission, req.ResourceType, req.OrganizationID}, refParts(req.Parent)...)...)
+	after, ok := decodeCursor(w, q, req.Cursor)
+	if !ok {
+		return
+	}
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListResources(r.Context(), sub, authz.ListRequest{
 		Permission: req.Permission, ResourceType: req.ResourceType, Parent: req.Parent,
-		OrganizationID: req.OrganizationID, After: req.Cursor, Limit: req.Limit,
+		OrganizationID: req.OrganizationID, After: after, Limit: req.Limit,
 	}, req.Consistency)
 	s.observeDuration(EntrypointListResources, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	resp := listResponse{ResourceIDs: nonNil(p.IDs), NextCursor: nextCursor(p), Reason: p.Reason, Answer: ans}
+	resp := listResponse{ResourceIDs: nonNil(p.IDs), NextCursor: nextCursor(q, p), Reason: p.Reason, Answer: ans}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -259,16 +269,21 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) || !s.requireKey(w, r) {
 		return
 	}
+	q := cursor.For(EntrypointListMemberships, append([]string{req.Permission, strconv.FormatBool(req.Direct)}, refParts(&req.Resource)...)...)
+	after, ok := decodeCursor(w, q, req.Cursor)
+	if !ok {
+		return
+	}
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListMemberships(r.Context(), authz.MembersRequest{
-		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: req.Cursor, Limit: req.Limit,
+		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: after, Limit: req.Limit,
 	}, req.Consistency)
 	s.observeDuration(EntrypointListMemberships, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listResponse{MembershipIDs: nonNil(p.IDs), NextCursor: nextCursor(p), Reason: p.Reason, Answer: ans})
+	writeJSON(w, http.StatusOK, listResponse{MembershipIDs: nonNil(p.IDs), NextCursor: nextCursor(q, p), Reason: p.Reason, Answer: ans})
 }
 
 type effectiveRequest struct {
@@ -311,6 +326,10 @@ func (s *server) data(w http.ResponseWriter, r *http.Request) {
 		Input json.RawMessage `json:"input"`
 	}
 	if !s.decode(w, r, &req) || !s.requireKey(w, r) {
+		return
+	}
+	if err := model.CheckText(r.PathValue("path")); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the document path "+err.Error())
 		return
 	}
 	var input ast.Value
@@ -443,11 +462,33 @@ func (s *server) logDecision(ctx context.Context, ans authz.Answer, f subjectFie
 	)
 }
 
-func nextCursor(p authz.Page) string {
+// nextCursor is the cursor of the page after p in the list of q: the
+// position of its last id, while more follow.
+func nextCursor(q cursor.Query, p authz.Page) string {
 	if !p.HasMore || len(p.IDs) == 0 {
 		return ""
 	}
-	return p.IDs[len(p.IDs)-1]
+	return q.Encode(p.IDs[len(p.IDs)-1])
+}
+
+// decodeCursor returns the position a request's cursor holds in the list
+// of q ("" for the first page), or answers 400 when it is not one of q's.
+func decodeCursor(w http.ResponseWriter, q cursor.Query, c string) (string, bool) {
+	after, err := q.Decode(c)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "cursor "+err.Error())
+		return "", false
+	}
+	return after, true
+}
+
+// refParts are the filters a resource reference adds to a list's cursor
+// query; a nil ref (no parent) is told from an empty one.
+func refParts(ref *authz.ResourceRef) []string {
+	if ref == nil {
+		return []string{"none"}
+	}
+	return []string{"ref", ref.ID, ref.Type, ref.ExternalID, ref.OrganizationID}
 }
 
 func nonNil(ss []string) []string {
@@ -460,15 +501,16 @@ func nonNil(ss []string) []string {
 // decode reads exactly one JSON object with known fields into dst, or
 // answers the client with what is wrong.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
-	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the JSON object")
-	} else if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("unexpected data after the JSON object")
-		}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err == nil {
+		err = decodeStrict(body, dst)
+	}
+	var bad *rawjson.TextError
+	if err == nil && errors.As(rawjson.CheckText(body), &bad) {
+		// encoding/json has replaced (or decoded to NUL) what the raw
+		// bytes show: the request is refused, never answered on a guess.
+		writeError(w, http.StatusBadRequest, "invalid_request", bad.Error())
+		return false
 	}
 	if err == nil {
 		return true
@@ -499,6 +541,20 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}
 	writeError(w, status, code, msg)
 	return false
+}
+
+// decodeStrict decodes exactly one JSON object with known fields from body
+// into dst.
+func decodeStrict(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
 }
 
 // jsonKind names the JSON kind a Go type decodes from.
