@@ -42,58 +42,48 @@ func decided(w http.ResponseWriter, ans authz.Answer) {
 	w.Header().Set(HeaderRevision, strconv.FormatInt(ans.Revision, 10))
 }
 
-// decisionPage is the pagination of discovery lists. The policy pages by
-// ascending id after a cursor, so "after" and "limit" are honoured, "order"
-// is accepted (the SDK always sends it) but the order is ascending id, and
-// "before" is rejected rather than answered wrongly.
-func decisionPage(q map[string]string) (after string, limit int, err error) {
-	p, err := parsePage(q)
+// discoveryQuery reads the query of a discovery list: params, the
+// pagination parameters and the required permission_slug, reported in that
+// order. The policy pages by ascending id after a cursor, so "after" and
+// "limit" are honoured, "order" is accepted (the SDK always sends it) but
+// the order is ascending id, and "before" is rejected rather than answered
+// wrongly.
+func discoveryQuery(r *http.Request, params ...string) (map[string]string, page, error) {
+	filters := slices.Concat([]string{"permission_slug"}, params)
+	q, err := query(r, slices.Concat(filters, paginationParams)...)
 	if err != nil {
-		return "", 0, err
+		return nil, page{}, err
+	}
+	p, err := parsePage(q, cursorQuery(r, q, filters))
+	if err != nil {
+		return nil, page{}, err
 	}
 	if p.before != "" {
-		return "", 0, badRequest("before", "discovery lists page forward only: use after")
-	}
-	return p.after, p.limit, nil
-}
-
-// discoveryQuery reads the query of a discovery list: params, the
-// pagination parameters (see decisionPage) and the required
-// permission_slug, reported in that order.
-func discoveryQuery(r *http.Request, params ...string) (q map[string]string, after string, limit int, err error) {
-	q, err = query(r, slices.Concat([]string{"permission_slug"}, params, paginationParams)...)
-	if err != nil {
-		return nil, "", 0, err
-	}
-	if after, limit, err = decisionPage(q); err != nil {
-		return nil, "", 0, err
+		return nil, page{}, badRequest("before", "discovery lists page forward only: use after")
 	}
 	if q["permission_slug"] == "" {
-		return nil, "", 0, badRequest("permission_slug", "is required")
+		return nil, page{}, badRequest("permission_slug", "is required")
 	}
-	return q, after, limit, nil
+	return q, p, nil
 }
 
-// discovered answers a discovery list: it loads the page's ids with get
-// (the store is the head, so an entity deleted since the decision is left
-// out) and writes them as out of each, with the decision's revision.
-func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, ids []string, more bool, get func([]string) ([]T, error), out func(T) J) error {
+// discovered answers a discovery list of page p: it loads the page's ids
+// with get (the store is the head, so an entity deleted since the decision
+// is left out) and writes them as out of each, with the decision's
+// revision and, when more follow, the cursor after the last id.
+func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, p page, ids []string, more bool, get func([]string) ([]T, error), out func(T) J) error {
 	items, err := get(ids)
 	if err != nil {
 		return err
 	}
-	decided(w, ans)
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), nextAfter(ids, more)))
-	return nil
-}
-
-func nextAfter(ids []string, more bool) listMetadata {
 	var md listMetadata
 	if more && len(ids) > 0 {
-		last := ids[len(ids)-1]
-		md.After = &last
+		after := p.cursors.Encode(ids[len(ids)-1])
+		md.After = &after
 	}
-	return md
+	decided(w, ans)
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), md))
+	return nil
 }
 
 type checkRequest struct {
@@ -105,7 +95,7 @@ type checkRequest struct {
 
 func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
 	var req checkRequest
-	if err := h.decode(w, r, &req); err != nil {
+	if _, err := h.decode(w, r, &req); err != nil {
 		return err
 	}
 	if err := noQuery(r); err != nil {
@@ -142,7 +132,7 @@ func authzRef(r ResourceRef) authz.ResourceRef {
 }
 
 func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Request) error {
-	q, after, limit, err := discoveryQuery(r, "parent_resource_id", "parent_resource_external_id", "parent_resource_type_slug")
+	q, p, err := discoveryQuery(r, "parent_resource_id", "parent_resource_external_id", "parent_resource_type_slug")
 	if err != nil {
 		return err
 	}
@@ -156,7 +146,7 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	}
 	pref := authzRef(parent)
 	pg, ans, err := h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
-		authz.ListRequest{Permission: q["permission_slug"], Parent: &pref, After: after, Limit: limit}, cons)
+		authz.ListRequest{Permission: q["permission_slug"], Parent: &pref, After: p.after, Limit: p.limit}, cons)
 	if err != nil {
 		return err
 	}
@@ -165,13 +155,13 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	}
 	// The policy answered at a revision the store has reached (the store is
 	// the head); a resource deleted since is left out.
-	return discovered(w, ans, pg.IDs, pg.HasMore, func(ids []string) ([]Resource, error) {
+	return discovered(w, ans, p, pg.IDs, pg.HasMore, func(ids []string) ([]Resource, error) {
 		return h.cfg.Store.GetResources(r.Context(), ids)
 	}, resourceOut)
 }
 
 func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Request) error {
-	q, after, limit, err := discoveryQuery(r, "assignment")
+	q, p, err := discoveryQuery(r, "assignment")
 	if err != nil {
 		return err
 	}
@@ -188,7 +178,7 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	pg, ans, err := h.cfg.Decider.ListMemberships(r.Context(), authz.MembersRequest{
-		Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct, After: after, Limit: limit,
+		Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct, After: p.after, Limit: p.limit,
 	}, cons)
 	if err != nil {
 		return err
@@ -196,7 +186,7 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 	if err := reasonErr(pg.Reason); err != nil {
 		return err
 	}
-	return discovered(w, ans, pg.IDs, pg.HasMore, func(ids []string) ([]Membership, error) {
+	return discovered(w, ans, p, pg.IDs, pg.HasMore, func(ids []string) ([]Membership, error) {
 		return h.cfg.Store.GetMemberships(r.Context(), ids)
 	}, membershipOut)
 }

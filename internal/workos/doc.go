@@ -41,7 +41,10 @@
 // with errors present on 400 and 422 (so a 400 surfaces as
 // BadRequestException) and never an "error" field. Codes: 400
 // invalid_request (malformed JSON, an unknown body field or query
-// parameter, a bad limit/order/cursor/header); 401 unauthorized; 404
+// parameter, a bad limit/order/cursor/header, a PATCH body naming no
+// field, a NUL byte or invalid UTF-8 — raw, \u0000 or a lone surrogate —
+// in any body string, query parameter or path segment, with errors[].field
+// naming it); 401 unauthorized; 404
 // entity_not_found (an entity named by the path, or by a check or
 // discovery parameter) or not_found (no such route); 405
 // method_not_allowed; 409 conflict (a used unique key, a delete of
@@ -85,15 +88,21 @@
 // and cannot be changed or deleted except with its organization.
 //
 // Lists. {"object": "list", "data": [...], "list_metadata": {"before":
-// id|null, "after": id|null}}. Query: limit (default 10, 1–100, else 400),
-// order (asc | desc, default desc — the SDK always sends one), and at most
-// one of after and before, each an object id (a slug for resource types).
-// Lists are ordered by id; ids are ULIDs minted in increasing order, so id
-// order is creation order. A cursor is a key, not an offset: pages stay
-// correct under concurrent inserts and deletes. list_metadata.after is the
-// last id of the page when more items follow (the SDK's autoPagination
-// follows it with limit=100), else null; list_metadata.before is the first
-// id when items precede the page, else null. Role lists (environment, and
+// cursor|null, "after": cursor|null}}. Query: limit (default 10, 1–100,
+// else 400), order (asc | desc, default desc — the SDK always sends one),
+// and at most one of after and before, each a cursor the same list
+// returned. Cursors are opaque (package cursor): they hold an item's key
+// (its id, a slug for resource types and effective permissions) and are
+// bound to the route, its path and its filter parameters; any other string
+// — an id, a cursor of another list or of other filters, an altered one —
+// is a 400 naming the parameter. The SDK passes back exactly what
+// list_metadata holds, so it pages unchanged. Lists are ordered by id; ids
+// are ULIDs minted in increasing order, so id order is creation order. A
+// cursor is a key, not an offset: pages stay correct under concurrent
+// inserts and deletes. list_metadata.after is the cursor of the last item
+// of the page when more items follow (the SDK's autoPagination follows it
+// with limit=100), else null; list_metadata.before that of the first item
+// when items precede the page, else null. Role lists (environment, and
 // an organization's: environment roles then its custom roles, each in
 // creation order, which is Trellis's "priority order") are not paginated.
 // Discovery lists (resources for a membership, memberships for a resource)

@@ -1,6 +1,7 @@
 package workos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/cursor"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/rawjson"
 )
 
 // Decider answers checks and discovery questions (implemented by
@@ -115,12 +118,48 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // route is a handler that returns an error instead of answering one.
 type route func(w http.ResponseWriter, r *http.Request) error
 
+// handle registers fn for pattern. A path segment that is not text (see
+// model.CheckText) is refused before fn runs.
 func (h *Handler) handle(pattern string, fn route) {
+	params := wildcards(pattern)
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if err := fn(w, r); err != nil {
+		err := pathText(r, params)
+		if err == nil {
+			err = fn(w, r)
+		}
+		if err != nil {
 			h.fail(w, r, err)
 		}
 	})
+}
+
+// wildcards lists the names of the wildcards of a ServeMux pattern
+// ("{id}", "{path...}").
+func wildcards(pattern string) []string {
+	var names []string
+	for rest := pattern; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return names
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return names
+		}
+		names = append(names, strings.TrimSuffix(rest[i+1:i+j], "..."))
+		rest = rest[i+j+1:]
+	}
+}
+
+// pathText rejects a path segment (decoded: %00 is a NUL byte) that is
+// not text, naming its wildcard.
+func pathText(r *http.Request, params []string) error {
+	for _, p := range params {
+		if err := model.CheckText(r.PathValue(p)); err != nil {
+			return badRequest(p, "(a path segment) %v", err)
+		}
+	}
+	return nil
 }
 
 // wrote records a write's revision: the response header, and the handler's
@@ -266,8 +305,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // body decodes the JSON body of a write route into dst (see decode), then
 // rejects query parameters: a bad body is reported before a bad query.
 func (h *Handler) body(w http.ResponseWriter, r *http.Request, dst any) error {
-	if err := h.decode(w, r, dst); err != nil {
+	if _, err := h.decode(w, r, dst); err != nil {
 		return err
+	}
+	return noQuery(r)
+}
+
+// patchBody is body for a PATCH route: a body that names no field (empty,
+// or {}) changes nothing and is refused, as a request that cannot mean
+// what its sender intended.
+func (h *Handler) patchBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	raw, err := h.decode(w, r, dst)
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil || len(fields) == 0 {
+		return badRequest("", "the body names no field to change: send at least one")
 	}
 	return noQuery(r)
 }
@@ -312,23 +366,24 @@ func found[T, J any](w http.ResponseWriter, out func(T) J) func(v T, err error) 
 	}
 }
 
-// decode reads exactly one JSON object into dst. Unknown fields are
-// rejected: a field Trellis does not implement must not be silently
-// dropped. An empty body decodes as {} (the SDK sends {} or nothing for
-// bodiless PUTs).
-func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) error {
+// decode reads exactly one JSON object into dst and returns it as read.
+// Unknown fields are rejected: a field Trellis does not implement must not
+// be silently dropped; so is a string that is not text (rawjson.CheckText),
+// naming its field. An empty body decodes as {} (the SDK sends {} or
+// nothing for bodiless PUTs).
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return badRequest("", "the request body is over %d bytes", tooBig.Limit)
+		return nil, badRequest("", "the request body is over %d bytes", tooBig.Limit)
 	}
 	if err != nil {
-		return badRequest("", "read the request body: %v", err)
+		return nil, badRequest("", "read the request body: %v", err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var (
@@ -337,19 +392,23 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) error 
 		)
 		switch {
 		case errors.As(err, &syntax):
-			return badRequest("", "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+			return nil, badRequest("", "malformed JSON at byte %d: %v", syntax.Offset, syntax)
 		case errors.As(err, &wrongType):
-			return badRequest(wrongType.Field, "must be %s, not %s", wrongType.Type, wrongType.Value)
+			return nil, badRequest(wrongType.Field, "must be %s, not %s", wrongType.Type, wrongType.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return badRequest(f, "is not a field Trellis accepts here")
+			return nil, badRequest(f, "is not a field Trellis accepts here")
 		}
-		return badRequest("", "malformed JSON: %v", err)
+		return nil, badRequest("", "malformed JSON: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("", "unexpected data after the JSON object")
+		return nil, badRequest("", "unexpected data after the JSON object")
 	}
-	return nil
+	var bad *rawjson.TextError
+	if errors.As(rawjson.CheckText(body), &bad) {
+		return nil, badRequest(bad.Path, "%s", bad.Reason())
+	}
+	return body, nil
 }
 
 // query reads the allowed query parameters of r; any other is a 400, so a
@@ -357,6 +416,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) error 
 func query(r *http.Request, allowed ...string) (map[string]string, error) {
 	out := map[string]string{}
 	for k, vs := range r.URL.Query() {
+		if err := model.CheckText(k); err != nil {
+			return nil, badRequest("", "a query parameter name %v", err)
+		}
 		ok := false
 		for _, a := range allowed {
 			if k == a {
@@ -370,6 +432,9 @@ func query(r *http.Request, allowed ...string) (map[string]string, error) {
 		if len(vs) > 1 {
 			return nil, badRequest(k, "is given more than once")
 		}
+		if err := model.CheckText(vs[0]); err != nil {
+			return nil, badRequest(k, "%v", err)
+		}
 		out[k] = vs[0]
 	}
 	return out, nil
@@ -380,13 +445,18 @@ var paginationParams = []string{"limit", "before", "after", "order"}
 
 // page is a parsed pagination request.
 type page struct {
-	limit         int
+	limit int
+	// before and after are the positions (keys) the cursors hold.
 	before, after string
 	desc          bool
+	// cursors is the query of the list, which its cursors are bound to.
+	cursors cursor.Query
 }
 
-func parsePage(q map[string]string) (page, error) {
-	p := page{limit: DefaultLimit, desc: true, before: q["before"], after: q["after"]}
+// parsePage reads the pagination parameters of q for a list whose cursors
+// belong to cq.
+func parsePage(q map[string]string, cq cursor.Query) (page, error) {
+	p := page{limit: DefaultLimit, desc: true, cursors: cq}
 	if v, ok := q["limit"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
@@ -401,10 +471,32 @@ func parsePage(q map[string]string) (page, error) {
 	default:
 		return p, badRequest("order", "must be \"asc\" or \"desc\", not %q", q["order"])
 	}
-	if p.before != "" && p.after != "" {
+	if q["before"] != "" && q["after"] != "" {
 		return p, badRequest("before", "give before or after, not both")
 	}
+	var err error
+	if p.before, err = cq.Decode(q["before"]); err != nil {
+		return p, badRequest("before", "%v", err)
+	}
+	if p.after, err = cq.Decode(q["after"]); err != nil {
+		return p, badRequest("after", "%v", err)
+	}
 	return p, nil
+}
+
+// cursorQuery is the query the cursors of r's list are bound to: its
+// route, the values of the route's path wildcards and of the filter
+// parameters params, in that order (not limit, order or the cursors, which
+// may change from page to page).
+func cursorQuery(r *http.Request, q map[string]string, params []string) cursor.Query {
+	var parts []string
+	for _, w := range wildcards(r.Pattern) {
+		parts = append(parts, r.PathValue(w))
+	}
+	for _, p := range params {
+		parts = append(parts, q[p])
+	}
+	return cursor.For(r.Pattern, parts...)
 }
 
 // listMetadata is the cursor pair of a WorkOS list envelope.
@@ -434,7 +526,7 @@ func pageQuery(r *http.Request, params ...string) (map[string]string, page, erro
 	if err != nil {
 		return nil, page{}, err
 	}
-	p, err := parsePage(q)
+	p, err := parsePage(q, cursorQuery(r, q, params))
 	if err != nil {
 		return nil, page{}, err
 	}
@@ -479,14 +571,14 @@ func paginate[T any](p page, key func(T) string, fetch func(ListOptions) ([]T, e
 		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
 			items[i], items[j] = items[j], items[i]
 		}
-		first, last := key(items[0]), key(items[len(items)-1])
+		first, last := p.cursors.Encode(key(items[0])), p.cursors.Encode(key(items[len(items)-1]))
 		if more {
 			md.Before = &first
 		}
 		md.After = &last
 		return items, md, nil
 	}
-	first, last := key(items[0]), key(items[len(items)-1])
+	first, last := p.cursors.Encode(key(items[0])), p.cursors.Encode(key(items[len(items)-1]))
 	if more {
 		md.After = &last
 	}

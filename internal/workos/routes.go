@@ -395,7 +395,7 @@ func (h *Handler) getResourceType(w http.ResponseWriter, r *http.Request) error 
 
 func (h *Handler) updateResourceType(w http.ResponseWriter, r *http.Request) error {
 	var req resourceTypeRequest
-	if err := h.body(w, r, &req); err != nil {
+	if err := h.patchBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Slug != "" && req.Slug != r.PathValue("slug") {
@@ -492,7 +492,7 @@ func (h *Handler) getPermission(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) updatePermission(w http.ResponseWriter, r *http.Request) error {
 	var req permissionRequest
-	if err := h.body(w, r, &req); err != nil {
+	if err := h.patchBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Slug != "" || req.ResourceTypeSlug != "" {
@@ -553,7 +553,7 @@ func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
 		Name        optString `json:"name"`
 		Description optString `json:"description"`
 	}
-	if err := h.body(w, r, &req); err != nil {
+	if err := h.patchBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.Name.Set {
@@ -669,7 +669,7 @@ func (h *Handler) getResource(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 	var req resourceRequest
-	if err := h.body(w, r, &req); err != nil {
+	if err := h.patchBody(w, r, &req); err != nil {
 		return err
 	}
 	if req.OrganizationID != "" || req.ResourceTypeSlug != "" || req.ExternalID != "" {

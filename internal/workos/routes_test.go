@@ -178,20 +178,37 @@ func testPagination(t *testing.T, newEnv envMaker) {
 		})
 	}
 
+	// page returns the ids and the cursors of one page.
+	page := func(t *testing.T, query string) (got []string, before, after string) {
+		t.Helper()
+		list := e.do("GET", "/organizations?"+query, nil, 200)
+		md := list["list_metadata"].(obj)
+		return ids(t, list), str(md["before"]), str(md["after"])
+	}
+	first, _, firstAfter := page(t, "limit=10")
 	t.Run("first page metadata", func(t *testing.T) {
-		md := e.do("GET", "/organizations?limit=10", nil, 200)["list_metadata"].(obj)
-		if md["before"] != nil || md["after"] != desc[9] {
-			t.Fatalf("list_metadata = %v, want before null, after %s", md, desc[9])
+		_, before, after := page(t, "limit=10")
+		if before != "" || after == "" {
+			t.Fatalf("before %q, after %q: want null and a cursor", before, after)
+		}
+		if slices.Contains(created, after) {
+			t.Errorf("after %q is an id: cursors are opaque", after)
+		}
+		if next, _, _ := page(t, "limit=10&after="+after); !cmp.Equal(next, desc[10:20]) || !cmp.Equal(first, desc[:10]) {
+			t.Fatalf("pages %v then %v, want %v then %v", first, next, desc[:10], desc[10:20])
 		}
 	})
 	t.Run("before walks back", func(t *testing.T) {
-		list := e.do("GET", "/organizations?limit=5&before="+desc[10], nil, 200)
-		if d := cmp.Diff(ids(t, list), desc[5:10]); d != "" {
-			t.Fatalf("page before %s (-got +want):\n%s", desc[10], d)
+		_, second, _ := page(t, "limit=10&after="+firstAfter) // second: the cursor of desc[10]
+		got, before, after := page(t, "limit=5&before="+second)
+		if d := cmp.Diff(got, desc[5:10]); d != "" {
+			t.Fatalf("page before desc[10] (-got +want):\n%s", d)
 		}
-		md := list["list_metadata"].(obj)
-		if md["before"] != desc[5] || md["after"] != desc[9] {
-			t.Fatalf("list_metadata = %v", md)
+		if prev, _, _ := page(t, "limit=5&before="+before); !cmp.Equal(prev, desc[:5]) {
+			t.Fatalf("the page before that = %v, want %v", prev, desc[:5])
+		}
+		if next, _, _ := page(t, "limit=5&after="+after); !cmp.Equal(next, desc[10:15]) {
+			t.Fatalf("the page after it = %v, want %v", next, desc[10:15])
 		}
 	})
 	t.Run("stable under inserts", func(t *testing.T) {
@@ -202,9 +219,16 @@ func testPagination(t *testing.T, newEnv envMaker) {
 			t.Fatalf("second page after an insert (-got +want):\n%s", d)
 		}
 	})
-	for _, q := range []string{"limit=0", "limit=101", "limit=x", "order=up", "before=a&after=b", "limit=1&limit=2"} {
+	tampered := []byte(firstAfter)
+	tampered[len(tampered)/2] ^= 1
+	for _, q := range []string{"limit=0", "limit=101", "limit=x", "order=up", "before=a&after=b", "limit=1&limit=2",
+		"after=" + desc[9], "before=" + desc[9], "after=garbage", "after=" + string(tampered), "after=%00",
+		"domains=acme.com&after=" + firstAfter} {
 		t.Run("bad "+q, func(t *testing.T) { e.wantError("GET", "/organizations?"+q, nil, 400, "invalid_request") })
 	}
+	t.Run("cursor of another list", func(t *testing.T) {
+		e.wantError("GET", "/user_management/organization_memberships?after="+firstAfter, nil, 400, "invalid_request")
+	})
 }
 
 func TestMemberships(t *testing.T) { conformance(t, testMemberships) }
@@ -599,10 +623,17 @@ func testDecisions(t *testing.T, newEnv envMaker) {
 	if d := cmp.Diff(slugs(t, perms), []string{"org:read", "project:edit", "project:view", "workspace:view"}); d != "" {
 		t.Fatalf("alice's permissions on web (-got +want):\n%s", d)
 	}
-	perms = e.do("GET", "/authorization/organization_memberships/"+f.alice+"/resources/project/web/permissions?limit=2&order=asc", nil, 200)
-	if got := ids(t, perms); len(got) != 2 || perms["list_metadata"].(obj)["after"] != "project:edit" {
+	const byExt = "/authorization/organization_memberships/%s/resources/project/web/permissions?limit=2&order=asc"
+	perms = e.do("GET", fmt.Sprintf(byExt, f.alice), nil, 200)
+	after := str(perms["list_metadata"].(obj)["after"])
+	if got := slugs(t, perms); !cmp.Equal(got, []string{"org:read", "project:edit"}) || after == "" {
 		t.Fatalf("first page of permissions = %v %v", got, perms["list_metadata"])
 	}
+	perms = e.do("GET", fmt.Sprintf(byExt, f.alice)+"&after="+after, nil, 200)
+	if got := slugs(t, perms); !cmp.Equal(got, []string{"project:view", "workspace:view"}) || perms["list_metadata"].(obj)["after"] != nil {
+		t.Fatalf("second page of permissions = %v %v", got, perms["list_metadata"])
+	}
+	e.wantError("GET", fmt.Sprintf(byExt, f.bob)+"&after="+after, nil, 400, "invalid_request")
 	e.wantError("GET", "/authorization/resources/authz_resource_missing/organization_memberships/"+f.alice+"/permissions", nil, 404, "entity_not_found")
 
 	// Re-parent moves inherited access; cascade delete removes it.
@@ -654,6 +685,18 @@ func testDiscoveryPagination(t *testing.T, newEnv envMaker) {
 		t.Fatalf("resources across pages (-got +want):\n%s", d)
 	}
 	e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&parent_resource_id="+f.eng+"&before="+want[3], nil, 400, "invalid_request")
+	// A cursor is bound to the membership, the permission and the parent.
+	first := e.do("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&limit=5&parent_resource_id="+f.eng, nil, 200)
+	after = str(first["list_metadata"].(obj)["after"])
+	for _, path := range []string{
+		"/authorization/organization_memberships/" + f.alice + "/resources?permission_slug=project:edit&parent_resource_id=" + f.eng + "&after=" + want[4],
+		"/authorization/organization_memberships/" + f.bob + "/resources?permission_slug=project:edit&parent_resource_id=" + f.eng + "&after=" + after,
+		"/authorization/organization_memberships/" + f.alice + "/resources?permission_slug=project:view&parent_resource_id=" + f.eng + "&after=" + after,
+		"/authorization/organization_memberships/" + f.alice + "/resources?permission_slug=project:edit&parent_resource_id=" + f.ops + "&after=" + after,
+		"/authorization/resources/" + f.eng + "/organization_memberships?permission_slug=project:edit&after=" + after,
+	} {
+		e.wantError("GET", path, nil, 400, "invalid_request")
+	}
 }
 
 func TestConsistency(t *testing.T) { conformance(t, testConsistency) }
