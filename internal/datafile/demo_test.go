@@ -98,3 +98,36 @@ func join(s []string) string {
 	}
 	return out
 }
+
+// TestIDsHaveTheirShape: the ids of the demo and of the test data files,
+// explicit and derived, are of the shape the admin API requires
+// (model.CheckID), so they can be written through it as they load.
+func TestIDsHaveTheirShape(t *testing.T) {
+	small, err := Load("testdata/small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string]*model.Dataset{"demo": Demo(), "small.yaml": small} {
+		check := func(prefix, id string) {
+			if err := model.CheckID(prefix, id); id != "" && err != nil {
+				t.Errorf("%s: %q %v", name, id, err)
+			}
+		}
+		for _, o := range d.Organizations {
+			check(model.PrefixOrganization, o.ID)
+			check(model.PrefixResource, o.RootID())
+		}
+		for _, m := range d.Memberships {
+			check(model.PrefixMembership, m.ID)
+			check(model.PrefixUser, m.UserID)
+		}
+		for _, r := range d.Resources {
+			check(model.PrefixResource, r.ID)
+			check(model.PrefixResource, r.ParentID)
+		}
+		for _, a := range d.Assignments {
+			check(model.PrefixAssignment, a.ID)
+			check(model.PrefixResource, a.ResourceID)
+		}
+	}
+}

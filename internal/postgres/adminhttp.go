@@ -1,14 +1,17 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/rawjson"
 )
 
 // Writer applies a batch of changes (implemented by *Store).
@@ -60,10 +63,12 @@ const AdminPath = "/v1/admin/changes"
 
 // NewAdminHandler returns the handler of POST /v1/admin/changes: it applies
 // the body's changes in one transaction and answers {"revision": N}. Errors
-// are {"code", "message"}: 401 without a valid API key, 400 for a malformed
-// body, 404 (not_found) and 409 (has_dependents) for deletes, 422 for any
-// other data-model violation (the code is a model.Code… constant), 500
-// otherwise (details logged, not returned).
+// are {"code", "message"}: 401 without a valid API key, 400 invalid_request
+// for a malformed body (a NUL byte or invalid UTF-8 in a string, or an id
+// not of its documented shape (model.CheckID), the field named), 404
+// (not_found) and 409 (has_dependents) for deletes, 422 for any other
+// data-model violation (the code is a model.Code… constant), 500 otherwise
+// (details logged, not returned).
 func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 	if cfg.Writer == nil || cfg.Authorize == nil {
 		return nil, errors.New("postgres: admin handler needs a Writer and an Authorize func")
@@ -81,19 +86,9 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "this request needs a valid API key: Authorization: Bearer <key>")
 			return
 		}
-		var req AdminRequest
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", "malformed body: "+err.Error())
-			return
-		}
-		if dec.More() {
-			writeError(w, http.StatusBadRequest, "invalid_request", "malformed body: trailing data after the JSON object")
-			return
-		}
-		if len(req.Changes) == 0 {
-			writeError(w, http.StatusBadRequest, "invalid_request", "changes must list at least one change")
+		req, err := decodeAdmin(w, r, cfg.MaxBodyBytes)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
 			return
 		}
 		changes := make([]model.Change, len(req.Changes))
@@ -122,6 +117,74 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 		}
 	})
 	return mux, nil
+}
+
+// decodeAdmin reads an admin request body: exactly one JSON object with
+// known fields, every string of it text (rawjson.CheckText), at least one
+// change, and every id it names of its documented shape (model.CheckID).
+// The error is the message for the client.
+func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminRequest, error) {
+	var req AdminRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
+	if err != nil {
+		return req, fmt.Errorf("malformed body: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("malformed body: %w", err)
+	}
+	if dec.More() {
+		return req, errors.New("malformed body: trailing data after the JSON object")
+	}
+	var bad *rawjson.TextError
+	if errors.As(rawjson.CheckText(body), &bad) {
+		return req, bad
+	}
+	if len(req.Changes) == 0 {
+		return req, errors.New("changes must list at least one change")
+	}
+	for i, c := range req.Changes {
+		if err := c.checkIDs(); err != nil {
+			return req, fmt.Errorf("changes[%d].%w", i, err)
+		}
+	}
+	return req, nil
+}
+
+// checkIDs checks every id the change names (an empty one is left to the
+// write path, which knows whether it is required) against its prefix.
+func (c WireChange) checkIDs() error {
+	type idField struct{ name, prefix, value string }
+	var ids []idField
+	switch {
+	case c.Organization != nil:
+		ids = []idField{{"organization.id", model.PrefixOrganization, c.Organization.ID},
+			{"organization.root_resource_id", model.PrefixResource, c.Organization.RootResourceID}}
+	case c.Membership != nil:
+		ids = []idField{{"membership.id", model.PrefixMembership, c.Membership.ID},
+			{"membership.user_id", model.PrefixUser, c.Membership.UserID},
+			{"membership.organization_id", model.PrefixOrganization, c.Membership.OrganizationID}}
+	case c.Role != nil:
+		ids = []idField{{"role.organization_id", model.PrefixOrganization, c.Role.OrganizationID}}
+	case c.Resource != nil:
+		ids = []idField{{"resource.id", model.PrefixResource, c.Resource.ID},
+			{"resource.organization_id", model.PrefixOrganization, c.Resource.OrganizationID},
+			{"resource.parent_id", model.PrefixResource, c.Resource.ParentID}}
+	case c.Assignment != nil:
+		ids = []idField{{"assignment.id", model.PrefixAssignment, c.Assignment.ID},
+			{"assignment.membership_id", model.PrefixMembership, c.Assignment.MembershipID},
+			{"assignment.resource_id", model.PrefixResource, c.Assignment.ResourceID}}
+	}
+	for _, f := range ids {
+		if f.value == "" {
+			continue
+		}
+		if err := model.CheckID(f.prefix, f.value); err != nil {
+			return fmt.Errorf("%s %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 // StatusOf maps a ValidationError code to its HTTP status: the one table of
