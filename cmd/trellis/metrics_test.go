@@ -41,6 +41,7 @@ func TestServeMetrics(t *testing.T) {
 		`trellis_decision_duration_seconds_count{entrypoint="check"}`,
 		"trellis_applied_revision", "trellis_head_revision", "trellis_replication_lag_revisions",
 		"trellis_change_apply_duration_seconds_count", "trellis_store_resources", "trellis_data_stale",
+		"trellis_jwks_refresh_failures_total",
 		"go_goroutines", "process_resident_memory_bytes",
 	} {
 		metricValue(t, body, name)
@@ -58,6 +59,10 @@ func TestServeMetrics(t *testing.T) {
 	}
 	if got := metricValue(t, body, "trellis_store_resources"); got != 10 {
 		t.Errorf("trellis_store_resources = %v, want the demo's 2 roots and 8 resources", got)
+	}
+	// The verifier's first fetch of the JWKS is a success with a time.
+	if got := metricValue(t, body, "trellis_jwks_last_success_timestamp_seconds"); got < float64(time.Now().Add(-time.Hour).Unix()) {
+		t.Errorf("trellis_jwks_last_success_timestamp_seconds = %v, want the time of the first fetch", got)
 	}
 }
 

@@ -149,6 +149,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 
 	var verifier authz.Verifier
 	tcfg := c.tokenFlags.config(log)
+	tcfg.KeyObserver = svc.metrics
 	if c.Dev {
 		log.Warn("DEVELOPMENT MODE: tokens are minted with an ephemeral key anyone with this process's output can use; never run --dev in production")
 		if svc.signer, err = token.NewSigner(token.RS256, "trellis-dev"); err != nil {

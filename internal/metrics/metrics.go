@@ -1,6 +1,7 @@
 // Package metrics holds Trellis's Prometheus metrics: decisions and their
-// latency (reported by the HTTP layer), and the state of the data the
-// decisions are made on (reported by the data source). Producers depend on
+// latency (reported by the HTTP layer), the state of the data the
+// decisions are made on (reported by the data source), and the fetches of
+// the token issuer's keys (reported by the token verifier). Producers depend on
 // small interfaces of their own that *Metrics satisfies; only cmd/trellis
 // imports this package.
 //
@@ -42,6 +43,8 @@ type Metrics struct {
 	applyDuration    prometheus.Histogram
 	storeResources   prometheus.Gauge
 	stale            prometheus.Gauge
+	jwksLastSuccess  prometheus.Gauge
+	jwksFailures     prometheus.Counter
 }
 
 // New returns Metrics registered, together with the Go runtime and process
@@ -87,10 +90,19 @@ func New() *Metrics {
 			Name: "trellis_data_stale",
 			Help: "1 while the data source cannot be followed and decisions use the last data loaded, else 0.",
 		}),
+		jwksLastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trellis_jwks_last_success_timestamp_seconds",
+			Help: "Unix time of the last fetch of the session token issuer's JWKS that installed a usable key set (0: none yet, or no JWKS configured).",
+		}),
+		jwksFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trellis_jwks_refresh_failures_total",
+			Help: "Fetches of the session token issuer's JWKS that failed (unreachable, non-200, unparseable, no usable key); the last good keys stay in use.",
+		}),
 	}
 	m.reg.MustRegister(
 		m.decisions, m.decisionDuration,
 		m.applied, m.head, m.lag, m.applyDuration, m.storeResources, m.stale,
+		m.jwksLastSuccess, m.jwksFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -156,6 +168,18 @@ func (m *Metrics) SetStale(stale bool) {
 // SetStoreSize records the number of resources in the decision store.
 func (m *Metrics) SetStoreSize(n int) {
 	m.storeResources.Set(float64(n))
+}
+
+// ObserveKeyRefresh records one fetch of the token issuer's key set made at
+// time at: a failure (err set) is counted, a success moves
+// trellis_jwks_last_success_timestamp_seconds (implements
+// token.KeyObserver).
+func (m *Metrics) ObserveKeyRefresh(at time.Time, err error) {
+	if err != nil {
+		m.jwksFailures.Inc()
+		return
+	}
+	m.jwksLastSuccess.Set(float64(at.UnixNano()) / 1e9)
 }
 
 // WatchDecisionCache exports the decision cache's lookup counters, read

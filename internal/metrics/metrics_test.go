@@ -180,3 +180,25 @@ func TestRegistriesAreIndependent(t *testing.T) {
 		t.Error("a decision counted in one Metrics shows in another")
 	}
 }
+
+func TestObserveKeyRefresh(t *testing.T) {
+	m := metrics.New()
+	const gauge, counter = "trellis_jwks_last_success_timestamp_seconds", "trellis_jwks_refresh_failures_total"
+	if g, ok := sample(t, m, gauge, nil); !ok || g != 0 {
+		t.Fatalf("%s = %v (present %v) before any fetch, want 0", gauge, g, ok)
+	}
+	t1 := time.Unix(1_700_000_000, 500_000_000)
+	m.ObserveKeyRefresh(t1, nil)
+	m.ObserveKeyRefresh(t1.Add(time.Minute), errors.New("get jwks: unexpected status \"503\""))
+	m.ObserveKeyRefresh(t1.Add(2*time.Minute), errors.New("parse jwks"))
+	if g, _ := sample(t, m, gauge, nil); g != 1_700_000_000.5 {
+		t.Errorf("%s = %v after failures, want the last success 1700000000.5", gauge, g)
+	}
+	if c, _ := sample(t, m, counter, nil); c != 2 {
+		t.Errorf("%s = %v, want 2", counter, c)
+	}
+	m.ObserveKeyRefresh(t1.Add(3*time.Minute), nil)
+	if g, _ := sample(t, m, gauge, nil); g != 1_700_000_180.5 {
+		t.Errorf("%s = %v after a success, want 1700000180.5", gauge, g)
+	}
+}

@@ -69,12 +69,28 @@ type Config struct {
 	// Refreshes made during Verify are also capped at 10s whatever the
 	// client's timeout, and do not inherit the request's cancellation.
 	HTTPClient *http.Client
-	// Logger receives key refresh failures that Verify survives by keeping
-	// the previous key set. Default: discard.
+	// Logger receives key refresh trouble that Verify survives by keeping
+	// the last good key set: a WARN when fetches start failing (with the
+	// reason) and an INFO when one succeeds again, once per change of
+	// state, never once per attempt. Default: discard.
 	Logger *slog.Logger
+	// KeyObserver, when set, is told the outcome of every key set fetch,
+	// New's first included (implemented by *metrics.Metrics).
+	KeyObserver KeyObserver
 	// Now returns the current time; tests set it. It must be safe for
 	// concurrent use. Default time.Now.
 	Now func() time.Time
+}
+
+// KeyObserver receives the outcome of key set fetches, for metrics. Its
+// method must be safe for concurrent use and must not block: it is called
+// with the key source's refresh lock held.
+type KeyObserver interface {
+	// ObserveKeyRefresh reports one fetch attempt made at time at: err is
+	// nil when it installed a usable key set, else why it failed (the
+	// source unreachable, a non-200 answer, a document that does not
+	// parse, no usable key); the previous keys are then kept.
+	ObserveKeyRefresh(at time.Time, err error)
 }
 
 // withDefaults validates c and returns a copy with defaults filled in.

@@ -133,16 +133,18 @@ type keySource struct {
 	minInterval time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	observer    KeyObserver // may be nil
 
 	snap atomic.Pointer[keySnapshot]
 
 	mu          sync.Mutex
 	lastAttempt time.Time // guarded by mu
 	gen         uint64    // guarded by mu
+	failing     bool      // guarded by mu: the last fetch failed
 }
 
 func newKeySource(cfg Config) *keySource {
-	s := &keySource{minInterval: cfg.MinRefreshInterval, now: cfg.Now, log: cfg.Logger}
+	s := &keySource{minInterval: cfg.MinRefreshInterval, now: cfg.Now, log: cfg.Logger, observer: cfg.KeyObserver}
 	if cfg.JWKSURL != "" {
 		s.name = cfg.JWKSURL
 		client, u := cfg.HTTPClient, cfg.JWKSURL
@@ -172,9 +174,7 @@ func (s *keySource) current(ctx context.Context) *keySnapshot {
 		return snap
 	}
 	defer s.mu.Unlock()
-	if err := s.refreshLocked(ctx); err != nil && !errors.Is(err, errRateLimited) {
-		s.log.WarnContext(ctx, "token: refresh signing keys; keeping previous keys", "source", s.name, "error", err)
-	}
+	_ = s.refreshLocked(ctx) // a failure is logged and counted there; the last good keys stay
 	return s.snap.Load()
 }
 
@@ -210,19 +210,39 @@ func (s *keySource) lookup(ctx context.Context, snap *keySnapshot, kid string) (
 // attempt, successful or not, is younger than minInterval. The caller holds
 // s.mu. The fetch does not inherit ctx's cancellation (a client giving up
 // must not waste the rate-limited attempt for everyone else) but is bounded
-// by DefaultHTTPTimeout in addition to the HTTP client's own timeout.
+// by DefaultHTTPTimeout in addition to the HTTP client's own timeout. Every
+// attempt is reported to the observer; a change between failing and
+// succeeding is logged (see Config.Logger).
 func (s *keySource) refreshLocked(ctx context.Context) error {
 	now := s.now()
 	if !s.lastAttempt.IsZero() && now.Sub(s.lastAttempt) < s.minInterval {
 		return errRateLimited
 	}
 	s.lastAttempt = now
-
-	if s.snap.Load() != nil { // not the initial load from New
+	initial := s.snap.Load() == nil // the load from New, which fails New instead
+	if !initial {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), DefaultHTTPTimeout)
 		defer cancel()
 	}
+	err := s.fetchLocked(ctx, now)
+	if s.observer != nil {
+		s.observer.ObserveKeyRefresh(now, err)
+	}
+	switch {
+	case err != nil && !s.failing && !initial:
+		s.log.WarnContext(ctx, "token: signing keys cannot be refreshed; keeping the last good keys until a refresh succeeds",
+			"source", s.name, "error", err)
+	case err == nil && s.failing:
+		s.log.InfoContext(ctx, "token: signing keys refreshed again", "source", s.name)
+	}
+	s.failing = err != nil && !initial
+	return err
+}
+
+// fetchLocked loads, parses and installs the key set fetched at now. The
+// caller holds s.mu.
+func (s *keySource) fetchLocked(ctx context.Context, now time.Time) error {
 	doc, err := s.load(ctx)
 	if err != nil {
 		return err
