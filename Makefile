@@ -65,6 +65,8 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s)
 	$(GO) test ./internal/token -run '^$$' -fuzz FuzzVerify -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./internal/datafile -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-20s}
 	$(GO) test ./internal/httpapi -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./internal/workos -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-20s}
+	$(GO) test ./internal/rawjson -run '^$$' -fuzz FuzzCheckText -fuzztime $${FUZZTIME:-20s}
 
 BENCHCOUNT ?= 1
 BENCHPKGS  := ./internal/engine/ ./internal/authz/ ./internal/token/ ./internal/bundle/ ./internal/edge/
