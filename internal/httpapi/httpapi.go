@@ -502,15 +502,16 @@ func nonNil(ss []string) []string {
 // answers the client with what is wrong.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err == nil {
-		err = decodeStrict(body, dst)
-	}
 	var bad *rawjson.TextError
 	if err == nil && errors.As(rawjson.CheckText(body), &bad) {
-		// encoding/json has replaced (or decoded to NUL) what the raw
-		// bytes show: the request is refused, never answered on a guess.
+		// encoding/json would replace (or decode to NUL) what the raw
+		// bytes show, or fail on a raw NUL without naming the field: the
+		// request is refused, never answered on a guess.
 		writeError(w, http.StatusBadRequest, "invalid_request", bad.Error())
 		return false
+	}
+	if err == nil {
+		err = decodeStrict(body, dst)
 	}
 	if err == nil {
 		return true

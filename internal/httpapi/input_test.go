@@ -108,6 +108,8 @@ func TestTextIsChecked(t *testing.T) {
 	}{
 		{"escaped NUL in a permission", "/v1/check", "",
 			`{"token": "tok-bob", "permission": "project:edit\u0000", "resource": {"id": "authz_resource_acme_api"}}`, "permission contains a NUL byte"},
+		{"raw NUL in a permission", "/v1/check", "",
+			"{\"token\": \"tok-bob\", \"permission\": \"project:edit\x00\", \"resource\": {\"id\": \"authz_resource_acme_api\"}}", "permission contains a NUL byte"},
 		{"raw invalid UTF-8 in an external id", "/v1/check", "",
 			"{\"token\": \"tok-bob\", \"permission\": \"project:edit\", \"resource\": {\"type\": \"project\", \"external_id\": \"api\xff\"}}", "resource.external_id is not valid UTF-8"},
 		{"lone surrogate in a token", "/v1/check", "",

@@ -129,6 +129,10 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminR
 	if err != nil {
 		return req, fmt.Errorf("malformed body: %w", err)
 	}
+	var bad *rawjson.TextError
+	if errors.As(rawjson.CheckText(body), &bad) {
+		return req, bad
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -136,10 +140,6 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminR
 	}
 	if dec.More() {
 		return req, errors.New("malformed body: trailing data after the JSON object")
-	}
-	var bad *rawjson.TextError
-	if errors.As(rawjson.CheckText(body), &bad) {
-		return req, bad
 	}
 	if len(req.Changes) == 0 {
 		return req, errors.New("changes must list at least one change")

@@ -37,6 +37,7 @@ func TestAdminHandlerRejectsBadInput(t *testing.T) {
 	}{
 		{"escaped NUL in a name", `{"changes": [{"op": "upsert", "organization": {"id": "org_new", "name": "N\u0000"}}]}`,
 			"changes[0].organization.name contains a NUL byte"},
+		{"raw NUL in a name", resource(`"New"`, "\"N\x00\""), "changes[0].resource.name contains a NUL byte"},
 		{"raw invalid UTF-8 in an external id", resource(`"new", "name"`, "\"new\xff\", \"name\""),
 			"changes[0].resource.external_id is not valid UTF-8"},
 		{"lone surrogate in a description", resource(`"New"`, `"New", "description": "\udbff"`),

@@ -65,8 +65,10 @@ type frame struct {
 // value, that is not valid UTF-8 or holds a NUL byte once its escapes are
 // decoded (a \u0000 escape, a raw NUL, a lone or reversed surrogate
 // escape, a byte sequence that is not UTF-8), or nil. It does not check
-// the syntax: call it on a document that decodes (it never panics on one
-// that does not, but its answer is then unspecified). It reads data once
+// the syntax, so decoders call it first, on the bytes as read: a raw NUL,
+// which encoding/json rejects without naming the field, is then named too.
+// On a document that is not JSON it never panics, but the path it names
+// may be wrong (the document is refused either way). It reads data once
 // and, for documents nested at most 16 deep, allocates only for the error:
 // it is fit for every request.
 func CheckText(data []byte) error {

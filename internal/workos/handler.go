@@ -383,6 +383,10 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) ([]byt
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}
+	var bad *rawjson.TextError
+	if errors.As(rawjson.CheckText(body), &bad) {
+		return nil, badRequest(bad.Path, "%s", bad.Reason())
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -403,10 +407,6 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) ([]byt
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("", "unexpected data after the JSON object")
-	}
-	var bad *rawjson.TextError
-	if errors.As(rawjson.CheckText(body), &bad) {
-		return nil, badRequest(bad.Path, "%s", bad.Reason())
 	}
 	return body, nil
 }

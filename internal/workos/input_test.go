@@ -51,6 +51,7 @@ func testBadText(t *testing.T, newEnv envMaker) {
 		// Bodies.
 		{"escaped NUL in a name", "POST", "/organizations", `{"name": "Acme\u0000"}`, "name"},
 		{"raw invalid UTF-8 in a name", "POST", "/organizations", "{\"name\": \"Acme\xff\"}", "name"},
+		{"raw NUL in an external id", "PUT", "/organizations/" + f.org, "{\"external_id\": \"a\x00\"}", "external_id"},
 		{"lone surrogate in metadata", "POST", "/organizations", `{"name": "A", "metadata": {"tier": "\ud800"}}`, "metadata.tier"},
 		{"NUL in a metadata key", "PUT", "/organizations/" + f.org, `{"metadata": {"t\u0000": "x"}}`, "metadata"},
 		{"NUL in an external id", "POST", "/authorization/resources",
