@@ -156,7 +156,7 @@ func wildcards(pattern string) []string {
 func pathText(r *http.Request, params []string) error {
 	for _, p := range params {
 		if err := model.CheckText(r.PathValue(p)); err != nil {
-			return badRequest(p, "(a path segment) %v", err)
+			return badRequest(p, "the path segment %v", err)
 		}
 	}
 	return nil
