@@ -160,6 +160,13 @@ func (s *Store) Prune(ctx context.Context, before int64) error {
 	})
 }
 
+// ReadTx runs fn in a read-only REPEATABLE READ transaction: every read of
+// fn sees one snapshot. Errors that say the database is unavailable wrap
+// ErrUnavailable; fn's others are returned as they are.
+func (s *Store) ReadTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return inTx(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
+}
+
 // beginner starts transactions: *sqlx.DB and *sqlx.Conn.
 type beginner interface {
 	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)

@@ -1,15 +1,15 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
@@ -195,15 +195,18 @@ func TestRulesHoldUnderConcurrentWrites(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			srv := adminServer(t, s)
+			admin := postgrestest.AdminServer(t, s)
 			for i := range racePairs {
-				var got [2]adminAnswer
+				var got [2]postgrestest.AdminAnswer
 				var wg sync.WaitGroup
 				start := make(chan struct{})
 				for w := range 2 {
 					wg.Go(func() {
 						<-start
-						got[w] = postChanges(t, srv, rc.writes[w](i))
+						var err error
+						if got[w], err = postgrestest.PostChanges(admin, rc.writes[w](i)); err != nil {
+							t.Error(err)
+						}
 					})
 				}
 				close(start)
@@ -223,66 +226,70 @@ func TestRulesHoldUnderConcurrentWrites(t *testing.T) {
 	}
 }
 
-// adminAnswer is a response of the admin API: its status and error code.
-type adminAnswer struct {
-	status int
-	code   string
-	body   string
-}
-
-func adminServer(t testing.TB, s *postgres.Store) *httptest.Server {
-	t.Helper()
-	h, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: s, Authorize: func(*http.Request) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// postChanges sends changes to POST /v1/admin/changes.
-func postChanges(t testing.TB, srv *httptest.Server, changes []model.Change) adminAnswer {
-	var req postgres.AdminRequest
-	for _, c := range changes {
-		req.Changes = append(req.Changes, postgres.WireChange{Op: c.Op, Organization: c.Organization, Membership: c.Membership,
-			ResourceType: c.ResourceType, Permission: c.Permission, Role: c.Role, Resource: c.Resource, Assignment: c.Assignment})
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		t.Error(err)
-		return adminAnswer{}
-	}
-	res, err := http.Post(srv.URL+postgres.AdminPath, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Error(err)
-		return adminAnswer{}
-	}
-	defer res.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(res.Body)
-	var e struct {
-		Code string `json:"code"`
-	}
-	_ = json.Unmarshal(buf.Bytes(), &e)
-	return adminAnswer{status: res.StatusCode, code: e.Code, body: buf.String()}
-}
-
 // oneRefused requires that of pair i's two answers exactly one is a
 // success and the other a 409 or 422 with code.
-func oneRefused(t testing.TB, i int, got [2]adminAnswer, code string) {
+func oneRefused(t testing.TB, i int, got [2]postgrestest.AdminAnswer, code string) {
 	t.Helper()
 	ok := 0
 	for _, a := range got {
 		switch {
-		case a.status == http.StatusOK:
+		case a.Status == http.StatusOK:
 			ok++
-		case (a.status == http.StatusUnprocessableEntity || a.status == http.StatusConflict) && a.code == code:
+		case (a.Status == http.StatusUnprocessableEntity || a.Status == http.StatusConflict) && a.Code == code:
 		default:
-			t.Errorf("pair %d: a write answered %d %s, want 200 or a 409/422 %q", i, a.status, a.body, code)
+			t.Errorf("pair %d: a write answered %d %s, want 200 or a 409/422 %q", i, a.Status, a.Body, code)
 		}
 	}
 	if ok != 1 {
 		t.Errorf("pair %d: %d of 2 writes succeeded, want exactly 1: %+v", i, ok, got)
+	}
+}
+
+// TestUnrelatedWritesCommitAtFirstAttempt: two write transactions open at
+// the same time that touch unrelated data both commit without a retry, so
+// the commit-time revision allocation (an advisory lock, the change log and
+// change_revisions) does not make every pair of writes conflict.
+func TestUnrelatedWritesCommitAtFirstAttempt(t *testing.T) {
+	ctx := context.Background()
+	s := demoStore(t)
+	writes := [2][]model.Change{
+		{upsert(&model.Permission{Slug: "report:read", Name: "Read reports", ResourceType: model.OrganizationType})},
+		{upsert(&model.Membership{ID: "om_new", UserID: "user_new", OrganizationID: "org_acme", Status: model.StatusActive, RoleSlugs: []string{}})},
+	}
+	var runs [2]atomic.Int32
+	written := [2]chan struct{}{make(chan struct{}), make(chan struct{})}
+	var revs [2]int64
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			rev, err := s.WriteTx(ctx, func(tx *postgres.Tx) error {
+				if err := tx.Apply(writes[w]); err != nil {
+					return err
+				}
+				if runs[w].Add(1) == 1 {
+					// Commit only once the other transaction has written too.
+					close(written[w])
+					select {
+					case <-written[1-w]:
+					case <-time.After(10 * time.Second):
+						return errors.New("the other write did not start")
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			revs[w] = rev
+		})
+	}
+	wg.Wait()
+	for w := range 2 {
+		if n := runs[w].Load(); n != 1 {
+			t.Errorf("write %d ran %d times, want once", w, n)
+		}
+	}
+	if revs[0] == revs[1] || revs[0] == 0 || revs[1] == 0 {
+		t.Errorf("revisions %v, want two distinct ones", revs)
 	}
 }

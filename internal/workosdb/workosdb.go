@@ -42,28 +42,20 @@ import (
 // Store is a workos.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	pg *postgres.Store
-	db *sqlx.DB
 }
 
 // New returns a Store on pg, whose schema must be migrated. The caller
 // keeps ownership of pg (and closes it).
 func New(pg *postgres.Store) *Store {
-	return &Store{pg: pg, db: pg.DB()}
+	return &Store{pg: pg}
 }
 
 var _ workos.Store = (*Store)(nil)
 
-// read runs fn in a read-only transaction that sees one snapshot.
-func (s *Store) read(ctx context.Context, fn func(q *sqlx.Tx) error) (err error) {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return translate(fmt.Errorf("workosdb: begin: %w", err))
-	}
-	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
-	if err := fn(tx); err != nil {
-		return translate(err)
-	}
-	return translate(tx.Commit())
+// read runs fn in a read-only transaction that sees one snapshot
+// (postgres.Store.ReadTx).
+func (s *Store) read(ctx context.Context, fn func(q *sqlx.Tx) error) error {
+	return translate(s.pg.ReadTx(ctx, fn))
 }
 
 // readAll runs one query of many rows in a read transaction (see read) and

@@ -1,13 +1,23 @@
-// Package postgrestest checks, for tests, that a Trellis database holds
-// only data the data model allows. Its checks are plain SQL over the schema
-// of package postgres, written independently of the write path they judge.
+// Package postgrestest helps tests of Trellis on PostgreSQL: it checks that
+// a database holds only data the data model allows — plain SQL over the
+// schema of package postgres, written independently of the write path it
+// judges — and drives the admin write API.
 package postgrestest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/postgres"
 )
 
 // rules are the cross-row rules of the data model (DESIGN.md §1), each a
@@ -83,4 +93,53 @@ func Violations(ctx context.Context, db sqlx.QueryerContext, maxDepth int) ([]st
 		}
 	}
 	return out, nil
+}
+
+// AdminServer serves the admin write API (postgres.NewAdminHandler) of w,
+// every request authorized, until the test ends; it returns the base URL.
+func AdminServer(t testing.TB, w postgres.Writer) string {
+	t.Helper()
+	h, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: w, Authorize: func(*http.Request) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// AdminAnswer is a response of the admin write API.
+type AdminAnswer struct {
+	Status     int
+	Code       string // the error code, "" on success
+	RetryAfter string // the Retry-After header
+	Body       string
+}
+
+// PostChanges sends changes to POST /v1/admin/changes of the server at
+// base. It is safe for concurrent use.
+func PostChanges(base string, changes []model.Change) (AdminAnswer, error) {
+	var req postgres.AdminRequest
+	for _, c := range changes {
+		req.Changes = append(req.Changes, postgres.WireChange{Op: c.Op, Organization: c.Organization, Membership: c.Membership,
+			ResourceType: c.ResourceType, Permission: c.Permission, Role: c.Role, Resource: c.Resource, Assignment: c.Assignment})
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return AdminAnswer{}, err
+	}
+	res, err := http.Post(base+postgres.AdminPath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return AdminAnswer{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return AdminAnswer{}, err
+	}
+	var e struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal(b, &e)
+	return AdminAnswer{Status: res.StatusCode, Code: e.Code, RetryAfter: res.Header.Get("Retry-After"), Body: string(b)}, nil
 }
