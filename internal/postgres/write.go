@@ -39,7 +39,9 @@ func CascadeDelete(resourceIDs ...string) WriteOption {
 // a role's permissions of its type or a descendant type, an assignment's
 // role of the resource's type, a membership's roles of the organization
 // type, slugs and resource types immutable. A violation returns a
-// *ValidationError and nothing is written.
+// *ValidationError and nothing is written. The checks hold at commit,
+// whatever concurrent writes do: the transaction is SERIALIZABLE and is run
+// again when it conflicts with one (see WriteTx and the package doc).
 //
 // Upserts carry whole state: a membership's RoleSlugs and a role's
 // Permissions replace the stored ones (and keep their order). Deletes need
