@@ -41,7 +41,9 @@
 // conflicts that were not real (PostgreSQL tracks reads per index page, or
 // per table when it scans one). The commit-time revision allocation does not
 // add conflicts: sequences and advisory locks are outside SSI, and no
-// serializable transaction reads change_log or change_revisions. Reads —
+// serializable transaction reads change_log or change_revisions (only
+// imports update change_feed_state, so of two concurrent imports one is
+// run again). Reads —
 // snapshots, the Follower's change feed — are REPEATABLE READ and read-only,
 // so they take no predicate locks and never conflict with writes.
 //

@@ -120,7 +120,7 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error, opts ...Writ
 	})
 	switch {
 	case err == nil:
-	case fnErr != nil:
+	case fnErr != nil && errors.Is(err, fnErr):
 		return 0, err // fnErr, or a wrapping of it that says why it failed
 	default:
 		return 0, fmt.Errorf("postgres: write: %w", err)
