@@ -111,21 +111,23 @@ type Cluster struct {
 	url      string // maintenance database URL (database "postgres")
 	external bool   // named by EnvURL: never stopped
 
-	dir     string // data and socket directory (throwaway clusters)
-	port    int
-	bin     string // directory of initdb, pg_ctl
-	asUser  string // system user to run as ("" = ourselves)
-	mu      sync.Mutex
-	running bool
+	dir      string   // data and socket directory (throwaway clusters)
+	settings []string // extra server settings, name=value
+	port     int
+	bin      string // directory of initdb, pg_ctl
+	asUser   string // system user to run as ("" = ourselves)
+	mu       sync.Mutex
+	running  bool
 }
 
 // NewCluster starts a private throwaway cluster for one test, which may stop
 // and start it (an outage test). It is removed when the test ends. It always
 // starts a local cluster, even when EnvURL is set, because stopping a shared
-// server is not an option.
-func NewCluster(t testing.TB) *Cluster {
+// server is not an option. settings are server settings ("name=value", e.g.
+// "max_connections=10") that override pgtest's own.
+func NewCluster(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
-	c, err := startCluster()
+	c, err := startCluster(settings...)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -237,7 +239,7 @@ func version(binDir string) int {
 	return v
 }
 
-func startCluster() (*Cluster, error) {
+func startCluster(settings ...string) (*Cluster, error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
@@ -246,7 +248,7 @@ func startCluster() (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	c := &Cluster{dir: dir, bin: bin}
+	c := &Cluster{dir: dir, bin: bin, settings: settings}
 	ok := false
 	defer func() {
 		if !ok {
@@ -302,6 +304,9 @@ func startCluster() (*Cluster, error) {
 func (c *Cluster) start() error {
 	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=128MB",
 		c.port, c.dir)
+	for _, kv := range c.settings {
+		opts += " -c " + kv
+	}
 	if err := c.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(c.dir, "log"), "-o", opts); err != nil {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
 		return fmt.Errorf("%w\nserver log:\n%s", err, log)

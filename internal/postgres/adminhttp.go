@@ -67,8 +67,10 @@ const AdminPath = "/v1/admin/changes"
 // for a malformed body (a NUL byte or invalid UTF-8 in a string, or an id
 // not of its documented shape (model.CheckID), the field named), 404
 // (not_found) and 409 (has_dependents) for deletes, 422 for any other
-// data-model violation (the code is a model.Code… constant), 500 otherwise
-// (details logged, not returned).
+// data-model violation (the code is a model.Code… constant), 503
+// unavailable with Retry-After when the database is unavailable or the
+// write could not be serialized with concurrent writes (ErrUnavailable),
+// 500 otherwise (details logged, not returned).
 func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 	if cfg.Writer == nil || cfg.Authorize == nil {
 		return nil, errors.New("postgres: admin handler needs a Writer and an Authorize func")
@@ -109,6 +111,10 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 		switch {
 		case errors.As(err, &ve):
 			writeError(w, StatusOf(ve.Code), ve.Code, ve.Error())
+		case errors.Is(err, ErrUnavailable):
+			cfg.Logger.WarnContext(r.Context(), "admin write: database unavailable", "err", err)
+			w.Header().Set("Retry-After", RetryAfter)
+			writeError(w, http.StatusServiceUnavailable, "unavailable", "the database cannot take the write now; retry later")
 		case err != nil:
 			cfg.Logger.ErrorContext(r.Context(), "admin write failed", "err", err)
 			writeError(w, http.StatusInternalServerError, "internal", "the write failed; see the server log")

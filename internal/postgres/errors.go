@@ -1,10 +1,13 @@
 package postgres
 
 import (
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/lib/pq"
+	"github.com/lib/pq/pqerror"
 
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -18,6 +21,61 @@ const (
 	// or permission still in use).
 	CodeHasDependents = "has_dependents"
 )
+
+// ErrUnavailable is wrapped by the errors of Store calls that the database
+// could not serve now but may serve later: it is unreachable (connection
+// refused, reset or lost), out of connection slots or other resources
+// (SQLSTATE class 53, e.g. 53300 too_many_connections), starting up or
+// shutting down (57P01, 57P02, 57P03), or a write could not be serialized
+// with concurrent writes within its retries (see the package doc). Nothing
+// of a failed write is committed — unless the connection broke during
+// COMMIT itself, which no client can tell from a failure before it. APIs
+// answer it 503 with Retry-After.
+var ErrUnavailable = errors.New("postgres: database unavailable")
+
+// RetryAfter is the Retry-After (in seconds) that APIs send with a 503 for
+// ErrUnavailable.
+const RetryAfter = "1"
+
+// unavailable reports whether err, from the driver, says the database
+// cannot serve now (see ErrUnavailable). lib/pq reports a connection that
+// broke (a FATAL error such as 57P01 on a live session, EOF, a reset) as
+// driver.ErrBadConn, and one it could not open as a *net.OpError or, when
+// the server refused the session, a *pq.Error.
+func unavailable(err error) bool {
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case pqerror.AdminShutdown, pqerror.CrashShutdown, pqerror.CannotConnectNow:
+			return true
+		}
+		switch pqErr.Code.Class() {
+		case "08", "53": // connection exception, insufficient resources
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.As(err, &netErr)
+}
+
+// translateUnavailable wraps err with ErrUnavailable when it says the
+// database cannot serve now; other errors (and nil) are returned as they
+// are.
+func translateUnavailable(err error) error {
+	if err != nil && unavailable(err) && !errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// serializationFailure reports whether PostgreSQL aborted a transaction so
+// that concurrent transactions stay serializable (40001) or to break a
+// deadlock (40P01): the transaction may be run again.
+func serializationFailure(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == pqerror.TRSerializationFailure || pqErr.Code == pqerror.TRDeadlockDetected)
+}
 
 // ValidationError is a write the data model forbids. The whole batch was
 // rolled back: the database is unchanged. Use errors.As to get it.

@@ -323,7 +323,7 @@ type group struct {
 // their changes in the order they were made.
 func (f *Follower) fetch(ctx context.Context, after int64) ([]group, error) {
 	var out []group
-	err := inTx(ctx, f.store.db, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
+	err := f.store.ReadTx(ctx, func(tx *sqlx.Tx) error {
 		var resync, head int64
 		if err := tx.QueryRowContext(ctx, `SELECT resync_revision, (SELECT coalesce(max(revision), 0) FROM change_revisions)
 			FROM change_feed_state`).Scan(&resync, &head); err != nil {

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,7 +18,10 @@ import (
 // database in one transaction with COPY, and returns its revision. The
 // dataset must be valid (model.Dataset.Validate) and must not overlap what
 // the database holds (ids, slugs and keys must be new), else nothing is
-// written. The rows are not logged one by one: followers behind the
+// written; an organization role of the dataset whose slug is an
+// environment role's in the database, or the reverse, is an error too. Like
+// every write it runs at SERIALIZABLE (see the package doc). The rows are
+// not logged one by one: followers behind the
 // returned revision load a fresh snapshot instead (a resync revision),
 // which is far cheaper for a large import than replaying it.
 func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
@@ -25,7 +30,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 	}
 	start := time.Now()
 	var rev int64
-	err := inTx(ctx, s.db, nil, func(tx *sqlx.Tx) error {
+	err := writeTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, "SET LOCAL trellis.bulk = 'on'"); err != nil {
 			return err
 		}
@@ -73,6 +78,19 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 			return []any{roleIDs[r.Key()], r.Slug, org, r.ResourceType, r.Name, r.Description}
 		}); err != nil {
 			return err
+		}
+		// The dataset's roles are valid among themselves (Validate); with
+		// the database's, slugs may still clash.
+		var clash struct {
+			Slug string `db:"slug"`
+			Org  string `db:"organization_id"`
+		}
+		switch err := tx.GetContext(ctx, &clash, `SELECT o.slug, o.organization_id FROM roles o
+			JOIN roles e ON e.slug = o.slug AND e.organization_id IS NULL WHERE o.organization_id IS NOT NULL LIMIT 1`); {
+		case err == nil:
+			return fmt.Errorf("role slug %q is an environment role's and a role of organization %q", clash.Slug, clash.Org)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("check role slugs: %w", err)
 		}
 		var rolePerms [][2]string
 		for _, r := range ds.Roles {

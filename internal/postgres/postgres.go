@@ -15,6 +15,43 @@
 // that has applied revision r and sees revision r+k knows every revision in
 // between is either visible to it or will never exist. Writes by any process
 // — Trellis or another program writing these tables — are logged alike.
+//
+// # Rules hold per commit
+//
+// The data model's cross-row rules (depth at most MaxDepth, a parent of an
+// allowed parent type and in the same organization, no loops of resources
+// or of resource types, a role's permissions of its type or a type below
+// it, an assignment's role of its resource's type, a membership's roles of
+// the organization type, environment and organization role slugs distinct)
+// are checked by the write path with reads in the writing transaction. Every
+// write transaction — Store.WriteTx, and so Write, ApplySchema, the admin
+// API and the WorkOS-compatible store, and Import — runs at SERIALIZABLE,
+// so those checks hold at commit whatever the interleaving: PostgreSQL's
+// serializable snapshot isolation aborts one of two transactions that each
+// read what the other writes (two re-parents that only together exceed the
+// depth, a type narrowed while a resource moves under the removed parent
+// type) with SQLSTATE 40001. writeTx then runs the whole transaction again
+// on a new snapshot, where the check sees the other write and refuses with
+// the rule's *ValidationError, or succeeds if it still may.
+//
+// SERIALIZABLE was chosen over explicit locks because it covers every rule
+// the write path checks, those added later included, without a lock per
+// rule that each write path must remember to take in the right order. Its
+// costs: predicate locks on what writes read, and retries, also for some
+// conflicts that were not real (PostgreSQL tracks reads per index page, or
+// per table when it scans one). The commit-time revision allocation does not
+// add conflicts: sequences and advisory locks are outside SSI, and no
+// serializable transaction reads change_log or change_revisions (only
+// imports update change_feed_state, so of two concurrent imports one is
+// run again). Reads —
+// snapshots, the Follower's change feed — are REPEATABLE READ and read-only,
+// so they take no predicate locks and never conflict with writes.
+//
+// A write is run at most writeAttempts times, with jittered exponential
+// backoff between attempts; one that still cannot be serialized (or keeps
+// deadlocking, 40P01) fails with ErrUnavailable. Because it may run more than
+// once, a WriteTx closure must have no effect outside its transaction other
+// than setting variables it sets again on every run.
 package postgres
 
 import (
@@ -22,6 +59,8 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the database/sql driver
@@ -94,7 +133,7 @@ func (s *Store) Migrate(ctx context.Context) ([]Migration, error) { return Migra
 func (s *Store) Head(ctx context.Context) (int64, error) {
 	var head int64
 	if err := s.db.GetContext(ctx, &head, "SELECT coalesce(max(revision), 0) FROM change_revisions"); err != nil {
-		return 0, fmt.Errorf("postgres: read head revision: %w", err)
+		return 0, translateUnavailable(fmt.Errorf("postgres: read head revision: %w", err))
 	}
 	return head, nil
 }
@@ -123,14 +162,24 @@ func (s *Store) Prune(ctx context.Context, before int64) error {
 	})
 }
 
+// ReadTx runs fn in a read-only REPEATABLE READ transaction: every read of
+// fn sees one snapshot. Errors that say the database is unavailable wrap
+// ErrUnavailable; fn's others are returned as they are.
+func (s *Store) ReadTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return inTx(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
+}
+
 // beginner starts transactions: *sqlx.DB and *sqlx.Conn.
 type beginner interface {
 	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)
 }
 
 // inTx runs fn in a transaction: it commits when fn returns nil and rolls
-// back otherwise (also when fn panics).
+// back otherwise (also when fn panics). An error that says the database is
+// unavailable, fn's included, is wrapped with ErrUnavailable; fn's other
+// errors are returned as they are.
 func inTx(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) (err error) {
+	defer func() { err = translateUnavailable(err) }()
 	tx, err := db.BeginTxx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -151,4 +200,38 @@ func inTx(ctx context.Context, db beginner, opts *sql.TxOptions, fn func(tx *sql
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// Retries of write transactions (see the package doc).
+const (
+	writeAttempts  = 10
+	retryBaseDelay = 5 * time.Millisecond
+	retryMaxDelay  = 250 * time.Millisecond
+)
+
+// writeTx runs fn in a SERIALIZABLE transaction (see inTx). When PostgreSQL
+// aborts it to keep concurrent transactions serializable or to break a
+// deadlock, it runs the whole transaction again, fn included, after a
+// random wait of up to 5 ms, doubling to at most 250 ms: writeAttempts runs
+// in all, after which the failure wraps ErrUnavailable. It is the one place
+// writes are retried; every write transaction goes through it.
+func writeTx(ctx context.Context, db beginner, fn func(tx *sqlx.Tx) error) error {
+	delay := retryBaseDelay
+	for attempt := 1; ; attempt++ {
+		err := inTx(ctx, db, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
+		if !serializationFailure(err) {
+			return err
+		}
+		if attempt == writeAttempts {
+			return fmt.Errorf("%w: the write conflicted with concurrent writes %d times: %w", ErrUnavailable, attempt, err)
+		}
+		wait := time.NewTimer(rand.N(delay))
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			return fmt.Errorf("retry the write: %w", ctx.Err())
+		case <-wait.C:
+		}
+		delay = min(2*delay, retryMaxDelay)
+	}
 }

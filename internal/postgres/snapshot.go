@@ -24,7 +24,7 @@ const progressEvery = 250_000
 func (s *Store) Snapshot(ctx context.Context) (*model.Dataset, error) {
 	ds := &model.Dataset{MaxDepth: s.maxDepth}
 	start := time.Now()
-	err := inTx(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
+	err := s.ReadTx(ctx, func(tx *sqlx.Tx) error {
 		// Revisions become visible in order (see the package doc), so the
 		// newest visible revision is exactly what this snapshot holds.
 		if err := tx.GetContext(ctx, &ds.Revision, "SELECT coalesce(max(revision), 0) FROM change_revisions"); err != nil {

@@ -39,7 +39,9 @@ func CascadeDelete(resourceIDs ...string) WriteOption {
 // a role's permissions of its type or a descendant type, an assignment's
 // role of the resource's type, a membership's roles of the organization
 // type, slugs and resource types immutable. A violation returns a
-// *ValidationError and nothing is written.
+// *ValidationError and nothing is written. The checks hold at commit,
+// whatever concurrent writes do: the transaction is SERIALIZABLE and is run
+// again when it conflicts with one (see WriteTx and the package doc).
 //
 // Upserts carry whole state: a membership's RoleSlugs and a role's
 // Permissions replace the stored ones (and keep their order). Deletes need
@@ -89,19 +91,27 @@ func (t *Tx) Apply(changes []model.Change, opts ...WriteOption) error {
 // only, so that it is validated; the caller must not commit or roll back.
 func (t *Tx) SQL() *sqlx.Tx { return t.w.tx }
 
-// WriteTx runs fn in one database transaction and returns the revision it
-// produced (the head revision when nothing changed). It commits when fn
-// returns nil and rolls back otherwise, returning fn's error as it is (a
-// *ValidationError from Apply, or the caller's own). Use it to read, check
-// and write in one transaction; opts apply to every Apply.
+// WriteTx runs fn in one SERIALIZABLE database transaction and returns the
+// revision it produced (the head revision when nothing changed). It commits
+// when fn returns nil and rolls back otherwise. Use it to read, check and
+// write in one transaction; opts apply to every Apply.
+//
+// When PostgreSQL aborts the transaction to keep concurrent writes
+// serializable, WriteTx runs it again, fn included, on a fresh snapshot (see
+// the package doc): fn may run several times and must have no effect outside
+// tx other than setting variables it sets again on every run (its results).
+// Errors: fn's own error of the last run as it is (a *ValidationError from
+// Apply, or the caller's); when the database is unavailable, or the write
+// could not be serialized within the retries, an error wrapping
+// ErrUnavailable; anything else is an internal failure.
 func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error, opts ...WriteOption) (int64, error) {
-	o := writeOptions{cascade: map[string]bool{}}
-	for _, opt := range opts {
-		opt(&o)
-	}
 	var txid string
 	var fnErr error
-	err := inTx(ctx, s.db, nil, func(tx *sqlx.Tx) error {
+	err := writeTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		o := writeOptions{cascade: map[string]bool{}}
+		for _, opt := range opts {
+			opt(&o)
+		}
 		t := &Tx{w: &writer{ctx: ctx, tx: tx, maxDepth: s.maxDepth, opts: o}}
 		if fnErr = fn(t); fnErr != nil {
 			return fnErr
@@ -109,12 +119,15 @@ func (s *Store) WriteTx(ctx context.Context, fn func(tx *Tx) error, opts ...Writ
 		return tx.GetContext(ctx, &txid, "SELECT pg_current_xact_id()::text")
 	})
 	switch {
-	case fnErr != nil:
-		return 0, fnErr
-	case err != nil:
+	case err == nil:
+	case fnErr != nil && errors.Is(err, fnErr):
+		return 0, err // fnErr, or a wrapping of it that says why it failed
+	default:
 		return 0, fmt.Errorf("postgres: write: %w", err)
 	}
-	// The revision is allocated at commit (see the package doc).
+	// The revision is allocated at commit (see the package doc). The write
+	// is committed: a failure to read it back is not ErrUnavailable, which
+	// would tell the client that it may retry.
 	var rev int64
 	switch err := s.db.GetContext(ctx, &rev, "SELECT revision FROM change_revisions WHERE txid = $1::xid8", txid); {
 	case errors.Is(err, sql.ErrNoRows):

@@ -129,3 +129,32 @@ func TestAdminHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestImportRefusesRoleSlugClash: a dataset valid on its own whose
+// organization role has the slug of an environment role already in the
+// database is refused, and nothing of it is written.
+func TestImportRefusesRoleSlugClash(t *testing.T) {
+	ctx := context.Background()
+	s := demoStore(t) // environment role org-admin
+	head, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &model.Dataset{
+		Organizations: []model.Organization{{ID: "org_new", Name: "New"}},
+		Roles:         []model.Role{{Slug: "org-admin", Name: "Admin", ResourceType: model.OrganizationType, OrganizationID: "org_new"}},
+	}
+	if err := ds.Validate(); err != nil {
+		t.Fatalf("the dataset is not valid on its own: %v", err)
+	}
+	if _, err := s.Import(ctx, ds); err == nil || !strings.Contains(err.Error(), `role slug "org-admin"`) {
+		t.Fatalf("Import error = %v, want the role slug clash", err)
+	}
+	var orgs int
+	if err := s.DB().GetContext(ctx, &orgs, "SELECT count(*) FROM organizations WHERE id = 'org_new'"); err != nil || orgs != 0 {
+		t.Errorf("%d organizations org_new (%v) after a refused import, want 0", orgs, err)
+	}
+	if h, _ := s.Head(ctx); h != head {
+		t.Errorf("head %d after a refused import, want %d", h, head)
+	}
+}

@@ -39,6 +39,9 @@ const (
 	MaxLimit     = 100
 )
 
+// retryAfter is the Retry-After, in seconds, of a 503 for ErrUnavailable.
+const retryAfter = "1"
+
 // Consistency headers.
 const (
 	// HeaderRevision carries the revision a write produced (responses) and
@@ -236,6 +239,7 @@ type errorBody struct {
 //	*ValidationError, *model.ValidationError
 //	                                     422 invalid_request_parameters
 //	*authz.StaleError                    503 revision_not_applied
+//	ErrUnavailable                       503 unavailable, Retry-After
 //	authz.ErrUnavailable, canceled       503 unavailable
 //	anything else                        500 server_error (details logged)
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -275,6 +279,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Code: "invalid_request_parameters", Message: val.Error(), Errors: val.Problems})
 	case errors.As(err, &stale):
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "revision_not_applied", Message: stale.Error() + "; retry later"})
+	case errors.Is(err, ErrUnavailable):
+		h.log.WarnContext(r.Context(), "store unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
+		w.Header().Set("Retry-After", retryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the database is unavailable; retry later"})
 	case errors.Is(err, authz.ErrUnavailable):
 		h.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the data source is unavailable; retry later"})

@@ -115,6 +115,15 @@ func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 // reads the database head.
 func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, authz.Config) {
 	t.Helper()
+	pg, cfg := followedPostgres(t, eng)
+	return workosdb.New(pg), cfg
+}
+
+// followedPostgres is postgresStore's database: a migrated postgres.Store
+// on a fresh database, with a follower feeding eng, and the service
+// configuration that reads the follower's head.
+func followedPostgres(t testing.TB, eng *engine.Engine) (*postgres.Store, authz.Config) {
+	t.Helper()
 	ctx := context.Background()
 	pg, err := postgres.Open(ctx, pgtest.URL(t), postgres.Config{})
 	if err != nil {
@@ -140,7 +149,7 @@ func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store,
 			t.Fatal("the follower did not load the first snapshot within 10s")
 		}
 	}
-	return workosdb.New(pg), authz.Config{Head: f.Head}
+	return pg, authz.Config{Head: f.Head}
 }
 
 // memoryStore is the in-memory test store, applying each write's changes
@@ -205,6 +214,16 @@ func (r response) json(t testing.TB) obj {
 // Authorization; body is JSON-encoded unless it is a string.
 func (e *env) raw(method, path string, body any, headers ...string) response {
 	e.t.Helper()
+	r, err := e.send(method, path, body, headers...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+// send is raw for any goroutine: it returns the error instead of failing
+// the test.
+func (e *env) send(method, path string, body any, headers ...string) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -213,13 +232,13 @@ func (e *env) raw(method, path string, body any, headers ...string) response {
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
-			e.t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewReader(buf)
 	}
 	req, err := http.NewRequest(method, e.srv.URL+path, rd)
 	if err != nil {
-		e.t.Fatal(err)
+		return response{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+testKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -228,14 +247,14 @@ func (e *env) raw(method, path string, body any, headers ...string) response {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		e.t.Fatal(err)
+		return response{}, err
 	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	return response{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
 // do sends a request, requires status want and returns the decoded body

@@ -453,6 +453,13 @@ var ErrNotFound = errors.New("not found")
 // existing data: a used unique key, or an entity still in use.
 var ErrConflict = errors.New("conflict")
 
+// ErrUnavailable is wrapped by Store errors for a call the store's database
+// cannot serve now but may later: it is unreachable, out of connection
+// slots or shutting down, or a write kept conflicting with concurrent
+// writes. A write that fails so has changed nothing, unless the
+// connection broke during its commit. Answered 503 with Retry-After.
+var ErrUnavailable = errors.New("store unavailable")
+
 // ValidationError is a request whose data breaks a rule. Problems are
 // answered as the "errors" of a WorkOS 422 body.
 type ValidationError struct {

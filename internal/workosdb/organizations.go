@@ -53,12 +53,12 @@ func organization(ctx context.Context, q sqlx.QueryerContext, id string) (workos
 }
 
 // externalIDFree fails with a conflict when another organization than id
-// uses ext; the caller holds the lock on ext.
+// uses ext (see claim).
 func externalIDFree(ctx context.Context, tx *postgres.Tx, ext, id string) error {
 	if ext == "" {
 		return nil
 	}
-	return claim(ctx, tx, []string{"organization_external_id", ext}, workos.Conflict("external_id %q is used by another organization", ext),
+	return claim(ctx, tx, workos.Conflict("external_id %q is used by another organization", ext),
 		"SELECT 1 FROM organizations WHERE external_id = $1 AND id <> $2", ext, id)
 }
 
@@ -117,9 +117,10 @@ func (s *Store) ListOrganizations(ctx context.Context, f workos.OrganizationFilt
 	if len(f.Domains) > 0 {
 		return nil, nil // Trellis organizations have no domains
 	}
-	var rows []orgRow
 	var q listQuery
-	if err := sqlx.SelectContext(ctx, s.db, &rows, q.sql(selectOrganization, "id", opts), q.args...); err != nil {
+	query := q.sql(selectOrganization, "id", opts)
+	var rows []orgRow
+	if err := s.read(ctx, func(tx *sqlx.Tx) error { return sqlx.SelectContext(ctx, tx, &rows, query, q.args...) }); err != nil {
 		return nil, err
 	}
 	out := make([]workos.Organization, len(rows))
@@ -218,9 +219,6 @@ func (s *Store) CreateMembership(ctx context.Context, in workos.MembershipInput)
 		if err := orgReferenced(ctx, tx.SQL(), in.OrganizationID); err != nil {
 			return err
 		}
-		if err := lock(ctx, tx, "membership", in.OrganizationID, in.UserID); err != nil {
-			return err
-		}
 		var other string
 		found, err := getOne(ctx, tx.SQL(), &other, "SELECT id FROM organization_memberships WHERE organization_id = $1 AND user_id = $2 LIMIT 1",
 			in.OrganizationID, in.UserID)
@@ -256,7 +254,7 @@ func (s *Store) GetMembership(ctx context.Context, id string) (workos.Membership
 // GetMemberships returns the memberships among ids that exist, in the
 // order of ids.
 func (s *Store) GetMemberships(ctx context.Context, ids []string) ([]workos.Membership, error) {
-	return selectInOrder(ctx, s.db, membershipRow.membership, selectMembership+" WHERE m.id = ANY($1)", ids, func(m workos.Membership) string { return m.ID })
+	return readInOrder(ctx, s, membershipRow.membership, selectMembership+" WHERE m.id = ANY($1)", ids, func(m workos.Membership) string { return m.ID })
 }
 
 // ListMemberships returns one page of memberships by id.
@@ -271,7 +269,7 @@ func (s *Store) ListMemberships(ctx context.Context, f workos.MembershipFilter, 
 	if len(f.Statuses) > 0 {
 		q.and("m.status = ANY(" + q.arg(pq.Array(f.Statuses)) + ")")
 	}
-	return selectRows(ctx, s.db, membershipRow.membership, q.sql(selectMembership, "m.id", opts), q.args...)
+	return readAll(ctx, s, membershipRow.membership, q.sql(selectMembership, "m.id", opts), q.args...)
 }
 
 // UpdateMembership changes membership id's roles or status.

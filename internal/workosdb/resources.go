@@ -96,9 +96,6 @@ func (s *Store) CreateResource(ctx context.Context, in workos.ResourceInput) (r 
 		if err != nil {
 			return err
 		}
-		if err := lock(ctx, tx, "resource", in.OrganizationID, in.TypeSlug, in.ExternalID); err != nil {
-			return err
-		}
 		var other string
 		found, err := getOne(ctx, tx.SQL(), &other, "SELECT id FROM resources WHERE organization_id = $1 AND type = $2 AND external_id = $3",
 			in.OrganizationID, in.TypeSlug, in.ExternalID)
@@ -127,7 +124,7 @@ func (s *Store) GetResource(ctx context.Context, ref workos.ResourceRef) (workos
 // GetResources returns the resources among ids that exist, in the order of
 // ids.
 func (s *Store) GetResources(ctx context.Context, ids []string) ([]workos.Resource, error) {
-	return selectInOrder(ctx, s.db, resourceRow.resource, selectResource+" WHERE r.id = ANY($1)", ids, func(r workos.Resource) string { return r.ID })
+	return readInOrder(ctx, s, resourceRow.resource, selectResource+" WHERE r.id = ANY($1)", ids, func(r workos.Resource) string { return r.ID })
 }
 
 // ListResources returns one page of resources by id; roots are never
@@ -150,7 +147,7 @@ func (s *Store) ListResources(ctx context.Context, f workos.ResourceFilter, opts
 		// strpos, not LIKE: the search text is matched literally.
 		q.and("strpos(lower(r.name), lower(" + q.arg(f.Search) + ")) > 0")
 	}
-	return selectRows(ctx, s.db, resourceRow.resource, q.sql(selectResource, "r.id", opts), q.args...)
+	return readAll(ctx, s, resourceRow.resource, q.sql(selectResource, "r.id", opts), q.args...)
 }
 
 // UpdateResource changes (and re-parents) the resource ref names.
@@ -252,7 +249,7 @@ func (s *Store) CreateAssignment(ctx context.Context, om, roleSlug string, ref w
 		if err != nil {
 			return err
 		}
-		if err := claim(ctx, tx, []string{"assignment", om, roleSlug, res.ID}, workos.Conflict("membership %s already has role %q on resource %s", om, roleSlug, res.ID),
+		if err := claim(ctx, tx, workos.Conflict("membership %s already has role %q on resource %s", om, roleSlug, res.ID),
 			"SELECT 1 FROM role_assignments WHERE membership_id = $1 AND role_slug = $2 AND resource_id = $3", om, roleSlug, res.ID); err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func resourceType(ctx context.Context, q sqlx.QueryerContext, slug string) (work
 // CreateResourceType creates a resource type.
 func (s *Store) CreateResourceType(ctx context.Context, in workos.ResourceTypeInput) (t workos.ResourceType, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		if err := claim(ctx, tx, []string{"resource_type", in.Slug}, workos.Conflict("resource type %q already exists", in.Slug),
+		if err := claim(ctx, tx, workos.Conflict("resource type %q already exists", in.Slug),
 			"SELECT 1 FROM resource_types WHERE slug = $1", in.Slug); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (s *Store) GetResourceType(ctx context.Context, slug string) (workos.Resour
 // ListResourceTypes returns one page of resource types by slug.
 func (s *Store) ListResourceTypes(ctx context.Context, opts workos.ListOptions) ([]workos.ResourceType, error) {
 	q := listQuery{where: []string{notOrganizationType}}
-	return selectRows(ctx, s.db, typeRow.resourceType, q.sql(selectResourceType, "t.slug", opts), q.args...)
+	return readAll(ctx, s, typeRow.resourceType, q.sql(selectResourceType, "t.slug", opts), q.args...)
 }
 
 // UpdateResourceType changes resource type slug. Dropping a parent type
@@ -171,7 +171,7 @@ func permission(ctx context.Context, q sqlx.QueryerContext, slug string) (workos
 // write path).
 func (s *Store) CreatePermission(ctx context.Context, in workos.PermissionInput) (p workos.Permission, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
-		if err := claim(ctx, tx, []string{"permission", in.Slug}, workos.Conflict("permission %q already exists", in.Slug),
+		if err := claim(ctx, tx, workos.Conflict("permission %q already exists", in.Slug),
 			"SELECT 1 FROM permissions WHERE slug = $1", in.Slug); err != nil {
 			return err
 		}
@@ -193,13 +193,13 @@ func (s *Store) GetPermission(ctx context.Context, slug string) (workos.Permissi
 // GetPermissions returns the permissions among slugs that exist, in the
 // order of slugs.
 func (s *Store) GetPermissions(ctx context.Context, slugs []string) ([]workos.Permission, error) {
-	return selectInOrder(ctx, s.db, permissionRow.permission, selectPermission+" WHERE slug = ANY($1)", slugs, func(p workos.Permission) string { return p.Slug })
+	return readInOrder(ctx, s, permissionRow.permission, selectPermission+" WHERE slug = ANY($1)", slugs, func(p workos.Permission) string { return p.Slug })
 }
 
 // ListPermissions returns one page of permissions by id.
 func (s *Store) ListPermissions(ctx context.Context, opts workos.ListOptions) ([]workos.Permission, error) {
 	var q listQuery
-	return selectRows(ctx, s.db, permissionRow.permission, q.sql(selectPermission, "id", opts), q.args...)
+	return readAll(ctx, s, permissionRow.permission, q.sql(selectPermission, "id", opts), q.args...)
 }
 
 // UpdatePermission changes permission slug's name and description.
@@ -300,8 +300,8 @@ func (s *Store) CreateRole(ctx context.Context, orgID string, in workos.RoleInpu
 		if err := orgExists(ctx, tx.SQL(), orgID); err != nil {
 			return err
 		}
-		// One lock per slug: environment and custom role slugs may not clash.
-		if err := claim(ctx, tx, []string{"role", in.Slug}, workos.Conflict("role slug %q is already used", in.Slug),
+		// Environment and custom role slugs may not clash.
+		if err := claim(ctx, tx, workos.Conflict("role slug %q is already used", in.Slug),
 			`SELECT 1 FROM roles WHERE slug = $1 AND (organization_id IS NULL OR $2 = '' OR organization_id = $2)`, in.Slug, orgID); err != nil {
 			return err
 		}

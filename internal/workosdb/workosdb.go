@@ -14,10 +14,12 @@
 // Every Store method is one transaction: reads are read-only REPEATABLE
 // READ transactions (one snapshot), writes are one postgres.Store.WriteTx
 // that checks, writes and reads the result back, so a failed call changes
-// nothing. Creates take a transaction-scoped advisory lock on the natural
-// key they check (a slug, an external id, a user in an organization), so
-// two concurrent creates of one key answer one 201 and one 409, never two
-// 201s.
+// nothing. Write transactions are SERIALIZABLE (package postgres retries
+// them when concurrent writes conflict), so what a write checks still holds
+// when it commits: of two concurrent creates of one natural key (a slug, an
+// external id, a user in an organization) one answers 201 and the other,
+// run again, finds the key taken and answers 409 — never two 201s. When the
+// database is unavailable, a call fails with workos.ErrUnavailable.
 package workosdb
 
 import (
@@ -40,28 +42,30 @@ import (
 // Store is a workos.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
 	pg *postgres.Store
-	db *sqlx.DB
 }
 
 // New returns a Store on pg, whose schema must be migrated. The caller
 // keeps ownership of pg (and closes it).
 func New(pg *postgres.Store) *Store {
-	return &Store{pg: pg, db: pg.DB()}
+	return &Store{pg: pg}
 }
 
 var _ workos.Store = (*Store)(nil)
 
-// read runs fn in a read-only transaction that sees one snapshot.
-func (s *Store) read(ctx context.Context, fn func(q *sqlx.Tx) error) (err error) {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
-	if err != nil {
-		return fmt.Errorf("workosdb: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
-	if err := fn(tx); err != nil {
-		return translate(err)
-	}
-	return tx.Commit()
+// read runs fn in a read-only transaction that sees one snapshot
+// (postgres.Store.ReadTx).
+func (s *Store) read(ctx context.Context, fn func(q *sqlx.Tx) error) error {
+	return translate(s.pg.ReadTx(ctx, fn))
+}
+
+// readAll runs one query of many rows in a read transaction (see read) and
+// converts each row with conv (see selectRows).
+func readAll[R, T any](ctx context.Context, s *Store, conv func(R) T, query string, args ...any) (out []T, err error) {
+	err = s.read(ctx, func(q *sqlx.Tx) error {
+		out, err = selectRows(ctx, q, conv, query, args...)
+		return err
+	})
+	return out, err
 }
 
 // write runs fn in one write transaction (postgres.Store.WriteTx) and
@@ -79,22 +83,10 @@ func apply(tx *postgres.Tx, c model.Change, opts ...postgres.WriteOption) error 
 	return tx.Apply([]model.Change{c}, opts...)
 }
 
-// lock takes a transaction-scoped advisory lock on a natural key, so that a
-// concurrent create of the same key waits for this transaction and then
-// sees its row.
-func lock(ctx context.Context, tx *postgres.Tx, parts ...string) error {
-	key := "workos:" + strings.Join(parts, "\x1f") // unit separator: not in slugs or ids
-	_, err := tx.SQL().ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
-	return err
-}
-
-// claim takes the lock on key, then fails with conflict when query (an
-// existence test run under the lock) finds a row: the lock comes first, so
-// two writers cannot both find the key free.
-func claim(ctx context.Context, tx *postgres.Tx, key []string, conflict error, query string, args ...any) error {
-	if err := lock(ctx, tx, key...); err != nil {
-		return err
-	}
+// claim fails with conflict when query, an existence test of a natural
+// key, finds a row. The write transaction is SERIALIZABLE, so two writers
+// cannot both find the key free and commit (see the package doc).
+func claim(ctx context.Context, tx *postgres.Tx, conflict error, query string, args ...any) error {
 	used, err := exists(ctx, tx.SQL(), query, args...)
 	if err == nil && used {
 		err = conflict
@@ -183,8 +175,13 @@ var wireFields = map[string]string{
 // in use wraps workos.ErrConflict, any other broken rule is a
 // *workos.ValidationError with the model's code. A unique violation the
 // checks here did not foresee (a concurrent writer outside Trellis) is a
-// conflict too. Other errors are returned as they are: internal failures.
+// conflict too. A database that is unavailable (postgres.ErrUnavailable)
+// wraps workos.ErrUnavailable. Other errors are returned as they are:
+// internal failures.
 func translate(err error) error {
+	if errors.Is(err, postgres.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", workos.ErrUnavailable, err)
+	}
 	var ve *postgres.ValidationError
 	if errors.As(err, &ve) {
 		switch ve.Code {
@@ -249,11 +246,11 @@ func (q *listQuery) sql(base, key string, o workos.ListOptions) string {
 	return b.String()
 }
 
-// selectInOrder runs query, which takes keys as an array in $1, and
-// returns the rows it finds converted with conv, in the order of keys;
-// keys that match no row are left out.
-func selectInOrder[R, T any](ctx context.Context, q sqlx.QueryerContext, conv func(R) T, query string, keys []string, key func(T) string) ([]T, error) {
-	items, err := selectRows(ctx, q, conv, query, pq.Array(keys))
+// readInOrder runs query, which takes keys as an array in $1, in a read
+// transaction and returns the rows it finds converted with conv, in the
+// order of keys; keys that match no row are left out.
+func readInOrder[R, T any](ctx context.Context, s *Store, conv func(R) T, query string, keys []string, key func(T) string) ([]T, error) {
+	items, err := readAll(ctx, s, conv, query, pq.Array(keys))
 	if err != nil {
 		return nil, err
 	}
