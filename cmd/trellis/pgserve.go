@@ -115,6 +115,14 @@ func (a meteredApplier) LoadDataset(ctx context.Context, ds *model.Dataset) erro
 	return nil
 }
 
+func (a meteredApplier) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
+	return a.eng.Quarantine(ctx, orgs)
+}
+
+func (a meteredApplier) PutOrganization(ctx context.Context, org string, part *model.Dataset) error {
+	return a.eng.PutOrganization(ctx, org, part)
+}
+
 func (a meteredApplier) Apply(ctx context.Context, rev int64, changes []model.Change) error {
 	start := time.Now()
 	err := a.eng.Apply(ctx, rev, changes)
