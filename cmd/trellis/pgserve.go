@@ -87,6 +87,7 @@ func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics
 			applied, head, stale := follower.Status()
 			m.SetRevision(applied, head)
 			m.SetStale(stale)
+			m.SetQuarantined(len(follower.Quarantined()))
 			select {
 			case <-runCtx.Done():
 				return

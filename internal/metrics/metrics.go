@@ -42,6 +42,7 @@ type Metrics struct {
 	applyDuration    prometheus.Histogram
 	storeResources   prometheus.Gauge
 	stale            prometheus.Gauge
+	quarantined      prometheus.Gauge
 }
 
 // New returns Metrics registered, together with the Go runtime and process
@@ -87,10 +88,14 @@ func New() *Metrics {
 			Name: "trellis_data_stale",
 			Help: "1 while the data source cannot be followed and decisions use the last data loaded, else 0.",
 		}),
+		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trellis_quarantined_organizations",
+			Help: "Organizations out of service because their data breaks a rule of the data model (their decisions answer 503 organization_unavailable; /ready lists them).",
+		}),
 	}
 	m.reg.MustRegister(
 		m.decisions, m.decisionDuration,
-		m.applied, m.head, m.lag, m.applyDuration, m.storeResources, m.stale,
+		m.applied, m.head, m.lag, m.applyDuration, m.storeResources, m.stale, m.quarantined,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -151,6 +156,11 @@ func (m *Metrics) SetStale(stale bool) {
 		v = 1
 	}
 	m.stale.Set(v)
+}
+
+// SetQuarantined records the number of quarantined organizations.
+func (m *Metrics) SetQuarantined(n int) {
+	m.quarantined.Set(float64(n))
 }
 
 // SetStoreSize records the number of resources in the decision store.
