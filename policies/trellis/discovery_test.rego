@@ -359,7 +359,7 @@ test_lists_without_permission[name] if {
 # BUG (policy): list_resources takes a membership's anchors without checking
 # they are in the listed organization, so a grant on another organization's
 # resource (which index.Build does not reject) lists that organization's
-# resources, while check denies them (membership_not_in_organization) and
+# resources, while check does not see them (unknown_resource) and
 # list_memberships leaves the membership out.
 test_list_resources_ignores_grants_across_organizations if {
 	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture_cross_org
