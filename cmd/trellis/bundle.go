@@ -195,17 +195,28 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 			return err
 		}
 		defer store.Close()
-		if ds, err = store.Snapshot(ctx); err != nil {
+		raw, err := store.Snapshot(ctx)
+		if err != nil {
 			return err
 		}
+		if ds, err = raw.Isolate(); err != nil {
+			return fmt.Errorf("snapshot at revision %d: %w", raw.Revision, err)
+		}
 	case c.DataFile != "":
-		if ds, err = datafile.Load(c.DataFile); err != nil {
+		if ds, err = datafile.LoadIsolated(c.DataFile); err != nil {
 			return err
 		}
 	default:
 		ds = datafile.Demo()
 	}
 	say("read %d resources, %d memberships, %d assignments at revision %d", len(ds.Resources), len(ds.Memberships), len(ds.Assignments), ds.Revision)
+	for _, q := range ds.Quarantined {
+		// Always said: the bundle holds none of its data.
+		fmt.Fprintf(stderr, "quarantined, left out of the bundle: %s\n", q)
+		if q.Organization == c.Org {
+			return fmt.Errorf("organization %s is quarantined: its data breaks a rule of the data model; fix it first", c.Org)
+		}
+	}
 	doc, err := index.Build(ds)
 	if err != nil {
 		return err
@@ -275,9 +286,15 @@ type storeSource struct {
 	store *postgres.Store
 }
 
-// Snapshot implements bundle.Source.
+// Snapshot implements bundle.Source. It holds out the organizations whose
+// data breaks a rule, as the follower does (which logs them), so that the
+// full bundle records them and their own bundles are not rebuilt.
 func (s storeSource) Snapshot(ctx context.Context) (bundle.Document, error) {
-	ds, err := s.store.Snapshot(ctx)
+	raw, err := s.store.Snapshot(ctx)
+	if err != nil {
+		return bundle.Document{}, err
+	}
+	ds, err := raw.Isolate()
 	if err != nil {
 		return bundle.Document{}, err
 	}

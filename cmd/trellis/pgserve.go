@@ -87,6 +87,7 @@ func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics
 			applied, head, stale := follower.Status()
 			m.SetRevision(applied, head)
 			m.SetStale(stale)
+			m.SetQuarantined(len(follower.Quarantined()))
 			select {
 			case <-runCtx.Done():
 				return
@@ -113,6 +114,14 @@ func (a meteredApplier) LoadDataset(ctx context.Context, ds *model.Dataset) erro
 	}
 	a.m.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
 	return nil
+}
+
+func (a meteredApplier) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
+	return a.eng.Quarantine(ctx, orgs)
+}
+
+func (a meteredApplier) PutOrganization(ctx context.Context, org string, part *model.Dataset) error {
+	return a.eng.PutOrganization(ctx, org, part)
 }
 
 func (a meteredApplier) Apply(ctx context.Context, rev int64, changes []model.Change) error {

@@ -124,7 +124,8 @@ type service struct {
 func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service, error) {
 	svc := &service{apiKeys: c.APIKeys, metrics: metrics.New(), cleanup: func() {}}
 	var eng *engine.Engine
-	var pg *pgSource // PostgreSQL mode only
+	var pg *pgSource          // PostgreSQL mode only
+	quarantined := []string{} // data file mode: its quarantined organizations
 	var err error
 	if c.Postgres.DatabaseURL != "" {
 		if pg, err = startPostgres(ctx, c.Postgres, svc.metrics, log); err != nil {
@@ -134,9 +135,16 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 	} else {
 		ds := datafile.Demo()
 		if c.DataFile != "" {
-			if ds, err = datafile.Load(c.DataFile); err != nil {
+			// An organization whose entries break a rule is held out;
+			// every other one is served.
+			if ds, err = datafile.LoadIsolated(c.DataFile); err != nil {
 				return nil, err
 			}
+		}
+		for _, q := range ds.Quarantined {
+			log.Warn("organization quarantined: its data breaks a rule of the data model; its decisions answer organization_unavailable",
+				"org_id", q.Organization, "problems", q.String(), "file", c.DataFile)
+			quarantined = append(quarantined, q.Organization)
 		}
 		if eng, err = loadEngine(ctx, ds); err != nil {
 			return nil, err
@@ -144,6 +152,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		// A data file is loaded once: its revision is the head, never stale.
 		svc.metrics.SetRevision(eng.Revision(), eng.Revision())
 		svc.metrics.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
+		svc.metrics.SetQuarantined(len(quarantined))
 	}
 	svc.engine = eng
 
@@ -183,7 +192,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 
 	acfg := authz.Config{Engine: eng, Tokens: verifier, MaxWait: c.MaxWait, MaxBatch: c.MaxBatch, DecisionCacheSize: c.DecisionCache}
 	ready := func() (bool, map[string]any) {
-		return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false}
+		return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false, "quarantined_organizations": quarantined}
 	}
 	if pg != nil {
 		acfg.Head, ready = pg.follower.Head, pg.follower.Ready

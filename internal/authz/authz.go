@@ -26,6 +26,9 @@ type Evaluator interface {
 	Data(ctx context.Context, path string, input ast.Value) (engine.Result, error)
 	WaitFor(ctx context.Context, rev int64, timeout time.Duration) error
 	Revision() int64
+	// Loaded reports whether data has been loaded: before, every request
+	// fails with ErrNotReady.
+	Loaded() bool
 }
 
 // Verifier verifies session tokens (implemented by *token.Verifier). Errors
@@ -62,6 +65,11 @@ type Generations interface {
 }
 
 // Service answers decision requests. It is safe for concurrent use.
+//
+// Every method fails with ErrNotReady until the Engine has loaded data (an
+// empty store would deny everything, indistinguishably from real denies),
+// and with *OrganizationUnavailableError when the policy answers
+// organization_unavailable, about a quarantined organization.
 type Service struct {
 	cfg   Config
 	cache *decisionCache
@@ -174,6 +182,9 @@ const MaxPageSize = 1000
 // Check answers one check, from the decision cache when it holds the
 // answer for the current data.
 func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consistency) (Decision, Answer, error) {
+	if err := s.ready(); err != nil {
+		return Decision{}, Answer{}, err
+	}
 	v, err := s.verify(ctx, sub)
 	if err != nil {
 		return Decision{}, Answer{}, err
@@ -210,6 +221,9 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 // unless the others were evaluated on newer data: one answer is always of
 // one revision.
 func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, cons Consistency) ([]Decision, Answer, error) {
+	if err := s.ready(); err != nil {
+		return nil, Answer{}, err
+	}
 	if len(checks) == 0 {
 		return nil, Answer{}, invalid("checks", "give at least one check")
 	}
@@ -301,6 +315,9 @@ func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, 
 
 // EffectivePermissions lists the subject's permissions on a resource.
 func (s *Service) EffectivePermissions(ctx context.Context, sub Subject, r ResourceRef, cons Consistency) (Permissions, Answer, error) {
+	if err := s.ready(); err != nil {
+		return Permissions{}, Answer{}, err
+	}
 	in, err := s.subjectInput(ctx, sub)
 	if err != nil {
 		return Permissions{}, Answer{}, err
@@ -316,6 +333,9 @@ func (s *Service) EffectivePermissions(ctx context.Context, sub Subject, r Resou
 
 // ListResources pages through the resources the subject has a permission on.
 func (s *Service) ListResources(ctx context.Context, sub Subject, req ListRequest, cons Consistency) (Page, Answer, error) {
+	if err := s.ready(); err != nil {
+		return Page{}, Answer{}, err
+	}
 	in, err := s.subjectInput(ctx, sub)
 	if err != nil {
 		return Page{}, Answer{}, err
@@ -346,6 +366,9 @@ func (s *Service) ListResources(ctx context.Context, sub Subject, req ListReques
 // ListMemberships pages through the memberships with a permission on a
 // resource. It needs no subject: the HTTP layer requires an API key.
 func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons Consistency) (Page, Answer, error) {
+	if err := s.ready(); err != nil {
+		return Page{}, Answer{}, err
+	}
 	if req.Permission == "" {
 		return Page{}, Answer{}, invalid("permission", "is required")
 	}
@@ -376,6 +399,9 @@ func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons 
 // input.token, and any input.token_error, is rejected, so a caller can never
 // supply claims of its own. ok is false when the result is undefined.
 func (s *Service) Data(ctx context.Context, path string, input ast.Value) (result any, ok bool, ans Answer, err error) {
+	if err := s.ready(); err != nil {
+		return nil, false, Answer{}, err
+	}
 	if obj, isObj := input.(ast.Object); isObj {
 		if obj.Get(ast.InternedTerm("token_error")) != nil {
 			return nil, false, Answer{}, invalid("input.token_error", "is set by Trellis, not by callers")
@@ -402,6 +428,9 @@ func (s *Service) Data(ctx context.Context, path string, input ast.Value) (resul
 		return nil, false, ans, nil
 	}
 	if err != nil {
+		return nil, false, ans, err
+	}
+	if err := unavailableIn(res.Value); err != nil {
 		return nil, false, ans, err
 	}
 	ans.Revision = res.Revision
@@ -516,10 +545,21 @@ func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Obj
 	if err != nil {
 		return Answer{}, 0, err
 	}
+	if err := unavailableIn(res.Value); err != nil {
+		return Answer{}, 0, err
+	}
 	if err := decode(res.Value); err != nil {
 		return Answer{}, 0, fmt.Errorf("authz: %s result: %w", ep, err)
 	}
 	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, res.Generation, nil
+}
+
+// ready fails with ErrNotReady until the engine has loaded data.
+func (s *Service) ready() error {
+	if !s.cfg.Engine.Loaded() {
+		return ErrNotReady
+	}
+	return nil
 }
 
 func (s *Service) await(ctx context.Context, cons Consistency) error {

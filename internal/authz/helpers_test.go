@@ -25,6 +25,7 @@ type fakeEngine struct {
 	// generation is Generation() and the generation of every answer.
 	generation uint64
 	waitErr    error // WaitFor's answer
+	unloaded   bool  // Loaded() is false
 
 	mu      sync.Mutex
 	inputs  []ast.Value
@@ -42,6 +43,8 @@ func (f *fakeEngine) Decide(_ context.Context, ep engine.Entrypoint, input ast.V
 }
 
 func (f *fakeEngine) Generation() uint64 { return f.generation }
+
+func (f *fakeEngine) Loaded() bool { return !f.unloaded }
 
 func (f *fakeEngine) Data(_ context.Context, path string, input ast.Value) (engine.Result, error) {
 	f.mu.Lock()

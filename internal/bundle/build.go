@@ -56,6 +56,11 @@ const ContentType = "application/vnd.openpolicyagent.bundles"
 // for an organization the data does not hold.
 var ErrUnknownOrganization = errors.New("bundle: unknown organization")
 
+// ErrOrganizationUnavailable is returned when an organization bundle is
+// asked for an organization the data holds as quarantined (its data breaks
+// a rule of the data model): there is no data of it to ship.
+var ErrOrganizationUnavailable = errors.New("bundle: organization is quarantined")
+
 // Keys is the token verification data a bundle ships as data.trellis_keys,
 // with which package trellis.edge verifies raw session JWTs on a stock OPA.
 // The fields mirror the token flags of `trellis serve`.
@@ -115,7 +120,9 @@ type Options struct {
 	Signer *Signer
 	// Organization, when set, limits the data to that organization: its
 	// resources, memberships, grants and roles, plus every environment role
-	// and permission.
+	// and permission. A quarantined organization has no bundle
+	// (ErrOrganizationUnavailable). The full bundle records the quarantined
+	// organizations, so that edges answer organization_unavailable too.
 	Organization string
 	// Progress, when set, is called as the build advances: stage is "data"
 	// (n: object entries encoded so far), "compress" or "done" (n: bytes).
@@ -347,6 +354,9 @@ func organizationSubset(doc any, org string) (map[string]any, error) {
 	d, ok := doc.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("bundle: document is %T, not an object", doc)
+	}
+	if index.Quarantined(d, org) {
+		return nil, fmt.Errorf("%w: %s", ErrOrganizationUnavailable, org)
 	}
 	sub, ok := index.Organization(d, org)
 	if !ok {

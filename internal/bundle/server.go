@@ -68,10 +68,11 @@ type ServerConfig struct {
 type Server struct {
 	cfg ServerConfig
 
-	mu       sync.Mutex // guards built
+	mu       sync.Mutex // guards built and held
 	built    map[string]*built
-	buildMu  sync.Mutex // serializes snapshots and builds
-	snapshot *Document  // the last snapshot, reused by builds at its revision
+	held     map[string]int64 // organization → the revision at which it was found quarantined
+	buildMu  sync.Mutex       // serializes snapshots and builds
+	snapshot *Document        // the last snapshot, reused by builds at its revision
 }
 
 type built struct {
@@ -103,7 +104,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Options.Organization = ""
-	return &Server{cfg: cfg, built: map[string]*built{}}, nil
+	return &Server{cfg: cfg, built: map[string]*built{}, held: map[string]int64{}}, nil
 }
 
 // ServeHTTP answers GET /bundles/{name}.tar.gz and, when enabled,
@@ -127,11 +128,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	known := ifNoneMatch(r.Header.Get("If-None-Match"))
 	rev := s.cfg.Source.Revision()
-	if known[s.etag(rev, org)] {
+	current := s.etag(rev, org)
+	if held := s.heldETag(org, rev); held != "" {
+		current = held
+	}
+	if known[current] {
 		wait := preferWait(r.Header.Get("Prefer"), s.cfg.MaxWait)
 		if wait <= 0 || s.cfg.Source.WaitFor(ctx, rev+1, wait) != nil {
 			// Nothing new: the client's bundle is current.
-			w.Header().Set("ETag", s.etag(rev, org))
+			w.Header().Set("ETag", current)
 			w.Header().Set("Content-Type", ContentType)
 			w.WriteHeader(http.StatusNotModified)
 			return
@@ -141,6 +146,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrUnknownOrganization):
 		httpError(w, http.StatusNotFound, "not_found", "no such organization: "+org)
+		return
+	case errors.Is(err, ErrOrganizationUnavailable):
+		w.Header().Set("Retry-After", strconv.Itoa(int(unavailableRetry/time.Second)))
+		httpError(w, http.StatusServiceUnavailable, "organization_unavailable",
+			"organization "+org+" is quarantined: its data breaks a rule of the data model; retry later")
 		return
 	case err != nil:
 		if ctx.Err() == nil {
@@ -187,8 +197,15 @@ func (s *Server) etag(rev int64, org string) string {
 	return Info{Revision: fmt.Sprintf("%d-%s", rev, d)}.ETag()
 }
 
+// unavailableRetry is the Retry-After of a quarantined organization's
+// bundle (as of its decisions, authz.RetryOrganizationUnavailable).
+const unavailableRetry = 30 * time.Second
+
 // get returns the bundle of org at the current revision, building it if
-// needed. Concurrent callers share one build.
+// needed. Concurrent callers share one build. The bundle of an
+// organization quarantined since its last build is not rebuilt: get
+// returns that last good bundle, or ErrOrganizationUnavailable when there
+// is none.
 func (s *Server) get(ctx context.Context, org string) (*built, error) {
 	rev := s.cfg.Source.Revision()
 	s.mu.Lock()
@@ -206,7 +223,8 @@ func (s *Server) get(ctx context.Context, org string) (*built, error) {
 		return b, nil // built while this request waited
 	}
 	// A build is not tied to one request: finish it even if this client
-	// goes away, so the next one finds it.
+	// goes away, so the next one finds it. (An organization's build reuses
+	// the snapshot of its revision, so a quarantined one fails fast.)
 	ctx = context.WithoutCancel(ctx)
 	snap := s.snapshot
 	if snap == nil || snap.Revision < s.cfg.Source.Revision() {
@@ -224,6 +242,14 @@ func (s *Server) get(ctx context.Context, org string) (*built, error) {
 	start := time.Now()
 	var buf bytes.Buffer
 	info, err := Build(ctx, &buf, *snap, opts)
+	if errors.Is(err, ErrOrganizationUnavailable) {
+		s.mu.Lock()
+		s.held[org] = snap.Revision
+		s.mu.Unlock()
+		if b != nil {
+			return b, nil // its last good bundle, at an older revision
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -240,8 +266,22 @@ func (s *Server) get(ctx context.Context, org string) (*built, error) {
 		}
 	}
 	s.built[org] = b
+	delete(s.held, org)
 	s.mu.Unlock()
 	return b, nil
+}
+
+// heldETag is the ETag of the last good bundle of org while org is
+// quarantined at revision rev, so that a client holding it long-polls for
+// a change instead of being answered 304 at once, again and again; ""
+// otherwise.
+func (s *Server) heldETag(org string, rev int64) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at, held := s.held[org]; held && at >= rev && s.built[org] != nil {
+		return s.built[org].info.ETag()
+	}
+	return ""
 }
 
 // ifNoneMatch parses an If-None-Match header: OPA sends its current ETag,

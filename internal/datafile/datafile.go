@@ -117,6 +117,16 @@ var fileFields = map[string]map[string]string{
 // format from the extension (.yaml or .yml, .json; any other is sniffed).
 // Every error, a *model.ValidationError included, is wrapped with the path.
 func Load(path string) (*model.Dataset, error) {
+	return load(path, Parse)
+}
+
+// LoadIsolated reads the data file at path and parses it like
+// ParseIsolated, taking the format from the extension as Load does.
+func LoadIsolated(path string) (*model.Dataset, error) {
+	return load(path, ParseIsolated)
+}
+
+func load(path string, parse func([]byte, string) (*model.Dataset, error)) (*model.Dataset, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load data file: %w", err)
@@ -128,7 +138,7 @@ func Load(path string) (*model.Dataset, error) {
 	case ".json":
 		format = FormatJSON
 	}
-	d, err := Parse(data, format)
+	d, err := parse(data, format)
 	if err != nil {
 		return nil, fmt.Errorf("load data file %s: %w", path, err)
 	}
@@ -146,6 +156,40 @@ func Load(path string) (*model.Dataset, error) {
 // error the Dataset is nil. Problems are listed in file order. The caller
 // owns the returned Dataset; its Revision is 0.
 func Parse(data []byte, format string) (*model.Dataset, error) {
+	d, problems, err := parse(data, format)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, &model.ValidationError{Problems: problems}
+	}
+	return d, nil
+}
+
+// ParseIsolated is Parse for serving a file: an organization whose entries
+// break a rule is held out of the Dataset and listed in its Quarantined
+// (model.Dataset.Isolate), with the problems as Parse reports them, so
+// that every other organization is served. Decoding errors, and problems
+// no organization can be blamed for (resource types, permissions,
+// environment roles, max_depth), fail as with Parse.
+func ParseIsolated(data []byte, format string) (*model.Dataset, error) {
+	d, problems, err := parse(data, format)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) == 0 {
+		return d, nil
+	}
+	held := d.Without(problems)
+	if held == nil {
+		return nil, &model.ValidationError{Problems: problems}
+	}
+	return held.Isolate()
+}
+
+// parse decodes and builds the Dataset of a data file, and returns it with
+// every problem found, each with its line and organizations, in file order.
+func parse(data []byte, format string) (*model.Dataset, []model.Problem, error) {
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	switch format {
 	case "":
@@ -154,7 +198,7 @@ func Parse(data []byte, format string) (*model.Dataset, error) {
 		format = FormatYAML
 	case FormatJSON:
 	default:
-		return nil, fmt.Errorf("unknown data file format %q (want %q or %q)", format, FormatYAML, FormatJSON)
+		return nil, nil, fmt.Errorf("unknown data file format %q (want %q or %q)", format, FormatYAML, FormatJSON)
 	}
 
 	var (
@@ -168,7 +212,7 @@ func Parse(data []byte, format string) (*model.Dataset, error) {
 		doc, err = decodeYAML(data)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	b := newBuilder(doc)
@@ -177,13 +221,14 @@ func Parse(data []byte, format string) (*model.Dataset, error) {
 	if err := d.Validate(); err != nil {
 		var verr *model.ValidationError
 		if !errors.As(err, &verr) {
-			return nil, err
+			return nil, nil, err
 		}
 		problems = mergeProblems(problems, verr.Problems)
 	}
 	if len(problems) == 0 {
-		return d, nil
+		return d, nil, nil
 	}
+	d.Attribute(problems)
 	if lines == nil {
 		lines = yamlLines(data)
 	}
@@ -208,7 +253,7 @@ func Parse(data []byte, format string) (*model.Dataset, error) {
 		}
 		return a.Line - b.Line
 	})
-	return nil, &model.ValidationError{Problems: problems}
+	return d, problems, nil
 }
 
 // sniff guesses the format of data: JSON when it starts with "{".

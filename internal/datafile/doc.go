@@ -91,5 +91,8 @@
 // Parse and Load check every rule of the data model (model.Dataset.Validate)
 // and report all problems at once as a *model.ValidationError: each
 // problem names the entity, the key as written in the file, a code and the
-// line of the entry.
+// line of the entry. ParseIsolated and LoadIsolated, for serving a file,
+// hold out an organization whose entries break a rule instead
+// (model.Dataset.Quarantined), and fail only on problems in what every
+// organization shares.
 package datafile

@@ -410,6 +410,10 @@ func (n *Node) Data(ctx context.Context, path string, input ast.Value) (engine.R
 	return cur.eng.Data(ctx, path, input)
 }
 
+// Loaded reports whether a bundle is active: before, the service answers
+// every decision 503 not_ready.
+func (n *Node) Loaded() bool { return n.current.Load() != nil }
+
 // Revision returns the data revision of the active bundle (0 before one).
 func (n *Node) Revision() int64 {
 	if cur := n.current.Load(); cur != nil {

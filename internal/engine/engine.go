@@ -401,7 +401,8 @@ var revisionPath = storage.Path{index.Root, "revision"}
 // Apply patches the data document with changes, in order, in one store
 // transaction, and makes revision current: decisions see all of the changes
 // or none. On error nothing is applied; index.ErrIncomplete (wrapped) means
-// the caller should reload the whole dataset.
+// the caller should reload the whole dataset, a *model.RuleError (wrapped)
+// names the organizations whose data a change would break (index.Patch).
 func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Change) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
@@ -421,6 +422,84 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 		return fmt.Errorf("engine: apply revision %d: %w", revision, err)
 	}
 	e.setRevision(revision)
+	return nil
+}
+
+// Quarantine takes organizations out of service at the current revision:
+// each one's entries leave the data document, which keeps only what
+// recognises requests about it, so that its decisions answer
+// organization_unavailable (index.RemoveOrganization, index.PutQuarantine).
+// It returns each organization's quarantine with the ids of the resources
+// and memberships it held; its Problems are the caller's to fill in. The
+// generation changes; on error nothing changes.
+func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
+	qs := make([]model.Quarantine, len(orgs))
+	err := e.writeOrganizations(ctx, func(s txnStore) error {
+		for i, org := range orgs {
+			resources, memberships, err := index.RemoveOrganization(s, org)
+			if err != nil {
+				return err
+			}
+			qs[i] = model.Quarantine{Organization: org, Resources: resources, Memberships: memberships}
+			if err := index.PutQuarantine(s, qs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: quarantine %v: %w", orgs, err)
+	}
+	return qs, nil
+}
+
+// PutOrganization replaces organization org's part of the data document
+// with what part holds of it: part is a dataset holding that organization
+// alone, with the data every organization shares, as
+// model.Dataset.Isolate returns it. If part quarantines org, only the ids
+// that recognise requests about it are kept; if part does not hold it, it
+// leaves the document. The shared data of part is not written: it must
+// equal the document's. The revision stays, the generation changes; on
+// error nothing changes.
+func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Dataset) error {
+	var sub map[string]any
+	q := part.QuarantineOf(org)
+	if q == nil {
+		var err error
+		if sub, err = index.Build(part); err != nil {
+			return fmt.Errorf("engine: put organization %s: %w", org, err)
+		}
+	}
+	err := e.writeOrganizations(ctx, func(s txnStore) error {
+		if _, _, err := index.RemoveOrganization(s, org); err != nil {
+			return err
+		}
+		if q != nil {
+			return index.PutQuarantine(s, *q)
+		}
+		return index.MergeOrganization(s, org, sub)
+	})
+	if err != nil {
+		return fmt.Errorf("engine: put organization %s: %w", org, err)
+	}
+	return nil
+}
+
+// writeOrganizations runs write in one store write transaction and
+// publishes the result as a new generation of the current revision.
+func (e *Engine) writeOrganizations(ctx context.Context, write func(txnStore) error) error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+		if err := write(txnStore{ctx: ctx, store: e.store, txn: txn}); err != nil {
+			return err
+		}
+		return e.writeGeneration(ctx, txn)
+	})
+	if err != nil {
+		return err
+	}
+	e.setRevision(e.revision.Load())
 	return nil
 }
 
@@ -485,6 +564,32 @@ func (s txnStore) Put(v ast.Value, p ...string) error {
 		return s.Put(ast.NewObject(ast.Item(ast.StringTerm(p[len(p)-1]), ast.NewTerm(v))), p[:len(p)-1]...)
 	}
 	return err
+}
+
+func (s txnStore) Scan(fn func(string, ast.Value) bool, p ...string) error {
+	v, err := s.store.Read(s.ctx, s.txn, path(p))
+	if storage.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("engine: %v is %T, not an object", p, v)
+	}
+	for k, x := range m {
+		var av ast.Value
+		if obj, isObj := x.(map[string]any); isObj {
+			av = ast.LazyObject(obj)
+		} else if av, err = ast.InterfaceToValue(x); err != nil {
+			return err
+		}
+		if !fn(k, av) {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (s txnStore) Delete(p ...string) error {

@@ -583,16 +583,31 @@ func jsonKind(t reflect.Type) string {
 
 // fail maps a service error to its status in one place; internals go to the
 // log, never to the client.
+//
+//	*authz.InvalidError                     400 invalid_request
+//	*authz.StaleError                       503 revision_not_applied
+//	authz.ErrNotReady                       503 not_ready (Retry-After)
+//	*authz.OrganizationUnavailableError     503 organization_unavailable (Retry-After)
+//	authz.ErrUnavailable                    503 unavailable
+//	canceled                                503 canceled
+//	anything else                           500 internal_error (details logged)
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		bad   *authz.InvalidError
-		stale *authz.StaleError
+		bad         *authz.InvalidError
+		stale       *authz.StaleError
+		unavailable *authz.OrganizationUnavailableError
 	)
 	switch {
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, "invalid_request", bad.Error())
 	case errors.As(err, &stale):
 		writeError(w, http.StatusServiceUnavailable, "revision_not_applied", stale.Error()+"; retry later")
+	case errors.Is(err, authz.ErrNotReady):
+		retryAfter(w, authz.RetryNotReady)
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "no data is loaded yet: this is no decision; retry later")
+	case errors.As(err, &unavailable):
+		retryAfter(w, authz.RetryOrganizationUnavailable)
+		writeError(w, http.StatusServiceUnavailable, "organization_unavailable", unavailable.Error()+"; retry later")
 	case errors.Is(err, authz.ErrUnavailable):
 		s.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the data source is unavailable; retry later")
@@ -602,6 +617,11 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "decision failed", "err", err, "path", r.URL.Path)
 		writeError(w, http.StatusInternalServerError, "internal_error", "the decision could not be evaluated; treat it as a deny")
 	}
+}
+
+// retryAfter tells the client when to ask again, in whole seconds.
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

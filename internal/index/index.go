@@ -27,6 +27,16 @@
 //	                                   roles change can replace just those
 //	roles[key]                {slug, type, permissions{slug: true}}
 //	permissions[slug]         {type}
+//	max_depth                 number   the most levels a tree may have, for
+//	                                   Patch to refuse a change that breaks it
+//
+// Organizations held out of the data because their data breaks a rule
+// (model.Dataset.Quarantined) leave only what recognises requests about
+// them, so that the policies answer organization_unavailable:
+//
+//	quarantined[org]              true
+//	quarantined_resources[rid]    org   its resources, root included
+//	quarantined_memberships[om]   org
 package index
 
 import (
@@ -58,13 +68,19 @@ const (
 	keyOrgRoles    = "org_roles"
 	keyRoles       = "roles"
 	keyPermissions = "permissions"
+	keyMaxDepth    = "max_depth"
+
+	keyQuarantined            = "quarantined"
+	keyQuarantinedResources   = "quarantined_resources"
+	keyQuarantinedMemberships = "quarantined_memberships"
 )
 
 // Build returns the data document for ds as the plain Go values OPA's
 // store holds: map[string]any, []any, string, bool and json.Number. The
-// dataset must be valid (model.Dataset.Validate); Build still reports
-// references it cannot resolve rather than produce a document that silently
-// drops them. The caller owns the returned value and must not mutate it once
+// dataset must be valid (model.Dataset.Validate, or Isolate, whose
+// quarantined organizations Build records); Build still reports references
+// it cannot resolve rather than produce a document that silently drops
+// them. The caller owns the returned value and must not mutate it once
 // it is written to a store. BuildAST returns the same document as OPA AST.
 func Build(ds *model.Dataset) (map[string]any, error) {
 	b := builder{boxes: map[string]any{}}
@@ -192,17 +208,33 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		perms[p.Slug] = map[string]any{"type": b.box(p.ResourceType)}
 	}
 
+	quarantined, qResources, qMemberships := map[string]any{}, map[string]any{}, map[string]any{}
+	for _, q := range ds.Quarantined {
+		org := b.box(q.Organization)
+		quarantined[q.Organization] = true
+		for _, id := range q.Resources {
+			qResources[id] = org
+		}
+		for _, id := range q.Memberships {
+			qMemberships[id] = org
+		}
+	}
+
 	return map[string]any{
-		keyRevision:    json.Number(strconv.FormatInt(ds.Revision, 10)),
-		keyOrgs:        orgs,
-		keyResources:   resources,
-		keyLookup:      lookup,
-		keyChildren:    children,
-		keyGrants:      grants,
-		keyMemberships: memberships,
-		keyOrgRoles:    orgRoles,
-		keyRoles:       roles,
-		keyPermissions: perms,
+		keyRevision:               json.Number(strconv.FormatInt(ds.Revision, 10)),
+		keyMaxDepth:               json.Number(strconv.Itoa(ds.Depth())),
+		keyOrgs:                   orgs,
+		keyResources:              resources,
+		keyLookup:                 lookup,
+		keyChildren:               children,
+		keyGrants:                 grants,
+		keyMemberships:            memberships,
+		keyOrgRoles:               orgRoles,
+		keyRoles:                  roles,
+		keyPermissions:            perms,
+		keyQuarantined:            quarantined,
+		keyQuarantinedResources:   qResources,
+		keyQuarantinedMemberships: qMemberships,
 	}, nil
 }
 

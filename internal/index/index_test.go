@@ -101,7 +101,11 @@ const smallDocument = `{
 		"ws-admin": {"slug": "ws-admin", "type": "workspace", "permissions": {"ws:view": true, "p:edit": true}},
 		"org_a/billing": {"slug": "billing", "type": "organization", "permissions": {"org:view": true}}
 	},
-	"permissions": {"org:view": {"type": "organization"}, "ws:view": {"type": "workspace"}, "p:edit": {"type": "project"}}
+	"permissions": {"org:view": {"type": "organization"}, "ws:view": {"type": "workspace"}, "p:edit": {"type": "project"}},
+	"max_depth": 5,
+	"quarantined": {},
+	"quarantined_resources": {},
+	"quarantined_memberships": {}
 }`
 
 // jsonOf renders an AST value as JSON-shaped data for cmp.

@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -20,6 +21,10 @@ type Store interface {
 	Put(value ast.Value, path ...string) error
 	// Delete removes the value at path; a missing path is not an error.
 	Delete(path ...string) error
+	// Scan calls fn with each key and value of the object at path, in no
+	// particular order, until fn returns false; a missing path has none.
+	// Scan before writing under path in the same transaction.
+	Scan(fn func(key string, value ast.Value) bool, path ...string) error
 }
 
 // ErrIncomplete is returned when a change lacks what Patch needs to find the
@@ -32,6 +37,15 @@ var ErrIncomplete = errors.New("index: change lacks fields needed to patch")
 // re-parent rewrites the ancestor chains of the moved subtree only, a role
 // change rewrites that role only. Deletes tolerate cascades arriving in any
 // order. Resource types are not part of the document.
+//
+// A change that would break a rule the document can check — a parent or
+// organization that does not exist, a parent in another organization, a
+// cycle, a tree deeper than max_depth, a role that does not exist or is of
+// the wrong type for where it is used — is refused with a
+// *model.RuleError naming the organizations it would break, and the
+// caller must then discard what the transaction wrote. Rules that need the
+// resource type graph (allowed parent types, a role's permission types) are
+// not checked here: model.Dataset.Validate checks them on every load.
 func Patch(s Store, ch model.Change) error {
 	p := patcher{s}
 	var err error
@@ -126,21 +140,50 @@ func (p patcher) deleteOrganization(o model.Organization) error {
 	return p.s.Delete(keyOrgs, o.ID)
 }
 
-func (p patcher) rootOf(org string) (string, error) {
+// rootOf returns the root resource id of org; entity and field name what
+// refers to it, for the error when org does not exist.
+func (p patcher) rootOf(org, entity, field string) (string, error) {
 	v, ok, err := p.s.Get(keyOrgs, org, "root")
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return "", fmt.Errorf("index: unknown organization %q", org)
+		return "", broken(model.CodeUnknownReference, []string{org}, entity, field, "unknown organization %q", org)
 	}
 	return string(v.(ast.String)), nil
 }
 
+// broken returns the *model.RuleError of a change to entity that breaks a
+// rule in the data of orgs.
+func broken(code string, orgs []string, entity, field, format string, args ...any) error {
+	orgs = slices.DeleteFunc(slices.Clone(orgs), func(o string) bool { return o == "" })
+	slices.Sort(orgs)
+	return &model.RuleError{Problem: model.Problem{
+		Entity: entity, Field: field, Code: code, Message: fmt.Sprintf(format, args...),
+		Index: -1, Organizations: slices.Compact(orgs),
+	}}
+}
+
+// maxDepth returns the document's max_depth (model.DefaultMaxDepth when it
+// has none).
+func (p patcher) maxDepth() (int, error) {
+	v, ok, err := p.s.Get(keyMaxDepth)
+	if err != nil || !ok {
+		return model.DefaultMaxDepth, err
+	}
+	n, isNum := v.(ast.Number)
+	d, isInt := n.Int()
+	if !isNum || !isInt || d <= 0 {
+		return 0, fmt.Errorf("index: max_depth is %v, not a positive integer", v)
+	}
+	return d, nil
+}
+
 func (p patcher) putResource(r model.Resource) error {
+	entity := model.KindResource + " " + r.ID
 	parent := r.ParentID
 	if parent == "" {
-		root, err := p.rootOf(r.OrganizationID)
+		root, err := p.rootOf(r.OrganizationID, entity, "organization_id")
 		if err != nil {
 			return err
 		}
@@ -150,10 +193,25 @@ func (p patcher) putResource(r model.Resource) error {
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("index: resource %s: unknown parent %q", r.ID, parent)
+	org := []string{r.OrganizationID}
+	switch {
+	case !ok:
+		return broken(model.CodeUnknownReference, org, entity, "parent_id", "unknown parent resource %q", parent)
+	case pe.org != r.OrganizationID:
+		return broken(model.CodeCrossOrganization, append(org, pe.org), entity, "parent_id",
+			"parent %q is in organization %q, not %q", parent, pe.org, r.OrganizationID)
+	case slices.Contains(pe.anc, r.ID):
+		return broken(model.CodeCycle, org, entity, "parent_id", "parent %q is below the resource itself: parent links would form a cycle", parent)
+	}
+	maxDepth, err := p.maxDepth()
+	if err != nil {
+		return err
 	}
 	anc := append([]string{r.ID}, pe.anc...)
+	if len(anc) > maxDepth {
+		return broken(model.CodeDepthExceeded, org, entity, "parent_id",
+			"resource would be at depth %d (the organization root is 1), deeper than the maximum %d", len(anc), maxDepth)
+	}
 	old, existed, err := p.resource(r.ID)
 	if err != nil {
 		return err
@@ -196,6 +254,10 @@ func (p patcher) putResource(r model.Resource) error {
 		for i, a := range e.anc {
 			if a == r.ID {
 				e.anc = append(e.anc[:i:i], anc...)
+				if len(e.anc) > maxDepth {
+					return broken(model.CodeDepthExceeded, org, entity, "parent_id",
+						"the move would put resource %s at depth %d (the organization root is 1), deeper than the maximum %d", rid, len(e.anc), maxDepth)
+				}
 				return p.putEntry(rid, e)
 			}
 		}
@@ -230,9 +292,16 @@ func (p patcher) walk(rid string, fn func(string, resourceEntry) error) error {
 // deleteResource removes rid and whatever is still below it, with their
 // lookups and grants.
 func (p patcher) deleteResource(rid string) error {
+	_, err := p.deleteSubtree(rid)
+	return err
+}
+
+// deleteSubtree removes rid and whatever is still below it, with their
+// lookups and grants, and returns the ids removed, rid first.
+func (p patcher) deleteSubtree(rid string) ([]string, error) {
 	top, ok, err := p.resource(rid)
 	if err != nil || !ok {
-		return err
+		return nil, err
 	}
 	var gone []string
 	err = p.walk(rid, func(id string, e resourceEntry) error {
@@ -256,20 +325,20 @@ func (p patcher) deleteResource(rid string) error {
 		return p.s.Delete(keyGrants, id)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, id := range gone {
 		if err := p.s.Delete(keyResources, id); err != nil {
-			return err
+			return nil, err
 		}
 		if err := p.s.Delete(keyChildren, id); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(top.anc) > 1 {
-		return p.editList(func(ids []string) []string { return without(ids, rid) }, keyChildren, top.anc[1])
+		return gone, p.editList(func(ids []string) []string { return without(ids, rid) }, keyChildren, top.anc[1])
 	}
-	return nil
+	return gone, nil
 }
 
 // unlookup removes a resource's external id entry and the type's object
@@ -282,15 +351,20 @@ func (p patcher) unlookup(e resourceEntry) error {
 }
 
 func (p patcher) putMembership(m model.Membership) error {
-	root, err := p.rootOf(m.OrganizationID)
+	entity := model.KindMembership + " " + m.ID
+	root, err := p.rootOf(m.OrganizationID, entity, "organization_id")
 	if err != nil {
 		return err
 	}
 	keys := make([]string, 0, len(m.RoleSlugs))
 	for _, slug := range m.RoleSlugs {
-		k, err := p.roleKey(m.OrganizationID, slug)
+		k, typ, err := p.role(m.OrganizationID, slug, entity, "role_slugs")
 		if err != nil {
-			return fmt.Errorf("index: membership %s: %w", m.ID, err)
+			return err
+		}
+		if typ != model.OrganizationType {
+			return broken(model.CodeRoleTypeMismatch, []string{m.OrganizationID}, entity, "role_slugs",
+				"role %q is of resource type %q; organization roles must be of type %q", slug, typ, model.OrganizationType)
 		}
 		keys = append(keys, k)
 	}
@@ -361,16 +435,33 @@ func (p patcher) assignment(a model.Assignment, del bool) error {
 		}
 		return nil
 	}
-	org, ok, err := p.s.Get(keyMemberships, a.MembershipID, "org")
+	entity := model.KindAssignment + " " + a.ID
+	v, ok, err := p.s.Get(keyMemberships, a.MembershipID, "org")
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("index: assignment %s: unknown membership %q", a.ID, a.MembershipID)
+		// Whose it is cannot be told: the caller rebuilds from scratch.
+		return broken(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
 	}
-	k, err := p.roleKey(string(org.(ast.String)), a.RoleSlug)
+	org := string(v.(ast.String))
+	res, ok, err := p.resource(a.ResourceID)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return broken(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
+	case res.org != org:
+		return broken(model.CodeCrossOrganization, []string{org, res.org}, entity, "resource_id",
+			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, res.org, a.MembershipID, org)
+	}
+	k, typ, err := p.role(org, a.RoleSlug, entity, "role")
 	if err != nil {
-		return fmt.Errorf("index: assignment %s: %w", a.ID, err)
+		return err
+	}
+	if typ != res.typ {
+		return broken(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
+			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, typ, a.ResourceID, res.typ)
 	}
 	return p.grant(a.ResourceID, a.MembershipID, k)
 }
@@ -389,15 +480,21 @@ func roleSlugOfKey(k string) string {
 	return k
 }
 
-// roleKey resolves a role slug in an organization: its organization role
-// first, then the environment role.
-func (p patcher) roleKey(org, slug string) (string, error) {
+// role resolves a role slug in an organization — its organization role
+// first, then the environment role — to its key and resource type; entity
+// and field name what uses it, for the error when there is none.
+func (p patcher) role(org, slug, entity, field string) (key, typ string, err error) {
 	for _, k := range []string{model.RoleKey(org, slug), slug} {
-		if _, ok, err := p.s.Get(keyRoles, k); err != nil || ok {
-			return k, err
+		v, ok, err := p.s.Get(keyRoles, k, "type")
+		if err != nil {
+			return "", "", err
+		}
+		if ok {
+			t, _ := v.(ast.String)
+			return k, string(t), nil
 		}
 	}
-	return "", fmt.Errorf("role %q does not exist in organization %s", slug, org)
+	return "", "", broken(model.CodeUnknownReference, []string{org}, entity, field, "unknown role %q in organization %q", slug, org)
 }
 
 // grant adds one occurrence of key to grants[rid][om]; each source (an

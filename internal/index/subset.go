@@ -56,3 +56,11 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 		keyPermissions: doc[keyPermissions],
 	}, true
 }
+
+// Quarantined reports whether doc, in its JSON form, holds organization
+// org as quarantined (model.Quarantine): its data is out of service.
+func Quarantined(doc map[string]any, org string) bool {
+	q, _ := doc[keyQuarantined].(map[string]any)
+	_, ok := q[org]
+	return ok
+}

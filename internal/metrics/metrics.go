@@ -45,6 +45,7 @@ type Metrics struct {
 	stale            prometheus.Gauge
 	jwksLastSuccess  prometheus.Gauge
 	jwksFailures     prometheus.Counter
+	quarantined      prometheus.Gauge
 }
 
 // New returns Metrics registered, together with the Go runtime and process
@@ -98,10 +99,14 @@ func New() *Metrics {
 			Name: "trellis_jwks_refresh_failures_total",
 			Help: "Fetches of the session token issuer's JWKS that failed (unreachable, non-200, unparseable, no usable key); the last good keys stay in use.",
 		}),
+		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "trellis_quarantined_organizations",
+			Help: "Organizations out of service because their data breaks a rule of the data model (their decisions answer 503 organization_unavailable; /ready lists them).",
+		}),
 	}
 	m.reg.MustRegister(
 		m.decisions, m.decisionDuration,
-		m.applied, m.head, m.lag, m.applyDuration, m.storeResources, m.stale,
+		m.applied, m.head, m.lag, m.applyDuration, m.storeResources, m.stale, m.quarantined,
 		m.jwksLastSuccess, m.jwksFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -163,6 +168,11 @@ func (m *Metrics) SetStale(stale bool) {
 		v = 1
 	}
 	m.stale.Set(v)
+}
+
+// SetQuarantined records the number of quarantined organizations.
+func (m *Metrics) SetQuarantined(n int) {
+	m.quarantined.Set(float64(n))
 }
 
 // SetStoreSize records the number of resources in the decision store.

@@ -94,6 +94,7 @@ func TestDataSourceGauges(t *testing.T) {
 		{"initial", func(*metrics.Metrics) {}, map[string]float64{
 			"trellis_applied_revision": 0, "trellis_head_revision": 0, "trellis_replication_lag_revisions": 0,
 			"trellis_store_resources": 0, "trellis_data_stale": 0, "trellis_change_apply_duration_seconds": 0,
+			"trellis_quarantined_organizations": 0,
 		}},
 		{"caught up", func(m *metrics.Metrics) { m.SetRevision(40, 40) }, map[string]float64{
 			"trellis_applied_revision": 40, "trellis_head_revision": 40, "trellis_replication_lag_revisions": 0,
@@ -107,6 +108,7 @@ func TestDataSourceGauges(t *testing.T) {
 		{"stale and back", func(m *metrics.Metrics) { m.SetStale(true); m.SetStale(false) }, map[string]float64{"trellis_data_stale": 0}},
 		{"stale", func(m *metrics.Metrics) { m.SetStale(true) }, map[string]float64{"trellis_data_stale": 1}},
 		{"store size", func(m *metrics.Metrics) { m.SetStoreSize(1_000_000) }, map[string]float64{"trellis_store_resources": 1_000_000}},
+		{"quarantines", func(m *metrics.Metrics) { m.SetQuarantined(3); m.SetQuarantined(2) }, map[string]float64{"trellis_quarantined_organizations": 2}},
 		{"applies", func(m *metrics.Metrics) {
 			m.ObserveApply(300 * time.Microsecond)
 			m.ObserveApply(2 * time.Millisecond)
@@ -164,6 +166,7 @@ func TestHandlerServesEveryMetric(t *testing.T) {
 		"trellis_change_apply_duration_seconds_bucket{",
 		"trellis_store_resources ",
 		"trellis_data_stale ",
+		"trellis_quarantined_organizations ",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
 	} {

@@ -117,6 +117,10 @@ type Assignment struct {
 // Dataset is the whole relationship data of one environment at one
 // revision. Resources never contain organization root resources: those are
 // implied by Organizations.
+//
+// Quarantined lists organizations held out of the dataset because their
+// data breaks a rule (Isolate): none of their rows are in the other
+// slices, and decisions about them answer organization_unavailable.
 type Dataset struct {
 	Revision      int64
 	MaxDepth      int // 0 means DefaultMaxDepth
@@ -127,6 +131,7 @@ type Dataset struct {
 	Roles         []Role
 	Resources     []Resource
 	Assignments   []Assignment
+	Quarantined   []Quarantine
 }
 
 // Depth returns the configured maximum tree depth.

@@ -70,6 +70,13 @@ type Problem struct {
 	// Line is the 1-based line of the entity in the source file, or 0 when
 	// unknown. Validate never sets it; data-file loaders may.
 	Line int
+	// Organizations are the organizations whose data the problem is in,
+	// sorted: the entity's own, and the other one's of a link or a
+	// duplicate id that joins two. Empty means the problem is in data every
+	// organization shares (resource types, permissions, environment roles,
+	// the dataset itself) or in an entity of no known organization. See
+	// Dataset.Attribute.
+	Organizations []string
 }
 
 // String formats the problem as "[line N: ]entity: field: message (code)".
@@ -162,8 +169,8 @@ func (x *RoleIndex) Resolve(orgID, slug string) (Role, bool) {
 }
 
 // Validate checks every rule of the data model (DESIGN.md §1) and returns
-// nil, or a *ValidationError listing every problem found. It does not modify
-// d. It runs in O(n log n) time and O(n) memory in the size of d, without
+// nil, or a *ValidationError listing every problem found, each attributed
+// to its organizations (Attribute). It does not modify d. It runs in O(n log n) time and O(n) memory in the size of d, without
 // recursion, so it is fit for millions of resources.
 //
 // Rules, by entity:
@@ -206,6 +213,7 @@ func (d *Dataset) Validate() error {
 	if len(v.problems) == 0 {
 		return nil
 	}
+	d.Attribute(v.problems)
 	return &ValidationError{Problems: v.problems}
 }
 

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -22,12 +24,23 @@ import (
 // Applier receives the data a Follower reads (implemented by
 // *engine.Engine).
 type Applier interface {
-	// LoadDataset replaces all data with ds, at revision ds.Revision.
+	// LoadDataset replaces all data with ds, at revision ds.Revision; ds
+	// may hold organizations out (ds.Quarantined).
 	LoadDataset(ctx context.Context, ds *model.Dataset) error
 	// Apply applies the changes of one committed transaction, in order and
 	// atomically, and makes revision current. An upsert carries the
-	// entity's whole state; a cascade's deletes may come in any order.
+	// entity's whole state; a cascade's deletes may come in any order. A
+	// change that would break a rule fails the whole Apply with a
+	// *model.RuleError naming the organizations it breaks.
 	Apply(ctx context.Context, revision int64, changes []model.Change) error
+	// Quarantine takes organizations out of service, keeping what
+	// recognises requests about them, and returns their quarantines with
+	// the ids of their resources and memberships.
+	Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error)
+	// PutOrganization replaces organization org's data with what part,
+	// the shared data and that organization's rows (Isolate'd), holds of
+	// it: its data, its quarantine, or nothing.
+	PutOrganization(ctx context.Context, org string, part *model.Dataset) error
 }
 
 // ListenerApplicationName is the application_name of a Follower's LISTEN
@@ -56,6 +69,19 @@ type FollowerConfig struct {
 // first, then every committed revision, in order, one Apply per source
 // transaction. Create it with Store.NewFollower and call Run. Its methods
 // are safe for concurrent use.
+//
+// One organization's bad data never stops the others. An organization
+// whose data breaks a rule — found in a snapshot (model.Dataset.Isolate),
+// or by a change the Applier refuses (*model.RuleError) — is quarantined:
+// logged once with its problems, taken out of service and listed by
+// Quarantined, while every other organization is followed as before. The
+// changes to a quarantined organization are not applied; instead the next
+// read of the change log re-reads that organization's rows in the same
+// REPEATABLE READ snapshot, at the revision the Applier is then brought
+// to, and swaps it in if it is valid again (the quarantine is lifted), or
+// keeps it quarantined. A change to the shared data (resource types,
+// permissions, environment roles) re-reads every quarantined organization.
+// None of this reloads the whole dataset.
 type Follower struct {
 	store *Store
 	app   Applier
@@ -74,6 +100,13 @@ type Follower struct {
 	caughtUp atomic.Uint64
 	resync   atomic.Bool // the next step must load a full snapshot
 	wake     chan struct{}
+
+	// quarantines and reread belong to the goroutine of Run; quarantined
+	// publishes the organizations for the other methods.
+	quarantines *model.QuarantineSet
+	reread      map[string]bool // quarantined organizations to re-read
+	unannounced map[string]bool // quarantined by a refused change, not logged yet
+	quarantined atomic.Pointer[[]string]
 }
 
 // NewFollower returns a Follower that feeds app from s.
@@ -93,8 +126,10 @@ func (s *Store) NewFollower(app Applier, cfg FollowerConfig) *Follower {
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
 	}
-	f := &Follower{store: s, app: app, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	f := &Follower{store: s, app: app, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1),
+		quarantines: model.NewQuarantineSet(nil), reread: map[string]bool{}, unannounced: map[string]bool{}}
 	f.listenerUp.Store(cfg.NoListen)
+	f.publishQuarantines()
 	return f
 }
 
@@ -113,11 +148,24 @@ func (f *Follower) Status() (applied, head int64, stale bool) {
 }
 
 // Ready reports readiness in the shape httpapi.Config.Ready wants: ready
-// after the first load, with the applied revision, the head and the stale
-// flag as details.
+// after the first load, with the applied revision, the head, the stale
+// flag and the quarantined organizations as details. Quarantined
+// organizations do not make it unready: every other one is served.
 func (f *Follower) Ready() (bool, map[string]any) {
 	applied, head, stale := f.Status()
-	return f.Loaded(), map[string]any{"revision": applied, "head": head, "stale": stale}
+	return f.Loaded(), map[string]any{"revision": applied, "head": head, "stale": stale,
+		"quarantined_organizations": f.Quarantined()}
+}
+
+// Quarantined returns the organizations held out of service because their
+// data breaks a rule, sorted. The caller owns the slice.
+func (f *Follower) Quarantined() []string {
+	return slices.Clone(*f.quarantined.Load())
+}
+
+func (f *Follower) publishQuarantines() {
+	orgs := f.quarantines.Organizations()
+	f.quarantined.Store(&orgs)
 }
 
 // Head returns the database's head revision (Store.Head), for fully
@@ -266,7 +314,7 @@ func (f *Follower) step(ctx context.Context) error {
 		}
 	}
 	for {
-		batch, err := f.fetch(ctx, f.applied.Load())
+		batch, parts, err := f.fetch(ctx, f.applied.Load(), f.rereads())
 		if errors.Is(err, errResync) {
 			f.log.Warn("change feed: the log no longer reaches the applied revision; loading a full snapshot", "revision", f.applied.Load())
 			if err := f.loadSnapshot(ctx); err != nil {
@@ -279,7 +327,7 @@ func (f *Follower) step(ctx context.Context) error {
 		}
 		for _, g := range batch {
 			start := time.Now()
-			if err := f.app.Apply(ctx, g.revision, g.changes); err != nil {
+			if err := f.apply(ctx, g); err != nil {
 				// The store may now be incomplete: rebuild it from scratch.
 				f.log.Error("change feed: apply failed; loading a full snapshot", "err", err, "revision", g.revision)
 				f.resync.Store(true)
@@ -289,20 +337,175 @@ func (f *Follower) step(ctx context.Context) error {
 			f.log.Debug("change feed: applied", "revision", g.revision, "changes", len(g.changes),
 				"elapsed", time.Since(start).String())
 		}
-		if len(batch) < f.cfg.BatchRevisions {
+		// The parts were read where the batch ends: at the revision just
+		// applied, which the organizations' skipped changes led to.
+		for _, org := range slices.Sorted(maps.Keys(parts)) {
+			if err := f.reinstate(ctx, org, parts[org]); err != nil {
+				return err
+			}
+		}
+		if len(batch) < f.cfg.BatchRevisions && len(f.reread) == 0 {
 			return nil
 		}
 	}
 }
 
+// apply applies one revision's changes but those to quarantined
+// organizations, which are marked for a re-read instead. When the Applier
+// refuses a change that would break a rule, the organizations it names are
+// quarantined and the rest is applied.
+func (f *Follower) apply(ctx context.Context, g group) error {
+	changes := f.route(g.changes)
+	for {
+		err := f.app.Apply(ctx, g.revision, changes)
+		var rule *model.RuleError
+		if err == nil || !errors.As(err, &rule) {
+			return err
+		}
+		var orgs []string
+		for _, org := range rule.Problem.Organizations {
+			if _, held := f.quarantines.Get(org); !held {
+				orgs = append(orgs, org)
+			}
+		}
+		if len(orgs) == 0 {
+			return err // no organization to hold out: rebuild from scratch
+		}
+		qs, qerr := f.app.Quarantine(ctx, orgs)
+		if qerr != nil {
+			return qerr
+		}
+		// Logged once re-read, with every problem of its data.
+		f.log.Info("change feed: a change would break a rule; holding out its organizations and re-reading them",
+			"org_ids", orgs, "revision", g.revision, "problem", rule.Problem.String())
+		for _, q := range qs {
+			q.Problems = []model.Problem{rule.Problem}
+			f.quarantines.Put(q)
+			f.unannounced[q.Organization] = true
+			f.reread[q.Organization] = true
+		}
+		f.publishQuarantines()
+		changes = f.route(changes)
+	}
+}
+
+// route returns the changes to apply: those not to a quarantined
+// organization. It marks the quarantined organizations they are to, and
+// every one after a change to the shared data, for a re-read.
+func (f *Follower) route(changes []model.Change) []model.Change {
+	if f.quarantines.Len() == 0 {
+		return changes
+	}
+	kept := changes[:0:0]
+	for _, ch := range changes {
+		if org, held := f.quarantines.Route(ch); held {
+			f.reread[org] = true
+			continue
+		}
+		if ch.Schema() {
+			for _, org := range f.quarantines.Organizations() {
+				f.reread[org] = true
+			}
+		}
+		kept = append(kept, ch)
+	}
+	return kept
+}
+
+// rereads returns the quarantined organizations to re-read, sorted.
+func (f *Follower) rereads() []string {
+	return slices.Sorted(maps.Keys(f.reread))
+}
+
+// hold records quarantine q, logging it when it is new or its problems
+// changed.
+func (f *Follower) hold(q model.Quarantine, revision int64) {
+	prev, held := f.quarantines.Get(q.Organization)
+	f.quarantines.Put(q)
+	if f.unannounced[q.Organization] {
+		held = false
+		delete(f.unannounced, q.Organization)
+	} else if held && slices.EqualFunc(prev.Problems, q.Problems, func(a, b model.Problem) bool { return a.String() == b.String() }) {
+		return
+	}
+	problems := make([]string, 0, min(len(q.Problems), maxLoggedProblems))
+	for _, p := range q.Problems[:min(len(q.Problems), maxLoggedProblems)] {
+		problems = append(problems, p.String())
+	}
+	msg := "organization quarantined: its data breaks a rule of the data model; its decisions answer organization_unavailable until a valid change lifts it"
+	if held {
+		msg = "organization still quarantined, with other problems"
+	}
+	f.log.Warn(msg, "org_id", q.Organization, "revision", revision,
+		"problems", problems, "problem_count", len(q.Problems),
+		"resources", len(q.Resources), "memberships", len(q.Memberships))
+}
+
+// maxLoggedProblems bounds the problems one log entry spells out.
+const maxLoggedProblems = 20
+
+// reinstate validates part, organization org re-read at the revision just
+// applied, and swaps it in: the quarantine is lifted if org's data is
+// valid again, kept (with the re-read's problems and ids) if not.
+func (f *Follower) reinstate(ctx context.Context, org string, part *model.Dataset) error {
+	isolated, err := part.Isolate()
+	if err != nil {
+		// The shared data itself breaks a rule: a full snapshot would fail
+		// too. The organization stays quarantined; a later change retries.
+		f.log.Error("change feed: re-reading a quarantined organization found problems in the shared data; it stays quarantined",
+			"org_id", org, "err", err, "revision", part.Revision)
+		delete(f.reread, org)
+		return nil
+	}
+	if err := f.app.PutOrganization(ctx, org, isolated); err != nil {
+		return fmt.Errorf("put organization %s: %w", org, err)
+	}
+	delete(f.reread, org)
+	switch q := isolated.QuarantineOf(org); {
+	case q != nil:
+		f.hold(*q, part.Revision)
+	case f.unannounced[org]:
+		// The refused change was a step of a transaction that ends valid.
+		delete(f.unannounced, org)
+		f.quarantines.Delete(org)
+		f.log.Info("organization re-read: its data is valid; served again", "org_id", org, "revision", part.Revision)
+	default:
+		f.quarantines.Delete(org)
+		f.log.Info("organization quarantine lifted: its data is valid again", "org_id", org, "revision", part.Revision,
+			"deleted", len(isolated.Organizations) == 0)
+	}
+	f.publishQuarantines()
+	return nil
+}
+
 func (f *Follower) loadSnapshot(ctx context.Context) error {
-	ds, err := f.store.Snapshot(ctx)
+	raw, err := f.store.Snapshot(ctx)
 	if err != nil {
 		return err
+	}
+	ds, err := raw.Isolate()
+	if err != nil {
+		return fmt.Errorf("snapshot at revision %d: %w", raw.Revision, err)
 	}
 	if err := f.app.LoadDataset(ctx, ds); err != nil {
 		return fmt.Errorf("load snapshot at revision %d: %w", ds.Revision, err)
 	}
+	prev := f.quarantines
+	f.quarantines = model.NewQuarantineSet(nil)
+	for _, q := range ds.Quarantined {
+		if old, held := prev.Get(q.Organization); held {
+			f.quarantines.Put(old) // so that hold logs only what changed
+		}
+		f.hold(q, ds.Revision)
+	}
+	for _, org := range prev.Organizations() {
+		if _, held := f.quarantines.Get(org); !held {
+			f.log.Info("organization quarantine lifted: its data is valid again", "org_id", org, "revision", ds.Revision)
+		}
+	}
+	clear(f.reread)
+	clear(f.unannounced)
+	f.publishQuarantines()
 	f.applied.Store(ds.Revision)
 	f.observeHead(ds.Revision)
 	f.resync.Store(false)
@@ -320,9 +523,13 @@ type group struct {
 }
 
 // fetch reads up to BatchRevisions revisions after `after`, in order, with
-// their changes in the order they were made.
-func (f *Follower) fetch(ctx context.Context, after int64) ([]group, error) {
+// their changes in the order they were made. When they reach the newest
+// revision of its snapshot, it also reads, in the same snapshot, the rows
+// of each organization of rereads (Store.readDataset): their state once the
+// revisions are applied.
+func (f *Follower) fetch(ctx context.Context, after int64, rereads []string) ([]group, map[string]*model.Dataset, error) {
 	var out []group
+	var parts map[string]*model.Dataset
 	err := f.store.ReadTx(ctx, func(tx *sqlx.Tx) error {
 		var resync, head int64
 		if err := tx.QueryRowContext(ctx, `SELECT resync_revision, (SELECT coalesce(max(revision), 0) FROM change_revisions)
@@ -333,44 +540,66 @@ func (f *Follower) fetch(ctx context.Context, after int64) ([]group, error) {
 		if after < resync {
 			return errResync
 		}
-		if head <= after {
-			return nil
+		if head > after {
+			var err error
+			if out, err = readChanges(ctx, tx, after, f.cfg.BatchRevisions); err != nil {
+				return err
+			}
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT r.revision, c.entity, c.op, c.data
-			FROM (SELECT revision, txid FROM change_revisions WHERE revision > $1 ORDER BY revision LIMIT $2) r
-			LEFT JOIN change_log c ON c.txid = r.txid
-			ORDER BY r.revision, c.seq`, after, f.cfg.BatchRevisions)
-		if err != nil {
-			return fmt.Errorf("read changes after revision %d: %w", after, err)
+		if len(rereads) == 0 || (len(out) > 0 && out[len(out)-1].revision != head) {
+			return nil // re-read once the batch reaches the snapshot's head
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var rev int64
-			var entity, op sql.NullString
-			var data []byte
-			if err := rows.Scan(&rev, &entity, &op, &data); err != nil {
-				return fmt.Errorf("read changes: %w", err)
-			}
-			if len(out) == 0 || out[len(out)-1].revision != rev {
-				out = append(out, group{revision: rev})
-			}
-			if !entity.Valid {
-				continue // a revision without logged rows
-			}
-			c, err := decodeChange(entity.String, op.String, data)
+		parts = make(map[string]*model.Dataset, len(rereads))
+		for _, org := range rereads {
+			part, err := f.store.readDataset(ctx, tx, org)
 			if err != nil {
-				return fmt.Errorf("revision %d: %w", rev, err)
+				return fmt.Errorf("re-read organization %s: %w", org, err)
 			}
-			g := &out[len(out)-1]
-			g.changes = append(g.changes, c)
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("read changes: %w", err)
+			part.Revision = max(head, after)
+			parts[org] = part
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	return out, parts, nil
+}
+
+// readChanges returns the revisions after `after`, at most limit, with
+// their changes, as tx sees them.
+func readChanges(ctx context.Context, tx *sqlx.Tx, after int64, limit int) ([]group, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT r.revision, c.entity, c.op, c.data
+		FROM (SELECT revision, txid FROM change_revisions WHERE revision > $1 ORDER BY revision LIMIT $2) r
+		LEFT JOIN change_log c ON c.txid = r.txid
+		ORDER BY r.revision, c.seq`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read changes after revision %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []group
+	for rows.Next() {
+		var rev int64
+		var entity, op sql.NullString
+		var data []byte
+		if err := rows.Scan(&rev, &entity, &op, &data); err != nil {
+			return nil, fmt.Errorf("read changes: %w", err)
+		}
+		if len(out) == 0 || out[len(out)-1].revision != rev {
+			out = append(out, group{revision: rev})
+		}
+		if !entity.Valid {
+			continue // a revision without logged rows
+		}
+		c, err := decodeChange(entity.String, op.String, data)
+		if err != nil {
+			return nil, fmt.Errorf("revision %d: %w", rev, err)
+		}
+		g := &out[len(out)-1]
+		g.changes = append(g.changes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
 	}
 	return out, nil
 }

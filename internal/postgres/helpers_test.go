@@ -82,6 +82,7 @@ type memApplier struct {
 	roles    map[string]model.Role
 	res      map[string]model.Resource
 	assigns  map[string]model.Assignment
+	held     map[string]model.Quarantine
 	changed  chan struct{}
 	// gate, if set, is called with each revision before it is applied.
 	gate func(rev int64)
@@ -94,6 +95,10 @@ func (m *memApplier) LoadDataset(_ context.Context, ds *model.Dataset) error {
 	defer m.mu.Unlock()
 	m.orgs, m.members, m.types, m.perms = map[string]model.Organization{}, map[string]model.Membership{}, map[string]model.ResourceType{}, map[string]model.Permission{}
 	m.roles, m.res, m.assigns = map[string]model.Role{}, map[string]model.Resource{}, map[string]model.Assignment{}
+	m.held = map[string]model.Quarantine{}
+	for _, q := range ds.Quarantined {
+		m.held[q.Organization] = q
+	}
 	for _, o := range ds.Organizations {
 		m.orgs[o.ID] = o
 	}
@@ -162,6 +167,88 @@ func (m *memApplier) Apply(_ context.Context, rev int64, changes []model.Change)
 	m.applies++
 	m.signal()
 	return nil
+}
+
+// Quarantine removes the organizations' rows and keeps their ids.
+func (m *memApplier) Quarantine(_ context.Context, orgs []string) ([]model.Quarantine, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var qs []model.Quarantine
+	for _, org := range orgs {
+		q := m.remove(org)
+		m.held[org] = q
+		qs = append(qs, q)
+	}
+	m.signal()
+	return qs, nil
+}
+
+// PutOrganization replaces one organization's rows with part's.
+func (m *memApplier) PutOrganization(_ context.Context, org string, part *model.Dataset) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.remove(org)
+	delete(m.held, org)
+	if q := part.QuarantineOf(org); q != nil {
+		m.held[org] = *q
+		m.signal()
+		return nil
+	}
+	for _, x := range part.Organizations {
+		m.orgs[x.ID] = x
+	}
+	for _, x := range part.Roles {
+		if x.OrganizationID == org {
+			m.roles[x.Key()] = x
+		}
+	}
+	for _, x := range part.Memberships {
+		m.members[x.ID] = x
+	}
+	for _, x := range part.Resources {
+		m.res[x.ID] = x
+	}
+	for _, x := range part.Assignments {
+		m.assigns[x.ID] = x
+	}
+	m.signal()
+	return nil
+}
+
+// remove deletes org's rows and returns its quarantine, without problems.
+func (m *memApplier) remove(org string) model.Quarantine {
+	q := model.Quarantine{Organization: org}
+	if o, ok := m.orgs[org]; ok {
+		q.Resources = append(q.Resources, o.RootID())
+		delete(m.orgs, org)
+	}
+	for id, x := range m.res {
+		if x.OrganizationID == org {
+			q.Resources = append(q.Resources, id)
+			delete(m.res, id)
+		}
+	}
+	for id, x := range m.members {
+		if x.OrganizationID == org {
+			q.Memberships = append(q.Memberships, id)
+			delete(m.members, id)
+		}
+	}
+	for key, x := range m.roles {
+		if x.OrganizationID == org {
+			delete(m.roles, key)
+		}
+	}
+	ours := map[string]bool{}
+	for _, id := range append(q.Resources, q.Memberships...) {
+		ours[id] = true
+	}
+	for id, x := range m.assigns {
+		if ours[x.MembershipID] || ours[x.ResourceID] {
+			delete(m.assigns, id)
+		}
+	}
+	return q
 }
 
 // dataset returns the applier's data as a Dataset, sorted.

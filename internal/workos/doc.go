@@ -52,11 +52,14 @@
 // body field, a body reference that does not resolve, a rule of the data
 // model broken — errors[].code is then the model.Code… constant, e.g.
 // parent_type_not_allowed, permission_type_not_allowed); 503
-// revision_not_applied or unavailable (the database is unreachable, out of
+// revision_not_applied; unavailable (the database is unreachable, out of
 // connections or shutting down, or a write kept conflicting with concurrent
-// writes: with Retry-After; a write answered so changed nothing unless the
-// connection broke during its commit); 500 server_error (details are only
-// logged). The one table mapping error kinds to statuses is Handler.fail.
+// writes; a write answered so changed nothing unless the connection broke
+// during its commit), not_ready (a check or discovery request before the
+// first data load: never a deny) or organization_unavailable (the
+// organization is quarantined because its data breaks a rule), each with
+// Retry-After; 500 server_error (details are only logged). The one table
+// mapping error kinds to statuses is Handler.fail.
 //
 // Objects. Ids are prefix + ULID (see NewID); timestamps are ISO 8601 UTC
 // with milliseconds ("2026-01-02T03:04:05.678Z"); empty optional strings

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
@@ -39,8 +40,8 @@ const (
 	MaxLimit     = 100
 )
 
-// retryAfter is the Retry-After, in seconds, of a 503 for ErrUnavailable.
-const retryAfter = "1"
+// retryUnavailable is the Retry-After of a 503 for ErrUnavailable.
+const retryUnavailable = time.Second
 
 // Consistency headers.
 const (
@@ -240,6 +241,8 @@ type errorBody struct {
 //	                                     422 invalid_request_parameters
 //	*authz.StaleError                    503 revision_not_applied
 //	ErrUnavailable                       503 unavailable, Retry-After
+//	authz.ErrNotReady                    503 not_ready (Retry-After)
+//	*authz.OrganizationUnavailableError  503 organization_unavailable (Retry-After)
 //	authz.ErrUnavailable, canceled       503 unavailable
 //	anything else                        500 server_error (details logged)
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -249,6 +252,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		val      *ValidationError
 		modelVal *model.ValidationError
 		stale    *authz.StaleError
+		orgDown  *authz.OrganizationUnavailableError
 	)
 	switch {
 	case errors.As(err, &req):
@@ -281,8 +285,14 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "revision_not_applied", Message: stale.Error() + "; retry later"})
 	case errors.Is(err, ErrUnavailable):
 		h.log.WarnContext(r.Context(), "store unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
-		w.Header().Set("Retry-After", retryAfter)
+		retryAfter(w, retryUnavailable)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the database is unavailable; retry later"})
+	case errors.Is(err, authz.ErrNotReady):
+		retryAfter(w, authz.RetryNotReady)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "not_ready", Message: "no data is loaded yet: this is no decision; retry later"})
+	case errors.As(err, &orgDown):
+		retryAfter(w, authz.RetryOrganizationUnavailable)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "organization_unavailable", Message: orgDown.Error() + "; retry later"})
 	case errors.Is(err, authz.ErrUnavailable):
 		h.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the data source is unavailable; retry later"})
@@ -292,6 +302,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.log.ErrorContext(r.Context(), "workos request failed", "err", err, "method", r.Method, "path", r.URL.Path)
 		writeJSON(w, http.StatusInternalServerError, errorBody{Code: "server_error", Message: "the request could not be completed"})
 	}
+}
+
+// retryAfter tells the client when to ask again, in whole seconds.
+func retryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(d/time.Second)))
 }
 
 // clientMessage strips the sentinel's own text ("not found: …") from a

@@ -303,3 +303,35 @@ test_no_keys_in_the_data_denies if {
 		with time.now_ns as now_ns
 	summary(got) == denied("token_keys_unavailable")
 }
+
+# Through the edge entrypoints, with the raw JWT verified here, a token of
+# acme asking about globex's resources gets what it would get if globex did
+# not exist, and a quarantined organization answers organization_unavailable.
+edge_tenancy_requests := {
+	"check": {"entrypoint": "check", "input": {"permission": "project:edit", "resource": {"id": trellis_test.gx_prj_api}}},
+	"batch": {"entrypoint": "batch", "input": {"checks": [{"permission": "project:edit", "resource": {"id": trellis_test.gx_prj_api}}]}},
+	"effective_permissions": {"entrypoint": "effective_permissions", "input": {"resource": {"id": trellis_test.gx_prj_api}}},
+	"list_resources": {"entrypoint": "list_resources", "input": {"permission": "project:edit", "organization_id": "org_globex"}},
+}
+
+test_edge_no_existence_oracle_across_organizations[name] if {
+	some name, req in edge_tenancy_requests
+	req_input := object.union(req.input, {"token": rs256(claims("om_alice", ["project:edit"]))})
+	got := edge[req.entrypoint] with data.trellis_keys as trellis_keys with data.trellis_data as trellis_test.fixture
+		with input as req_input with time.now_ns as now_ns
+	want := edge[req.entrypoint] with data.trellis_keys as trellis_keys with data.trellis_data as trellis_test.fixture_without_globex
+		with input as req_input with time.now_ns as now_ns
+	got == want
+}
+
+test_edge_quarantined_organization_is_unavailable if {
+	globex := rs256(object.union(claims("om_erin", []), {"org_id": "org_globex"}))
+	got := edge.check with data.trellis_keys as trellis_keys with data.trellis_data as trellis_test.fixture_quarantined
+		with input as {"token": globex, "permission": "workspace:view", "resource": {"id": trellis_test.gx_ws_eng}}
+		with time.now_ns as now_ns
+	summary(got) == denied("organization_unavailable")
+	served := edge.check with data.trellis_keys as trellis_keys with data.trellis_data as trellis_test.fixture_quarantined
+		with input as {"token": good, "permission": "project:edit", "resource": api}
+		with time.now_ns as now_ns
+	summary(served) == allowed_by_token
+}

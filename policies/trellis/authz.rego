@@ -5,8 +5,12 @@
 #   permissions allow at once (token-first rule); otherwise a membership has a
 #   permission on a resource iff it is active, belongs to the resource's
 #   organization and holds a role containing the permission on the resource or
-#   one of its ancestors (decision rule). Data: data.trellis_data, built by
-#   internal/index. Input: see README ("Policy input").
+#   one of its ancestors (decision rule). A subject of an organization sees
+#   only that organization: another's resources answer exactly as resources
+#   that do not exist. An organization whose data breaks a rule is
+#   quarantined: its decisions answer organization_unavailable. Data:
+#   data.trellis_data, built by internal/index. Input: see README ("Policy
+#   input").
 package trellis
 
 # db is the data document (internal/index). resources[rid] is the array
@@ -58,6 +62,55 @@ membership_id := id if {
 	id != ""
 }
 
+# subject_org is the organization the subject acts in: the token's, else
+# its membership's, a quarantined one's included.
+subject_org := token.org_id if {
+	token.org_id != ""
+} else := m.org if {
+	m := db.memberships[membership_id]
+} else := db.quarantined_memberships[membership_id]
+
+# scoped holds when the subject belongs to an organization, or is a token:
+# then only subject_org's resources resolve, and another organization's are
+# as unknown as resources that do not exist, so no answer can tell a tenant
+# whether another tenant's resource exists (no existence oracle). A request
+# without a known subject comes with an API key (a membership subject, the
+# membership listing), whose holder may read every organization.
+scoped if token
+
+scoped if subject_org
+
+in_scope(org) if org == subject_org
+
+in_scope(_) if not scoped
+
+# quarantined_org(ref) is the quarantined organization a request about ref
+# is about, if any: the subject's, or, without a scope, ref's. Quarantined
+# organizations' resources are not in db.resources, so nothing of theirs
+# resolves, and the decisions that find no resource ask this first.
+quarantined_org(ref) := subject_org if {
+	db.quarantined[subject_org]
+} else := org if {
+	not scoped
+	org := db.quarantined_resources[ref.id]
+} else := org if {
+	not scoped
+	org := ref_org(ref)
+	db.quarantined[org]
+}
+
+# unavailable is the answer about a quarantined organization org. The host
+# answers it 503 organization_unavailable, not as a deny.
+unavailable(org) := {
+	"allowed": false,
+	"decided_by": "none",
+	"reason": {
+		"code": "organization_unavailable",
+		"organization_id": org,
+		"message": sprintf("organization %s is unavailable: its data breaks a rule of the data model; retry later", [org]),
+	},
+}
+
 # decide answers one check. The allow paths come first and build little;
 # the reasons for a deny are worked out only once no grant was found.
 decide(perm, ref) := decide_on(perm, rid, org, anc) if {
@@ -67,6 +120,8 @@ decide(perm, ref) := decide_on(perm, rid, org, anc) if {
 	[org, _, _, anc] := db.resources[rid]
 } else := denied(input.token_error.code, input.token_error.message) if {
 	input.token_error
+} else := unavailable(org) if {
+	org := quarantined_org(ref)
 } else := denied("unknown_permission", sprintf("permission %q does not exist", [perm])) if {
 	not known_permission(perm)
 } else := denied("unknown_resource", sprintf("resource %s does not exist", [ref_label(ref)]))
@@ -87,7 +142,7 @@ decide_on(perm, rid, org, anc) := {
 	om := usable_membership(org)
 	[i, key] := nearest_grant(om, perm, anc)
 } else := denied(code, msg) if {
-	[code, msg] := subject_problem(org)
+	[code, msg] := subject_problem
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
 
 token_grants(perm, org) if {
@@ -108,15 +163,15 @@ usable_membership(org) := membership_id if {
 token_mismatch(m) if m.org != token.org_id
 
 # subject_problem is defined, as [code, message], when the subject cannot be
-# granted anything in organization org from data.
-subject_problem(org) := ["no_membership", "no membership subject and the token does not grant the permission"] if {
+# granted anything from data. (A known membership of another organization
+# than the resource's never gets here: that resource does not resolve for
+# it.)
+subject_problem := ["no_membership", "no membership subject and the token does not grant the permission"] if {
 	not membership_id
 } else := ["unknown_membership", sprintf("membership %s does not exist", [membership_id])] if {
 	not db.memberships[membership_id]
 } else := ["token_membership_mismatch", sprintf("the token's membership %s does not belong to its organization %s", [membership_id, token.org_id])] if {
 	token_mismatch(db.memberships[membership_id])
-} else := ["membership_not_in_organization", sprintf("membership %s does not belong to organization %s", [membership_id, org])] if {
-	db.memberships[membership_id].org != org
 } else := ["membership_inactive", sprintf("membership %s is not active", [membership_id])] if {
 	not db.memberships[membership_id].active
 }
@@ -149,12 +204,21 @@ denied(code, message) := {
 	"reason": {"code": code, "message": message},
 }
 
-# resolve returns the id of the resource ref names: {"id"} or
-# {"type", "external_id", "organization_id"}; the organization defaults to the
-# token's.
+# resolve returns the id of the resource ref names, {"id"} or
+# {"type", "external_id", "organization_id"} (the organization defaults to
+# the token's), when it is in scope. The first two clauses are in_scope
+# spelled out for a resource by id, the common case on the check path: one
+# comparison, no function call.
 resolve(ref) := ref.id if {
+	db.resources[ref.id][0] == subject_org
+} else := ref.id if {
+	not scoped
 	db.resources[ref.id]
-} else := db.lookup[ref_org(ref)][ref.type][ref.external_id]
+} else := rid if {
+	org := ref_org(ref)
+	in_scope(org)
+	rid := db.lookup[org][ref.type][ref.external_id]
+}
 
 # ref_org is the organization a type+external_id reference is looked up in:
 # the reference's own, else the request's, else the subject's (a check only

@@ -47,20 +47,20 @@ check_cases := {
 		"input": {"token": acme_token("om_carol", ["workspace:manage"]), "permission": "workspace:manage", "resource": {"id": acme_root}},
 		"want": allowed_by_token,
 	},
-	"token grants nothing in another organization": {
+	"another organization's resource is unknown to a token": {
 		"input": {"token": acme_token("om_carol", ["project:edit"]), "permission": "project:edit", "resource": {"id": gx_prj_api}},
 		"want": {
 			"allowed": false,
 			"decided_by": "none",
 			"reason": {
-				"code": "membership_not_in_organization",
-				"message": "membership om_carol does not belong to organization org_globex",
+				"code": "unknown_resource",
+				"message": "resource authz_resource_gx_prj_api does not exist",
 			},
 		},
 	},
-	"token without a membership grants nothing in another organization": {
+	"another organization's resource is unknown to a token without a membership": {
 		"input": {"token": acme_token("", ["project:edit"]), "permission": "project:edit", "resource": {"id": gx_prj_api}},
-		"want": denied_with("no_membership"),
+		"want": denied_with("unknown_resource"),
 	},
 	"token without the permission falls through to data": {
 		"input": {"token": acme_token("om_alice", ["workspace:view"]), "permission": "project:edit", "resource": {"id": prj_api}},
@@ -100,9 +100,10 @@ check_cases := {
 	},
 	"token membership of another organization, resource of the membership's": {
 		# om_alice is in acme, the token is globex's: never usable, even on
-		# acme resources where om_alice holds grants.
+		# acme resources where om_alice holds grants, which the token does
+		# not even see.
 		"input": {"token": globex_token("om_alice", []), "permission": "workspace:manage", "resource": {"id": ws_eng}},
-		"want": denied_with("token_membership_mismatch"),
+		"want": denied_with("unknown_resource"),
 	},
 	"token with an empty membership claim": {
 		"input": {"token": acme_token("", []), "permission": "workspace:view", "resource": {"id": ws_eng}},
@@ -160,9 +161,13 @@ check_cases := {
 		"input": {"subject": subject("om_erin"), "permission": "project:edit", "resource": {"type": "project", "external_id": "api", "organization_id": "org_globex"}},
 		"want": allowed_by("admin", globex_root_ref),
 	},
-	"organization id on the reference wins over the token's": {
+	"reference into another organization than the token's is unknown": {
 		"input": {"token": acme_token("om_bob", []), "permission": "project:edit", "resource": {"type": "project", "external_id": "api", "organization_id": "org_globex"}},
-		"want": denied_with("membership_not_in_organization"),
+		"want": {
+			"allowed": false,
+			"decided_by": "none",
+			"reason": {"code": "unknown_resource", "message": "resource project:api does not exist"},
+		},
 	},
 	"organization root by type and external id": {
 		"input": {"subject": subject("om_grace"), "permission": "org:billing", "resource": {"type": "organization", "external_id": "org_acme", "organization_id": "org_acme"}},
@@ -246,15 +251,12 @@ check_cases := {
 			"reason": {"code": "membership_inactive", "message": "membership om_dave is not active"},
 		},
 	},
-	"membership of another organization": {
+	"another organization's resource is unknown to a membership": {
 		"input": {"subject": subject("om_erin"), "permission": "workspace:view", "resource": {"id": ws_eng}},
 		"want": {
 			"allowed": false,
 			"decided_by": "none",
-			"reason": {
-				"code": "membership_not_in_organization",
-				"message": "membership om_erin does not belong to organization org_acme",
-			},
+			"reason": {"code": "unknown_resource", "message": "resource authz_resource_ws_eng does not exist"},
 		},
 	},
 	# Inheritance; the reason names the nearest grant.
@@ -402,7 +404,7 @@ data_currency_cases := {
 	"a grant across organizations in data is still refused": {
 		"data": fixture_cross_org,
 		"input": {"subject": subject("om_erin"), "permission": "workspace:manage", "resource": {"id": ws_eng}},
-		"want": denied_with("membership_not_in_organization"),
+		"want": denied_with("unknown_resource"),
 	},
 }
 
@@ -433,7 +435,7 @@ batch_cases := {
 			denied_with("unknown_permission"),
 			denied_with("unknown_resource"),
 			allowed_by("project-editor", prj_api_ref),
-			denied_with("membership_not_in_organization"),
+			denied_with("unknown_resource"),
 		],
 	},
 	"the same check twice gives two decisions": {

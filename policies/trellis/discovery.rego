@@ -8,6 +8,8 @@ package trellis
 # entrypoint: true
 effective_permissions := failed(input.token_error.code, input.token_error.message) if {
 	input.token_error
+} else := failed_unavailable(org) if {
+	org := quarantined_org(input.resource)
 } else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.resource)])) if {
 	not resolve(input.resource)
 } else := effective_on(resolve(input.resource))
@@ -32,6 +34,8 @@ effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_p
 # entrypoint: true
 list_resources := failed(input.token_error.code, input.token_error.message) if {
 	input.token_error
+} else := failed_unavailable(org) if {
+	org := list_quarantined_org
 } else := failed("unknown_permission", input_permission_problem) if {
 	not known_input_permission
 } else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.parent)])) if {
@@ -49,7 +53,22 @@ list_org := db.resources[resolve(input.parent)][0] if {
 	token.org_id
 } else := db.memberships[membership_id].org
 
-known_list_org if db.orgs[list_org]
+known_list_org if {
+	db.orgs[list_org]
+	in_scope(list_org)
+}
+
+# list_quarantined_org is the quarantined organization a listing is about:
+# the subject's, or, without a scope, the parent's or the one given.
+list_quarantined_org := org if {
+	input.parent
+	org := quarantined_org(input.parent)
+} else := subject_org if {
+	db.quarantined[subject_org]
+} else := input.organization_id if {
+	not scoped
+	db.quarantined[input.organization_id]
+}
 
 known_input_permission if known_permission(input.permission)
 
@@ -110,7 +129,9 @@ subtree(starts) := starts | {child |
 #   itself when input.direct is true, else on it or any ancestor. Sorted by id,
 #   paged by input.after / input.limit.
 # entrypoint: true
-list_memberships := failed("unknown_permission", input_permission_problem) if {
+list_memberships := failed_unavailable(org) if {
+	org := quarantined_org(input.resource)
+} else := failed("unknown_permission", input_permission_problem) if {
 	not known_input_permission
 } else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.resource)])) if {
 	not resolve(input.resource)
@@ -143,3 +164,5 @@ page_limit := input.limit if input.limit > 0
 else := 100
 
 failed(code, message) := {"ids": [], "permissions": [], "reason": {"code": code, "message": message}}
+
+failed_unavailable(org) := {"ids": [], "permissions": [], "reason": unavailable(org).reason}
