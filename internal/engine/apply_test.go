@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -161,48 +162,144 @@ func TestResultsAreCopies(t *testing.T) {
 	}
 }
 
-// TestGenerations checks that every Load and Apply publishes a new
-// generation, that answers carry the one they were evaluated at, and that a
-// reload to an older revision still moves the generation on.
-func TestGenerations(t *testing.T) {
+// TestGenerationsFollowScopes checks that a change moves the generations
+// of what it affects and of nothing else: one organization's change keeps
+// stamps on other organizations valid, shared changes and reloads
+// invalidate every stamp, and a revision without changes none.
+func TestGenerationsFollowScopes(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t)
-	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 1, Resources: 10, Assignments: 5, Depth: 3})
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 3, Resources: 40, Assignments: 30, MembershipsPerOrg: 3, Depth: 3})
 	ds.Revision = 5
-	answerGen := func() uint64 {
-		t.Helper()
-		res, err := e.Data(ctx, "trellis/revision", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Generation
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatal(err)
 	}
-	seen := []uint64{e.Generation()}
-	if got := answerGen(); got != e.Generation() {
-		t.Fatalf("empty engine: answer at generation %d, engine at %d", got, e.Generation())
+	orgA, orgB := ds.Organizations[1].ID, ds.Organizations[2].ID // gen gives even ones organization roles
+	memberOf := map[string]string{}
+	for _, m := range ds.Memberships {
+		memberOf[m.ID] = m.OrganizationID
 	}
-	steps := []func() error{
-		func() error { return e.LoadDataset(ctx, ds) },
-		func() error {
-			role := ds.Roles[0]
-			return e.Apply(ctx, 6, []model.Change{{Op: model.OpUpsert, Role: &role}})
-		},
-		func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) },
+	var grantA model.Assignment
+	for _, a := range ds.Assignments {
+		if memberOf[a.MembershipID] == orgA {
+			grantA = a
+		}
 	}
-	for i, step := range steps {
-		if err := step(); err != nil {
-			t.Fatal(err)
+	var leafB model.Resource
+	for _, r := range ds.Resources {
+		if r.OrganizationID == orgB {
+			leafB = r // a later one may be below it: the delete cascades
 		}
-		g := e.Generation()
-		if g <= seen[len(seen)-1] {
-			t.Fatalf("step %d: generation %d after %v", i, g, seen)
+	}
+	var envRole, orgRoleB model.Role
+	for _, r := range ds.Roles {
+		switch r.OrganizationID {
+		case "":
+			envRole = r
+		case orgB:
+			orgRoleB = r
 		}
-		if got := answerGen(); got != g {
-			t.Fatalf("step %d: answer at generation %d, engine at %d", i, got, g)
+	}
+	if grantA.ID == "" || leafB.ID == "" || envRole.Slug == "" || orgRoleB.Slug == "" {
+		t.Fatal("the generated dataset lacks an assignment in A, a resource in B, or the roles")
+	}
+	memberA := grantA.MembershipID
+
+	g := e.Generations()
+	type scope struct{ a, b, shared, anyChange bool } // which stamps a change invalidates
+	rev := ds.Revision
+	apply := func(chs ...model.Change) func() error {
+		return func() error { rev++; return e.Apply(ctx, rev, chs) }
+	}
+	steps := []struct {
+		name    string
+		do      func() error
+		invalid scope
+	}{
+		{"an assignment in A", apply(model.Change{Op: model.OpDelete, Assignment: &grantA}), scope{a: true, anyChange: true}},
+		{"a membership of A deleted by id", apply(model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: memberA}}), scope{a: true, anyChange: true}},
+		{"a resource of B deleted by id", apply(model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: leafB.ID}}), scope{b: true, anyChange: true}},
+		{"an organization role of B", apply(model.Change{Op: model.OpUpsert, Role: &orgRoleB}), scope{b: true, anyChange: true}},
+		{"a revision without changes", apply(), scope{}},
+		{"an environment role", apply(model.Change{Op: model.OpUpsert, Role: &envRole}), scope{true, true, true, true}},
+		{"a permission", apply(model.Change{Op: model.OpUpsert, Permission: &ds.Permissions[0]}), scope{true, true, true, true}},
+		{"a reload of an older revision", func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) }, scope{true, true, true, true}},
+	}
+	for _, step := range steps {
+		stamp := func(orgs []string, anyChange bool) engine.Stamp {
+			t.Helper()
+			st, ok := g.Stamp(g.Current(), orgs, anyChange)
+			if !ok {
+				t.Fatalf("%s: Stamp failed with no change in between", step.name)
+			}
+			return st
 		}
-		seen = append(seen, g)
+		a, b, shared, anyChange := stamp([]string{orgA}, false), stamp([]string{orgB}, false), stamp(nil, false), stamp([]string{orgA}, true)
+		before := g.Current()
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got := scope{!g.Valid(&a), !g.Valid(&b), !g.Valid(&shared), !g.Valid(&anyChange)}
+		if got != step.invalid {
+			t.Errorf("%s invalidated %+v, want %+v", step.name, got, step.invalid)
+		}
+		if moved := g.Current() != before; moved != step.invalid.anyChange {
+			t.Errorf("%s: Current moved: %v", step.name, moved)
+		}
 	}
 	if e.Revision() != 2 {
 		t.Fatalf("revision %d after reloading revision 2", e.Revision())
+	}
+}
+
+// TestStampFailsAfterAChange: a stamp taken after a change was published
+// since the caller read Current cannot be trusted (its owners may be out of
+// date), so Stamp says so.
+func TestStampFailsAfterAChange(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	g := e.Generations()
+	since := g.Current()
+	if _, ok := g.Stamp(since, []string{"org_a"}, false); !ok {
+		t.Fatal("Stamp failed with no change since")
+	}
+	if err := e.Apply(ctx, 1, []model.Change{{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.Stamp(since, []string{"org_a"}, false); ok {
+		t.Fatal("Stamp succeeded although a change was published since")
+	}
+	many, ok := g.Stamp(g.Current(), []string{"org_a", "org_b", "org_c", "org_d"}, false)
+	if !ok {
+		t.Fatal("Stamp failed")
+	}
+	if err := e.Apply(ctx, 2, []model.Change{{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_e"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if g.Valid(&many) {
+		t.Fatal("a stamp of more organizations than it records survived a change elsewhere")
+	}
+}
+
+// TestOwners reads the organizations of memberships and resources, and ""
+// for ids the data does not hold.
+func TestOwners(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 2, Resources: 10, Assignments: 5, MembershipsPerOrg: 2, Depth: 3})
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	m, r := ds.Memberships[0], ds.Resources[len(ds.Resources)-1]
+	root := ds.Organizations[1].RootID()
+	org, orgs, err := e.Owners(ctx, m.ID, r.ID, "authz_resource_nope", root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{r.OrganizationID, "", ds.Organizations[1].ID, ""}; org != m.OrganizationID || !slices.Equal(orgs, want) {
+		t.Fatalf("Owners = %q, %q; want %q, %q", org, orgs, m.OrganizationID, want)
+	}
+	if org, _, err := e.Owners(ctx, "om_nope"); err != nil || org != "" {
+		t.Fatalf("Owners of an unknown membership = %q, %v", org, err)
 	}
 }

@@ -71,13 +71,58 @@ func (m *Mutator) rolesOfType(org, typ string) []model.Role {
 	return out
 }
 
+// stepWeights are the odds of Step's kinds of change, by case number:
+// additions outweigh deletions, so that a long run keeps a dataset worth
+// asking about.
+var stepWeights = [...]int{
+	0: 4, 1: 2, 2: 1, 3: 3, 4: 3, 5: 2, 6: 2, 7: 2, // resources, assignments, memberships, roles
+	8: 1, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1, 14: 1, // deletions and creations of memberships, roles, organizations, permissions
+}
+
+// kind draws the case of Step to run.
+func (m *Mutator) kind() int {
+	total := 0
+	for _, w := range stepWeights {
+		total += w
+	}
+	n := m.Rand.IntN(total)
+	for k, w := range stepWeights {
+		if n < w {
+			return k
+		}
+		n -= w
+	}
+	return 0
+}
+
 // Step makes one random change and returns the changes a feed would carry.
 func (m *Mutator) Step() []model.Change {
 	ds := m.DS
 	if len(ds.Resources) < 10 || len(ds.Memberships) < 3 || len(ds.Roles) < 5 {
 		return nil // too little left to change; the rebuild check still runs
 	}
-	switch m.Rand.IntN(13) {
+	switch m.kind() {
+	case 13: // a new membership of an existing organization
+		o := ds.Organizations[m.Rand.IntN(len(ds.Organizations))]
+		ms := model.Membership{ID: m.id("om"), OrganizationID: o.ID, Status: model.StatusActive}
+		if roles := m.rolesOfType(o.ID, model.OrganizationType); len(roles) > 0 && m.Rand.IntN(2) == 0 {
+			ms.RoleSlugs = []string{roles[m.Rand.IntN(len(roles))].Slug}
+		}
+		ds.Memberships = append(ds.Memberships, ms)
+		return []model.Change{{Op: model.OpUpsert, Membership: &ms}}
+	case 14: // a new role of a resource's type, of its organization or of every one
+		res := m.pickResource()
+		r := model.Role{Slug: m.id("role"), ResourceType: res.Type}
+		if m.Rand.IntN(2) == 0 {
+			r.OrganizationID = res.OrganizationID
+		}
+		for _, p := range ds.Permissions {
+			if p.ResourceType == res.Type && m.Rand.IntN(2) == 0 {
+				r.Permissions = append(r.Permissions, p.Slug)
+			}
+		}
+		ds.Roles = append(ds.Roles, r)
+		return []model.Change{{Op: model.OpUpsert, Role: &r}}
 	case 11: // delete a permission: roles lose it
 		if len(ds.Permissions) < 5 {
 			return nil
@@ -216,7 +261,7 @@ func (m *Mutator) Step() []model.Change {
 		}
 		changed := *ms
 		return []model.Change{{Op: model.OpUpsert, Membership: &changed}}
-	default: // edit a role's permissions
+	default: // 7: edit a role's permissions
 		i := m.Rand.IntN(len(ds.Roles))
 		r := &ds.Roles[i]
 		var perms []string
