@@ -12,27 +12,27 @@ import (
 // decisionCache holds the policy's answers to single checks, each with the
 // stamp (engine.Stamp) of the generations of what it depends on: an entry
 // is served only while that stamp is valid, so a change in one
-// organization leaves the answers about every other organization in place.
+// organization leaves the answers about every other organization in place,
+// and a grant or membership change leaves every other membership's.
 //
 // # What an answer depends on
 //
-// A check reads (policies/trellis): the permission and, through grants,
-// roles — shared data, except organization roles, which are the
-// organization's; the resource, its ancestors and the grants on them, all
-// of the resource's organization (index.Scope says why the document keeps
-// organizations apart); for a reference by type and external id,
-// lookup[O] for the organization O the policy resolves it in — the
-// reference's organization, else the token's, else the membership's; and
-// the membership named by the subject or the token (its organization and
-// status), of the membership's organization. Token claims are input. So
-// the answer depends on the shared data and the organizations of the
-// resource and of the membership (dependsOn), looked up by the engine
-// (Engine.Owners: Go prepares, the policy still decides). A reference by
-// type and external id depends on every candidate organization of the
-// lookup, a superset of the one the policy picks. An id the data does not
-// hold — an unknown resource or membership — may be created in any
-// organization, so such an answer depends on every change; so does a
-// reference the policy cannot place in any organization.
+// A check by membership M (named by the subject, or by the token) reads
+// (policies/trellis, and index.Scope for how the data divides): the
+// permission and environment roles — shared data; the resource, its
+// ancestors and their organization roles — the data of the resource's
+// organization; for a reference by type and external id, lookup[O] for the
+// organization O the policy resolves it in — the reference's organization,
+// else the token's, else M's; and M's entry and grants — M's data. Token
+// claims are input. So the answer depends on the shared data, the
+// resource's organization and M (dependsOn), the organizations looked up by
+// the engine (Engine.Owners: Go prepares, the policy still decides). A
+// reference by external id depends on every candidate organization of the
+// lookup, a superset of the one the policy picks. A membership the data
+// does not hold is M's data too (its creation is a change of M), but a
+// resource the data does not hold may be created in any organization, so
+// such an answer depends on every change; so does a reference the policy
+// cannot place in any organization.
 //
 // # Why a valid stamp means an unchanged answer
 //
@@ -173,38 +173,43 @@ func (s *Service) stamp(ctx context.Context, v subject, checks []Check, which []
 	}
 	out := make([]stamped, len(which))
 	for j, i := range which {
-		orgs, anyChange := dependsOn(v, checks[i].Resource, om, memberOrg, resourceOrgs[j])
-		out[j].stamp, out[j].ok = s.gens.Stamp(since, orgs, anyChange)
+		d := dependsOn(v, checks[i].Resource, om, memberOrg, resourceOrgs[j])
+		out[j].stamp, out[j].ok = s.gens.Stamp(since, d)
 	}
 	return out, nil
 }
 
-// dependsOn returns the organizations the answer to a check of r by v
-// depends on besides the shared data, given the organizations the data
-// holds for membership om and resource r.ID ("" when it holds none), and
-// whether the answer depends on every change instead (see decisionCache).
-func dependsOn(v subject, r ResourceRef, om, memberOrg, resourceOrg string) (orgs []string, anyChange bool) {
+// dependsOn returns what the answer to a check of r by v depends on
+// besides the shared data, given membership om that v names and the
+// organizations the data holds for om and for resource r.ID ("" when it
+// holds none; see decisionCache).
+func dependsOn(v subject, r ResourceRef, om, memberOrg, resourceOrg string) engine.Deps {
+	var d engine.Deps
 	if om != "" {
-		if memberOrg == "" {
-			return nil, true
-		}
-		orgs = append(orgs, memberOrg)
+		d.Memberships = []string{om}
 	}
 	if r.ID != "" {
 		if resourceOrg == "" {
-			return nil, true
+			d.AnyChange = true // it may be created in any organization
+		} else {
+			d.Orgs = []string{resourceOrg}
 		}
-		return append(orgs, resourceOrg), false
+		return d
 	}
-	placed := false
 	if r.OrganizationID != "" {
-		orgs, placed = append(orgs, r.OrganizationID), true
+		d.Orgs = append(d.Orgs, r.OrganizationID)
 	}
 	if v.claims != nil {
 		// The policy takes the token's org_id even when it is empty.
-		orgs, placed = append(orgs, v.claims.OrganizationID), true
+		d.Orgs = append(d.Orgs, v.claims.OrganizationID)
 	}
-	return orgs, !placed && om == ""
+	switch {
+	case memberOrg != "":
+		d.Orgs = append(d.Orgs, memberOrg)
+	case len(d.Orgs) == 0 && om == "":
+		d.AnyChange = true // no organization to look the reference up in
+	}
+	return d
 }
 
 // membership returns the membership v names, or "".

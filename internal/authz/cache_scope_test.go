@@ -113,8 +113,9 @@ func viewWS(o string) authz.Check {
 }
 
 // TestCacheKeepsOtherOrganizations: a change in one organization keeps the
-// cached answers about every other one (served at the new revision), and
-// evicts its own; a change to shared data evicts all.
+// cached answers about every other one (served at the new revision), and a
+// grant or membership change every other membership's; a change to the
+// organization's resources or to shared data evicts them.
 func TestCacheKeepsOtherOrganizations(t *testing.T) {
 	f := newCacheFixture(t, nil, nil)
 	omB := authz.Subject{MembershipID: "om_b"}
@@ -141,6 +142,8 @@ func TestCacheKeepsOtherOrganizations(t *testing.T) {
 		{"a new resource in C", []model.Change{{Op: model.OpUpsert, Resource: &model.Resource{ID: "ws_c2", OrganizationID: "org_c", Type: "workspace", ExternalID: "second"}}}, true},
 		{"a membership of A deleted by id", []model.Change{{Op: model.OpDelete, Membership: &model.Membership{ID: "om_a"}}}, true},
 		{"a revision without changes", nil, true},
+		{"a new membership in B", []model.Change{{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_b2", UserID: "user_b2", OrganizationID: "org_b", Status: model.StatusActive}}}, true},
+		{"a grant to another membership in B", []model.Change{{Op: model.OpUpsert, Assignment: &model.Assignment{ID: "ra_b2", MembershipID: "om_b2", RoleSlug: "ws-viewer", ResourceID: "ws_b"}}}, true},
 		{"a new resource in B", []model.Change{{Op: model.OpUpsert, Resource: &model.Resource{ID: "ws_b2", OrganizationID: "org_b", Type: "workspace", ExternalID: "second"}}}, false},
 		{"an environment role's permissions", []model.Change{{Op: model.OpUpsert, Role: &model.Role{Slug: "ws-viewer", ResourceType: "workspace", Permissions: []string{"ws:view", "ws:edit"}}}}, false},
 		{"a permission", []model.Change{{Op: model.OpUpsert, Permission: &model.Permission{Slug: "ws:delete", ResourceType: "workspace"}}}, false},
@@ -157,6 +160,11 @@ func TestCacheKeepsOtherOrganizations(t *testing.T) {
 			}
 		}
 		warm()
+	}
+
+	f.apply(model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_b", MembershipID: "om_b", RoleSlug: "ws-viewer", ResourceID: "ws_b"}})
+	if d, hit := f.ask(omB, viewWS("b")); d.Allowed || hit {
+		t.Fatalf("after revoking om_b's grant: %+v (hit=%v); want an evaluated deny", d, hit)
 	}
 }
 

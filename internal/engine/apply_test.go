@@ -206,7 +206,7 @@ func TestGenerationsFollowScopes(t *testing.T) {
 	memberA := grantA.MembershipID
 
 	g := e.Generations()
-	type scope struct{ a, b, shared, anyChange bool } // which stamps a change invalidates
+	type scope struct{ a, b, member, shared, anyChange bool } // which stamps a change invalidates
 	rev := ds.Revision
 	apply := func(chs ...model.Change) func() error {
 		return func() error { rev++; return e.Apply(ctx, rev, chs) }
@@ -216,30 +216,33 @@ func TestGenerationsFollowScopes(t *testing.T) {
 		do      func() error
 		invalid scope
 	}{
-		{"an assignment in A", apply(model.Change{Op: model.OpDelete, Assignment: &grantA}), scope{a: true, anyChange: true}},
-		{"a membership of A deleted by id", apply(model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: memberA}}), scope{a: true, anyChange: true}},
+		{"an assignment of a membership of A", apply(model.Change{Op: model.OpDelete, Assignment: &grantA}), scope{member: true, anyChange: true}},
+		{"a membership of A deleted by id", apply(model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: memberA}}), scope{member: true, anyChange: true}},
 		{"a resource of B deleted by id", apply(model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: leafB.ID}}), scope{b: true, anyChange: true}},
 		{"an organization role of B", apply(model.Change{Op: model.OpUpsert, Role: &orgRoleB}), scope{b: true, anyChange: true}},
+		{"a new organization", apply(model.Change{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_new"}}), scope{anyChange: true}},
 		{"a revision without changes", apply(), scope{}},
-		{"an environment role", apply(model.Change{Op: model.OpUpsert, Role: &envRole}), scope{true, true, true, true}},
-		{"a permission", apply(model.Change{Op: model.OpUpsert, Permission: &ds.Permissions[0]}), scope{true, true, true, true}},
-		{"a reload of an older revision", func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) }, scope{true, true, true, true}},
+		{"an environment role", apply(model.Change{Op: model.OpUpsert, Role: &envRole}), scope{true, true, true, true, true}},
+		{"a permission", apply(model.Change{Op: model.OpUpsert, Permission: &ds.Permissions[0]}), scope{true, true, true, true, true}},
+		{"a reload of an older revision", func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) }, scope{true, true, true, true, true}},
 	}
 	for _, step := range steps {
-		stamp := func(orgs []string, anyChange bool) engine.Stamp {
+		stamp := func(d engine.Deps) engine.Stamp {
 			t.Helper()
-			st, ok := g.Stamp(g.Current(), orgs, anyChange)
+			st, ok := g.Stamp(g.Current(), d)
 			if !ok {
 				t.Fatalf("%s: Stamp failed with no change in between", step.name)
 			}
 			return st
 		}
-		a, b, shared, anyChange := stamp([]string{orgA}, false), stamp([]string{orgB}, false), stamp(nil, false), stamp([]string{orgA}, true)
+		a, b := stamp(engine.Deps{Orgs: []string{orgA}}), stamp(engine.Deps{Orgs: []string{orgB}})
+		member, shared := stamp(engine.Deps{Memberships: []string{memberA}}), stamp(engine.Deps{})
+		anyChange := stamp(engine.Deps{Orgs: []string{orgA}, AnyChange: true})
 		before := g.Current()
 		if err := step.do(); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
-		got := scope{!g.Valid(&a), !g.Valid(&b), !g.Valid(&shared), !g.Valid(&anyChange)}
+		got := scope{!g.Valid(&a), !g.Valid(&b), !g.Valid(&member), !g.Valid(&shared), !g.Valid(&anyChange)}
 		if got != step.invalid {
 			t.Errorf("%s invalidated %+v, want %+v", step.name, got, step.invalid)
 		}
@@ -260,16 +263,17 @@ func TestStampFailsAfterAChange(t *testing.T) {
 	e := newEngine(t)
 	g := e.Generations()
 	since := g.Current()
-	if _, ok := g.Stamp(since, []string{"org_a"}, false); !ok {
+	orgA := engine.Deps{Orgs: []string{"org_a"}}
+	if _, ok := g.Stamp(since, orgA); !ok {
 		t.Fatal("Stamp failed with no change since")
 	}
 	if err := e.Apply(ctx, 1, []model.Change{{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_b"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := g.Stamp(since, []string{"org_a"}, false); ok {
+	if _, ok := g.Stamp(since, orgA); ok {
 		t.Fatal("Stamp succeeded although a change was published since")
 	}
-	many, ok := g.Stamp(g.Current(), []string{"org_a", "org_b", "org_c", "org_d"}, false)
+	many, ok := g.Stamp(g.Current(), engine.Deps{Orgs: []string{"org_a", "org_b", "org_c"}, Memberships: []string{"om_a", "om_b"}})
 	if !ok {
 		t.Fatal("Stamp failed")
 	}
@@ -277,7 +281,7 @@ func TestStampFailsAfterAChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	if g.Valid(&many) {
-		t.Fatal("a stamp of more organizations than it records survived a change elsewhere")
+		t.Fatal("a stamp of more organizations and memberships than it records survived a change elsewhere")
 	}
 }
 

@@ -9,90 +9,80 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 )
 
-// Scope is the part of the data document a change can affect: the data of
-// organizations Orgs, and, when Shared, data that every organization reads
-// (permissions, environment roles, resource types) or whose effect cannot
-// be bounded to organizations.
+// Scope is what a change can alter of the data a check reads: the data of
+// organizations Orgs and of memberships Memberships, and, when Shared, data
+// that every check reads (permissions, environment roles, resource types)
+// or whose effect cannot be bounded so.
 //
-// What belongs to an organization O: orgs[O], lookup[O], the entries of
-// O's resources (and their grants and children), of O's memberships (and
-// their org_roles) and O's organization roles. The document keeps that
-// partition because its sources do: a resource's parent, a membership's
-// assignments and a membership's roles are of the same organization
-// (model.Dataset.Validate), and ScopeOf reports a change that would cross
-// it (a resource or membership changing organization, a parent in another
+// A check by membership M (or a token naming M) about resource R reads
+// (policies/trellis): the permission and roles; R's entry, its ancestors'
+// and, for a reference by external id, lookup[O] — all of R's organization
+// O — and, of the grants on those resources, only M's; and M's entry. So
+// the data of an organization O is orgs[O], lookup[O], its resources'
+// entries and children and its organization roles; the data of a
+// membership M is memberships[M], org_roles[M] and grants[·][M]. That holds
+// because the sources keep an organization's resources in one tree
+// (model.Dataset.Validate): ScopeOf reports a change that would break it (a
+// resource or membership changing organization, a parent in another
 // organization) as Shared.
+//
+// Scopes are exact for checks and batches, the answers the decision cache
+// keeps; the list entrypoints read more (a membership's anchors, which a
+// resource delete edits) and are not covered.
 type Scope struct {
-	Shared bool
-	Orgs   []string
+	Shared      bool
+	Orgs        []string
+	Memberships []string
 }
 
-// Add adds o to s, keeping Orgs free of duplicates.
+// Add adds o to s, keeping the lists free of duplicates.
 func (s *Scope) Add(o Scope) {
 	s.Shared = s.Shared || o.Shared
 	for _, org := range o.Orgs {
-		s.addOrg(org)
+		s.Orgs = with1(s.Orgs, org)
+	}
+	for _, om := range o.Memberships {
+		s.Memberships = with1(s.Memberships, om)
 	}
 }
 
-func (s *Scope) addOrg(org string) {
-	if !slices.Contains(s.Orgs, org) {
-		s.Orgs = append(s.Orgs, org)
+func with1(list []string, x string) []string {
+	if slices.Contains(list, x) {
+		return list
 	}
+	return append(list, x)
 }
 
 // ScopeOf returns the scope of ch. It must be called on the document as it
 // is before Patch applies ch: a delete carries only keys, so the
-// organization of the deleted entity is read from s, as is the previous
-// organization of an upserted one. A change whose organization cannot be
-// found there is Shared.
+// organization of a deleted resource is read from s, as is the previous
+// organization of an upserted resource or membership.
 func ScopeOf(s Store, ch model.Change) (Scope, error) {
 	var sc Scope
 	switch {
 	case ch.Organization != nil:
-		sc.addOrg(ch.Organization.ID)
+		sc.Orgs = []string{ch.Organization.ID}
 	case ch.Resource != nil:
 		return resourceScope(s, ch)
 	case ch.Membership != nil:
-		old, found, err := MembershipOrganization(s, ch.Membership.ID)
-		if err != nil {
-			return Scope{}, err
-		}
-		switch {
-		case ch.Op == model.OpDelete && !found:
-			sc.Shared = true
-		case ch.Op == model.OpDelete:
-			sc.addOrg(old)
-		case found && old != ch.Membership.OrganizationID:
+		m := ch.Membership
+		sc.Memberships = []string{m.ID}
+		if ch.Op == model.OpUpsert {
+			old, found, err := MembershipOrganization(s, m.ID)
+			if err != nil {
+				return Scope{}, err
+			}
 			// Grants keep the role keys resolved in the old organization.
-			sc.Shared = true
-		default:
-			sc.addOrg(ch.Membership.OrganizationID)
+			sc.Shared = found && old != m.OrganizationID
 		}
 	case ch.Assignment != nil:
-		// An assignment is a grant on its resource; the membership's entry
-		// lists its anchors.
-		a := ch.Assignment
-		rorg, rok, err := ResourceOrganization(s, a.ResourceID)
-		if err != nil {
-			return Scope{}, err
-		}
-		morg, mok, err := MembershipOrganization(s, a.MembershipID)
-		if err != nil {
-			return Scope{}, err
-		}
-		if rok {
-			sc.addOrg(rorg)
-		}
-		if mok {
-			sc.addOrg(morg)
-		}
-		sc.Shared = !rok && !mok || rok && mok && rorg != morg
+		// A grant is read only by checks of its membership.
+		sc.Memberships = []string{ch.Assignment.MembershipID}
 	case ch.Role != nil:
 		if ch.Role.OrganizationID == "" {
 			sc.Shared = true
 		} else {
-			sc.addOrg(ch.Role.OrganizationID)
+			sc.Orgs = []string{ch.Role.OrganizationID}
 		}
 	case ch.Permission != nil, ch.ResourceType != nil:
 		sc.Shared = true
@@ -113,15 +103,15 @@ func resourceScope(s Store, ch model.Change) (Scope, error) {
 		// Sources name the organization of a deleted resource, but the
 		// store is the authority on where its entries are.
 		if r.OrganizationID != "" {
-			sc.addOrg(r.OrganizationID)
+			sc.Orgs = with1(sc.Orgs, r.OrganizationID)
 		}
 		if found {
-			sc.addOrg(old)
+			sc.Orgs = with1(sc.Orgs, old)
 		}
 		sc.Shared = len(sc.Orgs) != 1
 		return sc, nil
 	}
-	sc.addOrg(r.OrganizationID)
+	sc.Orgs = []string{r.OrganizationID}
 	if found && old != r.OrganizationID {
 		sc.Shared = true
 	}

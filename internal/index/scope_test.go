@@ -43,6 +43,7 @@ func (readOnly) Delete(...string) error         { return errors.New("read-only")
 func TestScopeOf(t *testing.T) {
 	s := readOnly{build(t, small())}
 	a := func(orgs ...string) index.Scope { return index.Scope{Orgs: orgs} }
+	m := func(oms ...string) index.Scope { return index.Scope{Memberships: oms} }
 	shared := index.Scope{Shared: true}
 	tests := []struct {
 		name string
@@ -58,16 +59,14 @@ func TestScopeOf(t *testing.T) {
 		{"resource delete by id", model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: "r_wsb"}}, a("org_b")},
 		{"resource delete naming its organization", model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: "r_gone", OrganizationID: "org_b"}}, a("org_b")},
 		{"delete of a resource nobody knows", model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: "r_gone"}}, shared},
-		{"new membership", model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_9", OrganizationID: "org_b", Status: model.StatusActive}}, a("org_b")},
-		{"membership status", model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_1", OrganizationID: "org_a", Status: model.StatusInactive}}, a("org_a")},
-		{"membership moving to another organization", model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_1", OrganizationID: "org_b"}}, shared},
-		{"membership delete by id", model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: "om_3"}}, a("org_b")},
-		{"delete of a membership nobody knows", model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: "om_9"}}, shared},
-		{"assignment", model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{ID: "ra_9", MembershipID: "om_1", RoleSlug: "ws-admin", ResourceID: "r_ws1"}}, a("org_a")},
-		{"assignment delete", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_2", MembershipID: "om_3", RoleSlug: "ws-admin", ResourceID: "r_wsb"}}, a("org_b")},
-		{"assignment delete after its resource", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_8", MembershipID: "om_3", RoleSlug: "ws-admin", ResourceID: "r_gone"}}, a("org_b")},
-		{"assignment across organizations", model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{ID: "ra_9", MembershipID: "om_3", RoleSlug: "ws-admin", ResourceID: "r_ws1"}}, index.Scope{Shared: true, Orgs: []string{"org_a", "org_b"}}},
-		{"assignment of nothing known", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_9", MembershipID: "om_9", RoleSlug: "x", ResourceID: "r_gone"}}, shared},
+		{"new membership", model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_9", OrganizationID: "org_b", Status: model.StatusActive}}, m("om_9")},
+		{"membership status", model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_1", OrganizationID: "org_a", Status: model.StatusInactive}}, m("om_1")},
+		{"membership moving to another organization", model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: "om_1", OrganizationID: "org_b"}}, index.Scope{Shared: true, Memberships: []string{"om_1"}}},
+		{"membership delete by id", model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: "om_3"}}, m("om_3")},
+		{"delete of a membership nobody knows", model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: "om_9"}}, m("om_9")},
+		{"assignment", model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{ID: "ra_9", MembershipID: "om_1", RoleSlug: "ws-admin", ResourceID: "r_ws1"}}, m("om_1")},
+		{"assignment delete", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_2", MembershipID: "om_3", RoleSlug: "ws-admin", ResourceID: "r_wsb"}}, m("om_3")},
+		{"assignment delete after its resource and membership", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_8", MembershipID: "om_9", RoleSlug: "ws-admin", ResourceID: "r_gone"}}, m("om_9")},
 		{"organization role", model.Change{Op: model.OpUpsert, Role: &model.Role{Slug: "billing", OrganizationID: "org_a", ResourceType: model.OrganizationType}}, a("org_a")},
 		{"organization role delete", model.Change{Op: model.OpDelete, Role: &model.Role{Slug: "billing", OrganizationID: "org_a"}}, a("org_a")},
 		{"environment role", model.Change{Op: model.OpUpsert, Role: &model.Role{Slug: "admin", ResourceType: model.OrganizationType}}, shared},
@@ -94,10 +93,10 @@ func TestScopeOf(t *testing.T) {
 
 func TestScopeAdd(t *testing.T) {
 	var s index.Scope
-	s.Add(index.Scope{Orgs: []string{"org_a", "org_b"}})
-	s.Add(index.Scope{Orgs: []string{"org_b"}})
-	if s.Shared || !cmp.Equal(s.Orgs, []string{"org_a", "org_b"}) {
-		t.Fatalf("after two org scopes: %+v", s)
+	s.Add(index.Scope{Orgs: []string{"org_a", "org_b"}, Memberships: []string{"om_1"}})
+	s.Add(index.Scope{Orgs: []string{"org_b"}, Memberships: []string{"om_1", "om_2"}})
+	if s.Shared || !cmp.Equal(s.Orgs, []string{"org_a", "org_b"}) || !cmp.Equal(s.Memberships, []string{"om_1", "om_2"}) {
+		t.Fatalf("after two scopes: %+v", s)
 	}
 	s.Add(index.Scope{Shared: true})
 	if !s.Shared || len(s.Orgs) != 2 {
