@@ -157,8 +157,9 @@ type writeSlot struct {
 
 // newWriter returns a writer for w against base.
 func newWriter(w Writes, base string) *writer {
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: writesInFlight, MaxConnsPerHost: writesInFlight, DisableCompression: true}
 	wr := &writer{w: w, base: base, res: WriteResult{Rate: w.Rate},
-		client: &http.Client{Timeout: 5 * time.Second}}
+		client: &http.Client{Transport: tr, Timeout: 5 * time.Second}}
 	for _, as := range w.Plan.orgs {
 		wr.slots = append(wr.slots, make([]writeSlot, len(as)))
 	}
