@@ -37,27 +37,30 @@ import (
 // # Why a valid stamp means an unchanged answer
 //
 // The engine publishes a change after its store transaction committed,
-// moving Current, then the shared and organization counters of its scope,
-// then the revision (engine.Generations). On a miss, Service reads
-// since := Current, looks up the owners (store transaction S0), takes the
-// stamp of the organizations found (which fails unless Current is still
-// since), and only then evaluates (transaction S ⊇ S0's changes). A hit is
-// served at the published revision R, read before the stamp is checked,
-// and only if the entry was evaluated at a revision ≤ R.
+// moving Current, then the shared, organization and membership counters of
+// its scope, then the revision (engine.Generations). On a miss, Service
+// reads since := Current, looks up the owners (store transaction S0), takes
+// the stamp of what the answer depends on (which fails unless Current is
+// still since), and only then evaluates (transaction S ⊇ S0's changes). A
+// hit is served at the published revision R, read before the stamp is
+// checked, and only if the entry was evaluated at a revision ≤ R.
 //
 //  1. The dependencies are those of S. A change that alters them (deletes
-//     or creates the resource or membership, moves one to another
-//     organization) is in the scope they had before it (an id the data
-//     did not hold depends on every change). If such a change is in S but
-//     not in S0, it committed after since was read; had it been published
-//     before the stamp, Current would have moved and nothing is cached;
-//     otherwise it publishes after the stamp, which then becomes invalid.
+//     or creates the resource, moves the resource or the membership to
+//     another organization) is in the scope they had before it: the
+//     resource's organization, every change for a resource the data did
+//     not hold, or shared. If such a change is in S but not in S0, it
+//     committed after since was read; had it been published before the
+//     stamp, Current would have moved and nothing is cached; otherwise it
+//     publishes after the stamp, which then becomes invalid.
 //  2. The answer holds at R. Every change in R's data but not in S
 //     committed after S began, so after the stamp was taken, and was
 //     published before R was read. Had it touched what the answer depends
 //     on, the stamp would be invalid now. S holds no change beyond R,
-//     since the entry's revision is ≤ R. So R's data gives the same answer
-//     as S's, and R is at least the revision the request waited for.
+//     since the entry's revision is ≤ R (the change feed applies
+//     revisions in increasing order, one at a time). So R's data gives the
+//     same answer as S's, and R is at least the revision the request
+//     waited for.
 //
 // A full Load moves every counter, so reloading older data (a revision
 // number reused) never revives an answer.

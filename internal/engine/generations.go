@@ -31,8 +31,8 @@ const maxStampKeys = 4
 // all (it is Shared).
 //
 // Publication order (publish, under the engine's writeMu, after the
-// change's store transaction committed): Current first, then the shared and
-// organization counters, then the revision. So a reader that sees a
+// change's store transaction committed): Current first, then the shared,
+// organization and membership counters, then the revision. So a reader that sees a
 // revision sees every counter of the changes up to it, and a reader that
 // sees any counter of a change also sees Current of that change (Stamp
 // relies on this).
