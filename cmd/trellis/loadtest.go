@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +25,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/loadtest"
+	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -45,6 +49,8 @@ type loadtestConfig struct {
 	OPA           string
 	Systems       string
 	ServeConstant string
+	DatabaseURL   string
+	WriteRate     float64
 }
 
 // loadtestIssuer is the iss of the tokens the load test mints.
@@ -121,6 +127,8 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 	fs.StringVar(&c.OPA, "opa", "", "stock opa binary (default: the path `go tool -n opa` prints)")
 	fs.StringVar(&c.Systems, "systems", strings.Join(loadtestSystems, ","), "comma-separated systems to load: trellis, trellis-nocache (its decision cache off), opa, ceiling")
 	fs.StringVar(&c.ServeConstant, "serve-constant", "", "internal: serve the constant-decision ceiling on this address and do nothing else")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", databaseURLUsage+": an empty database to import the dataset into; trellis is then served from it (needed by --write-rate)")
+	fs.Float64Var(&c.WriteRate, "write-rate", 0, "after trellis's run, run it again with this many assignment writes per second through /v1/admin/changes, spread over the organizations (needs --database-url)")
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
@@ -137,6 +145,14 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 		if !containsString(loadtestSystems, s) {
 			return c, fmt.Errorf("--systems: unknown system %q: use %s", s, strings.Join(loadtestSystems, ", "))
 		}
+	}
+	switch {
+	case c.WriteRate < 0:
+		return c, errors.New("--write-rate must not be negative")
+	case c.WriteRate > 0 && c.DatabaseURL == "":
+		return c, errors.New("--write-rate needs --database-url: writes go through PostgreSQL")
+	case c.WriteRate > 0 && !containsString(strings.Split(c.Systems, ","), "trellis"):
+		return c, errors.New("--write-rate needs trellis among --systems")
 	}
 	if c.HalfLoad && (c.Rate > 0 || !containsString(strings.Split(c.Systems, ","), "trellis")) {
 		return c, errors.New("--half-load needs the closed loop (no --rate) and trellis among --systems")
@@ -278,6 +294,14 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 		say("wrote the data file and the bundle")
 	}
 
+	var writes *loadtest.Writes
+	if c.DatabaseURL != "" {
+		if writes, err = importForWrites(ctx, c, ds, stderr); err != nil {
+			return err
+		}
+		say("imported the dataset into PostgreSQL")
+	}
+
 	// Nothing below reads the dataset, the oracle or the index again: once
 	// they are collected, the load generator's GC no longer marks them
 	// while it measures.
@@ -301,12 +325,20 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 		case "trellis", "trellis-nocache":
 			args := []string{"serve", "--addr", addr, "--data", dataPath, "--jwks-file", jwksPath,
 				"--issuer", loadtestIssuer, "--log-level", "warn", "--bundles=false"}
+			if sys == "trellis" && writes != nil {
+				args[3], args[4] = "--database-url", c.DatabaseURL
+				args = append(args, "--api-key", writes.APIKey)
+				t.Name = "trellis (postgres)"
+				if cfg.Writes != nil {
+					t.Name = fmt.Sprintf("trellis (postgres), %.0f writes/s", cfg.Writes.Rate)
+				}
+			}
 			if sys == "trellis-nocache" {
 				args = append(args, "--decision-cache-size", "0")
 				t.Name = "trellis, no decision cache"
 			}
 			cmd = exec.CommandContext(ctx, self, args...)
-			t.API, t.Verify, ready = loadtest.TrellisAPI{}, true, base+"/ready"
+			t.API, t.Verify, t.CacheMetrics, ready = loadtest.TrellisAPI{}, true, true, base+"/ready"
 			if cfg.Rate > 0 && c.Rate == 0 {
 				t.Name = fmt.Sprintf("%s (%.0f req/s)", halfLoadName, cfg.Rate)
 			}
@@ -333,6 +365,12 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 			failures = append(failures, fmt.Errorf("%s: %d errors, first: %s", t.Name, res.Errors, res.FirstError))
 		}
 		say("%s: %.0f req/s, p99 %v, %d errors, %d wrong", t.Name, res.Throughput(), res.Latency.P99, res.Errors, res.Wrong)
+		if w := res.Writes; w != nil {
+			say("%s: %d writes (%d failed), p99 %v", t.Name, w.Sent, w.Failed, w.Latency.P99)
+			if w.Failed > 0 {
+				failures = append(failures, fmt.Errorf("%s: %d of %d writes failed, first: %s", t.Name, w.Failed, w.Sent, w.FirstError))
+			}
+		}
 		results = append(results, res)
 		return res, nil
 	}
@@ -340,6 +378,15 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 		res, err := load(sys, cfg)
 		if err != nil {
 			return err
+		}
+		if sys == "trellis" && c.WriteRate > 0 {
+			// A fresh process again, loading the same data from
+			// PostgreSQL, this time with the write stream.
+			w := cfg
+			w.Writes = writes
+			if _, err := load(sys, w); err != nil {
+				return err
+			}
 		}
 		if sys == "trellis" && c.HalfLoad {
 			// A fresh process, so that the fresh-token requests are new to
@@ -358,12 +405,37 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 	table := loadtest.Table(results)
 	kinds := loadtest.KindTable(results)
 	fmt.Fprint(stdout, "\n"+table+"\n"+kinds)
+	if w := loadtest.WritesTable(results); w != "" {
+		fmt.Fprint(stdout, "\n"+w)
+	}
 	report := loadtestReport(c, argv, rev, spec, resources, assignments, mixLine, results)
 	if err := writeLoadtestResults(c.Out, c.Tier, report, results); err != nil {
 		return err
 	}
 	say("wrote %s", c.Out)
 	return errors.Join(failures...)
+}
+
+// writePlanPerOrg is how many assignments the write stream toggles in each
+// organization.
+const writePlanPerOrg = 8
+
+// importForWrites imports ds, with the role of a write plan, into the
+// empty database c.DatabaseURL, and returns the write stream (at
+// c.WriteRate) to run against Trellis served from it.
+func importForWrites(ctx context.Context, c loadtestConfig, ds *model.Dataset, stderr io.Writer) (*loadtest.Writes, error) {
+	plan, err := loadtest.NewWritePlan(ds, writePlanPerOrg, uint64(c.Seed))
+	if err != nil {
+		return nil, err
+	}
+	withRole := *ds
+	withRole.Roles = append(slices.Clone(ds.Roles), plan.Role)
+	if _, err := importDataset(ctx, c.DatabaseURL, &withRole, stderr); err != nil {
+		return nil, fmt.Errorf("import the dataset into --database-url (an empty database): %w", err)
+	}
+	key := make([]byte, 16)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	return &loadtest.Writes{Plan: plan, Rate: c.WriteRate, APIKey: hex.EncodeToString(key)}, nil
 }
 
 // runSystem starts cmd, waits until ready answers 200, loads t and stops
@@ -507,6 +579,14 @@ func loadtestReport(c loadtestConfig, argv []string, rev int64, spec gen.Spec, r
 	b.WriteString("Requests answered per kind in the measured window, with their p99:\n\n")
 	b.WriteString(loadtest.KindTable(results))
 	b.WriteString("\n")
+	if w := loadtest.WritesTable(results); w != "" {
+		b.WriteString("Reads beside the decision cache's hit ratio (from the server's /metrics over the measured window) and the write stream:\n\n")
+		b.WriteString(w)
+		if c.WriteRate > 0 {
+			fmt.Fprintf(&b, "\nThe write stream: %.0f requests per second to `POST /v1/admin/changes` during the measured window, each granting or revoking (in turn) one of %d assignments per organization, on the organization's root, to a membership the mix asks about, of a role that grants nothing, the organizations taken in turn; so every answer the oracle expects stands, while each write is a committed change of a membership's grants that Trellis follows from PostgreSQL and that invalidates that membership's cached answers. Both PostgreSQL runs are fresh processes serving the same imported data.\n", c.WriteRate, writePlanPerOrg)
+		}
+		b.WriteString("\n")
+	}
 	for _, r := range results {
 		if r.FreshSent == 0 || !r.Verified {
 			continue // the ceiling verifies no token
@@ -532,7 +612,7 @@ func loadtestReport(c loadtestConfig, argv []string, rev int64, spec gen.Spec, r
 // acceptance renders issue 6's criteria as they read off this run.
 func acceptance(c loadtestConfig, results []loadtest.Result) string {
 	var b strings.Builder
-	b.WriteString("\nIssue 6's criteria, as this run measured them:\n\n")
+	b.WriteString("\nIssue 6's criteria (and, with --write-rate, issue 12's), as this run measured them:\n\n")
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
@@ -565,6 +645,17 @@ func acceptance(c loadtestConfig, results []loadtest.Result) string {
 			fmt.Fprintf(&b, "- %s throughput ≥ 50 %% of the ceiling's: %.0f %% — %s\n", r.Target, 100*x, verdict(x >= 0.5))
 		}
 	}
+	var readOnly *loadtest.Result
+	for i, r := range results {
+		switch {
+		case r.Target == "trellis (postgres)":
+			readOnly = &results[i]
+		case r.Writes != nil && readOnly != nil && readOnly.Throughput() > 0:
+			x := r.Throughput() / readOnly.Throughput()
+			fmt.Fprintf(&b, "- issue 12: read throughput with %.0f writes/s ≥ 80 %% of read-only: %.0f %% (%.0f of %.0f req/s; cache hits %s) — %s\n",
+				r.Writes.Rate, 100*x, r.Throughput(), readOnly.Throughput(), hitRatio(r), verdict(x >= 0.8))
+		}
+	}
 	for _, r := range results {
 		if !strings.HasPrefix(r.Target, "trellis") {
 			continue
@@ -580,6 +671,14 @@ func acceptance(c loadtestConfig, results []loadtest.Result) string {
 		}
 	}
 	return b.String()
+}
+
+// hitRatio renders r's decision cache hit ratio, "—" when not measured.
+func hitRatio(r loadtest.Result) string {
+	if r.Cache == nil {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f %%", 100*r.Cache.HitRatio())
 }
 
 func cpuModel() string {

@@ -28,10 +28,17 @@ func TestParseLoadtest(t *testing.T) {
 		{"--list-limit", "1001"},
 		{"--half-load", "--rate", "100"},
 		{"--half-load", "--systems", "opa,ceiling"},
+		{"--write-rate", "100"},
+		{"--write-rate", "-1", "--database-url", "postgres://localhost/x"},
+		{"--write-rate", "100", "--database-url", "postgres://localhost/x", "--systems", "opa"},
 	} {
 		if _, err := parseLoadtest(args, io.Discard); err == nil {
 			t.Errorf("parseLoadtest(%q): no error", args)
 		}
+	}
+	c, err = parseLoadtest([]string{"--write-rate", "100", "--database-url", "postgres://localhost/x"}, io.Discard)
+	if err != nil || c.WriteRate != 100 || c.DatabaseURL != "postgres://localhost/x" {
+		t.Errorf("--write-rate 100 --database-url …: %+v, %v", c, err)
 	}
 	c, err = parseLoadtest([]string{"--half-load", "--mix", "batch=1,list=3"}, io.Discard)
 	if err != nil || !c.HalfLoad || c.Shares != (loadtest.Shares{Batch: 1, List: 3}) {

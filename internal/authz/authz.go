@@ -50,18 +50,18 @@ type Config struct {
 	MaxWait time.Duration
 	// MaxBatch bounds the checks in one batch (default 1000).
 	MaxBatch int
-	// DecisionCacheSize bounds the single-check answers kept for the
-	// current data; 0 keeps none. A cache needs an Engine that numbers the
-	// states of its data (Generations).
+	// DecisionCacheSize bounds the single-check answers kept; 0 keeps
+	// none. A cache needs an Engine that is Cacheable.
 	DecisionCacheSize int
 }
 
-// Generations is implemented by evaluators that number the states of their
-// data (*engine.Engine): Generation changes with every change of the data
-// and is never reused, and each answer carries the generation it was
-// evaluated at (engine.Result.Generation).
-type Generations interface {
-	Generation() uint64
+// Cacheable is implemented by evaluators whose answers the decision cache
+// can keep (*engine.Engine): Generations numbers the states of their data
+// by scope, and Owners looks up the organizations of a membership and of
+// resources by id in the current data ("" for an id it does not hold).
+type Cacheable interface {
+	Generations() *engine.Generations
+	Owners(ctx context.Context, om string, rids ...string) (memberOrg string, resourceOrgs []string, err error)
 }
 
 // Service answers decision requests. It is safe for concurrent use.
@@ -71,9 +71,10 @@ type Generations interface {
 // and with *OrganizationUnavailableError when the policy answers
 // organization_unavailable, about a quarantined organization.
 type Service struct {
-	cfg   Config
-	cache *decisionCache
-	gens  Generations // with a cache
+	cfg    Config
+	cache  *decisionCache
+	owners Cacheable           // with a cache
+	gens   *engine.Generations // with a cache
 }
 
 // New returns a Service.
@@ -89,11 +90,11 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}
 	if s.cache != nil {
-		gens, ok := cfg.Engine.(Generations)
+		c, ok := cfg.Engine.(Cacheable)
 		if !ok {
 			return nil, fmt.Errorf("authz: a decision cache needs an engine that numbers its data's generations; %T does not", cfg.Engine)
 		}
-		s.gens = gens
+		s.owners, s.gens = c, c.Generations()
 	}
 	return s, nil
 }
@@ -179,8 +180,8 @@ type Permissions struct {
 // MaxPageSize bounds list pages.
 const MaxPageSize = 1000
 
-// Check answers one check, from the decision cache when it holds the
-// answer for the current data.
+// Check answers one check, from the decision cache when it holds an answer
+// that is still valid (see decisionCache).
 func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consistency) (Decision, Answer, error) {
 	if err := s.ready(); err != nil {
 		return Decision{}, Answer{}, err
@@ -197,29 +198,36 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	}
 	var buf [256]byte
 	var key []byte
-	var gen uint64
+	var rev int64
 	if s.cache != nil {
-		key, gen = appendCheckKey(buf[:0], v, c), s.gens.Generation()
+		key, rev = appendCheckKey(buf[:0], v, c), s.cfg.Engine.Revision()
 	}
-	if e, ok := s.cache.get(gen, key); ok {
-		return e.d, Answer{Revision: e.rev, DecisionID: NewDecisionID()}, nil
+	if e, ok := s.cache.get(s.gens, rev, key); ok {
+		return e.d, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+	}
+	var st []stamped
+	if key != nil {
+		if st, err = s.stamp(ctx, v, []Check{c}, []int{0}); err != nil {
+			return Decision{}, Answer{}, err
+		}
 	}
 	in := v.input()
 	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(c.Permission))
 	in.Insert(ast.InternedTerm("resource"), c.Resource.term())
 	var d Decision
-	ans, gen, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
+	ans, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
 	if err != nil {
 		return Decision{}, Answer{}, err
 	}
-	s.cache.put(gen, key, cached{d, ans.Revision})
+	if key != nil && st[0].ok {
+		s.cache.put(s.gens, key, cached{d, ans.Revision, st[0].stamp})
+	}
 	return d, ans, nil
 }
 
 // CheckBatch answers checks with one token verification, in order. Checks
-// the decision cache holds for the current data are not evaluated again,
-// unless the others were evaluated on newer data: one answer is always of
-// one revision.
+// the decision cache holds valid answers for are not evaluated again, as
+// long as every answer holds at one revision, the one reported.
 func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, cons Consistency) ([]Decision, Answer, error) {
 	if err := s.ready(); err != nil {
 		return nil, Answer{}, err
@@ -246,50 +254,75 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 	if err := s.await(ctx, cons); err != nil {
 		return nil, Answer{}, err
 	}
-	var gen uint64
-	if s.cache != nil {
-		gen = s.gens.Generation()
-	}
 	ds := make([]Decision, len(checks))
+	if s.cache == nil {
+		return s.evaluateBatch(ctx, v, checks, indexes(len(checks)), ds)
+	}
+	rev := s.cfg.Engine.Revision()
 	keys := make([][]byte, len(checks))
+	stamps := make([]engine.Stamp, len(checks))
 	var missing []int
-	var ans Answer
 	for i, c := range checks {
-		if s.cache != nil {
-			keys[i] = appendCheckKey(nil, v, c)
-		}
-		e, ok := s.cache.get(gen, keys[i])
+		keys[i] = appendCheckKey(nil, v, c)
+		e, ok := s.cache.get(s.gens, rev, keys[i])
 		if !ok {
 			missing = append(missing, i)
 		}
-		ds[i], ans.Revision = e.d, e.rev
+		ds[i], stamps[i] = e.d, e.stamp
 	}
 	if len(missing) == 0 {
-		ans.DecisionID = NewDecisionID()
-		return ds, ans, nil
+		return ds, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
 	}
-	ans, got, err := s.evaluateBatch(ctx, v, checks, missing, ds)
-	if err == nil && got != gen && len(missing) < len(checks) {
-		// The cached answers are of older data than the evaluated ones:
-		// evaluate them all on one generation.
-		missing = missing[:0]
-		for i := range checks {
-			missing = append(missing, i)
-		}
-		ans, got, err = s.evaluateBatch(ctx, v, checks, missing, ds)
+	if keys[0] == nil { // a failed token: nothing is cached
+		return s.evaluateBatch(ctx, v, checks, missing, ds)
 	}
+	st, err := s.stamp(ctx, v, checks, missing)
 	if err != nil {
 		return nil, Answer{}, err
 	}
-	for _, i := range missing {
-		s.cache.put(got, keys[i], cached{ds[i], ans.Revision})
+	_, ans, err := s.evaluateBatch(ctx, v, checks, missing, ds)
+	if err != nil {
+		return nil, Answer{}, err
+	}
+	if len(missing) < len(checks) {
+		// The cached and the evaluated answers hold at one revision if
+		// they all hold at the published one (see decisionCache);
+		// otherwise evaluate them all on one state of the data.
+		rev := s.cfg.Engine.Revision()
+		one := ans.Revision <= rev
+		for j, i := range missing {
+			one = one && st[j].ok
+			stamps[i] = st[j].stamp
+		}
+		for i := range stamps {
+			one = one && s.gens.Valid(&stamps[i])
+		}
+		if one {
+			ans.Revision = rev
+		} else if _, ans, err = s.evaluateBatch(ctx, v, checks, indexes(len(checks)), ds); err != nil {
+			return nil, Answer{}, err
+		}
+	}
+	for j, i := range missing {
+		if st[j].ok {
+			s.cache.put(s.gens, keys[i], cached{ds[i], ans.Revision, st[j].stamp})
+		}
 	}
 	return ds, ans, nil
 }
 
+// indexes returns 0, 1, …, n-1.
+func indexes(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
 // evaluateBatch evaluates checks[i] for each i in which, in one batch
-// query, into ds[i], and returns the generation it evaluated at.
-func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, which []int, ds []Decision) (Answer, uint64, error) {
+// query, into ds[i].
+func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, which []int, ds []Decision) ([]Decision, Answer, error) {
 	terms := make([]*ast.Term, len(which))
 	for j, i := range which {
 		terms[j] = ast.ObjectTerm(
@@ -299,7 +332,7 @@ func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, 
 	}
 	in := v.input()
 	in.Insert(ast.InternedTerm("checks"), ast.ArrayTerm(terms...))
-	return s.evaluate(ctx, engine.Batch, in, func(val any) error {
+	ans, err := s.evaluate(ctx, engine.Batch, in, func(val any) error {
 		arr, ok := val.([]any)
 		if !ok || len(arr) != len(which) {
 			return fmt.Errorf("authz: batch result has %d decisions for %d checks", len(arr), len(which))
@@ -311,6 +344,10 @@ func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, 
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, Answer{}, err
+	}
+	return ds, ans, nil
 }
 
 // EffectivePermissions lists the subject's permissions on a resource.
@@ -534,24 +571,22 @@ func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Objec
 	if err := s.await(ctx, cons); err != nil {
 		return Answer{}, err
 	}
-	ans, _, err := s.evaluate(ctx, ep, in, decode)
-	return ans, err
+	return s.evaluate(ctx, ep, in, decode)
 }
 
-// evaluate evaluates ep on in and hands the value to decode. It returns the
-// generation of the data it evaluated on.
-func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, uint64, error) {
+// evaluate evaluates ep on in and hands the value to decode.
+func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
 	res, err := s.cfg.Engine.Decide(ctx, ep, in)
 	if err != nil {
-		return Answer{}, 0, err
+		return Answer{}, err
 	}
 	if err := unavailableIn(res.Value); err != nil {
-		return Answer{}, 0, err
+		return Answer{}, err
 	}
 	if err := decode(res.Value); err != nil {
-		return Answer{}, 0, fmt.Errorf("authz: %s result: %w", ep, err)
+		return Answer{}, fmt.Errorf("authz: %s result: %w", ep, err)
 	}
-	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, res.Generation, nil
+	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, nil
 }
 
 // ready fails with ErrNotReady until the engine has loaded data.

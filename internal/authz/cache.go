@@ -1,34 +1,86 @@
 package authz
 
 import (
+	"context"
 	"encoding/binary"
 	"sync"
 	"sync/atomic"
+
+	"github.com/trellis-authz/trellis/internal/engine"
 )
 
-// decisionCache holds the policy's answers to single checks for the newest
-// generation of the data only (engine.Engine.Generation: it changes with
-// every change of the data and, unlike a revision, is never reused). An
-// entry is the decision evaluated on exactly the generation it is filed
-// under, and a lookup asks for exactly the engine's current generation,
-// read after the request's consistency wait: a cached answer is therefore
-// never older than the request allows, and an answer computed on older data
-// is never filed once newer data was seen. A new generation empties the
-// cache. A nil *decisionCache caches nothing.
+// decisionCache holds the policy's answers to single checks, each with the
+// stamp (engine.Stamp) of the generations of what it depends on: an entry
+// is served only while that stamp is valid, so a change in one
+// organization leaves the answers about every other organization in place,
+// and a grant or membership change leaves every other membership's.
+//
+// # What an answer depends on
+//
+// A check by membership M (named by the subject, or by the token) reads
+// (policies/trellis, and index.Scope for how the data divides): the
+// permission and environment roles — shared data; the resource, its
+// ancestors and their organization roles — the data of the resource's
+// organization; for a reference by type and external id, lookup[O] for the
+// organization O the policy resolves it in — the reference's organization,
+// else the token's, else M's; and M's entry and grants — M's data. Token
+// claims are input. So the answer depends on the shared data, the
+// resource's organization and M (dependsOn), the organizations looked up by
+// the engine (Engine.Owners: Go prepares, the policy still decides). A
+// reference by external id depends on every candidate organization of the
+// lookup, a superset of the one the policy picks. A membership the data
+// does not hold is M's data too (its creation is a change of M), but a
+// resource the data does not hold may be created in any organization, so
+// such an answer depends on every change; so does a reference the policy
+// cannot place in any organization.
+//
+// # Why a valid stamp means an unchanged answer
+//
+// The engine publishes a change after its store transaction committed,
+// moving Current, then the shared, organization and membership counters of
+// its scope, then the revision (engine.Generations). On a miss, Service
+// reads since := Current, looks up the owners (store transaction S0), takes
+// the stamp of what the answer depends on (which fails unless Current is
+// still since), and only then evaluates (transaction S ⊇ S0's changes). A
+// hit is served at the published revision R, read before the stamp is
+// checked, and only if the entry was evaluated at a revision ≤ R.
+//
+//  1. The dependencies are those of S. A change that alters them (deletes
+//     or creates the resource, moves the resource or the membership to
+//     another organization) is in the scope they had before it: the
+//     resource's organization, every change for a resource the data did
+//     not hold, or shared. If such a change is in S but not in S0, it
+//     committed after since was read; had it been published before the
+//     stamp, Current would have moved and nothing is cached; otherwise it
+//     publishes after the stamp, which then becomes invalid.
+//  2. The answer holds at R. Every change in R's data but not in S
+//     committed after S began, so after the stamp was taken, and was
+//     published before R was read. Had it touched what the answer depends
+//     on, the stamp would be invalid now. S holds no change beyond R,
+//     since the entry's revision is ≤ R (the change feed applies
+//     revisions in increasing order, one at a time). So R's data gives the
+//     same answer as S's, and R is at least the revision the request
+//     waited for.
+//
+// A full Load moves every counter, so reloading older data (a revision
+// number reused) never revives an answer.
+//
+// A nil *decisionCache caches nothing.
 type decisionCache struct {
 	max int
 
-	mu  sync.RWMutex
-	gen uint64
-	m   map[string]cached
+	mu sync.RWMutex
+	m  map[string]cached
 
 	hits, misses atomic.Uint64
 }
 
-// cached is a decision and the revision of the data it was evaluated on.
+// cached is a decision, the revision of the data it was evaluated on, and
+// the stamp of what it depends on.
 type cached struct {
-	d   Decision
-	rev int64
+	d     Decision
+	rev   int64
+	stamp engine.Stamp
 }
 
 func newDecisionCache(size int) *decisionCache {
@@ -38,16 +90,16 @@ func newDecisionCache(size int) *decisionCache {
 	return &decisionCache{max: size, m: make(map[string]cached)}
 }
 
-// get returns the decision filed for key at generation gen. A nil key is
-// never cached.
-func (c *decisionCache) get(gen uint64, key []byte) (cached, bool) {
+// get returns the entry filed under key if it still holds at revision rev,
+// the published revision read before the call. A nil key is never cached.
+func (c *decisionCache) get(gens *engine.Generations, rev int64, key []byte) (cached, bool) {
 	if c == nil || key == nil {
 		return cached{}, false
 	}
 	c.mu.RLock()
 	e, ok := c.m[string(key)] // no copy of key: Go looks up without one
-	ok = ok && c.gen == gen
 	c.mu.RUnlock()
+	ok = ok && e.rev <= rev && gens.Valid(&e.stamp)
 	if ok {
 		c.hits.Add(1)
 	} else {
@@ -56,25 +108,34 @@ func (c *decisionCache) get(gen uint64, key []byte) (cached, bool) {
 	return e, ok
 }
 
-// put files e, evaluated at generation gen, under key. At capacity it
-// evicts an arbitrary entry (Go randomizes where a map's iteration starts).
-func (c *decisionCache) put(gen uint64, key []byte, e cached) {
+// evictionProbes is how many entries put looks at, at capacity, for one
+// that is no longer valid before it evicts one that is.
+const evictionProbes = 8
+
+// put files e under key. At capacity it evicts an entry whose stamp is no
+// longer valid among a few arbitrary ones (Go randomizes where a map's
+// iteration starts), else the first of them.
+func (c *decisionCache) put(gens *engine.Generations, key []byte, e cached) {
 	if c == nil || key == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case gen < c.gen:
-		return
-	case gen > c.gen:
-		clear(c.m)
-		c.gen = gen
-	case len(c.m) >= c.max:
-		for k := range c.m {
-			delete(c.m, k)
-			break
+	if _, ok := c.m[string(key)]; !ok && len(c.m) >= c.max {
+		victim, n := "", 0
+		for k, old := range c.m {
+			if n == 0 {
+				victim = k
+			}
+			if !gens.Valid(&old.stamp) {
+				victim = k
+				break
+			}
+			if n++; n == evictionProbes {
+				break
+			}
 		}
+		delete(c.m, victim)
 	}
 	c.m[string(key)] = e
 }
@@ -90,6 +151,76 @@ func (s *Service) CacheStats() CacheStats {
 		return CacheStats{}
 	}
 	return CacheStats{Hits: s.cache.hits.Load(), Misses: s.cache.misses.Load()}
+}
+
+// stamped is the stamp of an answer about to be evaluated; ok is false
+// when the answer must not be cached.
+type stamped struct {
+	stamp engine.Stamp
+	ok    bool
+}
+
+// stamp returns, for each i in which, the stamp of the answer to checks[i]
+// by v. The caller must evaluate the answers after stamp returns (see
+// decisionCache).
+func (s *Service) stamp(ctx context.Context, v subject, checks []Check, which []int) ([]stamped, error) {
+	since := s.gens.Current()
+	rids := make([]string, len(which))
+	for j, i := range which {
+		rids[j] = checks[i].Resource.ID
+	}
+	om := v.membership()
+	memberOrg, resourceOrgs, err := s.owners.Owners(ctx, om, rids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stamped, len(which))
+	for j, i := range which {
+		d := dependsOn(v, checks[i].Resource, om, memberOrg, resourceOrgs[j])
+		out[j].stamp, out[j].ok = s.gens.Stamp(since, d)
+	}
+	return out, nil
+}
+
+// dependsOn returns what the answer to a check of r by v depends on
+// besides the shared data, given membership om that v names and the
+// organizations the data holds for om and for resource r.ID ("" when it
+// holds none; see decisionCache).
+func dependsOn(v subject, r ResourceRef, om, memberOrg, resourceOrg string) engine.Deps {
+	var d engine.Deps
+	if om != "" {
+		d.Memberships = []string{om}
+	}
+	if r.ID != "" {
+		if resourceOrg == "" {
+			d.AnyChange = true // it may be created in any organization
+		} else {
+			d.Orgs = []string{resourceOrg}
+		}
+		return d
+	}
+	if r.OrganizationID != "" {
+		d.Orgs = append(d.Orgs, r.OrganizationID)
+	}
+	if v.claims != nil {
+		// The policy takes the token's org_id even when it is empty.
+		d.Orgs = append(d.Orgs, v.claims.OrganizationID)
+	}
+	switch {
+	case memberOrg != "":
+		d.Orgs = append(d.Orgs, memberOrg)
+	case len(d.Orgs) == 0 && om == "":
+		d.AnyChange = true // no organization to look the reference up in
+	}
+	return d
+}
+
+// membership returns the membership v names, or "".
+func (v subject) membership() string {
+	if v.claims != nil {
+		return v.claims.MembershipID
+	}
+	return v.membershipID
 }
 
 // appendCheckKey appends to b the cache key of check c by subject v:

@@ -22,10 +22,10 @@ type fakeEngine struct {
 	value    any   // every Decide and Data answer
 	err      error // every Decide and Data error
 	revision int64 // Revision() and the revision of every answer
-	// generation is Generation() and the generation of every answer.
-	generation uint64
-	waitErr    error // WaitFor's answer
-	unloaded   bool  // Loaded() is false
+	waitErr  error // WaitFor's answer
+	unloaded bool  // Loaded() is false
+	// gens never move: a fakeEngine's data never changes.
+	gens engine.Generations
 
 	mu      sync.Mutex
 	inputs  []ast.Value
@@ -39,10 +39,19 @@ func (f *fakeEngine) Decide(_ context.Context, ep engine.Entrypoint, input ast.V
 	defer f.mu.Unlock()
 	f.eps = append(f.eps, ep)
 	f.inputs = append(f.inputs, input)
-	return engine.Result{Value: f.value, Revision: f.revision, Generation: f.generation}, f.err
+	return engine.Result{Value: f.value, Revision: f.revision}, f.err
 }
 
-func (f *fakeEngine) Generation() uint64 { return f.generation }
+func (f *fakeEngine) Generations() *engine.Generations { return &f.gens }
+
+// Owners places every membership and resource in org_acme.
+func (f *fakeEngine) Owners(_ context.Context, _ string, rids ...string) (string, []string, error) {
+	orgs := make([]string, len(rids))
+	for i := range orgs {
+		orgs[i] = "org_acme"
+	}
+	return "org_acme", orgs, nil
+}
 
 func (f *fakeEngine) Loaded() bool { return !f.unloaded }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/policies"
@@ -24,205 +25,6 @@ func newEngine(t testing.TB) *engine.Engine {
 	return e
 }
 
-// mutator changes a dataset at random and says what it changed, the way a
-// database's change feed would (cascades included, in any order).
-type mutator struct {
-	ds  *model.Dataset
-	rnd *rand.Rand
-	n   int
-}
-
-func (m *mutator) id(prefix string) string {
-	m.n++
-	return fmt.Sprintf("%s_new_%d", prefix, m.n)
-}
-
-func (m *mutator) parentOf(r model.Resource) string {
-	if r.ParentID != "" {
-		return r.ParentID
-	}
-	for _, o := range m.ds.Organizations {
-		if o.ID == r.OrganizationID {
-			return o.RootID()
-		}
-	}
-	return ""
-}
-
-// subtree returns the ids of the resources at and below id.
-func (m *mutator) subtree(id string) map[string]bool {
-	in := map[string]bool{id: true}
-	for grown := true; grown; {
-		grown = false
-		for _, r := range m.ds.Resources {
-			if !in[r.ID] && in[m.parentOf(r)] {
-				in[r.ID], grown = true, true
-			}
-		}
-	}
-	return in
-}
-
-func (m *mutator) pickResource() model.Resource {
-	return m.ds.Resources[m.rnd.IntN(len(m.ds.Resources))]
-}
-
-func (m *mutator) membershipsOf(org string) []model.Membership {
-	var out []model.Membership
-	for _, ms := range m.ds.Memberships {
-		if ms.OrganizationID == org {
-			out = append(out, ms)
-		}
-	}
-	return out
-}
-
-func (m *mutator) rolesOfType(org, typ string) []model.Role {
-	var out []model.Role
-	for _, r := range m.ds.Roles {
-		if r.ResourceType == typ && (r.OrganizationID == "" || r.OrganizationID == org) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// step makes one random change and returns the changes a feed would carry.
-func (m *mutator) step() []model.Change {
-	ds := m.ds
-	if len(ds.Resources) < 10 || len(ds.Memberships) < 3 || len(ds.Roles) < 5 {
-		return nil // too little left to change; the rebuild check still runs
-	}
-	switch m.rnd.IntN(11) {
-	case 8: // delete a membership with its assignments
-		i := m.rnd.IntN(len(ds.Memberships))
-		gone := ds.Memberships[i]
-		ds.Memberships = slices.Delete(ds.Memberships, i, i+1)
-		chs := []model.Change{{Op: model.OpDelete, Membership: &model.Membership{ID: gone.ID}}}
-		ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
-			if a.MembershipID == gone.ID {
-				chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
-			}
-			return a.MembershipID == gone.ID
-		})
-		m.rnd.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
-		return chs
-	case 9: // delete a role: its assignments go and memberships lose it
-		i := m.rnd.IntN(len(ds.Roles))
-		gone := ds.Roles[i]
-		ds.Roles = slices.Delete(ds.Roles, i, i+1)
-		chs := []model.Change{{Op: model.OpDelete, Role: &model.Role{Slug: gone.Slug, OrganizationID: gone.OrganizationID}}}
-		memberOrg := map[string]string{}
-		for j := range ds.Memberships {
-			ms := &ds.Memberships[j]
-			memberOrg[ms.ID] = ms.OrganizationID
-			if (gone.OrganizationID == "" || gone.OrganizationID == ms.OrganizationID) && slices.Contains(ms.RoleSlugs, gone.Slug) {
-				ms.RoleSlugs = slices.DeleteFunc(slices.Clone(ms.RoleSlugs), func(s string) bool { return s == gone.Slug })
-				changed := *ms
-				chs = append(chs, model.Change{Op: model.OpUpsert, Membership: &changed})
-			}
-		}
-		ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
-			hit := a.RoleSlug == gone.Slug && (gone.OrganizationID == "" || gone.OrganizationID == memberOrg[a.MembershipID])
-			if hit {
-				chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
-			}
-			return hit
-		})
-		m.rnd.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
-		return chs
-	case 10: // a new organization with a member holding an organization role
-		o := model.Organization{ID: m.id("org")}
-		ds.Organizations = append(ds.Organizations, o)
-		chs := []model.Change{{Op: model.OpUpsert, Organization: &o}}
-		if roles := m.rolesOfType(o.ID, model.OrganizationType); len(roles) > 0 {
-			ms := model.Membership{ID: m.id("om"), OrganizationID: o.ID, Status: model.StatusActive, RoleSlugs: []string{roles[0].Slug}}
-			ds.Memberships = append(ds.Memberships, ms)
-			chs = append(chs, model.Change{Op: model.OpUpsert, Membership: &ms})
-		}
-		return chs
-	case 0: // add a resource under a random resource
-		p := m.pickResource()
-		r := model.Resource{ID: m.id("authz_resource"), OrganizationID: p.OrganizationID, Type: p.Type, ExternalID: m.id("ext"), ParentID: p.ID}
-		ds.Resources = append(ds.Resources, r)
-		return []model.Change{{Op: model.OpUpsert, Resource: &r}}
-	case 1: // re-parent a resource within its organization, never into its own subtree
-		i := m.rnd.IntN(len(ds.Resources))
-		r := ds.Resources[i]
-		below := m.subtree(r.ID)
-		for range 20 {
-			p := m.pickResource()
-			if p.OrganizationID == r.OrganizationID && !below[p.ID] {
-				ds.Resources[i].ParentID = p.ID
-				moved := ds.Resources[i]
-				return []model.Change{{Op: model.OpUpsert, Resource: &moved}}
-			}
-		}
-		ds.Resources[i].ParentID = "" // to the root
-		moved := ds.Resources[i]
-		return []model.Change{{Op: model.OpUpsert, Resource: &moved}}
-	case 2: // delete a subtree with its assignments, in shuffled order
-		gone := m.subtree(m.pickResource().ID)
-		var chs []model.Change
-		ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
-			if gone[a.ResourceID] {
-				chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
-			}
-			return gone[a.ResourceID]
-		})
-		ds.Resources = slices.DeleteFunc(ds.Resources, func(r model.Resource) bool {
-			if gone[r.ID] {
-				chs = append(chs, model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: r.ID}})
-			}
-			return gone[r.ID]
-		})
-		m.rnd.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
-		return chs
-	case 3, 4: // assign a role
-		r := m.pickResource()
-		ms, roles := m.membershipsOf(r.OrganizationID), m.rolesOfType(r.OrganizationID, r.Type)
-		if len(ms) == 0 || len(roles) == 0 {
-			return nil
-		}
-		a := model.Assignment{ID: m.id("role_assignment"), MembershipID: ms[m.rnd.IntN(len(ms))].ID, RoleSlug: roles[m.rnd.IntN(len(roles))].Slug, ResourceID: r.ID}
-		ds.Assignments = append(ds.Assignments, a)
-		return []model.Change{{Op: model.OpUpsert, Assignment: &a}}
-	case 5: // remove an assignment
-		if len(ds.Assignments) == 0 {
-			return nil
-		}
-		i := m.rnd.IntN(len(ds.Assignments))
-		a := ds.Assignments[i]
-		ds.Assignments = slices.Delete(ds.Assignments, i, i+1)
-		return []model.Change{{Op: model.OpDelete, Assignment: &a}}
-	case 6: // change a membership's status and organization roles
-		i := m.rnd.IntN(len(ds.Memberships))
-		ms := &ds.Memberships[i]
-		ms.Status = []string{model.StatusActive, model.StatusInactive}[m.rnd.IntN(2)]
-		roles := m.rolesOfType(ms.OrganizationID, model.OrganizationType)
-		ms.RoleSlugs = nil
-		for _, r := range roles {
-			if m.rnd.IntN(3) == 0 {
-				ms.RoleSlugs = append(ms.RoleSlugs, r.Slug)
-			}
-		}
-		changed := *ms
-		return []model.Change{{Op: model.OpUpsert, Membership: &changed}}
-	default: // edit a role's permissions
-		i := m.rnd.IntN(len(ds.Roles))
-		r := &ds.Roles[i]
-		var perms []string
-		for _, p := range ds.Permissions {
-			if m.rnd.IntN(2) == 0 {
-				perms = append(perms, p.Slug)
-			}
-		}
-		r.Permissions = perms
-		changed := *r
-		return []model.Change{{Op: model.OpUpsert, Role: &changed}}
-	}
-}
-
 // TestApplyMatchesRebuild applies random changes incrementally and compares
 // the whole document with one built from scratch after every batch.
 func TestApplyMatchesRebuild(t *testing.T) {
@@ -235,11 +37,11 @@ func TestApplyMatchesRebuild(t *testing.T) {
 			if err := live.LoadDataset(ctx, ds); err != nil {
 				t.Fatal(err)
 			}
-			m := &mutator{ds: ds, rnd: rand.New(rand.NewPCG(seed, 7))}
+			m := &enginetest.Mutator{DS: ds, Rand: rand.New(rand.NewPCG(seed, 7))}
 			for step := range 120 {
 				var batch []model.Change
-				for range 1 + m.rnd.IntN(3) {
-					batch = append(batch, m.step()...)
+				for range 1 + m.Rand.IntN(3) {
+					batch = append(batch, m.Step()...)
 				}
 				rev := int64(step + 1)
 				if err := live.Apply(ctx, rev, batch); err != nil {
@@ -262,7 +64,7 @@ func TestApplyMatchesRebuild(t *testing.T) {
 
 // sameDecisions asks both engines the same random questions, including
 // about deleted resources and memberships, and wants the same answers.
-func sameDecisions(t testing.TB, m *mutator, live, fresh *engine.Engine) {
+func sameDecisions(t testing.TB, m *enginetest.Mutator, live, fresh *engine.Engine) {
 	t.Helper()
 	ctx := context.Background()
 	ask := func(ep engine.Entrypoint, in map[string]any) {
@@ -278,12 +80,12 @@ func sameDecisions(t testing.TB, m *mutator, live, fresh *engine.Engine) {
 		}
 	}
 	for range 10 {
-		om := fmt.Sprintf("om_%d", m.rnd.IntN(20)) // some deleted or never there
-		if len(m.ds.Memberships) > 0 && m.rnd.IntN(2) == 0 {
-			om = m.ds.Memberships[m.rnd.IntN(len(m.ds.Memberships))].ID
+		om := fmt.Sprintf("om_%d", m.Rand.IntN(20)) // some deleted or never there
+		if len(m.DS.Memberships) > 0 && m.Rand.IntN(2) == 0 {
+			om = m.DS.Memberships[m.Rand.IntN(len(m.DS.Memberships))].ID
 		}
-		rid := fmt.Sprintf("authz_resource_%d", m.rnd.IntN(150)) // some deleted
-		perm := m.ds.Permissions[m.rnd.IntN(len(m.ds.Permissions))].Slug
+		rid := fmt.Sprintf("authz_resource_%d", m.Rand.IntN(150)) // some deleted
+		perm := m.DS.Permissions[m.Rand.IntN(len(m.DS.Permissions))].Slug
 		subject := map[string]any{"organization_membership_id": om}
 		ask(engine.Check, map[string]any{"subject": subject, "permission": perm, "resource": map[string]any{"id": rid}})
 		ask(engine.EffectivePermissions, map[string]any{"subject": subject, "resource": map[string]any{"id": rid}})
@@ -360,48 +162,148 @@ func TestResultsAreCopies(t *testing.T) {
 	}
 }
 
-// TestGenerations checks that every Load and Apply publishes a new
-// generation, that answers carry the one they were evaluated at, and that a
-// reload to an older revision still moves the generation on.
-func TestGenerations(t *testing.T) {
+// TestGenerationsFollowScopes checks that a change moves the generations
+// of what it affects and of nothing else: one organization's change keeps
+// stamps on other organizations valid, shared changes and reloads
+// invalidate every stamp, and a revision without changes none.
+func TestGenerationsFollowScopes(t *testing.T) {
 	ctx := context.Background()
 	e := newEngine(t)
-	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 1, Resources: 10, Assignments: 5, Depth: 3})
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 3, Resources: 40, Assignments: 30, MembershipsPerOrg: 3, Depth: 3})
 	ds.Revision = 5
-	answerGen := func() uint64 {
-		t.Helper()
-		res, err := e.Data(ctx, "trellis/revision", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Generation
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatal(err)
 	}
-	seen := []uint64{e.Generation()}
-	if got := answerGen(); got != e.Generation() {
-		t.Fatalf("empty engine: answer at generation %d, engine at %d", got, e.Generation())
+	orgA, orgB := ds.Organizations[1].ID, ds.Organizations[2].ID // gen gives even ones organization roles
+	memberOf := map[string]string{}
+	for _, m := range ds.Memberships {
+		memberOf[m.ID] = m.OrganizationID
 	}
-	steps := []func() error{
-		func() error { return e.LoadDataset(ctx, ds) },
-		func() error {
-			role := ds.Roles[0]
-			return e.Apply(ctx, 6, []model.Change{{Op: model.OpUpsert, Role: &role}})
-		},
-		func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) },
+	var grantA model.Assignment
+	for _, a := range ds.Assignments {
+		if memberOf[a.MembershipID] == orgA {
+			grantA = a
+		}
 	}
-	for i, step := range steps {
-		if err := step(); err != nil {
-			t.Fatal(err)
+	var leafB model.Resource
+	for _, r := range ds.Resources {
+		if r.OrganizationID == orgB {
+			leafB = r // a later one may be below it: the delete cascades
 		}
-		g := e.Generation()
-		if g <= seen[len(seen)-1] {
-			t.Fatalf("step %d: generation %d after %v", i, g, seen)
+	}
+	var envRole, orgRoleB model.Role
+	for _, r := range ds.Roles {
+		switch r.OrganizationID {
+		case "":
+			envRole = r
+		case orgB:
+			orgRoleB = r
 		}
-		if got := answerGen(); got != g {
-			t.Fatalf("step %d: answer at generation %d, engine at %d", i, got, g)
+	}
+	if grantA.ID == "" || leafB.ID == "" || envRole.Slug == "" || orgRoleB.Slug == "" {
+		t.Fatal("the generated dataset lacks an assignment in A, a resource in B, or the roles")
+	}
+	memberA := grantA.MembershipID
+
+	g := e.Generations()
+	type scope struct{ a, b, member, shared, anyChange bool } // which stamps a change invalidates
+	rev := ds.Revision
+	apply := func(chs ...model.Change) func() error {
+		return func() error { rev++; return e.Apply(ctx, rev, chs) }
+	}
+	steps := []struct {
+		name    string
+		do      func() error
+		invalid scope
+	}{
+		{"an assignment of a membership of A", apply(model.Change{Op: model.OpDelete, Assignment: &grantA}), scope{member: true, anyChange: true}},
+		{"a membership of A deleted by id", apply(model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: memberA}}), scope{member: true, anyChange: true}},
+		{"a resource of B deleted by id", apply(model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: leafB.ID}}), scope{b: true, anyChange: true}},
+		{"an organization role of B", apply(model.Change{Op: model.OpUpsert, Role: &orgRoleB}), scope{b: true, anyChange: true}},
+		{"a new organization", apply(model.Change{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_new"}}), scope{anyChange: true}},
+		{"a revision without changes", apply(), scope{}},
+		{"an environment role", apply(model.Change{Op: model.OpUpsert, Role: &envRole}), scope{true, true, true, true, true}},
+		{"a permission", apply(model.Change{Op: model.OpUpsert, Permission: &ds.Permissions[0]}), scope{true, true, true, true, true}},
+		{"a reload of an older revision", func() error { ds.Revision = 2; return e.LoadDataset(ctx, ds) }, scope{true, true, true, true, true}},
+	}
+	for _, step := range steps {
+		stamp := func(d engine.Deps) engine.Stamp {
+			t.Helper()
+			st, ok := g.Stamp(g.Current(), d)
+			if !ok {
+				t.Fatalf("%s: Stamp failed with no change in between", step.name)
+			}
+			return st
 		}
-		seen = append(seen, g)
+		a, b := stamp(engine.Deps{Orgs: []string{orgA}}), stamp(engine.Deps{Orgs: []string{orgB}})
+		member, shared := stamp(engine.Deps{Memberships: []string{memberA}}), stamp(engine.Deps{})
+		anyChange := stamp(engine.Deps{Orgs: []string{orgA}, AnyChange: true})
+		before := g.Current()
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		got := scope{!g.Valid(&a), !g.Valid(&b), !g.Valid(&member), !g.Valid(&shared), !g.Valid(&anyChange)}
+		if got != step.invalid {
+			t.Errorf("%s invalidated %+v, want %+v", step.name, got, step.invalid)
+		}
+		if moved := g.Current() != before; moved != step.invalid.anyChange {
+			t.Errorf("%s: Current moved: %v", step.name, moved)
+		}
 	}
 	if e.Revision() != 2 {
 		t.Fatalf("revision %d after reloading revision 2", e.Revision())
+	}
+}
+
+// TestStampFailsAfterAChange: a stamp taken after a change was published
+// since the caller read Current cannot be trusted (its owners may be out of
+// date), so Stamp says so.
+func TestStampFailsAfterAChange(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	g := e.Generations()
+	since := g.Current()
+	orgA := engine.Deps{Orgs: []string{"org_a"}}
+	if _, ok := g.Stamp(since, orgA); !ok {
+		t.Fatal("Stamp failed with no change since")
+	}
+	if err := e.Apply(ctx, 1, []model.Change{{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.Stamp(since, orgA); ok {
+		t.Fatal("Stamp succeeded although a change was published since")
+	}
+	many, ok := g.Stamp(g.Current(), engine.Deps{Orgs: []string{"org_a", "org_b", "org_c"}, Memberships: []string{"om_a", "om_b"}})
+	if !ok {
+		t.Fatal("Stamp failed")
+	}
+	if err := e.Apply(ctx, 2, []model.Change{{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_e"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if g.Valid(&many) {
+		t.Fatal("a stamp of more organizations and memberships than it records survived a change elsewhere")
+	}
+}
+
+// TestOwners reads the organizations of memberships and resources, and ""
+// for ids the data does not hold.
+func TestOwners(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 2, Resources: 10, Assignments: 5, MembershipsPerOrg: 2, Depth: 3})
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	m, r := ds.Memberships[0], ds.Resources[len(ds.Resources)-1]
+	root := ds.Organizations[1].RootID()
+	org, orgs, err := e.Owners(ctx, m.ID, r.ID, "authz_resource_nope", root, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{r.OrganizationID, "", ds.Organizations[1].ID, ""}; org != m.OrganizationID || !slices.Equal(orgs, want) {
+		t.Fatalf("Owners = %q, %q; want %q, %q", org, orgs, m.OrganizationID, want)
+	}
+	if org, _, err := e.Owners(ctx, "om_nope"); err != nil || org != "" {
+		t.Fatalf("Owners of an unknown membership = %q, %v", org, err)
 	}
 }

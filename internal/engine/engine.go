@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,13 +71,12 @@ type Engine struct {
 	dataQueries map[string]rego.PreparedEvalQuery
 
 	// writeMu makes each Load or Apply, from its store transaction to the
-	// publication of its revision and generation, one step: the
-	// generation written in the store is the one published next.
-	writeMu    sync.Mutex
-	revision   atomic.Int64
-	generation atomic.Uint64
-	loaded     atomic.Bool
-	changed    atomic.Pointer[chan struct{}] // closed and replaced on every load
+	// publication of its generations and revision, one step.
+	writeMu  sync.Mutex
+	gens     Generations
+	revision atomic.Int64
+	loaded   atomic.Bool
+	changed  atomic.Pointer[chan struct{}] // closed and replaced on every load
 }
 
 // Result is the answer of one evaluation.
@@ -88,9 +86,6 @@ type Result struct {
 	Value any
 	// Revision is the data revision the answer was evaluated at.
 	Revision int64
-	// Generation is the generation of the data the answer was evaluated
-	// on (see Engine.Generation).
-	Generation uint64
 }
 
 // New compiles the modules and prepares the decision queries over an empty
@@ -134,7 +129,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err := e.write(ctx, map[string]any{"revision": json.Number("0")}); err != nil {
 		return nil, err
 	}
-	e.setRevision(0) // generation 1: the empty document
+	e.publish(0, index.Scope{Shared: true})
 	for _, ep := range entrypoints {
 		pq, err := e.prepare(ctx, "data.trellis."+string(ep))
 		if err != nil {
@@ -225,51 +220,31 @@ func (e *Engine) load(ctx context.Context, doc any, revision int64) error {
 		return err
 	}
 	e.loaded.Store(true)
-	e.setRevision(revision)
+	e.publish(revision, index.Scope{Shared: true})
 	return nil
 }
 
-// setRevision publishes a new revision and generation, and wakes WaitFor
-// callers.
-func (e *Engine) setRevision(rev int64) {
-	e.generation.Add(1)
+// publish makes a committed change visible to the cache and WaitFor: it
+// moves the generations of the change's scope, then the revision (in this
+// order; see Generations), and wakes WaitFor callers. The caller holds
+// writeMu.
+func (e *Engine) publish(rev int64, sc index.Scope) {
+	e.gens.publish(sc)
 	e.revision.Store(rev)
 	ch := make(chan struct{})
 	close(*e.changed.Swap(&ch))
 }
 
-// write replaces the document with doc, in plain values, and stores the
-// generation it will have once published.
+// write replaces the document with doc, in plain values.
 func (e *Engine) write(ctx context.Context, doc any) error {
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		if err := e.store.Write(ctx, txn, storage.AddOp, storage.Path{index.Root}, doc); err != nil {
-			return err
-		}
-		return e.writeGeneration(ctx, txn)
+		return e.store.Write(ctx, txn, storage.AddOp, storage.Path{index.Root}, doc)
 	})
 	if err != nil {
 		return fmt.Errorf("engine: write data: %w", err)
 	}
 	return nil
 }
-
-// generationPath holds the generation in the store, beside the host's
-// other facts, so that an evaluation reads it in its own transaction.
-var generationPath = storage.Path{HostRoot, "generation"}
-
-// writeGeneration stores the generation the data of write transaction txn
-// will have once committed and published by setRevision. Write
-// transactions are serialized by writeMu until published, so the next
-// generation is the current one plus one.
-func (e *Engine) writeGeneration(ctx context.Context, txn storage.Transaction) error {
-	return e.store.Write(ctx, txn, storage.AddOp, generationPath, json.Number(strconv.FormatUint(e.generation.Load()+1, 10)))
-}
-
-// Generation numbers the states of the data: it grows with every Load and
-// Apply and is never reused, unlike a revision, which a reload of older data
-// (a restored database) takes back. An answer evaluated at a generation
-// holds for as long as that generation is current.
-func (e *Engine) Generation() uint64 { return e.generation.Load() }
 
 // Loaded reports whether data has been loaded at least once.
 func (e *Engine) Loaded() bool { return e.loaded.Load() }
@@ -376,12 +351,6 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 			rev = n
 		}
 	}
-	var gen uint64
-	if v, err := e.store.Read(ctx, txn, generationPath); err == nil {
-		if n, ok := v.(json.Number); ok {
-			gen, _ = strconv.ParseUint(string(n), 10, 64)
-		}
-	}
 	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
 	if input != nil {
 		opts = append(opts, rego.EvalParsedInput(input))
@@ -393,35 +362,41 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return Result{}, ErrUndefined
 	}
-	return Result{Value: rs[0].Expressions[0].Value, Revision: rev, Generation: gen}, nil
+	return Result{Value: rs[0].Expressions[0].Value, Revision: rev}, nil
 }
 
 var revisionPath = storage.Path{index.Root, "revision"}
 
 // Apply patches the data document with changes, in order, in one store
 // transaction, and makes revision current: decisions see all of the changes
-// or none. On error nothing is applied; index.ErrIncomplete (wrapped) means
-// the caller should reload the whole dataset, a *model.RuleError (wrapped)
-// names the organizations whose data a change would break (index.Patch).
+// or none. It then moves the generations of what the changes affect
+// (index.ScopeOf, read before each change is patched), and only those:
+// a revision without changes moves none. On error nothing is applied;
+// index.ErrIncomplete (wrapped) means the caller should reload the whole
+// dataset, a *model.RuleError (wrapped) names the organizations whose data
+// a change would break (index.Patch).
 func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Change) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	var sc index.Scope
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
 		s := txnStore{ctx: ctx, store: e.store, txn: txn}
 		for i, ch := range changes {
-			if err := index.Patch(s, ch); err != nil {
+			chs, err := index.ScopeOf(s, ch)
+			if err == nil {
+				sc.Add(chs)
+				err = index.Patch(s, ch)
+			}
+			if err != nil {
 				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
 			}
-		}
-		if err := e.writeGeneration(ctx, txn); err != nil {
-			return err
 		}
 		return index.SetRevision(s, revision)
 	})
 	if err != nil {
 		return fmt.Errorf("engine: apply revision %d: %w", revision, err)
 	}
-	e.setRevision(revision)
+	e.publish(revision, sc)
 	return nil
 }
 
@@ -430,8 +405,8 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 // recognises requests about it, so that its decisions answer
 // organization_unavailable (index.RemoveOrganization, index.PutQuarantine).
 // It returns each organization's quarantine with the ids of the resources
-// and memberships it held; its Problems are the caller's to fill in. The
-// generation changes; on error nothing changes.
+// and memberships it held; its Problems are the caller's to fill in. Every
+// cached answer is evicted; on error nothing changes.
 func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
 	qs := make([]model.Quarantine, len(orgs))
 	err := e.writeOrganizations(ctx, func(s txnStore) error {
@@ -459,8 +434,8 @@ func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarant
 // model.Dataset.Isolate returns it. If part quarantines org, only the ids
 // that recognise requests about it are kept; if part does not hold it, it
 // leaves the document. The shared data of part is not written: it must
-// equal the document's. The revision stays, the generation changes; on
-// error nothing changes.
+// equal the document's. The revision stays, every cached answer is
+// evicted; on error nothing changes.
 func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Dataset) error {
 	var sub map[string]any
 	q := part.QuarantineOf(org)
@@ -486,20 +461,20 @@ func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Da
 }
 
 // writeOrganizations runs write in one store write transaction and
-// publishes the result as a new generation of the current revision.
+// publishes the result at the current revision. It moves the shared
+// generation, so every cached answer is evicted: a quarantine changes the
+// answers of every subject and resource of its organization, and both
+// happen rarely enough that a finer scope is not worth its argument.
 func (e *Engine) writeOrganizations(ctx context.Context, write func(txnStore) error) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		if err := write(txnStore{ctx: ctx, store: e.store, txn: txn}); err != nil {
-			return err
-		}
-		return e.writeGeneration(ctx, txn)
+		return write(txnStore{ctx: ctx, store: e.store, txn: txn})
 	})
 	if err != nil {
 		return err
 	}
-	e.setRevision(e.revision.Load())
+	e.publish(e.revision.Load(), index.Scope{Shared: true})
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/policies"
@@ -55,7 +56,7 @@ func TestOracle(t *testing.T) {
 			if err := ds.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			w := newBruteForce(ds)
+			w := enginetest.NewOracle(ds)
 			e := oracleEngine(t, ds)
 			rng := rand.New(rand.NewPCG(uint64(run.spec.Seed), 1))
 			p := &prober{t: t, e: e, w: w, rng: rng}
@@ -83,189 +84,11 @@ func oracleEngine(t testing.TB, ds *model.Dataset) *engine.Engine {
 	return e
 }
 
-// bruteForce is the brute-force reference: the dataset in plain maps, with no
-// precomputed ancestry.
-type bruteForce struct {
-	ds        *model.Dataset
-	res       map[string]model.Resource // organization roots included
-	resIDs    []string                  // sorted, roots included
-	byExt     map[[3]string]string      // (org, type, external id) → id
-	mem       map[string]model.Membership
-	memIDs    []string              // sorted
-	roles     map[string]model.Role // by key
-	perms     []string              // every permission slug, sorted
-	known     map[string]bool       // permission slugs
-	grants    map[string][]bfGrant  // membership → its grants
-	orgMems   map[string][]string   // organization → memberships
-	orgRes    map[string][]string   // organization → resources, root included
-	children  map[string][]string   // resource → its children
-	anchorsOf map[string][]string   // membership → resources it holds grants on
-}
-
-// bfGrant is a role (by index key) held on a resource.
-type bfGrant struct{ resource, role string }
-
-func newBruteForce(ds *model.Dataset) *bruteForce {
-	w := &bruteForce{
-		ds:        ds,
-		res:       map[string]model.Resource{},
-		byExt:     map[[3]string]string{},
-		mem:       map[string]model.Membership{},
-		roles:     map[string]model.Role{},
-		known:     map[string]bool{},
-		grants:    map[string][]bfGrant{},
-		orgMems:   map[string][]string{},
-		orgRes:    map[string][]string{},
-		children:  map[string][]string{},
-		anchorsOf: map[string][]string{},
-	}
-	add := func(r model.Resource) {
-		w.res[r.ID] = r
-		w.resIDs = append(w.resIDs, r.ID)
-		w.byExt[[3]string{r.OrganizationID, r.Type, r.ExternalID}] = r.ID
-		w.orgRes[r.OrganizationID] = append(w.orgRes[r.OrganizationID], r.ID)
-	}
-	for _, o := range ds.Organizations {
-		add(model.Resource{ID: o.RootID(), OrganizationID: o.ID, Type: model.OrganizationType, ExternalID: o.ID})
-	}
-	for _, r := range ds.Resources {
-		if r.ParentID == "" {
-			r.ParentID = model.RootResourceID(r.OrganizationID)
-		}
-		add(r)
-		w.children[r.ParentID] = append(w.children[r.ParentID], r.ID)
-	}
-	sort.Strings(w.resIDs)
-	for _, r := range ds.Roles {
-		w.roles[r.Key()] = r
-	}
-	for _, p := range ds.Permissions {
-		w.perms = append(w.perms, p.Slug)
-		w.known[p.Slug] = true
-	}
-	sort.Strings(w.perms)
-	for _, m := range ds.Memberships {
-		w.mem[m.ID] = m
-		w.memIDs = append(w.memIDs, m.ID)
-		w.orgMems[m.OrganizationID] = append(w.orgMems[m.OrganizationID], m.ID)
-		for _, slug := range m.RoleSlugs {
-			w.addGrant(m.ID, model.RootResourceID(m.OrganizationID), slug)
-		}
-	}
-	sort.Strings(w.memIDs)
-	for _, a := range ds.Assignments {
-		w.addGrant(a.MembershipID, a.ResourceID, a.RoleSlug)
-	}
-	return w
-}
-
-func (w *bruteForce) addGrant(om, rid, slug string) {
-	org := w.mem[om].OrganizationID
-	key := model.RoleKey(org, slug) // an organization role shadows the environment role
-	if _, ok := w.roles[key]; !ok {
-		key = slug
-	}
-	w.grants[om] = append(w.grants[om], bfGrant{rid, key})
-	w.anchorsOf[om] = append(w.anchorsOf[om], rid)
-}
-
-// isAncestorOrSelf reports whether a is r or one of r's ancestors.
-func (w *bruteForce) isAncestorOrSelf(a, r string) bool {
-	for cur := r; cur != ""; cur = w.res[cur].ParentID {
-		if cur == a {
-			return true
-		}
-	}
-	return false
-}
-
-// allowed is the decision rule: om is active, in rid's organization, and
-// holds a role with perm on rid or an ancestor.
-func (w *bruteForce) allowed(om, perm, rid string) bool {
-	m, ok := w.mem[om]
-	r, rok := w.res[rid]
-	if !ok || !rok || !w.known[perm] || m.Status != model.StatusActive || m.OrganizationID != r.OrganizationID {
-		return false
-	}
-	for _, g := range w.grants[om] {
-		if slices.Contains(w.roles[g.role].Permissions, perm) && w.isAncestorOrSelf(g.resource, rid) {
-			return true
-		}
-	}
-	return false
-}
-
-// tokenClaims is the verified-claims part of the policy input.
-type tokenClaims struct {
-	org, membership string
-	perms           []string
-}
-
-func (k tokenClaims) input() map[string]any {
-	perms := make([]any, len(k.perms))
-	for i, p := range k.perms {
-		perms[i] = p
-	}
-	return map[string]any{"org_id": k.org, "permissions": perms, "membership_id": k.membership}
-}
-
-// allowedToken is the token-first rule, then the decision rule for the
-// token's membership, which must belong to the token's organization.
-func (w *bruteForce) allowedToken(k tokenClaims, perm, rid string) bool {
-	r, ok := w.res[rid]
-	if !ok || !w.known[perm] {
-		return false
-	}
-	if k.org == r.OrganizationID && slices.Contains(k.perms, perm) {
-		return true
-	}
-	m, ok := w.mem[k.membership]
-	return ok && m.OrganizationID == k.org && w.allowed(k.membership, perm, rid)
-}
-
-// resourceRef names a resource in policy input: by id, or by type and external id
-// with an optional organization.
-type resourceRef struct{ id, typ, ext, org string }
-
-func (r resourceRef) input() map[string]any {
-	if r.id != "" {
-		return map[string]any{"id": r.id}
-	}
-	in := map[string]any{"type": r.typ, "external_id": r.ext}
-	if r.org != "" {
-		in["organization_id"] = r.org
-	}
-	return in
-}
-
-func (r resourceRef) String() string {
-	if r.id != "" {
-		return r.id
-	}
-	return fmt.Sprintf("%s:%s@%q", r.typ, r.ext, r.org)
-}
-
-// resolve returns the resource r names, or "" for none; an external
-// reference without an organization is in the token's (tokenOrg).
-func (w *bruteForce) resolve(r resourceRef, tokenOrg string) string {
-	if _, ok := w.res[r.id]; ok {
-		return r.id
-	}
-	if r.id != "" {
-		return ""
-	}
-	org := r.org
-	if org == "" {
-		org = tokenOrg
-	}
-	return w.byExt[[3]string{org, r.typ, r.ext}]
-}
-
 // prober asks the engine random questions and compares the answers.
 type prober struct {
 	t      *testing.T
 	e      *engine.Engine
-	w      *bruteForce
+	w      *enginetest.Oracle
 	rng    *rand.Rand
 	errors int
 }
@@ -327,7 +150,7 @@ func (p *prober) membership() string {
 	if p.chance(3) {
 		return "om_unknown"
 	}
-	return pickOne(p.rng, p.w.memIDs)
+	return pickOne(p.rng, p.w.MemIDs)
 }
 
 // permission returns a random permission for om: often one of a role om
@@ -337,13 +160,13 @@ func (p *prober) permission(om string) string {
 	case p.chance(4):
 		return pickOne(p.rng, []string{"nope:view", "project:fly", ""})
 	case p.chance(50):
-		if g := pickOne(p.rng, p.w.grants[om]); g.role != "" {
-			if perm := pickOne(p.rng, p.w.roles[g.role].Permissions); perm != "" {
+		if g := pickOne(p.rng, p.w.Grants[om]); g.Role != "" {
+			if perm := pickOne(p.rng, p.w.Roles[g.Role].Permissions); perm != "" {
 				return perm
 			}
 		}
 	}
-	return pickOne(p.rng, p.w.perms)
+	return pickOne(p.rng, p.w.Perms)
 }
 
 // resource returns a random resource id for om: often at or below one of
@@ -354,21 +177,21 @@ func (p *prober) resource(om string) string {
 	case p.chance(3):
 		return "authz_resource_unknown"
 	case p.chance(40):
-		if a := pickOne(p.rng, p.w.anchorsOf[om]); a != "" {
+		if a := pickOne(p.rng, p.w.AnchorsOf[om]); a != "" {
 			return p.descend(a)
 		}
 	case p.chance(60):
-		if org := p.w.mem[om].OrganizationID; org != "" {
-			return pickOne(p.rng, p.w.orgRes[org])
+		if org := p.w.Mem[om].OrganizationID; org != "" {
+			return pickOne(p.rng, p.w.OrgRes[org])
 		}
 	}
-	return pickOne(p.rng, p.w.resIDs)
+	return pickOne(p.rng, p.w.ResIDs)
 }
 
 // descend walks down from rid through a random number of random children.
 func (p *prober) descend(rid string) string {
 	for steps := p.rng.IntN(4); steps > 0; steps-- {
-		next := pickOne(p.rng, p.w.children[rid])
+		next := pickOne(p.rng, p.w.Children[rid])
 		if next == "" {
 			break
 		}
@@ -379,17 +202,17 @@ func (p *prober) descend(rid string) string {
 
 // refTo returns a reference to rid: by id, or by type and external id with
 // its organization, another organization, or none (tokenOK: the token's).
-func (p *prober) refTo(rid string, tokenOK bool) resourceRef {
-	r, ok := p.w.res[rid]
+func (p *prober) refTo(rid string, tokenOK bool) enginetest.ResourceRef {
+	r, ok := p.w.Res[rid]
 	if !ok || p.chance(60) {
-		return resourceRef{id: rid}
+		return enginetest.ResourceRef{ID: rid}
 	}
-	out := resourceRef{typ: r.Type, ext: r.ExternalID, org: r.OrganizationID}
+	out := enginetest.ResourceRef{Type: r.Type, Ext: r.ExternalID, Org: r.OrganizationID}
 	switch {
 	case tokenOK && p.chance(30):
-		out.org = ""
+		out.Org = ""
 	case p.chance(10):
-		out.org = pickOne(p.rng, p.w.ds.Organizations).ID
+		out.Org = pickOne(p.rng, p.w.DS.Organizations).ID
 	}
 	return out
 }
@@ -406,8 +229,8 @@ func (p *prober) checks(n int) {
 		om := p.membership()
 		perm := p.permission(om)
 		r := p.refTo(p.resource(om), false)
-		want := p.w.allowed(om, perm, p.w.resolve(r, ""))
-		got, out := p.check(map[string]any{"subject": membershipSubject(om), "permission": perm, "resource": r.input()})
+		want := p.w.Allowed(om, perm, p.w.Resolve(r, ""))
+		got, out := p.check(map[string]any{"subject": membershipSubject(om), "permission": perm, "resource": r.Input()})
 		if got != want {
 			p.mismatch("check(%s, %q, %s): got allowed=%v (%v), brute force says %v", om, perm, r, got, out["reason"], want)
 		}
@@ -431,26 +254,26 @@ func (p *prober) balanced(n, allowed int) {
 // token returns a random token for a random membership: usually of the
 // membership's organization with some of the permissions, sometimes of
 // another organization, without a membership, or with an unknown one.
-func (p *prober) token() tokenClaims {
+func (p *prober) token() enginetest.TokenClaims {
 	om := p.membership()
-	org := p.w.mem[om].OrganizationID
+	org := p.w.Mem[om].OrganizationID
 	if org == "" || p.chance(15) {
-		org = pickOne(p.rng, p.w.ds.Organizations).ID
+		org = pickOne(p.rng, p.w.DS.Organizations).ID
 	}
-	k := tokenClaims{org: org, membership: om}
+	k := enginetest.TokenClaims{Org: org, Membership: om}
 	switch {
 	case p.chance(10):
-		k.membership = ""
+		k.Membership = ""
 	case p.chance(10): //nolint:gocritic // dupCase: each call draws a new random number
-		k.membership = pickOne(p.rng, p.w.orgMems[org]) // another member of its organization
+		k.Membership = pickOne(p.rng, p.w.OrgMems[org]) // another member of its organization
 	}
-	for _, perm := range p.w.perms {
+	for _, perm := range p.w.Perms {
 		if p.chance(15) {
-			k.perms = append(k.perms, perm)
+			k.Perms = append(k.Perms, perm)
 		}
 	}
 	if p.chance(5) {
-		k.perms = append(k.perms, "nope:view")
+		k.Perms = append(k.Perms, "nope:view")
 	}
 	return k
 }
@@ -461,18 +284,18 @@ func (p *prober) tokenChecks(n int) {
 	for range n {
 		k := p.token()
 		var perm string
-		if p.chance(30) && len(k.perms) > 0 {
-			perm = pickOne(p.rng, k.perms)
+		if p.chance(30) && len(k.Perms) > 0 {
+			perm = pickOne(p.rng, k.Perms)
 		} else {
-			perm = p.permission(k.membership)
+			perm = p.permission(k.Membership)
 		}
-		om := k.membership
+		om := k.Membership
 		if om == "" || p.chance(20) {
-			om = pickOne(p.rng, p.w.orgMems[k.org])
+			om = pickOne(p.rng, p.w.OrgMems[k.Org])
 		}
 		r := p.refTo(p.resource(om), true)
-		want := p.w.allowedToken(k, perm, p.w.resolve(r, k.org))
-		got, out := p.check(map[string]any{"token": k.input(), "permission": perm, "resource": r.input()})
+		want := p.w.AllowedToken(k, perm, p.w.Resolve(r, k.Org))
+		got, out := p.check(map[string]any{"token": k.Input(), "permission": perm, "resource": r.Input()})
 		if got != want {
 			p.mismatch("check(token %+v, %q, %s): got allowed=%v (%v), brute force says %v", k, perm, r, got, out, want)
 		}
@@ -517,7 +340,7 @@ func (p *prober) page(ep engine.Entrypoint, input map[string]any) []string {
 		if !more {
 			break
 		}
-		if len(page) == 0 || pages > len(p.w.resIDs)+len(p.w.memIDs) {
+		if len(page) == 0 || pages > len(p.w.ResIDs)+len(p.w.MemIDs) {
 			p.t.Fatalf("%s %v: has_more with no progress (%v)", ep, in, out)
 		}
 		after = ids[len(ids)-1]
@@ -533,7 +356,7 @@ func (p *prober) page(ep engine.Entrypoint, input map[string]any) []string {
 func (p *prober) subjectInput() (in map[string]any, label string) {
 	if p.chance(25) {
 		k := p.token()
-		return map[string]any{"token": k.input()}, fmt.Sprintf("token %+v", k)
+		return map[string]any{"token": k.Input()}, fmt.Sprintf("token %+v", k)
 	}
 	om := p.membership()
 	return map[string]any{"subject": membershipSubject(om)}, om
@@ -564,14 +387,14 @@ func (p *prober) listResources(n int) {
 		subj, label := p.subjectInput()
 		om := subjectMembership(subj)
 		perm := p.permission(om)
-		org := p.w.mem[om].OrganizationID
+		org := p.w.Mem[om].OrganizationID
 		if tk, ok := subj["token"].(map[string]any); ok {
 			org = tk["org_id"].(string)
 		}
 		in := map[string]any{"permission": perm}
 		typ := ""
 		if !p.chance(10) {
-			typ = pickOne(p.rng, p.w.ds.ResourceTypes).Slug
+			typ = pickOne(p.rng, p.w.DS.ResourceTypes).Slug
 			if p.chance(10) {
 				typ = model.OrganizationType
 			}
@@ -580,11 +403,11 @@ func (p *prober) listResources(n int) {
 		parent := ""
 		switch {
 		case p.chance(30) && org != "":
-			parent = pickOne(p.rng, p.w.orgRes[org])
+			parent = pickOne(p.rng, p.w.OrgRes[org])
 			in["parent"] = map[string]any{"id": parent}
 		case p.chance(20):
 			if !p.chance(60) {
-				org = pickOne(p.rng, p.w.ds.Organizations).ID // perhaps another one
+				org = pickOne(p.rng, p.w.DS.Organizations).ID // perhaps another one
 			}
 			in["organization_id"] = org
 		}
@@ -597,15 +420,15 @@ func (p *prober) listResources(n int) {
 		for _, id := range got {
 			cands[id] = true
 		}
-		for _, id := range p.w.orgRes[org] {
-			if (typ == "" || p.w.res[id].Type == typ) && (parent == "" || id != parent && p.w.isAncestorOrSelf(parent, id)) {
+		for _, id := range p.w.OrgRes[org] {
+			if (typ == "" || p.w.Res[id].Type == typ) && (parent == "" || id != parent && p.w.IsAncestorOrSelf(parent, id)) {
 				cands[id] = true
 			}
 		}
 		var want []string
 		for id := range cands {
 			if ok, _ := p.check(mergeInputs(subj, map[string]any{"permission": perm, "resource": map[string]any{"id": id}})); ok &&
-				(typ == "" || p.w.res[id].Type == typ) && (parent == "" || id != parent && p.w.isAncestorOrSelf(parent, id)) {
+				(typ == "" || p.w.Res[id].Type == typ) && (parent == "" || id != parent && p.w.IsAncestorOrSelf(parent, id)) {
 				want = append(want, id)
 			}
 		}
@@ -632,7 +455,7 @@ func (p *prober) effectivePermissions(n int) {
 		om := subjectMembership(subj)
 		_, isToken := subj["token"]
 		r := p.refTo(p.resource(om), isToken)
-		out := p.decide(engine.EffectivePermissions, mergeInputs(subj, map[string]any{"resource": r.input()}))
+		out := p.decide(engine.EffectivePermissions, mergeInputs(subj, map[string]any{"resource": r.Input()}))
 		list, ok := out["permissions"].([]any)
 		if !ok {
 			p.t.Fatalf("effective_permissions(%s, %s): no permissions in %v", label, r, out)
@@ -642,8 +465,8 @@ func (p *prober) effectivePermissions(n int) {
 			got[i] = perm.(string)
 		}
 		var want []string
-		for _, perm := range p.w.perms {
-			if ok, _ := p.check(mergeInputs(subj, map[string]any{"permission": perm, "resource": r.input()})); ok {
+		for _, perm := range p.w.Perms {
+			if ok, _ := p.check(mergeInputs(subj, map[string]any{"permission": perm, "resource": r.Input()})); ok {
 				want = append(want, perm)
 			}
 		}
@@ -667,17 +490,17 @@ func (p *prober) listMemberships(n int) {
 		rid := p.resource(om)
 		r := p.refTo(rid, false)
 		direct := p.chance(25)
-		got := p.page(engine.ListMemberships, map[string]any{"permission": perm, "resource": r.input(), "direct": direct})
+		got := p.page(engine.ListMemberships, map[string]any{"permission": perm, "resource": r.Input(), "direct": direct})
 		var want []string
-		for _, m := range p.w.memIDs {
-			if p.w.mem[m].Status != model.StatusActive {
+		for _, m := range p.w.MemIDs {
+			if p.w.Mem[m].Status != model.StatusActive {
 				continue
 			}
 			var ok bool
 			if direct {
-				ok = p.w.allowedDirect(m, perm, p.w.resolve(r, ""))
+				ok = p.w.AllowedDirect(m, perm, p.w.Resolve(r, ""))
 			} else {
-				ok, _ = p.check(map[string]any{"subject": membershipSubject(m), "permission": perm, "resource": r.input()})
+				ok, _ = p.check(map[string]any{"subject": membershipSubject(m), "permission": perm, "resource": r.Input()})
 			}
 			if ok {
 				want = append(want, m)
@@ -691,21 +514,6 @@ func (p *prober) listMemberships(n int) {
 		}
 	}
 	p.t.Logf("%d membership lists, %d non-empty", n, nonEmpty)
-}
-
-// allowedDirect is the decision rule restricted to grants on rid itself.
-func (w *bruteForce) allowedDirect(om, perm, rid string) bool {
-	m, ok := w.mem[om]
-	r, rok := w.res[rid]
-	if !ok || !rok || !w.known[perm] || m.Status != model.StatusActive || m.OrganizationID != r.OrganizationID {
-		return false
-	}
-	for _, g := range w.grants[om] {
-		if g.resource == rid && slices.Contains(w.roles[g.role].Permissions, perm) {
-			return true
-		}
-	}
-	return false
 }
 
 // setDiff describes how got differs from want.

@@ -92,13 +92,13 @@ func TestQuarantineAndPutOrganization(t *testing.T) {
 	e := loaded(t, demo)
 	whole := document(t, e)
 
-	gen0 := e.Generation()
+	gen0 := e.Generations().Current()
 	qs, err := e.Quarantine(ctx, []string{"org_acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Generation() == gen0 || e.Revision() != demo.Revision {
-		t.Errorf("after Quarantine: generation %d (was %d), revision %d; want a new generation of the same revision", e.Generation(), gen0, e.Revision())
+	if e.Generations().Current() == gen0 || e.Revision() != demo.Revision {
+		t.Errorf("after Quarantine: generation %d (was %d), revision %d; want a new generation of the same revision", e.Generations().Current(), gen0, e.Revision())
 	}
 	want := heldOut(demo, "org_acme").Quarantined[0]
 	slices.Sort(want.Resources)

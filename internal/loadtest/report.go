@@ -85,6 +85,41 @@ func KindTable(results []Result) string {
 	return b.String()
 }
 
+// WritesTable renders, for the results that counted decision cache
+// lookups or ran a write stream, read throughput and p99 beside the cache
+// hit ratio and the writes; "" when none did. The share is each row's read
+// throughput over that of the first such row (the run without writes).
+func WritesTable(results []Result) string {
+	var rows []Result
+	for _, r := range results {
+		if r.Cache != nil || r.Writes != nil {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("| system | read req/s | share of " + rows[0].Target + " | p99 | cache hits | writes/s asked / done | write p99 | failed writes |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		hits, writes, wp99, failed := "—", "—", "—", "—"
+		if r.Cache != nil {
+			hits = fmt.Sprintf("%.1f %%", 100*r.Cache.HitRatio())
+		}
+		if w := r.Writes; w != nil {
+			writes = fmt.Sprintf("%.0f / %.1f", w.Rate, w.Achieved(r.Elapsed))
+			wp99, failed = ms(w.Latency.P99), fmt.Sprint(w.Failed)
+		}
+		share := "—"
+		if rows[0].Throughput() > 0 {
+			share = fmt.Sprintf("%.0f %%", 100*r.Throughput()/rows[0].Throughput())
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", r.Target, r.Throughput(), share, ms(r.Latency.P99), hits, writes, wp99, failed)
+	}
+	return b.String()
+}
+
 func ratioHeader(results []Result) string {
 	if len(results) == 0 {
 		return "ratio"

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ type Target struct {
 	Verify bool
 	// PID is the server process, for RSS and CPU; 0: not measured.
 	PID int
+	// CacheMetrics says the server exports its decision cache's counters
+	// on GET /metrics (Trellis does), read before and after the measured
+	// window.
+	CacheMetrics bool
 }
 
 // Config bounds one load run. Zero fields get the defaults their comments
@@ -56,6 +61,9 @@ type Config struct {
 	MaxRequests int64
 	// Timeout bounds each request (default 5s).
 	Timeout time.Duration
+	// Writes, when set, runs a write stream through the target's admin
+	// route during the measured window.
+	Writes *Writes
 }
 
 func (c Config) withDefaults() Config {
@@ -102,6 +110,24 @@ type Result struct {
 	Server *ProcUsage
 	// Client is the load generator's own CPU over the measured window.
 	Client *ProcUsage
+	// Cache counts the server's decision cache lookups in the measured
+	// window; nil when not measured (Target.CacheMetrics).
+	Cache *CacheCounts
+	// Writes is what the write stream did; nil without one.
+	Writes *WriteResult
+}
+
+// CacheCounts are decision cache lookups.
+type CacheCounts struct {
+	Hits, Misses uint64
+}
+
+// HitRatio is the share of lookups that hit, 0 with none.
+func (c CacheCounts) HitRatio() float64 {
+	if c.Hits+c.Misses == 0 {
+		return 0
+	}
+	return float64(c.Hits) / float64(c.Hits+c.Misses)
 }
 
 // KindResult is the share of one request kind in a run.
@@ -233,12 +259,30 @@ func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 		serverErr = errors.New("no server process")
 	}
 	self, selfErr := ReadProc(0)
+	var cacheBefore CacheCounts
+	var cacheErr error
+	if t.CacheMetrics {
+		cacheBefore, cacheErr = readCacheCounts(ctx, r.client, base)
+	}
 	rss := watchRSS(mctx, t.PID, rssEvery)
+	writes := make(chan WriteResult, 1)
+	if cfg.Writes != nil {
+		go func() { writes <- newWriter(*cfg.Writes, base).run(mctx) }()
+	}
 	start := time.Now()
 	samples := r.load(mctx, cfg, true)
 	res.Elapsed = time.Since(start)
-	cancel() // ended by cfg.MaxRequests: stop the RSS sampler too
+	cancel() // ended by cfg.MaxRequests: stop the RSS sampler and the writes too
 	rssSamples := <-rss
+	if cfg.Writes != nil {
+		w := <-writes
+		res.Writes = &w
+	}
+	if t.CacheMetrics && cacheErr == nil {
+		if after, err := readCacheCounts(ctx, r.client, base); err == nil {
+			res.Cache = &CacheCounts{Hits: after.Hits - cacheBefore.Hits, Misses: after.Misses - cacheBefore.Misses}
+		}
+	}
 	if serverErr == nil {
 		if after, err := ReadProc(t.PID); err == nil {
 			u := Usage(before, after, res.Elapsed)
@@ -501,4 +545,51 @@ func watchRSS(ctx context.Context, pid int, every time.Duration) <-chan []int64 
 		}
 	}()
 	return out
+}
+
+// readCacheCounts reads the decision cache's counters from the Prometheus
+// text that GET base/metrics answers.
+func readCacheCounts(ctx context.Context, client *http.Client, base string) (CacheCounts, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return CacheCounts{}, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return CacheCounts{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return CacheCounts{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return CacheCounts{}, fmt.Errorf("loadtest: GET /metrics: %s", resp.Status)
+	}
+	var c CacheCounts
+	found := 0
+	for line := range strings.SplitSeq(string(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		var dst *uint64
+		switch {
+		case !ok:
+			continue
+		case name == "trellis_decision_cache_hits_total":
+			dst = &c.Hits
+		case name == "trellis_decision_cache_misses_total":
+			dst = &c.Misses
+		default:
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			return CacheCounts{}, fmt.Errorf("loadtest: /metrics: %s: %w", name, err)
+		}
+		*dst = uint64(f)
+		found++
+	}
+	if found != 2 {
+		return CacheCounts{}, errors.New("loadtest: /metrics has no decision cache counters")
+	}
+	return c, nil
 }

@@ -1,5 +1,7 @@
-// Package enginetest holds what the benchmarks of several packages share:
-// the OPA floor every decision benchmark is reported against.
+// Package enginetest holds what the tests and benchmarks of several
+// packages share: the OPA floor every decision benchmark is reported
+// against, the brute-force Oracle of the decision rules and the Mutator
+// that changes a dataset the way a change feed reports it.
 package enginetest
 
 import (
