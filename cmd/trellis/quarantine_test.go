@@ -78,43 +78,6 @@ func quarantinedAre(want ...string) func(map[string]any) bool {
 	}
 }
 
-// answer is what a client reads of a response.
-type answer struct {
-	status     int
-	retryAfter string
-	body       map[string]any
-}
-
-func send(t *testing.T, method, url, apiKey string, body any) answer {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		buf, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(buf)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &a.body); err != nil && len(raw) > 0 {
-		t.Fatalf("%s %s: %d, not a JSON object: %s", method, url, resp.StatusCode, raw)
-	}
-	return a
-}
-
 func subjectCheck(om, perm, rid string) map[string]any {
 	return map[string]any{"subject": map[string]any{"organization_membership_id": om}, "permission": perm, "resource": map[string]any{"id": rid}}
 }

@@ -18,6 +18,20 @@ import (
 // decodes the JSON answer (nil for an empty body).
 func call(t testing.TB, method, url, apiKey string, body any, headers ...string) (int, map[string]any) {
 	t.Helper()
+	a := send(t, method, url, apiKey, body, headers...)
+	return a.status, a.body
+}
+
+// answer is what a client reads of a response.
+type answer struct {
+	status     int
+	retryAfter string
+	body       map[string]any // nil for an empty body
+}
+
+// send sends a JSON request with an API key and extra header pairs.
+func send(t testing.TB, method, url, apiKey string, body any, headers ...string) answer {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		buf, err := json.Marshal(body)
@@ -46,13 +60,13 @@ func call(t testing.TB, method, url, apiKey string, body any, headers ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out map[string]any
+	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
+		if err := json.Unmarshal(raw, &a.body); err != nil {
 			t.Fatalf("%s %s: %d, not JSON: %s", method, url, resp.StatusCode, raw)
 		}
 	}
-	return resp.StatusCode, out
+	return a
 }
 
 const testSchema = `
