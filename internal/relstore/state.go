@@ -39,8 +39,8 @@ type resources struct {
 	firstGrant        []uint32 // grant
 	free              []uint32
 	all               []*[]uint32 // every column, for alloc and release
-	byID              hashIndex       // id
-	byExt             hashIndex       // (org, typ, ext)
+	byID              hashIndex   // id
+	byExt             hashIndex   // (org, typ, ext)
 	live              int
 }
 
@@ -88,7 +88,7 @@ type grants struct {
 	nextOfMem, prevOfMem []uint32 // grant
 	free                 []uint32
 	all                  []*[]uint32 // every column, for alloc and release
-	byPair               hashIndex       // (res, mem)
+	byPair               hashIndex   // (res, mem)
 	live                 int
 }
 
