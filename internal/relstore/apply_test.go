@@ -21,7 +21,7 @@ import (
 // they applied) to the compact store and, with index.Patch, to the
 // in-memory reference, and compares every read after every revision.
 func TestApplyMatchesPatch(t *testing.T) {
-	seeds, steps := uint64(6), 150
+	seeds, steps := uint64(4), 120
 	if testing.Short() {
 		seeds, steps = 2, 60
 	}

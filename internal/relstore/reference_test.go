@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"testing"
 
@@ -203,9 +204,17 @@ func sameRead(s *relstore.Store, ref *reference, path storage.Path) string {
 	want, wantErr := ref.read(path)
 	got, gotErr := storage.ReadOne(context.Background(), s, path)
 	if wantErr != nil || gotErr != nil {
+		if reflect.DeepEqual(storageError(gotErr), storageError(wantErr)) {
+			return ""
+		}
 		if diff := cmp.Diff(storageError(gotErr), storageError(wantErr)); diff != "" {
 			return fmt.Sprintf("%v: error (-got +want):\n%s", path, diff)
 		}
+		return ""
+	}
+	// DeepEqual first, as cmp.Diff does (a nil slice is not an empty one),
+	// for speed: cmp only explains a difference.
+	if reflect.DeepEqual(got, want) {
 		return ""
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
