@@ -47,6 +47,18 @@ func (x *hashIndex) find(h uint64, eq func(v uint32) bool) uint32 {
 	}
 }
 
+// findKey is find for an index keyed by one column: it returns the entity
+// v with hash h whose col[v] is k, or 0.
+func (x *hashIndex) findKey(h uint64, col []uint32, k uint32) uint32 {
+	m := x.mask()
+	for i := h & m; ; i = (i + 1) & m {
+		v := x.slots[i]
+		if v == 0 || col[v] == k {
+			return v
+		}
+	}
+}
+
 // insert adds v, whose key must not be in the index yet.
 func (x *hashIndex) insert(v uint32) {
 	if (x.n+1)*4 > len(x.slots)*3 {

@@ -239,7 +239,7 @@ func (st *state) resource(id uint32) uint32 {
 	if id == 0 {
 		return 0
 	}
-	return r.byID.find(mix(uint64(id)), func(v uint32) bool { return r.id[v] == id })
+	return r.byID.findKey(mix(uint64(id)), r.id, id)
 }
 
 func (st *state) resourceNamed(id string) uint32 { return st.resource(st.str.lookup(id)) }
@@ -259,7 +259,7 @@ func (st *state) org(id uint32) uint32 {
 	if id == 0 {
 		return 0
 	}
-	return o.byID.find(mix(uint64(id)), func(v uint32) bool { return o.id[v] == id })
+	return o.byID.findKey(mix(uint64(id)), o.id, id)
 }
 
 func (st *state) membership(id uint32) uint32 {
@@ -267,7 +267,7 @@ func (st *state) membership(id uint32) uint32 {
 	if id == 0 {
 		return 0
 	}
-	return m.byID.find(mix(uint64(id)), func(v uint32) bool { return m.id[v] == id })
+	return m.byID.findKey(mix(uint64(id)), m.id, id)
 }
 
 func (st *state) grant(res, mem uint32) uint32 {
@@ -283,7 +283,7 @@ func (st *state) role(key uint32) uint32 {
 	if key == 0 {
 		return 0
 	}
-	return r.byKey.find(mix(uint64(key)), func(v uint32) bool { return r.key[v] == key })
+	return r.byKey.findKey(mix(uint64(key)), r.key, key)
 }
 
 func (st *state) perm(slug uint32) uint32 {
@@ -291,7 +291,7 @@ func (st *state) perm(slug uint32) uint32 {
 	if slug == 0 {
 		return 0
 	}
-	return p.bySlug.find(mix(uint64(slug)), func(v uint32) bool { return p.slug[v] == slug })
+	return p.bySlug.findKey(mix(uint64(slug)), p.slug, slug)
 }
 
 // Resources.

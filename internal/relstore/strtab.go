@@ -3,6 +3,7 @@ package relstore
 import (
 	"bytes"
 	"encoding/binary"
+	"unsafe"
 )
 
 // strtab is the string table: every id, slug and external id of the
@@ -32,6 +33,9 @@ func (t *strtab) init(strings, bytes int) {
 // not keep them past the next change to the table.
 func (t *strtab) bytes(v uint32) []byte {
 	off := t.offs[v]
+	if n := t.arena[off]; n < 0x80 { // a length under 128: one byte
+		return t.arena[off+1 : off+1+uint32(n)]
+	}
 	n, w := binary.Uvarint(t.arena[off:])
 	start := int(off) + w
 	return t.arena[start : start+int(n)]
@@ -39,6 +43,28 @@ func (t *strtab) bytes(v uint32) []byte {
 
 // str returns string v as a new Go string.
 func (t *strtab) str(v uint32) string { return string(t.bytes(v)) }
+
+// box sets out[i] to string ids[i] for each i: new Go strings, which all
+// share one new buffer, one allocation instead of one per string. The
+// buffer is written here only, before any string of it is made, and never
+// after, which is what unsafe.String requires.
+func (t *strtab) box(out []any, ids []uint32) {
+	n := 0
+	for _, v := range ids {
+		n += len(t.bytes(v))
+	}
+	buf := make([]byte, 0, n)
+	for i, v := range ids {
+		b := t.bytes(v)
+		if len(b) == 0 {
+			out[i] = ""
+			continue
+		}
+		start := len(buf)
+		buf = append(buf, b...) // within capacity: buf never moves
+		out[i] = unsafe.String(&buf[start], len(b))
+	}
+}
 
 // lookup returns the number of s, or 0 when the table does not hold it.
 func (t *strtab) lookup(s string) uint32 {

@@ -20,24 +20,18 @@ func (st *state) revisionValue() json.Number {
 // strs returns the strings of list l, in order; never nil.
 func (st *state) strs(l []uint32) []any {
 	out := make([]any, len(l))
-	for i, s := range l {
-		out[i] = st.str.str(s)
-	}
+	st.str.box(out, l)
 	return out
 }
 
 // sortedStrs returns the strings of rows' column col, sorted; never nil.
 func (st *state) sortedStrs(col []uint32, rows []uint32) []any {
-	ids := make([]string, len(rows))
+	ids := make([]uint32, len(rows))
 	for i, r := range rows {
-		ids[i] = st.str.str(col[r])
+		ids[i] = col[r]
 	}
-	slices.Sort(ids)
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = id
-	}
-	return out
+	slices.SortFunc(ids, st.str.compare)
+	return st.strs(ids)
 }
 
 func (st *state) orgValue(row uint32) map[string]any {
@@ -48,16 +42,14 @@ func (st *state) orgValue(row uint32) map[string]any {
 // ancestors, nearest first: the parent links walked up to the root.
 func (st *state) resourceValue(row uint32) []any {
 	r := &st.res
-	return []any{st.str.str(r.org[row]), st.str.str(r.typ[row]), st.str.str(r.ext[row]), st.ancestry(row)}
-}
-
-func (st *state) ancestry(row uint32) []any {
-	r := &st.res
-	anc := make([]any, 0, 8)
+	var ids [16]uint32 // org, type, ext, then the chain: on the stack at usual depths
+	l := append(ids[:0], r.org[row], r.typ[row], r.ext[row])
 	for p := row; p != 0; p = r.parent[p] {
-		anc = append(anc, st.str.str(r.id[p]))
+		l = append(l, r.id[p])
 	}
-	return anc
+	vals := make([]any, len(l))
+	st.str.box(vals, l)
+	return []any{vals[0], vals[1], vals[2], vals[3:len(vals):len(vals)]}
 }
 
 // childrenValue is the ids of row's children, sorted; false when it has
