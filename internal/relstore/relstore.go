@@ -161,8 +161,7 @@ func (s *Store) txnOf(t storage.Transaction) (*txn, error) {
 	return x, nil
 }
 
-// writeTxn is txnOf for a transaction that is to change the document: it
-// takes the write lock on its first change.
+// writeTxn is txnOf for a write transaction.
 func (s *Store) writeTxn(t storage.Transaction) (*txn, error) {
 	x, err := s.txnOf(t)
 	if err != nil {
@@ -171,12 +170,17 @@ func (s *Store) writeTxn(t storage.Transaction) (*txn, error) {
 	if !x.write {
 		return nil, invalidTxn("data write during read transaction")
 	}
-	if !x.locked {
-		s.mu.Lock()
-		x.locked = true
-		s.st.undo = &x.undo
-	}
 	return x, nil
+}
+
+// lock takes the write lock for t's first change of the document, and
+// points the document's undo log at t's.
+func (s *Store) lock(t *txn) {
+	if !t.locked {
+		s.mu.Lock()
+		t.locked = true
+		s.st.undo = &t.undo
+	}
 }
 
 // Load replaces the document with the one of ds, built straight from the
@@ -186,17 +190,15 @@ func (s *Store) writeTxn(t storage.Transaction) (*txn, error) {
 // readers are held up only by the swap. txn must be a write transaction
 // of s.
 func (s *Store) Load(ctx context.Context, txn storage.Transaction, ds *model.Dataset) error {
-	if _, err := s.txnOf(txn); err != nil {
+	t, err := s.writeTxn(txn)
+	if err != nil {
 		return err
 	}
 	st, err := build(ds)
 	if err != nil {
 		return err
 	}
-	t, err := s.writeTxn(txn)
-	if err != nil {
-		return err
-	}
+	s.lock(t)
 	old := s.st
 	old.undo = nil
 	st.undo = &t.undo
@@ -222,6 +224,7 @@ func (s *Store) Apply(ctx context.Context, txn storage.Transaction, revision int
 	if err != nil {
 		return err
 	}
+	s.lock(t)
 	mark := len(t.undo)
 	for i, ch := range changes {
 		if err := s.st.apply(ch); err != nil {

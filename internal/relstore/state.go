@@ -41,7 +41,6 @@ type resources struct {
 	all               []*[]uint32 // every column, for alloc and release
 	byID              hashIndex   // id
 	byExt             hashIndex   // (org, typ, ext)
-	live              int
 }
 
 func (r *resources) columns() []*[]uint32 {
@@ -55,7 +54,6 @@ type orgs struct {
 	free     []uint32
 	all      []*[]uint32 // every column, for alloc and release
 	byID     hashIndex
-	live     int
 }
 
 func (o *orgs) columns() []*[]uint32 { return []*[]uint32{&o.id, &o.root} }
@@ -70,7 +68,6 @@ type memberships struct {
 	free       []uint32
 	all        []*[]uint32 // every column, for alloc and release
 	byID       hashIndex
-	live       int
 }
 
 func (m *memberships) columns() []*[]uint32 {
@@ -89,7 +86,6 @@ type grants struct {
 	free                 []uint32
 	all                  []*[]uint32 // every column, for alloc and release
 	byPair               hashIndex   // (res, mem)
-	live                 int
 }
 
 func (g *grants) columns() []*[]uint32 {
@@ -103,7 +99,6 @@ type roles struct {
 	free           []uint32
 	all            []*[]uint32 // every column, for alloc and release
 	byKey          hashIndex
-	live           int
 }
 
 func (r *roles) columns() []*[]uint32 { return []*[]uint32{&r.key, &r.slug, &r.typ, &r.perms} }
@@ -114,7 +109,6 @@ type perms struct {
 	free      []uint32
 	all       []*[]uint32 // every column, for alloc and release
 	bySlug    hashIndex
-	live      int
 }
 
 func (p *perms) columns() []*[]uint32 { return []*[]uint32{&p.slug, &p.typ} }
@@ -310,7 +304,6 @@ func (st *state) addResource(id, org, typ, ext, parent uint32) uint32 {
 	if parent != 0 {
 		st.link(parent, row)
 	}
-	st.count(&r.live, 1)
 	return row
 }
 
@@ -364,7 +357,6 @@ func (st *state) dropResource(row uint32) {
 	st.remove(&r.byID, row)
 	st.remove(&r.byExt, row)
 	st.release(r.all, &r.free, row)
-	st.count(&r.live, -1)
 }
 
 // Grants.
@@ -387,7 +379,6 @@ func (st *state) addGrant(res, mem, keys uint32) uint32 {
 		st.set(&g.prevOfMem, next, row)
 	}
 	st.set(&m.firstGrant, mem, row)
-	st.count(&g.live, 1)
 	return row
 }
 
@@ -419,7 +410,6 @@ func (st *state) dropGrant(row uint32) {
 		}
 	}
 	st.release(g.all, &g.free, row)
-	st.count(&g.live, -1)
 }
 
 // Memberships, organizations, roles, permissions.
@@ -430,7 +420,6 @@ func (st *state) addMembership(id, org uint32) uint32 {
 	st.set(&m.id, row, id)
 	st.set(&m.org, row, org)
 	st.insert(&m.byID, row)
-	st.count(&m.live, 1)
 	return row
 }
 
@@ -439,7 +428,6 @@ func (st *state) dropMembership(row uint32) {
 	m := &st.mems
 	st.remove(&m.byID, row)
 	st.release(m.all, &m.free, row)
-	st.count(&m.live, -1)
 }
 
 func (st *state) addOrg(id, root uint32) uint32 {
@@ -448,7 +436,6 @@ func (st *state) addOrg(id, root uint32) uint32 {
 	st.set(&o.id, row, id)
 	st.set(&o.root, row, root)
 	st.insert(&o.byID, row)
-	st.count(&o.live, 1)
 	return row
 }
 
@@ -456,7 +443,6 @@ func (st *state) dropOrg(row uint32) {
 	o := &st.orgs
 	st.remove(&o.byID, row)
 	st.release(o.all, &o.free, row)
-	st.count(&o.live, -1)
 }
 
 // putRole adds or replaces the role of key.
@@ -467,7 +453,6 @@ func (st *state) putRole(key, slug, typ, permList uint32) {
 		row = st.alloc(r.all, &r.free)
 		st.set(&r.key, row, key)
 		st.insert(&r.byKey, row)
-		st.count(&r.live, 1)
 	}
 	st.set(&r.slug, row, slug)
 	st.set(&r.typ, row, typ)
@@ -478,7 +463,6 @@ func (st *state) dropRole(row uint32) {
 	r := &st.roles
 	st.remove(&r.byKey, row)
 	st.release(r.all, &r.free, row)
-	st.count(&r.live, -1)
 }
 
 // putPerm adds or replaces the permission of slug.
@@ -489,7 +473,6 @@ func (st *state) putPerm(slug, typ uint32) {
 		row = st.alloc(p.all, &p.free)
 		st.set(&p.slug, row, slug)
 		st.insert(&p.bySlug, row)
-		st.count(&p.live, 1)
 	}
 	st.set(&p.typ, row, typ)
 }
@@ -498,14 +481,6 @@ func (st *state) dropPerm(row uint32) {
 	p := &st.perms
 	st.remove(&p.bySlug, row)
 	st.release(p.all, &p.free, row)
-	st.count(&p.live, -1)
-}
-
-func (st *state) count(n *int, d int) {
-	*n += d
-	if st.logging() {
-		st.log(func() { *n -= d })
-	}
 }
 
 // heapBytes is the heap the state's slices occupy (their capacity).
