@@ -36,19 +36,19 @@ func (st *state) apply(ch model.Change) error {
 	case ch.Resource != nil:
 		return st.putResource(*ch.Resource)
 	case ch.Membership != nil && del:
-		st.deleteMembership(st.membership(st.str.lookup(ch.Membership.ID)))
+		st.deleteMembership(st.membershipNamed(ch.Membership.ID))
 	case ch.Membership != nil:
 		return st.putMembership(*ch.Membership)
 	case ch.Assignment != nil:
 		return st.assignment(*ch.Assignment, del)
 	case ch.Role != nil && del:
-		if row := st.role(st.str.lookup(ch.Role.Key())); row != 0 {
+		if row := st.roleNamed(ch.Role.Key()); row != 0 {
 			st.dropRole(row)
 		}
 	case ch.Role != nil:
 		st.putRoleOf(*ch.Role)
 	case ch.Permission != nil && del:
-		if row := st.perm(st.str.lookup(ch.Permission.Slug)); row != 0 {
+		if row := st.permNamed(ch.Permission.Slug); row != 0 {
 			st.dropPerm(row)
 		}
 	case ch.Permission != nil:
@@ -86,10 +86,10 @@ func (st *state) putOrganization(o model.Organization) error {
 // everything below it; its memberships and roles stay (their deletes come
 // as changes of their own).
 func (st *state) deleteOrganization(o model.Organization) {
-	row := st.org(st.str.lookup(o.ID))
+	row := st.orgNamed(o.ID)
 	root := st.resourceNamed(o.RootID())
 	if row != 0 {
-		root = st.resource(st.orgs.root[row])
+		root = st.resource(st.orgs.at(row, orgRoot))
 	}
 	st.deleteResource(root)
 	if row != 0 {
@@ -107,36 +107,36 @@ func (st *state) putResource(r model.Resource) error {
 		if orow == 0 {
 			return fmt.Errorf("relstore: unknown organization %q", r.OrganizationID)
 		}
-		if parent = st.resource(st.orgs.root[orow]); parent == 0 {
-			return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, st.str.str(st.orgs.root[orow]))
+		if parent = st.resource(st.orgs.at(orow, orgRoot)); parent == 0 {
+			return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, st.str.str(st.orgs.at(orow, orgRoot)))
 		}
 	} else if parent = st.resourceNamed(r.ParentID); parent == 0 {
 		return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, r.ParentID)
 	}
-	if st.res.org[parent] != org {
-		return invariant("resource %s: parent %s is in organization %s, not %s", r.ID, st.str.str(st.res.id[parent]), st.str.str(st.res.org[parent]), r.OrganizationID)
+	if st.res.at(parent, resOrg) != org {
+		return invariant("resource %s: parent %s is in organization %s, not %s", r.ID, st.str.str(st.res.at(parent, resID)), st.str.str(st.res.at(parent, resOrg)), r.OrganizationID)
 	}
 	id, typ, ext := st.str.intern(r.ID), st.str.intern(r.Type), st.str.intern(r.ExternalID)
 	row := st.resource(id)
 	if holder := st.resourceByExt(org, typ, ext); holder != 0 && holder != row {
-		return invariant("resource %s: external id %q of type %q is resource %s's in organization %s", r.ID, r.ExternalID, r.Type, st.str.str(st.res.id[holder]), r.OrganizationID)
+		return invariant("resource %s: external id %q of type %q is resource %s's in organization %s", r.ID, r.ExternalID, r.Type, st.str.str(st.res.at(holder, resID)), r.OrganizationID)
 	}
 	if row == 0 {
 		st.addResource(id, org, typ, ext, parent)
 		return nil
 	}
-	if st.res.org[row] != org {
-		return invariant("resource %s: organization %s cannot become %s", r.ID, st.str.str(st.res.org[row]), r.OrganizationID)
+	if st.res.at(row, resOrg) != org {
+		return invariant("resource %s: organization %s cannot become %s", r.ID, st.str.str(st.res.at(row, resOrg)), r.OrganizationID)
 	}
-	for p := parent; p != 0; p = st.res.parent[p] {
+	for p := parent; p != 0; p = st.res.at(p, resParent) {
 		if p == row {
-			return invariant("resource %s: parent %s is in its own subtree", r.ID, st.str.str(st.res.id[parent]))
+			return invariant("resource %s: parent %s is in its own subtree", r.ID, st.str.str(st.res.at(parent, resID)))
 		}
 	}
-	if st.res.typ[row] != typ || st.res.ext[row] != ext {
+	if st.res.at(row, resTyp) != typ || st.res.at(row, resExt) != ext {
 		st.rename(row, typ, ext)
 	}
-	if st.res.parent[row] != parent {
+	if st.res.at(row, resParent) != parent {
 		st.unlink(row)
 		st.link(parent, row)
 	}
@@ -154,8 +154,8 @@ func (st *state) deleteResource(row uint32) {
 	sub := st.subtree(row, nil)
 	for i := len(sub) - 1; i >= 0; i-- {
 		n := sub[i]
-		for gr := r.firstGrant[n]; gr != 0; {
-			next := g.nextOfRes[gr]
+		for gr := r.at(n, resFirstGrant); gr != 0; {
+			next := g.at(gr, grNextOfRes)
 			st.dropGrant(gr)
 			gr = next
 		}
@@ -169,7 +169,7 @@ func (st *state) subtree(row uint32, out []uint32) []uint32 {
 	start := len(out)
 	out = append(out, row)
 	for i := start; i < len(out); i++ {
-		for c := r.firstChild[out[i]]; c != 0; c = r.nextSib[c] {
+		for c := r.at(out[i], resFirstChild); c != 0; c = r.at(c, resNextSib) {
 			out = append(out, c)
 		}
 	}
@@ -196,19 +196,19 @@ func (st *state) putMembership(m model.Membership) error {
 	slices.SortFunc(keys, st.str.compare)
 	id := st.str.intern(m.ID)
 	row := st.membership(id)
-	if row != 0 && st.mems.org[row] != org {
-		return invariant("membership %s: organization %s cannot become %s", m.ID, st.str.str(st.mems.org[row]), m.OrganizationID)
+	if row != 0 && st.mems.at(row, memOrg) != org {
+		return invariant("membership %s: organization %s cannot become %s", m.ID, st.str.str(st.mems.at(row, memOrg)), m.OrganizationID)
 	}
-	root := st.resource(st.orgs.root[orow])
+	root := st.resource(st.orgs.at(orow, orgRoot))
 	if root == 0 && len(keys) > 0 {
 		return invariant("membership %s: organization %s has no root resource for its roles", m.ID, m.OrganizationID)
 	}
 	if row == 0 {
 		row = st.addMembership(id, org)
 	}
-	st.set(&st.mems.active, row, boolNum(m.Status == model.StatusActive))
-	prev := slices.Clone(st.lists.get(st.mems.orgRoles[row]))
-	st.set(&st.mems.orgRoles, row, st.lists.intern(keys))
+	st.set(&st.mems, row, memActive, boolNum(m.Status == model.StatusActive))
+	prev := slices.Clone(st.lists.get(st.mems.at(row, memOrgRoles)))
+	st.set(&st.mems, row, memOrgRoles, st.lists.intern(keys))
 	if root == 0 {
 		return nil // no roles now, and the previous ones went with the root
 	}
@@ -233,8 +233,8 @@ func (st *state) deleteMembership(row uint32) {
 	if row == 0 {
 		return
 	}
-	for gr := st.mems.firstGrant[row]; gr != 0; {
-		next := st.grants.nextOfMem[gr]
+	for gr := st.mems.at(row, memFirstGrant); gr != 0; {
+		next := st.grants.at(gr, grNextOfMem)
 		st.dropGrant(gr)
 		gr = next
 	}
@@ -245,8 +245,8 @@ func (st *state) deleteMembership(row uint32) {
 // organization role first, then the environment role.
 func (st *state) roleKey(org, slug string) (uint32, error) {
 	for _, k := range []string{model.RoleKey(org, slug), slug} {
-		if key := st.str.lookup(k); st.role(key) != 0 {
-			return key, nil
+		if row := st.roleNamed(k); row != 0 {
+			return st.roles.at(row, roleKey), nil
 		}
 	}
 	return 0, fmt.Errorf("role %q does not exist in organization %s", slug, org)
@@ -256,12 +256,12 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 	if a.MembershipID == "" || a.ResourceID == "" || a.RoleSlug == "" {
 		return fmt.Errorf("%w: assignment %s needs membership, role and resource", index.ErrIncomplete, a.ID)
 	}
-	mem := st.membership(st.str.lookup(a.MembershipID))
+	mem := st.membershipNamed(a.MembershipID)
 	if del {
 		// The role may be gone already (a cascade): drop whichever key of the
 		// slug is there.
 		res := st.resourceNamed(a.ResourceID)
-		for _, k := range st.lists.get(st.grants.keys[st.grant(res, mem)]) {
+		for _, k := range st.lists.get(st.grants.at(st.grant(res, mem), grKeys)) {
 			if key := st.str.bytes(k); string(key) == a.RoleSlug || string(roleSlugOfKey(key)) == a.RoleSlug {
 				st.ungrant(res, mem, k)
 				return nil
@@ -272,7 +272,7 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 	if mem == 0 {
 		return fmt.Errorf("relstore: assignment %s: unknown membership %q", a.ID, a.MembershipID)
 	}
-	k, err := st.roleKey(st.str.str(st.mems.org[mem]), a.RoleSlug)
+	k, err := st.roleKey(st.str.str(st.mems.at(mem, memOrg)), a.RoleSlug)
 	if err != nil {
 		return fmt.Errorf("relstore: assignment %s: %w", a.ID, err)
 	}
@@ -303,9 +303,9 @@ func (st *state) grantKey(res, mem, k uint32) {
 		st.addGrant(res, mem, st.lists.intern([]uint32{k}))
 		return
 	}
-	keys := st.lists.get(st.grants.keys[gr])
+	keys := st.lists.get(st.grants.at(gr, grKeys))
 	i, _ := slices.BinarySearchFunc(keys, k, st.str.compare)
-	st.set(&st.grants.keys, gr, st.lists.intern(slices.Insert(slices.Clone(keys), i, k)))
+	st.set(&st.grants, gr, grKeys, st.lists.intern(slices.Insert(slices.Clone(keys), i, k)))
 }
 
 // ungrant removes one occurrence of role key k from the grants of mem on
@@ -315,14 +315,14 @@ func (st *state) ungrant(res, mem, k uint32) {
 	if gr == 0 {
 		return
 	}
-	keys := st.lists.get(st.grants.keys[gr])
+	keys := st.lists.get(st.grants.at(gr, grKeys))
 	i := slices.Index(keys, k)
 	switch {
 	case i < 0:
 	case len(keys) == 1:
 		st.dropGrant(gr)
 	default:
-		st.set(&st.grants.keys, gr, st.lists.intern(slices.Delete(slices.Clone(keys), i, i+1)))
+		st.set(&st.grants, gr, grKeys, st.lists.intern(slices.Delete(slices.Clone(keys), i, i+1)))
 	}
 }
 

@@ -92,7 +92,7 @@ func (st *state) buildResources(ds *model.Dataset) error {
 		}
 		if holder := st.resourceByExt(org, typ, ext); holder != 0 {
 			return invariant("resource %s: external id %q of type %q is resource %s's in organization %s",
-				res.ID, res.ExternalID, res.Type, st.str.str(r.id[holder]), res.OrganizationID)
+				res.ID, res.ExternalID, res.Type, st.str.str(r.at(holder, resID)), res.OrganizationID)
 		}
 		rows[i] = st.addResource(id, org, typ, ext, 0)
 	}
@@ -102,9 +102,9 @@ func (st *state) buildResources(ds *model.Dataset) error {
 		var parent uint32
 		name := res.ParentID
 		if name == "" {
-			if orow := st.org(st.str.lookup(res.OrganizationID)); orow != 0 {
-				parent = st.resource(st.orgs.root[orow])
-				name = st.str.str(st.orgs.root[orow])
+			if orow := st.orgNamed(res.OrganizationID); orow != 0 {
+				parent = st.resource(st.orgs.at(orow, orgRoot))
+				name = st.str.str(st.orgs.at(orow, orgRoot))
 			}
 		} else {
 			parent = st.resourceNamed(name)
@@ -112,16 +112,16 @@ func (st *state) buildResources(ds *model.Dataset) error {
 		if parent == 0 {
 			return fmt.Errorf("resource %s: unknown parent %q", res.ID, name)
 		}
-		if r.org[parent] != r.org[rows[i]] {
-			return invariant("resource %s: parent %s is in organization %s, not %s", res.ID, name, st.str.str(r.org[parent]), res.OrganizationID)
+		if r.at(parent, resOrg) != r.at(rows[i], resOrg) {
+			return invariant("resource %s: parent %s is in organization %s, not %s", res.ID, name, st.str.str(r.at(parent, resOrg)), res.OrganizationID)
 		}
-		r.parent[rows[i]] = parent
+		st.set(r, rows[i], resParent, parent)
 	}
 	if err := st.checkDepth(rows, ds.Depth()); err != nil {
 		return err
 	}
 	for _, row := range rows {
-		st.link(r.parent[row], row)
+		st.link(r.at(row, resParent), row)
 	}
 	return nil
 }
@@ -131,16 +131,16 @@ func (st *state) buildResources(ds *model.Dataset) error {
 // is walked once: depths are remembered.
 func (st *state) checkDepth(rows []uint32, maxDepth int) error {
 	r := &st.res
-	depth := make([]int32, len(r.id)) // 0: not known yet
+	depth := make([]int32, r.len()) // 0: not known yet
 	var path []uint32
 	for _, n := range rows {
 		path = append(path[:0], n)
 		cur := n
-		for r.parent[cur] != 0 && depth[cur] == 0 {
+		for r.at(cur, resParent) != 0 && depth[cur] == 0 {
 			if len(path) > maxDepth {
-				return fmt.Errorf("resource %s: tree deeper than %d levels or cyclic", st.str.str(r.id[n]), maxDepth)
+				return fmt.Errorf("resource %s: tree deeper than %d levels or cyclic", st.str.str(r.at(n, resID)), maxDepth)
 			}
-			cur = r.parent[cur]
+			cur = r.at(cur, resParent)
 			path = append(path, cur)
 		}
 		last := path[len(path)-1]
@@ -149,7 +149,7 @@ func (st *state) checkDepth(rows []uint32, maxDepth int) error {
 		}
 		for i := len(path) - 2; i >= 0; i-- {
 			if depth[path[i]] = depth[path[i+1]] + 1; int(depth[path[i]]) > maxDepth {
-				return fmt.Errorf("resource %s: tree deeper than %d levels", st.str.str(r.id[path[i]]), maxDepth)
+				return fmt.Errorf("resource %s: tree deeper than %d levels", st.str.str(r.at(path[i], resID)), maxDepth)
 			}
 		}
 	}
@@ -183,14 +183,14 @@ func (st *state) buildGrants(ds *model.Dataset) error {
 			memberOrg = append(memberOrg, make([]string, int(row)+1-len(memberOrg))...)
 		}
 		memberOrg[row] = m.OrganizationID
-		st.mems.active[row] = boolNum(m.Status == model.StatusActive)
-		st.mems.orgRoles[row] = st.lists.intern(keys)
+		st.set(&st.mems, row, memActive, boolNum(m.Status == model.StatusActive))
+		st.set(&st.mems, row, memOrgRoles, st.lists.intern(keys))
 		if len(keys) == 0 {
 			continue
 		}
 		var root uint32
 		if orow := st.org(org); orow != 0 {
-			root = st.resource(st.orgs.root[orow])
+			root = st.resource(st.orgs.at(orow, orgRoot))
 		}
 		if root == 0 {
 			return invariant("membership %s: unknown organization %q", m.ID, m.OrganizationID)
@@ -200,7 +200,7 @@ func (st *state) buildGrants(ds *model.Dataset) error {
 		}
 	}
 	for _, a := range ds.Assignments {
-		mem := st.membership(st.str.lookup(a.MembershipID))
+		mem := st.membershipNamed(a.MembershipID)
 		if mem == 0 {
 			return fmt.Errorf("assignment %s: unknown membership %q", a.ID, a.MembershipID)
 		}

@@ -23,23 +23,23 @@ func (st *state) export(w io.Writer) error {
 		case keyRevision:
 			e.raw(string(st.revisionValue()))
 		case keyOrgs:
-			e.entries(st, st.orgs.id, func(row uint32) (any, bool) { return st.orgValue(row), true })
+			e.entries(st, &st.orgs, orgID, func(row uint32) (any, bool) { return st.orgValue(row), true })
 		case keyResources:
-			e.entries(st, st.res.id, func(row uint32) (any, bool) { return st.resourceValue(row), true })
+			e.entries(st, &st.res, resID, func(row uint32) (any, bool) { return st.resourceValue(row), true })
 		case keyLookup:
-			e.entries(st, st.orgs.id, func(row uint32) (any, bool) { v, _ := st.lookupValue(row, 0); return v, true })
+			e.entries(st, &st.orgs, orgID, func(row uint32) (any, bool) { v, _ := st.lookupValue(row, 0); return v, true })
 		case keyChildren:
-			e.entries(st, st.res.id, func(row uint32) (any, bool) { return st.childrenValue(row) })
+			e.entries(st, &st.res, resID, func(row uint32) (any, bool) { return st.childrenValue(row) })
 		case keyGrants:
-			e.entries(st, st.res.id, func(row uint32) (any, bool) { return st.grantsValue(row) })
+			e.entries(st, &st.res, resID, func(row uint32) (any, bool) { return st.grantsValue(row) })
 		case keyMemberships:
-			e.entries(st, st.mems.id, func(row uint32) (any, bool) { return st.membershipValue(row), true })
+			e.entries(st, &st.mems, memID, func(row uint32) (any, bool) { return st.membershipValue(row), true })
 		case keyOrgRoles:
-			e.entries(st, st.mems.id, func(row uint32) (any, bool) { return st.orgRolesValue(row), true })
+			e.entries(st, &st.mems, memID, func(row uint32) (any, bool) { return st.orgRolesValue(row), true })
 		case keyRoles:
-			e.entries(st, st.roles.key, func(row uint32) (any, bool) { return st.roleValue(row), true })
+			e.entries(st, &st.roles, roleKey, func(row uint32) (any, bool) { return st.roleValue(row), true })
 		case keyPermissions:
-			e.entries(st, st.perms.slug, func(row uint32) (any, bool) { return st.permValue(row), true })
+			e.entries(st, &st.perms, permSlug, func(row uint32) (any, bool) { return st.permValue(row), true })
 		}
 	}
 	e.raw("}")
@@ -74,12 +74,12 @@ func (e *exporter) value(v any) {
 	_, e.err = e.w.Write(b)
 }
 
-// entries writes an object of the rows of a table whose key column is
-// col, sorted by key, skipping rows value has no entry for.
-func (e *exporter) entries(st *state, col []uint32, value func(uint32) (any, bool)) {
+// entries writes an object of the rows of t, by their key field f,
+// sorted by key, skipping rows value has no entry for.
+func (e *exporter) entries(st *state, t *table, f int, value func(uint32) (any, bool)) {
 	e.raw("{")
 	first := true
-	for _, row := range st.rows(col, true) {
+	for _, row := range st.rows(t, f, true) {
 		v, ok := value(row)
 		if !ok {
 			continue
@@ -88,7 +88,7 @@ func (e *exporter) entries(st *state, col []uint32, value func(uint32) (any, boo
 			e.raw(",")
 		}
 		first = false
-		e.value(st.str.str(col[row]))
+		e.value(st.str.str(t.at(row, f)))
 		e.raw(":")
 		e.value(v)
 	}

@@ -7,7 +7,7 @@ import "hash/maphash"
 // backward-shift deletion, so it never holds tombstones and never needs a
 // rebuild but to grow. It keeps no keys: a lookup passes the key's hash and
 // a test that an entity has that key, and hashOf recomputes an entity's hash
-// from the entity's own columns (or its bytes in the string arena) when the
+// from the entity's own fields (or its bytes in the string arena) when the
 // index grows or shifts an entry back. The slots are one pointer-free
 // allocation, which the garbage collector never scans.
 type hashIndex struct {
@@ -42,18 +42,6 @@ func (x *hashIndex) find(h uint64, eq func(v uint32) bool) uint32 {
 	for i := h & m; ; i = (i + 1) & m {
 		v := x.slots[i]
 		if v == 0 || eq(v) {
-			return v
-		}
-	}
-}
-
-// findKey is find for an index keyed by one column: it returns the entity
-// v with hash h whose col[v] is k, or 0.
-func (x *hashIndex) findKey(h uint64, col []uint32, k uint32) uint32 {
-	m := x.mask()
-	for i := h & m; ; i = (i + 1) & m {
-		v := x.slots[i]
-		if v == 0 || col[v] == k {
 			return v
 		}
 	}

@@ -91,10 +91,10 @@ func TestChurnIsBounded(t *testing.T) {
 	if late > early*3/2 {
 		t.Errorf("the store grew from %d to %d bytes under churn", early, late)
 	}
-	if n := len(st.res.id) - 1 - len(st.res.free); n != 1 {
+	if n := st.res.len() - 1 - len(st.res.free); n != 1 {
 		t.Errorf("%d live resources, want the root only", n)
 	}
-	if got := len(st.res.id); got > 8 {
+	if got := st.res.len(); got > 8 {
 		t.Errorf("%d resource rows: deleted rows are not reused", got)
 	}
 }

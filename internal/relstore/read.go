@@ -67,7 +67,7 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	case keyRevision:
 		return descend(st.revisionValue(), rest, full)
 	case keyOrgs:
-		row := st.org(st.str.lookup(key))
+		row := st.orgNamed(key)
 		if row == 0 {
 			return nil, errNotFound
 		}
@@ -97,7 +97,7 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	case keyMemberships:
 		return st.readMembership(rest, full)
 	case keyOrgRoles:
-		row := st.membership(st.str.lookup(key))
+		row := st.membershipNamed(key)
 		if row == 0 {
 			return nil, errNotFound
 		}
@@ -105,7 +105,7 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	case keyRoles:
 		return st.readRole(rest, full)
 	case keyPermissions:
-		row := st.perm(st.str.lookup(key))
+		row := st.permNamed(key)
 		if row == 0 {
 			return nil, errNotFound
 		}
@@ -119,7 +119,7 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 // readLookup reads lookup/<org>[/<type>[/<ext>]...]: one organization's
 // external ids at most.
 func (st *state) readLookup(p, full storage.Path) (any, error) {
-	orow := st.org(st.str.lookup(p[0]))
+	orow := st.orgNamed(p[0])
 	if orow == 0 {
 		return nil, errNotFound
 	}
@@ -138,11 +138,11 @@ func (st *state) readLookup(p, full storage.Path) (any, error) {
 		}
 		return v, nil
 	}
-	row := st.resourceByExt(st.orgs.id[orow], st.str.lookup(p[1]), st.str.lookup(p[2]))
+	row := st.resourceByExtNamed(p[0], p[1], p[2])
 	if row == 0 {
 		return nil, errNotFound
 	}
-	return descend(st.str.str(st.res.id[row]), p[3:], full)
+	return descend(st.str.str(st.res.at(row, resID)), p[3:], full)
 }
 
 // readGrants reads grants/<rid>[/<om>...].
@@ -155,17 +155,17 @@ func (st *state) readGrants(p, full storage.Path) (any, error) {
 		}
 		return v, nil
 	}
-	gr := st.grant(res, st.membership(st.str.lookup(p[1])))
+	gr := st.grant(res, st.membershipNamed(p[1]))
 	if gr == 0 {
 		return nil, errNotFound
 	}
-	return descend(st.strs(st.lists.get(st.grants.keys[gr])), p[2:], full)
+	return descend(st.strs(st.lists.get(st.grants.at(gr, grKeys))), p[2:], full)
 }
 
 // readMembership reads memberships/<om>[/<field>...], materializing only
 // the field asked for: a membership's anchors may be many.
 func (st *state) readMembership(p, full storage.Path) (any, error) {
-	row := st.membership(st.str.lookup(p[0]))
+	row := st.membershipNamed(p[0])
 	if row == 0 {
 		return nil, errNotFound
 	}
@@ -175,9 +175,9 @@ func (st *state) readMembership(p, full storage.Path) (any, error) {
 	var v any
 	switch p[1] {
 	case "org":
-		v = st.str.str(st.mems.org[row])
+		v = st.str.str(st.mems.at(row, memOrg))
 	case "active":
-		v = st.mems.active[row] == 1
+		v = st.mems.at(row, memActive) == 1
 	case "anchors":
 		v = st.anchors(row)
 	default:
@@ -189,7 +189,7 @@ func (st *state) readMembership(p, full storage.Path) (any, error) {
 // readRole reads roles/<key>[/<field>...]; roles/<key>/permissions/<p>, the
 // policies' test of a permission, materializes nothing but the answer.
 func (st *state) readRole(p, full storage.Path) (any, error) {
-	row := st.role(st.str.lookup(p[0]))
+	row := st.roleNamed(p[0])
 	if row == 0 {
 		return nil, errNotFound
 	}
@@ -199,9 +199,9 @@ func (st *state) readRole(p, full storage.Path) (any, error) {
 	var v any
 	switch p[1] {
 	case "slug":
-		v = st.str.str(st.roles.slug[row])
+		v = st.str.str(st.roles.at(row, roleSlug))
 	case "type":
-		v = st.str.str(st.roles.typ[row])
+		v = st.str.str(st.roles.at(row, roleTyp))
 	case "permissions":
 		if len(p) == 2 {
 			return st.rolePermissions(row), nil

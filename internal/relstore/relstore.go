@@ -5,10 +5,11 @@
 // The document OPA's in-memory store holds is maps of boxed Go values: at
 // a million resources, over ten million heap objects that every garbage
 // collection marks. Here the same data is a handful of flat slices: one
-// string table (an arena of bytes, every id, slug and external id once),
-// integer row numbers everywhere else, a column per field of each entity
-// kind, and open-addressing hash indexes over []uint32 instead of maps with
-// string keys. Ancestor chains are not stored but walked up the parent
+// string table (an arena of bytes, every id, slug and external id once,
+// named by its offset), integer row numbers everywhere else, a table of
+// fixed-width uint32 rows per entity kind (an entity is one memory access
+// away), and open-addressing hash indexes over []uint32 instead of maps
+// with string keys. Ancestor chains are not stored but walked up the parent
 // links when read, so a re-parent is O(1); children and grants are linked
 // lists through the rows, so adding or removing one is O(1); deleted rows
 // are reused, and strings and lists nothing names any more are reclaimed

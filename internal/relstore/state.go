@@ -1,11 +1,12 @@
 package relstore
 
-// state is one data document in compact form. Every entity kind is a table
-// of columns ([]uint32 each, indexed by the entity's row number; row 0 is
-// never used, so 0 means "none"), with a free list of rows a delete
-// released, and an index from its key to its row. Strings are numbers into
-// str; lists of strings are numbers into lists. Nothing in a state holds a
-// Go pointer per entity: the garbage collector sees a few dozen slices.
+// state is one data document in compact form. Every entity kind is a
+// table: rows of a fixed number of uint32 fields, all in one slice (so an
+// entity is one memory access away, not one per field), row 0 never used
+// so that 0 means "none", a free list of rows deletes released, and a hash
+// index from the entity's key to its row. Strings are numbers into str,
+// lists of strings numbers into lists. Nothing in a state holds a Go
+// pointer per entity: the garbage collector sees a few dozen slices.
 //
 // Every change goes through the methods of this file, each of which logs
 // how to undo itself while a write transaction is open (undo non-nil): an
@@ -16,102 +17,89 @@ type state struct {
 	str      strtab
 	lists    listtab
 
-	res    resources
-	orgs   orgs
-	mems   memberships
-	grants grants
-	roles  roles
-	perms  perms
+	// res holds every resource, organization roots included. Children are
+	// a doubly linked list (resFirstChild, resNextSib, resPrevSib) and so
+	// are the grants on a resource (resFirstGrant, then grNextOfRes), so
+	// that adding or removing one costs O(1). Ancestors are not stored:
+	// they are the parent links, walked at read time.
+	res table
+	// grants holds one record per (resource, membership) with at least
+	// one grant: the role keys, sorted, once per source (an assignment, an
+	// organization role). Each record is in its resource's list and in
+	// its membership's.
+	grants table
+	// mems holds each membership with its organization roles (a list of
+	// role keys, sorted) and the head of its grants (then grNextOfMem).
+	mems table
+	// orgs maps an organization to its root resource's id: a string, not a
+	// row, since a delete of the root resource leaves the organization.
+	orgs  table
+	roles table // by key (model.Role.Key)
+	perms table
+
+	resByID, resByExt, grantByPair, memByID, orgByID, roleByKey, permBySlug hashIndex
 
 	undo *[]func()
 }
 
-// resources holds every resource, organization roots included. Children
-// are a doubly linked list (firstChild, nextSib, prevSib) and so are the
-// grants on a resource (firstGrant, then grants.nextOfRes), so that adding
-// or removing one costs O(1). Ancestors are not stored: they are the parent
-// links, walked at read time.
-type resources struct {
-	id, org, typ, ext []uint32 // strings
-	parent            []uint32 // row; 0 for an organization root
-	firstChild        []uint32 // row
-	nextSib, prevSib  []uint32 // row
-	firstGrant        []uint32 // grant
-	free              []uint32
-	all               []*[]uint32 // every column, for alloc and release
-	byID              hashIndex   // id
-	byExt             hashIndex   // (org, typ, ext)
+// The fields of each table's rows.
+const (
+	resID, resOrg, resTyp, resExt = 0, 1, 2, 3 // strings
+	resParent                     = 4          // row; 0 for an organization root
+	resFirstChild                 = 5          // row
+	resNextSib, resPrevSib        = 6, 7       // rows
+	resFirstGrant                 = 8          // grant
+	resFields                     = 9
+
+	grRes, grMem             = 0, 1 // rows
+	grKeys                   = 2    // list of role-key strings
+	grNextOfRes, grPrevOfRes = 3, 4 // grants
+	grNextOfMem, grPrevOfMem = 5, 6 // grants
+	grFields                 = 7
+
+	memID, memOrg = 0, 1 // strings
+	memActive     = 2    // 1 when active
+	memOrgRoles   = 3    // list of role-key strings
+	memFirstGrant = 4    // grant
+	memFields     = 5
+
+	orgID, orgRoot = 0, 1 // strings
+	orgFields      = 2
+
+	roleKey, roleSlug, roleTyp = 0, 1, 2 // strings
+	rolePerms                  = 3       // list of permission slugs, sorted, distinct
+	roleFields                 = 4
+
+	permSlug, permTyp = 0, 1 // strings
+	permFields        = 2
+)
+
+// table is rows of width fields each, in one slice.
+type table struct {
+	width uint32
+	rows  []uint32
+	free  []uint32
 }
 
-func (r *resources) columns() []*[]uint32 {
-	return []*[]uint32{&r.id, &r.org, &r.typ, &r.ext, &r.parent, &r.firstChild, &r.nextSib, &r.prevSib, &r.firstGrant}
+func newTable(width, rows int) table {
+	return table{width: uint32(width), rows: make([]uint32, width, width*(rows+1))}
 }
 
-// orgs maps an organization to its root resource's id. The root is a
-// string, not a row: a delete of the root resource leaves the organization.
-type orgs struct {
-	id, root []uint32 // strings
-	free     []uint32
-	all      []*[]uint32 // every column, for alloc and release
-	byID     hashIndex
+// at returns field f of row.
+func (t *table) at(row uint32, f int) uint32 { return t.rows[row*t.width+uint32(f)] }
+
+// len is the number of rows, free ones and row 0 included.
+func (t *table) len() int { return len(t.rows) / int(t.width) }
+
+// live calls fn with every row in use, in order: a row is in use when its
+// key field f is set.
+func (t *table) live(f int, fn func(row uint32)) {
+	for row := uint32(1); int(row) < t.len(); row++ {
+		if t.at(row, f) != 0 {
+			fn(row)
+		}
+	}
 }
-
-func (o *orgs) columns() []*[]uint32 { return []*[]uint32{&o.id, &o.root} }
-
-// memberships holds each membership with its organization roles (a list of
-// role keys, sorted) and the head of its grants (then grants.nextOfMem).
-type memberships struct {
-	id, org    []uint32 // strings
-	active     []uint32 // 1 when active
-	orgRoles   []uint32 // list of role-key strings
-	firstGrant []uint32 // grant
-	free       []uint32
-	all        []*[]uint32 // every column, for alloc and release
-	byID       hashIndex
-}
-
-func (m *memberships) columns() []*[]uint32 {
-	return []*[]uint32{&m.id, &m.org, &m.active, &m.orgRoles, &m.firstGrant}
-}
-
-// grants holds one record per (resource, membership) with at least one
-// grant: the role keys, sorted, once per source (an assignment, an
-// organization role). Each record is in its resource's list and in its
-// membership's list.
-type grants struct {
-	res, mem             []uint32 // rows
-	keys                 []uint32 // list of role-key strings
-	nextOfRes, prevOfRes []uint32 // grant
-	nextOfMem, prevOfMem []uint32 // grant
-	free                 []uint32
-	all                  []*[]uint32 // every column, for alloc and release
-	byPair               hashIndex   // (res, mem)
-}
-
-func (g *grants) columns() []*[]uint32 {
-	return []*[]uint32{&g.res, &g.mem, &g.keys, &g.nextOfRes, &g.prevOfRes, &g.nextOfMem, &g.prevOfMem}
-}
-
-// roles holds each role by its key (model.Role.Key).
-type roles struct {
-	key, slug, typ []uint32 // strings
-	perms          []uint32 // list of permission slugs, sorted, distinct
-	free           []uint32
-	all            []*[]uint32 // every column, for alloc and release
-	byKey          hashIndex
-}
-
-func (r *roles) columns() []*[]uint32 { return []*[]uint32{&r.key, &r.slug, &r.typ, &r.perms} }
-
-// perms holds each permission by its slug.
-type perms struct {
-	slug, typ []uint32 // strings
-	free      []uint32
-	all       []*[]uint32 // every column, for alloc and release
-	bySlug    hashIndex
-}
-
-func (p *perms) columns() []*[]uint32 { return []*[]uint32{&p.slug, &p.typ} }
 
 // sizes are the expected entity counts a state is allocated for.
 type sizes struct {
@@ -120,33 +108,35 @@ type sizes struct {
 	grants, roles, perms        int
 }
 
+// newState returns an empty state. Its indexes hash keys by the strings'
+// content, not their numbers, so that a compaction, which renumbers
+// strings, leaves them valid; and a read can look a key up without first
+// finding its number.
 func newState(n sizes) *state {
-	st := &state{}
+	st := &state{
+		res:    newTable(resFields, n.resources),
+		grants: newTable(grFields, n.grants),
+		mems:   newTable(memFields, n.mems),
+		orgs:   newTable(orgFields, n.orgs),
+		roles:  newTable(roleFields, n.roles),
+		perms:  newTable(permFields, n.perms),
+	}
 	st.str.init(n.strings, n.stringBytes)
 	st.lists.init(n.lists)
-	r, o, m, g, ro, p := &st.res, &st.orgs, &st.mems, &st.grants, &st.roles, &st.perms
-	r.all, o.all, m.all, g.all, ro.all, p.all = r.columns(), o.columns(), m.columns(), g.columns(), ro.columns(), p.columns()
-	makeCols(r.all, n.resources)
-	makeCols(o.all, n.orgs)
-	makeCols(m.all, n.mems)
-	makeCols(g.all, n.grants)
-	makeCols(ro.all, n.roles)
-	makeCols(p.all, n.perms)
-	r.byID = newIndex(n.resources, func(v uint32) uint64 { return mix(uint64(r.id[v])) })
-	r.byExt = newIndex(n.resources, func(v uint32) uint64 { return mix3(r.org[v], r.typ[v], r.ext[v]) })
-	o.byID = newIndex(n.orgs, func(v uint32) uint64 { return mix(uint64(o.id[v])) })
-	m.byID = newIndex(n.mems, func(v uint32) uint64 { return mix(uint64(m.id[v])) })
-	g.byPair = newIndex(n.grants, func(v uint32) uint64 { return mix2(g.res[v], g.mem[v]) })
-	ro.byKey = newIndex(n.roles, func(v uint32) uint64 { return mix(uint64(ro.key[v])) })
-	p.bySlug = newIndex(n.perms, func(v uint32) uint64 { return mix(uint64(p.slug[v])) })
-	return st
-}
-
-// makeCols gives every column row 0 and room for n more rows.
-func makeCols(cols []*[]uint32, n int) {
-	for _, c := range cols {
-		*c = make([]uint32, 1, n+1)
+	byString := func(t *table, f int) func(uint32) uint64 {
+		return func(v uint32) uint64 { return hashBytes(st.str.bytes(t.at(v, f))) }
 	}
+	st.resByID = newIndex(n.resources, byString(&st.res, resID))
+	st.resByExt = newIndex(n.resources, func(v uint32) uint64 {
+		r := &st.res
+		return hashExt(st.str.bytes(r.at(v, resOrg)), st.str.bytes(r.at(v, resTyp)), st.str.bytes(r.at(v, resExt)))
+	})
+	st.grantByPair = newIndex(n.grants, func(v uint32) uint64 { return mix2(st.grants.at(v, grRes), st.grants.at(v, grMem)) })
+	st.memByID = newIndex(n.mems, byString(&st.mems, memID))
+	st.orgByID = newIndex(n.orgs, byString(&st.orgs, orgID))
+	st.roleByKey = newIndex(n.roles, byString(&st.roles, roleKey))
+	st.permBySlug = newIndex(n.perms, byString(&st.perms, permSlug))
+	return st
 }
 
 // log records how to undo a change, while a write transaction is open.
@@ -156,52 +146,51 @@ func (st *state) log(undo func()) { *st.undo = append(*st.undo, undo) }
 // make an undo closure, so that a build, which logs nothing, allocates none.
 func (st *state) logging() bool { return st.undo != nil }
 
-// set writes column col of row i.
-func (st *state) set(col *[]uint32, i, v uint32) {
-	old := (*col)[i]
+// set writes field f of row of t.
+func (st *state) set(t *table, row uint32, f int, v uint32) {
+	i := row*t.width + uint32(f)
+	old := t.rows[i]
 	if old == v {
 		return
 	}
-	(*col)[i] = v
+	t.rows[i] = v
 	if st.logging() {
-		st.log(func() { (*col)[i] = old })
+		st.log(func() { t.rows[i] = old })
 	}
 }
 
-// alloc returns a row of the table with columns cols and free list free,
-// its columns all 0: a released row if there is one, else a new one.
-func (st *state) alloc(cols []*[]uint32, free *[]uint32) uint32 {
+// alloc returns a row of t, all its fields 0: a released row if there is
+// one, else a new one.
+func (st *state) alloc(t *table) uint32 {
 	var row uint32
-	if n := len(*free); n > 0 {
-		row = (*free)[n-1]
-		*free = (*free)[:n-1]
+	if n := len(t.free); n > 0 {
+		row = t.free[n-1]
+		t.free = t.free[:n-1]
 	} else {
-		row = uint32(len(*cols[0]))
-		if row == ^uint32(0) {
-			panic("relstore: more than 2^32-1 rows in one table")
+		if uint64(len(t.rows))+uint64(t.width) > 1<<32 {
+			panic("relstore: a table outgrew 32-bit row numbers")
 		}
-		for _, c := range cols {
-			*c = append(*c, 0)
-		}
+		row = uint32(t.len())
+		t.rows = append(t.rows, make([]uint32, t.width)...)
 	}
 	if st.logging() {
-		st.log(func() { *free = append(*free, row) })
+		st.log(func() { t.free = append(t.free, row) })
 	}
 	return row
 }
 
-// release zeroes row's columns and puts it on the free list.
-func (st *state) release(cols []*[]uint32, free *[]uint32, row uint32) {
-	for _, c := range cols {
-		st.set(c, row, 0)
+// release zeroes row's fields and puts it on t's free list.
+func (st *state) release(t *table, row uint32) {
+	for f := range int(t.width) {
+		st.set(t, row, f, 0)
 	}
-	*free = append(*free, row)
+	t.free = append(t.free, row)
 	if st.logging() {
-		st.log(func() { *free = (*free)[:len(*free)-1] })
+		st.log(func() { t.free = t.free[:len(t.free)-1] })
 	}
 }
 
-// insert adds row v to index x; x's key columns of v must be set.
+// insert adds row v to index x; x's key fields of v must be set.
 func (st *state) insert(x *hashIndex, v uint32) {
 	x.insert(v)
 	if st.logging() {
@@ -209,7 +198,7 @@ func (st *state) insert(x *hashIndex, v uint32) {
 	}
 }
 
-// remove drops row v from index x, before v's key columns change.
+// remove drops row v from index x, before v's key fields change.
 func (st *state) remove(x *hashIndex, v uint32) {
 	x.remove(x.hashOf(v), func(u uint32) bool { return u == v })
 	if st.logging() {
@@ -225,67 +214,73 @@ func (st *state) setRevision(rev int64) {
 	}
 }
 
-// Lookups by key. Each returns 0 when there is no such entity; a string
-// the table does not hold names nothing.
+// Lookups by key. Each returns 0 when there is no such entity. A key is a
+// string number (0 names nothing) or, for reads, a Go string.
 
-func (st *state) resource(id uint32) uint32 {
-	r := &st.res
-	if id == 0 {
+// numbered finds the row of t whose key field f is string k, in index x.
+func (st *state) numbered(x *hashIndex, t *table, f int, k uint32) uint32 {
+	if k == 0 {
 		return 0
 	}
-	return r.byID.findKey(mix(uint64(id)), r.id, id)
+	return x.find(hashBytes(st.str.bytes(k)), func(v uint32) bool { return t.at(v, f) == k })
 }
 
-func (st *state) resourceNamed(id string) uint32 { return st.resource(st.str.lookup(id)) }
+// named finds the row of t whose key field f is s, in index x.
+func (st *state) named(x *hashIndex, t *table, f int, s string) uint32 {
+	return x.find(hashString(s), func(v uint32) bool { return string(st.str.bytes(t.at(v, f))) == s })
+}
 
+func (st *state) resource(id uint32) uint32     { return st.numbered(&st.resByID, &st.res, resID, id) }
+func (st *state) resourceNamed(s string) uint32 { return st.named(&st.resByID, &st.res, resID, s) }
+func (st *state) org(id uint32) uint32          { return st.numbered(&st.orgByID, &st.orgs, orgID, id) }
+func (st *state) orgNamed(s string) uint32      { return st.named(&st.orgByID, &st.orgs, orgID, s) }
+func (st *state) membership(id uint32) uint32   { return st.numbered(&st.memByID, &st.mems, memID, id) }
+func (st *state) membershipNamed(s string) uint32 {
+	return st.named(&st.memByID, &st.mems, memID, s)
+}
+func (st *state) role(key uint32) uint32    { return st.numbered(&st.roleByKey, &st.roles, roleKey, key) }
+func (st *state) roleNamed(s string) uint32 { return st.named(&st.roleByKey, &st.roles, roleKey, s) }
+func (st *state) perm(slug uint32) uint32 {
+	return st.numbered(&st.permBySlug, &st.perms, permSlug, slug)
+}
+func (st *state) permNamed(s string) uint32 { return st.named(&st.permBySlug, &st.perms, permSlug, s) }
+
+// hashExt hashes an (organization, type, external id) key by content.
+func hashExt(org, typ, ext []byte) uint64 {
+	return mix(hashBytes(org) ^ rotl(hashBytes(typ), 21) ^ rotl(hashBytes(ext), 42))
+}
+
+func rotl(x uint64, k uint) uint64 { return x<<k | x>>(64-k) }
+
+// resourceByExt finds the resource of (org, typ, ext), strings numbers.
 func (st *state) resourceByExt(org, typ, ext uint32) uint32 {
-	r := &st.res
 	if org == 0 || typ == 0 || ext == 0 {
 		return 0
 	}
-	return r.byExt.find(mix3(org, typ, ext), func(v uint32) bool {
-		return r.org[v] == org && r.typ[v] == typ && r.ext[v] == ext
+	r := &st.res
+	h := hashExt(st.str.bytes(org), st.str.bytes(typ), st.str.bytes(ext))
+	return st.resByExt.find(h, func(v uint32) bool {
+		return r.at(v, resExt) == ext && r.at(v, resTyp) == typ && r.at(v, resOrg) == org
 	})
 }
 
-func (st *state) org(id uint32) uint32 {
-	o := &st.orgs
-	if id == 0 {
-		return 0
-	}
-	return o.byID.findKey(mix(uint64(id)), o.id, id)
+// resourceByExtNamed is resourceByExt for Go strings.
+func (st *state) resourceByExtNamed(org, typ, ext string) uint32 {
+	r := &st.res
+	h := hashExt([]byte(org), []byte(typ), []byte(ext))
+	return st.resByExt.find(h, func(v uint32) bool {
+		return string(st.str.bytes(r.at(v, resExt))) == ext && string(st.str.bytes(r.at(v, resTyp))) == typ &&
+			string(st.str.bytes(r.at(v, resOrg))) == org
+	})
 }
 
-func (st *state) membership(id uint32) uint32 {
-	m := &st.mems
-	if id == 0 {
-		return 0
-	}
-	return m.byID.findKey(mix(uint64(id)), m.id, id)
-}
-
+// grant finds the grant record of (res, mem), rows.
 func (st *state) grant(res, mem uint32) uint32 {
-	g := &st.grants
 	if res == 0 || mem == 0 {
 		return 0
 	}
-	return g.byPair.find(mix2(res, mem), func(v uint32) bool { return g.res[v] == res && g.mem[v] == mem })
-}
-
-func (st *state) role(key uint32) uint32 {
-	r := &st.roles
-	if key == 0 {
-		return 0
-	}
-	return r.byKey.findKey(mix(uint64(key)), r.key, key)
-}
-
-func (st *state) perm(slug uint32) uint32 {
-	p := &st.perms
-	if slug == 0 {
-		return 0
-	}
-	return p.bySlug.findKey(mix(uint64(slug)), p.slug, slug)
+	g := &st.grants
+	return st.grantByPair.find(mix2(res, mem), func(v uint32) bool { return g.at(v, grRes) == res && g.at(v, grMem) == mem })
 }
 
 // Resources.
@@ -294,13 +289,13 @@ func (st *state) perm(slug uint32) uint32 {
 // Its (org, typ, ext) must be free.
 func (st *state) addResource(id, org, typ, ext, parent uint32) uint32 {
 	r := &st.res
-	row := st.alloc(r.all, &r.free)
-	st.set(&r.id, row, id)
-	st.set(&r.org, row, org)
-	st.set(&r.typ, row, typ)
-	st.set(&r.ext, row, ext)
-	st.insert(&r.byID, row)
-	st.insert(&r.byExt, row)
+	row := st.alloc(r)
+	st.set(r, row, resID, id)
+	st.set(r, row, resOrg, org)
+	st.set(r, row, resTyp, typ)
+	st.set(r, row, resExt, ext)
+	st.insert(&st.resByID, row)
+	st.insert(&st.resByExt, row)
 	if parent != 0 {
 		st.link(parent, row)
 	}
@@ -309,54 +304,52 @@ func (st *state) addResource(id, org, typ, ext, parent uint32) uint32 {
 
 // rename gives resource row a new type and external id, which must be free.
 func (st *state) rename(row, typ, ext uint32) {
-	r := &st.res
-	st.remove(&r.byExt, row)
-	st.set(&r.typ, row, typ)
-	st.set(&r.ext, row, ext)
-	st.insert(&r.byExt, row)
+	st.remove(&st.resByExt, row)
+	st.set(&st.res, row, resTyp, typ)
+	st.set(&st.res, row, resExt, ext)
+	st.insert(&st.resByExt, row)
 }
 
 // link makes child the first child of parent.
 func (st *state) link(parent, child uint32) {
 	r := &st.res
-	next := r.firstChild[parent]
-	st.set(&r.parent, child, parent)
-	st.set(&r.nextSib, child, next)
-	st.set(&r.prevSib, child, 0)
+	next := r.at(parent, resFirstChild)
+	st.set(r, child, resParent, parent)
+	st.set(r, child, resNextSib, next)
+	st.set(r, child, resPrevSib, 0)
 	if next != 0 {
-		st.set(&r.prevSib, next, child)
+		st.set(r, next, resPrevSib, child)
 	}
-	st.set(&r.firstChild, parent, child)
+	st.set(r, parent, resFirstChild, child)
 }
 
 // unlink takes child out of its parent's children.
 func (st *state) unlink(child uint32) {
 	r := &st.res
-	parent, prev, next := r.parent[child], r.prevSib[child], r.nextSib[child]
+	parent, prev, next := r.at(child, resParent), r.at(child, resPrevSib), r.at(child, resNextSib)
 	if parent == 0 {
 		return
 	}
 	if prev != 0 {
-		st.set(&r.nextSib, prev, next)
+		st.set(r, prev, resNextSib, next)
 	} else {
-		st.set(&r.firstChild, parent, next)
+		st.set(r, parent, resFirstChild, next)
 	}
 	if next != 0 {
-		st.set(&r.prevSib, next, prev)
+		st.set(r, next, resPrevSib, prev)
 	}
-	st.set(&r.parent, child, 0)
-	st.set(&r.nextSib, child, 0)
-	st.set(&r.prevSib, child, 0)
+	st.set(r, child, resParent, 0)
+	st.set(r, child, resNextSib, 0)
+	st.set(r, child, resPrevSib, 0)
 }
 
 // dropResource removes resource row, which must have no children and no
 // grants left.
 func (st *state) dropResource(row uint32) {
-	r := &st.res
 	st.unlink(row)
-	st.remove(&r.byID, row)
-	st.remove(&r.byExt, row)
-	st.release(r.all, &r.free, row)
+	st.remove(&st.resByID, row)
+	st.remove(&st.resByExt, row)
+	st.release(&st.res, row)
 }
 
 // Grants.
@@ -364,85 +357,75 @@ func (st *state) dropResource(row uint32) {
 // addGrant adds the record of (res, mem) with role keys list keys.
 func (st *state) addGrant(res, mem, keys uint32) uint32 {
 	g, r, m := &st.grants, &st.res, &st.mems
-	row := st.alloc(g.all, &g.free)
-	st.set(&g.res, row, res)
-	st.set(&g.mem, row, mem)
-	st.set(&g.keys, row, keys)
-	st.insert(&g.byPair, row)
-	if next := r.firstGrant[res]; next != 0 {
-		st.set(&g.nextOfRes, row, next)
-		st.set(&g.prevOfRes, next, row)
+	row := st.alloc(g)
+	st.set(g, row, grRes, res)
+	st.set(g, row, grMem, mem)
+	st.set(g, row, grKeys, keys)
+	st.insert(&st.grantByPair, row)
+	if next := r.at(res, resFirstGrant); next != 0 {
+		st.set(g, row, grNextOfRes, next)
+		st.set(g, next, grPrevOfRes, row)
 	}
-	st.set(&r.firstGrant, res, row)
-	if next := m.firstGrant[mem]; next != 0 {
-		st.set(&g.nextOfMem, row, next)
-		st.set(&g.prevOfMem, next, row)
+	st.set(r, res, resFirstGrant, row)
+	if next := m.at(mem, memFirstGrant); next != 0 {
+		st.set(g, row, grNextOfMem, next)
+		st.set(g, next, grPrevOfMem, row)
 	}
-	st.set(&m.firstGrant, mem, row)
+	st.set(m, mem, memFirstGrant, row)
 	return row
 }
 
 // dropGrant removes grant record row from both of its lists.
 func (st *state) dropGrant(row uint32) {
-	g, r, m := &st.grants, &st.res, &st.mems
-	res, mem := g.res[row], g.mem[row]
-	st.remove(&g.byPair, row)
-	if prev, next := g.prevOfRes[row], g.nextOfRes[row]; prev != 0 {
-		st.set(&g.nextOfRes, prev, next)
-		if next != 0 {
-			st.set(&g.prevOfRes, next, prev)
-		}
+	g := &st.grants
+	st.remove(&st.grantByPair, row)
+	st.unlist(row, grPrevOfRes, grNextOfRes, &st.res, g.at(row, grRes), resFirstGrant)
+	st.unlist(row, grPrevOfMem, grNextOfMem, &st.mems, g.at(row, grMem), memFirstGrant)
+	st.release(g, row)
+}
+
+// unlist takes grant row out of one of its lists: the one linked by its
+// fields prev and next, whose head is field head of row owner of table t.
+func (st *state) unlist(row uint32, prevF, nextF int, t *table, owner uint32, head int) {
+	g := &st.grants
+	prev, next := g.at(row, prevF), g.at(row, nextF)
+	if prev != 0 {
+		st.set(g, prev, nextF, next)
 	} else {
-		st.set(&r.firstGrant, res, next)
-		if next != 0 {
-			st.set(&g.prevOfRes, next, 0)
-		}
+		st.set(t, owner, head, next)
 	}
-	if prev, next := g.prevOfMem[row], g.nextOfMem[row]; prev != 0 {
-		st.set(&g.nextOfMem, prev, next)
-		if next != 0 {
-			st.set(&g.prevOfMem, next, prev)
-		}
-	} else {
-		st.set(&m.firstGrant, mem, next)
-		if next != 0 {
-			st.set(&g.prevOfMem, next, 0)
-		}
+	if next != 0 {
+		st.set(g, next, prevF, prev)
 	}
-	st.release(g.all, &g.free, row)
 }
 
 // Memberships, organizations, roles, permissions.
 
 func (st *state) addMembership(id, org uint32) uint32 {
-	m := &st.mems
-	row := st.alloc(m.all, &m.free)
-	st.set(&m.id, row, id)
-	st.set(&m.org, row, org)
-	st.insert(&m.byID, row)
+	row := st.alloc(&st.mems)
+	st.set(&st.mems, row, memID, id)
+	st.set(&st.mems, row, memOrg, org)
+	st.insert(&st.memByID, row)
 	return row
 }
 
 // dropMembership removes membership row, which must have no grants left.
 func (st *state) dropMembership(row uint32) {
-	m := &st.mems
-	st.remove(&m.byID, row)
-	st.release(m.all, &m.free, row)
+	st.remove(&st.memByID, row)
+	st.release(&st.mems, row)
 }
 
 func (st *state) addOrg(id, root uint32) uint32 {
-	o := &st.orgs
-	row := st.alloc(o.all, &o.free)
-	st.set(&o.id, row, id)
-	st.set(&o.root, row, root)
-	st.insert(&o.byID, row)
+	row := st.alloc(&st.orgs)
+	st.set(&st.orgs, row, orgID, id)
+	st.set(&st.orgs, row, orgRoot, root)
+	st.insert(&st.orgByID, row)
 	return row
 }
 
 func (st *state) dropOrg(row uint32) {
-	o := &st.orgs
-	st.remove(&o.byID, row)
-	st.release(o.all, &o.free, row)
+	st.remove(&st.orgByID, row)
+	st.release(&st.orgs, row)
 }
 
 // putRole adds or replaces the role of key.
@@ -450,19 +433,18 @@ func (st *state) putRole(key, slug, typ, permList uint32) {
 	r := &st.roles
 	row := st.role(key)
 	if row == 0 {
-		row = st.alloc(r.all, &r.free)
-		st.set(&r.key, row, key)
-		st.insert(&r.byKey, row)
+		row = st.alloc(r)
+		st.set(r, row, roleKey, key)
+		st.insert(&st.roleByKey, row)
 	}
-	st.set(&r.slug, row, slug)
-	st.set(&r.typ, row, typ)
-	st.set(&r.perms, row, permList)
+	st.set(r, row, roleSlug, slug)
+	st.set(r, row, roleTyp, typ)
+	st.set(r, row, rolePerms, permList)
 }
 
 func (st *state) dropRole(row uint32) {
-	r := &st.roles
-	st.remove(&r.byKey, row)
-	st.release(r.all, &r.free, row)
+	st.remove(&st.roleByKey, row)
+	st.release(&st.roles, row)
 }
 
 // putPerm adds or replaces the permission of slug.
@@ -470,33 +452,34 @@ func (st *state) putPerm(slug, typ uint32) {
 	p := &st.perms
 	row := st.perm(slug)
 	if row == 0 {
-		row = st.alloc(p.all, &p.free)
-		st.set(&p.slug, row, slug)
-		st.insert(&p.bySlug, row)
+		row = st.alloc(p)
+		st.set(p, row, permSlug, slug)
+		st.insert(&st.permBySlug, row)
 	}
-	st.set(&p.typ, row, typ)
+	st.set(p, row, permTyp, typ)
 }
 
 func (st *state) dropPerm(row uint32) {
-	p := &st.perms
-	st.remove(&p.bySlug, row)
-	st.release(p.all, &p.free, row)
+	st.remove(&st.permBySlug, row)
+	st.release(&st.perms, row)
+}
+
+func (st *state) tables() []*table {
+	return []*table{&st.res, &st.grants, &st.mems, &st.orgs, &st.roles, &st.perms}
+}
+
+func (st *state) indexes() []*hashIndex {
+	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.orgByID, &st.roleByKey, &st.permBySlug}
 }
 
 // heapBytes is the heap the state's slices occupy (their capacity).
 func (st *state) heapBytes() int {
 	n := st.str.heapBytes() + st.lists.heapBytes()
-	tables := [][]*[]uint32{st.res.all, st.orgs.all, st.mems.all, st.grants.all, st.roles.all, st.perms.all}
-	for _, cols := range tables {
-		for _, c := range cols {
-			n += 4 * cap(*c)
-		}
+	for _, t := range st.tables() {
+		n += 4*cap(t.rows) + 4*cap(t.free)
 	}
-	for _, x := range []*hashIndex{&st.res.byID, &st.res.byExt, &st.orgs.byID, &st.mems.byID, &st.grants.byPair, &st.roles.byKey, &st.perms.bySlug} {
+	for _, x := range st.indexes() {
 		n += x.bytes()
-	}
-	for _, f := range [][]uint32{st.res.free, st.orgs.free, st.mems.free, st.grants.free, st.roles.free, st.perms.free} {
-		n += 4 * cap(f)
 	}
 	return n
 }

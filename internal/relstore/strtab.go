@@ -3,19 +3,20 @@ package relstore
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"unsafe"
 )
 
 // strtab is the string table: every id, slug and external id of the
-// document is stored once, as a uvarint length and its bytes in one arena,
-// and named everywhere else by its number (1 and up; 0 is "no string").
-// Strings are only appended; compact drops the ones nothing names any more
-// and keeps every live string's number.
+// document is stored once in one arena, as a uvarint length and its bytes.
+// A string is named everywhere else by its offset in the arena, its
+// number; 0 is "no string" (the arena's first byte is not a string). So a
+// string costs one memory access to read, and no table of offsets.
+// Strings are only appended; compact drops the ones nothing names any
+// more, which renumbers the others.
 type strtab struct {
 	arena []byte
-	offs  []uint32 // number → offset of its length in arena; offs[0] unused
-	free  []uint32 // numbers compact released, for reuse
-	index hashIndex
+	index hashIndex // over numbers, by content
 	// arenaAtCompact is the arena's length after the last compaction (or
 	// build): compact is due once the arena has grown well past it.
 	arenaAtCompact int
@@ -24,21 +25,19 @@ type strtab struct {
 // init sizes the table for the given number of strings and bytes. The
 // index hashes through t, so t must not be copied afterwards.
 func (t *strtab) init(strings, bytes int) {
-	t.arena = make([]byte, 0, bytes)
-	t.offs = make([]uint32, 1, strings+1)
+	t.arena = make([]byte, 1, bytes+1)
 	t.index = newIndex(strings, func(v uint32) uint64 { return hashBytes(t.bytes(v)) })
 }
 
 // bytes returns string v's bytes, which alias the arena: the caller must
 // not keep them past the next change to the table.
 func (t *strtab) bytes(v uint32) []byte {
-	off := t.offs[v]
-	if n := t.arena[off]; n < 0x80 { // a length under 128: one byte
-		return t.arena[off+1 : off+1+uint32(n)]
+	if n := t.arena[v]; n < 0x80 { // a length under 128: one byte
+		return t.arena[v+1 : v+1+uint32(n) : v+1+uint32(n)]
 	}
-	n, w := binary.Uvarint(t.arena[off:])
-	start := int(off) + w
-	return t.arena[start : start+int(n)]
+	n, w := binary.Uvarint(t.arena[v:])
+	start := int(v) + w
+	return t.arena[start : start+int(n) : start+int(n)]
 }
 
 // str returns string v as a new Go string.
@@ -80,23 +79,14 @@ func (t *strtab) intern(s string) uint32 {
 	if len(t.arena)+binary.MaxVarintLen64+len(s) > maxArena {
 		panic("relstore: string arena exceeds 4 GiB")
 	}
-	off := uint32(len(t.arena))
+	v := uint32(len(t.arena))
 	t.arena = binary.AppendUvarint(t.arena, uint64(len(s)))
 	t.arena = append(t.arena, s...)
-	var v uint32
-	if n := len(t.free); n > 0 {
-		v = t.free[n-1]
-		t.free = t.free[:n-1]
-		t.offs[v] = off
-	} else {
-		v = uint32(len(t.offs))
-		t.offs = append(t.offs, off)
-	}
 	t.index.insert(v)
 	return v
 }
 
-// maxArena bounds the arena: offsets are 32-bit.
+// maxArena bounds the arena: numbers are 32-bit offsets.
 const maxArena = 1<<32 - 1
 
 // compare orders strings a and b as strings.Compare does, without copying
@@ -117,41 +107,69 @@ func (t *strtab) compactDue() bool {
 	return grown > 1<<20 && grown > t.arenaAtCompact/2
 }
 
-// compact keeps the strings marked live and releases the others: their
-// numbers go to the free list and the live strings are copied, in number
-// order, into a new arena of just their size.
-func (t *strtab) compact(live []bool) {
-	size := 0
-	for v := 1; v < len(t.offs); v++ {
-		if live[v] {
-			b := t.bytes(uint32(v))
-			size += uvarintLen(len(b)) + len(b)
+// compact keeps the strings marked live and drops the others, copying the
+// live ones, in order, into a new arena of just their size. Every live
+// string gets a new number: the caller rewrites every number it holds
+// with the returned remap.
+func (t *strtab) compact(live bitset) remap {
+	size := 1
+	walkRecords(t.arena, func(off, end int) {
+		if live.has(uint32(off)) {
+			size += end - off
 		}
-	}
-	for v := 1; v < len(t.offs); v++ {
-		if !live[v] && t.offs[v] != freeOffset {
-			b := t.bytes(uint32(v))
-			t.index.remove(hashBytes(b), func(x uint32) bool { return x == uint32(v) })
-			t.offs[v] = freeOffset
-			t.free = append(t.free, uint32(v))
+	})
+	arena := make([]byte, 1, size)
+	var m remap
+	walkRecords(t.arena, func(off, end int) {
+		if live.has(uint32(off)) {
+			m.old = append(m.old, uint32(off))
+			m.new = append(m.new, uint32(len(arena)))
+			arena = append(arena, t.arena[off:end]...)
 		}
-	}
-	arena := make([]byte, 0, size)
-	for v := 1; v < len(t.offs); v++ {
-		if live[v] {
-			b := t.bytes(uint32(v))
-			t.offs[v] = uint32(len(arena))
-			arena = binary.AppendUvarint(arena, uint64(len(b)))
-			arena = append(arena, b...)
-		}
-	}
+	})
 	t.arena = arena
 	t.arenaAtCompact = len(arena)
+	t.index = newIndex(len(m.new), t.index.hashOf)
+	for _, v := range m.new {
+		t.index.insert(v)
+	}
+	return m
 }
 
-// freeOffset marks a released number in offs. Its string is never read:
-// nothing names a released number.
-const freeOffset = ^uint32(0)
+// walkRecords calls fn with the start and end of each record (a uvarint
+// length, then that many bytes) of arena, after its unused first byte.
+func walkRecords(arena []byte, fn func(off, end int)) {
+	for off := 1; off < len(arena); {
+		n, w := binary.Uvarint(arena[off:])
+		end := off + w + int(n)
+		fn(off, end)
+		off = end
+	}
+}
+
+// remap maps the old numbers of what a compaction kept to their new ones.
+type remap struct{ old, new []uint32 } // old sorted, new[i] the new number of old[i]
+
+// of returns the new number of v (0 stays 0). v must have been kept.
+func (m *remap) of(v uint32) uint32 {
+	if v == 0 {
+		return 0
+	}
+	i, ok := slices.BinarySearch(m.old, v)
+	if !ok {
+		panic("relstore: compaction dropped a string or list that is still named")
+	}
+	return m.new[i]
+}
+
+// bitset is a set of numbers below its size.
+type bitset []uint64
+
+func newBitset(n int) bitset { return make(bitset, n/64+1) }
+
+func (b bitset) add(v uint32) { b[v/64] |= 1 << (v % 64) }
+
+func (b bitset) has(v uint32) bool { return b[v/64]&(1<<(v%64)) != 0 }
 
 func uvarintLen(n int) int {
 	w := 1
@@ -162,6 +180,4 @@ func uvarintLen(n int) int {
 	return w
 }
 
-func (t *strtab) heapBytes() int {
-	return cap(t.arena) + 4*cap(t.offs) + 4*cap(t.free) + t.index.bytes()
-}
+func (t *strtab) heapBytes() int { return cap(t.arena) + t.index.bytes() }

@@ -24,18 +24,18 @@ func (st *state) strs(l []uint32) []any {
 	return out
 }
 
-// sortedStrs returns the strings of rows' column col, sorted; never nil.
-func (st *state) sortedStrs(col []uint32, rows []uint32) []any {
+// sortedStrs returns the strings field f of rows of t, sorted; never nil.
+func (st *state) sortedStrs(t *table, f int, rows []uint32) []any {
 	ids := make([]uint32, len(rows))
 	for i, r := range rows {
-		ids[i] = col[r]
+		ids[i] = t.at(r, f)
 	}
 	slices.SortFunc(ids, st.str.compare)
 	return st.strs(ids)
 }
 
 func (st *state) orgValue(row uint32) map[string]any {
-	return map[string]any{"root": st.str.str(st.orgs.root[row])}
+	return map[string]any{"root": st.str.str(st.orgs.at(row, orgRoot))}
 }
 
 // resourceValue is [org, type, ext, anc], anc the resource and its
@@ -43,9 +43,9 @@ func (st *state) orgValue(row uint32) map[string]any {
 func (st *state) resourceValue(row uint32) []any {
 	r := &st.res
 	var ids [16]uint32 // org, type, ext, then the chain: on the stack at usual depths
-	l := append(ids[:0], r.org[row], r.typ[row], r.ext[row])
-	for p := row; p != 0; p = r.parent[p] {
-		l = append(l, r.id[p])
+	l := append(ids[:0], r.at(row, resOrg), r.at(row, resTyp), r.at(row, resExt))
+	for p := row; p != 0; p = r.at(p, resParent) {
+		l = append(l, r.at(p, resID))
 	}
 	vals := make([]any, len(l))
 	st.str.box(vals, l)
@@ -56,40 +56,41 @@ func (st *state) resourceValue(row uint32) []any {
 // none (the document has no entry then).
 func (st *state) childrenValue(row uint32) ([]any, bool) {
 	r := &st.res
-	if r.firstChild[row] == 0 {
+	if r.at(row, resFirstChild) == 0 {
 		return nil, false
 	}
 	var kids []uint32
-	for c := r.firstChild[row]; c != 0; c = r.nextSib[c] {
+	for c := r.at(row, resFirstChild); c != 0; c = r.at(c, resNextSib) {
 		kids = append(kids, c)
 	}
-	return st.sortedStrs(r.id, kids), true
+	return st.sortedStrs(r, resID, kids), true
 }
 
 // descendantsValue is the ids of every resource below row, sorted.
 func (st *state) descendantsValue(row uint32) []any {
 	sub := st.subtree(row, nil)
-	return st.sortedStrs(st.res.id, sub[1:])
+	return st.sortedStrs(&st.res, resID, sub[1:])
 }
 
 // grantsValue is grants[rid] for resource row: membership → role keys;
 // false when there are no grants on it.
 func (st *state) grantsValue(row uint32) (map[string]any, bool) {
 	g := &st.grants
-	if st.res.firstGrant[row] == 0 {
+	first := st.res.at(row, resFirstGrant)
+	if first == 0 {
 		return nil, false
 	}
 	out := map[string]any{}
-	for gr := st.res.firstGrant[row]; gr != 0; gr = g.nextOfRes[gr] {
-		out[st.str.str(st.mems.id[g.mem[gr]])] = st.strs(st.lists.get(g.keys[gr]))
+	for gr := first; gr != 0; gr = g.at(gr, grNextOfRes) {
+		out[st.str.str(st.mems.at(g.at(gr, grMem), memID))] = st.strs(st.lists.get(g.at(gr, grKeys)))
 	}
 	return out, true
 }
 
 func (st *state) membershipValue(row uint32) map[string]any {
 	return map[string]any{
-		"org":     st.str.str(st.mems.org[row]),
-		"active":  st.mems.active[row] == 1,
+		"org":     st.str.str(st.mems.at(row, memOrg)),
+		"active":  st.mems.at(row, memActive) == 1,
 		"anchors": st.anchors(row),
 	}
 }
@@ -99,27 +100,26 @@ func (st *state) membershipValue(row uint32) map[string]any {
 func (st *state) anchors(row uint32) []any {
 	g := &st.grants
 	var rows []uint32
-	for gr := st.mems.firstGrant[row]; gr != 0; gr = g.nextOfMem[gr] {
-		rows = append(rows, g.res[gr])
+	for gr := st.mems.at(row, memFirstGrant); gr != 0; gr = g.at(gr, grNextOfMem) {
+		rows = append(rows, g.at(gr, grRes))
 	}
-	return st.sortedStrs(st.res.id, rows)
+	return st.sortedStrs(&st.res, resID, rows)
 }
 
 func (st *state) orgRolesValue(row uint32) []any {
-	return st.strs(st.lists.get(st.mems.orgRoles[row]))
+	return st.strs(st.lists.get(st.mems.at(row, memOrgRoles)))
 }
 
 func (st *state) roleValue(row uint32) map[string]any {
-	r := &st.roles
 	return map[string]any{
-		"slug":        st.str.str(r.slug[row]),
-		"type":        st.str.str(r.typ[row]),
+		"slug":        st.str.str(st.roles.at(row, roleSlug)),
+		"type":        st.str.str(st.roles.at(row, roleTyp)),
 		"permissions": st.rolePermissions(row),
 	}
 }
 
 func (st *state) rolePermissions(row uint32) map[string]any {
-	ps := st.lists.get(st.roles.perms[row])
+	ps := st.lists.get(st.roles.at(row, rolePerms))
 	out := make(map[string]any, len(ps))
 	for _, p := range ps {
 		out[st.str.str(p)] = true
@@ -130,7 +130,7 @@ func (st *state) rolePermissions(row uint32) map[string]any {
 // roleHas reports whether role row holds permission p, without
 // materializing its permissions.
 func (st *state) roleHas(row uint32, p string) bool {
-	for _, s := range st.lists.get(st.roles.perms[row]) {
+	for _, s := range st.lists.get(st.roles.at(row, rolePerms)) {
 		if string(st.str.bytes(s)) == p {
 			return true
 		}
@@ -139,7 +139,7 @@ func (st *state) roleHas(row uint32, p string) bool {
 }
 
 func (st *state) permValue(row uint32) map[string]any {
-	return map[string]any{"type": st.str.str(st.perms.typ[row])}
+	return map[string]any{"type": st.str.str(st.perms.at(row, permTyp))}
 }
 
 // lookupValue is lookup[org] (typ 0) or lookup[org][typ]: type → external
@@ -150,39 +150,35 @@ func (st *state) permValue(row uint32) map[string]any {
 func (st *state) lookupValue(orow, typ uint32) (map[string]any, bool) {
 	r := &st.res
 	out := map[string]any{}
-	root := st.resource(st.orgs.root[orow])
+	root := st.resource(st.orgs.at(orow, orgRoot))
 	if root == 0 {
 		return out, typ == 0
 	}
 	for _, row := range st.subtree(root, nil) {
 		if typ != 0 {
-			if r.typ[row] == typ {
-				out[st.str.str(r.ext[row])] = st.str.str(r.id[row])
+			if r.at(row, resTyp) == typ {
+				out[st.str.str(r.at(row, resExt))] = st.str.str(r.at(row, resID))
 			}
 			continue
 		}
-		t := st.str.str(r.typ[row])
+		t := st.str.str(r.at(row, resTyp))
 		exts, _ := out[t].(map[string]any)
 		if exts == nil {
 			exts = map[string]any{}
 			out[t] = exts
 		}
-		exts[st.str.str(r.ext[row])] = st.str.str(r.id[row])
+		exts[st.str.str(r.at(row, resExt))] = st.str.str(r.at(row, resID))
 	}
 	return out, typ == 0 || len(out) > 0
 }
 
-// rows returns the live rows of a table whose key column is col (0 for a
-// free row), sorted by that key when sorted is true.
-func (st *state) rows(col []uint32, sorted bool) []uint32 {
-	out := make([]uint32, 0, len(col))
-	for row, k := range col {
-		if row != 0 && k != 0 {
-			out = append(out, uint32(row))
-		}
-	}
+// rows returns the rows in use of t, whose key is field f, sorted by key
+// when sorted is true.
+func (st *state) rows(t *table, f int, sorted bool) []uint32 {
+	var out []uint32
+	t.live(f, func(row uint32) { out = append(out, row) })
 	if sorted {
-		slices.SortFunc(out, func(a, b uint32) int { return st.str.compare(col[a], col[b]) })
+		slices.SortFunc(out, func(a, b uint32) int { return st.str.compare(t.at(a, f), t.at(b, f)) })
 	}
 	return out
 }
@@ -194,42 +190,41 @@ func (st *state) collection(name string) (any, bool) {
 	case keyRevision:
 		return st.revisionValue(), true
 	case keyOrgs:
-		return collect(st, st.orgs.id, st.orgValue), true
+		return collect(st, &st.orgs, orgID, st.orgValue), true
 	case keyResources:
-		return collect(st, st.res.id, func(row uint32) any { return st.resourceValue(row) }), true
+		return collect(st, &st.res, resID, st.resourceValue), true
 	case keyLookup:
-		return collect(st, st.orgs.id, func(row uint32) any { v, _ := st.lookupValue(row, 0); return v }), true
+		return collect(st, &st.orgs, orgID, func(row uint32) map[string]any { v, _ := st.lookupValue(row, 0); return v }), true
 	case keyChildren:
-		return st.collectSome(st.res.id, func(row uint32) (any, bool) { return st.childrenValue(row) }), true
+		return collectSome(st, &st.res, resID, st.childrenValue), true
 	case keyGrants:
-		return st.collectSome(st.res.id, func(row uint32) (any, bool) { return st.grantsValue(row) }), true
+		return collectSome(st, &st.res, resID, st.grantsValue), true
 	case keyMemberships:
-		return collect(st, st.mems.id, st.membershipValue), true
+		return collect(st, &st.mems, memID, st.membershipValue), true
 	case keyOrgRoles:
-		return collect(st, st.mems.id, func(row uint32) any { return st.orgRolesValue(row) }), true
+		return collect(st, &st.mems, memID, st.orgRolesValue), true
 	case keyRoles:
-		return collect(st, st.roles.key, st.roleValue), true
+		return collect(st, &st.roles, roleKey, st.roleValue), true
 	case keyPermissions:
-		return collect(st, st.perms.slug, st.permValue), true
+		return collect(st, &st.perms, permSlug, st.permValue), true
 	}
 	return nil, false
 }
 
-func collect[V any](st *state, col []uint32, value func(uint32) V) map[string]any {
-	out := make(map[string]any, len(col))
-	for _, row := range st.rows(col, false) {
-		out[st.str.str(col[row])] = value(row)
-	}
-	return out
+// collect materializes a collection: the value of each row of t, by its key
+// field f.
+func collect[V any](st *state, t *table, f int, value func(uint32) V) map[string]any {
+	return collectSome(st, t, f, func(row uint32) (V, bool) { return value(row), true })
 }
 
-func (st *state) collectSome(col []uint32, value func(uint32) (any, bool)) map[string]any {
+// collectSome is collect for a collection without an entry for every row.
+func collectSome[V any](st *state, t *table, f int, value func(uint32) (V, bool)) map[string]any {
 	out := map[string]any{}
-	for _, row := range st.rows(col, false) {
+	t.live(f, func(row uint32) {
 		if v, ok := value(row); ok {
-			out[st.str.str(col[row])] = v
+			out[st.str.str(t.at(row, f))] = v
 		}
-	}
+	})
 	return out
 }
 
