@@ -73,8 +73,8 @@ func small() *model.Dataset {
 }
 
 // conformanceDatasets are the datasets every read is compared on: small,
-// the demo, the random datasets of the engine's oracle and small tiers of
-// package gen.
+// the demo, the random datasets of the engine's oracle, other random ones
+// and, unless short, tier S of package gen.
 func conformanceDatasets(short bool) map[string]*model.Dataset {
 	out := map[string]*model.Dataset{"small": small(), "demo": datafile.Demo()}
 	oracle := func(seed int64, depth int) gen.Spec {
@@ -89,6 +89,10 @@ func conformanceDatasets(short bool) map[string]*model.Dataset {
 	}
 	for _, spec := range specs {
 		out[fmt.Sprintf("gen seed %d depth %d", spec.Seed, spec.Depth)] = gen.Generate(spec)
+	}
+	if !short {
+		tierS, _ := gen.Spec{Seed: 1}.Tier("S") // 100,000 resources: a few seconds
+		out["gen tier S"] = gen.Generate(tierS)
 	}
 	return out
 }
