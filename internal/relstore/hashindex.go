@@ -143,4 +143,3 @@ var seedSalt = maphash.String(seed, "relstore")
 
 func mix2(a, b uint32) uint64 { return mix(uint64(a)<<32 | uint64(b)) }
 
-func mix3(a, b, c uint32) uint64 { return mix(mix2(a, b) ^ uint64(c)) }
