@@ -142,4 +142,3 @@ func mix(k uint64) uint64 {
 var seedSalt = maphash.String(seed, "relstore")
 
 func mix2(a, b uint32) uint64 { return mix(uint64(a)<<32 | uint64(b)) }
-
