@@ -1,0 +1,343 @@
+package relstore
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// ErrInvariant is wrapped by the errors of Load and Apply for data that
+// index.Build or index.Patch would take but that breaks a rule the compact
+// form relies on, which the PostgreSQL write path and model.Validate both
+// enforce: a resource id, an organization id or root id, a membership id or
+// an (organization, type, external id) used twice; a resource whose parent
+// is in another organization; a re-parent under the resource's own subtree;
+// a change of a resource's or a membership's organization; an assignment on
+// a resource that does not exist; organization roles in an organization
+// without its root resource. As for any error of Apply, the caller should
+// load the whole dataset again.
+var ErrInvariant = errors.New("relstore: change breaks an invariant of the data")
+
+// apply makes one change, with exactly the effect index.Patch has on the
+// document, or returns the error Patch returns (or one wrapping
+// ErrInvariant). It may leave the state half-changed on error: the caller
+// undoes the change with the log.
+func (st *state) apply(ch model.Change) error {
+	switch del := ch.Op == model.OpDelete; {
+	case ch.Organization != nil && del:
+		st.deleteOrganization(*ch.Organization)
+	case ch.Organization != nil:
+		return st.putOrganization(*ch.Organization)
+	case ch.Resource != nil && del:
+		st.deleteResource(st.resourceNamed(ch.Resource.ID))
+	case ch.Resource != nil:
+		return st.putResource(*ch.Resource)
+	case ch.Membership != nil && del:
+		st.deleteMembership(st.membershipNamed(ch.Membership.ID))
+	case ch.Membership != nil:
+		return st.putMembership(*ch.Membership)
+	case ch.Assignment != nil:
+		return st.assignment(*ch.Assignment, del)
+	case ch.Role != nil && del:
+		if row := st.roleNamed(ch.Role.Key()); row != 0 {
+			st.dropRole(row)
+		}
+	case ch.Role != nil:
+		st.putRoleOf(*ch.Role)
+	case ch.Permission != nil && del:
+		if row := st.permNamed(ch.Permission.Slug); row != 0 {
+			st.dropPerm(row)
+		}
+	case ch.Permission != nil:
+		st.putPerm(st.str.intern(ch.Permission.Slug), st.str.intern(ch.Permission.ResourceType))
+	case ch.ResourceType != nil:
+		// Resource types are not part of the document.
+	default:
+		return fmt.Errorf("relstore: change %q names no entity", ch.Op)
+	}
+	return nil
+}
+
+func invariant(format string, args ...any) error {
+	return fmt.Errorf("relstore: %s: %w", fmt.Sprintf(format, args...), ErrInvariant)
+}
+
+// putOrganization adds an organization and its root resource; an
+// organization that exists already is left as it is.
+func (st *state) putOrganization(o model.Organization) error {
+	id := st.str.intern(o.ID)
+	if st.org(id) != 0 {
+		return nil
+	}
+	root := st.str.intern(o.RootID())
+	orgType := st.str.intern(model.OrganizationType)
+	if st.resource(root) != 0 || st.resourceByExt(id, orgType, id) != 0 {
+		return invariant("organization %s: its root resource %s exists already", o.ID, o.RootID())
+	}
+	st.addOrg(id, root)
+	st.addResource(root, id, orgType, id, 0)
+	return nil
+}
+
+// deleteOrganization removes the organization with its root resource and
+// everything below it; its memberships and roles stay (their deletes come
+// as changes of their own).
+func (st *state) deleteOrganization(o model.Organization) {
+	row := st.orgNamed(o.ID)
+	root := st.resourceNamed(o.RootID())
+	if row != 0 {
+		root = st.resource(st.orgs.at(row, orgRoot))
+	}
+	st.deleteResource(root)
+	if row != 0 {
+		st.dropOrg(row)
+	}
+}
+
+// putResource adds a resource or changes its external id, type or parent.
+// A re-parent costs O(1): ancestors are parent links.
+func (st *state) putResource(r model.Resource) error {
+	org := st.str.intern(r.OrganizationID)
+	var parent uint32
+	if r.ParentID == "" {
+		orow := st.org(org)
+		if orow == 0 {
+			return fmt.Errorf("relstore: unknown organization %q", r.OrganizationID)
+		}
+		if parent = st.resource(st.orgs.at(orow, orgRoot)); parent == 0 {
+			return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, st.str.str(st.orgs.at(orow, orgRoot)))
+		}
+	} else if parent = st.resourceNamed(r.ParentID); parent == 0 {
+		return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, r.ParentID)
+	}
+	if st.res.at(parent, resOrg) != org {
+		return invariant("resource %s: parent %s is in organization %s, not %s", r.ID, st.str.str(st.res.at(parent, resID)), st.str.str(st.res.at(parent, resOrg)), r.OrganizationID)
+	}
+	id, typ, ext := st.str.intern(r.ID), st.str.intern(r.Type), st.str.intern(r.ExternalID)
+	row := st.resource(id)
+	if holder := st.resourceByExt(org, typ, ext); holder != 0 && holder != row {
+		return invariant("resource %s: external id %q of type %q is resource %s's in organization %s", r.ID, r.ExternalID, r.Type, st.str.str(st.res.at(holder, resID)), r.OrganizationID)
+	}
+	if row == 0 {
+		st.addResource(id, org, typ, ext, parent)
+		return nil
+	}
+	if st.res.at(row, resOrg) != org {
+		return invariant("resource %s: organization %s cannot become %s", r.ID, st.str.str(st.res.at(row, resOrg)), r.OrganizationID)
+	}
+	for p := parent; p != 0; p = st.res.at(p, resParent) {
+		if p == row {
+			return invariant("resource %s: parent %s is in its own subtree", r.ID, st.str.str(st.res.at(parent, resID)))
+		}
+	}
+	if st.res.at(row, resTyp) != typ || st.res.at(row, resExt) != ext {
+		st.rename(row, typ, ext)
+	}
+	if st.res.at(row, resParent) != parent {
+		st.unlink(row)
+		st.link(parent, row)
+	}
+	return nil
+}
+
+// deleteResource removes resource row (0: none) and its whole subtree, with
+// their grants.
+func (st *state) deleteResource(row uint32) {
+	if row == 0 {
+		return
+	}
+	r, g := &st.res, &st.grants
+	// Preorder, then dropped in reverse: children before their parent.
+	sub := st.subtree(row, nil)
+	for i := len(sub) - 1; i >= 0; i-- {
+		n := sub[i]
+		for gr := r.at(n, resFirstGrant); gr != 0; {
+			next := g.at(gr, grNextOfRes)
+			st.dropGrant(gr)
+			gr = next
+		}
+		st.dropResource(n)
+	}
+}
+
+// subtree appends row and every resource below it to out, parents first.
+func (st *state) subtree(row uint32, out []uint32) []uint32 {
+	r := &st.res
+	start := len(out)
+	out = append(out, row)
+	for i := start; i < len(out); i++ {
+		for c := r.at(out[i], resFirstChild); c != 0; c = r.at(c, resNextSib) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// putMembership adds or updates a membership: its status, and its
+// organization roles, which replace its previous ones as grants on the
+// organization root.
+func (st *state) putMembership(m model.Membership) error {
+	org := st.str.intern(m.OrganizationID)
+	orow := st.org(org)
+	if orow == 0 {
+		return fmt.Errorf("relstore: unknown organization %q", m.OrganizationID)
+	}
+	keys := make([]uint32, 0, len(m.RoleSlugs))
+	for _, slug := range m.RoleSlugs {
+		k, err := st.roleKey(m.OrganizationID, slug)
+		if err != nil {
+			return fmt.Errorf("relstore: membership %s: %w", m.ID, err)
+		}
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, st.str.compare)
+	id := st.str.intern(m.ID)
+	row := st.membership(id)
+	if row != 0 && st.mems.at(row, memOrg) != org {
+		return invariant("membership %s: organization %s cannot become %s", m.ID, st.str.str(st.mems.at(row, memOrg)), m.OrganizationID)
+	}
+	root := st.resource(st.orgs.at(orow, orgRoot))
+	if root == 0 && len(keys) > 0 {
+		return invariant("membership %s: organization %s has no root resource for its roles", m.ID, m.OrganizationID)
+	}
+	if row == 0 {
+		row = st.addMembership(id, org)
+	}
+	st.set(&st.mems, row, memActive, boolNum(m.Status == model.StatusActive))
+	prev := slices.Clone(st.lists.get(st.mems.at(row, memOrgRoles)))
+	st.set(&st.mems, row, memOrgRoles, st.lists.intern(keys))
+	if root == 0 {
+		return nil // no roles now, and the previous ones went with the root
+	}
+	for _, k := range prev {
+		st.ungrant(root, row, k)
+	}
+	for _, k := range keys {
+		st.grantKey(root, row, k)
+	}
+	return nil
+}
+
+func boolNum(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// deleteMembership removes membership row (0: none) and its grants.
+func (st *state) deleteMembership(row uint32) {
+	if row == 0 {
+		return
+	}
+	for gr := st.mems.at(row, memFirstGrant); gr != 0; {
+		next := st.grants.at(gr, grNextOfMem)
+		st.dropGrant(gr)
+		gr = next
+	}
+	st.dropMembership(row)
+}
+
+// roleKey resolves a role slug in an organization as index.Patch does: its
+// organization role first, then the environment role.
+func (st *state) roleKey(org, slug string) (uint32, error) {
+	for _, k := range []string{model.RoleKey(org, slug), slug} {
+		if row := st.roleNamed(k); row != 0 {
+			return st.roles.at(row, roleKey), nil
+		}
+	}
+	return 0, fmt.Errorf("role %q does not exist in organization %s", slug, org)
+}
+
+func (st *state) assignment(a model.Assignment, del bool) error {
+	if a.MembershipID == "" || a.ResourceID == "" || a.RoleSlug == "" {
+		return fmt.Errorf("%w: assignment %s needs membership, role and resource", index.ErrIncomplete, a.ID)
+	}
+	mem := st.membershipNamed(a.MembershipID)
+	if del {
+		// The role may be gone already (a cascade): drop whichever key of the
+		// slug is there.
+		res := st.resourceNamed(a.ResourceID)
+		for _, k := range st.lists.get(st.grants.at(st.grant(res, mem), grKeys)) {
+			if key := st.str.bytes(k); string(key) == a.RoleSlug || string(roleSlugOfKey(key)) == a.RoleSlug {
+				st.ungrant(res, mem, k)
+				return nil
+			}
+		}
+		return nil
+	}
+	if mem == 0 {
+		return fmt.Errorf("relstore: assignment %s: unknown membership %q", a.ID, a.MembershipID)
+	}
+	k, err := st.roleKey(st.str.str(st.mems.at(mem, memOrg)), a.RoleSlug)
+	if err != nil {
+		return fmt.Errorf("relstore: assignment %s: %w", a.ID, err)
+	}
+	res := st.resourceNamed(a.ResourceID)
+	if res == 0 {
+		return invariant("assignment %s: unknown resource %q", a.ID, a.ResourceID)
+	}
+	st.grantKey(res, mem, k)
+	return nil
+}
+
+// roleSlugOfKey returns the slug of a role key: what follows its last "/".
+func roleSlugOfKey(k []byte) []byte {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] == '/' {
+			return k[i+1:]
+		}
+	}
+	return k
+}
+
+// grantKey adds one occurrence of role key k to the grants of mem on res:
+// each source (an assignment, an organization role) counts once, so that
+// removing one source leaves the others.
+func (st *state) grantKey(res, mem, k uint32) {
+	gr := st.grant(res, mem)
+	if gr == 0 {
+		st.addGrant(res, mem, st.lists.intern([]uint32{k}))
+		return
+	}
+	keys := st.lists.get(st.grants.at(gr, grKeys))
+	i, _ := slices.BinarySearchFunc(keys, k, st.str.compare)
+	st.set(&st.grants, gr, grKeys, st.lists.intern(slices.Insert(slices.Clone(keys), i, k)))
+}
+
+// ungrant removes one occurrence of role key k from the grants of mem on
+// res, and the record once it holds none.
+func (st *state) ungrant(res, mem, k uint32) {
+	gr := st.grant(res, mem)
+	if gr == 0 {
+		return
+	}
+	keys := st.lists.get(st.grants.at(gr, grKeys))
+	i := slices.Index(keys, k)
+	switch {
+	case i < 0:
+	case len(keys) == 1:
+		st.dropGrant(gr)
+	default:
+		st.set(&st.grants, gr, grKeys, st.lists.intern(slices.Delete(slices.Clone(keys), i, i+1)))
+	}
+}
+
+// putRoleOf adds or replaces a role.
+func (st *state) putRoleOf(r model.Role) {
+	st.putRole(st.str.intern(r.Key()), st.str.intern(r.Slug), st.str.intern(r.ResourceType), st.permList(r.Permissions))
+}
+
+// permList interns a role's permissions as a sorted list without repeats:
+// the document holds them as the keys of an object.
+func (st *state) permList(ps []string) uint32 {
+	l := make([]uint32, len(ps))
+	for i, p := range ps {
+		l[i] = st.str.intern(p)
+	}
+	slices.SortFunc(l, st.str.compare)
+	return st.lists.intern(slices.Compact(l))
+}

@@ -1,0 +1,238 @@
+package relstore
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/trellis-authz/trellis/internal/model"
+)
+
+// build returns the state of ds's document, straight from the dataset. It
+// refuses what index.Build refuses, with the same error text (an unknown
+// parent, a tree deeper than ds.Depth() or cyclic, a role that does not
+// resolve, an assignment of an unknown membership or on an unknown
+// resource), and what breaks ErrInvariant.
+func build(ds *model.Dataset) (*state, error) {
+	st := newState(sizesOf(ds))
+	st.revision = ds.Revision
+	for _, p := range ds.Permissions {
+		st.putPerm(st.str.intern(p.Slug), st.str.intern(p.ResourceType))
+	}
+	for _, r := range ds.Roles {
+		st.putRoleOf(r) // a later role of the same key replaces an earlier one, as in index.Build
+	}
+	if err := st.buildResources(ds); err != nil {
+		return nil, err
+	}
+	if err := st.buildGrants(ds); err != nil {
+		return nil, err
+	}
+	st.str.arenaAtCompact = len(st.str.arena)
+	st.lists.dataAtCompact = len(st.lists.data)
+	return st, nil
+}
+
+// sizesOf counts what ds needs, so that every table is allocated once.
+func sizesOf(ds *model.Dataset) sizes {
+	n := sizes{
+		resources: len(ds.Resources) + len(ds.Organizations),
+		orgs:      len(ds.Organizations),
+		mems:      len(ds.Memberships),
+		grants:    len(ds.Assignments) + len(ds.Memberships),
+		roles:     len(ds.Roles),
+		perms:     len(ds.Permissions),
+		lists:     len(ds.Roles) + len(ds.Organizations) + 16,
+	}
+	add := func(s string) {
+		n.strings++
+		n.stringBytes += uvarintLen(len(s)) + len(s)
+	}
+	for _, o := range ds.Organizations {
+		add(o.ID)
+		add(o.RootID())
+	}
+	for _, r := range ds.Resources {
+		add(r.ID)
+		add(r.ExternalID)
+	}
+	for _, m := range ds.Memberships {
+		add(m.ID)
+	}
+	for _, r := range ds.Roles {
+		add(r.Key())
+		add(r.Slug)
+	}
+	for _, p := range ds.Permissions {
+		add(p.Slug)
+	}
+	n.strings += len(ds.ResourceTypes) + 1
+	return n
+}
+
+func (st *state) buildResources(ds *model.Dataset) error {
+	r := &st.res
+	orgType := st.str.intern(model.OrganizationType)
+	for _, o := range ds.Organizations {
+		id, root := st.str.intern(o.ID), st.str.intern(o.RootID())
+		if st.org(id) != 0 {
+			return invariant("organization %s: id is used more than once", o.ID)
+		}
+		if st.resource(root) != 0 {
+			return invariant("organization %s: root resource id %s is used more than once", o.ID, o.RootID())
+		}
+		st.addOrg(id, root)
+		st.addResource(root, id, orgType, id, 0)
+	}
+	rows := make([]uint32, len(ds.Resources))
+	for i, res := range ds.Resources {
+		id, org, typ, ext := st.str.intern(res.ID), st.str.intern(res.OrganizationID), st.str.intern(res.Type), st.str.intern(res.ExternalID)
+		if st.resource(id) != 0 {
+			return invariant("resource %s: id is used more than once", res.ID)
+		}
+		if holder := st.resourceByExt(org, typ, ext); holder != 0 {
+			return invariant("resource %s: external id %q of type %q is resource %s's in organization %s",
+				res.ID, res.ExternalID, res.Type, st.str.str(r.at(holder, resID)), res.OrganizationID)
+		}
+		rows[i] = st.addResource(id, org, typ, ext, 0)
+	}
+	// Parents first, checked for depth and cycles before any child list is
+	// linked, so that a cycle is reported rather than followed.
+	for i, res := range ds.Resources {
+		var parent uint32
+		name := res.ParentID
+		if name == "" {
+			if orow := st.orgNamed(res.OrganizationID); orow != 0 {
+				parent = st.resource(st.orgs.at(orow, orgRoot))
+				name = st.str.str(st.orgs.at(orow, orgRoot))
+			}
+		} else {
+			parent = st.resourceNamed(name)
+		}
+		if parent == 0 {
+			return fmt.Errorf("resource %s: unknown parent %q", res.ID, name)
+		}
+		if r.at(parent, resOrg) != r.at(rows[i], resOrg) {
+			return invariant("resource %s: parent %s is in organization %s, not %s", res.ID, name, st.str.str(r.at(parent, resOrg)), res.OrganizationID)
+		}
+		st.set(r, rows[i], resParent, parent)
+	}
+	if err := st.checkDepth(rows, ds.Depth()); err != nil {
+		return err
+	}
+	for _, row := range rows {
+		st.link(r.at(row, resParent), row)
+	}
+	return nil
+}
+
+// checkDepth reports a resource deeper than maxDepth levels (the root is
+// 1) or on a cycle of parent links, with index.Build's words. Each resource
+// is walked once: depths are remembered.
+func (st *state) checkDepth(rows []uint32, maxDepth int) error {
+	r := &st.res
+	depth := make([]int32, r.len()) // 0: not known yet
+	var path []uint32
+	for _, n := range rows {
+		path = append(path[:0], n)
+		cur := n
+		for r.at(cur, resParent) != 0 && depth[cur] == 0 {
+			if len(path) > maxDepth {
+				return fmt.Errorf("resource %s: tree deeper than %d levels or cyclic", st.str.str(r.at(n, resID)), maxDepth)
+			}
+			cur = r.at(cur, resParent)
+			path = append(path, cur)
+		}
+		last := path[len(path)-1]
+		if depth[last] == 0 {
+			depth[last] = 1 // an organization root
+		}
+		for i := len(path) - 2; i >= 0; i-- {
+			if depth[path[i]] = depth[path[i+1]] + 1; int(depth[path[i]]) > maxDepth {
+				return fmt.Errorf("resource %s: tree deeper than %d levels", st.str.str(r.at(path[i], resID)), maxDepth)
+			}
+		}
+	}
+	return nil
+}
+
+// buildGrants makes the grant records: each membership's organization
+// roles on its organization's root, and every assignment.
+func (st *state) buildGrants(ds *model.Dataset) error {
+	type grant struct{ res, mem, key uint32 }
+	all := make([]grant, 0, len(ds.Assignments)+len(ds.Memberships))
+	memberOrg := make([]string, len(ds.Memberships)+1) // by membership row
+	var keys []uint32
+	for _, m := range ds.Memberships {
+		id := st.str.intern(m.ID)
+		if st.membership(id) != 0 {
+			return invariant("membership %s: id is used more than once", m.ID)
+		}
+		keys = keys[:0]
+		for _, slug := range m.RoleSlugs {
+			k, err := st.roleKey(m.OrganizationID, slug)
+			if err != nil {
+				return fmt.Errorf("membership %s: %w", m.ID, err)
+			}
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, st.str.compare)
+		org := st.str.intern(m.OrganizationID)
+		row := st.addMembership(id, org)
+		if int(row) >= len(memberOrg) {
+			memberOrg = append(memberOrg, make([]string, int(row)+1-len(memberOrg))...)
+		}
+		memberOrg[row] = m.OrganizationID
+		st.set(&st.mems, row, memActive, boolNum(m.Status == model.StatusActive))
+		st.set(&st.mems, row, memOrgRoles, st.lists.intern(keys))
+		if len(keys) == 0 {
+			continue
+		}
+		var root uint32
+		if orow := st.org(org); orow != 0 {
+			root = st.resource(st.orgs.at(orow, orgRoot))
+		}
+		if root == 0 {
+			return invariant("membership %s: unknown organization %q", m.ID, m.OrganizationID)
+		}
+		for _, k := range keys {
+			all = append(all, grant{root, row, k})
+		}
+	}
+	for _, a := range ds.Assignments {
+		mem := st.membershipNamed(a.MembershipID)
+		if mem == 0 {
+			return fmt.Errorf("assignment %s: unknown membership %q", a.ID, a.MembershipID)
+		}
+		res := st.resourceNamed(a.ResourceID)
+		if res == 0 {
+			return fmt.Errorf("assignment %s: unknown resource %q", a.ID, a.ResourceID)
+		}
+		k, err := st.roleKey(memberOrg[mem], a.RoleSlug)
+		if err != nil {
+			return fmt.Errorf("assignment %s: %w", a.ID, err)
+		}
+		all = append(all, grant{res, mem, k})
+	}
+	// Sorted, the grants of one (resource, membership) are adjacent with
+	// their keys in order: one record each.
+	slices.SortFunc(all, func(x, y grant) int {
+		if c := cmp.Compare(x.res, y.res); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.mem, y.mem); c != 0 {
+			return c
+		}
+		return st.str.compare(x.key, y.key)
+	})
+	for i := 0; i < len(all); {
+		j := i
+		keys = keys[:0]
+		for ; j < len(all) && all[j].res == all[i].res && all[j].mem == all[i].mem; j++ {
+			keys = append(keys, all[j].key)
+		}
+		st.addGrant(all[i].res, all[i].mem, st.lists.intern(keys))
+		i = j
+	}
+	return nil
+}

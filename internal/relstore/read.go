@@ -1,0 +1,244 @@
+package relstore
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/util"
+)
+
+// WholeCollectionErr is the storage.Error code of a refused read of a
+// whole collection (see Store.Read). IsWholeCollection tests for it.
+const WholeCollectionErr = "relstore_whole_collection_error"
+
+// IsWholeCollection reports whether err is a refused read of a whole
+// collection.
+func IsWholeCollection(err error) bool {
+	var se *storage.Error
+	return errors.As(err, &se) && se.Code == WholeCollectionErr
+}
+
+func wholeCollection(full storage.Path) error {
+	return &storage.Error{
+		Code: WholeCollectionErr,
+		Message: full.String() + ": a whole collection of the compact store is not materialized; " +
+			"read one entry (e.g. " + Root + "/resources/<id>) or enable Options.WholeReads",
+	}
+}
+
+// The not-found errors of OPA's in-memory store, word for word.
+var errNotFound = &storage.Error{Code: storage.NotFoundErr, Message: "document does not exist"}
+
+func notFoundHint(full storage.Path, hint string) error {
+	return &storage.Error{Code: storage.NotFoundErr, Message: full.String() + ": " + hint}
+}
+
+// read returns the value at path p below Root (full is the whole path, for
+// error messages): only that value, materialized.
+func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
+	if len(p) == 0 {
+		if !wholeReads {
+			return nil, wholeCollection(full)
+		}
+		return st.document(), nil
+	}
+	name, rest := p[0], p[1:]
+	if len(rest) == 0 {
+		switch name {
+		case keyRevision, keyPermissions:
+			// Small: the revision, and the permissions (a few per type).
+		case keyDescendants:
+			return nil, wholeCollection(full)
+		default:
+			if !wholeReads && slices.Contains(documentKeys, name) {
+				return nil, wholeCollection(full)
+			}
+		}
+		v, ok := st.collection(name)
+		if !ok {
+			return nil, errNotFound
+		}
+		return v, nil
+	}
+	key := rest[0]
+	var v any
+	switch name {
+	case keyRevision:
+		return descend(st.revisionValue(), rest, full)
+	case keyOrgs:
+		row := st.orgNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.orgValue(row)
+	case keyResources:
+		row := st.resourceNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.resourceValue(row)
+	case keyLookup:
+		return st.readLookup(rest, full)
+	case keyChildren:
+		kids, ok := st.childrenValue(st.resourceNamed(key))
+		if !ok {
+			return nil, errNotFound
+		}
+		v = kids
+	case keyDescendants:
+		row := st.resourceNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.descendantsValue(row)
+	case keyGrants:
+		return st.readGrants(rest, full)
+	case keyMemberships:
+		return st.readMembership(rest, full)
+	case keyOrgRoles:
+		row := st.membershipNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.orgRolesValue(row)
+	case keyRoles:
+		return st.readRole(rest, full)
+	case keyPermissions:
+		row := st.permNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.permValue(row)
+	default:
+		return nil, errNotFound
+	}
+	return descend(v, rest[1:], full)
+}
+
+// readLookup reads lookup/<org>[/<type>[/<ext>]...]: one organization's
+// external ids at most.
+func (st *state) readLookup(p, full storage.Path) (any, error) {
+	orow := st.orgNamed(p[0])
+	if orow == 0 {
+		return nil, errNotFound
+	}
+	switch len(p) {
+	case 1:
+		v, _ := st.lookupValue(orow, 0)
+		return v, nil
+	case 2:
+		typ := st.str.lookup(p[1])
+		if typ == 0 {
+			return nil, errNotFound
+		}
+		v, ok := st.lookupValue(orow, typ)
+		if !ok {
+			return nil, errNotFound
+		}
+		return v, nil
+	}
+	row := st.resourceByExtNamed(p[0], p[1], p[2])
+	if row == 0 {
+		return nil, errNotFound
+	}
+	return descend(st.str.str(st.res.at(row, resID)), p[3:], full)
+}
+
+// readGrants reads grants/<rid>[/<om>...].
+func (st *state) readGrants(p, full storage.Path) (any, error) {
+	res := st.resourceNamed(p[0])
+	if len(p) == 1 {
+		v, ok := st.grantsValue(res)
+		if !ok {
+			return nil, errNotFound
+		}
+		return v, nil
+	}
+	gr := st.grant(res, st.membershipNamed(p[1]))
+	if gr == 0 {
+		return nil, errNotFound
+	}
+	return descend(st.strs(st.lists.get(st.grants.at(gr, grKeys))), p[2:], full)
+}
+
+// readMembership reads memberships/<om>[/<field>...], materializing only
+// the field asked for: a membership's anchors may be many.
+func (st *state) readMembership(p, full storage.Path) (any, error) {
+	row := st.membershipNamed(p[0])
+	if row == 0 {
+		return nil, errNotFound
+	}
+	if len(p) == 1 {
+		return st.membershipValue(row), nil
+	}
+	var v any
+	switch p[1] {
+	case "org":
+		v = st.str.str(st.mems.at(row, memOrg))
+	case "active":
+		v = st.mems.at(row, memActive) == 1
+	case "anchors":
+		v = st.anchors(row)
+	default:
+		return nil, errNotFound
+	}
+	return descend(v, p[2:], full)
+}
+
+// readRole reads roles/<key>[/<field>...]; roles/<key>/permissions/<p>, the
+// policies' test of a permission, materializes nothing but the answer.
+func (st *state) readRole(p, full storage.Path) (any, error) {
+	row := st.roleNamed(p[0])
+	if row == 0 {
+		return nil, errNotFound
+	}
+	if len(p) == 1 {
+		return st.roleValue(row), nil
+	}
+	var v any
+	switch p[1] {
+	case "slug":
+		v = st.str.str(st.roles.at(row, roleSlug))
+	case "type":
+		v = st.str.str(st.roles.at(row, roleTyp))
+	case "permissions":
+		if len(p) == 2 {
+			return st.rolePermissions(row), nil
+		}
+		if !st.roleHas(row, p[2]) {
+			return nil, errNotFound
+		}
+		v = true
+		p = p[1:]
+	default:
+		return nil, errNotFound
+	}
+	return descend(v, p[2:], full)
+}
+
+// descend follows path into v as OPA's in-memory store follows a path
+// into its data, with the same errors.
+func descend(v any, path, full storage.Path) (any, error) {
+	for _, key := range path {
+		switch cur := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = cur[key]; !ok {
+				return nil, errNotFound
+			}
+		case []any:
+			i, ok := util.Atoi(key)
+			if !ok {
+				return nil, notFoundHint(full, "array index must be integer")
+			}
+			if i < 0 || i >= len(cur) {
+				return nil, notFoundHint(full, "array index out of range")
+			}
+			v = cur[i]
+		default:
+			return nil, errNotFound
+		}
+	}
+	return v, nil
+}

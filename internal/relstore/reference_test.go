@@ -1,0 +1,282 @@
+package relstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/relstore"
+)
+
+// The reference every test compares the compact store with: OPA's
+// in-memory store, configured as the engine configures it, holding
+// index.Build's document and patched by index.Patch.
+
+type reference struct {
+	store storage.Store
+}
+
+func newReference(tb testing.TB, ds *model.Dataset) *reference {
+	tb.Helper()
+	doc, err := index.Build(ds)
+	if err != nil {
+		tb.Fatalf("index.Build: %v", err)
+	}
+	store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(false))
+	ctx := context.Background()
+	err = storage.Txn(ctx, store, storage.WriteParams, func(txn storage.Transaction) error {
+		return store.Write(ctx, txn, storage.AddOp, storage.Path{index.Root}, doc)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &reference{store: store}
+}
+
+// apply patches the document with changes in one transaction, as the
+// engine does: on error nothing is applied.
+func (r *reference) apply(rev int64, changes []model.Change) error {
+	ctx := context.Background()
+	return storage.Txn(ctx, r.store, storage.WriteParams, func(txn storage.Transaction) error {
+		s := patchStore{ctx: ctx, store: r.store, txn: txn}
+		for i, ch := range changes {
+			if err := index.Patch(s, ch); err != nil {
+				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
+			}
+		}
+		return index.SetRevision(s, rev)
+	})
+}
+
+func (r *reference) read(path storage.Path) (any, error) {
+	return storage.ReadOne(context.Background(), r.store, path)
+}
+
+// document returns the reference's whole document (the store's own
+// value: read only).
+func (r *reference) document(tb testing.TB) map[string]any {
+	tb.Helper()
+	v, err := r.read(storage.Path{index.Root})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v.(map[string]any)
+}
+
+// patchStore is index.Store over a write transaction of an in-memory
+// store holding plain Go values.
+type patchStore struct {
+	ctx   context.Context
+	store storage.Store
+	txn   storage.Transaction
+}
+
+func docPath(p []string) storage.Path { return append(storage.Path{index.Root}, p...) }
+
+func (s patchStore) Get(p ...string) (ast.Value, bool, error) {
+	v, err := s.store.Read(s.ctx, s.txn, docPath(p))
+	if storage.IsNotFound(err) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	av, err := ast.InterfaceToValue(v)
+	return av, err == nil, err
+}
+
+func (s patchStore) Put(v ast.Value, p ...string) error {
+	native, err := ast.JSON(v)
+	if err != nil {
+		return err
+	}
+	err = s.store.Write(s.ctx, s.txn, storage.AddOp, docPath(p), native)
+	if storage.IsNotFound(err) && len(p) > 1 {
+		return s.Put(ast.NewObject(ast.Item(ast.StringTerm(p[len(p)-1]), ast.NewTerm(v))), p[:len(p)-1]...)
+	}
+	return err
+}
+
+func (s patchStore) Delete(p ...string) error {
+	err := s.store.Write(s.ctx, s.txn, storage.RemoveOp, docPath(p), nil)
+	if storage.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// loaded returns a compact store loaded with ds.
+func loaded(tb testing.TB, ds *model.Dataset, opts relstore.Options) *relstore.Store {
+	tb.Helper()
+	s := relstore.New(opts)
+	ctx := context.Background()
+	if err := storage.Txn(ctx, s, storage.WriteParams, func(txn storage.Transaction) error { return s.Load(ctx, txn, ds) }); err != nil {
+		tb.Fatalf("Load: %v", err)
+	}
+	return s
+}
+
+func apply(s *relstore.Store, rev int64, changes []model.Change) error {
+	ctx := context.Background()
+	return storage.Txn(ctx, s, storage.WriteParams, func(txn storage.Transaction) error {
+		return s.Apply(ctx, txn, rev, changes)
+	})
+}
+
+// probePaths returns every path the policies read, for every entity of the
+// reference document, and for names that do not exist: each kind of key,
+// the fields and elements below it, and malformed array indexes.
+func probePaths(doc map[string]any) []storage.Path {
+	p := func(parts ...string) storage.Path { return append(storage.Path{index.Root}, parts...) }
+	keys := func(name string) []string {
+		m, _ := doc[name].(map[string]any)
+		out := make([]string, 0, len(m))
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	const nope = "no_such_key"
+	paths := []storage.Path{p("revision"), p("revision", "x"), p("permissions"), p(nope), p(nope, nope)}
+	orgs, resources, memberships, roles, perms := keys("orgs"), keys("resources"), keys("memberships"), keys("roles"), keys("permissions")
+	for _, org := range append(orgs, nope) {
+		paths = append(paths, p("orgs", org), p("orgs", org, "root"), p("orgs", org, nope), p("lookup", org), p("lookup", org, nope), p("lookup", org, nope, nope))
+	}
+	types := map[string]bool{model.OrganizationType: true}
+	for _, rid := range append(resources, nope) {
+		paths = append(paths,
+			p("resources", rid), p("resources", rid, "0"), p("resources", rid, "3"), p("resources", rid, "3", "0"),
+			p("resources", rid, "x"), p("resources", rid, "4"), p("resources", rid, "-1"),
+			p("children", rid), p("children", rid, "0"), p("grants", rid), p("grants", rid, nope))
+		if entry, ok := doc["resources"].(map[string]any)[rid].([]any); ok {
+			org, typ, ext := entry[0].(string), entry[1].(string), entry[2].(string)
+			types[typ] = true
+			paths = append(paths, p("lookup", org, typ, ext), p("lookup", org, typ, ext, "x"), p("lookup", org, typ, nope))
+		}
+		if held, ok := doc["grants"].(map[string]any)[rid].(map[string]any); ok {
+			for om := range held {
+				paths = append(paths, p("grants", rid, om), p("grants", rid, om, "0"))
+			}
+		}
+	}
+	for _, org := range orgs {
+		for typ := range types {
+			paths = append(paths, p("lookup", org, typ))
+		}
+	}
+	for _, om := range append(memberships, nope) {
+		paths = append(paths, p("memberships", om), p("memberships", om, "org"), p("memberships", om, "active"),
+			p("memberships", om, "anchors"), p("memberships", om, "anchors", "0"), p("memberships", om, nope),
+			p("org_roles", om), p("org_roles", om, "0"))
+	}
+	for _, key := range append(roles, nope) {
+		paths = append(paths, p("roles", key), p("roles", key, "slug"), p("roles", key, "type"), p("roles", key, "permissions"), p("roles", key, nope))
+		for _, perm := range append(perms, nope) {
+			paths = append(paths, p("roles", key, "permissions", perm), p("roles", key, "permissions", perm, nope))
+		}
+	}
+	for _, perm := range append(perms, nope) {
+		paths = append(paths, p("permissions", perm), p("permissions", perm, "type"))
+	}
+	return paths
+}
+
+// wholePaths are the collections Read refuses without Options.WholeReads.
+var wholePaths = []storage.Path{
+	{index.Root}, {index.Root, "orgs"}, {index.Root, "resources"}, {index.Root, "lookup"}, {index.Root, "children"},
+	{index.Root, "grants"}, {index.Root, "memberships"}, {index.Root, "org_roles"}, {index.Root, "roles"},
+}
+
+// sameRead compares one read of s with the reference's: the same value, or
+// the same storage error.
+func sameRead(s *relstore.Store, ref *reference, path storage.Path) string {
+	want, wantErr := ref.read(path)
+	got, gotErr := storage.ReadOne(context.Background(), s, path)
+	if wantErr != nil || gotErr != nil {
+		if reflect.DeepEqual(storageError(gotErr), storageError(wantErr)) {
+			return ""
+		}
+		if diff := cmp.Diff(storageError(gotErr), storageError(wantErr)); diff != "" {
+			return fmt.Sprintf("%v: error (-got +want):\n%s", path, diff)
+		}
+		return ""
+	}
+	// DeepEqual first, as cmp.Diff does (a nil slice is not an empty one),
+	// for speed: cmp only explains a difference.
+	if reflect.DeepEqual(got, want) {
+		return ""
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		return fmt.Sprintf("%v (-got +want):\n%s", path, diff)
+	}
+	return ""
+}
+
+func storageError(err error) any {
+	var se *storage.Error
+	if errors.As(err, &se) {
+		return *se
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return nil
+}
+
+// sameReads compares every probe path, and the descendants of every
+// resource with the reference's children, reporting at most a few
+// differences.
+func sameReads(tb testing.TB, s *relstore.Store, ref *reference) {
+	tb.Helper()
+	doc := ref.document(tb)
+	n := 0
+	for _, path := range probePaths(doc) {
+		if msg := sameRead(s, ref, path); msg != "" {
+			tb.Error(msg)
+			if n++; n == 10 {
+				tb.Fatal("too many differences")
+			}
+		}
+	}
+	children, _ := doc["children"].(map[string]any)
+	for rid := range doc["resources"].(map[string]any) {
+		got, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "descendants", rid})
+		if err != nil {
+			tb.Fatalf("descendants of %s: %v", rid, err)
+		}
+		if diff := cmp.Diff(got, descendants(children, rid)); diff != "" {
+			tb.Fatalf("descendants of %s (-got +want):\n%s", rid, diff)
+		}
+	}
+}
+
+// descendants is every resource below rid in a children collection, sorted.
+func descendants(children map[string]any, rid string) []any {
+	var out []string
+	queue := []string{rid}
+	for len(queue) > 0 {
+		kids, _ := children[queue[0]].([]any)
+		queue = queue[1:]
+		for _, k := range kids {
+			out = append(out, k.(string))
+			queue = append(queue, k.(string))
+		}
+	}
+	sort.Strings(out)
+	ids := make([]any, len(out))
+	for i, id := range out {
+		ids[i] = id
+	}
+	return ids
+}
