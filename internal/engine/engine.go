@@ -380,7 +380,7 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 	defer e.writeMu.Unlock()
 	var sc index.Scope
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		s := txnStore{ctx: ctx, store: e.store, txn: txn}
+		s := index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn}
 		for i, ch := range changes {
 			chs, err := index.ScopeOf(s, ch)
 			if err == nil {
@@ -409,7 +409,7 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 // cached answer is evicted; on error nothing changes.
 func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
 	qs := make([]model.Quarantine, len(orgs))
-	err := e.writeOrganizations(ctx, func(s txnStore) error {
+	err := e.writeOrganizations(ctx, func(s index.TxnStore) error {
 		for i, org := range orgs {
 			resources, memberships, err := index.RemoveOrganization(s, org)
 			if err != nil {
@@ -445,7 +445,7 @@ func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Da
 			return fmt.Errorf("engine: put organization %s: %w", org, err)
 		}
 	}
-	err := e.writeOrganizations(ctx, func(s txnStore) error {
+	err := e.writeOrganizations(ctx, func(s index.TxnStore) error {
 		if _, _, err := index.RemoveOrganization(s, org); err != nil {
 			return err
 		}
@@ -465,11 +465,11 @@ func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Da
 // generation, so every cached answer is evicted: a quarantine changes the
 // answers of every subject and resource of its organization, and both
 // happen rarely enough that a finer scope is not worth its argument.
-func (e *Engine) writeOrganizations(ctx context.Context, write func(txnStore) error) error {
+func (e *Engine) writeOrganizations(ctx context.Context, write func(index.TxnStore) error) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		return write(txnStore{ctx: ctx, store: e.store, txn: txn})
+		return write(index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn})
 	})
 	if err != nil {
 		return err
@@ -495,82 +495,4 @@ func (e *Engine) Document(ctx context.Context) (ast.Value, error) {
 		return nil, fmt.Errorf("engine: read data: %w", err)
 	}
 	return doc, nil
-}
-
-// txnStore is index.Store over one write transaction of the OPA store.
-type txnStore struct {
-	ctx   context.Context
-	store storage.Store
-	txn   storage.Transaction
-}
-
-func path(p []string) storage.Path {
-	return append(storage.Path{index.Root}, p...)
-}
-
-func (s txnStore) Get(p ...string) (ast.Value, bool, error) {
-	v, err := s.store.Read(s.ctx, s.txn, path(p))
-	if storage.IsNotFound(err) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	switch v := v.(type) {
-	case ast.Value:
-		return v, true, nil
-	case map[string]any:
-		// Lazily: patches read large objects (a type's external ids) only
-		// to look up or count a few keys.
-		return ast.LazyObject(v), true, nil
-	}
-	av, err := ast.InterfaceToValue(v)
-	return av, err == nil, err
-}
-
-func (s txnStore) Put(v ast.Value, p ...string) error {
-	native, err := ast.JSON(v)
-	if err != nil {
-		return err
-	}
-	err = s.store.Write(s.ctx, s.txn, storage.AddOp, path(p), native)
-	if storage.IsNotFound(err) && len(p) > 1 {
-		// A missing parent: create it holding just this key.
-		return s.Put(ast.NewObject(ast.Item(ast.StringTerm(p[len(p)-1]), ast.NewTerm(v))), p[:len(p)-1]...)
-	}
-	return err
-}
-
-func (s txnStore) Scan(fn func(string, ast.Value) bool, p ...string) error {
-	v, err := s.store.Read(s.ctx, s.txn, path(p))
-	if storage.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return fmt.Errorf("engine: %v is %T, not an object", p, v)
-	}
-	for k, x := range m {
-		var av ast.Value
-		if obj, isObj := x.(map[string]any); isObj {
-			av = ast.LazyObject(obj)
-		} else if av, err = ast.InterfaceToValue(x); err != nil {
-			return err
-		}
-		if !fn(k, av) {
-			return nil
-		}
-	}
-	return nil
-}
-
-func (s txnStore) Delete(p ...string) error {
-	err := s.store.Write(s.ctx, s.txn, storage.RemoveOp, path(p), nil)
-	if storage.IsNotFound(err) {
-		return nil
-	}
-	return err
 }

@@ -173,7 +173,7 @@ func (e *Engine) Owners(ctx context.Context, om string, rids ...string) (string,
 	var org string
 	orgs := make([]string, len(rids))
 	err := storage.Txn(ctx, e.store, storage.TransactionParams{}, func(txn storage.Transaction) error {
-		s := txnStore{ctx: ctx, store: e.store, txn: txn}
+		s := index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn}
 		var err error
 		if org, _, err = index.MembershipOrganization(s, om); err != nil {
 			return err

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
@@ -48,7 +47,7 @@ func newReference(tb testing.TB, ds *model.Dataset) *reference {
 func (r *reference) apply(rev int64, changes []model.Change) error {
 	ctx := context.Background()
 	return storage.Txn(ctx, r.store, storage.WriteParams, func(txn storage.Transaction) error {
-		s := patchStore{ctx: ctx, store: r.store, txn: txn}
+		s := index.TxnStore{Ctx: ctx, Store: r.store, Txn: txn}
 		for i, ch := range changes {
 			if err := index.Patch(s, ch); err != nil {
 				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
@@ -71,48 +70,6 @@ func (r *reference) document(tb testing.TB) map[string]any {
 		tb.Fatal(err)
 	}
 	return v.(map[string]any)
-}
-
-// patchStore is index.Store over a write transaction of an in-memory
-// store holding plain Go values.
-type patchStore struct {
-	ctx   context.Context
-	store storage.Store
-	txn   storage.Transaction
-}
-
-func docPath(p []string) storage.Path { return append(storage.Path{index.Root}, p...) }
-
-func (s patchStore) Get(p ...string) (ast.Value, bool, error) {
-	v, err := s.store.Read(s.ctx, s.txn, docPath(p))
-	if storage.IsNotFound(err) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	av, err := ast.InterfaceToValue(v)
-	return av, err == nil, err
-}
-
-func (s patchStore) Put(v ast.Value, p ...string) error {
-	native, err := ast.JSON(v)
-	if err != nil {
-		return err
-	}
-	err = s.store.Write(s.ctx, s.txn, storage.AddOp, docPath(p), native)
-	if storage.IsNotFound(err) && len(p) > 1 {
-		return s.Put(ast.NewObject(ast.Item(ast.StringTerm(p[len(p)-1]), ast.NewTerm(v))), p[:len(p)-1]...)
-	}
-	return err
-}
-
-func (s patchStore) Delete(p ...string) error {
-	err := s.store.Write(s.ctx, s.txn, storage.RemoveOp, docPath(p), nil)
-	if storage.IsNotFound(err) {
-		return nil
-	}
-	return err
 }
 
 // loaded returns a compact store loaded with ds.
