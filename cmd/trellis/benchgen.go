@@ -50,7 +50,7 @@ func runBenchGen(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func parseBenchGen(args []string, out io.Writer) (benchGenConfig, error) {
 	var c benchGenConfig
 	fs := newFlagSet("bench gen", "Generate the deterministic dataset of a size tier (package gen: Zipf-like organization sizes, heavy-tailed fan-out) and write it to a JSON data file that `trellis serve --data` reads, or import it into PostgreSQL (migrating the schema first; the database must not already hold any of it).", out)
-	fs.StringVar(&c.Tier, "tier", "S", "dataset tier: S (100 orgs, ~100k resources) or M (10,000 orgs, ~1M resources)")
+	fs.StringVar(&c.Tier, "tier", "S", "dataset tier: S (100 orgs, ~100k resources), M (10,000 orgs, ~1M resources) or L (100,000 orgs, ~10M resources, depth 6)")
 	fs.Int64Var(&c.Seed, "seed", 1, "dataset seed: equal tiers and seeds give equal datasets (trellis bench http uses the same)")
 	fs.StringVar(&c.Out, "out", "", "JSON data file to write (.json)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", databaseURLUsage+"; import there instead of writing --out")
@@ -58,7 +58,7 @@ func parseBenchGen(args []string, out io.Writer) (benchGenConfig, error) {
 		return c, err
 	}
 	if _, ok := (gen.Spec{}).Tier(c.Tier); !ok {
-		return c, fmt.Errorf("--tier %q: use S or M", c.Tier)
+		return c, fmt.Errorf("--tier %q: use S, M or L", c.Tier)
 	}
 	switch {
 	case c.Out == "" && c.DatabaseURL == "":

@@ -111,7 +111,7 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 	var c loadtestConfig
 	fs := newFlagSet("bench http", "Load Trellis, the stock OPA server on the bundle Trellis builds, and a constant-answer ceiling, one after the other over loopback, with the same generated dataset and request mix; every answer is checked against a brute-force oracle.", out)
-	fs.StringVar(&c.Tier, "tier", "S", "dataset tier of package gen: S (100 orgs, ~100k resources) or M (10,000 orgs, ~1M resources)")
+	fs.StringVar(&c.Tier, "tier", "S", "dataset tier of package gen: S (100 orgs, ~100k resources), M (10,000 orgs, ~1M resources) or L (100,000 orgs, ~10M resources, depth 6)")
 	fs.Int64Var(&c.Seed, "seed", 1, "dataset and mix seed")
 	fs.IntVar(&c.Connections, "connections", 32, "concurrent connections (closed loop: one request in flight each)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured time per system")
@@ -133,7 +133,7 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 		return c, err
 	}
 	if _, ok := (gen.Spec{}).Tier(c.Tier); !ok {
-		return c, fmt.Errorf("--tier %q: use S or M", c.Tier)
+		return c, fmt.Errorf("--tier %q: use S, M or L", c.Tier)
 	}
 	if c.Connections < 1 || c.Duration <= 0 || c.Warmup < 0 || c.Rate < 0 {
 		return c, errors.New("--connections must be at least 1, --duration positive, --warmup and --rate not negative")

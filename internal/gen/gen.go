@@ -75,6 +75,7 @@ type Spec struct {
 var tiers = map[string]Spec{
 	"S": {Organizations: 100, Resources: 100_000, Assignments: 100_000, MembershipsPerOrg: 20, Depth: 4, Skew: 1.1, InactiveRatio: 0.05},
 	"M": {Organizations: 10_000, Resources: 1_000_000, Assignments: 1_000_000, MembershipsPerOrg: 10, Depth: 5, Skew: 1.1, InactiveRatio: 0.05},
+	"L": {Organizations: 100_000, Resources: 10_000_000, Assignments: 10_000_000, MembershipsPerOrg: 10, Depth: 6, Skew: 1.1, InactiveRatio: 0.05},
 }
 
 // Tier returns the named size tier with s's Seed, and whether the tier
@@ -82,8 +83,10 @@ var tiers = map[string]Spec{
 //
 //	"S"  100 organizations, ~100k resources, ~100k assignments, depth 4
 //	"M"  10,000 organizations, ~1M resources, ~1M assignments, depth 5
+//	"L"  100,000 organizations, ~10M resources, ~10M assignments, depth 6
+//	     (its MaxDepth is 6; generating it takes several GiB)
 //
-// both with Skew 1.1 and 5% of memberships not active.
+// all with Skew 1.1 and 5% of memberships not active.
 func (s Spec) Tier(name string) (Spec, bool) {
 	t, ok := tiers[name]
 	if !ok {

@@ -120,7 +120,7 @@ const tierLEnv = "TRELLIS_BENCH_TIER_L"
 
 // BenchmarkBuildTierL builds the compact store alone for the tier L
 // (100,000 organizations, ~10,000,000 resources, ~10,000,000 assignments,
-// depth 6; package gen has no such tier yet) and reports what
+// depth 6: gen's tier L) and reports what
 // BenchmarkBuild does, and the store's heap in GiB (target ≤ 4). It runs
 // only with TRELLIS_BENCH_TIER_L=1: the generated dataset alone takes
 // several GiB.
@@ -128,8 +128,8 @@ func BenchmarkBuildTierL(b *testing.B) {
 	if os.Getenv(tierLEnv) == "" {
 		b.Skipf("set %s=1 to build tier L (~8 GiB of memory)", tierLEnv)
 	}
-	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 100_000, Resources: 10_000_000, Assignments: 10_000_000,
-		MembershipsPerOrg: 10, Depth: 6, Skew: 1.1, InactiveRatio: 0.05})
+	spec, _ := gen.Spec{Seed: 1}.Tier("L")
+	ds := gen.Generate(spec)
 	for range b.N {
 		b.StopTimer()
 		bytes0, objects0 := heapNow()
