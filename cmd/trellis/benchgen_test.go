@@ -25,7 +25,7 @@ func TestParseBenchGen(t *testing.T) {
 	}{
 		{"nowhere to write", nil, "give --out FILE or --database-url URL"},
 		{"both", []string{"--out", "x.json", "--database-url", "postgres://localhost/x"}, "not both"},
-		{"unknown tier", []string{"--tier", "L", "--out", "x.json"}, "use S or M"},
+		{"unknown tier", []string{"--tier", "XL", "--out", "x.json"}, "use S, M or L"},
 		{"yaml", []string{"--out", "x.yaml"}, "name it .json"},
 	}
 	for _, tt := range tests {
