@@ -46,7 +46,7 @@ type state struct {
 	heldOrgs, heldRes, heldMems table
 
 	resByID, resByExt, grantByPair, memByID, orgByID, roleByKey, permBySlug hashIndex
-	heldOrgByID, heldResByID, heldMemByID                                  hashIndex
+	heldOrgByID, heldResByID, heldMemByID                                   hashIndex
 
 	undo *[]func()
 }
