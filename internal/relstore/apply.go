@@ -13,12 +13,14 @@ import (
 // index.Build or index.Patch would take but that breaks a rule the compact
 // form relies on, which the PostgreSQL write path and model.Validate both
 // enforce: a resource id, an organization id or root id, a membership id or
-// an (organization, type, external id) used twice; a resource whose parent
-// is in another organization; a re-parent under the resource's own subtree;
-// a change of a resource's or a membership's organization; an assignment on
-// a resource that does not exist; organization roles in an organization
-// without its root resource. As for any error of Apply, the caller should
-// load the whole dataset again.
+// an (organization, type, external id) used twice; a change of a
+// resource's or a membership's organization; organization roles in an
+// organization without its root resource; and, for Load (index.Build does
+// not check it), a resource whose parent is in another organization. A
+// change index.Patch refuses with a *model.RuleError (a parent in another
+// organization, a cycle, ...) is refused by Apply with the same error, not
+// with ErrInvariant. As for any error of Apply, the caller should load the
+// whole dataset again.
 var ErrInvariant = errors.New("relstore: change breaks an invariant of the data")
 
 // apply makes one change, with exactly the effect index.Patch has on the
@@ -65,6 +67,18 @@ func invariant(format string, args ...any) error {
 	return fmt.Errorf("relstore: %s: %w", fmt.Sprintf(format, args...), ErrInvariant)
 }
 
+// broken returns the *model.RuleError index.Patch returns for a change to
+// entity that breaks a rule in the data of orgs: the same problem, word
+// for word.
+func broken(code string, orgs []string, entity, field, format string, args ...any) error {
+	orgs = slices.DeleteFunc(slices.Clone(orgs), func(o string) bool { return o == "" })
+	slices.Sort(orgs)
+	return &model.RuleError{Problem: model.Problem{
+		Entity: entity, Field: field, Code: code, Message: fmt.Sprintf(format, args...),
+		Index: -1, Organizations: slices.Compact(orgs),
+	}}
+}
+
 // putOrganization adds an organization and its root resource; an
 // organization that exists already is left as it is.
 func (st *state) putOrganization(o model.Organization) error {
@@ -97,27 +111,50 @@ func (st *state) deleteOrganization(o model.Organization) {
 	}
 }
 
-// putResource adds a resource or changes its external id, type or parent.
-// A re-parent costs O(1): ancestors are parent links.
+// putResource adds a resource or changes its external id, type or parent,
+// refusing what index.Patch refuses, in its order. A re-parent costs O(1)
+// (ancestors are parent links), and one that makes the resource deeper
+// also walks its subtree down to max_depth, to refuse a move that pushes
+// a descendant too deep.
 func (st *state) putResource(r model.Resource) error {
+	entity := model.KindResource + " " + r.ID
+	orgs := []string{r.OrganizationID}
 	org := st.str.intern(r.OrganizationID)
 	var parent uint32
-	if r.ParentID == "" {
-		orow := st.org(org)
+	parentName := r.ParentID
+	if parentName == "" {
+		orow := st.orgNamed(r.OrganizationID)
 		if orow == 0 {
-			return fmt.Errorf("relstore: unknown organization %q", r.OrganizationID)
+			return broken(model.CodeUnknownReference, orgs, entity, "organization_id", "unknown organization %q", r.OrganizationID)
 		}
-		if parent = st.resource(st.orgs.at(orow, orgRoot)); parent == 0 {
-			return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, st.str.str(st.orgs.at(orow, orgRoot)))
-		}
-	} else if parent = st.resourceNamed(r.ParentID); parent == 0 {
-		return fmt.Errorf("relstore: resource %s: unknown parent %q", r.ID, r.ParentID)
+		parentName = st.str.str(st.orgs.at(orow, orgRoot))
+	}
+	if parent = st.resourceNamed(parentName); parent == 0 {
+		return broken(model.CodeUnknownReference, orgs, entity, "parent_id", "unknown parent resource %q", parentName)
 	}
 	if st.res.at(parent, resOrg) != org {
-		return invariant("resource %s: parent %s is in organization %s, not %s", r.ID, st.str.str(st.res.at(parent, resID)), st.str.str(st.res.at(parent, resOrg)), r.OrganizationID)
+		parentOrg := st.str.str(st.res.at(parent, resOrg))
+		return broken(model.CodeCrossOrganization, append(orgs, parentOrg), entity, "parent_id",
+			"parent %q is in organization %q, not %q", parentName, parentOrg, r.OrganizationID)
+	}
+	depth := 1 // of the resource below parent: the root is 1
+	for p := parent; p != 0; p = st.res.at(p, resParent) {
+		if string(st.str.bytes(st.res.at(p, resID))) == r.ID {
+			return broken(model.CodeCycle, orgs, entity, "parent_id", "parent %q is below the resource itself: parent links would form a cycle", parentName)
+		}
+		depth++
+	}
+	if depth > st.maxDepth {
+		return broken(model.CodeDepthExceeded, orgs, entity, "parent_id",
+			"resource would be at depth %d (the organization root is 1), deeper than the maximum %d", depth, st.maxDepth)
 	}
 	id, typ, ext := st.str.intern(r.ID), st.str.intern(r.Type), st.str.intern(r.ExternalID)
 	row := st.resource(id)
+	if row != 0 && st.res.at(row, resParent) != parent {
+		if err := st.checkMove(row, depth, entity, orgs); err != nil {
+			return err
+		}
+	}
 	if holder := st.resourceByExt(org, typ, ext); holder != 0 && holder != row {
 		return invariant("resource %s: external id %q of type %q is resource %s's in organization %s", r.ID, r.ExternalID, r.Type, st.str.str(st.res.at(holder, resID)), r.OrganizationID)
 	}
@@ -128,17 +165,46 @@ func (st *state) putResource(r model.Resource) error {
 	if st.res.at(row, resOrg) != org {
 		return invariant("resource %s: organization %s cannot become %s", r.ID, st.str.str(st.res.at(row, resOrg)), r.OrganizationID)
 	}
-	for p := parent; p != 0; p = st.res.at(p, resParent) {
-		if p == row {
-			return invariant("resource %s: parent %s is in its own subtree", r.ID, st.str.str(st.res.at(parent, resID)))
-		}
-	}
 	if st.res.at(row, resTyp) != typ || st.res.at(row, resExt) != ext {
 		st.rename(row, typ, ext)
 	}
 	if st.res.at(row, resParent) != parent {
 		st.unlink(row)
 		st.link(parent, row)
+	}
+	return nil
+}
+
+// checkMove refuses, as index.Patch does, a move of resource row to depth
+// that would put a resource below it deeper than max_depth, naming the
+// first such resource in Patch's order: breadth first, children by id.
+// Every resource is within max_depth before the move, so a move that does
+// not make row deeper needs no walk, and one that does walks only the
+// levels above the first that would be too deep.
+func (st *state) checkMove(row uint32, depth int, entity string, orgs []string) error {
+	old := 0
+	for p := row; p != 0; p = st.res.at(p, resParent) {
+		old++
+	}
+	if depth <= old {
+		return nil
+	}
+	level := []uint32{row}
+	for d := depth + 1; len(level) > 0; d++ {
+		var next []uint32
+		for _, n := range level {
+			start := len(next)
+			for c := st.res.at(n, resFirstChild); c != 0; c = st.res.at(c, resNextSib) {
+				next = append(next, c)
+			}
+			slices.SortFunc(next[start:], func(a, b uint32) int { return st.str.compare(st.res.at(a, resID), st.res.at(b, resID)) })
+		}
+		if d > st.maxDepth && len(next) > 0 {
+			return broken(model.CodeDepthExceeded, orgs, entity, "parent_id",
+				"the move would put resource %s at depth %d (the organization root is 1), deeper than the maximum %d",
+				st.str.str(st.res.at(next[0], resID)), d, st.maxDepth)
+		}
+		level = next
 	}
 	return nil
 }
@@ -180,16 +246,22 @@ func (st *state) subtree(row uint32, out []uint32) []uint32 {
 // organization roles, which replace its previous ones as grants on the
 // organization root.
 func (st *state) putMembership(m model.Membership) error {
-	org := st.str.intern(m.OrganizationID)
-	orow := st.org(org)
+	entity := model.KindMembership + " " + m.ID
+	orgs := []string{m.OrganizationID}
+	orow := st.orgNamed(m.OrganizationID)
 	if orow == 0 {
-		return fmt.Errorf("relstore: unknown organization %q", m.OrganizationID)
+		return broken(model.CodeUnknownReference, orgs, entity, "organization_id", "unknown organization %q", m.OrganizationID)
 	}
+	org := st.orgs.at(orow, orgID)
 	keys := make([]uint32, 0, len(m.RoleSlugs))
 	for _, slug := range m.RoleSlugs {
-		k, err := st.roleKey(m.OrganizationID, slug)
+		k, typ, err := st.resolveRole(m.OrganizationID, slug, entity, "role_slugs")
 		if err != nil {
-			return fmt.Errorf("relstore: membership %s: %w", m.ID, err)
+			return err
+		}
+		if typ != model.OrganizationType {
+			return broken(model.CodeRoleTypeMismatch, orgs, entity, "role_slugs",
+				"role %q is of resource type %q; organization roles must be of type %q", slug, typ, model.OrganizationType)
 		}
 		keys = append(keys, k)
 	}
@@ -241,15 +313,34 @@ func (st *state) deleteMembership(row uint32) {
 	st.dropMembership(row)
 }
 
-// roleKey resolves a role slug in an organization as index.Patch does: its
+// roleKey resolves a role slug in an organization as index.Build does: its
 // organization role first, then the environment role.
 func (st *state) roleKey(org, slug string) (uint32, error) {
-	for _, k := range []string{model.RoleKey(org, slug), slug} {
-		if row := st.roleNamed(k); row != 0 {
-			return st.roles.at(row, roleKey), nil
-		}
+	if row := st.roleRow(org, slug); row != 0 {
+		return st.roles.at(row, roleKey), nil
 	}
 	return 0, fmt.Errorf("role %q does not exist in organization %s", slug, org)
+}
+
+// roleRow finds the role a slug resolves to in an organization, or 0.
+func (st *state) roleRow(org, slug string) uint32 {
+	for _, k := range []string{model.RoleKey(org, slug), slug} {
+		if row := st.roleNamed(k); row != 0 {
+			return row
+		}
+	}
+	return 0
+}
+
+// resolveRole resolves a role slug as index.Patch does, to its key and
+// resource type; entity and field name what uses it, for Patch's
+// *model.RuleError when there is no such role.
+func (st *state) resolveRole(org, slug, entity, field string) (key uint32, typ string, err error) {
+	row := st.roleRow(org, slug)
+	if row == 0 {
+		return 0, "", broken(model.CodeUnknownReference, []string{org}, entity, field, "unknown role %q in organization %q", slug, org)
+	}
+	return st.roles.at(row, roleKey), st.str.str(st.roles.at(row, roleTyp)), nil
 }
 
 func (st *state) assignment(a model.Assignment, del bool) error {
@@ -269,16 +360,27 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 		}
 		return nil
 	}
+	entity := model.KindAssignment + " " + a.ID
 	if mem == 0 {
-		return fmt.Errorf("relstore: assignment %s: unknown membership %q", a.ID, a.MembershipID)
+		// Whose it is cannot be told.
+		return broken(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
 	}
-	k, err := st.roleKey(st.str.str(st.mems.at(mem, memOrg)), a.RoleSlug)
-	if err != nil {
-		return fmt.Errorf("relstore: assignment %s: %w", a.ID, err)
-	}
+	org := st.str.str(st.mems.at(mem, memOrg))
 	res := st.resourceNamed(a.ResourceID)
 	if res == 0 {
-		return invariant("assignment %s: unknown resource %q", a.ID, a.ResourceID)
+		return broken(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
+	}
+	if resOrg := st.str.str(st.res.at(res, resOrg)); resOrg != org {
+		return broken(model.CodeCrossOrganization, []string{org, resOrg}, entity, "resource_id",
+			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, resOrg, a.MembershipID, org)
+	}
+	k, typ, err := st.resolveRole(org, a.RoleSlug, entity, "role")
+	if err != nil {
+		return err
+	}
+	if resTyp := st.str.str(st.res.at(res, resTyp)); typ != resTyp {
+		return broken(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
+			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, typ, a.ResourceID, resTyp)
 	}
 	st.grantKey(res, mem, k)
 	return nil

@@ -16,6 +16,7 @@ import (
 func build(ds *model.Dataset) (*state, error) {
 	st := newState(sizesOf(ds))
 	st.revision = ds.Revision
+	st.maxDepth = ds.Depth()
 	for _, p := range ds.Permissions {
 		st.putPerm(st.str.intern(p.Slug), st.str.intern(p.ResourceType))
 	}
@@ -27,6 +28,16 @@ func build(ds *model.Dataset) (*state, error) {
 	}
 	if err := st.buildGrants(ds); err != nil {
 		return nil, err
+	}
+	for _, q := range ds.Quarantined {
+		org := st.str.intern(q.Organization)
+		st.putHeld(&st.heldOrgs, &st.heldOrgByID, org, org)
+		for _, id := range q.Resources {
+			st.putHeld(&st.heldRes, &st.heldResByID, st.str.intern(id), org)
+		}
+		for _, id := range q.Memberships {
+			st.putHeld(&st.heldMems, &st.heldMemByID, st.str.intern(id), org)
+		}
 	}
 	st.str.arenaAtCompact = len(st.str.arena)
 	st.lists.dataAtCompact = len(st.lists.data)
@@ -43,7 +54,9 @@ func sizesOf(ds *model.Dataset) sizes {
 		roles:     len(ds.Roles),
 		perms:     len(ds.Permissions),
 		lists:     len(ds.Roles) + len(ds.Organizations) + 16,
+		heldOrgs:  len(ds.Quarantined),
 	}
+
 	add := func(s string) {
 		n.strings++
 		n.stringBytes += uvarintLen(len(s)) + len(s)
@@ -65,6 +78,17 @@ func sizesOf(ds *model.Dataset) sizes {
 	}
 	for _, p := range ds.Permissions {
 		add(p.Slug)
+	}
+	for _, q := range ds.Quarantined {
+		n.heldRes += len(q.Resources)
+		n.heldMems += len(q.Memberships)
+		add(q.Organization)
+		for _, id := range q.Resources {
+			add(id)
+		}
+		for _, id := range q.Memberships {
+			add(id)
+		}
 	}
 	n.strings += len(ds.ResourceTypes) + 1
 	return n

@@ -14,6 +14,9 @@ func (st *state) stringFields() []fieldSet {
 		{&st.orgs, []int{orgID, orgRoot}},
 		{&st.roles, []int{roleKey, roleSlug, roleTyp}},
 		{&st.perms, []int{permSlug, permTyp}},
+		{&st.heldOrgs, []int{heldID, heldOrg}},
+		{&st.heldRes, []int{heldID, heldOrg}},
+		{&st.heldMems, []int{heldID, heldOrg}},
 	}
 }
 

@@ -72,11 +72,45 @@ func small() *model.Dataset {
 	}
 }
 
+// isolated is ds after poison, with the organizations whose data it breaks
+// held out by model.Dataset.Isolate: a dataset with quarantine entries.
+func isolated(ds *model.Dataset, poison func(*model.Dataset)) *model.Dataset {
+	poison(ds)
+	out, err := ds.Isolate()
+	if err != nil {
+		panic(fmt.Sprintf("isolate: %v", err))
+	}
+	if len(out.Quarantined) == 0 {
+		panic("the poison broke no organization's data")
+	}
+	return out
+}
+
+// quarantineDatasets are datasets with quarantined organizations: one
+// (a cycle in org_b of small), two (an assignment across organizations,
+// which leaves only org_empty), and one of a random dataset.
+func quarantineDatasets() map[string]*model.Dataset {
+	return map[string]*model.Dataset{
+		"small, org_b quarantined": isolated(small(), func(ds *model.Dataset) { ds.Resources[3].ParentID = "r_wsb" }),
+		"small, org_a and org_b quarantined": isolated(small(), func(ds *model.Dataset) {
+			ds.Assignments[1].ResourceID = "r_ws1"
+		}),
+		"gen seed 7, one organization quarantined": isolated(
+			gen.Generate(gen.Spec{Seed: 7, Organizations: 3, Resources: 300, Assignments: 300, MembershipsPerOrg: 8, Depth: 5}),
+			func(ds *model.Dataset) {
+				r := &ds.Resources[len(ds.Resources)/2]
+				r.ParentID = r.ID
+			}),
+	}
+}
+
 // conformanceDatasets are the datasets every read is compared on: small,
-// the demo, the random datasets of the engine's oracle, other random ones
-// and, unless short, tier S of package gen.
+// the demo, datasets with quarantined organizations, the random datasets
+// of the engine's oracle, other random ones and, unless short, tier S of
+// package gen.
 func conformanceDatasets(short bool) map[string]*model.Dataset {
-	out := map[string]*model.Dataset{"small": small(), "demo": datafile.Demo()}
+	out := quarantineDatasets()
+	out["small"], out["demo"] = small(), datafile.Demo()
 	oracle := func(seed int64, depth int) gen.Spec {
 		return gen.Spec{Seed: seed, Organizations: 3, Resources: 300, Assignments: 300, MembershipsPerOrg: 8,
 			Depth: depth, Skew: 1.2, InactiveRatio: 0.2}
@@ -286,6 +320,29 @@ func TestLoadInvariants(t *testing.T) {
 			err := storage.Txn(ctx, s, storage.WriteParams, func(txn storage.Transaction) error { return s.Load(ctx, txn, ds) })
 			if !errors.Is(err, relstore.ErrInvariant) {
 				t.Errorf("Load: %v, want ErrInvariant", err)
+			}
+		})
+	}
+}
+
+// TestQuarantineAfterChanges: the quarantine entries stay as loaded through
+// changes to the other organizations and a compaction, which renumbers
+// their strings.
+func TestQuarantineAfterChanges(t *testing.T) {
+	for name, ds := range quarantineDatasets() {
+		t.Run(name, func(t *testing.T) {
+			s, ref := loaded(t, ds, relstore.Options{}), newReference(t, ds)
+			batch := []model.Change{{Op: model.OpDelete, Organization: &model.Organization{ID: ds.Organizations[0].ID}}}
+			if err := apply(s, 43, batch); err != nil {
+				t.Fatal(err)
+			}
+			if err := ref.apply(43, batch); err != nil {
+				t.Fatal(err)
+			}
+			s.Compact()
+			sameReads(t, s, ref)
+			if diff := cmp.Diff(exported(t, s), jsonDocument(t, ref.document(t))); diff != "" {
+				t.Errorf("export (-got +want):\n%s", diff)
 			}
 		})
 	}

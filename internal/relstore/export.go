@@ -40,6 +40,14 @@ func (st *state) export(w io.Writer) error {
 			e.entries(st, &st.roles, roleKey, func(row uint32) (any, bool) { return st.roleValue(row), true })
 		case keyPermissions:
 			e.entries(st, &st.perms, permSlug, func(row uint32) (any, bool) { return st.permValue(row), true })
+		case keyMaxDepth:
+			e.raw(string(st.maxDepthValue()))
+		case keyQuarantined:
+			e.entries(st, &st.heldOrgs, heldID, func(uint32) (any, bool) { return true, true })
+		case keyQuarantinedResources:
+			e.entries(st, &st.heldRes, heldID, func(row uint32) (any, bool) { return st.heldValue(&st.heldRes)(row), true })
+		case keyQuarantinedMemberships:
+			e.entries(st, &st.heldMems, heldID, func(row uint32) (any, bool) { return st.heldValue(&st.heldMems)(row), true })
 		}
 	}
 	e.raw("}")

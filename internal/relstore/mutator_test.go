@@ -160,8 +160,8 @@ func (m *mutator) step() ([]model.Change, bool) {
 			return nil, false
 		}
 		a := model.Assignment{ID: m.id("ra"), MembershipID: ms[m.pick(len(ms))].ID, RoleSlug: roles[m.pick(len(roles))].Slug, ResourceID: r.ID}
-		if m.pick(4) == 0 { // on the organization root
-			a.ResourceID = m.rootOf(r.OrganizationID)
+		if orgRoles := m.rolesIn(r.OrganizationID, model.OrganizationType); m.pick(4) == 0 && len(orgRoles) > 0 { // on the organization root
+			a.ResourceID, a.RoleSlug = m.rootOf(r.OrganizationID), orgRoles[m.pick(len(orgRoles))].Slug
 		}
 		ds.Assignments = append(ds.Assignments, a)
 		return []model.Change{{Op: model.OpUpsert, Assignment: &a}}, false
@@ -277,9 +277,9 @@ func (m *mutator) step() ([]model.Change, bool) {
 		if !ok {
 			return nil, false
 		}
-		ok1 := model.Resource{ID: m.id("authz_resource"), OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: m.id("ext"), ParentID: r.ID}
+		ok1 := model.Resource{ID: m.id("authz_resource"), OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: m.id("ext"), ParentID: m.parentOf(r)}
 		var bad model.Change
-		switch m.pick(5) {
+		switch m.pick(9) {
 		case 0:
 			bad = model.Change{Op: model.OpUpsert, Resource: &model.Resource{ID: m.id("authz_resource"), OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: m.id("ext"), ParentID: "nope"}}
 		case 1:
@@ -288,6 +288,29 @@ func (m *mutator) step() ([]model.Change, bool) {
 			bad = model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_only_an_id"}}
 		case 3:
 			bad = model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: m.id("om"), OrganizationID: "org_nope"}}
+		case 4: // a re-parent under the new sibling's own child: a cycle
+			moved := r
+			moved.ParentID = ok1.ID
+			re := model.Resource{ID: ok1.ID, OrganizationID: ok1.OrganizationID, Type: ok1.Type, ExternalID: ok1.ExternalID, ParentID: r.ID}
+			return []model.Change{{Op: model.OpUpsert, Resource: &ok1}, {Op: model.OpUpsert, Resource: &re}, {Op: model.OpUpsert, Resource: &moved}}, true
+		case 5: // a parent in another organization
+			for _, o := range m.ds.Organizations {
+				if o.ID != r.OrganizationID {
+					bad = model.Change{Op: model.OpUpsert, Resource: &model.Resource{ID: m.id("authz_resource"), OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: m.id("ext"), ParentID: o.RootID()}}
+				}
+			}
+		case 6: // an assignment of a role of another type
+			for _, role := range m.rolesIn(r.OrganizationID, "") {
+				if ms := m.membershipsOf(r.OrganizationID); role.ResourceType != r.Type && len(ms) > 0 {
+					bad = model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{ID: m.id("ra"), MembershipID: ms[0].ID, RoleSlug: role.Slug, ResourceID: r.ID}}
+				}
+			}
+		case 7: // an organization role not of the organization type
+			for _, role := range m.rolesIn(r.OrganizationID, r.Type) {
+				if role.ResourceType != model.OrganizationType {
+					bad = model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: m.id("om"), OrganizationID: r.OrganizationID, RoleSlugs: []string{role.Slug}}}
+				}
+			}
 		default:
 			bad = model.Change{Op: model.OpUpsert}
 		}

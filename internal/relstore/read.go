@@ -46,8 +46,9 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	name, rest := p[0], p[1:]
 	if len(rest) == 0 {
 		switch name {
-		case keyRevision, keyPermissions:
-			// Small: the revision, and the permissions (a few per type).
+		case keyRevision, keyMaxDepth, keyPermissions:
+			// Small: the revision, max_depth, and the permissions (a few
+			// per type).
 		case keyDescendants:
 			return nil, wholeCollection(full)
 		default:
@@ -66,6 +67,25 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	switch name {
 	case keyRevision:
 		return descend(st.revisionValue(), rest, full)
+	case keyMaxDepth:
+		return descend(st.maxDepthValue(), rest, full)
+	case keyQuarantined:
+		if st.heldOrgNamed(key) == 0 {
+			return nil, errNotFound
+		}
+		v = true
+	case keyQuarantinedResources:
+		row := st.heldResNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.heldValue(&st.heldRes)(row)
+	case keyQuarantinedMemberships:
+		row := st.heldMemNamed(key)
+		if row == 0 {
+			return nil, errNotFound
+		}
+		v = st.heldValue(&st.heldMems)(row)
 	case keyOrgs:
 		row := st.orgNamed(key)
 		if row == 0 {

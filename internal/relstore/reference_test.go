@@ -105,8 +105,18 @@ func probePaths(doc map[string]any) []storage.Path {
 		return out
 	}
 	const nope = "no_such_key"
-	paths := []storage.Path{p("revision"), p("revision", "x"), p("permissions"), p(nope), p(nope, nope)}
+	paths := []storage.Path{p("revision"), p("revision", "x"), p("max_depth"), p("max_depth", "x"), p("permissions"), p(nope), p(nope, nope)}
 	orgs, resources, memberships, roles, perms := keys("orgs"), keys("resources"), keys("memberships"), keys("roles"), keys("permissions")
+	// The quarantine entries, and the live names, which have none.
+	for _, org := range append(append(keys("quarantined"), orgs...), nope) {
+		paths = append(paths, p("quarantined", org), p("quarantined", org, nope))
+	}
+	for _, rid := range append(append(keys("quarantined_resources"), resources...), nope) {
+		paths = append(paths, p("quarantined_resources", rid), p("quarantined_resources", rid, "0"))
+	}
+	for _, om := range append(append(keys("quarantined_memberships"), memberships...), nope) {
+		paths = append(paths, p("quarantined_memberships", om), p("quarantined_memberships", om, nope))
+	}
 	for _, org := range append(orgs, nope) {
 		paths = append(paths, p("orgs", org), p("orgs", org, "root"), p("orgs", org, nope), p("lookup", org), p("lookup", org, nope), p("lookup", org, nope, nope))
 	}
@@ -153,6 +163,7 @@ func probePaths(doc map[string]any) []storage.Path {
 var wholePaths = []storage.Path{
 	{index.Root}, {index.Root, "orgs"}, {index.Root, "resources"}, {index.Root, "lookup"}, {index.Root, "children"},
 	{index.Root, "grants"}, {index.Root, "memberships"}, {index.Root, "org_roles"}, {index.Root, "roles"},
+	{index.Root, "quarantined"}, {index.Root, "quarantined_resources"}, {index.Root, "quarantined_memberships"},
 }
 
 // sameRead compares one read of s with the reference's: the same value, or

@@ -27,6 +27,8 @@
 //	children/<rid>[/...]            grants/<rid>[/<om>[/...]]
 //	memberships/<om>[/...]          org_roles/<om>[/...]
 //	roles/<key>[/...]               permissions[/<slug>[/...]]
+//	max_depth                       quarantined/<org>
+//	quarantined_resources/<rid>     quarantined_memberships/<om>
 //
 // and one key the in-memory document does not have:
 //
@@ -34,8 +36,8 @@
 //
 // so that a policy can list a subtree without reading children whole.
 // A read of a whole collection (Root itself, resources, lookup, children,
-// grants, memberships, org_roles, orgs, roles, descendants; and the data
-// root) would materialize up to millions of values: it fails with a
+// grants, memberships, org_roles, orgs, roles, the three quarantine
+// collections, descendants; and the data root) would materialize up to millions of values: it fails with a
 // *storage.Error of code WholeCollectionErr, unless Options.WholeReads is
 // set (never for descendants). Export streams the whole document instead.
 //

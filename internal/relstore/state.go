@@ -37,7 +37,16 @@ type state struct {
 	roles table // by key (model.Role.Key)
 	perms table
 
+	// maxDepth is the most levels a tree may have (the document's
+	// max_depth): Apply refuses a change that makes one deeper.
+	maxDepth int
+	// heldOrgs, heldRes and heldMems are the quarantined organizations
+	// (model.Dataset.Quarantined) and the ids of their resources and
+	// memberships, each with its organization. Only Load changes them.
+	heldOrgs, heldRes, heldMems table
+
 	resByID, resByExt, grantByPair, memByID, orgByID, roleByKey, permBySlug hashIndex
+	heldOrgByID, heldResByID, heldMemByID                                   hashIndex
 
 	undo *[]func()
 }
@@ -72,6 +81,9 @@ const (
 
 	permSlug, permTyp = 0, 1 // strings
 	permFields        = 2
+
+	heldID, heldOrg = 0, 1 // strings; an organization's heldOrg is its id
+	heldFields      = 2
 )
 
 // table is rows of width fields each, in one slice.
@@ -106,6 +118,7 @@ type sizes struct {
 	strings, stringBytes, lists int
 	resources, orgs, mems       int
 	grants, roles, perms        int
+	heldOrgs, heldRes, heldMems int
 }
 
 // newState returns an empty state. Its indexes hash keys by the strings'
@@ -120,6 +133,10 @@ func newState(n sizes) *state {
 		orgs:   newTable(orgFields, n.orgs),
 		roles:  newTable(roleFields, n.roles),
 		perms:  newTable(permFields, n.perms),
+
+		heldOrgs: newTable(heldFields, n.heldOrgs),
+		heldRes:  newTable(heldFields, n.heldRes),
+		heldMems: newTable(heldFields, n.heldMems),
 	}
 	st.str.init(n.strings, n.stringBytes)
 	st.lists.init(n.lists)
@@ -136,6 +153,9 @@ func newState(n sizes) *state {
 	st.orgByID = newIndex(n.orgs, byString(&st.orgs, orgID))
 	st.roleByKey = newIndex(n.roles, byString(&st.roles, roleKey))
 	st.permBySlug = newIndex(n.perms, byString(&st.perms, permSlug))
+	st.heldOrgByID = newIndex(n.heldOrgs, byString(&st.heldOrgs, heldID))
+	st.heldResByID = newIndex(n.heldRes, byString(&st.heldRes, heldID))
+	st.heldMemByID = newIndex(n.heldMems, byString(&st.heldMems, heldID))
 	return st
 }
 
@@ -244,6 +264,15 @@ func (st *state) perm(slug uint32) uint32 {
 	return st.numbered(&st.permBySlug, &st.perms, permSlug, slug)
 }
 func (st *state) permNamed(s string) uint32 { return st.named(&st.permBySlug, &st.perms, permSlug, s) }
+func (st *state) heldOrgNamed(s string) uint32 {
+	return st.named(&st.heldOrgByID, &st.heldOrgs, heldID, s)
+}
+func (st *state) heldResNamed(s string) uint32 {
+	return st.named(&st.heldResByID, &st.heldRes, heldID, s)
+}
+func (st *state) heldMemNamed(s string) uint32 {
+	return st.named(&st.heldMemByID, &st.heldMems, heldID, s)
+}
 
 // hashExt hashes an (organization, type, external id) key by content.
 func hashExt(org, typ, ext []byte) uint64 {
@@ -464,12 +493,26 @@ func (st *state) dropPerm(row uint32) {
 	st.release(&st.perms, row)
 }
 
+// putHeld records id (a string) as held by quarantined organization org
+// in t, indexed by x; a later entry of the same id replaces an earlier
+// one, as in index.Build.
+func (st *state) putHeld(t *table, x *hashIndex, id, org uint32) {
+	row := st.numbered(x, t, heldID, id)
+	if row == 0 {
+		row = st.alloc(t)
+		st.set(t, row, heldID, id)
+		st.insert(x, row)
+	}
+	st.set(t, row, heldOrg, org)
+}
+
 func (st *state) tables() []*table {
-	return []*table{&st.res, &st.grants, &st.mems, &st.orgs, &st.roles, &st.perms}
+	return []*table{&st.res, &st.grants, &st.mems, &st.orgs, &st.roles, &st.perms, &st.heldOrgs, &st.heldRes, &st.heldMems}
 }
 
 func (st *state) indexes() []*hashIndex {
-	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.orgByID, &st.roleByKey, &st.permBySlug}
+	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.orgByID, &st.roleByKey, &st.permBySlug,
+		&st.heldOrgByID, &st.heldResByID, &st.heldMemByID}
 }
 
 // heapBytes is the heap the state's slices occupy (their capacity).

@@ -17,6 +17,17 @@ func (st *state) revisionValue() json.Number {
 	return json.Number(strconv.FormatInt(st.revision, 10))
 }
 
+func (st *state) maxDepthValue() json.Number {
+	return json.Number(strconv.Itoa(st.maxDepth))
+}
+
+// heldValue is the organization of a quarantined resource or membership.
+func (st *state) heldValue(t *table) func(uint32) string {
+	return func(row uint32) string { return st.str.str(t.at(row, heldOrg)) }
+}
+
+func held(uint32) bool { return true }
+
 // strs returns the strings of list l, in order; never nil.
 func (st *state) strs(l []uint32) []any {
 	out := make([]any, len(l))
@@ -207,6 +218,14 @@ func (st *state) collection(name string) (any, bool) {
 		return collect(st, &st.roles, roleKey, st.roleValue), true
 	case keyPermissions:
 		return collect(st, &st.perms, permSlug, st.permValue), true
+	case keyMaxDepth:
+		return st.maxDepthValue(), true
+	case keyQuarantined:
+		return collect(st, &st.heldOrgs, heldID, held), true
+	case keyQuarantinedResources:
+		return collect(st, &st.heldRes, heldID, st.heldValue(&st.heldRes)), true
+	case keyQuarantinedMemberships:
+		return collect(st, &st.heldMems, heldID, st.heldValue(&st.heldMems)), true
 	}
 	return nil, false
 }
@@ -241,13 +260,19 @@ const (
 	keyOrgRoles    = "org_roles"
 	keyRoles       = "roles"
 	keyPermissions = "permissions"
+	keyMaxDepth    = "max_depth"
 	keyDescendants = "descendants"
+
+	keyQuarantined            = "quarantined"
+	keyQuarantinedResources   = "quarantined_resources"
+	keyQuarantinedMemberships = "quarantined_memberships"
 )
 
 // documentKeys are the keys of the document, sorted as encoding/json
 // writes them.
 var documentKeys = func() []string {
-	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyRoles, keyPermissions}
+	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyRoles, keyPermissions,
+		keyMaxDepth, keyQuarantined, keyQuarantinedResources, keyQuarantinedMemberships}
 	slices.SortFunc(ks, strings.Compare)
 	return ks
 }()
