@@ -168,7 +168,7 @@ func decodeJSON(data []byte) (*document, map[string][]int, error) {
 	var te *rawjson.TextError
 	if errors.As(rawjson.CheckText(data), &te) {
 		line, _ := position(data, te.Offset)
-		return nil, nil, fmt.Errorf("json: line %d: %s", line, te)
+		return nil, nil, fmt.Errorf("json: line %d: %w", line, te)
 	}
 	return doc, w.lines, nil
 }

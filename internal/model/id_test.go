@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func TestCheckText(t *testing.T) {
 		{"a\xffb", model.ErrInvalidUTF8},
 		{"\xed\xa0\x80", model.ErrInvalidUTF8}, // an encoded surrogate
 	} {
-		if got := model.CheckText(tc.s); got != tc.want {
+		if got := model.CheckText(tc.s); !errors.Is(got, tc.want) {
 			t.Errorf("CheckText(%q) = %v, want %v", tc.s, got, tc.want)
 		}
 	}

@@ -27,10 +27,10 @@ func TestAdminHandlerRejectsBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// resource is a valid upsert of a new resource, with old replaced by new.
-	resource := func(old, new string) string {
+	// resource is a valid upsert of a new resource, with old replaced by repl.
+	resource := func(old, repl string) string {
 		valid := `{"changes": [{"op": "upsert", "resource": {"id": "authz_resource_new", "organization_id": "org_acme", "type": "workspace", "external_id": "new", "name": "New"}}]}`
-		return strings.Replace(valid, old, new, 1)
+		return strings.Replace(valid, old, repl, 1)
 	}
 	tests := []struct {
 		name, body, message string // message: the start of the answer's message
