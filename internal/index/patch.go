@@ -148,20 +148,9 @@ func (p patcher) rootOf(org, entity, field string) (string, error) {
 		return "", err
 	}
 	if !ok {
-		return "", broken(model.CodeUnknownReference, []string{org}, entity, field, "unknown organization %q", org)
+		return "", model.BrokenRule(model.CodeUnknownReference, []string{org}, entity, field, "unknown organization %q", org)
 	}
 	return string(v.(ast.String)), nil
-}
-
-// broken returns the *model.RuleError of a change to entity that breaks a
-// rule in the data of orgs.
-func broken(code string, orgs []string, entity, field, format string, args ...any) error {
-	orgs = slices.DeleteFunc(slices.Clone(orgs), func(o string) bool { return o == "" })
-	slices.Sort(orgs)
-	return &model.RuleError{Problem: model.Problem{
-		Entity: entity, Field: field, Code: code, Message: fmt.Sprintf(format, args...),
-		Index: -1, Organizations: slices.Compact(orgs),
-	}}
 }
 
 // maxDepth returns the document's max_depth (model.DefaultMaxDepth when it
@@ -196,12 +185,12 @@ func (p patcher) putResource(r model.Resource) error {
 	org := []string{r.OrganizationID}
 	switch {
 	case !ok:
-		return broken(model.CodeUnknownReference, org, entity, "parent_id", "unknown parent resource %q", parent)
+		return model.BrokenRule(model.CodeUnknownReference, org, entity, "parent_id", "unknown parent resource %q", parent)
 	case pe.org != r.OrganizationID:
-		return broken(model.CodeCrossOrganization, append(org, pe.org), entity, "parent_id",
+		return model.BrokenRule(model.CodeCrossOrganization, append(org, pe.org), entity, "parent_id",
 			"parent %q is in organization %q, not %q", parent, pe.org, r.OrganizationID)
 	case slices.Contains(pe.anc, r.ID):
-		return broken(model.CodeCycle, org, entity, "parent_id", "parent %q is below the resource itself: parent links would form a cycle", parent)
+		return model.BrokenRule(model.CodeCycle, org, entity, "parent_id", "parent %q is below the resource itself: parent links would form a cycle", parent)
 	}
 	maxDepth, err := p.maxDepth()
 	if err != nil {
@@ -209,7 +198,7 @@ func (p patcher) putResource(r model.Resource) error {
 	}
 	anc := append([]string{r.ID}, pe.anc...)
 	if len(anc) > maxDepth {
-		return broken(model.CodeDepthExceeded, org, entity, "parent_id",
+		return model.BrokenRule(model.CodeDepthExceeded, org, entity, "parent_id",
 			"resource would be at depth %d (the organization root is 1), deeper than the maximum %d", len(anc), maxDepth)
 	}
 	old, existed, err := p.resource(r.ID)
@@ -255,7 +244,7 @@ func (p patcher) putResource(r model.Resource) error {
 			if a == r.ID {
 				e.anc = append(e.anc[:i:i], anc...)
 				if len(e.anc) > maxDepth {
-					return broken(model.CodeDepthExceeded, org, entity, "parent_id",
+					return model.BrokenRule(model.CodeDepthExceeded, org, entity, "parent_id",
 						"the move would put resource %s at depth %d (the organization root is 1), deeper than the maximum %d", rid, len(e.anc), maxDepth)
 				}
 				return p.putEntry(rid, e)
@@ -363,7 +352,7 @@ func (p patcher) putMembership(m model.Membership) error {
 			return err
 		}
 		if typ != model.OrganizationType {
-			return broken(model.CodeRoleTypeMismatch, []string{m.OrganizationID}, entity, "role_slugs",
+			return model.BrokenRule(model.CodeRoleTypeMismatch, []string{m.OrganizationID}, entity, "role_slugs",
 				"role %q is of resource type %q; organization roles must be of type %q", slug, typ, model.OrganizationType)
 		}
 		keys = append(keys, k)
@@ -442,7 +431,7 @@ func (p patcher) assignment(a model.Assignment, del bool) error {
 	}
 	if !ok {
 		// Whose it is cannot be told: the caller rebuilds from scratch.
-		return broken(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
+		return model.BrokenRule(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
 	}
 	org := string(v.(ast.String))
 	res, ok, err := p.resource(a.ResourceID)
@@ -450,9 +439,9 @@ func (p patcher) assignment(a model.Assignment, del bool) error {
 	case err != nil:
 		return err
 	case !ok:
-		return broken(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
+		return model.BrokenRule(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
 	case res.org != org:
-		return broken(model.CodeCrossOrganization, []string{org, res.org}, entity, "resource_id",
+		return model.BrokenRule(model.CodeCrossOrganization, []string{org, res.org}, entity, "resource_id",
 			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, res.org, a.MembershipID, org)
 	}
 	k, typ, err := p.role(org, a.RoleSlug, entity, "role")
@@ -460,7 +449,7 @@ func (p patcher) assignment(a model.Assignment, del bool) error {
 		return err
 	}
 	if typ != res.typ {
-		return broken(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
+		return model.BrokenRule(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
 			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, typ, a.ResourceID, res.typ)
 	}
 	return p.grant(a.ResourceID, a.MembershipID, k)
@@ -494,7 +483,7 @@ func (p patcher) role(org, slug, entity, field string) (key, typ string, err err
 			return k, string(t), nil
 		}
 	}
-	return "", "", broken(model.CodeUnknownReference, []string{org}, entity, field, "unknown role %q in organization %q", slug, org)
+	return "", "", model.BrokenRule(model.CodeUnknownReference, []string{org}, entity, field, "unknown role %q in organization %q", slug, org)
 }
 
 // grant adds one occurrence of key to grants[rid][om]; each source (an

@@ -243,6 +243,19 @@ type RuleError struct {
 
 func (e *RuleError) Error() string { return "change breaks a rule: " + e.Problem.String() }
 
+// BrokenRule returns the RuleError of a change to entity that breaks rule
+// code at field, with a message formatted from format and args. orgs are
+// the organizations whose data it breaks; empty ids and duplicates are
+// dropped, and they are sorted.
+func BrokenRule(code string, orgs []string, entity, field, format string, args ...any) *RuleError {
+	orgs = slices.DeleteFunc(slices.Clone(orgs), func(o string) bool { return o == "" })
+	slices.Sort(orgs)
+	return &RuleError{Problem: Problem{
+		Entity: entity, Field: field, Code: code, Message: fmt.Sprintf(format, args...),
+		Index: -1, Organizations: slices.Compact(orgs),
+	}}
+}
+
 // Schema reports whether the change is to data every organization shares:
 // a resource type, a permission or an environment role.
 func (c Change) Schema() bool {

@@ -67,18 +67,6 @@ func invariant(format string, args ...any) error {
 	return fmt.Errorf("relstore: %s: %w", fmt.Sprintf(format, args...), ErrInvariant)
 }
 
-// broken returns the *model.RuleError index.Patch returns for a change to
-// entity that breaks a rule in the data of orgs: the same problem, word
-// for word.
-func broken(code string, orgs []string, entity, field, format string, args ...any) error {
-	orgs = slices.DeleteFunc(slices.Clone(orgs), func(o string) bool { return o == "" })
-	slices.Sort(orgs)
-	return &model.RuleError{Problem: model.Problem{
-		Entity: entity, Field: field, Code: code, Message: fmt.Sprintf(format, args...),
-		Index: -1, Organizations: slices.Compact(orgs),
-	}}
-}
-
 // putOrganization adds an organization and its root resource; an
 // organization that exists already is left as it is.
 func (st *state) putOrganization(o model.Organization) error {
@@ -125,27 +113,27 @@ func (st *state) putResource(r model.Resource) error {
 	if parentName == "" {
 		orow := st.orgNamed(r.OrganizationID)
 		if orow == 0 {
-			return broken(model.CodeUnknownReference, orgs, entity, "organization_id", "unknown organization %q", r.OrganizationID)
+			return model.BrokenRule(model.CodeUnknownReference, orgs, entity, "organization_id", "unknown organization %q", r.OrganizationID)
 		}
 		parentName = st.str.str(st.orgs.at(orow, orgRoot))
 	}
 	if parent = st.resourceNamed(parentName); parent == 0 {
-		return broken(model.CodeUnknownReference, orgs, entity, "parent_id", "unknown parent resource %q", parentName)
+		return model.BrokenRule(model.CodeUnknownReference, orgs, entity, "parent_id", "unknown parent resource %q", parentName)
 	}
 	if st.res.at(parent, resOrg) != org {
 		parentOrg := st.str.str(st.res.at(parent, resOrg))
-		return broken(model.CodeCrossOrganization, append(orgs, parentOrg), entity, "parent_id",
+		return model.BrokenRule(model.CodeCrossOrganization, append(orgs, parentOrg), entity, "parent_id",
 			"parent %q is in organization %q, not %q", parentName, parentOrg, r.OrganizationID)
 	}
 	depth := 1 // of the resource below parent: the root is 1
 	for p := parent; p != 0; p = st.res.at(p, resParent) {
 		if string(st.str.bytes(st.res.at(p, resID))) == r.ID {
-			return broken(model.CodeCycle, orgs, entity, "parent_id", "parent %q is below the resource itself: parent links would form a cycle", parentName)
+			return model.BrokenRule(model.CodeCycle, orgs, entity, "parent_id", "parent %q is below the resource itself: parent links would form a cycle", parentName)
 		}
 		depth++
 	}
 	if depth > st.maxDepth {
-		return broken(model.CodeDepthExceeded, orgs, entity, "parent_id",
+		return model.BrokenRule(model.CodeDepthExceeded, orgs, entity, "parent_id",
 			"resource would be at depth %d (the organization root is 1), deeper than the maximum %d", depth, st.maxDepth)
 	}
 	id, typ, ext := st.str.intern(r.ID), st.str.intern(r.Type), st.str.intern(r.ExternalID)
@@ -200,7 +188,7 @@ func (st *state) checkMove(row uint32, depth int, entity string, orgs []string) 
 			slices.SortFunc(next[start:], func(a, b uint32) int { return st.str.compare(st.res.at(a, resID), st.res.at(b, resID)) })
 		}
 		if d > st.maxDepth && len(next) > 0 {
-			return broken(model.CodeDepthExceeded, orgs, entity, "parent_id",
+			return model.BrokenRule(model.CodeDepthExceeded, orgs, entity, "parent_id",
 				"the move would put resource %s at depth %d (the organization root is 1), deeper than the maximum %d",
 				st.str.str(st.res.at(next[0], resID)), d, st.maxDepth)
 		}
@@ -250,7 +238,7 @@ func (st *state) putMembership(m model.Membership) error {
 	orgs := []string{m.OrganizationID}
 	orow := st.orgNamed(m.OrganizationID)
 	if orow == 0 {
-		return broken(model.CodeUnknownReference, orgs, entity, "organization_id", "unknown organization %q", m.OrganizationID)
+		return model.BrokenRule(model.CodeUnknownReference, orgs, entity, "organization_id", "unknown organization %q", m.OrganizationID)
 	}
 	org := st.orgs.at(orow, orgID)
 	keys := make([]uint32, 0, len(m.RoleSlugs))
@@ -260,7 +248,7 @@ func (st *state) putMembership(m model.Membership) error {
 			return err
 		}
 		if typ != model.OrganizationType {
-			return broken(model.CodeRoleTypeMismatch, orgs, entity, "role_slugs",
+			return model.BrokenRule(model.CodeRoleTypeMismatch, orgs, entity, "role_slugs",
 				"role %q is of resource type %q; organization roles must be of type %q", slug, typ, model.OrganizationType)
 		}
 		keys = append(keys, k)
@@ -338,7 +326,7 @@ func (st *state) roleRow(org, slug string) uint32 {
 func (st *state) resolveRole(org, slug, entity, field string) (key uint32, typ string, err error) {
 	row := st.roleRow(org, slug)
 	if row == 0 {
-		return 0, "", broken(model.CodeUnknownReference, []string{org}, entity, field, "unknown role %q in organization %q", slug, org)
+		return 0, "", model.BrokenRule(model.CodeUnknownReference, []string{org}, entity, field, "unknown role %q in organization %q", slug, org)
 	}
 	return st.roles.at(row, roleKey), st.str.str(st.roles.at(row, roleTyp)), nil
 }
@@ -363,15 +351,15 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 	entity := model.KindAssignment + " " + a.ID
 	if mem == 0 {
 		// Whose it is cannot be told.
-		return broken(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
+		return model.BrokenRule(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
 	}
 	org := st.str.str(st.mems.at(mem, memOrg))
 	res := st.resourceNamed(a.ResourceID)
 	if res == 0 {
-		return broken(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
+		return model.BrokenRule(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
 	}
 	if resOrg := st.str.str(st.res.at(res, resOrg)); resOrg != org {
-		return broken(model.CodeCrossOrganization, []string{org, resOrg}, entity, "resource_id",
+		return model.BrokenRule(model.CodeCrossOrganization, []string{org, resOrg}, entity, "resource_id",
 			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, resOrg, a.MembershipID, org)
 	}
 	k, typ, err := st.resolveRole(org, a.RoleSlug, entity, "role")
@@ -379,7 +367,7 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 		return err
 	}
 	if resTyp := st.str.str(st.res.at(res, resTyp)); typ != resTyp {
-		return broken(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
+		return model.BrokenRule(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
 			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, typ, a.ResourceID, resTyp)
 	}
 	st.grantKey(res, mem, k)
