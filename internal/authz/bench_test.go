@@ -48,9 +48,12 @@ var benchEnv struct {
 	// cached is svc's twin with a decision cache: the same engine and
 	// verifier.
 	cached *authz.Service
-	fx     benchFixture
-	raw    string // a signed token of fx.org whose permissions include benchPerm
-	err    error
+	// missing is svc's twin with a decision cache of one answer, which
+	// two alternating checks always miss: the cache's cost on a miss.
+	missing *authz.Service
+	fx      benchFixture
+	raw     string // a signed token of fx.org whose permissions include benchPerm
+	err     error
 }
 
 // benchFixture is a depth-5 leaf whose only grant path for fx.membership
@@ -132,7 +135,11 @@ func setUpBenchService(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	benchEnv.svc, benchEnv.cached, benchEnv.fx, benchEnv.raw = svc, cached, fx, raw
+	missing, err := authz.New(authz.Config{Engine: e, Tokens: verifier, DecisionCacheSize: 1})
+	if err != nil {
+		return err
+	}
+	benchEnv.svc, benchEnv.cached, benchEnv.missing, benchEnv.fx, benchEnv.raw = svc, cached, missing, fx, raw
 	return nil
 }
 
@@ -155,6 +162,35 @@ func BenchmarkService(b *testing.B) {
 	b.Run("check_assignment_depth5", func(b *testing.B) {
 		// A membership subject (an API-key caller): no token to verify.
 		benchCheck(b, svc, authz.Subject{MembershipID: fx.membership}, check, "assignment", fx.workspace)
+	})
+	b.Run("check_assignment_depth5_cache_miss", func(b *testing.B) {
+		// The same membership checks the leaf and its workspace in turn
+		// through a cache of one answer: every Check misses, so it pays
+		// for the stamp (a store read of the owners) and the put on top
+		// of the evaluation check_assignment_depth5 times without a cache.
+		ctx := context.Background()
+		sub := authz.Subject{MembershipID: fx.membership}
+		checks := [2]authz.Check{check, {Permission: benchPerm, Resource: authz.ResourceRef{ID: fx.workspace}}}
+		for _, c := range checks {
+			if d, _, err := benchEnv.missing.Check(ctx, sub, c, authz.Consistency{}); err != nil || !d.Allowed {
+				b.Fatalf("check %+v: %+v, %v; want an allow", c, d, err)
+			}
+		}
+		before := benchEnv.missing.CacheStats()
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			if _, _, err := benchEnv.missing.Check(ctx, sub, checks[n%2], authz.Consistency{}); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if st := benchEnv.missing.CacheStats(); st.Hits != before.Hits {
+			b.Fatalf("decision cache: %+v after %+v, want no hit", st, before)
+		}
+		if benchFloorNs > 0 {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n)/benchFloorNs, "x-floor")
+		}
 	})
 	b.Run("check_token_cached", func(b *testing.B) {
 		// The same token check through the decision cache: the first
