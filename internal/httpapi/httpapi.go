@@ -5,7 +5,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -502,19 +501,19 @@ func nonNil(ss []string) []string {
 // answers the client with what is wrong.
 func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err == nil {
+		err = rawjson.Decode(body, dst)
+	}
+	if err == nil {
+		return true
+	}
 	var bad *rawjson.TextError
-	if err == nil && errors.As(rawjson.CheckText(body), &bad) {
+	if errors.As(err, &bad) {
 		// encoding/json would replace (or decode to NUL) what the raw
 		// bytes show, or fail on a raw NUL without naming the field: the
 		// request is refused, never answered on a guess.
 		writeError(w, http.StatusBadRequest, "invalid_request", bad.Error())
 		return false
-	}
-	if err == nil {
-		err = decodeStrict(body, dst)
-	}
-	if err == nil {
-		return true
 	}
 	status, code, msg := http.StatusBadRequest, "invalid_json", err.Error()
 	var (
@@ -542,20 +541,6 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}
 	writeError(w, status, code, msg)
 	return false
-}
-
-// decodeStrict decodes exactly one JSON object with known fields from body
-// into dst.
-func decodeStrict(body []byte, dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON object")
-	}
-	return nil
 }
 
 // jsonKind names the JSON kind a Go type decodes from.

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -135,17 +134,12 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminR
 	if err != nil {
 		return req, fmt.Errorf("malformed body: %w", err)
 	}
-	var bad *rawjson.TextError
-	if errors.As(rawjson.CheckText(body), &bad) {
-		return req, bad
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := rawjson.Decode(body, &req); err != nil {
+		var bad *rawjson.TextError
+		if errors.As(err, &bad) {
+			return req, bad
+		}
 		return req, fmt.Errorf("malformed body: %w", err)
-	}
-	if dec.More() {
-		return req, errors.New("malformed body: trailing data after the JSON object")
 	}
 	if len(req.Changes) == 0 {
 		return req, errors.New("changes must list at least one change")

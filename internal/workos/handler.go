@@ -1,7 +1,6 @@
 package workos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -406,18 +405,17 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) ([]byt
 	if len(strings.TrimSpace(string(body))) == 0 {
 		body = []byte("{}")
 	}
-	var bad *rawjson.TextError
-	if errors.As(rawjson.CheckText(body), &bad) {
-		return nil, badRequest(bad.Path, "%s", bad.Reason())
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	if err := rawjson.Decode(body, dst); err != nil {
 		var (
+			bad       *rawjson.TextError
 			syntax    *json.SyntaxError
 			wrongType *json.UnmarshalTypeError
 		)
 		switch {
+		case errors.As(err, &bad):
+			return nil, badRequest(bad.Path, "%s", bad.Reason())
+		case errors.Is(err, rawjson.ErrTrailing):
+			return nil, badRequest("", "%v", err)
 		case errors.As(err, &syntax):
 			return nil, badRequest("", "malformed JSON at byte %d: %v", syntax.Offset, syntax)
 		case errors.As(err, &wrongType):
@@ -427,9 +425,6 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) ([]byt
 			return nil, badRequest(f, "is not a field Trellis accepts here")
 		}
 		return nil, badRequest("", "malformed JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("", "unexpected data after the JSON object")
 	}
 	return body, nil
 }
