@@ -39,26 +39,7 @@ const (
 	benchPage     = 1000
 )
 
-// benchData is the generated dataset, shared by every benchmark of the
-// process.
-var benchData struct {
-	once sync.Once
-	ds   *model.Dataset
-}
-
-func benchDataset(tb testing.TB) *model.Dataset {
-	tb.Helper()
-	benchData.once.Do(func() {
-		spec, ok := gen.Spec{Seed: 1}.Tier("M")
-		if !ok {
-			panic(`gen: tier "M" is missing`)
-		}
-		benchData.ds = gen.Generate(spec)
-	})
-	return benchData.ds
-}
-
-// benchStore is the engine loaded with benchDataset and what to ask it.
+// benchStore is the engine loaded with gen.Shared("M") and what to ask it.
 var benchStore struct {
 	once sync.Once
 	e    *engine.Engine
@@ -68,7 +49,7 @@ var benchStore struct {
 
 func benchEngine(tb testing.TB) (*engine.Engine, *benchFixture) {
 	tb.Helper()
-	ds := benchDataset(tb)
+	ds := gen.Shared("M")
 	benchStore.once.Do(func() {
 		ctx := context.Background()
 		e, err := benchLoadEngine(ctx, ds)
@@ -106,7 +87,7 @@ func benchLoadEngine(ctx context.Context, ds *model.Dataset) (*engine.Engine, er
 // dataset itself is generated beforehand and is not counted. One build takes
 // seconds, so b.N stays 1 at the default -benchtime.
 func BenchmarkStoreBuild(b *testing.B) {
-	ds := benchDataset(b)
+	ds := gen.Shared("M")
 	var secs, perResource float64
 	for range b.N {
 		secs, perResource = benchMeasureStoreBuild(b, ds)
@@ -444,7 +425,7 @@ func findBenchFixture(ds *model.Dataset) *benchFixture {
 func BenchmarkApply(b *testing.B) {
 	ctx := context.Background()
 	e, _ := benchEngine(b)
-	ds := benchDataset(b)
+	ds := gen.Shared("M")
 	parents := make(map[string]bool, len(ds.Resources))
 	for _, r := range ds.Resources {
 		parents[r.ParentID] = true

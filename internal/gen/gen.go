@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -94,6 +95,21 @@ func (s Spec) Tier(name string) (Spec, bool) {
 	}
 	t.Seed = s.Seed
 	return t, true
+}
+
+// shared holds the datasets Shared generated, by tier name.
+var shared sync.Map // string → func() *model.Dataset
+
+// Shared returns the dataset of the named tier with seed 1, generated once
+// per process, for benchmarks that share it; it panics for an unknown tier.
+// Callers share the value and must not change it.
+func Shared(tier string) *model.Dataset {
+	spec, ok := Spec{Seed: 1}.Tier(tier)
+	if !ok {
+		panic("gen: no tier " + strconv.Quote(tier))
+	}
+	once, _ := shared.LoadOrStore(tier, sync.OnceValue(func() *model.Dataset { return Generate(spec) }))
+	return once.(func() *model.Dataset)()
 }
 
 // withDefaults returns s with its zero fields defaulted and its values

@@ -212,3 +212,20 @@ func checkValid(t testing.TB, ds *model.Dataset) {
 		t.Fatal(err)
 	}
 }
+
+func TestShared(t *testing.T) {
+	a, b := gen.Shared("S"), gen.Shared("S")
+	if a != b {
+		t.Error("Shared generated tier S twice")
+	}
+	spec, _ := gen.Spec{Seed: 1}.Tier("S")
+	if want := gen.Generate(spec); len(a.Resources) != len(want.Resources) || a.Resources[0] != want.Resources[0] {
+		t.Errorf("Shared(S) is not tier S with seed 1: %d resources, want %d", len(a.Resources), len(want.Resources))
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Shared(XL) did not panic")
+		}
+	}()
+	gen.Shared("XL")
+}

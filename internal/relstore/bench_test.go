@@ -32,23 +32,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/relstore"
 )
 
-var benchData struct {
-	once sync.Once
-	ds   *model.Dataset
-}
-
-func benchDataset() *model.Dataset {
-	benchData.once.Do(func() {
-		spec, ok := gen.Spec{Seed: 1}.Tier("M")
-		if !ok {
-			panic(`gen: tier "M" is missing`)
-		}
-		benchData.ds = gen.Generate(spec)
-	})
-	return benchData.ds
-}
-
-// benchStores are the two stores loaded with benchDataset, for the read
+// benchStores are the two stores loaded with gen.Shared("M"), for the read
 // and apply benchmarks.
 var benchStores struct {
 	once sync.Once
@@ -58,7 +42,7 @@ var benchStores struct {
 
 func loadedBenchStores(b *testing.B) (*reference, *relstore.Store) {
 	benchStores.once.Do(func() {
-		ds := benchDataset()
+		ds := gen.Shared("M")
 		benchStores.ref = newReference(b, ds)
 		benchStores.rel = loaded(b, ds, relstore.Options{})
 	})
@@ -82,7 +66,7 @@ func heapNow() (bytes, objects uint64) {
 // counted. inmem is index.Build and a write into OPA's in-memory store,
 // what the engine does today.
 func BenchmarkBuild(b *testing.B) {
-	ds := benchDataset()
+	ds := gen.Shared("M")
 	builds := []struct {
 		name  string
 		build func() any
@@ -171,7 +155,7 @@ func benchSample(ds *model.Dataset) (rids []string, grants [][2]string) {
 // marks on every cycle.
 func BenchmarkRead(b *testing.B) {
 	ref, rel := loadedBenchStores(b)
-	rids, grants := benchSample(benchDataset())
+	rids, grants := benchSample(gen.Shared("M"))
 	stores := []struct {
 		name  string
 		store storage.Store
@@ -220,7 +204,7 @@ func BenchmarkRead(b *testing.B) {
 // mean.
 func BenchmarkApplyAssignment(b *testing.B) {
 	ref, rel := loadedBenchStores(b)
-	ds := benchDataset()
+	ds := gen.Shared("M")
 	a := ds.Assignments[len(ds.Assignments)/2]
 	a.ID = "role_assignment_bench"
 	rev := int64(1)
