@@ -294,12 +294,16 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 	for _, m := range ds.Memberships {
 		memberOrg[m.ID] = m.OrganizationID
 		ks := make([]string, 0, len(m.RoleSlugs))
+		root := nodes[roots[m.OrganizationID]]
+		if root == nil && len(m.RoleSlugs) > 0 {
+			return nil, nil, nil, fmt.Errorf("membership %s: organization %q does not exist", m.ID, m.OrganizationID)
+		}
 		for _, slug := range m.RoleSlugs {
 			k, err := resolve(m.OrganizationID, slug)
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("membership %s: %w", m.ID, err)
 			}
-			all = append(all, grant{nodes[roots[m.OrganizationID]], m.ID, k})
+			all = append(all, grant{root, m.ID, k})
 			ks = append(ks, k)
 		}
 		sort.Strings(ks)

@@ -275,6 +275,7 @@ func TestBuildErrors(t *testing.T) {
 		{"unknown organization", func(ds *model.Dataset) { ds.Resources[0].OrganizationID = "org_nope" }, "resource r_ws1: unknown parent"},
 		{"unknown organization role", func(ds *model.Dataset) { ds.Memberships[0].RoleSlugs = []string{"nope"} }, `membership om_1: role "nope" does not exist in organization org_a`},
 		{"another organization's role", func(ds *model.Dataset) { ds.Memberships[2].RoleSlugs = []string{"billing"} }, `membership om_3: role "billing" does not exist in organization org_b`},
+		{"a membership of no organization", func(ds *model.Dataset) { ds.Memberships[2].OrganizationID = "org_nope" }, `membership om_3: organization "org_nope" does not exist`},
 		{"unknown assigned role", func(ds *model.Dataset) { ds.Assignments[0].RoleSlug = "nope" }, `assignment ra_1: role "nope" does not exist`},
 		{"assignment of an unknown membership", func(ds *model.Dataset) { ds.Assignments[0].MembershipID = "om_nope" }, `assignment ra_1: unknown membership "om_nope"`},
 		{"assignment on an unknown resource", func(ds *model.Dataset) { ds.Assignments[0].ResourceID = "r_nope" }, `assignment ra_1: unknown resource "r_nope"`},
