@@ -27,7 +27,7 @@ func TestDecode(t *testing.T) {
 		}},
 		{"a second object", `{"name": "a"} {}`, "", func(err error) bool { return errors.Is(err, rawjson.ErrTrailing) }},
 		{"trailing garbage", `{"name": "a"} x`, "", func(err error) bool { return errors.Is(err, rawjson.ErrTrailing) }},
-		{"an unknown field", `{"nmae": "a"}`, "", func(err error) bool { return err != nil && strings.Contains(err.Error(), "unknown field") }},
+		{"an unknown field", `{"title": "a"}`, "", func(err error) bool { return err != nil && strings.Contains(err.Error(), "unknown field") }},
 		{"nothing", ``, "", func(err error) bool { return errors.Is(err, io.EOF) }},
 	}
 	for _, tt := range tests {
