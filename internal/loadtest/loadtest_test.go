@@ -412,6 +412,10 @@ func TestDecode(t *testing.T) {
 		{"opa batch", loadtest.OPAAPI{}, batch, `{"result":[{"allowed":false},{"allowed":true}]}`, loadtest.Answer{Allowed: []bool{false, true}}, false},
 		{"opa list", loadtest.OPAAPI{}, list, `{"result":{"ids":["a"],"has_more":false}}`, loadtest.Answer{IDs: []string{"a"}}, false},
 		{"opa failed list", loadtest.OPAAPI{}, list, `{"result":{"ids":[],"reason":{"code":"token_expired"}}}`, loadtest.Answer{}, true},
+		{"opa-minimal allow", loadtest.MinimalAPI{}, check, `{"result":true}`, loadtest.Answer{Allowed: []bool{true}}, false},
+		{"opa-minimal deny", loadtest.MinimalAPI{}, check, `{"result":false}`, loadtest.Answer{Allowed: []bool{false}}, false},
+		{"opa-minimal undefined", loadtest.MinimalAPI{}, check, `{}`, loadtest.Answer{}, true},
+		{"opa-minimal not a boolean", loadtest.MinimalAPI{}, check, `{"result":{"allowed":true}}`, loadtest.Answer{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -442,6 +446,7 @@ func TestEncode(t *testing.T) {
 		{"opa check", loadtest.OPAAPI{}, check, "/v1/data/trellis/edge/check", `{"input":{"token":"t","permission":"p","resource":{"id":"r"}}}`},
 		{"opa batch", loadtest.OPAAPI{}, batch, "/v1/data/trellis/edge/batch", `{"input":{"token":"t","checks":[{"permission":"p","resource":{"id":"r1"}},{"permission":"q","resource":{"id":"r2"}}]}}`},
 		{"opa list", loadtest.OPAAPI{}, list, "/v1/data/trellis/edge/list_resources", `{"input":{"token":"t","permission":"p","limit":100}}`},
+		{"opa-minimal check", loadtest.MinimalAPI{}, check, "/v1/data/baseline/allow", `{"input":{"token":"t","permission":"p","resource":"r"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -456,6 +461,11 @@ func TestEncode(t *testing.T) {
 	}
 	if _, _, err := (loadtest.TrellisAPI{}).Encode(loadtest.Request{Kind: loadtest.KindToken}); err == nil {
 		t.Error("Encode of a request with no question: no error")
+	}
+	for _, r := range []loadtest.Request{batch, list, {Kind: loadtest.KindToken}} {
+		if _, _, err := (loadtest.MinimalAPI{}).Encode(r); err == nil {
+			t.Errorf("opa-minimal Encode of a %s request with %d checks: no error", r.Kind, len(r.Checks))
+		}
 	}
 }
 
