@@ -63,7 +63,16 @@ const halfLoadName = "trellis @ 50 % open loop"
 // first, as the ratios are Trellis's.
 // trellis-nocache is Trellis with its decision cache off: every check is
 // evaluated, which is what a mix of questions never asked twice would cost.
-var loadtestSystems = []string{"trellis", "trellis-nocache", "opa", "ceiling"}
+// opa-minimal is stock OPA on a plain data.json with the hand-written rule
+// of policies/baseline; it answers single checks only, so it is not loaded
+// unless named (with a --mix of single checks).
+var loadtestSystems = []string{"trellis", "trellis-nocache", "opa", "opa-minimal", "ceiling"}
+
+// defaultSystems are the systems loaded when --systems is not given.
+var defaultSystems = []string{"trellis", "trellis-nocache", "opa", "ceiling"}
+
+// minimalName is the report name of the opa-minimal system.
+const minimalName = "opa-minimal (hand-written rule)"
 
 // benchUsage lists the subcommands of `trellis bench`.
 const benchUsage = `Usage: trellis bench <subcommand> [flags]
@@ -125,7 +134,7 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 	fs.IntVar(&c.ListLimit, "list-limit", 100, "page size of list-resources requests (the first page is checked)")
 	fs.StringVar(&c.Out, "out", "bench-results", "folder for the Markdown report and SVG chart")
 	fs.StringVar(&c.OPA, "opa", "", "stock opa binary (default: the path `go tool -n opa` prints)")
-	fs.StringVar(&c.Systems, "systems", strings.Join(loadtestSystems, ","), "comma-separated systems to load: trellis, trellis-nocache (its decision cache off), opa, ceiling")
+	fs.StringVar(&c.Systems, "systems", strings.Join(defaultSystems, ","), "comma-separated systems to load: trellis, trellis-nocache (its decision cache off), opa, opa-minimal (stock opa on a plain data.json with a hand-written RBAC rule; single checks only), ceiling")
 	fs.StringVar(&c.ServeConstant, "serve-constant", "", "internal: serve the constant-decision ceiling on this address and do nothing else")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", databaseURLUsage+": an empty database to import the dataset into; trellis is then served from it (needed by --write-rate)")
 	fs.Float64Var(&c.WriteRate, "write-rate", 0, "after trellis's run, run it again with this many assignment writes per second through /v1/admin/changes, spread over the organizations (needs --database-url)")
@@ -162,6 +171,9 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 		return c, fmt.Errorf("--mix %q: %w", c.Mix, err)
 	}
 	c.Shares = shares
+	if containsString(strings.Split(c.Systems, ","), "opa-minimal") && (c.Shares.Batch > 0 || c.Shares.List > 0) {
+		return c, errors.New("--systems opa-minimal answers single checks only: give a --mix without batch and list, such as token=25,token-fresh=5,assignment=45,deny=25")
+	}
 	return c, nil
 }
 
@@ -241,7 +253,7 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 	defer os.RemoveAll(tmp)
 	systems := strings.Split(c.Systems, ",")
 	opaBin := c.OPA
-	if opaBin == "" && containsString(systems, "opa") {
+	if opaBin == "" && (containsString(systems, "opa") || containsString(systems, "opa-minimal")) {
 		out, err := exec.CommandContext(ctx, "go", "tool", "-n", "opa").Output()
 		if err != nil {
 			return fmt.Errorf("find the opa binary with `go tool -n opa` (run from the module, or pass --opa): %w", err)
@@ -292,6 +304,16 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 			return fmt.Errorf("build the bundle: %w", err)
 		}
 		say("wrote the data file and the bundle")
+	}
+	minimalDir := filepath.Join(tmp, "opa-minimal")
+	if containsString(systems, "opa-minimal") {
+		if err := os.Mkdir(minimalDir, 0o700); err != nil {
+			return err
+		}
+		if err := loadtest.WriteMinimal(minimalDir, ds, loadtestIssuer, signer.JWKS()); err != nil {
+			return err
+		}
+		say("wrote opa-minimal's data.json and rule")
 	}
 
 	var writes *loadtest.Writes
@@ -346,6 +368,10 @@ func loadtestRun(ctx context.Context, c loadtestConfig, argv []string, stdout, s
 			cmd = exec.CommandContext(ctx, opaBin, "run", "--server", "--addr", addr, "--log-level", "error", "--bundle", bundlePath)
 			t.Name = "stock opa"
 			t.API, t.Verify, ready = loadtest.OPAAPI{}, true, base+"/health"
+		case "opa-minimal":
+			cmd = exec.CommandContext(ctx, opaBin, loadtest.MinimalOPAArgs(addr, minimalDir)...)
+			t.Name = minimalName
+			t.API, t.Verify, ready = loadtest.MinimalAPI{}, true, base+"/health"
 		case "ceiling":
 			cmd = exec.CommandContext(ctx, self, "bench", "http", "--serve-constant", addr,
 				"--batch-size", strconv.Itoa(c.BatchSize), "--list-limit", strconv.Itoa(c.ListLimit))
@@ -606,13 +632,18 @@ func loadtestReport(c loadtestConfig, argv []string, rev int64, spec gen.Spec, r
 		"Stock OPA: `opa run --server --bundle` on the bundle Trellis builds, queried at `POST /v1/data/trellis/edge/{check,batch,list_resources}` with the same raw tokens (verified in Rego, no cache). " +
 		"Ceiling: a Go handler that reads the body and answers a constant of the same shape (answers not checked). " +
 		"Every Trellis and OPA answer was compared with a brute-force oracle over the dataset: each decision of a check or batch, and the ids and has-more of the first page of a list.\n")
+	if containsString(strings.Split(c.Systems, ","), "opa-minimal") {
+		fmt.Fprintf(&b, "\n%s: `opa run --server` on a plain data.json of the same relationships (resources with their organization and parent, memberships with organization and active, role assignments per membership, roles with their permissions) "+
+			"and the hand-written rule of `policies/baseline/rbac.rego`: a boolean `allow`, the token's permissions in its organization or a role with the permission assigned to the active membership on the resource or an ancestor, walking up to %d levels; no explanation. "+
+			"Queried at `POST /v1/data/baseline/allow` with the same raw tokens, verified by `io.jwt.decode_verify` with OPA's verified-token cache (`io_jwt`) on, as Trellis's is; no decision cache.\n", minimalName, loadtest.MinimalLevels)
+	}
 	return b.String()
 }
 
 // acceptance renders issue 6's criteria as they read off this run.
 func acceptance(c loadtestConfig, results []loadtest.Result) string {
 	var b strings.Builder
-	b.WriteString("\nIssue 6's criteria (and, with --write-rate, issue 12's), as this run measured them:\n\n")
+	b.WriteString("\nIssue 6's criteria (and issue 12's, with --write-rate or opa-minimal), as this run measured them:\n\n")
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
@@ -639,6 +670,10 @@ func acceptance(c loadtestConfig, results []loadtest.Result) string {
 		if o, ok := byName["stock opa"]; ok && o.Throughput() > 0 {
 			x := r.Throughput() / o.Throughput()
 			fmt.Fprintf(&b, "- %s throughput ≥ 1.0× stock OPA's: %.2f× — %s\n", r.Target, x, verdict(x >= 1))
+		}
+		if o, ok := byName[minimalName]; ok && o.Throughput() > 0 {
+			x := r.Throughput() / o.Throughput()
+			fmt.Fprintf(&b, "- %s throughput ≥ 1.0× %s's (issue 12 asks it of Trellis with --decision-cache-size 0): %.2f× — %s\n", r.Target, minimalName, x, verdict(x >= 1))
 		}
 		if o, ok := byName["ceiling (constant)"]; ok && o.Throughput() > 0 {
 			x := r.Throughput() / o.Throughput()

@@ -31,6 +31,8 @@ func TestParseLoadtest(t *testing.T) {
 		{"--write-rate", "100"},
 		{"--write-rate", "-1", "--database-url", "postgres://localhost/x"},
 		{"--write-rate", "100", "--database-url", "postgres://localhost/x", "--systems", "opa"},
+		{"--systems", "trellis-nocache,opa-minimal"}, // the default mix has batches and lists
+		{"--systems", "opa-minimal", "--mix", "token=1,list=1"},
 	} {
 		if _, err := parseLoadtest(args, io.Discard); err == nil {
 			t.Errorf("parseLoadtest(%q): no error", args)
@@ -39,6 +41,10 @@ func TestParseLoadtest(t *testing.T) {
 	c, err = parseLoadtest([]string{"--write-rate", "100", "--database-url", "postgres://localhost/x"}, io.Discard)
 	if err != nil || c.WriteRate != 100 || c.DatabaseURL != "postgres://localhost/x" {
 		t.Errorf("--write-rate 100 --database-url …: %+v, %v", c, err)
+	}
+	c, err = parseLoadtest([]string{"--systems", "trellis-nocache,opa-minimal", "--mix", "token=1,token-fresh=1,assignment=2,deny=1"}, io.Discard)
+	if err != nil || c.Systems != "trellis-nocache,opa-minimal" {
+		t.Errorf("--systems trellis-nocache,opa-minimal with single checks: %+v, %v", c, err)
 	}
 	c, err = parseLoadtest([]string{"--half-load", "--mix", "batch=1,list=3"}, io.Discard)
 	if err != nil || !c.HalfLoad || c.Shares != (loadtest.Shares{Batch: 1, List: 3}) {
@@ -87,5 +93,22 @@ func TestRunBenchDispatch(t *testing.T) {
 		if err := runBench(t.Context(), args, io.Discard, io.Discard); err == nil {
 			t.Errorf("bench %q: no error", args)
 		}
+	}
+}
+
+func TestAcceptanceMinimalRatio(t *testing.T) {
+	c := loadtestConfig{Systems: "trellis-nocache,opa-minimal", Duration: time.Second}
+	results := []loadtest.Result{
+		{Target: "trellis, no decision cache", Elapsed: time.Second, Requests: 900},
+		{Target: minimalName, Elapsed: time.Second, Requests: 1000},
+	}
+	got := acceptance(c, results)
+	want := "- trellis, no decision cache throughput ≥ 1.0× " + minimalName + "'s (issue 12 asks it of Trellis with --decision-cache-size 0): 0.90× — NOT met"
+	if !strings.Contains(got, want) {
+		t.Errorf("acceptance:\n%s\nwant a line %q", got, want)
+	}
+	results[0].Requests = 1500
+	if got := acceptance(c, results); !strings.Contains(got, "1.50× — met") {
+		t.Errorf("acceptance at 1.5×:\n%s", got)
 	}
 }
