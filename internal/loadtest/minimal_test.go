@@ -174,4 +174,3 @@ func startOPA(t testing.TB, opa, dir string) string {
 	t.Fatal("stock opa not healthy after 30 s")
 	return ""
 }
-
