@@ -93,15 +93,22 @@ in_scope(_) if not scoped
 # organizations' resources are not in data.trellis_data.resources, so nothing of theirs
 # resolves, and the decisions that find no resource ask this first.
 quarantined_org(ref) := subject_org if {
-	data.trellis_data.quarantined[subject_org]
+	is_quarantined(subject_org)
 } else := org if {
 	not scoped
 	org := data.trellis_data.quarantined_resources[ref.id]
 } else := org if {
 	not scoped
 	org := ref_org(ref)
-	data.trellis_data.quarantined[org]
+	is_quarantined(org)
 }
+
+# is_quarantined(org) holds when organization org is quarantined. A
+# function, so that OPA's rule indexer never keys a rule on it: for an
+# expression data.trellis_data.quarantined[input.x] (or a local bound to
+# an input ref) the indexer reads the whole collection to find the rules
+# that may match, which the served store refuses.
+is_quarantined(org) if data.trellis_data.quarantined[org]
 
 # unavailable is the answer about a quarantined organization org. The host
 # answers it 503 organization_unavailable, not as a deny.

@@ -64,10 +64,10 @@ list_quarantined_org := org if {
 	input.parent
 	org := quarantined_org(input.parent)
 } else := subject_org if {
-	data.trellis_data.quarantined[subject_org]
+	is_quarantined(subject_org)
 } else := input.organization_id if {
 	not scoped
-	data.trellis_data.quarantined[input.organization_id]
+	is_quarantined(input.organization_id)
 }
 
 known_input_permission if known_permission(input.permission)
