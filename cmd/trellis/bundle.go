@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
@@ -262,20 +264,28 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 	return nil
 }
 
-// engineSource serves bundles from an engine: each snapshot is one read of
-// data.trellis_data, in one store transaction, so it is consistent even
-// while incremental changes are applied. The read holds the store for the
-// conversion, so an incremental change (and the decisions behind it) waits:
-// use it only where the data does not change (a data file).
+// engineSource serves bundles from an engine: each snapshot is one export
+// of the store, in one store transaction, so it is consistent even while
+// incremental changes are applied. The export holds the store, so an
+// incremental change (and the decisions behind it) waits: use it only
+// where the data does not change (a data file).
 type engineSource struct{ *engine.Engine }
 
 // Snapshot implements bundle.Source.
 func (s engineSource) Snapshot(ctx context.Context) (bundle.Document, error) {
-	res, err := s.Data(ctx, index.Root, nil)
+	doc, err := s.Document(ctx)
 	if err != nil {
 		return bundle.Document{}, err
 	}
-	return bundle.Document{Revision: res.Revision, Data: res.Value}, nil
+	obj, ok := doc.(ast.Object)
+	if !ok {
+		return bundle.Document{}, fmt.Errorf("snapshot: the data document is %T, not an object", doc)
+	}
+	rev, err := index.Revision(obj)
+	if err != nil {
+		return bundle.Document{}, fmt.Errorf("snapshot: %w", err)
+	}
+	return bundle.Document{Revision: rev, Data: obj}, nil
 }
 
 // storeSource serves bundles from PostgreSQL snapshots: building one never

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
@@ -137,7 +138,10 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		if c.DataFile != "" {
 			// An organization whose entries break a rule is held out;
 			// every other one is served.
-			if ds, err = datafile.LoadIsolated(c.DataFile); err != nil {
+			done := progress(log, "reading the data file", "file", c.DataFile)
+			ds, err = datafile.LoadIsolated(c.DataFile)
+			done()
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -146,7 +150,10 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 				"org_id", q.Organization, "problems", q.String(), "file", c.DataFile)
 			quarantined = append(quarantined, q.Organization)
 		}
-		if eng, err = loadEngine(ctx, ds); err != nil {
+		done := progress(log, "building the decision store", "resources", len(ds.Resources), "assignments", len(ds.Assignments))
+		eng, err = loadEngine(ctx, ds)
+		done()
+		if err != nil {
 			return nil, err
 		}
 		// A data file is loaded once: its revision is the head, never stale.
@@ -250,6 +257,37 @@ func withMetrics(next http.Handler, m *metrics.Metrics) http.Handler {
 	mux.Handle("/", next)
 	mux.Handle("GET /metrics", m.Handler())
 	return mux
+}
+
+// progressEvery is how often progress logs a stage of a cold load that is
+// still running, and how long a stage must last to be logged at all.
+const progressEvery = 3 * time.Second
+
+// progress logs, every progressEvery while a stage of a cold load runs,
+// that it still runs, and when it ends, how long it took if it was logged.
+// done ends the stage; it returns once nothing more is logged.
+func progress(log *slog.Logger, stage string, attrs ...any) (done func()) {
+	start := time.Now()
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		logged := false
+		for {
+			select {
+			case <-tick.C:
+				logged = true
+				log.Info("cold load: "+stage+"…", append([]any{"elapsed_seconds", int(time.Since(start).Seconds())}, attrs...)...)
+			case <-stop:
+				if logged {
+					log.Info("cold load: done "+stage, append([]any{"seconds", time.Since(start).Seconds()}, attrs...)...)
+				}
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-stopped }
 }
 
 // loadEngine builds the data document for ds and loads it into a new engine.

@@ -105,8 +105,9 @@ func TestCacheOracle(t *testing.T) {
 	svc := newService(t, authz.Config{Engine: e, Tokens: tokens, DecisionCacheSize: 10_000})
 
 	// The writer and the readers keep pace, within bounds: each write
-	// waits for readsPerStep reads (20 ms at most), and readers that far
-	// ahead wait for the next write.
+	// waits for readsPerStep reads (100 ms at most: under -race on a
+	// loaded machine 20 ms left too few reads per revision to hit the
+	// cache), and readers that far ahead wait for the next write.
 	var applied, reads atomic.Int64
 	var done atomic.Bool
 	var wg sync.WaitGroup
@@ -120,7 +121,7 @@ func TestCacheOracle(t *testing.T) {
 				return
 			}
 			applied.Store(int64(step) + 1)
-			for wait := time.Now().Add(20 * time.Millisecond); reads.Load() < int64((step+1)*readsPerStep) && time.Now().Before(wait); {
+			for wait := time.Now().Add(100 * time.Millisecond); reads.Load() < int64((step+1)*readsPerStep) && time.Now().Before(wait); {
 				time.Sleep(50 * time.Microsecond)
 			}
 		}

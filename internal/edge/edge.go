@@ -273,7 +273,7 @@ func (n *Node) activate(ctx context.Context, raw []byte, etag string, persist bo
 	if err != nil {
 		return fmt.Errorf("bundle rejected: %w", err)
 	}
-	eng, err := engine.New(ctx, engine.Options{Modules: c.Modules})
+	eng, err := engine.New(ctx, engine.Options{Modules: c.Modules, Documents: true})
 	if err != nil {
 		return fmt.Errorf("bundle activation: %w", err)
 	}

@@ -148,7 +148,10 @@ func TestResultsAreCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	role := ds.Roles[0]
-	got, err := e.Data(ctx, "trellis_data/roles", nil)
+	if role.OrganizationID != "" {
+		t.Fatalf("role %s: want an environment role, whose key is one path segment", role.Key())
+	}
+	got, err := e.Data(ctx, "trellis_data/roles/"+role.Key(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

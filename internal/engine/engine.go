@@ -1,10 +1,12 @@
 // Package engine evaluates Trellis's Rego policies in an embedded OPA runtime
-// against an in-memory store holding the data document built by package
-// index. It owns the store and the prepared queries; it decides nothing
-// itself: every answer is the value of a policy rule.
+// against a store holding the data document: the server's, a dataset in
+// the compact store of package relstore; an edge's, a bundle's document in
+// OPA's in-memory store. It owns the store and the prepared queries; it
+// decides nothing itself: every answer is the value of a policy rule.
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/relstore"
 )
 
 // Entrypoint names a decision rule of package trellis.
@@ -53,17 +56,33 @@ const HostRoot = "trellis_host"
 // maxDataQueries bounds the cache of prepared ad-hoc Data API queries.
 const maxDataQueries = 256
 
+// ErrDocumentEngine is returned by Apply, Quarantine and PutOrganization on
+// an engine made with Options.Documents, and ErrDatasetEngine by Load on one
+// made without.
+var (
+	ErrDocumentEngine = errors.New("engine: an engine of a data document (Options.Documents) takes only whole loads")
+	ErrDatasetEngine  = errors.New("engine: an engine of datasets loads them with LoadDataset, not a data document")
+)
+
 // Options configures an Engine. Zero fields get defaults.
 type Options struct {
 	// Modules are the Rego modules by file name (required).
 	Modules map[string]string
+	// Documents makes an engine of a generic data document, a bundle's (an
+	// edge's): OPA's in-memory store holds it, Load or LoadDataset replace
+	// it whole, and nothing changes it in place. Without it the engine
+	// holds a dataset in the compact store of package relstore (the
+	// server's): LoadDataset loads it, Apply, Quarantine and
+	// PutOrganization change it, and Load is refused.
+	Documents bool
 }
 
 // Engine evaluates policies. It is safe for concurrent use: decisions run
-// in parallel; Load waits for in-flight decisions and blocks new ones while
-// it writes (OPA's store has one writer at a time).
+// in parallel; a write waits for in-flight decisions and blocks new ones
+// while it changes the store (one writer at a time).
 type Engine struct {
 	store    storage.Store
+	rel      *relstore.Store // the store, unless Options.Documents
 	compiler *ast.Compiler
 	prepared map[Entrypoint]rego.PreparedEvalQuery
 
@@ -99,19 +118,19 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		// The store keeps plain Go values, not AST: OPA's AST store rehashes
-		// a whole object when one of its keys is replaced and rebuilds it
-		// when one is removed, so one change to a million-entry collection
-		// cost ~130 ms under the write lock (BenchmarkApply). Plain values
-		// take the change in O(1) and reach the policies as lazily converted
-		// objects, for ~20 % more allocations per check.
-		store: inmem.NewWithOpts(
-			inmem.OptRoundTripOnWrite(false),
-			inmem.OptReturnASTValuesOnRead(false),
-		),
 		compiler:    compiler,
 		prepared:    map[Entrypoint]rego.PreparedEvalQuery{},
 		dataQueries: map[string]rego.PreparedEvalQuery{},
+	}
+	if opts.Documents {
+		// Plain Go values, not AST: a bundle's document reaches the
+		// policies as lazily converted objects, and converting it whole to
+		// AST at activation would double the edge's memory for a while.
+		e.store = inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(false))
+	} else {
+		// An empty dataset at revision 0.
+		e.rel = relstore.New(relstore.Options{})
+		e.store = e.rel
 	}
 	ch := make(chan struct{})
 	e.changed.Store(&ch)
@@ -126,8 +145,10 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: write %s: %w", HostRoot, err)
 	}
-	if err := e.write(ctx, map[string]any{"revision": json.Number("0")}); err != nil {
-		return nil, err
+	if e.rel == nil {
+		if err := e.write(ctx, map[string]any{"revision": json.Number("0")}); err != nil {
+			return nil, err
+		}
 	}
 	e.publish(0, index.Scope{Shared: true})
 	for _, ep := range entrypoints {
@@ -181,8 +202,12 @@ func copyResult(t *ast.Term, _ *rego.EvalContext) (any, error) {
 
 // Load replaces the whole data document with doc, an AST object (a
 // bundle's data), and makes its revision current. The engine keeps a
-// converted copy; doc stays the caller's.
+// converted copy; doc stays the caller's. Only an engine made with
+// Options.Documents takes it (else ErrDatasetEngine).
 func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
+	if e.rel != nil {
+		return ErrDatasetEngine
+	}
 	revision, err := index.Revision(doc)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -201,18 +226,34 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 	return e.load(ctx, native, revision)
 }
 
-// LoadDataset builds the data document for ds (package index) and loads it:
-// a full load at ds.Revision.
+// LoadDataset replaces the data with ds's, a full load at ds.Revision:
+// straight into the compact store, or, for an engine of Options.Documents,
+// as the document package index builds. A dataset the store refuses
+// (index.Build's refusals, relstore.ErrInvariant) leaves the data as it
+// was, still served.
 func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
-	doc, err := index.Build(ds)
+	if e.rel == nil {
+		doc, err := index.Build(ds)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		return e.load(ctx, doc, ds.Revision)
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+		return e.rel.Load(ctx, txn, ds)
+	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	return e.load(ctx, doc, ds.Revision)
+	e.loaded.Store(true)
+	e.publish(ds.Revision, index.Scope{Shared: true})
+	return nil
 }
 
-// load replaces the document with doc, plain values the store keeps as
-// they are, and publishes revision.
+// load replaces the document of an engine of Options.Documents with doc,
+// plain values the store keeps as they are, and publishes revision.
 func (e *Engine) load(ctx context.Context, doc any, revision int64) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
@@ -367,31 +408,26 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 
 var revisionPath = storage.Path{index.Root, "revision"}
 
-// Apply patches the data document with changes, in order, in one store
-// transaction, and makes revision current: decisions see all of the changes
-// or none. It then moves the generations of what the changes affect
-// (index.ScopeOf, read before each change is patched), and only those:
-// a revision without changes moves none. On error nothing is applied;
-// index.ErrIncomplete (wrapped) means the caller should reload the whole
+// Apply applies changes to the data, in order, in one store transaction,
+// and makes revision current: decisions see all of the changes or none
+// (relstore.Store.Apply: each costs O(what it changes)). It then moves the
+// generations of what the changes affect (index.ScopeOf, read before each
+// change is applied), and only those: a revision without changes moves
+// none. On error nothing is applied; index.ErrIncomplete or
+// relstore.ErrInvariant (wrapped) mean the caller should reload the whole
 // dataset, a *model.RuleError (wrapped) names the organizations whose data
-// a change would break (index.Patch).
+// a change would break (index.Patch's errors).
 func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Change) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	var sc index.Scope
-	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		s := index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn}
-		for i, ch := range changes {
-			chs, err := index.ScopeOf(s, ch)
-			if err == nil {
-				sc.Add(chs)
-				err = index.Patch(s, ch)
-			}
-			if err != nil {
-				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
-			}
-		}
-		return index.SetRevision(s, revision)
+	err := e.change(ctx, func(txn storage.Transaction) error {
+		view := index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn}
+		return e.rel.ApplyWith(ctx, txn, revision, changes, func(ch model.Change) error {
+			chs, err := index.ScopeOf(view, ch)
+			sc.Add(chs)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("engine: apply revision %d: %w", revision, err)
@@ -401,22 +437,22 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 }
 
 // Quarantine takes organizations out of service at the current revision:
-// each one's entries leave the data document, which keeps only what
-// recognises requests about it, so that its decisions answer
-// organization_unavailable (index.RemoveOrganization, index.PutQuarantine).
-// It returns each organization's quarantine with the ids of the resources
-// and memberships it held; its Problems are the caller's to fill in. Every
-// cached answer is evicted; on error nothing changes.
+// each one's entries leave the data, which keeps only what recognises
+// requests about it, so that its decisions answer organization_unavailable
+// (relstore.Store.RemoveOrganization, PutQuarantine). It returns each
+// organization's quarantine with the ids of the resources and memberships
+// it held; its Problems are the caller's to fill in. Every cached answer is
+// evicted; on error nothing changes.
 func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
 	qs := make([]model.Quarantine, len(orgs))
-	err := e.writeOrganizations(ctx, func(s index.TxnStore) error {
+	err := e.writeOrganizations(ctx, func(txn storage.Transaction) error {
 		for i, org := range orgs {
-			resources, memberships, err := index.RemoveOrganization(s, org)
+			resources, memberships, err := e.rel.RemoveOrganization(ctx, txn, org)
 			if err != nil {
 				return err
 			}
 			qs[i] = model.Quarantine{Organization: org, Resources: resources, Memberships: memberships}
-			if err := index.PutQuarantine(s, qs[i]); err != nil {
+			if err := e.rel.PutQuarantine(ctx, txn, qs[i]); err != nil {
 				return err
 			}
 		}
@@ -428,31 +464,23 @@ func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarant
 	return qs, nil
 }
 
-// PutOrganization replaces organization org's part of the data document
-// with what part holds of it: part is a dataset holding that organization
-// alone, with the data every organization shares, as
-// model.Dataset.Isolate returns it. If part quarantines org, only the ids
-// that recognise requests about it are kept; if part does not hold it, it
-// leaves the document. The shared data of part is not written: it must
-// equal the document's. The revision stays, every cached answer is
-// evicted; on error nothing changes.
+// PutOrganization replaces organization org's part of the data with what
+// part holds of it: part is a dataset holding that organization alone,
+// with the data every organization shares, as model.Dataset.Isolate
+// returns it. If part quarantines org, only the ids that recognise requests
+// about it are kept; if part does not hold it, it leaves the data. The
+// shared data of part is not written: it must equal the store's. The
+// revision stays, every cached answer is evicted; on error nothing changes.
 func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Dataset) error {
-	var sub map[string]any
 	q := part.QuarantineOf(org)
-	if q == nil {
-		var err error
-		if sub, err = index.Build(part); err != nil {
-			return fmt.Errorf("engine: put organization %s: %w", org, err)
-		}
-	}
-	err := e.writeOrganizations(ctx, func(s index.TxnStore) error {
-		if _, _, err := index.RemoveOrganization(s, org); err != nil {
+	err := e.writeOrganizations(ctx, func(txn storage.Transaction) error {
+		if _, _, err := e.rel.RemoveOrganization(ctx, txn, org); err != nil {
 			return err
 		}
 		if q != nil {
-			return index.PutQuarantine(s, *q)
+			return e.rel.PutQuarantine(ctx, txn, *q)
 		}
-		return index.MergeOrganization(s, org, sub)
+		return e.rel.MergeOrganization(ctx, txn, org, part)
 	})
 	if err != nil {
 		return fmt.Errorf("engine: put organization %s: %w", org, err)
@@ -465,25 +493,40 @@ func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Da
 // generation, so every cached answer is evicted: a quarantine changes the
 // answers of every subject and resource of its organization, and both
 // happen rarely enough that a finer scope is not worth its argument.
-func (e *Engine) writeOrganizations(ctx context.Context, write func(index.TxnStore) error) error {
+func (e *Engine) writeOrganizations(ctx context.Context, write func(storage.Transaction) error) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		return write(index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn})
-	})
-	if err != nil {
+	if err := e.change(ctx, write); err != nil {
 		return err
 	}
 	e.publish(e.revision.Load(), index.Scope{Shared: true})
 	return nil
 }
 
-// Document returns a copy of the whole data document at one revision; the
-// caller owns it. The copy is made inside a store read transaction: the
-// store's values change in place under Apply. It is O(document size).
+// change runs write in one write transaction of the compact store
+// (ErrDocumentEngine without one). The caller holds writeMu.
+func (e *Engine) change(ctx context.Context, write func(storage.Transaction) error) error {
+	if e.rel == nil {
+		return ErrDocumentEngine
+	}
+	return storage.Txn(ctx, e.store, storage.WriteParams, write)
+}
+
+// Document returns a copy of the whole data document at one revision, as
+// package index builds it; the caller owns it. It is O(document size):
+// for bundles.
 func (e *Engine) Document(ctx context.Context) (ast.Value, error) {
 	var doc ast.Value
 	err := storage.Txn(ctx, e.store, storage.TransactionParams{}, func(txn storage.Transaction) error {
+		if e.rel != nil {
+			var buf bytes.Buffer
+			if err := e.rel.Export(ctx, txn, &buf); err != nil {
+				return err
+			}
+			var err error
+			doc, err = ast.ValueFromReader(&buf)
+			return err
+		}
 		v, err := e.store.Read(ctx, txn, storage.Path{index.Root})
 		if err != nil {
 			return err

@@ -220,6 +220,15 @@ func (s *Store) Load(ctx context.Context, txn storage.Transaction, ds *model.Dat
 // (wrapped). txn must be a write transaction of s; its Abort undoes the
 // changes, its Commit makes them visible to read transactions at once.
 func (s *Store) Apply(ctx context.Context, txn storage.Transaction, revision int64, changes []model.Change) error {
+	return s.ApplyWith(ctx, txn, revision, changes, nil)
+}
+
+// ApplyWith is Apply calling before, when not nil, with each change just
+// before it is applied: on the document as the earlier changes of the
+// batch left it, read through txn (for index.ScopeOf, which needs the
+// document before the change). An error of before fails ApplyWith as the
+// change's own error would.
+func (s *Store) ApplyWith(ctx context.Context, txn storage.Transaction, revision int64, changes []model.Change, before func(model.Change) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -230,7 +239,14 @@ func (s *Store) Apply(ctx context.Context, txn storage.Transaction, revision int
 	s.lock(t)
 	mark := len(t.undo)
 	for i, ch := range changes {
-		if err := s.st.apply(ch); err != nil {
+		var err error
+		if before != nil {
+			err = before(ch)
+		}
+		if err == nil {
+			err = s.st.apply(ch)
+		}
+		if err != nil {
 			t.rollback(mark)
 			return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
 		}

@@ -13,15 +13,19 @@
 #   input").
 package trellis
 
-# db is the data document (internal/index). resources[rid] is the array
-# [org, type, external_id, ancestors], ancestors nearest first.
-db := data.trellis_data
+# The data document is data.trellis_data (internal/index). resources[rid]
+# is the array [org, type, external_id, ancestors], ancestors nearest
+# first. Rules read it key by key, data.trellis_data.<collection>[key], never
+# a whole collection nor the document through a variable: the served store
+# (internal/relstore) materializes only what a query reads and refuses a
+# whole collection. A value read more than once in a rule is bound to a
+# local variable once.
 
 # METADATA
 # title: revision
 # description: The data revision every answer of this package reflects.
 # entrypoint: true
-revision := db.revision
+revision := data.trellis_data.revision
 
 # METADATA
 # title: check
@@ -66,9 +70,9 @@ membership_id := id if {
 # its membership's, a quarantined one's included.
 subject_org := token.org_id if {
 	token.org_id != ""
-} else := m.org if {
-	m := db.memberships[membership_id]
-} else := db.quarantined_memberships[membership_id]
+} else := org if {
+	org := data.trellis_data.memberships[membership_id].org
+} else := data.trellis_data.quarantined_memberships[membership_id]
 
 # scoped holds when the subject belongs to an organization, or is a token:
 # then only subject_org's resources resolve, and another organization's are
@@ -86,18 +90,25 @@ in_scope(_) if not scoped
 
 # quarantined_org(ref) is the quarantined organization a request about ref
 # is about, if any: the subject's, or, without a scope, ref's. Quarantined
-# organizations' resources are not in db.resources, so nothing of theirs
+# organizations' resources are not in data.trellis_data.resources, so nothing of theirs
 # resolves, and the decisions that find no resource ask this first.
 quarantined_org(ref) := subject_org if {
-	db.quarantined[subject_org]
+	is_quarantined(subject_org)
 } else := org if {
 	not scoped
-	org := db.quarantined_resources[ref.id]
+	org := data.trellis_data.quarantined_resources[ref.id]
 } else := org if {
 	not scoped
 	org := ref_org(ref)
-	db.quarantined[org]
+	is_quarantined(org)
 }
+
+# is_quarantined(org) holds when organization org is quarantined. A
+# function, so that OPA's rule indexer never keys a rule on it: for an
+# expression data.trellis_data.quarantined[input.x] (or a local bound to
+# an input ref) the indexer reads the whole collection to find the rules
+# that may match, which the served store refuses.
+is_quarantined(org) if data.trellis_data.quarantined[org]
 
 # unavailable is the answer about a quarantined organization org. The host
 # answers it 503 organization_unavailable, not as a deny.
@@ -115,9 +126,9 @@ unavailable(org) := {
 # the reasons for a deny are worked out only once no grant was found.
 decide(perm, ref) := decide_on(perm, rid, org, anc) if {
 	not input.token_error
-	db.permissions[perm]
+	known_permission(perm)
 	rid := resolve(ref)
-	[org, _, _, anc] := db.resources[rid]
+	[org, _, _, anc] := data.trellis_data.resources[rid]
 } else := denied(input.token_error.code, input.token_error.message) if {
 	input.token_error
 } else := unavailable(org) if {
@@ -152,15 +163,17 @@ token_grants(perm, org) if {
 
 # usable_membership(org) is the subject's membership when it may be granted
 # anything in org: it exists, is active, belongs to org and, with a token, to
-# the token's organization.
+# the token's organization. It reads the membership's fields, not its entry
+# (whose anchors may be long).
 usable_membership(org) := membership_id if {
-	m := db.memberships[membership_id]
-	m.active
-	m.org == org
-	not token_mismatch(m)
+	data.trellis_data.memberships[membership_id].org == org
+	data.trellis_data.memberships[membership_id].active
+	not token_mismatch(org)
 }
 
-token_mismatch(m) if m.org != token.org_id
+# token_mismatch(org) holds when a token names another organization than
+# org, that of the subject's membership.
+token_mismatch(org) if org != token.org_id
 
 # subject_problem is defined, as [code, message], when the subject cannot be
 # granted anything from data. (A known membership of another organization
@@ -169,19 +182,19 @@ token_mismatch(m) if m.org != token.org_id
 subject_problem := ["no_membership", "no membership subject and the token does not grant the permission"] if {
 	not membership_id
 } else := ["unknown_membership", sprintf("membership %s does not exist", [membership_id])] if {
-	not db.memberships[membership_id]
+	not data.trellis_data.memberships[membership_id].org
 } else := ["token_membership_mismatch", sprintf("the token's membership %s does not belong to its organization %s", [membership_id, token.org_id])] if {
-	token_mismatch(db.memberships[membership_id])
+	token_mismatch(data.trellis_data.memberships[membership_id].org)
 } else := ["membership_inactive", sprintf("membership %s is not active", [membership_id])] if {
-	not db.memberships[membership_id].active
+	not data.trellis_data.memberships[membership_id].active
 }
 
 # nearest_grant is [i, key]: the role key of a grant giving om perm on
 # anc[i], the nearest such anchor along the ancestor chain anc.
 nearest_grant(om, perm, anc) := min([[i, key] |
 	some i, anchor in anc
-	some key in db.grants[anchor][om]
-	db.roles[key].permissions[perm]
+	some key in data.trellis_data.grants[anchor][om]
+	data.trellis_data.roles[key].permissions[perm]
 ])
 
 granted(perm, rid, key) := {
@@ -194,8 +207,8 @@ granted(perm, rid, key) := {
 		"message": concat("", ["role ", role, " on ", typ, ":", ext, " grants ", perm]),
 	},
 } if {
-	role := db.roles[key].slug
-	[org, typ, ext, _] := db.resources[rid]
+	role := data.trellis_data.roles[key].slug
+	[org, typ, ext, _] := data.trellis_data.resources[rid]
 }
 
 denied(code, message) := {
@@ -210,14 +223,14 @@ denied(code, message) := {
 # spelled out for a resource by id, the common case on the check path: one
 # comparison, no function call.
 resolve(ref) := ref.id if {
-	db.resources[ref.id][0] == subject_org
+	data.trellis_data.resources[ref.id][0] == subject_org
 } else := ref.id if {
 	not scoped
-	db.resources[ref.id]
+	data.trellis_data.resources[ref.id]
 } else := rid if {
 	org := ref_org(ref)
 	in_scope(org)
-	rid := db.lookup[org][ref.type][ref.external_id]
+	rid := data.trellis_data.lookup[org][ref.type][ref.external_id]
 }
 
 # ref_org is the organization a type+external_id reference is looked up in:
@@ -229,9 +242,9 @@ ref_org(ref) := ref.organization_id if {
 	input.organization_id
 } else := token.org_id if {
 	token.org_id
-} else := db.memberships[membership_id].org
+} else := data.trellis_data.memberships[membership_id].org
 
-known_permission(perm) if db.permissions[perm]
+known_permission(perm) if data.trellis_data.permissions[perm]
 
 ref_label(ref) := ref.id if {
 	ref.id
@@ -240,6 +253,6 @@ ref_label(ref) := ref.id if {
 	ref.external_id
 } else := "(no id, nor type and external_id)"
 
-label(rid) := sprintf("%s:%s", [typ, ext]) if [_, typ, ext, _] := db.resources[rid]
+label(rid) := sprintf("%s:%s", [typ, ext]) if [_, typ, ext, _] := data.trellis_data.resources[rid]
 
-resource_ref(rid) := {"id": rid, "type": typ, "external_id": ext, "organization_id": org} if [org, typ, ext, _] := db.resources[rid]
+resource_ref(rid) := {"id": rid, "type": typ, "external_id": ext, "organization_id": org} if [org, typ, ext, _] := data.trellis_data.resources[rid]

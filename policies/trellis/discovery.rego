@@ -15,13 +15,13 @@ effective_permissions := failed(input.token_error.code, input.token_error.messag
 } else := effective_on(resolve(input.resource))
 
 effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_perms | data_perms)} if {
-	org := db.resources[rid][0]
-	token_perms := {p | token.org_id == org; some p in token.permissions; db.permissions[p]}
+	[org, _, _, anc] := data.trellis_data.resources[rid]
+	token_perms := {p | token.org_id == org; some p in token.permissions; known_permission(p)}
 	data_perms := {p |
 		om := usable_membership(org)
-		some anchor in db.resources[rid][3]
-		some key in db.grants[anchor][om]
-		some p, _ in db.roles[key].permissions
+		some anchor in anc
+		some key in data.trellis_data.grants[anchor][om]
+		some p, _ in data.trellis_data.roles[key].permissions
 	}
 }
 
@@ -45,16 +45,16 @@ list_resources := failed(input.token_error.code, input.token_error.message) if {
 	not known_list_org
 } else := page(listed)
 
-list_org := db.resources[resolve(input.parent)][0] if {
+list_org := data.trellis_data.resources[resolve(input.parent)][0] if {
 	input.parent
 } else := input.organization_id if {
 	input.organization_id
 } else := token.org_id if {
 	token.org_id
-} else := db.memberships[membership_id].org
+} else := data.trellis_data.memberships[membership_id].org
 
 known_list_org if {
-	db.orgs[list_org]
+	data.trellis_data.orgs[list_org]
 	in_scope(list_org)
 }
 
@@ -64,10 +64,10 @@ list_quarantined_org := org if {
 	input.parent
 	org := quarantined_org(input.parent)
 } else := subject_org if {
-	db.quarantined[subject_org]
+	is_quarantined(subject_org)
 } else := input.organization_id if {
 	not scoped
-	db.quarantined[input.organization_id]
+	is_quarantined(input.organization_id)
 }
 
 known_input_permission if known_permission(input.permission)
@@ -78,14 +78,14 @@ input_permission_problem := sprintf("permission %q does not exist", [input.permi
 
 # anchors are the resources on which the subject holds the permission; it
 # then holds it on their whole subtrees.
-anchors := {db.orgs[list_org].root} if {
+anchors := {data.trellis_data.orgs[list_org].root} if {
 	token_grants(input.permission, list_org)
 } else := {anchor |
 	om := usable_membership(list_org)
-	some anchor in db.memberships[om].anchors
-	db.resources[anchor][0] == list_org
-	some key in db.grants[anchor][om]
-	db.roles[key].permissions[input.permission]
+	some anchor in data.trellis_data.memberships[om].anchors
+	data.trellis_data.resources[anchor][0] == list_org
+	some key in data.trellis_data.grants[anchor][om]
+	data.trellis_data.roles[key].permissions[input.permission]
 }
 
 # list_starts are the roots of the subtrees to list: with a parent, the parent
@@ -95,17 +95,17 @@ list_starts := anchors if {
 } else := {rid} if {
 	rid := resolve(input.parent)
 	some anchor in anchors
-	anchor in db.resources[rid][3]
+	anchor in data.trellis_data.resources[rid][3]
 } else := {anchor |
 	rid := resolve(input.parent)
 	some anchor in anchors
-	rid in db.resources[anchor][3]
+	rid in data.trellis_data.resources[anchor][3]
 }
 
 # listed are the resources to page through: the subtrees of list_starts,
 # less the parent itself, of input.resource_type when one is given. No
 # function is called per resource: lists walk whole subtrees.
-listed := [rid | some rid in candidates; db.resources[rid][1] == input.resource_type] if {
+listed := [rid | some rid in candidates; data.trellis_data.resources[rid][1] == input.resource_type] if {
 	input.resource_type
 } else := candidates
 
@@ -113,12 +113,19 @@ candidates := subtree(list_starts) - {resolve(input.parent)} if {
 	input.parent
 } else := subtree(list_starts)
 
-# subtree returns starts and all their descendants. graph.reachable returns
+# subtree returns starts and all their descendants.
+subtree(starts) := starts | {d | some rid in starts; some d in descendants(rid)}
+
+# descendants(rid) are the resources below rid. The served store keeps them
+# under data.trellis_data.descendants[rid]; a document without that key (a
+# bundle's, index.Build's) walks children instead. graph.reachable returns
 # only nodes that are keys of the graph, and leaves are not keys of
 # children, so the leaves are added as the children of what it returns.
-subtree(starts) := starts | {child |
-	some rid in graph.reachable(db.children, starts)
-	some child in db.children[rid]
+descendants(rid) := ds if {
+	ds := data.trellis_data.descendants[rid]
+} else := {child |
+	some r in graph.reachable(data.trellis_data.children, {rid})
+	some child in data.trellis_data.children[r]
 }
 
 # METADATA
@@ -139,16 +146,16 @@ list_memberships := failed_unavailable(org) if {
 
 members_of(rid) := sort({om |
 	some anchor in grant_anchors(rid)
-	some om, keys in db.grants[anchor]
+	some om, keys in data.trellis_data.grants[anchor]
 	some key in keys
-	db.roles[key].permissions[input.permission]
-	db.memberships[om].active
-	db.memberships[om].org == db.resources[rid][0]
+	data.trellis_data.roles[key].permissions[input.permission]
+	data.trellis_data.memberships[om].active
+	data.trellis_data.memberships[om].org == data.trellis_data.resources[rid][0]
 })
 
 grant_anchors(rid) := [rid] if input.direct == true
 
-else := db.resources[rid][3]
+else := data.trellis_data.resources[rid][3]
 
 # page returns the ids after input.after, at most input.limit (default 100).
 page(ids) := {"ids": array.slice(rest, 0, page_limit), "has_more": count(rest) > page_limit} if {

@@ -308,6 +308,23 @@ test_list_resources[name] if {
 	result_matches(got, tc.want)
 }
 
+# with_descendants(doc) is doc with the key the served store
+# (internal/relstore) adds: descendants[rid], every resource below rid.
+with_descendants(doc) := object.union(doc, {"descendants": {rid: sort(below) |
+	some rid, _ in doc.resources
+	below := {d | some r in graph.reachable(doc.children, {rid}); some d in doc.children[r]}
+}})
+
+# A document with descendants lists exactly what one without them lists.
+test_list_resources_with_descendants[name] if {
+	some name, tc in list_resources_cases
+	doc := object.get(tc, "data", fixture)
+	without := trellis.list_resources with data.trellis_host as host with data.trellis_data as doc with input as tc.input
+	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as with_descendants(doc) with input as tc.input
+	got == without
+	result_matches(got, tc.want)
+}
+
 # GAP (policy): a parent named by type and external id resolves in its own
 # organization_id or the token's organization only, never in
 # input.organization_id, although list_org honours input.organization_id. A
@@ -327,7 +344,7 @@ test_list_resources_parent_by_external_id_in_given_organization if {
 # BUG (policy): list_resources never answers unknown_organization when no
 # organization can be found (no parent, organization_id, token organization,
 # nor known membership): it answers an empty page. OPA pulls the rule
-# reference list_org out of `not db.orgs[list_org]`, so with list_org
+# reference list_org out of `not data.trellis_data.orgs[list_org]`, so with list_org
 # undefined that clause's body fails instead of matching. The clause fires
 # only for an organization_id that names no organization.
 test_list_resources_without_organization[name] if {
@@ -344,7 +361,7 @@ test_list_resources_without_organization[name] if {
 
 # BUG (policy), same cause: without input.permission, list_resources and
 # list_memberships answer an empty page, not unknown_permission, because
-# `not db.permissions[input.permission]` fails when input.permission is
+# `not known_permission(input.permission)` fails when input.permission is
 # undefined. (check, batch and effective_permissions are undefined instead:
 # see the batch test in authz_test.rego.)
 test_lists_without_permission[name] if {
