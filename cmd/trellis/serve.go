@@ -231,7 +231,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.handler = withDevJWKS(svc.handler, svc.signer)
 	}
 	if pg != nil {
-		if svc.handler, err = withAdmin(svc.handler, pg.store, svc.apiKeys, log); err != nil {
+		if svc.handler, err = withAdmin(svc.handler, pg.store, as.Acknowledged, svc.apiKeys, log); err != nil {
 			svc.cleanup()
 			return nil, err
 		}

@@ -198,11 +198,13 @@
 //
 // # Consistency
 //
-// Every write answers the revision it produced in X-Trellis-Revision. A
-// check or discovery request waits (bounded by the service's MaxWait, then
-// 503 revision_not_applied) until the engine has applied the highest
-// revision written through this Handler, so a client of one instance
-// reads its own writes with no database round trip; it also accepts
+// Every write answers the revision it produced in X-Trellis-Revision and
+// tells the Decider (Acknowledged) before answering. Every decision of the
+// instance — these checks and discovery lists, and the native /v1 routes
+// and Data API sharing the service — waits (bounded by the service's
+// MaxWait, then 503 revision_not_applied) until the engine has applied
+// every write the instance acknowledged, so a client of one instance
+// reads its own writes with no database round trip. A request also accepts
 // "X-Trellis-Revision: N" (at least N; 400 when not a non-negative
 // integer) and "X-Trellis-Consistency: full" (the database head, through
 // the service's Head function), and answers the revision it was evaluated

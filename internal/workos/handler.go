@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/trellis-authz/trellis/internal/apikey"
@@ -22,8 +21,11 @@ import (
 )
 
 // Decider answers checks and discovery questions (implemented by
-// *authz.Service, the service layer the native routes share).
+// *authz.Service, the service layer the native routes share). The handler
+// tells it of every write it acknowledges (Acknowledged), so that every
+// decision of this instance, on any route, reflects them.
 type Decider interface {
+	Acknowledged(rev int64)
 	Check(ctx context.Context, sub authz.Subject, c authz.Check, cons authz.Consistency) (authz.Decision, authz.Answer, error)
 	ListResources(ctx context.Context, sub authz.Subject, req authz.ListRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
 	ListMemberships(ctx context.Context, req authz.MembersRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
@@ -79,10 +81,6 @@ type Handler struct {
 	keys apikey.Set
 	log  *slog.Logger
 	mux  *http.ServeMux
-	// written is the highest revision a write through this handler
-	// produced: checks and lists answered here wait for it, so a client
-	// reads its own writes without a database round trip.
-	written atomic.Int64
 }
 
 // New returns a Handler.
@@ -103,10 +101,6 @@ func New(cfg Config) (*Handler, error) {
 	h.routes()
 	return h, nil
 }
-
-// LastWrittenRevision returns the highest revision a write through h
-// produced (0 before the first).
-func (h *Handler) LastWrittenRevision() int64 { return h.written.Load() }
 
 // ServeHTTP checks the API key and routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -165,20 +159,15 @@ func pathText(r *http.Request, params []string) error {
 	return nil
 }
 
-// wrote records a write's revision: the response header, and the handler's
-// high-water mark that later decisions wait for.
+// wrote records a write's revision: the response header, and the
+// Decider's high-water mark that later decisions wait for.
 func (h *Handler) wrote(w http.ResponseWriter, rev int64) {
 	w.Header().Set(HeaderRevision, strconv.FormatInt(rev, 10))
-	for {
-		cur := h.written.Load()
-		if rev <= cur || h.written.CompareAndSwap(cur, rev) {
-			return
-		}
-	}
+	h.cfg.Decider.Acknowledged(rev)
 }
 
-// consistency reads the request's consistency headers and adds this
-// handler's own last write, for a decision.
+// consistency reads the request's consistency headers for a decision (the
+// Decider adds the writes this instance acknowledged).
 func (h *Handler) consistency(r *http.Request) (authz.Consistency, error) {
 	var cons authz.Consistency
 	switch v := r.Header.Get(HeaderConsistency); v {
@@ -196,12 +185,10 @@ func (h *Handler) consistency(r *http.Request) (authz.Consistency, error) {
 		cons.AtLeastRevision = n
 	}
 	if cons.FullyConsistent {
-		// The head is at or past every revision, ours included; the
-		// service takes one or the other.
+		// The head is at or past every revision; the service takes one
+		// or the other.
 		cons.AtLeastRevision = 0
-		return cons, nil
 	}
-	cons.AtLeastRevision = max(cons.AtLeastRevision, h.written.Load())
 	return cons, nil
 }
 

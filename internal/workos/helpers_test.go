@@ -34,6 +34,7 @@ type env struct {
 	srv *httptest.Server
 	h   *workos.Handler
 	eng *engine.Engine
+	svc *authz.Service
 }
 
 type envOption func(*envConfig)
@@ -106,7 +107,7 @@ func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, h: h, eng: eng}
+	return &env{t: t, srv: srv, h: h, eng: eng, svc: svc}
 }
 
 // postgresStore is the wiring of `trellis serve --database-url`: a fresh

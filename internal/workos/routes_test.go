@@ -712,8 +712,8 @@ func testConsistency(t *testing.T, newEnv envMaker) {
 		t.Fatalf("assign: %d %s", r.status, r.body)
 	}
 	rev, err := strconv.ParseInt(r.header.Get("X-Trellis-Revision"), 10, 64)
-	if err != nil || rev <= 0 || rev != e.h.LastWrittenRevision() {
-		t.Fatalf("write revision header %q, handler's last write %d", r.header.Get("X-Trellis-Revision"), e.h.LastWrittenRevision())
+	if err != nil || rev <= 0 || rev != e.svc.AcknowledgedRevision() {
+		t.Fatalf("write revision header %q, service's last acknowledged write %d", r.header.Get("X-Trellis-Revision"), e.svc.AcknowledgedRevision())
 	}
 	c := e.raw("POST", "/authorization/organization_memberships/"+f.bob+"/check", obj{"permission_slug": "project:view", "resource_id": f.web})
 	if c.status != 200 || !c.json(t)["authorized"].(bool) {
