@@ -17,8 +17,7 @@
 // to {https ? "https" : "http"}://{apiHostname}[:{port}]{path} with
 // "Authorization: Bearer <key>", "Content-Type: application/json", a
 // "User-Agent: workos-node/11.0.0" and, on every POST, an "Idempotency-Key"
-// (Trellis does not honour it: a retried create of an entity with a unique
-// key answers 409). Query strings are built with URLSearchParams, dropping
+// that its retries reuse (see Idempotency below). Query strings are built with URLSearchParams, dropping
 // undefined, null and "" values; arrays become comma-separated strings
 // (statuses=active,inactive). Path segments are encodeURIComponent-ed.
 // Bodies are JSON with snake_case keys; undefined fields are left out. The
@@ -211,6 +210,23 @@
 // at in X-Trellis-Revision. Reads of entities go to the Store, which is the
 // database and so always current; they accept the headers and need not
 // wait.
+//
+// # Idempotency
+//
+// Every POST that writes honours Idempotency-Key (at most 255 bytes of
+// text, else 400): the first response — status, body and
+// X-Trellis-Revision — is recorded with the key and a digest of the
+// request (method, path, query, body) for KeyLifetime (24 h) by Replays
+// (PostgreSQL in production, so a retry reaching another instance or a
+// restarted one is answered too; in memory otherwise). A repeat is
+// answered with it, with "Idempotent-Replayed: true", and writes nothing;
+// the key with a different request is a 400 naming Idempotency-Key; a
+// repeat arriving while the first runs waits for its answer (up to 10 s,
+// then 409). Answers 5xx and 429 are not recorded: the SDK retries them,
+// and such a write changed nothing. POST …/check writes nothing, so its
+// key is not recorded and a retry is answered afresh. If a server dies
+// between a write's commit and the record of its answer, a retry within
+// ClaimTimeout (5 min) answers 409, a later one runs again.
 //
 // # Deliberate differences from WorkOS
 //

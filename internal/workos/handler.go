@@ -70,6 +70,9 @@ type Config struct {
 	DefaultRoleSlug string
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// Replays keeps the responses of POSTs by Idempotency-Key (default:
+	// NewMemoryReplays, in this process only).
+	Replays Replays
 	// Logger receives errors that are not the client's fault (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -77,8 +80,9 @@ type Config struct {
 
 // Handler serves the WorkOS-compatible API. It is safe for concurrent use.
 type Handler struct {
-	cfg  Config
-	keys apikey.Set
+	cfg     Config
+	replays Replays
+	keys    apikey.Set
 	log  *slog.Logger
 	mux  *http.ServeMux
 }
@@ -97,7 +101,10 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
+	if cfg.Replays == nil {
+		cfg.Replays = NewMemoryReplays()
+	}
+	h := &Handler{cfg: cfg, replays: cfg.Replays, log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
 	h.routes()
 	return h, nil
 }
@@ -116,15 +123,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type route func(w http.ResponseWriter, r *http.Request) error
 
 // handle registers fn for pattern. A path segment that is not text (see
-// model.CheckText) is refused before fn runs.
+// model.CheckText) is refused before fn runs. A POST that writes runs
+// once per Idempotency-Key (see idempotent); a check writes nothing, so
+// its retry is answered afresh.
 func (h *Handler) handle(pattern string, fn route) {
 	params := wildcards(pattern)
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		err := pathText(r, params)
 		if err == nil {
 			err = fn(w, r)
 		}
 		if err != nil {
+			h.fail(w, r, err)
+		}
+	}
+	if !strings.HasPrefix(pattern, http.MethodPost+" ") || strings.HasSuffix(pattern, "/check") {
+		h.mux.HandleFunc(pattern, serve)
+		return
+	}
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h.idempotent(w, r, serve); err != nil {
 			h.fail(w, r, err)
 		}
 	})

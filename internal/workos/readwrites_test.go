@@ -63,7 +63,7 @@ func instance(t testing.TB, dsn string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := workos.New(workos.Config{Store: workosdb.New(pg), Decider: svc, APIKeys: []string{testKey}, Logger: log})
+	h, err := workos.New(workos.Config{Store: workosdb.New(pg), Replays: workosdb.NewReplays(pg), Decider: svc, APIKeys: []string{testKey}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
