@@ -83,8 +83,8 @@ type Handler struct {
 	cfg     Config
 	replays Replays
 	keys    apikey.Set
-	log  *slog.Logger
-	mux  *http.ServeMux
+	log     *slog.Logger
+	mux     *http.ServeMux
 }
 
 // New returns a Handler.
