@@ -111,8 +111,8 @@
 // an organization's: environment roles then its custom roles, each in
 // creation order, which is Trellis's "priority order") are not paginated.
 // Discovery lists (resources for a membership, memberships for a resource)
-// are paged by the policy: ascending id after the "after" cursor; "order"
-// is accepted and does not change the order, and "before" is a 400.
+// honour every pagination parameter too: the policy's whole answer is read
+// (authz.MaxPageSize ids a query) and paged by id like any list.
 // Effective permissions come sorted by slug and are paginated in full,
 // keyed by slug.
 //
@@ -189,9 +189,12 @@
 // naming an unknown membership or resource answers 404 (the SDK declares
 // NotFoundException for it) — never a deny that hides a typo, and never an
 // allow; an unknown permission is a deny. Resources for a membership are
-// every resource below the parent (the whole subtree, not just children)
-// on which a check would allow — full inheritance, where WorkOS lists only
-// direct assignments. Memberships for a resource with assignment=direct
+// the resources of the permission's resource type below the parent (at any
+// depth, not just children) on which a check would allow — full
+// inheritance, as WorkOS documents it ("if a user's workspace-admin role
+// includes project:edit, all projects in that workspace appear"). An
+// unknown membership or parent is a 404, an unknown permission a 422
+// (errors[].code unknown_permission). Memberships for a resource with assignment=direct
 // are those with a granting role on the resource itself; indirect adds its
 // ancestors. Only active memberships are listed.
 //
