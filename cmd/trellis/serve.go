@@ -19,6 +19,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -240,7 +241,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.cleanup()
 		return nil, err
 	}
-	svc.handler = withMetrics(svc.handler, svc.metrics)
+	svc.handler = requestid.Handler(withMetrics(svc.handler, svc.metrics))
 	return svc, nil
 }
 

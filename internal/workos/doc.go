@@ -57,7 +57,11 @@
 // during its commit), not_ready (a check or discovery request before the
 // first data load: never a deny) or organization_unavailable (the
 // organization is quarantined because its data breaks a rule), each with
-// Retry-After; 500 server_error (details are only logged). The one table
+// Retry-After; 429 rate_limit_exceeded with Retry-After beyond
+// Config.MaxInFlight requests at once (the SDK waits and retries); 500
+// server_error (details are only logged). Every response carries
+// X-Request-ID (package requestid, wired by cmd/trellis), which the SDK
+// reads into its exceptions' requestID and the logs carry as request_id. The one table
 // mapping error kinds to statuses is Handler.fail.
 //
 // Objects. Ids are prefix + ULID (see NewID); timestamps are ISO 8601 UTC

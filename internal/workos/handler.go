@@ -32,6 +32,13 @@ type Decider interface {
 	EffectivePermissions(ctx context.Context, sub authz.Subject, r authz.ResourceRef, cons authz.Consistency) (authz.Permissions, authz.Answer, error)
 }
 
+// DefaultMaxInFlight bounds the requests a Handler serves at once unless
+// configured otherwise.
+const DefaultMaxInFlight = 256
+
+// retryOverloaded is the Retry-After of a 429.
+const retryOverloaded = time.Second
+
 // DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
 const DefaultMaxBodyBytes = 1 << 20
 
@@ -73,6 +80,10 @@ type Config struct {
 	// Replays keeps the responses of POSTs by Idempotency-Key (default:
 	// NewMemoryReplays, in this process only).
 	Replays Replays
+	// MaxInFlight bounds the requests served at once (default
+	// DefaultMaxInFlight); one more is answered 429 with Retry-After, which
+	// the SDKs wait for and retry.
+	MaxInFlight int
 	// Logger receives errors that are not the client's fault (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -80,8 +91,9 @@ type Config struct {
 
 // Handler serves the WorkOS-compatible API. It is safe for concurrent use.
 type Handler struct {
-	cfg     Config
-	replays Replays
+	cfg      Config
+	replays  Replays
+	inFlight chan struct{} // a slot per request being served
 	keys    apikey.Set
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -104,16 +116,30 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Replays == nil {
 		cfg.Replays = NewMemoryReplays()
 	}
-	h := &Handler{cfg: cfg, replays: cfg.Replays, log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	h := &Handler{cfg: cfg, replays: cfg.Replays, inFlight: make(chan struct{}, cfg.MaxInFlight),
+		log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
 	h.routes()
 	return h, nil
 }
 
-// ServeHTTP checks the API key and routes the request.
+// ServeHTTP checks the API key and routes the request. Beyond MaxInFlight
+// requests at once it answers 429 rate_limit_exceeded with Retry-After.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.keys.Valid(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Code: "unauthorized", Message: "Unauthorized: send a valid API key as Authorization: Bearer <key>"})
+		return
+	}
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		retryAfter(w, retryOverloaded)
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Code: "rate_limit_exceeded",
+			Message: fmt.Sprintf("the server is serving %d requests already; retry after the Retry-After delay", h.cfg.MaxInFlight)})
 		return
 	}
 	h.mux.ServeHTTP(w, r)

@@ -17,6 +17,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/pgtest"
 	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/workos"
 	"github.com/trellis-authz/trellis/internal/workosdb"
 	"github.com/trellis-authz/trellis/policies"
@@ -105,7 +106,8 @@ func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// Wired as cmd/trellis wires it: every response carries X-Request-ID.
+	srv := httptest.NewServer(requestid.Handler(h))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, h: h, eng: eng, svc: svc}
 }

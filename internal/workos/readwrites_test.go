@@ -14,6 +14,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/pgtest"
 	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/workos"
 	"github.com/trellis-authz/trellis/internal/workosdb"
 	"github.com/trellis-authz/trellis/policies"
@@ -72,7 +73,7 @@ func instance(t testing.TB, dsn string) *env {
 	for _, p := range workos.PathPrefixes {
 		mux.Handle(p, h)
 	}
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(requestid.Handler(mux))
 	t.Cleanup(srv.Close)
 	return &env{t: t, srv: srv, h: h, eng: eng, svc: svc}
 }
