@@ -94,9 +94,9 @@ type Handler struct {
 	cfg      Config
 	replays  Replays
 	inFlight chan struct{} // a slot per request being served
-	keys    apikey.Set
-	log     *slog.Logger
-	mux     *http.ServeMux
+	keys     apikey.Set
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // New returns a Handler.
