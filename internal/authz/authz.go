@@ -575,6 +575,10 @@ func (s *Service) subjectInput(ctx context.Context, sub Subject) (ast.Object, er
 	return v.input(), nil
 }
 
+// claimsTerm is input.token: the verified claims the policies (and teams'
+// own Rego, package trellis.ext.*) may read — sub, org_id, membership_id,
+// role, roles, permissions, sid, feature_flags and entitlements; an absent
+// claim is "" or [].
 func claimsTerm(c token.Claims) *ast.Term {
 	return ast.ObjectTerm(
 		ast.Item(ast.InternedTerm("sub"), ast.StringTerm(c.Subject)),
@@ -583,6 +587,9 @@ func claimsTerm(c token.Claims) *ast.Term {
 		ast.Item(ast.InternedTerm("role"), ast.StringTerm(c.Role)),
 		ast.Item(ast.InternedTerm("roles"), stringsTerm(c.Roles)),
 		ast.Item(ast.InternedTerm("permissions"), stringsTerm(c.Permissions)),
+		ast.Item(ast.InternedTerm("sid"), ast.StringTerm(c.SessionID)),
+		ast.Item(ast.InternedTerm("feature_flags"), stringsTerm(c.FeatureFlags)),
+		ast.Item(ast.InternedTerm("entitlements"), stringsTerm(c.Entitlements)),
 	)
 }
 
