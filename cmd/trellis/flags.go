@@ -13,7 +13,7 @@ import (
 const envPrefix = "TRELLIS_"
 
 // envOverrides names the variables that differ from the flag's name.
-var envOverrides = map[string]string{"api-key": "TRELLIS_API_KEYS"}
+var envOverrides = map[string]string{"api-key": "TRELLIS_API_KEYS", "issuer": "TRELLIS_ISSUERS"}
 
 // envName returns the environment variable that sets flag name.
 func envName(name string) string {

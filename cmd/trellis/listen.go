@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/trellis-authz/trellis/internal/requestid"
 )
 
 // newLogger returns the JSON logger every command writes to stderr. level
@@ -15,7 +17,7 @@ import (
 func newLogger(stderr io.Writer, level string) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(requestid.LogHandler(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})))
 }
 
 // serveHTTP serves h on addr until ctx ends, or until the server or one of

@@ -132,9 +132,9 @@ func (a meteredApplier) Apply(ctx context.Context, rev int64, changes []model.Ch
 }
 
 // withAdmin also serves the admin write route (POST /v1/admin/changes),
-// for callers with one of apiKeys.
-func withAdmin(next http.Handler, w postgres.Writer, apiKeys []string, log *slog.Logger) (http.Handler, error) {
-	admin, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: w, Authorize: apiKeyCheck(apiKeys), Logger: log})
+// for callers with one of apiKeys; acked learns of every write it answers.
+func withAdmin(next http.Handler, w postgres.Writer, acked func(int64), apiKeys []string, log *slog.Logger) (http.Handler, error) {
+	admin, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: w, Authorize: apiKeyCheck(apiKeys), Logger: log, Acknowledged: acked})
 	if err != nil {
 		return nil, err
 	}

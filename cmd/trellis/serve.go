@@ -20,6 +20,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
 )
@@ -238,7 +239,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.handler = withDevJWKS(svc.handler, svc.signer)
 	}
 	if pg != nil {
-		if svc.handler, err = withAdmin(svc.handler, pg.store, svc.apiKeys, log); err != nil {
+		if svc.handler, err = withAdmin(svc.handler, pg.store, as.Acknowledged, svc.apiKeys, log); err != nil {
 			svc.cleanup()
 			return nil, err
 		}
@@ -247,7 +248,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.cleanup()
 		return nil, err
 	}
-	svc.handler = withMetrics(svc.handler, svc.metrics)
+	svc.handler = requestid.Handler(withMetrics(svc.handler, svc.metrics))
 	return svc, nil
 }
 

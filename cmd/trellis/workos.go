@@ -16,7 +16,7 @@ func withWorkOS(next http.Handler, c serveConfig, pg *pgSource, d workos.Decider
 	var api http.Handler = http.HandlerFunc(noDatabase)
 	if pg != nil {
 		h, err := workos.New(workos.Config{
-			Store: workosdb.New(pg.store), Decider: d, APIKeys: apiKeys,
+			Store: workosdb.New(pg.store), Replays: workosdb.NewReplays(pg.store), Decider: d, APIKeys: apiKeys,
 			DefaultRoleSlug: c.DefaultRole, MaxBodyBytes: c.MaxBodyBytes, Logger: log,
 		})
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -66,6 +67,11 @@ type Cacheable interface {
 
 // Service answers decision requests. It is safe for concurrent use.
 //
+// Read-your-writes: every decision (Check, CheckBatch, EffectivePermissions,
+// ListResources, ListMemberships, Data) waits, bounded by MaxWait, until
+// the engine has applied every revision passed to Acknowledged before the
+// request arrived, whatever route made the write; a StaleError otherwise.
+//
 // Every method fails with ErrNotReady until the Engine has loaded data (an
 // empty store would deny everything, indistinguishably from real denies),
 // and with *OrganizationUnavailableError when the policy answers
@@ -75,7 +81,27 @@ type Service struct {
 	cache  *decisionCache
 	owners Cacheable           // with a cache
 	gens   *engine.Generations // with a cache
+	// acked is the highest revision Acknowledged was told of: the least
+	// revision every decision waits for.
+	acked atomic.Int64
 }
+
+// Acknowledged records that a write this instance acknowledged (answered
+// as done) committed at revision rev. Every decision requested after
+// Acknowledged returns reflects that write. Safe for concurrent use;
+// a rev at or below the current mark changes nothing.
+func (s *Service) Acknowledged(rev int64) {
+	for {
+		cur := s.acked.Load()
+		if rev <= cur || s.acked.CompareAndSwap(cur, rev) {
+			return
+		}
+	}
+}
+
+// AcknowledgedRevision returns the highest revision passed to Acknowledged
+// (0 before the first).
+func (s *Service) AcknowledgedRevision() int64 { return s.acked.Load() }
 
 // New returns a Service.
 func New(cfg Config) (*Service, error) {
@@ -439,6 +465,9 @@ func (s *Service) Data(ctx context.Context, path string, input ast.Value) (resul
 	if err := s.ready(); err != nil {
 		return nil, false, Answer{}, err
 	}
+	if err := s.await(ctx, Consistency{}); err != nil {
+		return nil, false, Answer{}, err
+	}
 	if obj, isObj := input.(ast.Object); isObj {
 		if obj.Get(ast.InternedTerm("token_error")) != nil {
 			return nil, false, Answer{}, invalid("input.token_error", "is set by Trellis, not by callers")
@@ -546,6 +575,10 @@ func (s *Service) subjectInput(ctx context.Context, sub Subject) (ast.Object, er
 	return v.input(), nil
 }
 
+// claimsTerm is input.token: the verified claims the policies (and teams'
+// own Rego, package trellis.ext.*) may read — sub, org_id, membership_id,
+// role, roles, permissions, sid, feature_flags and entitlements; an absent
+// claim is "" or [].
 func claimsTerm(c token.Claims) *ast.Term {
 	return ast.ObjectTerm(
 		ast.Item(ast.InternedTerm("sub"), ast.StringTerm(c.Subject)),
@@ -554,6 +587,9 @@ func claimsTerm(c token.Claims) *ast.Term {
 		ast.Item(ast.InternedTerm("role"), ast.StringTerm(c.Role)),
 		ast.Item(ast.InternedTerm("roles"), stringsTerm(c.Roles)),
 		ast.Item(ast.InternedTerm("permissions"), stringsTerm(c.Permissions)),
+		ast.Item(ast.InternedTerm("sid"), ast.StringTerm(c.SessionID)),
+		ast.Item(ast.InternedTerm("feature_flags"), stringsTerm(c.FeatureFlags)),
+		ast.Item(ast.InternedTerm("entitlements"), stringsTerm(c.Entitlements)),
 	)
 }
 
@@ -597,7 +633,12 @@ func (s *Service) ready() error {
 	return nil
 }
 
+// await waits, bounded by MaxWait, until the engine has applied the
+// revision cons asks for and every acknowledged write (see Acknowledged).
 func (s *Service) await(ctx context.Context, cons Consistency) error {
+	// Read before the head: a write acknowledged before this request is at
+	// or below both.
+	acked := s.acked.Load()
 	want := cons.AtLeastRevision
 	if cons.FullyConsistent {
 		if cons.AtLeastRevision != 0 {
@@ -615,6 +656,7 @@ func (s *Service) await(ctx context.Context, cons Consistency) error {
 	if want < 0 {
 		return invalid("consistency.at_least_revision", "must not be negative")
 	}
+	want = max(want, acked)
 	if want == 0 {
 		return nil
 	}

@@ -39,6 +39,7 @@ var (
 var bobInput = map[string]any{
 	"sub": "user_bob", "org_id": "org_acme", "membership_id": "om_bob", "role": "org-member",
 	"roles": []any{"org-member"}, "permissions": []any{"org:view", "workspace:view"},
+	"sid": "session_bob", "feature_flags": []any{"beta"}, "entitlements": []any{"audit-logs"},
 }
 
 // TestInputShaping checks the policy input each request becomes.
@@ -71,7 +72,8 @@ func TestInputShaping(t *testing.T) {
 			_, _, err := s.Check(context.Background(), tok, authz.Check{Permission: "p", Resource: authz.ResourceRef{ID: "r"}}, authz.Consistency{})
 			return err
 		}, engine.Check, map[string]any{
-			"token":      map[string]any{"sub": "", "org_id": "org_acme", "membership_id": "", "role": "", "roles": []any{}, "permissions": []any{}},
+			"token": map[string]any{"sub": "", "org_id": "org_acme", "membership_id": "", "role": "", "roles": []any{}, "permissions": []any{},
+				"sid": "", "feature_flags": []any{}, "entitlements": []any{}},
 			"permission": "p",
 			"resource":   map[string]any{"id": "r"},
 		}},

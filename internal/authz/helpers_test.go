@@ -112,6 +112,7 @@ func (v fakeVerifier) Verify(context.Context, string) (token.Claims, error) {
 var bobClaims = token.Claims{
 	Subject: "user_bob", OrganizationID: "org_acme", MembershipID: "om_bob",
 	Role: "org-member", Roles: []string{"org-member"}, Permissions: []string{"org:view", "workspace:view"},
+	SessionID: "session_bob", FeatureFlags: []string{"beta"}, Entitlements: []string{"audit-logs"},
 }
 
 // allowValue is a well-formed allowing decision.

@@ -29,6 +29,10 @@ type AdminConfig struct {
 	MaxBodyBytes int64
 	// Logger receives internal errors (default: discarded).
 	Logger *slog.Logger
+	// Acknowledged, when set, is told the revision of every write before
+	// it is answered (*authz.Service.Acknowledged), so that the
+	// instance's decisions reflect it (read-your-writes).
+	Acknowledged func(rev int64)
 }
 
 // WireChange is one change of an admin request body: the op and exactly
@@ -118,6 +122,9 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 			cfg.Logger.ErrorContext(r.Context(), "admin write failed", "err", err)
 			writeError(w, http.StatusInternalServerError, "internal", "the write failed; see the server log")
 		default:
+			if cfg.Acknowledged != nil {
+				cfg.Acknowledged(rev)
+			}
 			writeJSON(w, http.StatusOK, AdminResponse{Revision: rev})
 		}
 	})

@@ -92,3 +92,44 @@ func TestAdminHandlerRejectsBadInput(t *testing.T) {
 		t.Errorf("the refused requests changed the data (-before +after):\n%s", d)
 	}
 }
+
+// TestAdminHandlerAcknowledges: a successful write tells Acknowledged its
+// revision before answering it; a refused one tells nothing.
+func TestAdminHandlerAcknowledges(t *testing.T) {
+	s := demoStore(t)
+	var acked []int64
+	h, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: s, Authorize: func(*http.Request) bool { return true },
+		Acknowledged: func(rev int64) { acked = append(acked, rev) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"write", `{"changes": [{"op": "upsert", "organization": {"id": "org_new", "name": "New"}}]}`, http.StatusOK},
+		{"refused", `{"changes": [{"op": "delete", "assignment": {"id": "role_assignment_nothing"}}]}`, http.StatusNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(acked)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("POST", postgres.AdminPath, strings.NewReader(tc.body)))
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if tc.status != http.StatusOK {
+				if len(acked) != before {
+					t.Fatalf("a refused write was acknowledged: %v", acked)
+				}
+				return
+			}
+			var got postgres.AdminResponse
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if len(acked) != before+1 || acked[before] != got.Revision || got.Revision <= 0 {
+				t.Fatalf("acknowledged %v for a write answered at revision %d", acked, got.Revision)
+			}
+		})
+	}
+}

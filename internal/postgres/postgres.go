@@ -177,6 +177,15 @@ func (s *Store) ReadTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return inTx(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
 }
 
+// PlainTx runs fn in a READ COMMITTED read-write transaction for tables
+// that are not relationship data and have no change log (idempotency
+// keys): fn must not write the relationship tables, whose writes go
+// through WriteTx. Errors that say the database is unavailable wrap
+// ErrUnavailable; fn's others are returned as they are.
+func (s *Store) PlainTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return inTx(ctx, s.db, &sql.TxOptions{Isolation: sql.LevelReadCommitted}, fn)
+}
+
 // beginner starts transactions: *sqlx.DB and *sqlx.Conn.
 type beginner interface {
 	BeginTxx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error)

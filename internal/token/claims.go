@@ -30,6 +30,10 @@ type Claims struct {
 	// Permissions is permissions: the union of the organization roles'
 	// permission slugs, as given in the token.
 	Permissions []string
+	// FeatureFlags is feature_flags: the enabled feature flag slugs.
+	FeatureFlags []string
+	// Entitlements is entitlements: the organization's entitlements.
+	Entitlements []string
 	// Expiry is exp, in UTC.
 	Expiry time.Time
 }
@@ -37,6 +41,8 @@ type Claims struct {
 func (c Claims) clone() Claims {
 	c.Roles = slices.Clone(c.Roles)
 	c.Permissions = slices.Clone(c.Permissions)
+	c.FeatureFlags = slices.Clone(c.FeatureFlags)
+	c.Entitlements = slices.Clone(c.Entitlements)
 	return c
 }
 
@@ -180,6 +186,12 @@ func (v *Verifier) claims(body []byte, now time.Time) (Claims, *Error) {
 	if c.Permissions, e = p.strings("permissions"); e != nil {
 		return Claims{}, e
 	}
+	if c.FeatureFlags, e = p.strings("feature_flags"); e != nil {
+		return Claims{}, e
+	}
+	if c.Entitlements, e = p.strings("entitlements"); e != nil {
+		return Claims{}, e
+	}
 
 	if !now.Before(exp.Add(v.skew)) {
 		return Claims{}, newError(CodeExpired, "token expired at "+exp.Format(time.RFC3339))
@@ -190,7 +202,7 @@ func (v *Verifier) claims(body []byte, now time.Time) (Claims, *Error) {
 	if hasIAT && now.Before(iat.Add(-v.skew)) {
 		return Claims{}, newError(CodeNotYetValid, "token was issued in the future, at "+iat.Format(time.RFC3339))
 	}
-	if iss != v.issuer {
+	if !slices.Contains(v.issuers, iss) {
 		return Claims{}, newError(CodeIssuer, "token issuer is not accepted")
 	}
 	if v.audience != "" {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -14,7 +15,8 @@ const (
 	DefaultSkew               = 30 * time.Second
 	DefaultMembershipClaim    = "organization_membership_id"
 	DefaultCacheSize          = 10000
-	DefaultMinRefreshInterval = 30 * time.Second
+	DefaultMinRefreshInterval = time.Second
+	DefaultRefreshInterval    = 5 * time.Minute
 	DefaultHTTPTimeout        = 10 * time.Second
 )
 
@@ -39,10 +41,14 @@ type Config struct {
 	// under the same rules as JWKSURL, so replacing the file rotates keys.
 	JWKSFile string
 
-	// Issuer is required; the iss claim must equal it exactly (mind the
+	// Issuer and Issuers are the accepted issuers: at least one is
+	// required, and the iss claim must equal one exactly (mind the
 	// trailing slash: AuthKit documents both https://api.workos.com and
-	// https://api.workos.com/).
-	Issuer string
+	// https://api.workos.com/). AuthKit's iss is https://api.workos.com
+	// for older environments, https://api.workos.com/user_management/
+	// <client_id> for newer ones, or the custom authentication domain.
+	Issuer  string
+	Issuers []string
 	// Audience is optional. When set, aud (a string or an array of strings)
 	// must contain it. When empty, aud is not checked.
 	Audience string
@@ -61,6 +67,11 @@ type Config struct {
 	// CacheSize bounds the number of verified tokens kept in memory.
 	// Zero means DefaultCacheSize; a negative value disables the cache.
 	CacheSize int
+	// RefreshInterval is how old the key set may get before a Verify
+	// fetches it again, so a key the issuer withdrew stops being trusted
+	// within it (and within the verified-token cache, which is keyed by
+	// the key set's generation). Zero means DefaultRefreshInterval (5m).
+	RefreshInterval time.Duration
 	// MinRefreshInterval is the minimum time between two key set fetches
 	// after the first. Zero means DefaultMinRefreshInterval; New rejects a
 	// negative value.
@@ -107,8 +118,19 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("token: JWKSURL %q must be an absolute http or https URL", c.JWKSURL)
 		}
 	}
-	if c.Issuer == "" {
-		return c, errors.New("token: issuer is required")
+	if c.Issuer != "" {
+		c.Issuers = append([]string{c.Issuer}, c.Issuers...)
+	} else {
+		c.Issuers = slices.Clone(c.Issuers)
+	}
+	if len(c.Issuers) == 0 || slices.Contains(c.Issuers, "") {
+		return c, errors.New("token: an issuer is required, and no issuer may be empty")
+	}
+	if c.RefreshInterval < 0 {
+		return c, fmt.Errorf("token: refresh interval %s is negative: use zero for the default or a positive duration", c.RefreshInterval)
+	}
+	if c.RefreshInterval == 0 {
+		c.RefreshInterval = DefaultRefreshInterval
 	}
 
 	if len(c.Algorithms) == 0 {

@@ -20,10 +20,6 @@ import (
 )
 
 const (
-	// keysMaxAge is how old a key set may get before Verify fetches it again,
-	// so that keys the issuer withdrew stop being trusted. It matches the
-	// default refresh interval of jwx's jwk.Cache.
-	keysMaxAge = 15 * time.Minute
 	// maxJWKSBytes bounds what we read from the key source.
 	maxJWKSBytes = 1 << 20
 	// minRSABits is the smallest RSA modulus we verify with.
@@ -131,6 +127,7 @@ type keySource struct {
 	name        string // URL or path, for error messages
 	load        func(ctx context.Context) ([]byte, error)
 	minInterval time.Duration
+	maxAge      time.Duration // Config.RefreshInterval
 	now         func() time.Time
 	log         *slog.Logger
 	observer    KeyObserver // may be nil
@@ -144,7 +141,7 @@ type keySource struct {
 }
 
 func newKeySource(cfg Config) *keySource {
-	s := &keySource{minInterval: cfg.MinRefreshInterval, now: cfg.Now, log: cfg.Logger, observer: cfg.KeyObserver}
+	s := &keySource{minInterval: cfg.MinRefreshInterval, maxAge: cfg.RefreshInterval, now: cfg.Now, log: cfg.Logger, observer: cfg.KeyObserver}
 	if cfg.JWKSURL != "" {
 		s.name = cfg.JWKSURL
 		client, u := cfg.HTTPClient, cfg.JWKSURL
@@ -165,12 +162,12 @@ func (s *keySource) init(ctx context.Context) error {
 }
 
 // current returns the key set, first refreshing it if it is older than
-// keysMaxAge and no other refresh is running. A failed refresh keeps the
+// Config.RefreshInterval and no other refresh is running. A failed refresh keeps the
 // previous set: the issuer being briefly unreachable must not reject every
 // token.
 func (s *keySource) current(ctx context.Context) *keySnapshot {
 	snap := s.snap.Load()
-	if s.now().Sub(snap.fetched) < keysMaxAge || !s.mu.TryLock() {
+	if s.now().Sub(snap.fetched) < s.maxAge || !s.mu.TryLock() {
 		return snap
 	}
 	defer s.mu.Unlock()

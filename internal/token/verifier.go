@@ -41,7 +41,7 @@ const maxTokenBytes = 16 << 10
 // need closing; the key set is refreshed inline by the Verify call that
 // needs it.
 type Verifier struct {
-	issuer          string
+	issuers         []string
 	audience        string
 	algorithms      []string
 	skew            time.Duration
@@ -62,7 +62,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		issuer:          cfg.Issuer,
+		issuers:         cfg.Issuers,
 		audience:        cfg.Audience,
 		algorithms:      cfg.Algorithms,
 		skew:            cfg.Skew,

@@ -152,7 +152,14 @@ func TestVerify(t *testing.T) {
 			cfg:   func(_ testing.TB, _ *env, c *token.Config) { c.MembershipClaim = "om" },
 			token: rsWith(map[string]any{"om": "om_custom"}),
 			want:  func() token.Claims { c := wantClaims(); c.MembershipID = "om_custom"; return c }()},
-		{name: "unknown extra claims are ignored", token: rsWith(map[string]any{"entitlements": []string{"audit-logs"}, "act": map[string]any{"sub": "x"}}), want: wantClaims()},
+		{name: "unknown extra claims are ignored", token: rsWith(map[string]any{"act": map[string]any{"sub": "x"}, "email": "a@b.c"}), want: wantClaims()},
+		{name: "feature flags and entitlements are kept", token: rsWith(map[string]any{"entitlements": []string{"audit-logs"}, "feature_flags": []string{"beta"}}),
+			want: func() token.Claims {
+				c := wantClaims()
+				c.Entitlements, c.FeatureFlags = []string{"audit-logs"}, []string{"beta"}
+				return c
+			}()},
+		{name: "feature_flags of the wrong type", token: rsWith(map[string]any{"feature_flags": "beta"}), wantCode: token.CodeClaims},
 		{name: "single-key set accepts token without kid",
 			cfg:   func(tb testing.TB, e *env, c *token.Config) { c.JWKSFile = writeJWKS(tb, e.noKid.JWKS()) },
 			token: func(tb testing.TB, e *env) string { return sign(tb, e.noKid, validClaims(nil)) }, want: wantClaims()},
@@ -178,6 +185,12 @@ func TestVerify(t *testing.T) {
 		{name: "wrong issuer", token: rsWith(map[string]any{"iss": "https://evil.example"}), wantCode: token.CodeIssuer},
 		{name: "issuer with trailing slash is another issuer", token: rsWith(map[string]any{"iss": issuer + "/"}), wantCode: token.CodeIssuer},
 		{name: "missing issuer", token: rsWith(map[string]any{"iss": deleteClaim}), wantCode: token.CodeIssuer},
+		{name: "a second configured issuer", token: rsWith(map[string]any{"iss": "https://api.workos.com/user_management/client_01"}), want: wantClaims(),
+			cfg: func(_ testing.TB, _ *env, c *token.Config) {
+				c.Issuers = []string{"https://auth.example.com", "https://api.workos.com/user_management/client_01"}
+			}},
+		{name: "an issuer not in the list", token: rsWith(map[string]any{"iss": "https://auth.example.com/"}), wantCode: token.CodeIssuer,
+			cfg: func(_ testing.TB, _ *env, c *token.Config) { c.Issuers = []string{"https://auth.example.com"} }},
 		{name: "audience match string",
 			cfg:   func(_ testing.TB, _ *env, c *token.Config) { c.Audience = "client_01" },
 			token: rsWith(map[string]any{"aud": "client_01"}), want: wantClaims()},
@@ -360,7 +373,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{name: "both key sources", cfg: token.Config{Issuer: issuer, JWKSFile: goodFile, JWKSURL: "https://x.example/jwks"}, wantErr: "set only one"},
 		{name: "relative URL", cfg: token.Config{Issuer: issuer, JWKSURL: "/jwks"}, wantErr: "absolute http or https URL"},
 		{name: "ftp URL", cfg: token.Config{Issuer: issuer, JWKSURL: "ftp://x.example/jwks"}, wantErr: "absolute http or https URL"},
-		{name: "missing issuer", cfg: token.Config{JWKSFile: goodFile}, wantErr: "token: issuer is required"},
+		{name: "missing issuer", cfg: token.Config{JWKSFile: goodFile}, wantErr: "token: an issuer is required"},
+		{name: "empty issuer in the list", cfg: token.Config{JWKSFile: goodFile, Issuers: []string{issuer, ""}}, wantErr: "no issuer may be empty"},
+		{name: "negative refresh interval", cfg: token.Config{JWKSFile: goodFile, Issuer: issuer, RefreshInterval: -time.Second}, wantErr: "refresh interval"},
 		{name: "HS256 allowed", cfg: token.Config{Issuer: issuer, JWKSFile: goodFile, Algorithms: []string{"RS256", "HS256"}}, wantErr: `algorithm "HS256" is not supported`},
 		{name: "none allowed", cfg: token.Config{Issuer: issuer, JWKSFile: goodFile, Algorithms: []string{"none"}}, wantErr: `algorithm "none" is not supported`},
 		{name: "RS384 allowed", cfg: token.Config{Issuer: issuer, JWKSFile: goodFile, Algorithms: []string{"RS384"}}, wantErr: `algorithm "RS384" is not supported`},
@@ -583,5 +598,40 @@ func TestVerifyErrorIsOnlyTokenError(t *testing.T) {
 	}
 	if got, want := err.Error(), token.CodeMalformed+": "+te.Message; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestVerifyKeyRotationWithinIntervals: a token signed by a key the issuer
+// just added is accepted on its first use (an unknown kid refreshes the set
+// at once, at most once per MinRefreshInterval), and a key it withdrew stops
+// verifying, cached tokens included, once RefreshInterval has passed.
+func TestVerifyKeyRotationWithinIntervals(t *testing.T) {
+	a := signer(t, "rot2", token.RS256, "a")
+	b := signer(t, "rot2", token.RS256, "b")
+	srv := newJWKSServer(t, a.JWKS())
+	clk := newClock(t0)
+	v := newVerifier(t, token.Config{JWKSURL: srv.URL, Issuer: issuer, Now: clk.Now, RefreshInterval: time.Minute})
+	ctx := context.Background()
+	long := validClaims(map[string]any{"exp": t0.Add(time.Hour).Unix()})
+	tokA, tokB := sign(t, a, long), sign(t, b, long)
+	if _, err := v.Verify(ctx, tokA); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(token.DefaultMinRefreshInterval + time.Millisecond)
+	srv.Serve(mergeJWKS(t, a.JWKS(), b.JWKS()))
+	if _, err := v.Verify(ctx, tokB); err != nil {
+		t.Fatalf("the new key's token on its first use: %v", err)
+	}
+	srv.Serve(b.JWKS())
+	clk.Add(59 * time.Second)
+	if _, err := v.Verify(ctx, tokA); err != nil {
+		t.Fatalf("within the refresh interval the cached set still holds key a: %v", err)
+	}
+	clk.Add(2 * time.Second)
+	if _, err := v.Verify(ctx, tokA); errorCode(t, err) != token.CodeUnknownKey {
+		t.Fatalf("withdrawn key a after the refresh interval: %v", err)
+	}
+	if _, err := v.Verify(ctx, tokB); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,6 +1,8 @@
 package workos
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -44,10 +46,7 @@ func decided(w http.ResponseWriter, ans authz.Answer) {
 
 // discoveryQuery reads the query of a discovery list: params, the
 // pagination parameters and the required permission_slug, reported in that
-// order. The policy pages by ascending id after a cursor, so "after" and
-// "limit" are honoured, "order" is accepted (the SDK always sends it) but
-// the order is ascending id, and "before" is rejected rather than answered
-// wrongly.
+// order. Every pagination parameter is honoured (see discovered).
 func discoveryQuery(r *http.Request, params ...string) (map[string]string, page, error) {
 	filters := slices.Concat([]string{"permission_slug"}, params)
 	q, err := query(r, slices.Concat(filters, paginationParams)...)
@@ -58,28 +57,71 @@ func discoveryQuery(r *http.Request, params ...string) (map[string]string, page,
 	if err != nil {
 		return nil, page{}, err
 	}
-	if p.before != "" {
-		return nil, page{}, badRequest("before", "discovery lists page forward only: use after")
-	}
 	if q["permission_slug"] == "" {
 		return nil, page{}, badRequest("permission_slug", "is required")
 	}
 	return q, p, nil
 }
 
-// discovered answers a discovery list of page p: it loads the page's ids
-// with get (the store is the head, so an entity deleted since the decision
-// is left out) and writes them as out of each, with the decision's
-// revision and, when more follow, the cursor after the last id.
-func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, p page, ids []string, more bool, get func([]string) ([]T, error), out func(T) J) error {
-	items, err := get(ids)
+// discoveryPages bounds the policy pages one discovery list reads.
+const discoveryPages = 100
+
+// discover reads every id a discovery list holds from the policy, a page
+// (authz.MaxPageSize) at a time through list, each page at least at the
+// revision of the first; it returns them in ascending order with the
+// first page's answer. A reason naming a missing entity is its 404, an
+// unknown permission the 422 of permission_slug. Lists of that size are
+// what WorkOS's limits allow (5,000 resources per type and organization);
+// paging them in the policy is issue 14's.
+func discover(cons authz.Consistency, list func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error)) ([]string, authz.Answer, error) {
+	var (
+		ids   []string
+		first authz.Answer
+		after string
+	)
+	for i := range discoveryPages {
+		pg, ans, err := list(after, cons)
+		if err != nil {
+			return nil, authz.Answer{}, err
+		}
+		if err := listReasonErr(pg.Reason); err != nil {
+			return nil, authz.Answer{}, err
+		}
+		if i == 0 {
+			first = ans
+			cons = authz.Consistency{AtLeastRevision: ans.Revision}
+		}
+		ids = append(ids, pg.IDs...)
+		if !pg.HasMore || len(pg.IDs) == 0 {
+			return ids, first, nil
+		}
+		after = pg.IDs[len(pg.IDs)-1]
+	}
+	return nil, authz.Answer{}, fmt.Errorf("discovery list longer than %d pages of %d", discoveryPages, authz.MaxPageSize)
+}
+
+// listReasonErr is reasonErr for a discovery list, where an unknown
+// permission is WorkOS's 422 rather than an empty list.
+func listReasonErr(reason map[string]any) error {
+	if code, _ := reason["code"].(string); code == "unknown_permission" {
+		msg, _ := reason["message"].(string)
+		return &ValidationError{Problems: []Problem{{Field: "permission_slug", Code: "unknown_permission", Message: msg}}}
+	}
+	return reasonErr(reason)
+}
+
+// discovered answers a discovery list: page p of ids (ascending; in
+// either order, after or before a cursor, see sliceList), each loaded
+// with get (the store is the head, so an entity deleted since the
+// decision is left out) and written as out, with the decision's revision.
+func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, p page, ids []string, get func([]string) ([]T, error), out func(T) J) error {
+	pageIDs, md, err := sliceList(ids, p, func(id string) string { return id })
 	if err != nil {
 		return err
 	}
-	var md listMetadata
-	if more && len(ids) > 0 {
-		after := p.cursors.Encode(ids[len(ids)-1])
-		md.After = &after
+	items, err := get(pageIDs)
+	if err != nil {
+		return err
 	}
 	decided(w, ans)
 	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), md))
@@ -144,18 +186,32 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	pref := authzRef(parent)
-	pg, ans, err := h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
-		authz.ListRequest{Permission: q["permission_slug"], Parent: &pref, After: p.after, Limit: p.limit}, cons)
+	// An unknown membership is a 404, as for a check, not an empty list.
+	if _, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("om")); err != nil {
+		return err
+	}
+	// The resources listed are of the permission's resource type, under
+	// the parent at any depth (WorkOS: a workspace-admin role holding
+	// project:edit lists the workspace's projects).
+	perm, err := h.cfg.Store.GetPermission(r.Context(), q["permission_slug"])
+	if errors.Is(err, ErrNotFound) {
+		return &ValidationError{Problems: []Problem{{Field: "permission_slug", Code: "unknown_permission",
+			Message: fmt.Sprintf("permission %q does not exist", q["permission_slug"])}}}
+	}
 	if err != nil {
 		return err
 	}
-	if err := reasonErr(pg.Reason); err != nil {
+	pref := authzRef(parent)
+	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
+		return h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
+			authz.ListRequest{Permission: perm.Slug, ResourceType: perm.ResourceTypeSlug, Parent: &pref, After: after, Limit: authz.MaxPageSize}, cons)
+	})
+	if err != nil {
 		return err
 	}
 	// The policy answered at a revision the store has reached (the store is
 	// the head); a resource deleted since is left out.
-	return discovered(w, ans, p, pg.IDs, pg.HasMore, func(ids []string) ([]Resource, error) {
+	return discovered(w, ans, p, ids, func(ids []string) ([]Resource, error) {
 		return h.cfg.Store.GetResources(r.Context(), ids)
 	}, resourceOut)
 }
@@ -177,16 +233,15 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	pg, ans, err := h.cfg.Decider.ListMemberships(r.Context(), authz.MembersRequest{
-		Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct, After: p.after, Limit: p.limit,
-	}, cons)
+	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
+		return h.cfg.Decider.ListMemberships(r.Context(), authz.MembersRequest{
+			Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct, After: after, Limit: authz.MaxPageSize,
+		}, cons)
+	})
 	if err != nil {
 		return err
 	}
-	if err := reasonErr(pg.Reason); err != nil {
-		return err
-	}
-	return discovered(w, ans, p, pg.IDs, pg.HasMore, func(ids []string) ([]Membership, error) {
+	return discovered(w, ans, p, ids, func(ids []string) ([]Membership, error) {
 		return h.cfg.Store.GetMemberships(r.Context(), ids)
 	}, membershipOut)
 }

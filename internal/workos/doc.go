@@ -17,8 +17,7 @@
 // to {https ? "https" : "http"}://{apiHostname}[:{port}]{path} with
 // "Authorization: Bearer <key>", "Content-Type: application/json", a
 // "User-Agent: workos-node/11.0.0" and, on every POST, an "Idempotency-Key"
-// (Trellis does not honour it: a retried create of an entity with a unique
-// key answers 409). Query strings are built with URLSearchParams, dropping
+// that its retries reuse (see Idempotency below). Query strings are built with URLSearchParams, dropping
 // undefined, null and "" values; arrays become comma-separated strings
 // (statuses=active,inactive). Path segments are encodeURIComponent-ed.
 // Bodies are JSON with snake_case keys; undefined fields are left out. The
@@ -58,7 +57,11 @@
 // during its commit), not_ready (a check or discovery request before the
 // first data load: never a deny) or organization_unavailable (the
 // organization is quarantined because its data breaks a rule), each with
-// Retry-After; 500 server_error (details are only logged). The one table
+// Retry-After; 429 rate_limit_exceeded with Retry-After beyond
+// Config.MaxInFlight requests at once (the SDK waits and retries); 500
+// server_error (details are only logged). Every response carries
+// X-Request-ID (package requestid, wired by cmd/trellis), which the SDK
+// reads into its exceptions' requestID and the logs carry as request_id. The one table
 // mapping error kinds to statuses is Handler.fail.
 //
 // Objects. Ids are prefix + ULID (see NewID); timestamps are ISO 8601 UTC
@@ -112,8 +115,8 @@
 // an organization's: environment roles then its custom roles, each in
 // creation order, which is Trellis's "priority order") are not paginated.
 // Discovery lists (resources for a membership, memberships for a resource)
-// are paged by the policy: ascending id after the "after" cursor; "order"
-// is accepted and does not change the order, and "before" is a 400.
+// honour every pagination parameter too: the policy's whole answer is read
+// (authz.MaxPageSize ids a query) and paged by id like any list.
 // Effective permissions come sorted by slug and are paginated in full,
 // keyed by slug.
 //
@@ -190,25 +193,47 @@
 // naming an unknown membership or resource answers 404 (the SDK declares
 // NotFoundException for it) — never a deny that hides a typo, and never an
 // allow; an unknown permission is a deny. Resources for a membership are
-// every resource below the parent (the whole subtree, not just children)
-// on which a check would allow — full inheritance, where WorkOS lists only
-// direct assignments. Memberships for a resource with assignment=direct
+// the resources of the permission's resource type below the parent (at any
+// depth, not just children) on which a check would allow — full
+// inheritance, as WorkOS documents it ("if a user's workspace-admin role
+// includes project:edit, all projects in that workspace appear"). An
+// unknown membership or parent is a 404, an unknown permission a 422
+// (errors[].code unknown_permission). Memberships for a resource with assignment=direct
 // are those with a granting role on the resource itself; indirect adds its
 // ancestors. Only active memberships are listed.
 //
 // # Consistency
 //
-// Every write answers the revision it produced in X-Trellis-Revision. A
-// check or discovery request waits (bounded by the service's MaxWait, then
-// 503 revision_not_applied) until the engine has applied the highest
-// revision written through this Handler, so a client of one instance
-// reads its own writes with no database round trip; it also accepts
+// Every write answers the revision it produced in X-Trellis-Revision and
+// tells the Decider (Acknowledged) before answering. Every decision of the
+// instance — these checks and discovery lists, and the native /v1 routes
+// and Data API sharing the service — waits (bounded by the service's
+// MaxWait, then 503 revision_not_applied) until the engine has applied
+// every write the instance acknowledged, so a client of one instance
+// reads its own writes with no database round trip. A request also accepts
 // "X-Trellis-Revision: N" (at least N; 400 when not a non-negative
 // integer) and "X-Trellis-Consistency: full" (the database head, through
 // the service's Head function), and answers the revision it was evaluated
 // at in X-Trellis-Revision. Reads of entities go to the Store, which is the
 // database and so always current; they accept the headers and need not
 // wait.
+//
+// # Idempotency
+//
+// Every POST that writes honours Idempotency-Key (at most 255 bytes of
+// text, else 400): the first response — status, body and
+// X-Trellis-Revision — is recorded with the key and a digest of the
+// request (method, path, query, body) for KeyLifetime (24 h) by Replays
+// (PostgreSQL in production, so a retry reaching another instance or a
+// restarted one is answered too; in memory otherwise). A repeat is
+// answered with it, with "Idempotent-Replayed: true", and writes nothing;
+// the key with a different request is a 400 naming Idempotency-Key; a
+// repeat arriving while the first runs waits for its answer (up to 10 s,
+// then 409). Answers 5xx and 429 are not recorded: the SDK retries them,
+// and such a write changed nothing. POST …/check writes nothing, so its
+// key is not recorded and a retry is answered afresh. If a server dies
+// between a write's commit and the record of its answer, a retry within
+// ClaimTimeout (5 min) answers 409, a later one runs again.
 //
 // # Deliberate differences from WorkOS
 //

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/trellis-authz/trellis/internal/apikey"
@@ -22,13 +21,23 @@ import (
 )
 
 // Decider answers checks and discovery questions (implemented by
-// *authz.Service, the service layer the native routes share).
+// *authz.Service, the service layer the native routes share). The handler
+// tells it of every write it acknowledges (Acknowledged), so that every
+// decision of this instance, on any route, reflects them.
 type Decider interface {
+	Acknowledged(rev int64)
 	Check(ctx context.Context, sub authz.Subject, c authz.Check, cons authz.Consistency) (authz.Decision, authz.Answer, error)
 	ListResources(ctx context.Context, sub authz.Subject, req authz.ListRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
 	ListMemberships(ctx context.Context, req authz.MembersRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
 	EffectivePermissions(ctx context.Context, sub authz.Subject, r authz.ResourceRef, cons authz.Consistency) (authz.Permissions, authz.Answer, error)
 }
+
+// DefaultMaxInFlight bounds the requests a Handler serves at once unless
+// configured otherwise.
+const DefaultMaxInFlight = 256
+
+// retryOverloaded is the Retry-After of a 429.
+const retryOverloaded = time.Second
 
 // DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
 const DefaultMaxBodyBytes = 1 << 20
@@ -68,6 +77,13 @@ type Config struct {
 	DefaultRoleSlug string
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// Replays keeps the responses of POSTs by Idempotency-Key (default:
+	// NewMemoryReplays, in this process only).
+	Replays Replays
+	// MaxInFlight bounds the requests served at once (default
+	// DefaultMaxInFlight); one more is answered 429 with Retry-After, which
+	// the SDKs wait for and retry.
+	MaxInFlight int
 	// Logger receives errors that are not the client's fault (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -75,14 +91,12 @@ type Config struct {
 
 // Handler serves the WorkOS-compatible API. It is safe for concurrent use.
 type Handler struct {
-	cfg  Config
-	keys apikey.Set
-	log  *slog.Logger
-	mux  *http.ServeMux
-	// written is the highest revision a write through this handler
-	// produced: checks and lists answered here wait for it, so a client
-	// reads its own writes without a database round trip.
-	written atomic.Int64
+	cfg      Config
+	replays  Replays
+	inFlight chan struct{} // a slot per request being served
+	keys     apikey.Set
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // New returns a Handler.
@@ -99,20 +113,33 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
+	if cfg.Replays == nil {
+		cfg.Replays = NewMemoryReplays()
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	h := &Handler{cfg: cfg, replays: cfg.Replays, inFlight: make(chan struct{}, cfg.MaxInFlight),
+		log: cfg.Logger, mux: http.NewServeMux(), keys: apikey.New(cfg.APIKeys)}
 	h.routes()
 	return h, nil
 }
 
-// LastWrittenRevision returns the highest revision a write through h
-// produced (0 before the first).
-func (h *Handler) LastWrittenRevision() int64 { return h.written.Load() }
-
-// ServeHTTP checks the API key and routes the request.
+// ServeHTTP checks the API key and routes the request. Beyond MaxInFlight
+// requests at once it answers 429 rate_limit_exceeded with Retry-After.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.keys.Valid(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
 		writeJSON(w, http.StatusUnauthorized, errorBody{Code: "unauthorized", Message: "Unauthorized: send a valid API key as Authorization: Bearer <key>"})
+		return
+	}
+	select {
+	case h.inFlight <- struct{}{}:
+		defer func() { <-h.inFlight }()
+	default:
+		retryAfter(w, retryOverloaded)
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Code: "rate_limit_exceeded",
+			Message: fmt.Sprintf("the server is serving %d requests already; retry after the Retry-After delay", h.cfg.MaxInFlight)})
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -122,15 +149,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type route func(w http.ResponseWriter, r *http.Request) error
 
 // handle registers fn for pattern. A path segment that is not text (see
-// model.CheckText) is refused before fn runs.
+// model.CheckText) is refused before fn runs. A POST that writes runs
+// once per Idempotency-Key (see idempotent); a check writes nothing, so
+// its retry is answered afresh.
 func (h *Handler) handle(pattern string, fn route) {
 	params := wildcards(pattern)
-	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	serve := func(w http.ResponseWriter, r *http.Request) {
 		err := pathText(r, params)
 		if err == nil {
 			err = fn(w, r)
 		}
 		if err != nil {
+			h.fail(w, r, err)
+		}
+	}
+	if !strings.HasPrefix(pattern, http.MethodPost+" ") || strings.HasSuffix(pattern, "/check") {
+		h.mux.HandleFunc(pattern, serve)
+		return
+	}
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := h.idempotent(w, r, serve); err != nil {
 			h.fail(w, r, err)
 		}
 	})
@@ -165,20 +203,15 @@ func pathText(r *http.Request, params []string) error {
 	return nil
 }
 
-// wrote records a write's revision: the response header, and the handler's
-// high-water mark that later decisions wait for.
+// wrote records a write's revision: the response header, and the
+// Decider's high-water mark that later decisions wait for.
 func (h *Handler) wrote(w http.ResponseWriter, rev int64) {
 	w.Header().Set(HeaderRevision, strconv.FormatInt(rev, 10))
-	for {
-		cur := h.written.Load()
-		if rev <= cur || h.written.CompareAndSwap(cur, rev) {
-			return
-		}
-	}
+	h.cfg.Decider.Acknowledged(rev)
 }
 
-// consistency reads the request's consistency headers and adds this
-// handler's own last write, for a decision.
+// consistency reads the request's consistency headers for a decision (the
+// Decider adds the writes this instance acknowledged).
 func (h *Handler) consistency(r *http.Request) (authz.Consistency, error) {
 	var cons authz.Consistency
 	switch v := r.Header.Get(HeaderConsistency); v {
@@ -196,12 +229,10 @@ func (h *Handler) consistency(r *http.Request) (authz.Consistency, error) {
 		cons.AtLeastRevision = n
 	}
 	if cons.FullyConsistent {
-		// The head is at or past every revision, ours included; the
-		// service takes one or the other.
+		// The head is at or past every revision; the service takes one
+		// or the other.
 		cons.AtLeastRevision = 0
-		return cons, nil
 	}
-	cons.AtLeastRevision = max(cons.AtLeastRevision, h.written.Load())
 	return cons, nil
 }
 

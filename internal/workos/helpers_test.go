@@ -17,6 +17,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/pgtest"
 	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/workos"
 	"github.com/trellis-authz/trellis/internal/workosdb"
 	"github.com/trellis-authz/trellis/policies"
@@ -34,6 +35,7 @@ type env struct {
 	srv *httptest.Server
 	h   *workos.Handler
 	eng *engine.Engine
+	svc *authz.Service
 }
 
 type envOption func(*envConfig)
@@ -54,11 +56,11 @@ func withApplyDelay(d time.Duration) envOption { return func(c *envConfig) { c.a
 type envMaker func(t testing.TB, opts ...envOption) *env
 
 // backend is a workos.Store implementation of the conformance suite: it
-// returns the store, feeding eng with every write, and the service
-// configuration (Head) that goes with it.
+// returns the store, feeding eng with every write, its workos.Replays and
+// the service configuration (Head) that goes with it.
 type backend struct {
 	name  string
-	store func(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store, authz.Config)
+	store func(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store, workos.Replays, authz.Config)
 }
 
 // backends are the stores every route test runs against: the PostgreSQL
@@ -91,32 +93,33 @@ func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, acfg := b.store(t, eng, cfg)
+	store, replays, acfg := b.store(t, eng, cfg)
 	acfg.Engine, acfg.MaxWait = eng, 2*time.Second
 	svc, err := authz.New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := workos.New(workos.Config{
-		Store: store, Decider: svc, APIKeys: []string{testKey, rotatedKey}, DefaultRoleSlug: cfg.defaultRole,
+		Store: store, Replays: replays, Decider: svc, APIKeys: []string{testKey, rotatedKey}, DefaultRoleSlug: cfg.defaultRole,
 		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// Wired as cmd/trellis wires it: every response carries X-Request-ID.
+	srv := httptest.NewServer(requestid.Handler(h))
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, h: h, eng: eng}
+	return &env{t: t, srv: srv, h: h, eng: eng, svc: svc}
 }
 
 // postgresStore is the wiring of `trellis serve --database-url`: a fresh
 // database, migrated; a follower feeding the engine from the change feed;
 // the service's Head from the follower, so X-Trellis-Consistency: full
 // reads the database head.
-func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, authz.Config) {
+func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, workos.Replays, authz.Config) {
 	t.Helper()
 	pg, cfg := followedPostgres(t, eng)
-	return workosdb.New(pg), cfg
+	return workosdb.New(pg), workosdb.NewReplays(pg), cfg
 }
 
 // followedPostgres is postgresStore's database: a migrated postgres.Store
@@ -154,7 +157,7 @@ func followedPostgres(t testing.TB, eng *engine.Engine) (*postgres.Store, authz.
 
 // memoryStore is the in-memory test store, applying each write's changes
 // to the engine (after cfg.applyDelay, in order, when set).
-func memoryStore(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store, authz.Config) {
+func memoryStore(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store, workos.Replays, authz.Config) {
 	t.Helper()
 	if err := eng.LoadDataset(context.Background(), &model.Dataset{}); err != nil {
 		t.Fatal(err)
@@ -180,7 +183,7 @@ func memoryStore(t testing.TB, eng *engine.Engine, cfg envConfig) (workos.Store,
 			return nil
 		}
 	}
-	return newMemStore(apply), authz.Config{}
+	return newMemStore(apply), workos.NewMemoryReplays(), authz.Config{}
 }
 
 // testLog writes the handler's log to the test's log, shown on failure.
@@ -275,9 +278,9 @@ func (e *env) do(method, path string, body any, want int, headers ...string) obj
 }
 
 // wantError requires a WorkOS error body of status and code.
-func (e *env) wantError(method, path string, body any, status int, code string) obj {
+func (e *env) wantError(method, path string, body any, status int, code string, headers ...string) obj {
 	e.t.Helper()
-	got := e.do(method, path, body, status)
+	got := e.do(method, path, body, status, headers...)
 	if got["code"] != code {
 		e.t.Fatalf("%s %s: error code %v, want %q: %v", method, path, got["code"], code, got)
 	}

@@ -245,10 +245,10 @@ func TestRulesHoldUnderConcurrentWrites(t *testing.T) {
 func newPostgresEnv(t testing.TB) (*env, *postgres.Store) {
 	t.Helper()
 	var pg *postgres.Store
-	e := newEnvOn(t, backend{"postgres", func(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, authz.Config) {
+	e := newEnvOn(t, backend{"postgres", func(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, workos.Replays, authz.Config) {
 		var cfg authz.Config
 		pg, cfg = followedPostgres(t, eng)
-		return workosdb.New(pg), cfg
+		return workosdb.New(pg), workosdb.NewReplays(pg), cfg
 	}})
 	return e, pg
 }

@@ -584,26 +584,42 @@ func testDecisions(t *testing.T, newEnv envMaker) {
 		t.Fatal("an assignment is not reflected by the next check")
 	}
 
-	// Discovery.
-	// Every resource under the parent on which the check would allow is
-	// listed, as a check would answer (the workspace too: its role grants
-	// project:edit on it and below).
-	res := e.do("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&parent_resource_id="+f.root, nil, 200)
-	wantRes := []string{f.eng, f.web}
-	slices.Sort(wantRes)
-	if d := cmp.Diff(ids(t, res), wantRes); d != "" {
-		t.Fatalf("resources for alice (-got +want):\n%s", d)
-	}
-	if res["data"].([]any)[0].(obj)["object"] != "authorization_resource" {
-		t.Fatalf("discovery returns %v", res["data"])
-	}
-	res = e.do("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=workspace:view&parent_resource_external_id="+f.org+"&parent_resource_type_slug=organization", nil, 200)
-	if d := cmp.Diff(ids(t, res), wantRes); d != "" {
-		t.Fatalf("workspace:view for alice (-got +want):\n%s", d)
+	// Discovery: the resources of the permission's type under the parent,
+	// at any depth, on which a check would allow (WorkOS: a workspace-admin
+	// role with project:edit lists the workspace's projects, not the
+	// workspace itself, although the role grants project:edit on it).
+	const forAlice = "/authorization/organization_memberships/%s/resources?permission_slug=%s&%s"
+	for _, tc := range []struct {
+		name, om, perm, parent string
+		want                   []string
+	}{
+		{"projects at depth 2 under the root", f.alice, "project:edit", "parent_resource_id=" + f.root, []string{f.web}},
+		{"projects under the workspace", f.alice, "project:edit", "parent_resource_id=" + f.eng, []string{f.web}},
+		{"workspaces, root by external id", f.alice, "workspace:view", "parent_resource_external_id=" + f.org + "&parent_resource_type_slug=organization", []string{f.eng}},
+		{"not under a sibling", f.alice, "project:edit", "parent_resource_id=" + f.ops, []string{}},
+		{"a project's own type below it: none", f.alice, "project:edit", "parent_resource_id=" + f.web, []string{}},
+		{"organization permission: the root is never listed", f.alice, "org:read", "parent_resource_id=" + f.root, []string{}},
+		{"direct grant on the project", f.bob, "project:view", "parent_resource_id=" + f.root, []string{f.web}},
+	} {
+		t.Run("resources "+tc.name, func(t *testing.T) {
+			res := e.do("GET", fmt.Sprintf(forAlice, tc.om, tc.perm, tc.parent), nil, 200)
+			if d := cmp.Diff(ids(t, res), tc.want); d != "" {
+				t.Fatalf("(-got +want):\n%s", d)
+			}
+			for _, d := range res["data"].([]any) {
+				if d.(obj)["object"] != "authorization_resource" {
+					t.Fatalf("discovery returns %v", d)
+				}
+			}
+		})
 	}
 	e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit", nil, 422, "invalid_request_parameters")
 	e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?parent_resource_id="+f.root, nil, 400, "invalid_request")
 	e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&parent_resource_id=authz_resource_missing", nil, 404, "entity_not_found")
+	e.wantError("GET", "/authorization/organization_memberships/om_missing/resources?permission_slug=project:edit&parent_resource_id="+f.root, nil, 404, "entity_not_found")
+	if got := e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=nope&parent_resource_id="+f.root, nil, 422, "invalid_request_parameters"); got["errors"].([]any)[0].(obj)["code"] != "unknown_permission" {
+		t.Fatalf("unknown permission: %v", got)
+	}
 
 	members := func(path string) []string {
 		t.Helper()
@@ -614,10 +630,12 @@ func testDecisions(t *testing.T, newEnv envMaker) {
 	}
 	want := []string{f.alice, f.bob}
 	slices.Sort(want)
-	if got := members("/authorization/organizations/" + f.org + "/resources/project/web/organization_memberships?permission_slug=project:view&assignment=indirect"); !cmp.Equal(got, want) {
+	if got := members("/authorization/organizations/" + f.org + "/resources/project/web/organization_memberships?permission_slug=project:view&assignment=indirect&order=asc"); !cmp.Equal(got, want) {
 		t.Fatalf("all viewers of web = %v, want %v", got, want)
 	}
 	e.wantError("GET", "/authorization/resources/"+f.web+"/organization_memberships?permission_slug=project:view&assignment=some", nil, 400, "invalid_request")
+	e.wantError("GET", "/authorization/resources/authz_resource_missing/organization_memberships?permission_slug=project:view", nil, 404, "entity_not_found")
+	e.wantError("GET", "/authorization/resources/"+f.web+"/organization_memberships?permission_slug=nope", nil, 422, "invalid_request_parameters")
 
 	perms := e.do("GET", "/authorization/resources/"+f.web+"/organization_memberships/"+f.alice+"/permissions?order=asc", nil, 200)
 	if d := cmp.Diff(slugs(t, perms), []string{"org:read", "project:edit", "project:view", "workspace:view"}); d != "" {
@@ -668,26 +686,50 @@ func testDiscoveryPagination(t *testing.T, newEnv envMaker) {
 	}
 	want = append(want, f.web)
 	slices.Sort(want)
-	var got []string
-	after := ""
-	for range 5 {
-		path := "/authorization/organization_memberships/" + f.alice + "/resources?permission_slug=project:edit&limit=5&parent_resource_id=" + f.eng
-		if after != "" {
-			path += "&after=" + after
+	desc := slices.Clone(want)
+	slices.Reverse(desc)
+	base := "/authorization/organization_memberships/" + f.alice + "/resources?permission_slug=project:edit&limit=5&parent_resource_id=" + f.eng
+	// Forward with after, in either order (desc is the default), then back
+	// from the last page with before.
+	for _, tc := range []struct {
+		order string
+		want  []string
+	}{{"&order=asc", want}, {"", desc}, {"&order=desc", desc}} {
+		var got []string
+		var pages []obj
+		after := ""
+		for range 5 {
+			path := base + tc.order
+			if after != "" {
+				path += "&after=" + after
+			}
+			page := e.do("GET", path, nil, 200)
+			pages = append(pages, page)
+			got = append(got, ids(t, page)...)
+			if after = str(page["list_metadata"].(obj)["after"]); after == "" {
+				break
+			}
 		}
-		page := e.do("GET", path, nil, 200)
-		got = append(got, ids(t, page)...)
-		if after = str(page["list_metadata"].(obj)["after"]); after == "" {
-			break
+		if d := cmp.Diff(got, tc.want); d != "" {
+			t.Fatalf("order %q: resources across pages (-got +want):\n%s", tc.order, d)
+		}
+		if len(pages) != 3 || pages[0]["list_metadata"].(obj)["before"] != nil {
+			t.Fatalf("order %q: %d pages, first page's before %v", tc.order, len(pages), pages[0]["list_metadata"])
+		}
+		var back []string
+		before := str(pages[2]["list_metadata"].(obj)["before"])
+		for before != "" {
+			page := e.do("GET", base+tc.order+"&before="+before, nil, 200)
+			back = append(ids(t, page), back...)
+			before = str(page["list_metadata"].(obj)["before"])
+		}
+		if d := cmp.Diff(back, tc.want[:10]); d != "" {
+			t.Fatalf("order %q: back with before (-got +want):\n%s", tc.order, d)
 		}
 	}
-	if d := cmp.Diff(got, want); d != "" {
-		t.Fatalf("resources across pages (-got +want):\n%s", d)
-	}
-	e.wantError("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&parent_resource_id="+f.eng+"&before="+want[3], nil, 400, "invalid_request")
 	// A cursor is bound to the membership, the permission and the parent.
-	first := e.do("GET", "/authorization/organization_memberships/"+f.alice+"/resources?permission_slug=project:edit&limit=5&parent_resource_id="+f.eng, nil, 200)
-	after = str(first["list_metadata"].(obj)["after"])
+	first := e.do("GET", base, nil, 200)
+	after := str(first["list_metadata"].(obj)["after"])
 	for _, path := range []string{
 		"/authorization/organization_memberships/" + f.alice + "/resources?permission_slug=project:edit&parent_resource_id=" + f.eng + "&after=" + want[4],
 		"/authorization/organization_memberships/" + f.bob + "/resources?permission_slug=project:edit&parent_resource_id=" + f.eng + "&after=" + after,
@@ -712,8 +754,8 @@ func testConsistency(t *testing.T, newEnv envMaker) {
 		t.Fatalf("assign: %d %s", r.status, r.body)
 	}
 	rev, err := strconv.ParseInt(r.header.Get("X-Trellis-Revision"), 10, 64)
-	if err != nil || rev <= 0 || rev != e.h.LastWrittenRevision() {
-		t.Fatalf("write revision header %q, handler's last write %d", r.header.Get("X-Trellis-Revision"), e.h.LastWrittenRevision())
+	if err != nil || rev <= 0 || rev != e.svc.AcknowledgedRevision() {
+		t.Fatalf("write revision header %q, service's last acknowledged write %d", r.header.Get("X-Trellis-Revision"), e.svc.AcknowledgedRevision())
 	}
 	c := e.raw("POST", "/authorization/organization_memberships/"+f.bob+"/check", obj{"permission_slug": "project:view", "resource_id": f.web})
 	if c.status != 200 || !c.json(t)["authorized"].(bool) {

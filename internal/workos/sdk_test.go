@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -21,25 +20,9 @@ func TestNodeSDK(t *testing.T) {
 	if testing.Short() || os.Getenv("TRELLIS_SKIP_SDK_TEST") == "1" {
 		t.Skip("skipped on request (-short or TRELLIS_SKIP_SDK_TEST=1)")
 	}
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: the WorkOS SDK compatibility test needs Node.js (≥ 20) and npm; install them, or set TRELLIS_SKIP_SDK_TEST=1 to skip this test", tool)
-		}
-	}
-	dir, err := filepath.Abs("sdktest")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := sdkDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	// --prefer-offline uses the npm cache when it holds the pinned
-	// tarball, so the test runs without a network once it ran once.
-	install := exec.CommandContext(ctx, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error")
-	install.Dir = dir
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
 
 	e := newEnvOn(t, postgresBackend)
 	run := exec.CommandContext(ctx, "node", "compat.mjs")

@@ -26,7 +26,21 @@ const options = {
   maxRetries: 0,
 };
 const workos = new WorkOS(apiKey, options);
-const { authorization: authz, organizations, userManagement } = workos;
+
+// used records every SDK method the script calls, counted at the end.
+const used = new Set();
+function tracked(name, target) {
+  return new Proxy(target, {
+    get(t, prop) {
+      const v = t[prop];
+      if (typeof v !== 'function') return v;
+      return (...args) => { used.add(`${name}.${String(prop)}`); return v.apply(t, args); };
+    },
+  });
+}
+const authz = tracked('authorization', workos.authorization);
+const organizations = tracked('organizations', workos.organizations);
+const userManagement = tracked('userManagement', workos.userManagement);
 
 function fail(msg) {
   console.error(`compat: ${msg}`);
@@ -123,7 +137,10 @@ try {
     assert.equal(upd.name, 'Acme Inc');
     const list = await organizations.listOrganizations({ limit: 10 });
     assert.ok(idsOf(list).includes(org.id));
-    await expectError(NotFoundException, () => organizations.getOrganization('org_missing'));
+    const missing = await expectError(NotFoundException, () => organizations.getOrganization('org_missing'));
+    // Every response carries X-Request-ID, which the SDK reports.
+    assert.match(missing.requestID, /^req_[0-9a-f]{32}$/);
+    assert.match(missing.message, /org_missing/);
   });
 
   await run('organization roles', async () => {
@@ -255,6 +272,22 @@ try {
     assert.deepEqual(idsOf(bobs), [ids.web]);
     const all = await (await authz.listResourcesForMembership({ organizationMembershipId: ids.alice, permissionSlug: 'project:view', parentResourceId: ids.eng })).autoPagination();
     assert.deepEqual(sorted(all.map((r) => r.id)), sorted([ids.web, ids.api]));
+    // Resources of the permission's type, under the parent at any depth:
+    // the projects two levels below the root, not the workspace.
+    const root = await authz.getResourceByExternalId({ organizationId: ids.org, resourceTypeSlug: 'organization', externalId: ids.org });
+    const asc = await authz.listResourcesForMembership({ organizationMembershipId: ids.alice, permissionSlug: 'project:edit', parentResourceId: root.id, order: 'asc' });
+    assert.deepEqual(idsOf(asc), sorted([ids.web, ids.api]));
+    const desc = await authz.listResourcesForMembership({ organizationMembershipId: ids.alice, permissionSlug: 'project:edit', parentResourceId: root.id, order: 'desc', limit: 1 });
+    assert.deepEqual(idsOf(desc), [sorted([ids.web, ids.api])[1]]);
+    const next = await authz.listResourcesForMembership({
+      organizationMembershipId: ids.alice, permissionSlug: 'project:edit', parentResourceId: root.id, order: 'desc', limit: 1,
+      after: desc.listMetadata.after,
+    });
+    assert.deepEqual(idsOf(next), [sorted([ids.web, ids.api])[0]]);
+    await expectError(NotFoundException, () =>
+      authz.listResourcesForMembership({ organizationMembershipId: 'om_missing', permissionSlug: 'project:edit', parentResourceId: root.id }));
+    await expectError(UnprocessableEntityException, () =>
+      authz.listResourcesForMembership({ organizationMembershipId: ids.alice, permissionSlug: 'nope:nope', parentResourceId: root.id }));
   });
 
   await run('listMembershipsForResource', async () => {
@@ -325,6 +358,7 @@ try {
     await expectError(UnauthorizedException, () => stranger.organizations.listOrganizations());
   });
 
+  console.log(`compat: ${used.size} SDK methods exercised: ${[...used].sort().join(', ')}`);
   console.log('compat: all WorkOS SDK calls matched');
 } catch (err) {
   console.error(`compat: FAILED in step "${step}": ${err?.stack ?? err}`);
