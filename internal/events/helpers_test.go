@@ -52,11 +52,18 @@ func writeOrg(t testing.TB, s *postgres.Store, i int, del bool) int64 {
 	if del {
 		op = model.OpDelete
 	}
-	rev, err := s.Write(context.Background(), []model.Change{{Op: op, Organization: &model.Organization{ID: orgID(i), Name: fmt.Sprintf("Org %d", i)}}})
+	changes := orgChange(i)
+	changes[0].Op = op
+	rev, err := s.Write(context.Background(), changes)
 	if err != nil {
 		t.Fatalf("write %s: %v", orgID(i), err)
 	}
 	return rev
+}
+
+// orgChange creates organization orgID(i).
+func orgChange(i int) []model.Change {
+	return []model.Change{{Op: model.OpUpsert, Organization: &model.Organization{ID: orgID(i), Name: fmt.Sprintf("Org %d", i)}}}
 }
 
 // orgID is the id of the i-th organization a test writes.
