@@ -220,6 +220,10 @@ END $$;
 
 -- ---- event data: the WorkOS wire objects ----
 
+-- The builders are PL/pgSQL, not SQL functions, so that their plans are
+-- cached per connection (a SQL function that is not inlined is planned at
+-- every call, which made the commit path several times slower).
+
 -- trellis_event_ts formats a timestamp of a row's JSON as WorkOS does: ISO
 -- 8601 in UTC with milliseconds.
 CREATE FUNCTION trellis_event_ts(t jsonb) RETURNS text LANGUAGE sql STABLE AS $$
@@ -231,15 +235,19 @@ CREATE FUNCTION trellis_event_text(t jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE
     SELECT CASE WHEN t IS NULL OR t = 'null' OR t = '""' THEN 'null'::jsonb ELSE t END
 $$;
 
-CREATE FUNCTION trellis_event_organization(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_organization(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object('object', 'organization', 'id', r->'id', 'name', r->'name',
         'allow_profiles_outside_organization', false, 'domains', '[]'::jsonb,
         'external_id', trellis_event_text(r->'external_id'),
         'metadata', coalesce(r->'metadata', '{}'::jsonb),
-        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-$$;
+        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at')));
+END $$;
 
-CREATE FUNCTION trellis_event_membership(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_membership(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     WITH roles AS (
         SELECT coalesce(jsonb_agg(jsonb_build_object('slug', ro.slug) ORDER BY mr.position, ro.slug), '[]'::jsonb) AS list
         FROM membership_roles mr JOIN roles ro ON ro.id = mr.role_id WHERE mr.membership_id = r->>'id')
@@ -249,17 +257,21 @@ CREATE FUNCTION trellis_event_membership(r jsonb) RETURNS jsonb LANGUAGE sql STA
         'status', r->'status', 'role', roles.list->0, 'roles', roles.list,
         'directory_managed', false, 'custom_attributes', '{}'::jsonb,
         'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-    FROM roles
-$$;
+    FROM roles);
+END $$;
 
-CREATE FUNCTION trellis_event_permission(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_permission(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object('object', 'permission', 'id', r->'id', 'slug', r->'slug', 'name', r->'name',
         'description', trellis_event_text(r->'description'), 'resource_type_slug', r->'resource_type',
         'system', false,
-        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-$$;
+        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at')));
+END $$;
 
-CREATE FUNCTION trellis_event_role(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_role(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object('object', CASE WHEN r->>'organization_id' IS NULL THEN 'role' ELSE 'organization_role' END,
         'id', r->'id', 'slug', r->'slug', 'name', r->'name',
         'description', trellis_event_text(r->'description'),
@@ -269,10 +281,12 @@ CREATE FUNCTION trellis_event_role(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS
         'type', CASE WHEN r->>'organization_id' IS NULL THEN 'EnvironmentRole' ELSE 'OrganizationRole' END,
         'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
         || CASE WHEN r->>'organization_id' IS NULL THEN '{}'::jsonb
-                ELSE jsonb_build_object('organization_id', r->'organization_id') END
-$$;
+                ELSE jsonb_build_object('organization_id', r->'organization_id') END);
+END $$;
 
-CREATE FUNCTION trellis_event_resource(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_resource(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object('object', 'authorization_resource', 'id', r->'id', 'external_id', r->'external_id',
         'name', r->'name', 'description', trellis_event_text(r->'description'), 'resource_type_slug', r->'type',
         'organization_id', r->'organization_id',
@@ -281,10 +295,12 @@ CREATE FUNCTION trellis_event_resource(r jsonb) RETURNS jsonb LANGUAGE sql STABL
                                         WHERE o.id = r->>'organization_id' AND o.root_resource_id = r->>'parent_id')
                                         OR r->>'parent_id' = 'authz_resource_root_' || (r->>'organization_id')
                                    THEN 'null'::jsonb ELSE r->'parent_id' END,
-        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-$$;
+        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at')));
+END $$;
 
-CREATE FUNCTION trellis_event_assignment(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_assignment(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object('object', 'role_assignment', 'id', r->'id',
         'organization_membership_id', r->'membership_id',
         'role', jsonb_build_object('slug', r->'role_slug'),
@@ -292,16 +308,18 @@ CREATE FUNCTION trellis_event_assignment(r jsonb) RETURNS jsonb LANGUAGE sql STA
             'external_id', (SELECT x.external_id FROM resources x WHERE x.id = r->>'resource_id'),
             'resource_type_slug', (SELECT x.type FROM resources x WHERE x.id = r->>'resource_id')),
         'source', jsonb_build_object('type', 'direct', 'group_role_assignment_id', null),
-        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-$$;
+        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at')));
+END $$;
 
-CREATE FUNCTION trellis_event_resource_type(r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_resource_type(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object('object', 'resource_type', 'slug', r->'slug', 'name', r->'name',
         'description', trellis_event_text(r->'description'),
         'parent_type_slugs', (SELECT coalesce(jsonb_agg(p.parent_type ORDER BY p.parent_type), '[]'::jsonb)
                               FROM resource_type_parents p WHERE p.resource_type = r->>'slug'),
-        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-$$;
+        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at')));
+END $$;
 
 -- trellis_event_key is the key of a change_log row's entity.
 CREATE FUNCTION trellis_event_key(p_entity text, d jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -313,7 +331,9 @@ CREATE FUNCTION trellis_event_key(p_entity text, d jsonb) RETURNS text LANGUAGE 
 $$;
 
 -- trellis_event_row is the entity's row now (NULL if it is gone), as JSON.
-CREATE FUNCTION trellis_event_row(p_entity text, d jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_row(p_entity text, d jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT CASE p_entity
         WHEN 'organization' THEN (SELECT to_jsonb(t) FROM organizations t WHERE t.id = d->>'id')
         WHEN 'membership' THEN (SELECT to_jsonb(t) FROM organization_memberships t WHERE t.id = d->>'id')
@@ -323,10 +343,12 @@ CREATE FUNCTION trellis_event_row(p_entity text, d jsonb) RETURNS jsonb LANGUAGE
         WHEN 'resource' THEN (SELECT to_jsonb(t) FROM resources t WHERE t.id = d->>'id')
         WHEN 'assignment' THEN (SELECT to_jsonb(t) FROM role_assignments t WHERE t.id = d->>'id')
         WHEN 'resource_type' THEN (SELECT to_jsonb(t) FROM resource_types t WHERE t.slug = d->>'slug')
-        END
-$$;
+        END);
+END $$;
 
-CREATE FUNCTION trellis_event_data(p_entity text, r jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_data(p_entity text, r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT CASE p_entity
         WHEN 'organization' THEN trellis_event_organization(r)
         WHEN 'membership' THEN trellis_event_membership(r)
@@ -335,8 +357,8 @@ CREATE FUNCTION trellis_event_data(p_entity text, r jsonb) RETURNS jsonb LANGUAG
         WHEN 'resource' THEN trellis_event_resource(r)
         WHEN 'assignment' THEN trellis_event_assignment(r)
         WHEN 'resource_type' THEN trellis_event_resource_type(r)
-        END
-$$;
+        END);
+END $$;
 
 -- trellis_event_type names the event: WorkOS's names where WorkOS has the
 -- entity, trellis.… otherwise (see internal/events).
@@ -352,7 +374,9 @@ CREATE FUNCTION trellis_event_type(p_entity text, r jsonb, p_action text) RETURN
         END || '.' || p_action
 $$;
 
-CREATE FUNCTION trellis_event_organization_id(p_entity text, r jsonb) RETURNS text LANGUAGE sql STABLE AS $$
+CREATE FUNCTION trellis_event_organization_id(p_entity text, r jsonb) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
     SELECT CASE p_entity
         WHEN 'organization' THEN r->>'id'
         WHEN 'membership' THEN r->>'organization_id'
@@ -361,8 +385,8 @@ CREATE FUNCTION trellis_event_organization_id(p_entity text, r jsonb) RETURNS te
         WHEN 'assignment' THEN coalesce(
             (SELECT m.organization_id FROM organization_memberships m WHERE m.id = r->>'membership_id'),
             (SELECT x.organization_id FROM resources x WHERE x.id = r->>'resource_id'))
-        END
-$$;
+        END);
+END $$;
 
 -- trellis_emit_events writes the events of the current transaction at
 -- revision p_revision. It runs at commit under the revision lock (see
