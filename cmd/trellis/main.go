@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"serve":   {"answer decision queries over HTTP (embedded demo data by default)", runServe},
 	"bundle":  {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
 	"edge":    {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
+	"events":  {"print the change stream of a server, one line an event (events tail)", runEvents},
 	"bench":   {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},
 }
 

@@ -44,6 +44,7 @@ type serveConfig struct {
 
 	Bundles  serveBundleFlags   // bundle.go
 	Postgres servePostgresFlags // pgserve.go
+	Events   serveEventsFlags   // events.go
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -68,10 +69,14 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: role slug given to a membership created without role_slug or role_slugs (WorkOS's default role); empty: none (needs --database-url)")
 	c.Bundles.register(fs)
 	c.Postgres.register(fs)
+	c.Events.register(fs)
 	if err := parse(fs, args); err != nil {
 		return c, err
 	}
 	if err := c.Postgres.validate(c.DataFile); err != nil {
+		return c, err
+	}
+	if err := c.Events.validate(); err != nil {
 		return c, err
 	}
 	return c, c.validate()
@@ -248,6 +253,13 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.cleanup()
 		return nil, err
 	}
+	var stopEvents func()
+	if svc.handler, stopEvents, err = withEvents(svc.handler, c.Events, pg, c.Postgres.DatabaseURL, svc.apiKeys, c.MaxBodyBytes, log); err != nil {
+		svc.cleanup()
+		return nil, err
+	}
+	prev := svc.cleanup
+	svc.cleanup = func() { stopEvents(); prev() }
 	svc.handler = requestid.Handler(withMetrics(svc.handler, svc.metrics))
 	return svc, nil
 }

@@ -52,7 +52,7 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 			t.Errorf("migration %s not applied", m.Name)
 		}
 	}
-	if diff := cmp.Diff(4, len(st)); diff != "" { // 0001_schema, 0002_change_feed, 0003_positions, 0004_idempotency
+	if diff := cmp.Diff(5, len(st)); diff != "" { // 0001_schema, 0002_change_feed, 0003_positions, 0004_idempotency, 0005_events
 		t.Errorf("migrations: %s", diff)
 	}
 }
