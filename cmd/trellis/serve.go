@@ -241,6 +241,9 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		return nil, err
 	}
 	svc.handler = withMetrics(svc.handler, svc.metrics)
+	if pg != nil {
+		svc.handler = withLag(svc.handler, pg.follower.Lag)
+	}
 	return svc, nil
 }
 
