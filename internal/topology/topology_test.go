@@ -81,6 +81,7 @@ func TestTopology(t *testing.T) {
 	}
 	b := startNode(t, bin, "standby", addrB, standbyURL)
 	waitReady(t, b.url, 60*time.Second)
+	standbyNode(t, b.url)
 	startHAProxy(t, haproxy, front, addrA, addrB)
 	lb := "http://" + front
 	time.Sleep(1500 * time.Millisecond) // two health checks of each server
@@ -175,6 +176,38 @@ func TestTopology(t *testing.T) {
 	}
 	if r.failed > 0 {
 		t.Errorf("standby stopped: %d failed requests", r.failed)
+	}
+}
+
+// standbyNode checks what a node on a standby says about itself: writes
+// (admin and WorkOS routes) are 421 read_only, answers carry X-Trellis-Lag,
+// /ready and /metrics report the lag.
+func standbyNode(t *testing.T, base string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, w := range []struct{ path, body string }{
+		{postgres.AdminPath, `{"changes": [{"op": "upsert", "organization": {"id": "org_nope", "name": "Nope"}}]}`},
+		{"/organizations", `{"name": "Nope"}`},
+	} {
+		status, body, err := post(ctx, http.DefaultClient, base+w.path, []byte(w.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusMisdirectedRequest || !strings.Contains(string(body), `"read_only"`) || !strings.Contains(string(body), "standby") {
+			t.Errorf("POST %s on the standby node: %d %s; want 421 read_only naming the standby", w.path, status, body)
+		}
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("X-Trellis-Lag") == "" || !strings.Contains(string(metrics), "\ntrellis_replication_lag_seconds ") {
+		t.Errorf("the standby node's answers lack X-Trellis-Lag (%q) or its /metrics trellis_replication_lag_seconds", resp.Header.Get("X-Trellis-Lag"))
+	}
+	if _, body := ready(base); body["lag_seconds"] == nil || body["max_lag_seconds"] != 2.0 {
+		t.Errorf("/ready of the standby node: %v; want lag_seconds and max_lag_seconds 2", body)
 	}
 }
 
