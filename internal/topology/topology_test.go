@@ -594,14 +594,7 @@ func startNode(t *testing.T, bin, name, addr, dsn string, args ...string) *node 
 	cmd := exec.Command(bin, args...)
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
+	startProcess(t, cmd, func() {
 		_ = logFile.Close()
 		if t.Failed() {
 			out, _ := os.ReadFile(logPath)
@@ -640,14 +633,7 @@ func startHAProxy(t *testing.T, bin, front, primary, standby string) {
 	var log bytes.Buffer
 	cmd := exec.Command(bin, "-db", "-f", path)
 	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
+	startProcess(t, cmd, func() {
 		if t.Failed() {
 			t.Logf("haproxy output:\n%s", log.String())
 		}
@@ -664,6 +650,22 @@ func startHAProxy(t *testing.T, bin, front, primary, standby string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startProcess starts cmd and, when the test ends, kills it (by PID), waits
+// for it and calls after.
+func startProcess(t *testing.T, cmd *exec.Cmd, after func()) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		after()
+	})
 }
 
 // cleanEnv is the environment without TRELLIS_ settings, which would
