@@ -519,8 +519,11 @@ func check(ctx context.Context, client *http.Client, base string, i int, atLeast
 		Allowed  *bool  `json:"allowed"`
 		Revision *int64 `json:"revision"`
 	}
-	if err := json.Unmarshal(resp, &ans); err != nil || ans.Allowed == nil || ans.Revision == nil {
-		return status, false, 0, fmt.Errorf("check: not a decision: %s (%v)", resp, err)
+	if err := json.Unmarshal(resp, &ans); err != nil {
+		return status, false, 0, fmt.Errorf("check: %w: %s", err, resp)
+	}
+	if ans.Allowed == nil || ans.Revision == nil {
+		return status, false, 0, fmt.Errorf("check: not a decision: %s", resp)
 	}
 	return status, *ans.Allowed, *ans.Revision, nil
 }
