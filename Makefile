@@ -41,8 +41,9 @@ PGPORT ?= 55432
 test: test-policies test-go ## Run every test: Rego (opa test/check/fmt) and Go (unit, integration, end-to-end)
 
 .PHONY: test-go
-test-go: ## Go tests (fuzz seed corpora included)
+test-go: ## Go tests (fuzz seed corpora included; internal/topology needs haproxy)
 	$(GO) vet $(PKGS)
+	@command -v haproxy >/dev/null || echo "SKIP internal/topology: haproxy not found (apt-get install haproxy): the replica topology test does not run"
 	$(GO) test -count=1 $(PKGS)
 
 .PHONY: test-policies

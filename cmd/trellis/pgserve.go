@@ -8,6 +8,7 @@ import (
 	"flag"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,12 +26,14 @@ type servePostgresFlags struct {
 	PollInterval time.Duration
 	PollOnly     bool
 	MaxDepth     int
+	MaxLag       time.Duration
 }
 
 func (f *servePostgresFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.DatabaseURL, "database-url", "", databaseURLUsage+": serve its data, following every committed change (instead of --data)")
 	fs.DurationVar(&f.PollInterval, "poll-interval", time.Second, "how often the change log is read besides LISTEN/NOTIFY (the only way on a read replica)")
 	fs.BoolVar(&f.PollOnly, "poll-only", false, "do not LISTEN, only poll the change log (read replicas, where NOTIFY does not arrive)")
+	fs.DurationVar(&f.MaxLag, "max-lag", 2*time.Second, "not ready on /ready while the data may be further behind the primary database than this (0: no bound)")
 	fs.IntVar(&f.MaxDepth, "max-depth", model.DefaultMaxDepth, "most levels of a resource tree, the organization root included (PostgreSQL writes)")
 }
 
@@ -43,6 +46,8 @@ func (f servePostgresFlags) validate(dataFile string) error {
 		return errors.New("--poll-interval must be positive")
 	case f.MaxDepth <= 0:
 		return errors.New("--max-depth must be positive")
+	case f.MaxLag < 0:
+		return errors.New("--max-lag must not be negative (0: no bound)")
 	}
 	return nil
 }
@@ -56,8 +61,9 @@ type pgSource struct {
 	stop     func()
 }
 
-// startPostgres connects, migrates, and starts following the database into a
-// new engine. The first load happens in the background: the follower's Ready
+// startPostgres connects, migrates (on a read-only standby: checks that the
+// schema is migrated), and starts following the database into a new
+// engine. The first load happens in the background: the follower's Ready
 // turns true once it is done. stop ends the follower and closes the store.
 func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics, log *slog.Logger) (*pgSource, error) {
 	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
@@ -72,7 +78,8 @@ func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics
 		_ = store.Close()
 		return nil, err
 	}
-	follower := store.NewFollower(meteredApplier{eng, m}, postgres.FollowerConfig{PollInterval: f.PollInterval, NoListen: f.PollOnly, Logger: log})
+	follower := store.NewFollower(meteredApplier{eng, m}, postgres.FollowerConfig{PollInterval: f.PollInterval, NoListen: f.PollOnly, MaxLag: f.MaxLag, Logger: log})
+	m.WatchLag(follower.Lag)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
@@ -129,6 +136,19 @@ func (a meteredApplier) Apply(ctx context.Context, rev int64, changes []model.Ch
 	err := a.eng.Apply(ctx, rev, changes)
 	a.m.ObserveApply(time.Since(start))
 	return err
+}
+
+// LagHeader is the response header that carries how far behind the
+// primary database the data of the node's answers may be
+// (postgres.Follower.Lag), in seconds.
+const LagHeader = "X-Trellis-Lag"
+
+// withLag sets LagHeader on every answer.
+func withLag(next http.Handler, lag func() time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(LagHeader, strconv.FormatFloat(lag().Seconds(), 'f', 3, 64))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withAdmin also serves the admin write route (POST /v1/admin/changes),

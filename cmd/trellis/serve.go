@@ -260,7 +260,11 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 	}
 	prev := svc.cleanup
 	svc.cleanup = func() { stopEvents(); prev() }
-	svc.handler = requestid.Handler(withMetrics(svc.handler, svc.metrics))
+	svc.handler = withMetrics(svc.handler, svc.metrics)
+	if pg != nil {
+		svc.handler = withLag(svc.handler, pg.follower.Lag)
+	}
+	svc.handler = requestid.Handler(svc.handler)
 	return svc, nil
 }
 

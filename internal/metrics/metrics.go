@@ -206,3 +206,13 @@ func (m *Metrics) WatchDecisionCache(stats func() (hits, misses uint64)) {
 		}, func() float64 { _, m := stats(); return float64(m) }),
 	)
 }
+
+// WatchLag exports how far behind the primary the data may be, read from
+// lag at each scrape, as trellis_replication_lag_seconds (see
+// postgres.Follower.Lag).
+func (m *Metrics) WatchLag(lag func() time.Duration) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "trellis_replication_lag_seconds",
+		Help: "How far behind the primary database the data decisions are made on may be: the time since the newest moment as of which it holds every commit.",
+	}, func() float64 { return lag().Seconds() }))
+}

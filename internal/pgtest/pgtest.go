@@ -135,6 +135,59 @@ func NewCluster(t testing.TB, settings ...string) *Cluster {
 	return c
 }
 
+// NewStandby starts a hot standby of c for one test: a base backup of c
+// taken with pg_basebackup -R (so it streams c's WAL from then on) in a new
+// directory, started on its own free loopback port with hot_standby_feedback
+// on. c must be a private cluster (NewCluster). settings override pgtest's
+// own, as for NewCluster. The standby is read-only; it may be stopped and
+// started like any Cluster and is removed when the test ends.
+func (c *Cluster) NewStandby(t testing.TB, settings ...string) *Cluster {
+	t.Helper()
+	if c.external {
+		t.Fatal("pgtest: a standby needs a private primary (NewCluster)")
+	}
+	s, err := c.startStandby(settings)
+	if err != nil {
+		t.Fatalf("pgtest: standby: %v", err)
+	}
+	t.Cleanup(s.destroy)
+	return s
+}
+
+func (c *Cluster) startStandby(settings []string) (*Cluster, error) {
+	s, err := newDir(c.bin)
+	if err != nil {
+		return nil, err
+	}
+	s.settings = append([]string{"hot_standby_feedback=on"}, settings...)
+	ok := false
+	defer func() {
+		if !ok {
+			s.destroy()
+		}
+	}()
+	if out, err := s.command(filepath.Join(c.bin, "pg_basebackup"), "-D", filepath.Join(s.dir, "data"),
+		"-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "trellis", "-R", "-X", "stream", "--checkpoint=fast", "--no-sync").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pg_basebackup: %w: %s", err, out)
+	}
+	if err := s.listen(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// DatabaseURL returns dsn, a URL of a database on another cluster (the
+// standby's primary), pointed at c: the same database, user and options.
+func (c *Cluster) DatabaseURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		panic(fmt.Sprintf("pgtest: DatabaseURL of a DSN that is no URL: %v", err))
+	}
+	u.Host = fmt.Sprintf("127.0.0.1:%d", c.port)
+	return u.String()
+}
+
 // AdminURL returns the DSN of the cluster's maintenance database.
 func (c *Cluster) AdminURL() string { return c.url }
 
@@ -244,60 +297,69 @@ func startCluster(settings ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "trellis-pgtest-")
+	c, err := newDir(bin)
 	if err != nil {
-		return nil, fmt.Errorf("temp dir: %w", err)
+		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin, settings: settings}
+	c.settings = settings
 	ok := false
 	defer func() {
 		if !ok {
 			c.destroy()
 		}
 	}()
+	if out, err := c.command(filepath.Join(bin, "initdb"), "-D", filepath.Join(c.dir, "data"),
+		"-U", "trellis", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %w: %s", err, out)
+	}
+	if err := c.listen(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return c, nil
+}
+
+// newDir returns a Cluster with a new temporary directory, owned by the
+// user the server runs as, and no data directory yet.
+func newDir(bin string) (*Cluster, error) {
+	dir, err := os.MkdirTemp("", "trellis-pgtest-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	c := &Cluster{dir: dir, bin: bin}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root: run it as the postgres user.
 		u, err := user.Lookup("postgres")
 		if err != nil {
+			c.destroy()
 			return nil, fmt.Errorf("running as root needs a postgres system user to run the server as: %w", err)
 		}
 		c.asUser = "postgres"
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
+			c.destroy()
 			return nil, fmt.Errorf("chown %s: %w", dir, err)
 		}
 		// The temp dir's parents must be traversable by that user.
 		_ = os.Chmod(dir, 0o700)
 	}
-	pwfile := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pwfile, []byte("trellis\n"), 0o600); err != nil {
-		return nil, err
-	}
-	if c.asUser != "" {
-		u, _ := user.Lookup(c.asUser)
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		_ = os.Chown(pwfile, uid, gid)
-	}
-	if out, err := c.command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"),
-		"-U", "trellis", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %w: %s", err, out)
-	}
-	c.port, err = freePort()
-	if err != nil {
-		return nil, err
+	return c, nil
+}
+
+// listen starts the server of c's data directory on a free port, with its
+// reaper, and waits until it accepts connections.
+func (c *Cluster) listen() error {
+	var err error
+	if c.port, err = freePort(); err != nil {
+		return err
 	}
 	if err := c.start(); err != nil {
-		return nil, err
+		return err
 	}
 	c.startReaper()
 	c.url = fmt.Sprintf("postgres://trellis@127.0.0.1:%d/postgres?sslmode=disable", c.port)
-	if err := waitReady(c.url); err != nil {
-		return nil, err
-	}
-	ok = true
-	return c, nil
+	return waitReady(c.url)
 }
 
 // start runs pg_ctl start; the caller holds c.mu (or owns c exclusively).

@@ -61,6 +61,14 @@ type AdminResponse struct {
 	Revision int64 `json:"revision"`
 }
 
+// ReadOnlyCode and ReadOnlyMessage are the error code and message of a
+// write refused because the node's database is a read-only standby
+// (ErrReadOnly), answered with status 421 Misdirected Request.
+const (
+	ReadOnlyCode    = "read_only"
+	ReadOnlyMessage = "this Trellis node follows a read-only PostgreSQL standby and takes no writes: send writes to a node on the primary; nothing was written"
+)
+
 // AdminPath is the route of the admin write handler.
 const AdminPath = "/v1/admin/changes"
 
@@ -73,7 +81,8 @@ const AdminPath = "/v1/admin/changes"
 // data-model violation (the code is a model.Code… constant), 503
 // unavailable with Retry-After when the database is unavailable or the
 // write could not be serialized with concurrent writes (ErrUnavailable),
-// 500 otherwise (details logged, not returned).
+// 421 read_only on a node whose database is a read-only standby
+// (ErrReadOnly: the write belongs to a node on the primary), 500 otherwise (details logged, not returned).
 func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 	if cfg.Writer == nil || cfg.Authorize == nil {
 		return nil, errors.New("postgres: admin handler needs a Writer and an Authorize func")
@@ -114,6 +123,8 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 		switch {
 		case errors.As(err, &ve):
 			writeError(w, StatusOf(ve.Code), ve.Code, ve.Error())
+		case errors.Is(err, ErrReadOnly):
+			writeError(w, http.StatusMisdirectedRequest, ReadOnlyCode, ReadOnlyMessage)
 		case errors.Is(err, ErrUnavailable):
 			cfg.Logger.WarnContext(r.Context(), "admin write: database unavailable", "err", err)
 			w.Header().Set("Retry-After", RetryAfter)

@@ -33,6 +33,12 @@ const (
 // answer it 503 with Retry-After.
 var ErrUnavailable = errors.New("postgres: database unavailable")
 
+// ErrReadOnly is wrapped by the errors of writes to a database that is
+// read-only: a hot standby in recovery (or a server with
+// default_transaction_read_only). Nothing was written; the write must go to
+// the primary. APIs answer it 421 read_only.
+var ErrReadOnly = errors.New("postgres: the database is a read-only standby")
+
 // RetryAfter is the Retry-After (in seconds) that APIs send with a 503 for
 // ErrUnavailable.
 const RetryAfter = "1"
@@ -67,6 +73,15 @@ func translateUnavailable(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// readOnlyFailure reports whether err may say that the server takes no
+// writes: SQLSTATE 25006 (read_only_sql_transaction), or class 0A
+// (feature_not_supported), which a hot standby answers to BEGIN ISOLATION
+// LEVEL SERIALIZABLE. The caller confirms it with InRecovery.
+func readOnlyFailure(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "25006" || pqErr.Code.Class() == "0A")
 }
 
 // serializationFailure reports whether PostgreSQL aborted a transaction so

@@ -61,6 +61,9 @@ type FollowerConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// BatchRevisions bounds the revisions read in one query (default 1000).
 	BatchRevisions int
+	// MaxLag is the most Lag at which Ready reports ready; 0 means no
+	// bound (ready from the first load on, whatever the lag).
+	MaxLag time.Duration
 	// Logger receives progress and error reports (default: the Store's).
 	Logger *slog.Logger
 }
@@ -100,6 +103,12 @@ type Follower struct {
 	caughtUp atomic.Uint64
 	resync   atomic.Bool // the next step must load a full snapshot
 	wake     chan struct{}
+	// listening is whether LISTEN is in use (not NoListen, not a standby);
+	// freshAt (Unix nanoseconds) is the time as of which the applied data
+	// holds every commit (see Lag). marks belongs to the goroutine of Run.
+	listening atomic.Bool
+	freshAt   atomic.Int64
+	marks     []walMark
 
 	// quarantines and reread belong to the goroutine of Run; quarantined
 	// publishes the organizations for the other methods.
@@ -129,6 +138,7 @@ func (s *Store) NewFollower(app Applier, cfg FollowerConfig) *Follower {
 	f := &Follower{store: s, app: app, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1),
 		quarantines: model.NewQuarantineSet(nil), reread: map[string]bool{}, unannounced: map[string]bool{}}
 	f.listenerUp.Store(cfg.NoListen)
+	f.freshAt.Store(time.Now().UnixNano())
 	f.publishQuarantines()
 	return f
 }
@@ -148,13 +158,39 @@ func (f *Follower) Status() (applied, head int64, stale bool) {
 }
 
 // Ready reports readiness in the shape httpapi.Config.Ready wants: ready
-// after the first load, with the applied revision, the head, the stale
-// flag and the quarantined organizations as details. Quarantined
-// organizations do not make it unready: every other one is served.
+// after the first load while Lag is at most MaxLag (when set), with the
+// applied revision, the head, the stale flag, the lag and the quarantined
+// organizations as details. Quarantined organizations do not make it
+// unready: every other one is served.
 func (f *Follower) Ready() (bool, map[string]any) {
 	applied, head, stale := f.Status()
-	return f.Loaded(), map[string]any{"revision": applied, "head": head, "stale": stale,
-		"quarantined_organizations": f.Quarantined()}
+	lag := f.Lag()
+	ready := f.Loaded() && (f.cfg.MaxLag <= 0 || lag <= f.cfg.MaxLag)
+	details := map[string]any{"revision": applied, "head": head, "stale": stale,
+		"lag_seconds": lag.Seconds(), "quarantined_organizations": f.Quarantined()}
+	if f.cfg.MaxLag > 0 {
+		details["max_lag_seconds"] = f.cfg.MaxLag.Seconds()
+	}
+	return ready, details
+}
+
+// Lag returns how far behind the primary the applied data may be: the time
+// since the newest moment as of which it holds every commit of the primary.
+// Following the primary with LISTEN, it is 0 while the listener is up and
+// every notified revision is applied, and otherwise the time since the
+// last successful read of the change log began. On a hot standby it also
+// counts the standby's own replay: a read of the log made when the standby
+// had replayed the WAL it had received (streaming) at time T makes the data
+// fresh as of T. WAL the primary has not sent yet is not counted (it is
+// streamed as it is written); a standby that is not streaming, or a
+// database that cannot be read, only lets the lag grow. Before the first
+// load the lag is the time since the Follower was created.
+func (f *Follower) Lag() time.Duration {
+	applied, head, stale := f.Status()
+	if f.listening.Load() && !stale && applied >= head {
+		return 0
+	}
+	return max(time.Since(time.Unix(0, f.freshAt.Load())), 0)
 }
 
 // Quarantined returns the organizations held out of service because their
@@ -193,7 +229,15 @@ func (f *Follower) observeHead(h int64) {
 // the Applier keeps the last data and Status reports stale. Call Run once.
 func (f *Follower) Run(ctx context.Context) error {
 	var notify <-chan *pq.Notification
-	if !f.cfg.NoListen {
+	listen := !f.cfg.NoListen
+	if ro, err := f.store.InRecovery(ctx); listen && err == nil && ro {
+		// NOTIFY is not replicated, and a standby refuses LISTEN.
+		f.log.Info("change feed: the database is a hot standby; polling the change log only", "poll_interval", f.cfg.PollInterval.String())
+		listen = false
+		f.listenerUp.Store(true)
+	}
+	f.listening.Store(listen)
+	if listen {
 		l := pq.NewListener(withParam(f.store.dsn, "application_name", ListenerApplicationName),
 			f.cfg.MinBackoff, f.cfg.MaxBackoff, f.event)
 		defer l.Close()
@@ -306,8 +350,58 @@ func (f *Follower) poke() {
 }
 
 // step loads a snapshot when one is due, then applies every revision after
-// the applied one.
+// the applied one, and then records how fresh the data is.
 func (f *Follower) step(ctx context.Context) error {
+	// Read before any snapshot of the step: each one holds all it says.
+	pos, err := f.store.walPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f.catchUp(ctx); err != nil {
+		return err
+	}
+	f.fresh(pos)
+	return nil
+}
+
+// walMark is a moment a standby was streaming and had received WAL up to
+// lsn.
+type walMark struct {
+	at  time.Time
+	lsn int64
+}
+
+// maxWALMarks bounds the marks kept while a standby's replay lags: dropping
+// the oldest can only make Lag report more, never less.
+const maxWALMarks = 256
+
+// fresh advances freshAt after a successful step that began with pos: the
+// step applied every commit its snapshots held (see Lag).
+func (f *Follower) fresh(pos walPosition) {
+	if !pos.recovery {
+		f.marks = f.marks[:0]
+		f.freshAt.Store(pos.at.UnixNano())
+		return
+	}
+	if pos.streaming {
+		if len(f.marks) == maxWALMarks {
+			f.marks = slices.Delete(f.marks, 0, 1)
+		}
+		f.marks = append(f.marks, walMark{pos.at, pos.receive})
+	}
+	n := 0
+	for n < len(f.marks) && f.marks[n].lsn <= pos.replay {
+		n++
+	}
+	if n > 0 {
+		f.freshAt.Store(f.marks[n-1].at.UnixNano())
+		f.marks = slices.Delete(f.marks, 0, n)
+	}
+}
+
+// catchUp loads a snapshot when one is due, then applies every revision
+// after the applied one.
+func (f *Follower) catchUp(ctx context.Context) error {
 	if !f.loaded.Load() || f.resync.Load() {
 		if err := f.loadSnapshot(ctx); err != nil {
 			return err
@@ -511,6 +605,28 @@ func (f *Follower) loadSnapshot(ctx context.Context) error {
 	f.resync.Store(false)
 	f.loaded.Store(true)
 	return nil
+}
+
+// walPosition is what a step learns of the server's WAL before reading:
+// whether it is a standby in recovery and, if so, whether it is streaming
+// from its primary, and the WAL it has received and replayed (byte
+// positions).
+type walPosition struct {
+	at                  time.Time
+	recovery, streaming bool
+	receive, replay     int64
+}
+
+func (s *Store) walPosition(ctx context.Context) (walPosition, error) {
+	p := walPosition{at: time.Now()}
+	err := s.db.QueryRowContext(ctx, `SELECT pg_is_in_recovery(),
+		EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, 0),
+		coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0)`).Scan(&p.recovery, &p.streaming, &p.receive, &p.replay)
+	if err != nil {
+		return p, translateUnavailable(fmt.Errorf("read the WAL position: %w", err))
+	}
+	return p, nil
 }
 
 // errResync says the log cannot bring the applied revision up to date.

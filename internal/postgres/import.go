@@ -154,11 +154,18 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 	return rev, nil
 }
 
-// copyRows COPYs n rows, row(i) giving the values of row i.
+// importProgressRows is how many rows of a table Import copies between two
+// progress reports.
+const importProgressRows = 200_000
+
+// copyRows COPYs n rows, row(i) giving the values of row i, reporting its
+// progress to the Store's logger: every importProgressRows rows and when
+// the table is done.
 func (s *Store) copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n int, row func(i int) []any) error {
 	if n == 0 {
 		return nil
 	}
+	start := time.Now()
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = pq.QuoteIdentifier(c)
@@ -172,9 +179,14 @@ func (s *Store) copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []
 		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
 			return fmt.Errorf("copy %s: %w", table, err)
 		}
+		if (i+1)%importProgressRows == 0 && i+1 < n {
+			s.log.Info("import: copying", "table", table, "rows", i+1, "of", n,
+				"elapsed", time.Since(start).Round(time.Millisecond).String())
+		}
 	}
 	if _, err := stmt.ExecContext(ctx); err != nil {
 		return fmt.Errorf("copy %s: %w", table, err)
 	}
+	s.log.Info("import: table copied", "table", table, "rows", n, "elapsed", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

@@ -72,10 +72,21 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS trellis_schema_migrati
 // version order, and returns the ones it applied. It is idempotent and safe
 // to run from several processes at once: a session advisory lock serializes
 // them, and a process that waited finds nothing left to do.
+//
+// On a read-only server (a hot standby, see Store.InRecovery) it writes
+// nothing: it checks that every migration is applied (on the primary, and
+// replicated) and fails with an error wrapping ErrReadOnly that names the
+// missing ones otherwise.
 func Migrate(ctx context.Context, db *sqlx.DB) ([]Migration, error) {
 	ms, sqls, err := migrations()
 	if err != nil {
 		return nil, err
+	}
+	switch ro, err := inRecovery(ctx, db); {
+	case err != nil:
+		return nil, fmt.Errorf("migrate: %w", err)
+	case ro:
+		return nil, checkApplied(ctx, db)
 	}
 	conn, err := db.Connx(ctx)
 	if err != nil {
@@ -119,6 +130,26 @@ func Migrate(ctx context.Context, db *sqlx.DB) ([]Migration, error) {
 		applied = append(applied, m)
 	}
 	return applied, nil
+}
+
+// checkApplied fails, wrapping ErrReadOnly, when a migration of this binary
+// is not applied to the read-only database db.
+func checkApplied(ctx context.Context, db *sqlx.DB) error {
+	status, err := MigrationStatus(ctx, db)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, m := range status {
+		if !m.Applied() {
+			missing = append(missing, m.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("migrate: %w and lacks migrations %s: run trellis migrate against the primary, then start again once the standby has replayed them",
+			ErrReadOnly, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // MigrationStatus lists every embedded migration with when it was applied

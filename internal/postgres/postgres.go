@@ -146,6 +146,21 @@ func (s *Store) Head(ctx context.Context) (int64, error) {
 	return head, nil
 }
 
+// InRecovery reports whether the database is a hot standby in recovery
+// (pg_is_in_recovery) or read-only by default_transaction_read_only: a
+// server Trellis must not write to, migrations included.
+func (s *Store) InRecovery(ctx context.Context) (bool, error) {
+	return inRecovery(ctx, s.db)
+}
+
+func inRecovery(ctx context.Context, q sqlx.QueryerContext) (bool, error) {
+	var ro bool
+	if err := sqlx.GetContext(ctx, q, &ro, "SELECT pg_is_in_recovery() OR current_setting('default_transaction_read_only') = 'on'"); err != nil {
+		return false, translateUnavailable(fmt.Errorf("postgres: read recovery state: %w", err))
+	}
+	return ro, nil
+}
+
 // Prune deletes the change log of every revision below before (keep the
 // newest revision: before must be at most Head). Followers that have not
 // applied revision before-1 yet reload a full snapshot instead.
@@ -231,11 +246,17 @@ const (
 // deadlock, it runs the whole transaction again, fn included, after a
 // random wait of up to 5 ms, doubling to at most 250 ms: writeAttempts runs
 // in all, after which the failure wraps ErrUnavailable. It is the one place
-// writes are retried; every write transaction goes through it.
-func writeTx(ctx context.Context, db beginner, fn func(tx *sqlx.Tx) error) error {
+// writes are retried; every write transaction goes through it. On a
+// read-only server (a hot standby) the failure wraps ErrReadOnly.
+func writeTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
 	delay := retryBaseDelay
 	for attempt := 1; ; attempt++ {
 		err := inTx(ctx, db, &sql.TxOptions{Isolation: sql.LevelSerializable}, fn)
+		if readOnlyFailure(err) {
+			if ro, rerr := inRecovery(ctx, db); rerr == nil && ro {
+				return fmt.Errorf("%w: %w", ErrReadOnly, err)
+			}
+		}
 		if !serializationFailure(err) {
 			return err
 		}

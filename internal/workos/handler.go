@@ -271,6 +271,7 @@ type errorBody struct {
 //	                                     422 invalid_request_parameters
 //	*authz.StaleError                    503 revision_not_applied
 //	ErrUnavailable                       503 unavailable, Retry-After
+//	ErrReadOnly                          421 read_only
 //	authz.ErrNotReady                    503 not_ready (Retry-After)
 //	*authz.OrganizationUnavailableError  503 organization_unavailable (Retry-After)
 //	authz.ErrUnavailable, canceled       503 unavailable
@@ -313,6 +314,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Code: "invalid_request_parameters", Message: val.Error(), Errors: val.Problems})
 	case errors.As(err, &stale):
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "revision_not_applied", Message: stale.Error() + "; retry later"})
+	case errors.Is(err, ErrReadOnly):
+		writeJSON(w, http.StatusMisdirectedRequest, errorBody{Code: "read_only",
+			Message: "this Trellis node follows a read-only PostgreSQL standby and takes no writes: send writes to a node on the primary; nothing was written"})
 	case errors.Is(err, ErrUnavailable):
 		h.log.WarnContext(r.Context(), "store unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
 		retryAfter(w, retryUnavailable)

@@ -460,6 +460,11 @@ var ErrConflict = errors.New("conflict")
 // connection broke during its commit. Answered 503 with Retry-After.
 var ErrUnavailable = errors.New("store unavailable")
 
+// ErrReadOnly is wrapped by Store errors for a write to a store whose
+// database takes no writes (a hot standby). Nothing was written. Answered
+// 421 read_only: the write belongs to a node on the primary.
+var ErrReadOnly = errors.New("store is read-only")
+
 // ValidationError is a request whose data breaks a rule. Problems are
 // answered as the "errors" of a WorkOS 422 body.
 type ValidationError struct {

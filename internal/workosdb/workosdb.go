@@ -176,9 +176,13 @@ var wireFields = map[string]string{
 // *workos.ValidationError with the model's code. A unique violation the
 // checks here did not foresee (a concurrent writer outside Trellis) is a
 // conflict too. A database that is unavailable (postgres.ErrUnavailable)
-// wraps workos.ErrUnavailable. Other errors are returned as they are:
+// wraps workos.ErrUnavailable, one that is read-only (postgres.ErrReadOnly)
+// workos.ErrReadOnly. Other errors are returned as they are:
 // internal failures.
 func translate(err error) error {
+	if errors.Is(err, postgres.ErrReadOnly) {
+		return fmt.Errorf("%w: %w", workos.ErrReadOnly, err)
+	}
 	if errors.Is(err, postgres.ErrUnavailable) {
 		return fmt.Errorf("%w: %w", workos.ErrUnavailable, err)
 	}
