@@ -186,27 +186,25 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	// An unknown membership is a 404, as for a check, not an empty list.
-	if _, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("om")); err != nil {
-		return err
-	}
 	// The resources listed are of the permission's resource type, under
 	// the parent at any depth (WorkOS: a workspace-admin role holding
-	// project:edit lists the workspace's projects).
+	// project:edit lists the workspace's projects). An unknown permission
+	// is left to the policy, whose unknown_permission is the 422, after
+	// not_ready and organization_unavailable.
 	perm, err := h.cfg.Store.GetPermission(r.Context(), q["permission_slug"])
-	if errors.Is(err, ErrNotFound) {
-		return &ValidationError{Problems: []Problem{{Field: "permission_slug", Code: "unknown_permission",
-			Message: fmt.Sprintf("permission %q does not exist", q["permission_slug"])}}}
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	pref := authzRef(parent)
 	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
 		return h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
-			authz.ListRequest{Permission: perm.Slug, ResourceType: perm.ResourceTypeSlug, Parent: &pref, After: after, Limit: authz.MaxPageSize}, cons)
+			authz.ListRequest{Permission: q["permission_slug"], ResourceType: perm.ResourceTypeSlug, Parent: &pref, After: after, Limit: authz.MaxPageSize}, cons)
 	})
 	if err != nil {
+		return err
+	}
+	// An unknown membership is a 404, as for a check, not an empty list.
+	if _, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("om")); err != nil {
 		return err
 	}
 	// The policy answered at a revision the store has reached (the store is
