@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 )
 
 // SignatureHeader is the header that carries a delivery's signature, in
@@ -241,7 +240,7 @@ func (n nullString) Scan(v any) error {
 type nullTime struct{ p *time.Time }
 
 func (n nullTime) Scan(v any) error {
-	var t pq.NullTime
+	var t sql.NullTime
 	if err := t.Scan(v); err != nil {
 		return err
 	}

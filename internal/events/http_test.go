@@ -78,7 +78,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	req, _ := http.NewRequest("GET", srv.URL+"/events", nil)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/events", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func readSSE(t testing.TB, r *bufio.Reader, n int) []sseEvent {
 
 func openWatch(t testing.TB, ctx context.Context, url string, headers ...string) *bufio.Reader {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func openWatch(t testing.TB, ctx context.Context, url string, headers ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("watch: %d", resp.StatusCode)
 	}
 	t.Cleanup(func() { _ = resp.Body.Close() })
