@@ -50,8 +50,8 @@ test-go: ## Go tests (fuzz seed corpora included; internal/topology needs haprox
 test-policies: ## Rego: opa check --strict, opa fmt, opa test with ≥ 95 % coverage
 	$(OPA) check --strict policies/
 	$(OPA) fmt --fail --list policies/
-	$(OPA) test policies/ --fail-on-empty
-	$(OPA) test policies/ --coverage --threshold 95 --format=json >/dev/null \
+	$(OPA) test policies/ --fail-on-empty --timeout 60s
+	$(OPA) test policies/ --timeout 60s --coverage --threshold 95 --format=json >/dev/null \
 		|| { echo "Rego coverage is under 95 %"; exit 1; }
 
 .PHONY: bundle
