@@ -30,14 +30,7 @@ func build(ds *model.Dataset) (*state, error) {
 		return nil, err
 	}
 	for _, q := range ds.Quarantined {
-		org := st.str.intern(q.Organization)
-		st.putHeld(&st.heldOrgs, &st.heldOrgByID, org, org)
-		for _, id := range q.Resources {
-			st.putHeld(&st.heldRes, &st.heldResByID, st.str.intern(id), org)
-		}
-		for _, id := range q.Memberships {
-			st.putHeld(&st.heldMems, &st.heldMemByID, st.str.intern(id), org)
-		}
+		st.putQuarantine(q)
 	}
 	st.str.arenaAtCompact = len(st.str.arena)
 	st.lists.dataAtCompact = len(st.lists.data)

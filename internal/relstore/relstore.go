@@ -229,31 +229,22 @@ func (s *Store) Apply(ctx context.Context, txn storage.Transaction, revision int
 // document before the change). An error of before fails ApplyWith as the
 // change's own error would.
 func (s *Store) ApplyWith(ctx context.Context, txn storage.Transaction, revision int64, changes []model.Change, before func(model.Change) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t, err := s.writeTxn(txn)
-	if err != nil {
-		return err
-	}
-	s.lock(t)
-	mark := len(t.undo)
-	for i, ch := range changes {
-		var err error
-		if before != nil {
-			err = before(ch)
+	return s.change(ctx, txn, func(st *state) error {
+		for i, ch := range changes {
+			var err error
+			if before != nil {
+				err = before(ch)
+			}
+			if err == nil {
+				err = st.apply(ch)
+			}
+			if err != nil {
+				return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
+			}
 		}
-		if err == nil {
-			err = s.st.apply(ch)
-		}
-		if err != nil {
-			t.rollback(mark)
-			return fmt.Errorf("change %d of %d: %w", i+1, len(changes), err)
-		}
-	}
-	s.st.setRevision(revision)
-	t.changed = true
-	return nil
+		st.setRevision(revision)
+		return nil
+	})
 }
 
 // rollback undoes the changes logged after the first mark entries.
