@@ -118,24 +118,24 @@ func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 // reads the database head.
 func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, workos.Replays, authz.Config) {
 	t.Helper()
-	pg, cfg := followedPostgres(t, eng)
+	pg, cfg := followedPostgres(t, eng, pgtest.URL(t), postgres.FollowerConfig{PollInterval: 50 * time.Millisecond})
 	return workosdb.New(pg), workosdb.NewReplays(pg), cfg
 }
 
 // followedPostgres is postgresStore's database: a migrated postgres.Store
-// on a fresh database, with a follower feeding eng, and the service
-// configuration that reads the follower's head.
-func followedPostgres(t testing.TB, eng *engine.Engine) (*postgres.Store, authz.Config) {
+// on the database dsn, with a follower (configured by fc) feeding eng,
+// loaded, and the service configuration that reads the follower's head.
+func followedPostgres(t testing.TB, eng *engine.Engine, dsn string, fc postgres.FollowerConfig) (*postgres.Store, authz.Config) {
 	t.Helper()
 	ctx := context.Background()
-	pg, err := postgres.Open(ctx, pgtest.URL(t), postgres.Config{})
+	pg, err := postgres.Open(ctx, dsn, postgres.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pg.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f := pg.NewFollower(eng, postgres.FollowerConfig{PollInterval: 50 * time.Millisecond})
+	f := pg.NewFollower(eng, fc)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

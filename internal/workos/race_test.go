@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/pgtest"
 	"github.com/trellis-authz/trellis/internal/postgres"
 	"github.com/trellis-authz/trellis/internal/postgres/postgrestest"
 	"github.com/trellis-authz/trellis/internal/workos"
@@ -247,7 +249,7 @@ func newPostgresEnv(t testing.TB) (*env, *postgres.Store) {
 	var pg *postgres.Store
 	e := newEnvOn(t, backend{"postgres", func(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store, workos.Replays, authz.Config) {
 		var cfg authz.Config
-		pg, cfg = followedPostgres(t, eng)
+		pg, cfg = followedPostgres(t, eng, pgtest.URL(t), postgres.FollowerConfig{PollInterval: 50 * time.Millisecond})
 		return workosdb.New(pg), workosdb.NewReplays(pg), cfg
 	}})
 	return e, pg

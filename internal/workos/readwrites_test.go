@@ -31,31 +31,8 @@ func instance(t testing.TB, dsn string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := postgres.Open(ctx, dsn, postgres.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pg.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f := pg.NewFollower(eng, postgres.FollowerConfig{PollInterval: 40 * time.Millisecond, NoListen: true})
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = f.Run(runCtx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = pg.Close()
-	})
-	for deadline := time.Now().Add(10 * time.Second); !f.Loaded(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the follower did not load the first snapshot within 10s")
-		}
-	}
-	svc, err := authz.New(authz.Config{Engine: eng, Head: f.Head, MaxWait: 5 * time.Second, DecisionCacheSize: 1000})
+	pg, cfg := followedPostgres(t, eng, dsn, postgres.FollowerConfig{PollInterval: 40 * time.Millisecond, NoListen: true})
+	svc, err := authz.New(authz.Config{Engine: eng, Head: cfg.Head, MaxWait: 5 * time.Second, DecisionCacheSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
