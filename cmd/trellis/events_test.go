@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trellis-authz/trellis/internal/pgtest"
+	"github.com/trellis-authz/trellis/internal/workos/sdktest"
 )
 
 // TestServeEventsMatchEntities: as `trellis serve --database-url` mounts
@@ -114,22 +114,9 @@ func TestEventsNodeSDK(t *testing.T) {
 	if testing.Short() || os.Getenv("TRELLIS_SKIP_SDK_TEST") == "1" {
 		t.Skip("skipped on request (-short or TRELLIS_SKIP_SDK_TEST=1)")
 	}
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: the WorkOS SDK test needs Node.js (≥ 20) and npm; install them, or set TRELLIS_SKIP_SDK_TEST=1", tool)
-		}
-	}
-	dir, err := filepath.Abs("../../internal/workos/sdktest")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := sdktest.Dir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	install := exec.CommandContext(ctx, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error")
-	install.Dir = dir
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
 	url := startService(t, testConfig(t, "--database-url", pgtest.URL(t), "--api-key", "k1", "--poll-interval", "50ms"))
 	node := exec.CommandContext(ctx, "node", "events.mjs")
 	node.Dir = dir

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/pgtest"
 	"github.com/trellis-authz/trellis/internal/workos"
+	"github.com/trellis-authz/trellis/internal/workos/sdktest"
 )
 
 func TestIdempotencyKey(t *testing.T) { conformance(t, testIdempotencyKey) }
@@ -194,7 +194,7 @@ func TestNodeSDKRetries(t *testing.T) {
 	if testing.Short() || os.Getenv("TRELLIS_SKIP_SDK_TEST") == "1" {
 		t.Skip("skipped on request (-short or TRELLIS_SKIP_SDK_TEST=1)")
 	}
-	dir := sdkDir(t)
+	dir := sdktest.Dir(t)
 	e := newEnvOn(t, postgresBackend)
 	proxy := &droppingProxy{target: e.srv.URL, seen: map[string]bool{}}
 	ps := httptest.NewServer(proxy)
@@ -239,27 +239,4 @@ func TestNodeSDKRetries(t *testing.T) {
 	if role := e.do("GET", "/authorization/roles/workspace-viewer", nil, 200); role["id"] != got["role"] {
 		t.Errorf("role: %v, the SDK returned %s", role["id"], got["role"])
 	}
-}
-
-// sdkDir installs the SDK (npm ci from the committed lockfile) and returns
-// the directory of the SDK scripts; a missing Node.js fails the test.
-func sdkDir(t *testing.T) string {
-	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: the WorkOS SDK tests need Node.js (≥ 20) and npm; install them, or set TRELLIS_SKIP_SDK_TEST=1 to skip this test", tool)
-		}
-	}
-	dir, err := filepath.Abs("sdktest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	install := exec.CommandContext(ctx, "npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error")
-	install.Dir = dir
-	if out, err := install.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return dir
 }

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/trellis-authz/trellis/internal/workos/sdktest"
 )
 
 // TestNodeSDK drives the handler with the unmodified official WorkOS Node
@@ -20,7 +22,7 @@ func TestNodeSDK(t *testing.T) {
 	if testing.Short() || os.Getenv("TRELLIS_SKIP_SDK_TEST") == "1" {
 		t.Skip("skipped on request (-short or TRELLIS_SKIP_SDK_TEST=1)")
 	}
-	dir := sdkDir(t)
+	dir := sdktest.Dir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
