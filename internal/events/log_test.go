@@ -106,13 +106,15 @@ func TestOneEventPerEntityAndTransaction(t *testing.T) {
 	m := &model.Membership{ID: "om_zed", UserID: "user_zed", OrganizationID: "org_acme", Status: "active", RoleSlugs: []string{"org-member", "org-admin"}}
 	rev1 := write(model.Change{Op: model.OpUpsert, Membership: m},
 		model.Change{Op: model.OpUpsert, Resource: &model.Resource{ID: "authz_resource_zed", OrganizationID: "org_acme", Type: "workspace", ExternalID: "zed", Name: "Zed"}},
+		model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{ID: "ra_zed", MembershipID: "om_zed", RoleSlug: "workspace-viewer", ResourceID: "authz_resource_zed"}},
 		// Created and deleted in one transaction: no event.
 		model.Change{Op: model.OpUpsert, Organization: &model.Organization{ID: "org_tmp", Name: "Tmp"}},
 		model.Change{Op: model.OpDelete, Organization: &model.Organization{ID: "org_tmp"}})
 	m2 := *m
 	m2.Status = "inactive"
 	rev2 := write(model.Change{Op: model.OpUpsert, Membership: &m2})
-	rev3 := write(model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: "om_zed"}})
+	rev3 := write(model.Change{Op: model.OpDelete, Membership: &model.Membership{ID: "om_zed"}},
+		model.Change{Op: model.OpDelete, Resource: &model.Resource{ID: "authz_resource_zed"}})
 
 	all, err := l.List(ctx, events.Query{})
 	if err != nil {
@@ -147,8 +149,14 @@ func TestOneEventPerEntityAndTransaction(t *testing.T) {
 	want := []summary{
 		{Revision: rev1, Type: "organization_membership.created", ID: "om_zed", Org: "org_acme", Status: "active", Object: "organization_membership", Roles: roles},
 		{Revision: rev1, Type: "trellis.authorization_resource.created", ID: "authz_resource_zed", Org: "org_acme", Object: "authorization_resource"},
+		{Revision: rev1, Type: "trellis.role_assignment.created", ID: "ra_zed", Org: "org_acme", Object: "role_assignment"},
 		{Revision: rev2, Type: "organization_membership.updated", ID: "om_zed", Org: "org_acme", Status: "inactive", Object: "organization_membership", Roles: roles},
-		{Revision: rev3, Type: "organization_membership.deleted", ID: "om_zed", Org: "org_acme", Status: "inactive", Object: "organization_membership", Roles: []any{}},
+		// The state it had when it went, roles included, and the assignment
+		// deleted with it (and its resource) still filed under its
+		// organization.
+		{Revision: rev3, Type: "organization_membership.deleted", ID: "om_zed", Org: "org_acme", Status: "inactive", Object: "organization_membership", Roles: roles},
+		{Revision: rev3, Type: "trellis.role_assignment.deleted", ID: "ra_zed", Org: "org_acme", Object: "role_assignment"},
+		{Revision: rev3, Type: "trellis.authorization_resource.deleted", ID: "authz_resource_zed", Org: "org_acme", Object: "authorization_resource"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
