@@ -67,26 +67,6 @@ func (s *Store) MergeOrganization(ctx context.Context, txn storage.Transaction, 
 	return s.change(ctx, txn, func(st *state) error { return st.merge(sub, org) })
 }
 
-// change runs fn on the document in write transaction txn, under the
-// write lock, and undoes what fn did if it fails.
-func (s *Store) change(ctx context.Context, txn storage.Transaction, fn func(*state) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	t, err := s.writeTxn(txn)
-	if err != nil {
-		return err
-	}
-	s.lock(t)
-	mark := len(t.undo)
-	if err := fn(s.st); err != nil {
-		t.rollback(mark)
-		return err
-	}
-	t.changed = true
-	return nil
-}
-
 func (st *state) removeOrganization(org string) (resources, memberships []string) {
 	id := st.str.lookup(org)
 	if id == 0 {

@@ -247,6 +247,26 @@ func (s *Store) ApplyWith(ctx context.Context, txn storage.Transaction, revision
 	})
 }
 
+// change runs fn on the document in write transaction txn, under the
+// write lock, and undoes what fn did if it fails.
+func (s *Store) change(ctx context.Context, txn storage.Transaction, fn func(*state) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := s.writeTxn(txn)
+	if err != nil {
+		return err
+	}
+	s.lock(t)
+	mark := len(t.undo)
+	if err := fn(s.st); err != nil {
+		t.rollback(mark)
+		return err
+	}
+	t.changed = true
+	return nil
+}
+
 // rollback undoes the changes logged after the first mark entries.
 func (t *txn) rollback(mark int) {
 	for i := len(t.undo) - 1; i >= mark; i-- {
