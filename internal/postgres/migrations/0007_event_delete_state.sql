@@ -14,13 +14,32 @@
 --
 -- Numbered to be renumbered freely: it depends on 0005 and 0006 only.
 
+-- The helpers are PL/pgSQL for their cached plans, as 0005's builders are.
+
+-- trellis_event_roles is a membership's roles as its event shows them, in
+-- position order.
+CREATE FUNCTION trellis_event_roles(p_membership text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+    SELECT coalesce(jsonb_agg(jsonb_build_object('slug', ro.slug) ORDER BY mr.position, ro.slug), '[]'::jsonb)
+    FROM membership_roles mr JOIN roles ro ON ro.id = mr.role_id WHERE mr.membership_id = p_membership);
+END $$;
+
+-- trellis_assignment_organization is an assignment's organization, told by
+-- its membership or, once that is gone, its resource.
+CREATE FUNCTION trellis_assignment_organization(p_membership text, p_resource text) RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce(
+        (SELECT m.organization_id FROM organization_memberships m WHERE m.id = p_membership),
+        (SELECT x.organization_id FROM resources x WHERE x.id = p_resource));
+END $$;
+
 CREATE OR REPLACE FUNCTION trellis_log_membership() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM trellis_log('membership', 'delete', jsonb_build_object('id', OLD.id), 'deleted',
             to_jsonb(OLD) || jsonb_build_object(
-                'deleted_roles', (SELECT coalesce(jsonb_agg(jsonb_build_object('slug', ro.slug) ORDER BY mr.position, ro.slug), '[]'::jsonb)
-                                  FROM membership_roles mr JOIN roles ro ON ro.id = mr.role_id WHERE mr.membership_id = OLD.id),
+                'deleted_roles', trellis_event_roles(OLD.id),
                 'deleted_organization_name', (SELECT o.name FROM organizations o WHERE o.id = OLD.organization_id)));
         RETURN OLD;
     ELSIF TG_OP = 'INSERT' OR NEW IS DISTINCT FROM OLD THEN
@@ -38,20 +57,16 @@ CREATE TRIGGER organization_memberships_log_delete BEFORE DELETE ON organization
     EXECUTE FUNCTION trellis_log_membership();
 
 CREATE OR REPLACE FUNCTION trellis_event_membership(r jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    roles jsonb := coalesce(r->'deleted_roles', trellis_event_roles(r->>'id'));
 BEGIN
-    RETURN (
-    WITH roles AS (
-        SELECT coalesce(r->'deleted_roles',
-            (SELECT coalesce(jsonb_agg(jsonb_build_object('slug', ro.slug) ORDER BY mr.position, ro.slug), '[]'::jsonb)
-             FROM membership_roles mr JOIN roles ro ON ro.id = mr.role_id WHERE mr.membership_id = r->>'id')) AS list)
-    SELECT jsonb_build_object('object', 'organization_membership', 'id', r->'id', 'user_id', r->'user_id',
+    RETURN jsonb_build_object('object', 'organization_membership', 'id', r->'id', 'user_id', r->'user_id',
         'organization_id', r->'organization_id',
         'organization_name', coalesce(r->'deleted_organization_name',
             (SELECT to_jsonb(o.name) FROM organizations o WHERE o.id = r->>'organization_id')),
-        'status', r->'status', 'role', roles.list->0, 'roles', roles.list,
+        'status', r->'status', 'role', roles->0, 'roles', roles,
         'directory_managed', false, 'custom_attributes', '{}'::jsonb,
-        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'))
-    FROM roles);
+        'created_at', trellis_event_ts(r->'created_at'), 'updated_at', trellis_event_ts(r->'updated_at'));
 END $$;
 
 CREATE OR REPLACE FUNCTION trellis_log_assignment() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -67,9 +82,8 @@ BEGIN
     IF TG_OP = 'DELETE' OR moved THEN
         PERFORM trellis_log('assignment', 'delete', jsonb_build_object(
             'id', OLD.id, 'membership_id', OLD.membership_id, 'role', OLD.role_slug, 'resource_id', OLD.resource_id),
-            'deleted', to_jsonb(OLD) || jsonb_build_object('organization_id', coalesce(
-                (SELECT m.organization_id FROM organization_memberships m WHERE m.id = OLD.membership_id),
-                (SELECT x.organization_id FROM resources x WHERE x.id = OLD.resource_id))));
+            'deleted', to_jsonb(OLD) || jsonb_build_object('organization_id',
+                trellis_assignment_organization(OLD.membership_id, OLD.resource_id)));
     END IF;
     IF TG_OP = 'INSERT' OR moved THEN
         PERFORM trellis_log('assignment', 'upsert', jsonb_build_object(
@@ -93,7 +107,6 @@ BEGIN
         WHEN 'role' THEN r->>'organization_id'
         WHEN 'resource' THEN r->>'organization_id'
         WHEN 'assignment' THEN coalesce(r->>'organization_id',
-            (SELECT m.organization_id FROM organization_memberships m WHERE m.id = r->>'membership_id'),
-            (SELECT x.organization_id FROM resources x WHERE x.id = r->>'resource_id'))
+            trellis_assignment_organization(r->>'membership_id', r->>'resource_id'))
         END);
 END $$;
