@@ -39,6 +39,11 @@ const DefaultMaxInFlight = 256
 // retryOverloaded is the Retry-After of a 429.
 const retryOverloaded = time.Second
 
+// DefaultMemberRole is the slug of WorkOS's default role: a membership
+// created without roles gets it when it exists and Config.DefaultRoleSlug
+// does not name another.
+const DefaultMemberRole = "member"
+
 // DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
 const DefaultMaxBodyBytes = 1 << 20
 
@@ -72,8 +77,10 @@ type Config struct {
 	// APIKeys are accepted as "Authorization: Bearer <key>"; several may be
 	// valid at once (rotation). Every route requires one.
 	APIKeys []string
-	// DefaultRoleSlug is given to a membership created without role_slug
-	// or role_slugs (WorkOS's "default role"); "" creates it with none.
+	// DefaultRoleSlug, if not "", is given to a membership created without
+	// role_slug or role_slugs (an override of WorkOS's "default role"); ""
+	// gives such a membership DefaultMemberRole if that role exists, else
+	// no role.
 	DefaultRoleSlug string
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64

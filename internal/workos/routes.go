@@ -1,7 +1,9 @@
 package workos
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -273,13 +275,36 @@ func (h *Handler) createMembership(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	in := MembershipInput{OrganizationID: req.OrganizationID, UserID: req.UserID}
-	switch {
-	case roles != nil:
-		in.RoleSlugs = *roles
-	case h.cfg.DefaultRoleSlug != "":
-		in.RoleSlugs = []string{h.cfg.DefaultRoleSlug}
+	if roles == nil {
+		roles, err = h.defaultRoles(r.Context(), req.OrganizationID)
+		if err != nil {
+			return err
+		}
 	}
+	in.RoleSlugs = *roles
 	return written(h, w, http.StatusCreated, membershipOut)(h.cfg.Store.CreateMembership(r.Context(), in))
+}
+
+// defaultRoles returns the roles of a membership of orgID created without
+// role_slug or role_slugs: the configured DefaultRoleSlug if there is one
+// (checked by CreateMembership like any slug sent); else WorkOS's default
+// role, DefaultMemberRole, when orgID sees an organization-level role with
+// that slug; else none.
+// An unknown organization gives none here and is refused by CreateMembership.
+func (h *Handler) defaultRoles(ctx context.Context, orgID string) (*[]string, error) {
+	if h.cfg.DefaultRoleSlug != "" {
+		return &[]string{h.cfg.DefaultRoleSlug}, nil
+	}
+	switch role, err := h.cfg.Store.GetRole(ctx, orgID, DefaultMemberRole); {
+	case err == nil && role.ResourceTypeSlug == model.OrganizationType:
+		return &[]string{DefaultMemberRole}, nil
+	case err == nil:
+		return &[]string{}, nil // a "member" role of another resource type cannot be a membership's
+	case errors.Is(err, ErrNotFound):
+		return &[]string{}, nil
+	default:
+		return nil, fmt.Errorf("look up the default role %q: %w", DefaultMemberRole, err)
+	}
 }
 
 func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request) error {

@@ -787,3 +787,54 @@ func testConsistency(t *testing.T, newEnv envMaker) {
 		t.Fatalf("a store read with a revision header: %d", r.status)
 	}
 }
+
+func TestMembershipDefaultRole(t *testing.T) { conformance(t, testMembershipDefaultRole) }
+
+// testMembershipDefaultRole: without roles in the request a membership gets
+// the override if configured, else the environment's "member" role if it
+// exists as an organization-level role, else none.
+func testMembershipDefaultRole(t *testing.T, newEnv envMaker) {
+	const base = "/user_management/organization_memberships"
+	roleSlugs := func(m obj) []string {
+		var out []string
+		for _, r := range m["roles"].([]any) {
+			out = append(out, str(r.(obj)["slug"]))
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		override string
+		roles    []obj // created before the membership
+		body     obj   // extra fields of the create request
+		want     []string
+	}{
+		{name: "no member role", want: nil},
+		{name: "member role", roles: []obj{{"slug": "member", "name": "Member"}}, want: []string{"member"}},
+		{name: "member of another type", roles: []obj{{"slug": "member", "name": "Member", "resource_type_slug": "workspace"}}, want: nil},
+		{name: "override", override: "admin", roles: []obj{{"slug": "member", "name": "Member"}, {"slug": "admin", "name": "Admin"}}, want: []string{"admin"}},
+		{name: "sent roles win", roles: []obj{{"slug": "member", "name": "Member"}, {"slug": "admin", "name": "Admin"}}, body: obj{"role_slug": "admin"}, want: []string{"admin"}},
+		{name: "sent none", roles: []obj{{"slug": "member", "name": "Member"}}, body: obj{"role_slugs": []string{}}, want: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, withDefaultRole(tc.override))
+			e.do("POST", "/authorization/resource_types", obj{"slug": "workspace", "name": "Workspace", "parent_type_slugs": []string{"organization"}}, 201)
+			for _, r := range tc.roles {
+				e.do("POST", "/authorization/roles", r, 201)
+			}
+			org := str(e.do("POST", "/organizations", obj{"name": "Acme"}, 201)["id"])
+			body := obj{"organization_id": org, "user_id": "user_dana"}
+			for k, v := range tc.body {
+				body[k] = v
+			}
+			m := e.do("POST", base, body, 201)
+			if d := cmp.Diff(tc.want, roleSlugs(m)); d != "" {
+				t.Errorf("roles (-want +got):\n%s", d)
+			}
+			if got := roleSlugs(e.do("GET", base+"/"+str(m["id"]), nil, 200)); !cmp.Equal(got, tc.want) {
+				t.Errorf("read back roles %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
