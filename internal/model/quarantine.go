@@ -84,6 +84,12 @@ func newOwners(d *Dataset) *owners {
 			o.resources[r.ID] = r.OrganizationID
 		}
 	}
+	// Groups are principals like memberships, their ids of another prefix.
+	for _, g := range d.Groups {
+		if _, dup := o.members[g.ID]; !dup {
+			o.members[g.ID] = g.OrganizationID
+		}
+	}
 	return o
 }
 
@@ -122,7 +128,16 @@ func (o *owners) organizationsOf(p Problem) []string {
 	case KindAssignment:
 		if i >= 0 && i < len(o.d.Assignments) {
 			a := o.d.Assignments[i]
-			orgs = []string{o.members[a.MembershipID], o.resourceOrg(a.ResourceID)}
+			orgs = []string{o.members[a.Principal()], o.resourceOrg(a.ResourceID)}
+		}
+	case KindGroup:
+		if i >= 0 && i < len(o.d.Groups) {
+			orgs = []string{o.d.Groups[i].OrganizationID, o.members[o.d.Groups[i].ID]}
+		}
+	case KindGroupMember:
+		if i >= 0 && i < len(o.d.GroupMembers) {
+			gm := o.d.GroupMembers[i]
+			orgs = []string{o.members[gm.GroupID], o.members[gm.MembershipID]}
 		}
 	}
 	orgs = slices.DeleteFunc(orgs, func(s string) bool { return s == "" })
@@ -218,7 +233,11 @@ func (d *Dataset) Without(ps []Problem) *Dataset {
 		return false
 	})
 	out.Assignments = slices.DeleteFunc(slices.Clone(d.Assignments), func(x Assignment) bool {
-		return held[o.members[x.MembershipID]] != nil || held[o.resourceOrg(x.ResourceID)] != nil
+		return held[o.members[x.Principal()]] != nil || held[o.resourceOrg(x.ResourceID)] != nil
+	})
+	out.Groups = slices.DeleteFunc(slices.Clone(d.Groups), func(x Group) bool { return held[x.OrganizationID] != nil })
+	out.GroupMembers = slices.DeleteFunc(slices.Clone(d.GroupMembers), func(x GroupMember) bool {
+		return held[o.members[x.GroupID]] != nil || held[o.members[x.MembershipID]] != nil
 	})
 	out.Quarantined = slices.Clone(d.Quarantined)
 	for _, org := range order {
