@@ -239,9 +239,13 @@ via_group(p) := [concat("", [" via group ", name]), {"group": {"id": p, "name": 
 
 # principal_anchors(p) are the resources principal p (a membership or a
 # group) holds grants on.
-principal_anchors(p) := data.trellis_data.memberships[p].anchors if {
-	data.trellis_data.memberships[p]
-} else := data.trellis_data.groups[p].anchors
+principal_anchors(p) := anchors if {
+	anchors := data.trellis_data.memberships[p].anchors
+}
+
+principal_anchors(p) := anchors if {
+	anchors := data.trellis_data.groups[p].anchors
+}
 
 denied(code, message) := {
 	"allowed": false,

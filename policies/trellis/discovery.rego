@@ -160,10 +160,13 @@ members_of(rid) := sort({om |
 
 # grant_members(who, org) are the memberships a grant to principal who
 # reaches: who itself, or a group of org's members.
-grant_members(who, org) := [who] if {
-	data.trellis_data.memberships[who]
-} else := data.trellis_data.groups[who].members if {
+grant_members(who, _) := [who] if {
+	data.trellis_data.memberships[who].org
+}
+
+grant_members(who, org) := members if {
 	data.trellis_data.groups[who].org == org
+	members := data.trellis_data.groups[who].members
 }
 
 grant_anchors(rid) := [rid] if input.direct == true
