@@ -100,7 +100,7 @@ type resourceEntry struct {
 }
 
 type assignmentEntry struct {
-	ID         string `json:"id"         yaml:"id"` // "" means derived
+	ID         string `json:"id"         yaml:"id"`         // "" means derived
 	Membership string `json:"membership" yaml:"membership"` // or Group
 	Group      string `json:"group"      yaml:"group"`
 	Role       string `json:"role"       yaml:"role"`
@@ -125,8 +125,8 @@ var sections = map[string]string{
 // fileFields renames model fields that the file spells differently, per
 // entity kind, so every problem names the key the author wrote.
 var fileFields = map[string]map[string]string{
-	model.KindMembership: {"role_slugs": "roles"},
-	model.KindResource:   {"parent_id": "parent"},
+	model.KindMembership:  {"role_slugs": "roles"},
+	model.KindResource:    {"parent_id": "parent"},
 	model.KindAssignment:  {"membership_id": "membership", "group_id": "group", "resource_id": "resource"},
 	model.KindGroupMember: {"group_id": "group", "membership_id": "membership"},
 }
