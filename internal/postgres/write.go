@@ -166,7 +166,7 @@ func (w *writer) get(dest any, query string, args ...any) (found bool, err error
 func (w *writer) apply(i int, c model.Change) error {
 	n := 0
 	for _, set := range []bool{c.Organization != nil, c.Membership != nil, c.ResourceType != nil,
-		c.Permission != nil, c.Role != nil, c.Resource != nil, c.Assignment != nil} {
+		c.Permission != nil, c.Role != nil, c.Resource != nil, c.Assignment != nil, c.Group != nil, c.GroupMember != nil} {
 		if set {
 			n++
 		}
@@ -207,6 +207,8 @@ func (w *writer) apply(i int, c model.Change) error {
 		return w.upsertResource(i, c.Resource)
 	case c.Resource != nil:
 		return w.deleteResource(i, c.Resource.ID)
+	case c.Group != nil || c.GroupMember != nil || (c.Assignment != nil && c.Assignment.GroupID != ""):
+		return w.applyGroups(i, c, up)
 	case c.Assignment != nil && up:
 		return w.upsertAssignment(i, c.Assignment)
 	default:
