@@ -350,8 +350,8 @@ func (s *QuarantineSet) Len() int { return len(s.orgs) }
 
 // Route returns the quarantined organization ch is a change to, if it is
 // one: a change of the organization itself, of one of its resources,
-// memberships or roles, or an assignment of one of its memberships or on
-// one of its resources. It records the ids such a change creates or
+// memberships, roles or groups, a member of one of its groups, or an
+// assignment of one of its memberships or on one of its resources. It records the ids such a change creates or
 // deletes, so that later changes are recognised too. Changes are routed in
 // the order they were made.
 func (s *QuarantineSet) Route(ch Change) (org string, held bool) {
@@ -383,6 +383,10 @@ func (s *QuarantineSet) Route(ch Change) (org string, held bool) {
 		if org = s.memberships[ch.Assignment.MembershipID]; org == "" {
 			org = s.resources[ch.Assignment.ResourceID]
 		}
+	case ch.Group != nil:
+		org = ch.Group.OrganizationID
+	case ch.GroupMember != nil:
+		org = s.memberships[ch.GroupMember.MembershipID]
 	}
 	if _, ok := s.orgs[org]; !ok || org == "" {
 		return "", false
