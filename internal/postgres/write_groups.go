@@ -107,27 +107,9 @@ func (w *writer) upsertGroupAssignment(i int, a *model.Assignment) error {
 	if !found {
 		return problem(i, kind, a.ID, "group_id", model.CodeUnknownReference, "unknown group %q", a.GroupID)
 	}
-	var res resourceRow
-	found, err = w.get(&res, "SELECT organization_id, type FROM resources WHERE id = $1", a.ResourceID)
+	roleID, err := w.assignmentRole(i, a, "group", a.GroupID, gOrg)
 	if err != nil {
-		return translate0(i, kind, a.ID, err)
-	}
-	if !found {
-		return problem(i, kind, a.ID, "resource_id", model.CodeUnknownReference, "unknown resource %q", a.ResourceID)
-	}
-	if res.Org != gOrg {
-		return problem(i, kind, a.ID, "resource_id", model.CodeCrossOrganization,
-			"resource %q is in organization %q but group %q is in %q", a.ResourceID, res.Org, a.GroupID, gOrg)
-	}
-	roleID, roleType, found, err := w.resolveRole(gOrg, a.RoleSlug)
-	switch {
-	case err != nil:
-		return translate0(i, kind, a.ID, err)
-	case !found:
-		return problem(i, kind, a.ID, "role", model.CodeUnknownReference, "unknown role %q in organization %q", a.RoleSlug, gOrg)
-	case roleType != res.Type:
-		return problem(i, kind, a.ID, "role", model.CodeRoleTypeMismatch,
-			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, roleType, a.ResourceID, res.Type)
+		return err
 	}
 	_, err = w.exec(`INSERT INTO group_role_assignments (id, group_id, role_id, resource_id) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET group_id = EXCLUDED.group_id, role_id = EXCLUDED.role_id,
