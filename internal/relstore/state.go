@@ -271,8 +271,7 @@ func (st *state) org(id uint32) uint32          { return st.numbered(&st.orgByID
 func (st *state) orgNamed(s string) uint32      { return st.named(&st.orgByID, &st.orgs, orgID, s) }
 
 // principal and principalNamed find a membership or a group; membership
-// and membershipNamed only a membership, group and groupNamed only a
-// group.
+// and membershipNamed only a membership, groupNamed only a group.
 func (st *state) principal(id uint32) uint32 { return st.numbered(&st.memByID, &st.mems, memID, id) }
 func (st *state) principalNamed(s string) uint32 {
 	return st.named(&st.memByID, &st.mems, memID, s)
@@ -281,7 +280,6 @@ func (st *state) membership(id uint32) uint32 { return st.ofKind(st.principal(id
 func (st *state) membershipNamed(s string) uint32 {
 	return st.ofKind(st.principalNamed(s), kindMembership)
 }
-func (st *state) group(id uint32) uint32     { return st.ofKind(st.principal(id), kindGroup) }
 func (st *state) groupNamed(s string) uint32 { return st.ofKind(st.principalNamed(s), kindGroup) }
 
 // ofKind returns row of mems if it is of kind k, else 0.
