@@ -159,7 +159,10 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 	w.pubKeyFile = writeFile(t, dir, "bundle-signing.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
 
 	// The server: a random dataset, wired as `trellis serve` wires it.
-	w.ds = gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 400, Assignments: 500, MembershipsPerOrg: 8, Depth: 4, Skew: 1.1, InactiveRatio: 0.2})
+	// Groups: 3 per organization, 30 % of the assignments to groups, so
+	// that the corpus holds checks allowed only through a group.
+	w.ds = gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 400, Assignments: 500, MembershipsPerOrg: 8, Depth: 4, Skew: 1.1, InactiveRatio: 0.2,
+		GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
 	w.ds.Revision = 1
 	eng, err := loadEngine(ctx, w.ds)
 	if err != nil {
@@ -420,8 +423,14 @@ func (w *edgeWorld) corpus(n int) []map[string]any {
 // agree asserts that the server, trellis edge and stock OPA give the same
 // decision for every check, and returns how many were allowed.
 func (w *edgeWorld) agree(checks []map[string]any) int {
+	allowed, _ := w.agreeCounting(checks)
+	return allowed
+}
+
+// agreeCounting is agree that also counts the checks allowed by a group's
+// role assignment.
+func (w *edgeWorld) agreeCounting(checks []map[string]any) (allowed, viaGroup int) {
 	w.t.Helper()
-	allowed := 0
 	for i, c := range checks {
 		want, _ := w.checkTrellis(w.server, c)
 		got, _ := w.checkTrellis(w.edge, c)
@@ -434,18 +443,24 @@ func (w *edgeWorld) agree(checks []map[string]any) int {
 		}
 		if want["allowed"] == true {
 			allowed++
+			if reason, _ := want["reason"].(map[string]any); reason["group"] != nil {
+				viaGroup++
+			}
 		}
 	}
-	return allowed
+	return allowed, viaGroup
 }
 
 func TestEdgesAgreeWithTheServer(t *testing.T) {
 	w := newEdgeWorld(t)
 	checks := w.corpus(1000)
-	allowed := w.agree(checks)
-	t.Logf("1000 random checks: %d allowed, identical on the server, trellis edge and stock OPA", allowed)
+	allowed, viaGroup := w.agreeCounting(checks)
+	t.Logf("1000 random checks: %d allowed (%d through a group), identical on the server, trellis edge and stock OPA", allowed, viaGroup)
 	if allowed < 50 || allowed > 950 {
 		t.Errorf("%d of 1000 allowed: the corpus should exercise both answers", allowed)
+	}
+	if viaGroup == 0 {
+		t.Error("no check allowed through a group: the corpus should exercise group grants")
 	}
 
 	t.Run("forged tokens are denied", func(t *testing.T) { w.forgedTokens(t) })

@@ -36,6 +36,20 @@ type document struct {
 	Memberships   []membershipEntry   `json:"memberships"    yaml:"memberships"`
 	Resources     []resourceEntry     `json:"resources"      yaml:"resources"`
 	Assignments   []assignmentEntry   `json:"assignments"    yaml:"assignments"`
+	Groups        []groupEntry        `json:"groups"         yaml:"groups"`
+	GroupMembers  []groupMemberEntry  `json:"group_members"  yaml:"group_members"`
+}
+
+type groupEntry struct {
+	ID             string `json:"id"              yaml:"id"`
+	OrganizationID string `json:"organization_id" yaml:"organization_id"`
+	Name           string `json:"name"            yaml:"name"`
+	Description    string `json:"description"     yaml:"description"`
+}
+
+type groupMemberEntry struct {
+	Group      string `json:"group"      yaml:"group"`
+	Membership string `json:"membership" yaml:"membership"`
 }
 
 type resourceTypeEntry struct {
@@ -86,8 +100,9 @@ type resourceEntry struct {
 }
 
 type assignmentEntry struct {
-	ID         string `json:"id"         yaml:"id"` // "" means derived
-	Membership string `json:"membership" yaml:"membership"`
+	ID         string `json:"id"         yaml:"id"`         // "" means derived
+	Membership string `json:"membership" yaml:"membership"` // or Group
+	Group      string `json:"group"      yaml:"group"`
 	Role       string `json:"role"       yaml:"role"`
 	Resource   string `json:"resource"   yaml:"resource"` // id, type:external_id or "organization"
 }
@@ -103,14 +118,17 @@ var sections = map[string]string{
 	model.KindMembership:   "memberships",
 	model.KindResource:     "resources",
 	model.KindAssignment:   "assignments",
+	model.KindGroup:        "groups",
+	model.KindGroupMember:  "group_members",
 }
 
 // fileFields renames model fields that the file spells differently, per
 // entity kind, so every problem names the key the author wrote.
 var fileFields = map[string]map[string]string{
-	model.KindMembership: {"role_slugs": "roles"},
-	model.KindResource:   {"parent_id": "parent"},
-	model.KindAssignment: {"membership_id": "membership", "resource_id": "resource"},
+	model.KindMembership:  {"role_slugs": "roles"},
+	model.KindResource:    {"parent_id": "parent"},
+	model.KindAssignment:  {"membership_id": "membership", "group_id": "group", "resource_id": "resource"},
+	model.KindGroupMember: {"group_id": "group", "membership_id": "membership"},
 }
 
 // Load reads the data file at path and parses it like Parse, taking the
@@ -314,7 +332,7 @@ type builder struct {
 	problems []model.Problem
 
 	orgRoots  map[string]string // organization id → root resource id
-	memberOrg map[string]string // membership id → organization id
+	memberOrg map[string]string // membership or group id → organization id
 	byExt     map[extKey]string // (organization, type, external id) → resource id
 	ids       map[string]bool   // resource ids
 }
@@ -357,6 +375,12 @@ func (b *builder) build() *model.Dataset {
 		Resources:     make([]model.Resource, len(doc.Resources)),
 		Assignments:   make([]model.Assignment, len(doc.Assignments)),
 	}
+	if len(doc.Groups) > 0 { // nil without groups, as before groups existed
+		d.Groups = make([]model.Group, len(doc.Groups))
+	}
+	if len(doc.GroupMembers) > 0 {
+		d.GroupMembers = make([]model.GroupMember, len(doc.GroupMembers))
+	}
 	for i, t := range doc.ResourceTypes {
 		parents := t.ParentTypes
 		if parents == nil {
@@ -390,6 +414,16 @@ func (b *builder) build() *model.Dataset {
 		}
 	}
 
+	for i, g := range doc.Groups {
+		d.Groups[i] = model.Group{ID: g.ID, OrganizationID: g.OrganizationID, Name: g.Name, Description: g.Description}
+		if _, dup := b.memberOrg[g.ID]; !dup {
+			b.memberOrg[g.ID] = g.OrganizationID
+		}
+	}
+	for i, gm := range doc.GroupMembers {
+		d.GroupMembers[i] = model.GroupMember{GroupID: gm.Group, MembershipID: gm.Membership}
+	}
+
 	// Resources: ids first, so a parent may be listed after its children.
 	for i, r := range doc.Resources {
 		id := r.ID
@@ -420,27 +454,36 @@ func (b *builder) build() *model.Dataset {
 		resource, why := b.assignmentResource(a)
 		id := a.ID
 		if id == "" {
-			id = DeriveAssignmentID(a.Membership, a.Role, resource)
+			id = DeriveAssignmentID(a.principal(), a.Role, resource)
 		}
 		if why != "" {
 			b.problem(model.KindAssignment, id, i, "resource", "%s", why)
 		}
-		d.Assignments[i] = model.Assignment{ID: id, MembershipID: a.Membership, RoleSlug: a.Role, ResourceID: resource}
+		d.Assignments[i] = model.Assignment{ID: id, MembershipID: a.Membership, GroupID: a.Group, RoleSlug: a.Role, ResourceID: resource}
 	}
 	return d
 }
 
+// principal is whom an assignment entry grants: its membership, else its
+// group.
+func (a assignmentEntry) principal() string {
+	if a.Membership != "" {
+		return a.Membership
+	}
+	return a.Group
+}
+
 // assignmentResource resolves an assignment's resource reference in its
-// membership's organization. When it cannot, it returns the reference as
-// written (for Validate to report as an unknown id) and why.
+// membership's (or group's) organization. When it cannot, it returns the
+// reference as written (for Validate to report as an unknown id) and why.
 func (b *builder) assignmentResource(a assignmentEntry) (id, why string) {
-	org, memberKnown := b.memberOrg[a.Membership]
+	org, memberKnown := b.memberOrg[a.principal()]
 	needsOrg := a.Resource == OrganizationRef || strings.Contains(a.Resource, ":")
 	switch {
 	case !needsOrg:
 		return a.Resource, ""
 	case !memberKnown:
-		return a.Resource, fmt.Sprintf("cannot resolve %q: it is looked up in the membership's organization, and membership %q is unknown", a.Resource, a.Membership)
+		return a.Resource, fmt.Sprintf("cannot resolve %q: it is looked up in the membership's or group's organization, and %q is unknown", a.Resource, a.principal())
 	case a.Resource == OrganizationRef:
 		if root, ok := b.orgRoots[org]; ok {
 			return root, ""

@@ -202,6 +202,31 @@ resources:
   - {id: r_bws, organization_id: org_b, type: workspace, external_id: bws}
 ` // line 17 is the next one
 
+// TestParseGroups: groups, their members and group role assignments, a
+// type:external_id resource looked up in the group's organization.
+func TestParseGroups(t *testing.T) {
+	more := `groups:
+  - {id: group_a, organization_id: org_a, name: Platform, description: The platform team}
+group_members:
+  - {group: group_a, membership: om_a}
+assignments:
+  - {id: as_1, group: group_a, role: ws-admin, resource: "workspace:ws"}
+`
+	ds, err := Parse([]byte(header+more), FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{ds.Groups, ds.GroupMembers, ds.Assignments}
+	want := []any{
+		[]model.Group{{ID: "group_a", OrganizationID: "org_a", Name: "Platform", Description: "The platform team"}},
+		[]model.GroupMember{{GroupID: "group_a", MembershipID: "om_a"}},
+		[]model.Assignment{{ID: "as_1", GroupID: "group_a", RoleSlug: "ws-admin", ResourceID: "r_ws"}},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("groups (-got +want):\n%s", diff)
+	}
+}
+
 func TestParseProblems(t *testing.T) {
 	type where struct {
 		Entity, Field, Code string
@@ -243,6 +268,24 @@ func TestParseProblems(t *testing.T) {
 		{"assignment on another organization's resource",
 			"assignments:\n  - {id: as_1, membership: om_a, role: ws-admin, resource: r_bws}\n",
 			[]where{{"assignment as_1", "resource", model.CodeCrossOrganization, 18}}},
+		{"group member of another organization",
+			"groups:\n  - {id: group_a, organization_id: org_a, name: A}\ngroup_members:\n  - {group: group_a, membership: om_b}\n",
+			[]where{{"group_member group_a om_b", "membership", model.CodeCrossOrganization, 20}}},
+		{"group member of an unknown group, and a duplicate member",
+			"groups:\n  - {id: group_a, organization_id: org_a, name: A}\ngroup_members:\n  - {group: group_x, membership: om_a}\n  - {group: group_a, membership: om_a}\n  - {group: group_a, membership: om_a}\n",
+			[]where{
+				{"group_member group_x om_a", "group", model.CodeUnknownReference, 20},
+				{"group_member group_a om_a", "", model.CodeDuplicate, 22},
+			}},
+		{"group assignment of a role of another type, and of an unknown group",
+			"groups:\n  - {id: group_a, organization_id: org_a, name: A}\nassignments:\n  - {id: as_1, group: group_a, role: ws-admin, resource: organization}\n  - {id: as_2, group: group_x, role: ws-admin, resource: r_ws}\n",
+			[]where{
+				{"assignment as_1", "role", model.CodeRoleTypeMismatch, 20},
+				{"assignment as_2", "group", model.CodeUnknownReference, 21},
+			}},
+		{"group assignment on another organization's resource",
+			"groups:\n  - {id: group_a, organization_id: org_a, name: A}\nassignments:\n  - {id: as_1, group: group_a, role: ws-admin, resource: \"workspace:bws\"}\n",
+			[]where{{"assignment as_1", "resource", model.CodeUnknownReference, 20}}},
 		{"max_depth",
 			"max_depth: -1\n",
 			[]where{{"dataset", "max_depth", model.CodeInvalid, 17}}},

@@ -56,6 +56,17 @@
 //	    membership: om_bob
 //	    role: workspace-admin          # the role's type must be the resource's
 //	    resource: "workspace:acme-eng" # see below
+//	  - group: group_platform          # instead of membership: a group role
+//	    role: project-editor           # assignment, granting every active
+//	    resource: "project:api"        # member of the group
+//	groups:                            # groups do not nest
+//	  - id: group_platform             # required, unique
+//	    organization_id: org_acme
+//	    name: Platform Engineering     # required
+//	    description: …
+//	group_members:                     # a membership of the group's organization,
+//	  - group: group_platform          # once per group
+//	    membership: om_bob
 //
 // Unknown keys, keys repeated in one mapping, values of the wrong type and a
 // second YAML document are errors that name the line and the key. JSON keys

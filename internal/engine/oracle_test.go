@@ -35,10 +35,14 @@ func oracleRuns(short bool) []oracleRun {
 		return gen.Spec{Seed: seed, Organizations: 3, Resources: 300, Assignments: 300, MembershipsPerOrg: 8,
 			Depth: depth, Skew: 1.2, InactiveRatio: 0.2}
 	}
+	// Groups: 4 per organization, 30 % of the assignments to groups.
+	grouped := spec(5, 5)
+	grouped.GroupsPerOrg, grouped.GroupAssignmentRatio = 4, 0.3
 	if short {
-		return []oracleRun{{spec(1, 5), 1000, 500, 40}}
+		return []oracleRun{{spec(1, 5), 1000, 500, 40}, {grouped, 1000, 300, 40}}
 	}
 	return []oracleRun{
+		{grouped, 3000, 1500, 150},
 		{spec(1, 5), 3000, 1500, 150},
 		{spec(2, 4), 3000, 1500, 150},
 		{spec(3, 5), 3000, 1500, 150},

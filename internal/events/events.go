@@ -27,8 +27,9 @@
 // (environment roles) and organization_role.* (an organization's roles),
 // with data as the @workos-inc/node deserializers read it. Entities WorkOS
 // has no events for are namespaced under trellis.:
-// trellis.authorization_resource.*, trellis.role_assignment.* and
-// trellis.resource_type.*, their data the object the WorkOS-compatible API
+// trellis.authorization_resource.*, trellis.role_assignment.*,
+// trellis.resource_type.*, trellis.group_member.* and
+// trellis.group_role_assignment.* (group.* is WorkOS's), their data the object the WorkOS-compatible API
 // answers for them. Kinds lists them all.
 package events
 
@@ -61,6 +62,9 @@ var Kinds = []Kind{
 	{Entity: "resource", Prefixes: []string{"trellis.authorization_resource"}},
 	{Entity: "assignment", Prefixes: []string{"trellis.role_assignment"}},
 	{Entity: "resource_type", Prefixes: []string{"trellis.resource_type"}},
+	{Entity: "group", Prefixes: []string{"group"}},
+	{Entity: "group_member", Prefixes: []string{"trellis.group_member"}},
+	{Entity: "group_assignment", Prefixes: []string{"trellis.group_role_assignment"}},
 }
 
 // actions are the suffixes of every event type.

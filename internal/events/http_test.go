@@ -68,7 +68,7 @@ func TestBadInput(t *testing.T) {
 		{"webhook bad status", "PATCH", "/webhook_endpoints/we_none", `{"status": "paused"}`, 422, "status"},
 		{"webhook not found", "GET", "/webhook_endpoints/we_none", "", 404, "we_none"},
 		{"watch malformed position", "GET", "/v1/watch?after=abc", "", 400, "after"},
-		{"watch unknown kind", "GET", "/v1/watch?kind=group", "", 400, "group"},
+		{"watch unknown kind", "GET", "/v1/watch?kind=team", "", 400, "team"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,6 +70,14 @@ type Spec struct {
 	// InactiveRatio is the fraction of memberships that are not active:
 	// three in four of them inactive, the rest pending.
 	InactiveRatio float64
+	// GroupsPerOrg is the number of groups of each organization (0: no
+	// groups, and the dataset is the one the other fields give without
+	// them). Each membership is a member of 0 to 3 of its organization's
+	// groups, uniformly.
+	GroupsPerOrg int
+	// GroupAssignmentRatio is the fraction of assignments made to a group
+	// of the organization instead of a membership; only with GroupsPerOrg.
+	GroupAssignmentRatio float64
 }
 
 // tiers are the named dataset sizes of Spec.Tier.
@@ -79,6 +87,12 @@ var tiers = map[string]Spec{
 	"L": {Organizations: 100_000, Resources: 10_000_000, Assignments: 10_000_000, MembershipsPerOrg: 10, Depth: 6, Skew: 1.1, InactiveRatio: 0.05},
 }
 
+// withGroups are the fields a tier name's "+groups" suffix sets.
+const (
+	tierGroupsPerOrg         = 10
+	tierGroupAssignmentRatio = 0.2
+)
+
 // Tier returns the named size tier with s's Seed, and whether the tier
 // exists. The tiers are
 //
@@ -87,13 +101,21 @@ var tiers = map[string]Spec{
 //	"L"  100,000 organizations, ~10M resources, ~10M assignments, depth 6
 //	     (its MaxDepth is 6; generating it takes several GiB)
 //
-// all with Skew 1.1 and 5% of memberships not active.
+// all with Skew 1.1 and 5% of memberships not active. A name with the
+// suffix "+groups" ("M+groups") is the tier with groups: 10 per
+// organization, each membership in 0–3 of them, 20 % of the assignments
+// to groups; the tier without the suffix stays as it was, so that its
+// figures stay comparable.
 func (s Spec) Tier(name string) (Spec, bool) {
-	t, ok := tiers[name]
+	base, groups := strings.CutSuffix(name, "+groups")
+	t, ok := tiers[base]
 	if !ok {
 		return Spec{}, false
 	}
 	t.Seed = s.Seed
+	if groups {
+		t.GroupsPerOrg, t.GroupAssignmentRatio = tierGroupsPerOrg, tierGroupAssignmentRatio
+	}
 	return t, true
 }
 
@@ -135,6 +157,11 @@ func (s Spec) withDefaults() Spec {
 		s.Skew = 0
 	}
 	s.InactiveRatio = min(max(s.InactiveRatio, 0), 1)
+	s.GroupsPerOrg = max(s.GroupsPerOrg, 0)
+	s.GroupAssignmentRatio = min(max(s.GroupAssignmentRatio, 0), 1)
+	if s.GroupsPerOrg == 0 {
+		s.GroupAssignmentRatio = 0
+	}
 	return s
 }
 
@@ -167,6 +194,7 @@ func Generate(spec Spec) *model.Dataset {
 	g.organizations()
 	g.resources()
 	g.memberships()
+	g.groups()
 	g.assignments()
 	return g.ds
 }
@@ -189,6 +217,35 @@ type generator struct {
 	envChoices         [][]string // per type: assignable environment role slugs
 	orgTypeRoles       [][]string // per organization: its own organization-type role slugs
 	resType            []uint8    // type index of each resource in ds.Resources
+	// groupStart is the range of each organization's groups in ds.Groups.
+	groupStart []int
+}
+
+// groups creates each organization's groups and their members. Without
+// groups it draws nothing from the random source, so that the rest of the
+// dataset is the same as before groups existed.
+func (g *generator) groups() {
+	ds := g.ds
+	n := g.spec.GroupsPerOrg
+	if n == 0 {
+		return
+	}
+	g.groupStart = make([]int, len(ds.Organizations)+1)
+	ds.Groups = make([]model.Group, 0, n*len(ds.Organizations))
+	for k, o := range ds.Organizations {
+		base := len(ds.Groups)
+		g.groupStart[k] = base
+		for i := range n {
+			num := strconv.Itoa(base + i + 1)
+			ds.Groups = append(ds.Groups, model.Group{ID: "group_" + num, OrganizationID: o.ID, Name: "Group " + num})
+		}
+		for m := g.memStart[k]; m < g.memStart[k+1]; m++ {
+			for _, i := range g.rng.Perm(n)[:min(g.rng.IntN(4), n)] {
+				ds.GroupMembers = append(ds.GroupMembers, model.GroupMember{GroupID: ds.Groups[base+i].ID, MembershipID: ds.Memberships[m].ID})
+			}
+		}
+	}
+	g.groupStart[len(ds.Organizations)] = len(ds.Groups)
 }
 
 // schema creates the resource types, permissions and environment roles.
@@ -482,6 +539,12 @@ func (g *generator) assignments() {
 			for range 3 {
 				r := rb + g.rng.IntN(re-rb)
 				m := mb + g.rng.IntN(me-mb)
+				group := -1 // an index into ds.Groups
+				if g.spec.GroupAssignmentRatio > 0 && g.rng.Float64() < g.spec.GroupAssignmentRatio {
+					gb := g.groupStart[k]
+					group = gb + g.rng.IntN(g.groupStart[k+1]-gb)
+					m = me + group - gb // a key of its own in seen
+				}
 				t := g.resType[r]
 				roles := g.envChoices[t]
 				if g.choices[k] != nil {
@@ -493,12 +556,17 @@ func (g *generator) assignments() {
 					continue
 				}
 				seen[key] = struct{}{}
-				ds.Assignments = append(ds.Assignments, model.Assignment{
-					ID:           "role_assignment_" + strconv.Itoa(len(ds.Assignments)+1),
-					MembershipID: ds.Memberships[m].ID,
-					RoleSlug:     role,
-					ResourceID:   ds.Resources[r].ID,
-				})
+				a := model.Assignment{
+					ID:         "role_assignment_" + strconv.Itoa(len(ds.Assignments)+1),
+					RoleSlug:   role,
+					ResourceID: ds.Resources[r].ID,
+				}
+				if group >= 0 {
+					a.GroupID = ds.Groups[group].ID
+				} else {
+					a.MembershipID = ds.Memberships[m].ID
+				}
+				ds.Assignments = append(ds.Assignments, a)
 				break
 			}
 		}

@@ -25,6 +25,17 @@
 //	org_roles[om]             [role]  the role keys of om's organization
 //	                                   roles (also in its root grants), so a
 //	                                   roles change can replace just those
+//	groups[g]                 {org, name, anchors, members}
+//	                                   anchors as a membership's; members
+//	                                   the group's memberships, sorted
+//	member_groups[om]         [g]      the groups om is a member of,
+//	                                   sorted; only memberships in a group.
+//	                                   A group's role keys on rid are
+//	                                   grants[rid][g], beside its members'
+//	                                   own: a check reads grants[anchor][p]
+//	                                   for om and each of its groups, so it
+//	                                   costs O(depth × groups of om) lookups
+//	                                   and never reads a group's members
 //	roles[key]                {slug, type, permissions{slug: true}}
 //	permissions[slug]         {type}
 //	max_depth                 number   the most levels a tree may have, for
@@ -58,17 +69,19 @@ const Root = "trellis_data"
 
 // Document keys, shared with the policies.
 const (
-	keyRevision    = "revision"
-	keyOrgs        = "orgs"
-	keyResources   = "resources"
-	keyLookup      = "lookup"
-	keyChildren    = "children"
-	keyGrants      = "grants"
-	keyMemberships = "memberships"
-	keyOrgRoles    = "org_roles"
-	keyRoles       = "roles"
-	keyPermissions = "permissions"
-	keyMaxDepth    = "max_depth"
+	keyRevision     = "revision"
+	keyOrgs         = "orgs"
+	keyResources    = "resources"
+	keyLookup       = "lookup"
+	keyChildren     = "children"
+	keyGrants       = "grants"
+	keyMemberships  = "memberships"
+	keyOrgRoles     = "org_roles"
+	keyGroups       = "groups"
+	keyMemberGroups = "member_groups"
+	keyRoles        = "roles"
+	keyPermissions  = "permissions"
+	keyMaxDepth     = "max_depth"
 
 	keyQuarantined            = "quarantined"
 	keyQuarantinedResources   = "quarantined_resources"
@@ -198,6 +211,8 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		memberships[m.ID] = map[string]any{"org": b.box(m.OrganizationID), "active": m.Status == model.StatusActive, "anchors": held}
 	}
 
+	groups, memberGroups := b.groups(ds, anchors)
+
 	roles := make(map[string]any, len(ds.Roles))
 	for _, r := range ds.Roles {
 		roles[r.Key()] = roleValue(r)
@@ -230,6 +245,8 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		keyGrants:                 grants,
 		keyMemberships:            memberships,
 		keyOrgRoles:               orgRoles,
+		keyGroups:                 groups,
+		keyMemberGroups:           memberGroups,
 		keyRoles:                  roles,
 		keyPermissions:            perms,
 		keyQuarantined:            quarantined,
@@ -309,10 +326,13 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		sort.Strings(ks)
 		orgRoles[m.ID] = b.boxAll(ks)
 	}
+	for _, g := range ds.Groups {
+		memberOrg[g.ID] = g.OrganizationID
+	}
 	for _, a := range ds.Assignments {
-		org, ok := memberOrg[a.MembershipID]
+		org, ok := memberOrg[a.Principal()]
 		if !ok {
-			return nil, nil, nil, fmt.Errorf("assignment %s: unknown membership %q", a.ID, a.MembershipID)
+			return nil, nil, nil, fmt.Errorf("assignment %s: unknown %s %q", a.ID, principalKind(a), a.Principal())
 		}
 		rn := nodes[a.ResourceID]
 		if rn == nil {
@@ -322,7 +342,7 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("assignment %s: %w", a.ID, err)
 		}
-		all = append(all, grant{rn, a.MembershipID, k})
+		all = append(all, grant{rn, a.Principal(), k})
 	}
 	slices.SortFunc(all, func(x, y grant) int {
 		if c := strings.Compare(x.rid.id, y.rid.id); c != 0 {
@@ -362,6 +382,40 @@ func (b *builder) grants(ds *model.Dataset, nodes map[string]*node, roots map[st
 		grants[rn.id] = byMember
 	}
 	return grants, anchors, orgRoles, nil
+}
+
+// principalKind names who an assignment grants, for errors.
+func principalKind(a model.Assignment) string {
+	if a.MembershipID == "" && a.GroupID != "" {
+		return "group"
+	}
+	return "membership"
+}
+
+// groups builds groups[g] and member_groups[om], both lists sorted.
+func (b *builder) groups(ds *model.Dataset, anchors map[string][]any) (map[string]any, map[string]any) {
+	members := map[string][]string{}
+	ofMember := map[string][]string{}
+	for _, gm := range ds.GroupMembers {
+		members[gm.GroupID] = append(members[gm.GroupID], gm.MembershipID)
+		ofMember[gm.MembershipID] = append(ofMember[gm.MembershipID], gm.GroupID)
+	}
+	groups := make(map[string]any, len(ds.Groups))
+	for _, g := range ds.Groups {
+		held := anchors[g.ID]
+		if held == nil {
+			held = []any{}
+		}
+		ms := members[g.ID]
+		sort.Strings(ms)
+		groups[g.ID] = map[string]any{"org": b.box(g.OrganizationID), "name": g.Name, "anchors": held, "members": b.boxAll(ms)}
+	}
+	memberGroups := make(map[string]any, len(ofMember))
+	for om, gs := range ofMember {
+		sort.Strings(gs)
+		memberGroups[om] = b.boxAll(gs)
+	}
+	return groups, memberGroups
 }
 
 func (b *builder) boxAll(ss []string) []any {

@@ -96,6 +96,8 @@ const smallDocument = `{
 		"om_3": {"org": "org_b", "active": true, "anchors": ["r_wsb", "root_b"]}
 	},
 	"org_roles": {"om_1": ["admin", "org_a/billing"], "om_2": [], "om_3": ["admin"]},
+	"groups": {},
+	"member_groups": {},
 	"roles": {
 		"admin": {"slug": "admin", "type": "organization", "permissions": {"org:view": true, "ws:view": true, "p:edit": true}},
 		"ws-admin": {"slug": "ws-admin", "type": "workspace", "permissions": {"ws:view": true, "p:edit": true}},

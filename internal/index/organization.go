@@ -54,6 +54,18 @@ func RemoveOrganization(s Store, org string) (resources, memberships []string, e
 	if err != nil {
 		return nil, nil, err
 	}
+	var groups []string
+	err = s.Scan(func(g string, v ast.Value) bool {
+		if obj, ok := v.(ast.Object); ok {
+			if owner := obj.Get(ast.InternedTerm("org")); owner != nil && owner.Value.Compare(ast.String(org)) == 0 {
+				groups = append(groups, g)
+			}
+		}
+		return true
+	}, keyGroups)
+	if err != nil {
+		return nil, nil, err
+	}
 	var roles []string
 	err = s.Scan(func(key string, _ ast.Value) bool {
 		if strings.HasPrefix(key, org+"/") {
@@ -74,6 +86,11 @@ func RemoveOrganization(s Store, org string) (resources, memberships []string, e
 	}
 	for _, path := range [][]string{{keyLookup, org}, {keyOrgs, org}, {keyQuarantined, org}} {
 		if err := s.Delete(path...); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, g := range groups {
+		if err := p.deleteGroup(g); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -150,7 +167,7 @@ func MergeOrganization(s Store, org string, sub map[string]any) error {
 	if err := put(section(keyLookup)[org], keyLookup, org); err != nil {
 		return err
 	}
-	for _, name := range []string{keyResources, keyChildren, keyGrants, keyMemberships, keyOrgRoles} {
+	for _, name := range []string{keyResources, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups} {
 		for key, v := range section(name) {
 			if err := put(v, name, key); err != nil {
 				return err

@@ -64,6 +64,12 @@ func Patch(s Store, ch model.Change) error {
 		err = p.putMembership(*ch.Membership)
 	case ch.Assignment != nil:
 		err = p.assignment(*ch.Assignment, del)
+	case ch.Group != nil && del:
+		err = p.deleteGroup(ch.Group.ID)
+	case ch.Group != nil:
+		err = p.putGroup(*ch.Group)
+	case ch.GroupMember != nil:
+		err = p.groupMember(*ch.GroupMember, del)
 	case ch.Role != nil && del:
 		err = s.Delete(keyRoles, ch.Role.Key())
 	case ch.Role != nil:
@@ -306,7 +312,11 @@ func (p patcher) deleteSubtree(rid string) ([]string, error) {
 			var oms []string
 			holders.(ast.Object).Foreach(func(k, _ *ast.Term) { oms = append(oms, string(k.Value.(ast.String))) })
 			for _, om := range oms {
-				if err := p.editList(func(ids []string) []string { return without(ids, id) }, keyMemberships, om, "anchors"); err != nil {
+				coll, err := p.principalKey(om)
+				if err != nil {
+					return err
+				}
+				if err := p.editList(func(ids []string) []string { return without(ids, id) }, coll, om, "anchors"); err != nil {
 					return err
 				}
 			}
@@ -391,6 +401,8 @@ func (p patcher) putMembership(m model.Membership) error {
 
 func (p patcher) orgRoleKeys(om string) ([]string, error) { return p.list(keyOrgRoles, om) }
 
+// deleteMembership removes a membership, or a group (deleteGroup, once
+// its members are gone), with its grants.
 func (p patcher) deleteMembership(om string) error {
 	anchors, err := p.list(keyMemberships, om, "anchors")
 	if err != nil {
@@ -407,31 +419,39 @@ func (p patcher) deleteMembership(om string) error {
 	if err := p.s.Delete(keyOrgRoles, om); err != nil {
 		return err
 	}
+	if err := p.leaveGroups(om); err != nil {
+		return err
+	}
 	return p.s.Delete(keyMemberships, om)
 }
 
 func (p patcher) assignment(a model.Assignment, del bool) error {
-	if a.MembershipID == "" || a.ResourceID == "" || a.RoleSlug == "" {
-		return fmt.Errorf("%w: assignment %s needs membership, role and resource", ErrIncomplete, a.ID)
+	who := a.Principal()
+	if who == "" || a.ResourceID == "" || a.RoleSlug == "" {
+		return fmt.Errorf("%w: assignment %s needs membership or group, role and resource", ErrIncomplete, a.ID)
 	}
 	if del {
 		// The role may be gone already (a cascade): drop whichever key of the
 		// slug is there.
-		for _, k := range p.grantKeys(a.ResourceID, a.MembershipID) {
+		for _, k := range p.grantKeys(a.ResourceID, who) {
 			if k == a.RoleSlug || roleSlugOfKey(k) == a.RoleSlug {
-				return p.ungrant(a.ResourceID, a.MembershipID, k)
+				return p.ungrant(a.ResourceID, who, k)
 			}
 		}
 		return nil
 	}
 	entity := model.KindAssignment + " " + a.ID
-	v, ok, err := p.s.Get(keyMemberships, a.MembershipID, "org")
+	coll, field, kind := keyMemberships, "membership_id", "membership"
+	if a.MembershipID == "" {
+		coll, field, kind = keyGroups, "group_id", "group"
+	}
+	v, ok, err := p.s.Get(coll, who, "org")
 	if err != nil {
 		return err
 	}
 	if !ok {
 		// Whose it is cannot be told: the caller rebuilds from scratch.
-		return model.BrokenRule(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
+		return model.BrokenRule(model.CodeUnknownReference, nil, entity, field, "unknown %s %q", kind, who)
 	}
 	org := string(v.(ast.String))
 	res, ok, err := p.resource(a.ResourceID)
@@ -442,7 +462,7 @@ func (p patcher) assignment(a model.Assignment, del bool) error {
 		return model.BrokenRule(model.CodeUnknownReference, []string{org}, entity, "resource_id", "unknown resource %q", a.ResourceID)
 	case res.org != org:
 		return model.BrokenRule(model.CodeCrossOrganization, []string{org, res.org}, entity, "resource_id",
-			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, res.org, a.MembershipID, org)
+			"resource %q is in organization %q but %s %q is in %q", a.ResourceID, res.org, kind, who, org)
 	}
 	k, typ, err := p.role(org, a.RoleSlug, entity, "role")
 	if err != nil {
@@ -452,7 +472,7 @@ func (p patcher) assignment(a model.Assignment, del bool) error {
 		return model.BrokenRule(model.CodeRoleTypeMismatch, []string{org}, entity, "role",
 			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, typ, a.ResourceID, res.typ)
 	}
-	return p.grant(a.ResourceID, a.MembershipID, k)
+	return p.grant(a.ResourceID, who, k)
 }
 
 func (p patcher) grantKeys(rid, om string) []string {
@@ -493,7 +513,11 @@ func (p patcher) grant(rid, om, key string) error {
 	if err := p.editList(func(ks []string) []string { return insertSorted(ks, key) }, keyGrants, rid, om); err != nil {
 		return err
 	}
-	return p.editList(func(ids []string) []string { return with(ids, rid) }, keyMemberships, om, "anchors")
+	coll, err := p.principalKey(om)
+	if err != nil {
+		return err
+	}
+	return p.editList(func(ids []string) []string { return with(ids, rid) }, coll, om, "anchors")
 }
 
 func (p patcher) ungrant(rid, om, key string) error {
@@ -516,10 +540,14 @@ func (p patcher) ungrant(rid, om, key string) error {
 	if err := p.dropIfEmpty(keyGrants, rid); err != nil {
 		return err
 	}
-	if _, ok, err := p.s.Get(keyMemberships, om); err != nil || !ok {
+	coll, err := p.principalKey(om)
+	if err != nil {
 		return err
 	}
-	return p.editList(func(ids []string) []string { return without(ids, rid) }, keyMemberships, om, "anchors")
+	if _, ok, err := p.s.Get(coll, om); err != nil || !ok {
+		return err
+	}
+	return p.editList(func(ids []string) []string { return without(ids, rid) }, coll, om, "anchors")
 }
 
 func (p patcher) dropIfEmpty(path ...string) error {
@@ -545,9 +573,10 @@ func (p patcher) list(path ...string) ([]string, error) {
 // editList rewrites a string array; an empty result removes it from
 // children and grants, and keeps it (empty) elsewhere.
 func (p patcher) editList(edit func([]string) []string, path ...string) error {
-	if path[0] == keyMemberships {
+	entity := path[0] == keyMemberships || path[0] == keyGroups
+	if entity {
 		if _, ok, err := p.s.Get(path[:2]...); err != nil || !ok {
-			return err // the membership is gone: nothing to keep up to date
+			return err // the membership or group is gone: nothing to keep up to date
 		}
 	}
 	ids, err := p.list(path...)
@@ -555,7 +584,7 @@ func (p patcher) editList(edit func([]string) []string, path ...string) error {
 		return err
 	}
 	ids = edit(ids)
-	if len(ids) == 0 && path[0] != keyMemberships {
+	if len(ids) == 0 && !entity {
 		return p.s.Delete(path...)
 	}
 	return p.s.Put(stringsValue(ids), path...)

@@ -20,7 +20,9 @@ import (
 // O — and, of the grants on those resources, only M's; and M's entry. So
 // the data of an organization O is orgs[O], lookup[O], its resources'
 // entries and children and its organization roles; the data of a
-// membership M is memberships[M], org_roles[M] and grants[·][M]. That holds
+// membership M is memberships[M], org_roles[M], member_groups[M] and
+// grants[·][M]; a group's entry and grants[·][G] are its organization's
+// (a group belongs to one organization, and its members to it). That holds
 // because the sources keep an organization's resources in one tree
 // (model.Dataset.Validate): ScopeOf reports a change that would break it (a
 // resource or membership changing organization, a parent in another
@@ -75,9 +77,20 @@ func ScopeOf(s Store, ch model.Change) (Scope, error) {
 			// Grants keep the role keys resolved in the old organization.
 			sc.Shared = found && old != m.OrganizationID
 		}
+	case ch.Assignment != nil && ch.Assignment.MembershipID == "" && ch.Assignment.GroupID != "":
+		// A group's grant is read by checks of every member: its
+		// organization's, not a scan of its members.
+		return groupScope(s, ch.Assignment.GroupID, "", ch.Assignment.ResourceID)
 	case ch.Assignment != nil:
 		// A grant is read only by checks of its membership.
 		sc.Memberships = []string{ch.Assignment.MembershipID}
+	case ch.Group != nil:
+		// Its name is in its members' explanations, its grants in their
+		// decisions.
+		return groupScope(s, ch.Group.ID, ch.Group.OrganizationID, "")
+	case ch.GroupMember != nil:
+		// A membership's groups are read only by checks of the membership.
+		sc.Memberships = []string{ch.GroupMember.MembershipID}
 	case ch.Role != nil:
 		if ch.Role.OrganizationID == "" {
 			sc.Shared = true
@@ -90,6 +103,28 @@ func ScopeOf(s Store, ch model.Change) (Scope, error) {
 		return Scope{}, fmt.Errorf("index: change %q names no entity", ch.Op)
 	}
 	return sc, nil
+}
+
+// groupScope is the scope of a change to group g's data: its
+// organization, as s holds it, else org, else resource rid's; Shared when
+// none is known.
+func groupScope(s Store, g, org, rid string) (Scope, error) {
+	v, ok, err := s.Get(keyGroups, g, "org")
+	if err != nil {
+		return Scope{}, err
+	}
+	if held, isStr := v.(ast.String); ok && isStr {
+		if org != "" && org != string(held) {
+			return Scope{Shared: true}, nil // a group changing organization: refused by the store
+		}
+		org = string(held)
+	}
+	if org == "" {
+		if org, ok, err = ResourceOrganization(s, rid); err != nil || !ok {
+			return Scope{Shared: true}, err
+		}
+	}
+	return Scope{Orgs: []string{org}}, nil
 }
 
 func resourceScope(s Store, ch model.Change) (Scope, error) {

@@ -94,6 +94,40 @@ func TestScopeOf(t *testing.T) {
 	}
 }
 
+// TestScopeOfGroups: a change to a group or its grants is its
+// organization's (every member's checks read it); a member's change is
+// the membership's.
+func TestScopeOfGroups(t *testing.T) {
+	ds := small()
+	ds.Groups = []model.Group{{ID: "group_a", OrganizationID: "org_a", Name: "A"}}
+	s := readOnly{build(t, ds)}
+	a := func(orgs ...string) index.Scope { return index.Scope{Orgs: orgs} }
+	for _, tt := range []struct {
+		name string
+		ch   model.Change
+		want index.Scope
+	}{
+		{"group rename", model.Change{Op: model.OpUpsert, Group: &model.Group{ID: "group_a", OrganizationID: "org_a", Name: "B"}}, a("org_a")},
+		{"group delete by id", model.Change{Op: model.OpDelete, Group: &model.Group{ID: "group_a"}}, a("org_a")},
+		{"new group", model.Change{Op: model.OpUpsert, Group: &model.Group{ID: "group_new", OrganizationID: "org_b", Name: "N"}}, a("org_b")},
+		{"group moving to another organization", model.Change{Op: model.OpUpsert, Group: &model.Group{ID: "group_a", OrganizationID: "org_b"}}, index.Scope{Shared: true}},
+		{"member", model.Change{Op: model.OpUpsert, GroupMember: &model.GroupMember{GroupID: "group_a", MembershipID: "om_1"}}, index.Scope{Memberships: []string{"om_1"}}},
+		{"group assignment", model.Change{Op: model.OpUpsert, Assignment: &model.Assignment{ID: "ra_g", GroupID: "group_a", RoleSlug: "ws-admin", ResourceID: "r_ws1"}}, a("org_a")},
+		{"group assignment delete after its group", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_g", GroupID: "group_gone", RoleSlug: "ws-admin", ResourceID: "r_wsb"}}, a("org_b")},
+		{"group assignment delete after its group and resource", model.Change{Op: model.OpDelete, Assignment: &model.Assignment{ID: "ra_g", GroupID: "group_gone", ResourceID: "r_gone"}}, index.Scope{Shared: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := index.ScopeOf(s, tt.ch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(got, tt.want, cmpopts.EquateEmpty()); d != "" {
+				t.Errorf("ScopeOf (-got +want):\n%s", d)
+			}
+		})
+	}
+}
+
 func TestScopeAdd(t *testing.T) {
 	var s index.Scope
 	s.Add(index.Scope{Orgs: []string{"org_a", "org_b"}, Memberships: []string{"om_1"}})

@@ -4,7 +4,8 @@ import "strings"
 
 // Organization returns the part of a document, in its JSON form, that one
 // organization's decisions read: its root, lookups, resources with their
-// children and grants, its memberships, the environment roles and its own
+// children and grants (its groups' included), its memberships and groups,
+// the environment roles and its own
 // roles, and every permission. ok is false when doc has no such
 // organization. doc is not modified; the result shares its leaves.
 func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) {
@@ -38,6 +39,17 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 			memberships[id] = m
 		}
 	}
+	groups, memberGroups := map[string]any{}, map[string]any{}
+	for id, g := range section(keyGroups) {
+		if gg, _ := g.(map[string]any); gg["org"] == org {
+			groups[id] = g
+		}
+	}
+	for om, gs := range section(keyMemberGroups) {
+		if _, ok := memberships[om]; ok {
+			memberGroups[om] = gs // a membership's groups are of its organization
+		}
+	}
 	roles := map[string]any{}
 	for key, r := range section(keyRoles) {
 		if !strings.Contains(key, "/") || strings.HasPrefix(key, org+"/") {
@@ -45,15 +57,17 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 		}
 	}
 	return map[string]any{
-		keyRevision:    doc[keyRevision],
-		keyOrgs:        map[string]any{org: orgs[org]},
-		keyLookup:      map[string]any{org: lookup},
-		keyResources:   resources,
-		keyChildren:    children,
-		keyGrants:      grants,
-		keyMemberships: memberships,
-		keyRoles:       roles,
-		keyPermissions: doc[keyPermissions],
+		keyRevision:     doc[keyRevision],
+		keyOrgs:         map[string]any{org: orgs[org]},
+		keyLookup:       map[string]any{org: lookup},
+		keyResources:    resources,
+		keyChildren:     children,
+		keyGrants:       grants,
+		keyMemberships:  memberships,
+		keyGroups:       groups,
+		keyMemberGroups: memberGroups,
+		keyRoles:        roles,
+		keyPermissions:  doc[keyPermissions],
 	}, true
 }
 

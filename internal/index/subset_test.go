@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trellis-authz/trellis/internal/index"
+	"github.com/trellis-authz/trellis/internal/model"
 )
 
 func keysOf(m any) []string {
@@ -45,5 +46,24 @@ func TestOrganization(t *testing.T) {
 	}
 	if _, ok := index.Organization(doc, "org_none"); ok {
 		t.Error("an unknown organization has a subset")
+	}
+}
+
+// TestOrganizationGroups: an organization's subset holds its groups, its
+// memberships' groups and its groups' grants, and no other organization's.
+func TestOrganizationGroups(t *testing.T) {
+	ds := small()
+	ds.Groups = []model.Group{{ID: "group_a", OrganizationID: "org_a", Name: "A"}, {ID: "group_b", OrganizationID: "org_b", Name: "B"}}
+	ds.GroupMembers = []model.GroupMember{{GroupID: "group_a", MembershipID: "om_1"}, {GroupID: "group_b", MembershipID: "om_3"}}
+	ds.Assignments = append(ds.Assignments, model.Assignment{ID: "ra_g", GroupID: "group_a", RoleSlug: "ws-admin", ResourceID: "r_ws1"})
+	doc := jsonOf(t, build(t, ds)).(map[string]any)
+	sub, ok := index.Organization(doc, "org_a")
+	if !ok {
+		t.Fatal("organization not found")
+	}
+	got := [][]string{keysOf(sub["groups"]), keysOf(sub["member_groups"]), keysOf(sub["grants"].(map[string]any)["r_ws1"])}
+	want := [][]string{{"group_a"}, {"om_1"}, {"group_a", "om_2"}}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("subset (-got +want):\n%s", diff)
 	}
 }

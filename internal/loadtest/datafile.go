@@ -46,9 +46,14 @@ func WriteDataFile(w io.Writer, ds *model.Dataset) error {
 	}
 	type assignment struct {
 		ID         string `json:"id"`
-		Membership string `json:"membership"`
+		Membership string `json:"membership,omitempty"`
+		Group      string `json:"group,omitempty"`
 		Role       string `json:"role"`
 		Resource   string `json:"resource"`
+	}
+	type groupMember struct {
+		Group      string `json:"group"`
+		Membership string `json:"membership"`
 	}
 	doc := struct {
 		MaxDepth      int                  `json:"max_depth,omitempty"`
@@ -59,7 +64,12 @@ func WriteDataFile(w io.Writer, ds *model.Dataset) error {
 		Memberships   []membership         `json:"memberships"`
 		Resources     []resource           `json:"resources"`
 		Assignments   []assignment         `json:"assignments"`
-	}{MaxDepth: ds.MaxDepth, Permissions: ds.Permissions, Organizations: ds.Organizations}
+		Groups        []model.Group        `json:"groups,omitempty"`
+		GroupMembers  []groupMember        `json:"group_members,omitempty"`
+	}{MaxDepth: ds.MaxDepth, Permissions: ds.Permissions, Organizations: ds.Organizations, Groups: ds.Groups}
+	for _, gm := range ds.GroupMembers {
+		doc.GroupMembers = append(doc.GroupMembers, groupMember{gm.GroupID, gm.MembershipID})
+	}
 	for _, t := range ds.ResourceTypes {
 		doc.ResourceTypes = append(doc.ResourceTypes, resourceType(t))
 	}
@@ -75,7 +85,7 @@ func WriteDataFile(w io.Writer, ds *model.Dataset) error {
 	}
 	doc.Assignments = make([]assignment, len(ds.Assignments))
 	for i, a := range ds.Assignments {
-		doc.Assignments[i] = assignment{a.ID, a.MembershipID, a.RoleSlug, a.ResourceID}
+		doc.Assignments[i] = assignment{a.ID, a.MembershipID, a.GroupID, a.RoleSlug, a.ResourceID}
 	}
 	bw := bufio.NewWriter(w)
 	if err := json.NewEncoder(bw).Encode(doc); err != nil {

@@ -17,6 +17,7 @@ const (
 	PrefixRole         = "role_"
 	PrefixResource     = "authz_resource_"
 	PrefixAssignment   = "role_assignment_"
+	PrefixGroup        = "group_"
 )
 
 // MaxIDLength bounds the length of an id in bytes, its prefix included. It

@@ -106,12 +106,44 @@ type Resource struct {
 	ParentID       string `json:"parent_id,omitempty"   yaml:"parent_id,omitempty"`
 }
 
-// Assignment gives a membership a role on a resource of the role's type.
+// Assignment gives a membership, or a group (GroupID set, MembershipID
+// empty: a group role assignment), a role on a resource of the role's type.
+// Exactly one of MembershipID and GroupID is set.
 type Assignment struct {
-	ID           string `json:"id"            yaml:"id"`
+	ID           string `json:"id"                 yaml:"id"`
+	MembershipID string `json:"membership_id"      yaml:"membership_id"`
+	GroupID      string `json:"group_id,omitempty" yaml:"group_id,omitempty"`
+	RoleSlug     string `json:"role"               yaml:"role"`
+	ResourceID   string `json:"resource_id"        yaml:"resource_id"`
+}
+
+// Principal returns who the assignment grants: its membership, else its
+// group.
+func (a Assignment) Principal() string {
+	if a.MembershipID != "" {
+		return a.MembershipID
+	}
+	return a.GroupID
+}
+
+// Group is a set of memberships of one organization (GroupMember). A role
+// assigned to a group on a resource (Assignment.GroupID) grants every
+// active member that role there and below, exactly as if assigned to each
+// member. Groups do not nest: a group's members are memberships only, so a
+// membership's grants are its own and those of its groups, one level, and
+// no cycle can arise.
+type Group struct {
+	ID             string `json:"id"                    yaml:"id"`
+	OrganizationID string `json:"organization_id"       yaml:"organization_id"`
+	Name           string `json:"name"                  yaml:"name"`
+	Description    string `json:"description,omitempty" yaml:"description,omitempty"`
+}
+
+// GroupMember makes a membership a member of a group of the same
+// organization. The pair is its identity.
+type GroupMember struct {
+	GroupID      string `json:"group_id"      yaml:"group_id"`
 	MembershipID string `json:"membership_id" yaml:"membership_id"`
-	RoleSlug     string `json:"role"          yaml:"role"`
-	ResourceID   string `json:"resource_id"   yaml:"resource_id"`
 }
 
 // Dataset is the whole relationship data of one environment at one
@@ -131,6 +163,8 @@ type Dataset struct {
 	Roles         []Role
 	Resources     []Resource
 	Assignments   []Assignment
+	Groups        []Group
+	GroupMembers  []GroupMember
 	Quarantined   []Quarantine
 }
 
@@ -155,7 +189,8 @@ const (
 // entity pointer is set. An upsert carries the entity's whole state after the
 // change (a role with all its permissions, a membership with all its role
 // slugs); a delete needs only the key: ID, or Slug (+ OrganizationID for a
-// role) for permissions, roles and resource types.
+// role) for permissions, roles and resource types, ID for a group, the
+// pair for a group member.
 type Change struct {
 	Op           Op
 	Organization *Organization
@@ -165,4 +200,6 @@ type Change struct {
 	Role         *Role
 	Resource     *Resource
 	Assignment   *Assignment
+	Group        *Group
+	GroupMember  *GroupMember
 }

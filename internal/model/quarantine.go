@@ -84,6 +84,12 @@ func newOwners(d *Dataset) *owners {
 			o.resources[r.ID] = r.OrganizationID
 		}
 	}
+	// Groups are principals like memberships, their ids of another prefix.
+	for _, g := range d.Groups {
+		if _, dup := o.members[g.ID]; !dup {
+			o.members[g.ID] = g.OrganizationID
+		}
+	}
 	return o
 }
 
@@ -122,7 +128,16 @@ func (o *owners) organizationsOf(p Problem) []string {
 	case KindAssignment:
 		if i >= 0 && i < len(o.d.Assignments) {
 			a := o.d.Assignments[i]
-			orgs = []string{o.members[a.MembershipID], o.resourceOrg(a.ResourceID)}
+			orgs = []string{o.members[a.Principal()], o.resourceOrg(a.ResourceID)}
+		}
+	case KindGroup:
+		if i >= 0 && i < len(o.d.Groups) {
+			orgs = []string{o.d.Groups[i].OrganizationID, o.members[o.d.Groups[i].ID]}
+		}
+	case KindGroupMember:
+		if i >= 0 && i < len(o.d.GroupMembers) {
+			gm := o.d.GroupMembers[i]
+			orgs = []string{o.members[gm.GroupID], o.members[gm.MembershipID]}
 		}
 	}
 	orgs = slices.DeleteFunc(orgs, func(s string) bool { return s == "" })
@@ -218,7 +233,11 @@ func (d *Dataset) Without(ps []Problem) *Dataset {
 		return false
 	})
 	out.Assignments = slices.DeleteFunc(slices.Clone(d.Assignments), func(x Assignment) bool {
-		return held[o.members[x.MembershipID]] != nil || held[o.resourceOrg(x.ResourceID)] != nil
+		return held[o.members[x.Principal()]] != nil || held[o.resourceOrg(x.ResourceID)] != nil
+	})
+	out.Groups = slices.DeleteFunc(slices.Clone(d.Groups), func(x Group) bool { return held[x.OrganizationID] != nil })
+	out.GroupMembers = slices.DeleteFunc(slices.Clone(d.GroupMembers), func(x GroupMember) bool {
+		return held[o.members[x.GroupID]] != nil || held[o.members[x.MembershipID]] != nil
 	})
 	out.Quarantined = slices.Clone(d.Quarantined)
 	for _, org := range order {
@@ -331,8 +350,8 @@ func (s *QuarantineSet) Len() int { return len(s.orgs) }
 
 // Route returns the quarantined organization ch is a change to, if it is
 // one: a change of the organization itself, of one of its resources,
-// memberships or roles, or an assignment of one of its memberships or on
-// one of its resources. It records the ids such a change creates or
+// memberships, roles or groups, a member of one of its groups, or an
+// assignment of one of its memberships or on one of its resources. It records the ids such a change creates or
 // deletes, so that later changes are recognised too. Changes are routed in
 // the order they were made.
 func (s *QuarantineSet) Route(ch Change) (org string, held bool) {
@@ -364,6 +383,10 @@ func (s *QuarantineSet) Route(ch Change) (org string, held bool) {
 		if org = s.memberships[ch.Assignment.MembershipID]; org == "" {
 			org = s.resources[ch.Assignment.ResourceID]
 		}
+	case ch.Group != nil:
+		org = ch.Group.OrganizationID
+	case ch.GroupMember != nil:
+		org = s.memberships[ch.GroupMember.MembershipID]
 	}
 	if _, ok := s.orgs[org]; !ok || org == "" {
 		return "", false

@@ -43,6 +43,8 @@ const (
 	KindRole         = "role"
 	KindResource     = "resource"
 	KindAssignment   = "assignment"
+	KindGroup        = "group"
+	KindGroupMember  = "group_member"
 )
 
 // maxShownProblems bounds the problems ValidationError.Error spells out.
@@ -209,6 +211,7 @@ func (d *Dataset) Validate() error {
 	v.roles()
 	v.memberships()
 	v.resources()
+	v.groups()
 	v.assignments()
 	if len(v.problems) == 0 {
 		return nil
@@ -234,6 +237,7 @@ type validator struct {
 	orgRoles    map[string]int    // RoleKey → index in d.Roles
 	memberIdx   map[string]int    // membership id → index
 	resourceIdx map[string]int    // resource id → index
+	groupIdx    map[string]int    // group id → index
 }
 
 func (v *validator) add(kind, id string, index int, field, code, format string, args ...any) {
@@ -748,7 +752,13 @@ func (v *validator) assignments() {
 		ids[a.ID] = true
 
 		var mOrg string
-		if mi, ok := v.memberIdx[a.MembershipID]; ok {
+		if gi, ok := v.groupIdx[a.GroupID]; ok && a.MembershipID == "" {
+			mOrg = v.d.Groups[gi].OrganizationID
+		} else if a.GroupID != "" && a.MembershipID != "" {
+			v.add(KindAssignment, a.ID, i, "group_id", CodeInvalid, "an assignment names a membership or a group, not both")
+		} else if a.GroupID != "" {
+			v.add(KindAssignment, a.ID, i, "group_id", CodeUnknownReference, "unknown group %q", a.GroupID)
+		} else if mi, ok := v.memberIdx[a.MembershipID]; ok {
 			mOrg = v.d.Memberships[mi].OrganizationID
 		} else if a.MembershipID == "" {
 			v.add(KindAssignment, a.ID, i, "membership_id", CodeInvalid, "membership_id is required")
@@ -769,7 +779,7 @@ func (v *validator) assignments() {
 
 		if mOrg != "" && resOrg != "" && mOrg != resOrg {
 			v.add(KindAssignment, a.ID, i, "resource_id", CodeCrossOrganization,
-				"resource %q is in organization %q but membership %q is in %q", a.ResourceID, resOrg, a.MembershipID, mOrg)
+				"resource %q is in organization %q but %s %q is in %q", a.ResourceID, resOrg, principalKind(a), a.Principal(), mOrg)
 		}
 
 		org := mOrg
@@ -788,12 +798,63 @@ func (v *validator) assignments() {
 				"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, r.ResourceType, a.ResourceID, resType)
 		}
 
-		t := triple{a.MembershipID, a.RoleSlug, a.ResourceID}
+		t := triple{a.Principal(), a.RoleSlug, a.ResourceID}
 		if triples[t] {
 			v.add(KindAssignment, a.ID, i, "", CodeDuplicate,
-				"membership %q already has role %q on resource %q", a.MembershipID, a.RoleSlug, a.ResourceID)
+				"%s %q already has role %q on resource %q", principalKind(a), a.Principal(), a.RoleSlug, a.ResourceID)
 		}
 		triples[t] = true
+	}
+}
+
+// principalKind names who assignment a grants: "membership" or "group".
+func principalKind(a Assignment) string {
+	if a.MembershipID == "" && a.GroupID != "" {
+		return KindGroup
+	}
+	return KindMembership
+}
+
+// groups checks groups and their members: a group's id is unique and its
+// organization exists; a member is a membership of the group's
+// organization, listed once.
+func (v *validator) groups() {
+	v.groupIdx = make(map[string]int, len(v.d.Groups))
+	for i, g := range v.d.Groups {
+		_, dup := v.groupIdx[g.ID]
+		switch {
+		case g.ID == "":
+			v.add(KindGroup, "", i, "id", CodeInvalid, "id is required")
+			continue
+		case dup:
+			v.add(KindGroup, g.ID, i, "id", CodeDuplicate, "group id %q is used more than once", g.ID)
+			continue
+		}
+		v.groupIdx[g.ID] = i
+		if _, ok := v.orgs[g.OrganizationID]; !ok {
+			v.add(KindGroup, g.ID, i, "organization_id", CodeUnknownReference, "unknown organization %q", g.OrganizationID)
+		}
+		if g.Name == "" {
+			v.add(KindGroup, g.ID, i, "name", CodeInvalid, "name is required")
+		}
+	}
+	seen := make(map[GroupMember]bool, len(v.d.GroupMembers))
+	for i, gm := range v.d.GroupMembers {
+		id := gm.GroupID + " " + gm.MembershipID
+		gi, gok := v.groupIdx[gm.GroupID]
+		mi, mok := v.memberIdx[gm.MembershipID]
+		switch {
+		case !gok:
+			v.add(KindGroupMember, id, i, "group_id", CodeUnknownReference, "unknown group %q", gm.GroupID)
+		case !mok:
+			v.add(KindGroupMember, id, i, "membership_id", CodeUnknownReference, "unknown membership %q", gm.MembershipID)
+		case v.d.Groups[gi].OrganizationID != v.d.Memberships[mi].OrganizationID:
+			v.add(KindGroupMember, id, i, "membership_id", CodeCrossOrganization,
+				"membership %q is in organization %q but group %q is in %q", gm.MembershipID, v.d.Memberships[mi].OrganizationID, gm.GroupID, v.d.Groups[gi].OrganizationID)
+		case seen[gm]:
+			v.add(KindGroupMember, id, i, "", CodeDuplicate, "membership %q is already a member of group %q", gm.MembershipID, gm.GroupID)
+		}
+		seen[gm] = true
 	}
 }
 

@@ -746,9 +746,15 @@ func decodeChange(entity, op string, data []byte) (model.Change, error) {
 	case model.KindResource:
 		c.Resource = &model.Resource{}
 		target = c.Resource
-	case model.KindAssignment:
+	case model.KindAssignment, entityGroupAssignment:
 		c.Assignment = &model.Assignment{}
 		target = c.Assignment
+	case model.KindGroup:
+		c.Group = &model.Group{}
+		target = c.Group
+	case model.KindGroupMember:
+		c.GroupMember = &model.GroupMember{}
+		target = c.GroupMember
 	default:
 		return c, fmt.Errorf("change log: unknown entity %q", entity)
 	}
@@ -772,3 +778,8 @@ func withParam(dsn, key, value string) string {
 	}
 	return dsn + " " + key + "=" + value
 }
+
+// entityGroupAssignment is the change_log entity of a group role
+// assignment (0008_groups.sql): a model.Assignment with GroupID set, kept
+// apart from "assignment" so that its events read group_role_assignments.
+const entityGroupAssignment = "group_assignment"

@@ -123,6 +123,10 @@ func change(op model.Op, p any) model.Change {
 		c.Resource = v
 	case *model.Assignment:
 		c.Assignment = v
+	case *model.Group:
+		c.Group = v
+	case *model.GroupMember:
+		c.GroupMember = v
 	default:
 		panic(fmt.Sprintf("change of %T", p))
 	}

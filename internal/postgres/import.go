@@ -137,9 +137,39 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		}); err != nil {
 			return err
 		}
-		if err := s.copyRows(ctx, tx, "role_assignments", []string{"id", "membership_id", "role_id", "resource_id"}, len(ds.Assignments), func(i int) []any {
-			a := ds.Assignments[i]
+		var direct, grouped []model.Assignment
+		for _, a := range ds.Assignments {
+			if a.MembershipID == "" {
+				grouped = append(grouped, a)
+			} else {
+				direct = append(direct, a)
+			}
+		}
+		if err := s.copyRows(ctx, tx, "role_assignments", []string{"id", "membership_id", "role_id", "resource_id"}, len(direct), func(i int) []any {
+			a := direct[i]
 			return []any{a.ID, a.MembershipID, roleID(memberOrg[a.MembershipID], a.RoleSlug), a.ResourceID}
+		}); err != nil {
+			return err
+		}
+		if err := s.copyRows(ctx, tx, "groups", []string{"id", "organization_id", "name", "description"}, len(ds.Groups), func(i int) []any {
+			g := ds.Groups[i]
+			return []any{g.ID, g.OrganizationID, g.Name, g.Description}
+		}); err != nil {
+			return err
+		}
+		groupOrg := make(map[string]string, len(ds.Groups))
+		for _, g := range ds.Groups {
+			groupOrg[g.ID] = g.OrganizationID
+		}
+		if err := s.copyRows(ctx, tx, "group_members", []string{"group_id", "membership_id", "organization_id"}, len(ds.GroupMembers), func(i int) []any {
+			gm := ds.GroupMembers[i]
+			return []any{gm.GroupID, gm.MembershipID, groupOrg[gm.GroupID]}
+		}); err != nil {
+			return err
+		}
+		if err := s.copyRows(ctx, tx, "group_role_assignments", []string{"id", "group_id", "role_id", "resource_id"}, len(grouped), func(i int) []any {
+			a := grouped[i]
+			return []any{a.ID, a.GroupID, roleID(groupOrg[a.GroupID], a.RoleSlug), a.ResourceID}
 		}); err != nil {
 			return err
 		}

@@ -134,6 +134,32 @@ func (s *Store) readDataset(ctx context.Context, tx *sqlx.Tx, org string) (*mode
 				ds.Assignments = append(ds.Assignments, a)
 				return nil
 			}},
+		{"groups", `SELECT id, organization_id, name, description FROM groups`, ` WHERE organization_id = $1`, func(r *sql.Rows) error {
+			var g model.Group
+			if err := r.Scan(&g.ID, &g.OrganizationID, &g.Name, &g.Description); err != nil {
+				return err
+			}
+			ds.Groups = append(ds.Groups, g)
+			return nil
+		}},
+		{"group_members", `SELECT group_id, membership_id FROM group_members`, ` WHERE organization_id = $1`, func(r *sql.Rows) error {
+			var gm model.GroupMember
+			if err := r.Scan(&gm.GroupID, &gm.MembershipID); err != nil {
+				return err
+			}
+			ds.GroupMembers = append(ds.GroupMembers, gm)
+			return nil
+		}},
+		{"group_role_assignments", `SELECT id, group_id, role_slug, resource_id FROM group_role_assignments`,
+			` WHERE group_id IN (SELECT id FROM groups WHERE organization_id = $1)
+				OR resource_id IN (SELECT id FROM resources WHERE organization_id = $1)`, func(r *sql.Rows) error {
+				var a model.Assignment
+				if err := r.Scan(&a.ID, &a.GroupID, &a.RoleSlug, &a.ResourceID); err != nil {
+					return err
+				}
+				ds.Assignments = append(ds.Assignments, a)
+				return nil
+			}},
 	}
 	// GROUP BY comes after the filter; ORDER BY keeps snapshots in the
 	// order they always had.

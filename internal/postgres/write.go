@@ -166,7 +166,7 @@ func (w *writer) get(dest any, query string, args ...any) (found bool, err error
 func (w *writer) apply(i int, c model.Change) error {
 	n := 0
 	for _, set := range []bool{c.Organization != nil, c.Membership != nil, c.ResourceType != nil,
-		c.Permission != nil, c.Role != nil, c.Resource != nil, c.Assignment != nil} {
+		c.Permission != nil, c.Role != nil, c.Resource != nil, c.Assignment != nil, c.Group != nil, c.GroupMember != nil} {
 		if set {
 			n++
 		}
@@ -207,6 +207,8 @@ func (w *writer) apply(i int, c model.Change) error {
 		return w.upsertResource(i, c.Resource)
 	case c.Resource != nil:
 		return w.deleteResource(i, c.Resource.ID)
+	case c.Group != nil || c.GroupMember != nil || (c.Assignment != nil && c.Assignment.GroupID != ""):
+		return w.applyGroups(i, c, up)
 	case c.Assignment != nil && up:
 		return w.upsertAssignment(i, c.Assignment)
 	default:
@@ -758,27 +760,9 @@ func (w *writer) upsertAssignment(i int, a *model.Assignment) error {
 	if !found {
 		return problem(i, kind, a.ID, "membership_id", model.CodeUnknownReference, "unknown membership %q", a.MembershipID)
 	}
-	var res resourceRow
-	found, err = w.get(&res, "SELECT organization_id, type FROM resources WHERE id = $1", a.ResourceID)
+	roleID, err := w.assignmentRole(i, a, "membership", a.MembershipID, mOrg)
 	if err != nil {
-		return translate0(i, kind, a.ID, err)
-	}
-	if !found {
-		return problem(i, kind, a.ID, "resource_id", model.CodeUnknownReference, "unknown resource %q", a.ResourceID)
-	}
-	if res.Org != mOrg {
-		return problem(i, kind, a.ID, "resource_id", model.CodeCrossOrganization,
-			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, res.Org, a.MembershipID, mOrg)
-	}
-	roleID, roleType, found, err := w.resolveRole(mOrg, a.RoleSlug)
-	switch {
-	case err != nil:
-		return translate0(i, kind, a.ID, err)
-	case !found:
-		return problem(i, kind, a.ID, "role", model.CodeUnknownReference, "unknown role %q in organization %q", a.RoleSlug, mOrg)
-	case roleType != res.Type:
-		return problem(i, kind, a.ID, "role", model.CodeRoleTypeMismatch,
-			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, roleType, a.ResourceID, res.Type)
+		return err
 	}
 	_, err = w.exec(`INSERT INTO role_assignments (id, membership_id, role_id, resource_id) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET membership_id = EXCLUDED.membership_id, role_id = EXCLUDED.role_id,
@@ -787,4 +771,35 @@ func (w *writer) upsertAssignment(i int, a *model.Assignment) error {
 			IS DISTINCT FROM (EXCLUDED.membership_id, EXCLUDED.role_id, EXCLUDED.resource_id)`,
 		a.ID, a.MembershipID, roleID, a.ResourceID)
 	return translate0(i, kind, a.ID, err)
+}
+
+// assignmentRole checks assignment a of principal (a membership or group,
+// named by what, of organization org) as change i: its resource exists in
+// org and the role resolves there to a role of the resource's type. It
+// returns the role's id.
+func (w *writer) assignmentRole(i int, a *model.Assignment, what, principal, org string) (string, error) {
+	const kind = model.KindAssignment
+	var res resourceRow
+	found, err := w.get(&res, "SELECT organization_id, type FROM resources WHERE id = $1", a.ResourceID)
+	if err != nil {
+		return "", translate0(i, kind, a.ID, err)
+	}
+	if !found {
+		return "", problem(i, kind, a.ID, "resource_id", model.CodeUnknownReference, "unknown resource %q", a.ResourceID)
+	}
+	if res.Org != org {
+		return "", problem(i, kind, a.ID, "resource_id", model.CodeCrossOrganization,
+			"resource %q is in organization %q but %s %q is in %q", a.ResourceID, res.Org, what, principal, org)
+	}
+	roleID, roleType, found, err := w.resolveRole(org, a.RoleSlug)
+	switch {
+	case err != nil:
+		return "", translate0(i, kind, a.ID, err)
+	case !found:
+		return "", problem(i, kind, a.ID, "role", model.CodeUnknownReference, "unknown role %q in organization %q", a.RoleSlug, org)
+	case roleType != res.Type:
+		return "", problem(i, kind, a.ID, "role", model.CodeRoleTypeMismatch,
+			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, roleType, a.ResourceID, res.Type)
+	}
+	return roleID, nil
 }

@@ -43,6 +43,12 @@ func (st *state) apply(ch model.Change) error {
 		return st.putMembership(*ch.Membership)
 	case ch.Assignment != nil:
 		return st.assignment(*ch.Assignment, del)
+	case ch.Group != nil && del:
+		st.deleteGroup(st.groupNamed(ch.Group.ID))
+	case ch.Group != nil:
+		return st.putGroup(*ch.Group)
+	case ch.GroupMember != nil:
+		return st.groupMember(*ch.GroupMember, del)
 	case ch.Role != nil && del:
 		if row := st.roleNamed(ch.Role.Key()); row != 0 {
 			st.dropRole(row)
@@ -256,6 +262,9 @@ func (st *state) putMembership(m model.Membership) error {
 	slices.SortFunc(keys, st.str.compare)
 	id := st.str.intern(m.ID)
 	row := st.membership(id)
+	if row == 0 && st.principal(id) != 0 {
+		return invariant("membership %s: id is a group's", m.ID)
+	}
 	if row != 0 && st.mems.at(row, memOrg) != org {
 		return invariant("membership %s: organization %s cannot become %s", m.ID, st.str.str(st.mems.at(row, memOrg)), m.OrganizationID)
 	}
@@ -288,11 +297,14 @@ func boolNum(b bool) uint32 {
 	return 0
 }
 
-// deleteMembership removes membership row (0: none) and its grants.
+// deleteMembership removes membership row (0: none), its grants and its
+// group memberships; deleteGroup calls it for a group once the group's
+// links are gone.
 func (st *state) deleteMembership(row uint32) {
 	if row == 0 {
 		return
 	}
+	st.dropLinks(row)
 	for gr := st.mems.at(row, memFirstGrant); gr != 0; {
 		next := st.grants.at(gr, grNextOfMem)
 		st.dropGrant(gr)
@@ -332,10 +344,15 @@ func (st *state) resolveRole(org, slug, entity, field string) (key uint32, typ s
 }
 
 func (st *state) assignment(a model.Assignment, del bool) error {
-	if a.MembershipID == "" || a.ResourceID == "" || a.RoleSlug == "" {
-		return fmt.Errorf("%w: assignment %s needs membership, role and resource", index.ErrIncomplete, a.ID)
+	if a.Principal() == "" || a.ResourceID == "" || a.RoleSlug == "" {
+		return fmt.Errorf("%w: assignment %s needs membership or group, role and resource", index.ErrIncomplete, a.ID)
 	}
+	field, kind := "membership_id", "membership"
 	mem := st.membershipNamed(a.MembershipID)
+	if a.MembershipID == "" {
+		field, kind = "group_id", "group"
+		mem = st.groupNamed(a.GroupID)
+	}
 	if del {
 		// The role may be gone already (a cascade): drop whichever key of the
 		// slug is there.
@@ -351,7 +368,7 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 	entity := model.KindAssignment + " " + a.ID
 	if mem == 0 {
 		// Whose it is cannot be told.
-		return model.BrokenRule(model.CodeUnknownReference, nil, entity, "membership_id", "unknown membership %q", a.MembershipID)
+		return model.BrokenRule(model.CodeUnknownReference, nil, entity, field, "unknown %s %q", kind, a.Principal())
 	}
 	org := st.str.str(st.mems.at(mem, memOrg))
 	res := st.resourceNamed(a.ResourceID)
@@ -360,7 +377,7 @@ func (st *state) assignment(a model.Assignment, del bool) error {
 	}
 	if resOrg := st.str.str(st.res.at(res, resOrg)); resOrg != org {
 		return model.BrokenRule(model.CodeCrossOrganization, []string{org, resOrg}, entity, "resource_id",
-			"resource %q is in organization %q but membership %q is in %q", a.ResourceID, resOrg, a.MembershipID, org)
+			"resource %q is in organization %q but %s %q is in %q", a.ResourceID, resOrg, kind, a.Principal(), org)
 	}
 	k, typ, err := st.resolveRole(org, a.RoleSlug, entity, "role")
 	if err != nil {

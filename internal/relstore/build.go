@@ -26,7 +26,13 @@ func build(ds *model.Dataset) (*state, error) {
 	if err := st.buildResources(ds); err != nil {
 		return nil, err
 	}
+	if err := st.buildGroups(ds); err != nil {
+		return nil, err
+	}
 	if err := st.buildGrants(ds); err != nil {
+		return nil, err
+	}
+	if err := st.buildGroupMembers(ds); err != nil {
 		return nil, err
 	}
 	for _, q := range ds.Quarantined {
@@ -42,7 +48,8 @@ func sizesOf(ds *model.Dataset) sizes {
 	n := sizes{
 		resources: len(ds.Resources) + len(ds.Organizations),
 		orgs:      len(ds.Organizations),
-		mems:      len(ds.Memberships),
+		mems:      len(ds.Memberships) + len(ds.Groups),
+		links:     len(ds.GroupMembers),
 		grants:    len(ds.Assignments) + len(ds.Memberships),
 		roles:     len(ds.Roles),
 		perms:     len(ds.Permissions),
@@ -64,6 +71,10 @@ func sizesOf(ds *model.Dataset) sizes {
 	}
 	for _, m := range ds.Memberships {
 		add(m.ID)
+	}
+	for _, g := range ds.Groups {
+		add(g.ID)
+		add(g.Name)
 	}
 	for _, r := range ds.Roles {
 		add(r.Key())
@@ -182,7 +193,7 @@ func (st *state) buildGrants(ds *model.Dataset) error {
 	var keys []uint32
 	for _, m := range ds.Memberships {
 		id := st.str.intern(m.ID)
-		if st.membership(id) != 0 {
+		if st.principal(id) != 0 {
 			return invariant("membership %s: id is used more than once", m.ID)
 		}
 		keys = keys[:0]
@@ -216,10 +227,20 @@ func (st *state) buildGrants(ds *model.Dataset) error {
 			all = append(all, grant{root, row, k})
 		}
 	}
+	for _, g := range ds.Groups {
+		row := st.groupNamed(g.ID)
+		if int(row) >= len(memberOrg) {
+			memberOrg = append(memberOrg, make([]string, int(row)+1-len(memberOrg))...)
+		}
+		memberOrg[row] = g.OrganizationID
+	}
 	for _, a := range ds.Assignments {
-		mem := st.membershipNamed(a.MembershipID)
+		mem, kind := st.membershipNamed(a.MembershipID), "membership"
+		if a.MembershipID == "" {
+			mem, kind = st.groupNamed(a.GroupID), "group"
+		}
 		if mem == 0 {
-			return fmt.Errorf("assignment %s: unknown membership %q", a.ID, a.MembershipID)
+			return fmt.Errorf("assignment %s: unknown %s %q", a.ID, kind, a.Principal())
 		}
 		res := st.resourceNamed(a.ResourceID)
 		if res == 0 {

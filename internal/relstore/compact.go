@@ -10,7 +10,7 @@ type fieldSet struct {
 func (st *state) stringFields() []fieldSet {
 	return []fieldSet{
 		{&st.res, []int{resID, resOrg, resTyp, resExt}},
-		{&st.mems, []int{memID, memOrg}},
+		{&st.mems, []int{memID, memOrg, memName}},
 		{&st.orgs, []int{orgID, orgRoot}},
 		{&st.roles, []int{roleKey, roleSlug, roleTyp}},
 		{&st.perms, []int{permSlug, permTyp}},

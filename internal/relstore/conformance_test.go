@@ -72,6 +72,27 @@ func small() *model.Dataset {
 	}
 }
 
+// withGroups adds groups to ds (small): one of two members of org_a with
+// grants on the root and a workspace, one member also in a second group
+// without grants, and an empty group of org_b.
+func withGroups(ds *model.Dataset) *model.Dataset {
+	ds.Groups = []model.Group{
+		{ID: "group_eng", OrganizationID: "org_a", Name: "Engineering"},
+		{ID: "group_idle", OrganizationID: "org_a", Name: "Idle", Description: "no grants"},
+		{ID: "group_b", OrganizationID: "org_b", Name: "B team"},
+	}
+	ds.GroupMembers = []model.GroupMember{
+		{GroupID: "group_eng", MembershipID: "om_2"},
+		{GroupID: "group_eng", MembershipID: "om_1"},
+		{GroupID: "group_idle", MembershipID: "om_1"},
+	}
+	ds.Assignments = append(ds.Assignments,
+		model.Assignment{ID: "ra_g1", GroupID: "group_eng", RoleSlug: "ws-admin", ResourceID: "r_ws1"},
+		model.Assignment{ID: "ra_g2", GroupID: "group_eng", RoleSlug: "billing", ResourceID: "authz_resource_root_org_a"},
+		model.Assignment{ID: "ra_g3", GroupID: "group_b", RoleSlug: "admin", ResourceID: "root_b"})
+	return ds
+}
+
 // isolated is ds after poison, with the organizations whose data it breaks
 // held out by model.Dataset.Isolate: a dataset with quarantine entries.
 func isolated(ds *model.Dataset, poison func(*model.Dataset)) *model.Dataset {
@@ -110,7 +131,7 @@ func quarantineDatasets() map[string]*model.Dataset {
 // package gen.
 func conformanceDatasets(short bool) map[string]*model.Dataset {
 	out := quarantineDatasets()
-	out["small"], out["demo"] = small(), datafile.Demo()
+	out["small"], out["demo"], out["groups"] = small(), datafile.Demo(), withGroups(small())
 	oracle := func(seed int64, depth int) gen.Spec {
 		return gen.Spec{Seed: seed, Organizations: 3, Resources: 300, Assignments: 300, MembershipsPerOrg: 8,
 			Depth: depth, Skew: 1.2, InactiveRatio: 0.2}

@@ -33,9 +33,13 @@ func (st *state) export(w io.Writer) error {
 		case keyGrants:
 			e.entries(st, &st.res, resID, func(row uint32) (any, bool) { return st.grantsValue(row) })
 		case keyMemberships:
-			e.entries(st, &st.mems, memID, func(row uint32) (any, bool) { return st.membershipValue(row), true })
+			e.entries(st, &st.mems, memID, anyValue(membersOnly(st, always(st.membershipValue))))
 		case keyOrgRoles:
-			e.entries(st, &st.mems, memID, func(row uint32) (any, bool) { return st.orgRolesValue(row), true })
+			e.entries(st, &st.mems, memID, anyValue(membersOnly(st, always(st.orgRolesValue))))
+		case keyGroups:
+			e.entries(st, &st.mems, memID, anyValue(groupsOnly(st, st.groupValue)))
+		case keyMemberGroups:
+			e.entries(st, &st.mems, memID, anyValue(membersOnly(st, st.memberGroupsValue)))
 		case keyRoles:
 			e.entries(st, &st.roles, roleKey, func(row uint32) (any, bool) { return st.roleValue(row), true })
 		case keyPermissions:

@@ -110,6 +110,11 @@ func (m *mutator) step() ([]model.Change, bool) {
 		ds.Roles = append(ds.Roles, role)
 		return []model.Change{{Op: model.OpUpsert, Resource: &r}, {Op: model.OpUpsert, Role: &role}}, false
 	}
+	if m.pick(4) == 0 {
+		if chs, ok := m.groupStep(); ok {
+			return chs, false
+		}
+	}
 	switch m.pick(20) {
 	case 0, 1: // a new resource under a resource or the root
 		p, ok := m.someResource()
@@ -346,12 +351,81 @@ func (m *mutator) deleteMemberships(gone map[string]bool) []model.Change {
 		return gone[ms.ID]
 	})
 	ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
-		if gone[a.MembershipID] {
+		if gone[a.Principal()] {
 			chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
 		}
-		return gone[a.MembershipID]
+		return gone[a.Principal()]
+	})
+	ds.GroupMembers = slices.DeleteFunc(ds.GroupMembers, func(gm model.GroupMember) bool {
+		if gone[gm.MembershipID] || gone[gm.GroupID] {
+			chs = append(chs, model.Change{Op: model.OpDelete, GroupMember: &gm})
+		}
+		return gone[gm.MembershipID] || gone[gm.GroupID]
+	})
+	ds.Groups = slices.DeleteFunc(ds.Groups, func(g model.Group) bool {
+		if gone[g.ID] {
+			chs = append(chs, model.Change{Op: model.OpDelete, Group: &model.Group{ID: g.ID}})
+		}
+		return gone[g.ID]
 	})
 	return shuffle(m.rnd, chs)
+}
+
+// groupStep makes one random change to groups: a new group, a rename, a
+// member added or removed, a group role assignment added or removed, a
+// group deleted with its cascade. It reports false when it found nothing
+// to change.
+func (m *mutator) groupStep() ([]model.Change, bool) {
+	ds := m.ds
+	if len(ds.Groups) == 0 || m.pick(6) == 0 {
+		o := ds.Organizations[m.pick(len(ds.Organizations))]
+		g := model.Group{ID: m.id("group"), OrganizationID: o.ID, Name: m.id("name")}
+		ds.Groups = append(ds.Groups, g)
+		return []model.Change{{Op: model.OpUpsert, Group: &g}}, true
+	}
+	gi := m.pick(len(ds.Groups))
+	g := ds.Groups[gi]
+	switch m.pick(6) {
+	case 0:
+		g.Name = m.id("name")
+		ds.Groups[gi] = g
+		return []model.Change{{Op: model.OpUpsert, Group: &g}}, true
+	case 1, 2:
+		ms := m.membershipsOf(g.OrganizationID)
+		if len(ms) == 0 {
+			return nil, false
+		}
+		gm := model.GroupMember{GroupID: g.ID, MembershipID: ms[m.pick(len(ms))].ID}
+		if slices.Contains(ds.GroupMembers, gm) {
+			ds.GroupMembers = slices.DeleteFunc(ds.GroupMembers, func(x model.GroupMember) bool { return x == gm })
+			return []model.Change{{Op: model.OpDelete, GroupMember: &gm}}, true
+		}
+		ds.GroupMembers = append(ds.GroupMembers, gm)
+		return []model.Change{{Op: model.OpUpsert, GroupMember: &gm}}, true
+	case 3, 4:
+		for range 10 {
+			r, ok := m.someResource()
+			if !ok || r.OrganizationID != g.OrganizationID {
+				continue
+			}
+			roles := m.rolesIn(g.OrganizationID, r.Type)
+			if len(roles) == 0 {
+				continue
+			}
+			a := model.Assignment{ID: m.id("ra"), GroupID: g.ID, RoleSlug: roles[m.pick(len(roles))].Slug, ResourceID: r.ID}
+			for i, x := range ds.Assignments {
+				if x.GroupID == a.GroupID && x.RoleSlug == a.RoleSlug && x.ResourceID == a.ResourceID {
+					ds.Assignments = slices.Delete(ds.Assignments, i, i+1)
+					return []model.Change{{Op: model.OpDelete, Assignment: &x}}, true
+				}
+			}
+			ds.Assignments = append(ds.Assignments, a)
+			return []model.Change{{Op: model.OpUpsert, Assignment: &a}}, true
+		}
+		return nil, false
+	default:
+		return m.deleteMemberships(map[string]bool{g.ID: true}), true
+	}
 }
 
 func (m *mutator) deleteRole(i int) []model.Change {
@@ -361,6 +435,9 @@ func (m *mutator) deleteRole(i int) []model.Change {
 	chs := []model.Change{{Op: model.OpDelete, Role: &model.Role{Slug: gone.Slug, OrganizationID: gone.OrganizationID}}}
 	hits := func(org string) bool { return gone.OrganizationID == "" || gone.OrganizationID == org }
 	memberOrg := map[string]string{}
+	for _, g := range ds.Groups {
+		memberOrg[g.ID] = g.OrganizationID
+	}
 	for j := range ds.Memberships {
 		ms := &ds.Memberships[j]
 		memberOrg[ms.ID] = ms.OrganizationID
@@ -371,7 +448,7 @@ func (m *mutator) deleteRole(i int) []model.Change {
 		}
 	}
 	ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
-		hit := a.RoleSlug == gone.Slug && hits(memberOrg[a.MembershipID])
+		hit := a.RoleSlug == gone.Slug && hits(memberOrg[a.Principal()])
 		if hit {
 			chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
 		}
@@ -398,6 +475,11 @@ func (m *mutator) deleteOrganization(i int) []model.Change {
 			mems[ms.ID] = true
 		}
 	}
+	for _, g := range ds.Groups {
+		if g.OrganizationID == o.ID {
+			mems[g.ID] = true
+		}
+	}
 	chs := []model.Change{{Op: model.OpDelete, Organization: &model.Organization{ID: o.ID}}}
 	chs = append(chs, m.deleteResources(res)...)
 	chs = append(chs, m.deleteMemberships(mems)...)
@@ -421,5 +503,7 @@ func clone(ds *model.Dataset) *model.Dataset {
 	c.Roles = slices.Clone(ds.Roles)
 	c.Resources = slices.Clone(ds.Resources)
 	c.Assignments = slices.Clone(ds.Assignments)
+	c.Groups = slices.Clone(ds.Groups)
+	c.GroupMembers = slices.Clone(ds.GroupMembers)
 	return &c
 }

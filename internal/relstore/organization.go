@@ -88,8 +88,10 @@ func (st *state) removeOrganization(org string) (resources, memberships []string
 		}
 	})
 	for _, row := range mems {
-		memberships = append(memberships, st.str.str(st.mems.at(row, memID)))
-		st.deleteMembership(row)
+		if st.mems.at(row, memKind) == kindMembership {
+			memberships = append(memberships, st.str.str(st.mems.at(row, memID)))
+		}
+		st.deleteMembership(row) // a group's too, with its members and grants
 	}
 	prefix := []byte(org + "/")
 	var roles []uint32
@@ -190,13 +192,15 @@ func (st *state) merge(sub *state, org string) error {
 			return
 		}
 		mid := str(m.at(row, memID))
-		if st.membership(mid) != 0 {
+		if st.principal(mid) != 0 {
 			err = invariant("membership %s: id is used by another organization", st.str.str(mid))
 			return
 		}
 		mem := st.addMembership(mid, id)
 		st.set(&st.mems, mem, memActive, m.at(row, memActive))
 		st.set(&st.mems, mem, memOrgRoles, list(m.at(row, memOrgRoles)))
+		st.set(&st.mems, mem, memKind, m.at(row, memKind))
+		st.set(&st.mems, mem, memName, str(m.at(row, memName)))
 		for gr := m.at(row, memFirstGrant); gr != 0; gr = sub.grants.at(gr, grNextOfMem) {
 			res, ok := resRow[sub.grants.at(gr, grRes)]
 			if !ok {
@@ -207,5 +211,15 @@ func (st *state) merge(sub *state, org string) error {
 			st.addGrant(res, mem, list(sub.grants.at(gr, grKeys)))
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	// Group members, both ends now in st: one organization's only.
+	sub.links.live(lnGroup, func(ln uint32) {
+		g, m := sub.links.at(ln, lnGroup), sub.links.at(ln, lnMem)
+		if sub.str.str(sub.mems.at(g, memOrg)) == org {
+			st.addLink(st.principal(str(sub.mems.at(g, memID))), st.principal(str(sub.mems.at(m, memID))))
+		}
+	})
+	return nil
 }

@@ -40,8 +40,19 @@ func partOf(ds *model.Dataset, org string) *model.Dataset {
 			part.Resources = append(part.Resources, r)
 		}
 	}
+	for _, g := range ds.Groups {
+		if g.OrganizationID == org {
+			part.Groups = append(part.Groups, g)
+			members[g.ID] = true
+		}
+	}
+	for _, gm := range ds.GroupMembers {
+		if members[gm.GroupID] {
+			part.GroupMembers = append(part.GroupMembers, gm)
+		}
+	}
 	for _, a := range ds.Assignments {
-		if members[a.MembershipID] {
+		if members[a.Principal()] {
 			part.Assignments = append(part.Assignments, a)
 		}
 	}

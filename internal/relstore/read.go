@@ -116,6 +116,18 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		return st.readGrants(rest, full)
 	case keyMemberships:
 		return st.readMembership(rest, full)
+	case keyGroups:
+		v, more, ok := st.readGroup(rest)
+		if !ok {
+			return nil, errNotFound
+		}
+		return descend(v, more, full)
+	case keyMemberGroups:
+		gs, ok := st.memberGroupsValue(st.membershipNamed(key))
+		if !ok {
+			return nil, errNotFound
+		}
+		v = gs
 	case keyOrgRoles:
 		row := st.membershipNamed(key)
 		if row == 0 {
@@ -175,7 +187,7 @@ func (st *state) readGrants(p, full storage.Path) (any, error) {
 		}
 		return v, nil
 	}
-	gr := st.grant(res, st.membershipNamed(p[1]))
+	gr := st.grant(res, st.principalNamed(p[1]))
 	if gr == 0 {
 		return nil, errNotFound
 	}

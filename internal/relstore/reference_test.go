@@ -147,6 +147,12 @@ func probePaths(doc map[string]any) []storage.Path {
 			p("memberships", om, "anchors"), p("memberships", om, "anchors", "0"), p("memberships", om, nope),
 			p("org_roles", om), p("org_roles", om, "0"))
 	}
+	groups := keys("groups")
+	for _, id := range append(append(groups, memberships...), nope) {
+		paths = append(paths, p("groups", id), p("groups", id, "org"), p("groups", id, "name"), p("groups", id, "anchors"),
+			p("groups", id, "members"), p("groups", id, "members", "0"), p("groups", id, nope),
+			p("member_groups", id), p("member_groups", id, "0"), p("memberships", id), p("org_roles", id))
+	}
 	for _, key := range append(roles, nope) {
 		paths = append(paths, p("roles", key), p("roles", key, "slug"), p("roles", key, "type"), p("roles", key, "permissions"), p("roles", key, nope))
 		for _, perm := range append(perms, nope) {
@@ -163,6 +169,7 @@ func probePaths(doc map[string]any) []storage.Path {
 var wholePaths = []storage.Path{
 	{index.Root}, {index.Root, "orgs"}, {index.Root, "resources"}, {index.Root, "lookup"}, {index.Root, "children"},
 	{index.Root, "grants"}, {index.Root, "memberships"}, {index.Root, "org_roles"}, {index.Root, "roles"},
+	{index.Root, "groups"}, {index.Root, "member_groups"},
 	{index.Root, "quarantined"}, {index.Root, "quarantined_resources"}, {index.Root, "quarantined_memberships"},
 }
 

@@ -30,7 +30,16 @@ type state struct {
 	grants table
 	// mems holds each membership with its organization roles (a list of
 	// role keys, sorted) and the head of its grants (then grNextOfMem).
+	// Groups are rows of mems too (memKind kindGroup): a group is a
+	// principal grants name like a membership, so grants[rid][g] is the
+	// same record as grants[rid][om]. Reads of memberships and org_roles
+	// skip group rows; ids of the two kinds have different prefixes.
 	mems table
+	// links holds one record per (group, membership) member pair, in the
+	// group's list (lnNextOfGroup) and in the membership's (lnNextOfMem),
+	// so that adding or removing a member costs O(1) however big the
+	// group.
+	links table
 	// orgs maps an organization to its root resource's id: a string, not a
 	// row, since a delete of the root resource leaves the organization.
 	orgs  table
@@ -46,6 +55,7 @@ type state struct {
 	heldOrgs, heldRes, heldMems table
 
 	resByID, resByExt, grantByPair, memByID, orgByID, roleByKey, permBySlug hashIndex
+	linkByPair                                                              hashIndex
 	heldOrgByID, heldResByID, heldMemByID                                   hashIndex
 
 	undo *[]func()
@@ -70,7 +80,10 @@ const (
 	memActive     = 2    // 1 when active
 	memOrgRoles   = 3    // list of role-key strings
 	memFirstGrant = 4    // grant
-	memFields     = 5
+	memKind       = 5    // kindMembership or kindGroup
+	memFirstLink  = 6    // link: a membership's groups, a group's members
+	memName       = 7    // string: a group's name
+	memFields     = 8
 
 	orgID, orgRoot = 0, 1 // strings
 	orgFields      = 2
@@ -117,7 +130,7 @@ func (t *table) live(f int, fn func(row uint32)) {
 type sizes struct {
 	strings, stringBytes, lists int
 	resources, orgs, mems       int
-	grants, roles, perms        int
+	grants, roles, perms, links int
 	heldOrgs, heldRes, heldMems int
 }
 
@@ -130,6 +143,7 @@ func newState(n sizes) *state {
 		res:    newTable(resFields, n.resources),
 		grants: newTable(grFields, n.grants),
 		mems:   newTable(memFields, n.mems),
+		links:  newTable(lnFields, n.links),
 		orgs:   newTable(orgFields, n.orgs),
 		roles:  newTable(roleFields, n.roles),
 		perms:  newTable(permFields, n.perms),
@@ -150,6 +164,7 @@ func newState(n sizes) *state {
 	})
 	st.grantByPair = newIndex(n.grants, func(v uint32) uint64 { return mix2(st.grants.at(v, grRes), st.grants.at(v, grMem)) })
 	st.memByID = newIndex(n.mems, byString(&st.mems, memID))
+	st.linkByPair = newIndex(n.links, func(v uint32) uint64 { return mix2(st.links.at(v, lnGroup), st.links.at(v, lnMem)) })
 	st.orgByID = newIndex(n.orgs, byString(&st.orgs, orgID))
 	st.roleByKey = newIndex(n.roles, byString(&st.roles, roleKey))
 	st.permBySlug = newIndex(n.perms, byString(&st.perms, permSlug))
@@ -254,9 +269,25 @@ func (st *state) resource(id uint32) uint32     { return st.numbered(&st.resByID
 func (st *state) resourceNamed(s string) uint32 { return st.named(&st.resByID, &st.res, resID, s) }
 func (st *state) org(id uint32) uint32          { return st.numbered(&st.orgByID, &st.orgs, orgID, id) }
 func (st *state) orgNamed(s string) uint32      { return st.named(&st.orgByID, &st.orgs, orgID, s) }
-func (st *state) membership(id uint32) uint32   { return st.numbered(&st.memByID, &st.mems, memID, id) }
-func (st *state) membershipNamed(s string) uint32 {
+
+// principal and principalNamed find a membership or a group; membership
+// and membershipNamed only a membership, groupNamed only a group.
+func (st *state) principal(id uint32) uint32 { return st.numbered(&st.memByID, &st.mems, memID, id) }
+func (st *state) principalNamed(s string) uint32 {
 	return st.named(&st.memByID, &st.mems, memID, s)
+}
+func (st *state) membership(id uint32) uint32 { return st.ofKind(st.principal(id), kindMembership) }
+func (st *state) membershipNamed(s string) uint32 {
+	return st.ofKind(st.principalNamed(s), kindMembership)
+}
+func (st *state) groupNamed(s string) uint32 { return st.ofKind(st.principalNamed(s), kindGroup) }
+
+// ofKind returns row of mems if it is of kind k, else 0.
+func (st *state) ofKind(row, k uint32) uint32 {
+	if row != 0 && st.mems.at(row, memKind) == k {
+		return row
+	}
+	return 0
 }
 func (st *state) role(key uint32) uint32    { return st.numbered(&st.roleByKey, &st.roles, roleKey, key) }
 func (st *state) roleNamed(s string) uint32 { return st.named(&st.roleByKey, &st.roles, roleKey, s) }
@@ -416,16 +447,7 @@ func (st *state) dropGrant(row uint32) {
 // unlist takes grant row out of one of its lists: the one linked by its
 // fields prev and next, whose head is field head of row owner of table t.
 func (st *state) unlist(row uint32, prevF, nextF int, t *table, owner uint32, head int) {
-	g := &st.grants
-	prev, next := g.at(row, prevF), g.at(row, nextF)
-	if prev != 0 {
-		st.set(g, prev, nextF, next)
-	} else {
-		st.set(t, owner, head, next)
-	}
-	if next != 0 {
-		st.set(g, next, prevF, prev)
-	}
+	st.unlistIn(&st.grants, row, prevF, nextF, t, owner, head)
 }
 
 // Memberships, organizations, roles, permissions.
@@ -507,11 +529,11 @@ func (st *state) putHeld(t *table, x *hashIndex, id, org uint32) {
 }
 
 func (st *state) tables() []*table {
-	return []*table{&st.res, &st.grants, &st.mems, &st.orgs, &st.roles, &st.perms, &st.heldOrgs, &st.heldRes, &st.heldMems}
+	return []*table{&st.res, &st.grants, &st.mems, &st.links, &st.orgs, &st.roles, &st.perms, &st.heldOrgs, &st.heldRes, &st.heldMems}
 }
 
 func (st *state) indexes() []*hashIndex {
-	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.orgByID, &st.roleByKey, &st.permBySlug,
+	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.linkByPair, &st.orgByID, &st.roleByKey, &st.permBySlug,
 		&st.heldOrgByID, &st.heldResByID, &st.heldMemByID}
 }
 

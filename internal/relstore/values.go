@@ -211,9 +211,13 @@ func (st *state) collection(name string) (any, bool) {
 	case keyGrants:
 		return collectSome(st, &st.res, resID, st.grantsValue), true
 	case keyMemberships:
-		return collect(st, &st.mems, memID, st.membershipValue), true
+		return collectSome(st, &st.mems, memID, membersOnly(st, always(st.membershipValue))), true
 	case keyOrgRoles:
-		return collect(st, &st.mems, memID, st.orgRolesValue), true
+		return collectSome(st, &st.mems, memID, membersOnly(st, always(st.orgRolesValue))), true
+	case keyGroups:
+		return collectSome(st, &st.mems, memID, groupsOnly(st, st.groupValue)), true
+	case keyMemberGroups:
+		return collectSome(st, &st.mems, memID, membersOnly(st, st.memberGroupsValue)), true
 	case keyRoles:
 		return collect(st, &st.roles, roleKey, st.roleValue), true
 	case keyPermissions:
@@ -250,18 +254,20 @@ func collectSome[V any](st *state, t *table, f int, value func(uint32) (V, bool)
 // Document keys, as index.Build names them, and the key of the
 // descendants of a resource, which only this store serves.
 const (
-	keyRevision    = "revision"
-	keyOrgs        = "orgs"
-	keyResources   = "resources"
-	keyLookup      = "lookup"
-	keyChildren    = "children"
-	keyGrants      = "grants"
-	keyMemberships = "memberships"
-	keyOrgRoles    = "org_roles"
-	keyRoles       = "roles"
-	keyPermissions = "permissions"
-	keyMaxDepth    = "max_depth"
-	keyDescendants = "descendants"
+	keyRevision     = "revision"
+	keyOrgs         = "orgs"
+	keyResources    = "resources"
+	keyLookup       = "lookup"
+	keyChildren     = "children"
+	keyGrants       = "grants"
+	keyMemberships  = "memberships"
+	keyOrgRoles     = "org_roles"
+	keyGroups       = "groups"
+	keyMemberGroups = "member_groups"
+	keyRoles        = "roles"
+	keyPermissions  = "permissions"
+	keyMaxDepth     = "max_depth"
+	keyDescendants  = "descendants"
 
 	keyQuarantined            = "quarantined"
 	keyQuarantinedResources   = "quarantined_resources"
@@ -271,7 +277,7 @@ const (
 // documentKeys are the keys of the document, sorted as encoding/json
 // writes them.
 var documentKeys = func() []string {
-	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyRoles, keyPermissions,
+	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups, keyRoles, keyPermissions,
 		keyMaxDepth, keyQuarantined, keyQuarantinedResources, keyQuarantinedMemberships}
 	slices.SortFunc(ks, strings.Compare)
 	return ks

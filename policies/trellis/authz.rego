@@ -5,7 +5,8 @@
 #   permissions allow at once (token-first rule); otherwise a membership has a
 #   permission on a resource iff it is active, belongs to the resource's
 #   organization and holds a role containing the permission on the resource or
-#   one of its ancestors (decision rule). A subject of an organization sees
+#   one of its ancestors (decision rule), assigned to it or to a group of
+#   its organization it is a member of (groups do not nest). A subject of an organization sees
 #   only that organization: another's resources answer exactly as resources
 #   that do not exist. An organization whose data breaks a rule is
 #   quarantined: its decisions answer organization_unavailable. Data:
@@ -149,9 +150,10 @@ decide_on(perm, rid, org, anc) := {
 } if {
 	token.org_id == org
 	perm in token.permissions
-} else := granted(perm, anc[i], key) if {
+} else := granted(perm, anc[i], key, ps[j]) if {
 	om := usable_membership(org)
-	[i, key] := nearest_grant(om, perm, anc)
+	ps := principals(om, org)
+	[i, j, key] := nearest_grant(ps, perm, anc)
 } else := denied(code, msg) if {
 	[code, msg] := subject_problem
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
@@ -189,26 +191,60 @@ subject_problem := ["no_membership", "no membership subject and the token does n
 	not data.trellis_data.memberships[membership_id].active
 }
 
-# nearest_grant is [i, key]: the role key of a grant giving om perm on
-# anc[i], the nearest such anchor along the ancestor chain anc.
-nearest_grant(om, perm, anc) := min([[i, key] |
+# principals(om, org) are whose grants membership om holds: om itself
+# first, then each group of organization org om is a member of, sorted.
+# Groups do not nest, so this is one keyed lookup and one per group; a
+# group's members are never read. A group of another organization, or
+# one deleted (no entry in groups), grants nothing.
+principals(om, org) := array.concat([om], [g |
+	some g in data.trellis_data.member_groups[om]
+	data.trellis_data.groups[g].org == org
+])
+
+# nearest_grant is [i, j, key]: the role key of a grant giving principal
+# ps[j] perm on anc[i], the nearest such anchor along the ancestor chain
+# anc, the membership's own grant (j = 0) before a group's.
+nearest_grant(ps, perm, anc) := min([[i, j, key] |
 	some i, anchor in anc
-	some key in data.trellis_data.grants[anchor][om]
+	some j, p in ps
+	some key in data.trellis_data.grants[anchor][p]
 	data.trellis_data.roles[key].permissions[perm]
 ])
 
-granted(perm, rid, key) := {
+# granted is the allow of role key on rid for perm, assigned to principal
+# p: the subject's membership, or a group, which the reason then names.
+granted(perm, rid, key, p) := {
 	"allowed": true,
 	"decided_by": "assignment",
-	"reason": {
-		"code": "role_assignment",
-		"role": role,
-		"resource": {"id": rid, "type": typ, "external_id": ext, "organization_id": org},
-		"message": concat("", ["role ", role, " on ", typ, ":", ext, " grants ", perm]),
-	},
+	"reason": object.union(
+		{
+			"code": "role_assignment",
+			"role": role,
+			"resource": {"id": rid, "type": typ, "external_id": ext, "organization_id": org},
+			"message": concat("", ["role ", role, " on ", typ, ":", ext, via, " grants ", perm]),
+		},
+		group,
+	),
 } if {
 	role := data.trellis_data.roles[key].slug
 	[org, typ, ext, _] := data.trellis_data.resources[rid]
+	[via, group] := via_group(p)
+}
+
+# via_group(p) is [the explanation's words, the reason's group field] for
+# a grant to principal p: nothing for the membership itself.
+via_group(p) := [concat("", [" via group ", name]), {"group": {"id": p, "name": name}}] if {
+	name := data.trellis_data.groups[p].name
+} else := ["", {}]
+
+# principal_anchors(p) are the resources principal p (a membership or a
+# group) holds grants on.
+principal_anchors(p) := anchors if {
+	anchors := data.trellis_data.memberships[p].anchors
+}
+
+principal_anchors(p) := anchors if {
+	anchors := data.trellis_data.groups[p].anchors
 }
 
 denied(code, message) := {

@@ -19,8 +19,9 @@ effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_p
 	token_perms := {p | token.org_id == org; some p in token.permissions; known_permission(p)}
 	data_perms := {p |
 		om := usable_membership(org)
+		some who in principals(om, org)
 		some anchor in anc
-		some key in data.trellis_data.grants[anchor][om]
+		some key in data.trellis_data.grants[anchor][who]
 		some p, _ in data.trellis_data.roles[key].permissions
 	}
 }
@@ -82,9 +83,10 @@ anchors := {data.trellis_data.orgs[list_org].root} if {
 	token_grants(input.permission, list_org)
 } else := {anchor |
 	om := usable_membership(list_org)
-	some anchor in data.trellis_data.memberships[om].anchors
+	some who in principals(om, list_org)
+	some anchor in principal_anchors(who)
 	data.trellis_data.resources[anchor][0] == list_org
-	some key in data.trellis_data.grants[anchor][om]
+	some key in data.trellis_data.grants[anchor][who]
 	data.trellis_data.roles[key].permissions[input.permission]
 }
 
@@ -132,9 +134,10 @@ descendants(rid) := ds if {
 # title: list_memberships
 # description: |
 #   The active memberships that have input.permission on input.resource from
-#   data (tokens are not known here), through an assignment on the resource
-#   itself when input.direct is true, else on it or any ancestor. Sorted by id,
-#   paged by input.after / input.limit.
+#   data (tokens are not known here), through an assignment to the
+#   membership or to one of its groups, on the resource itself when
+#   input.direct is true, else on it or any ancestor. Sorted by id, paged by
+#   input.after / input.limit.
 # entrypoint: true
 list_memberships := failed_unavailable(org) if {
 	org := quarantined_org(input.resource)
@@ -145,13 +148,26 @@ list_memberships := failed_unavailable(org) if {
 } else := page(members_of(resolve(input.resource)))
 
 members_of(rid) := sort({om |
+	org := data.trellis_data.resources[rid][0]
 	some anchor in grant_anchors(rid)
-	some om, keys in data.trellis_data.grants[anchor]
+	some who, keys in data.trellis_data.grants[anchor]
 	some key in keys
 	data.trellis_data.roles[key].permissions[input.permission]
+	some om in grant_members(who, org)
 	data.trellis_data.memberships[om].active
-	data.trellis_data.memberships[om].org == data.trellis_data.resources[rid][0]
+	data.trellis_data.memberships[om].org == org
 })
+
+# grant_members(who, org) are the memberships a grant to principal who
+# reaches: who itself, or a group of org's members.
+grant_members(who, _) := [who] if {
+	data.trellis_data.memberships[who].org
+}
+
+grant_members(who, org) := members if {
+	data.trellis_data.groups[who].org == org
+	members := data.trellis_data.groups[who].members
+}
 
 grant_anchors(rid) := [rid] if input.direct == true
 

@@ -81,7 +81,25 @@ func NewOracle(ds *model.Dataset) *Oracle {
 		}
 	}
 	sort.Strings(w.MemIDs)
+	// A group's assignment is an assignment to each of its members of its
+	// organization, as the data model defines it.
+	groupOrg := map[string]string{}
+	for _, g := range ds.Groups {
+		groupOrg[g.ID] = g.OrganizationID
+	}
+	members := map[string][]string{}
+	for _, gm := range ds.GroupMembers {
+		if m, ok := w.Mem[gm.MembershipID]; ok && m.OrganizationID == groupOrg[gm.GroupID] {
+			members[gm.GroupID] = append(members[gm.GroupID], gm.MembershipID)
+		}
+	}
 	for _, a := range ds.Assignments {
+		if a.MembershipID == "" {
+			for _, om := range members[a.GroupID] {
+				w.addGrant(om, a.ResourceID, a.RoleSlug)
+			}
+			continue
+		}
 		w.addGrant(a.MembershipID, a.ResourceID, a.RoleSlug)
 	}
 	return w
