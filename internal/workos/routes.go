@@ -312,8 +312,10 @@ func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	f := MembershipFilter{OrganizationID: q["organization_id"], UserID: q["user_id"]}
+	// Without statuses only active memberships are listed (WorkOS's default).
+	f := MembershipFilter{OrganizationID: q["organization_id"], UserID: q["user_id"], Statuses: []string{model.StatusActive}}
 	if s := q["statuses"]; s != "" {
+		f.Statuses = nil
 		for _, st := range strings.Split(s, ",") {
 			switch st {
 			case model.StatusActive, model.StatusInactive, model.StatusPending:

@@ -267,6 +267,12 @@ func testMemberships(t *testing.T, newEnv envMaker) {
 	if got := ids(t, e.do("GET", base+"?organization_id="+f.org+"&statuses=inactive", nil, 200)); !cmp.Equal(got, []string{f.bob}) {
 		t.Fatalf("inactive memberships = %v, want [bob]", got)
 	}
+	if got := ids(t, e.do("GET", base+"?organization_id="+f.org, nil, 200)); slices.Contains(got, f.bob) {
+		t.Fatalf("memberships without statuses = %v, want only active ones (not bob)", got)
+	}
+	if got := ids(t, e.do("GET", base+"?organization_id="+f.org+"&statuses=active,inactive", nil, 200)); !slices.Contains(got, f.bob) || !slices.Contains(got, f.alice) {
+		t.Fatalf("memberships with statuses=active,inactive = %v, want alice and bob", got)
+	}
 	if got := ids(t, e.do("GET", base+"?user_id=user_alice", nil, 200)); !cmp.Equal(got, []string{f.alice}) {
 		t.Fatalf("alice's memberships = %v", got)
 	}
