@@ -126,6 +126,7 @@ func TestOneEventPerEntityAndTransaction(t *testing.T) {
 		Status, Object string
 		Roles          []any
 		Parent         any
+		Resource       any
 	}
 	var got []summary
 	for _, e := range all {
@@ -143,19 +144,23 @@ func TestOneEventPerEntityAndTransaction(t *testing.T) {
 		if e.Entity == "resource" {
 			sm.Parent = d["parent_resource_id"]
 		}
+		if e.Entity == "assignment" {
+			sm.Resource = d["resource"]
+		}
 		got = append(got, sm)
 	}
 	roles := []any{map[string]any{"slug": "org-member"}, map[string]any{"slug": "org-admin"}}
+	zed := map[string]any{"id": "authz_resource_zed", "external_id": "zed", "resource_type_slug": "workspace"}
 	want := []summary{
 		{Revision: rev1, Type: "organization_membership.created", ID: "om_zed", Org: "org_acme", Status: "active", Object: "organization_membership", Roles: roles},
 		{Revision: rev1, Type: "trellis.authorization_resource.created", ID: "authz_resource_zed", Org: "org_acme", Object: "authorization_resource"},
-		{Revision: rev1, Type: "trellis.role_assignment.created", ID: "ra_zed", Org: "org_acme", Object: "role_assignment"},
+		{Revision: rev1, Type: "trellis.role_assignment.created", ID: "ra_zed", Org: "org_acme", Object: "role_assignment", Resource: zed},
 		{Revision: rev2, Type: "organization_membership.updated", ID: "om_zed", Org: "org_acme", Status: "inactive", Object: "organization_membership", Roles: roles},
 		// The state it had when it went, roles included, and the assignment
 		// deleted with it (and its resource) still filed under its
-		// organization.
+		// organization, naming the resource it was on.
 		{Revision: rev3, Type: "organization_membership.deleted", ID: "om_zed", Org: "org_acme", Status: "inactive", Object: "organization_membership", Roles: roles},
-		{Revision: rev3, Type: "trellis.role_assignment.deleted", ID: "ra_zed", Org: "org_acme", Object: "role_assignment"},
+		{Revision: rev3, Type: "trellis.role_assignment.deleted", ID: "ra_zed", Org: "org_acme", Object: "role_assignment", Resource: zed},
 		{Revision: rev3, Type: "trellis.authorization_resource.deleted", ID: "authz_resource_zed", Org: "org_acme", Object: "authorization_resource"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
