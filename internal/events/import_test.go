@@ -58,7 +58,7 @@ func TestImportMakesTheEventsOfItsWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := allEvents(t, written)
-	if diff := cmp.Diff(comparable(t, want), comparable(t, got)); diff != "" {
+	if diff := cmp.Diff(eventLines(t, want), eventLines(t, got)); diff != "" {
 		t.Errorf("import events differ from the events of the same writes (-written +imported):\n%s", diff)
 	}
 }
@@ -114,10 +114,10 @@ func allEvents(t *testing.T, s *postgres.Store) []events.Event {
 	}
 }
 
-// comparable renders events as sorted "type data" lines without what two
+// eventLines renders events as sorted "type data" lines without what two
 // databases cannot share: timestamps, the ids they generate for roles and
 // permissions, and the order of a role's permissions (a set).
-func comparable(t *testing.T, es []events.Event) []string {
+func eventLines(t *testing.T, es []events.Event) []string {
 	t.Helper()
 	var lines []string
 	for _, e := range es {
