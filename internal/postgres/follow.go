@@ -609,7 +609,8 @@ func (f *Follower) loadSnapshot(ctx context.Context) error {
 
 // walPosition is what a step learns of the server's WAL before reading:
 // whether it is a standby in recovery and, if so, whether it is streaming
-// from its primary, and the WAL it has received and replayed (byte
+// from its primary, the WAL it has received (or knows its primary has:
+// the end its sender last reported) and the WAL it has replayed (byte
 // positions).
 type walPosition struct {
 	at                  time.Time
@@ -619,9 +620,14 @@ type walPosition struct {
 
 func (s *Store) walPosition(ctx context.Context) (walPosition, error) {
 	p := walPosition{at: time.Now()}
+	// The primary's end of WAL its sender last reported (latest_end_lsn)
+	// counts as received: a standby that reconnects after a pause streams
+	// again at once, but is only fresh once it has replayed what the
+	// primary wrote meanwhile.
 	err := s.db.QueryRowContext(ctx, `SELECT pg_is_in_recovery(),
 		EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),
-		coalesce((pg_last_wal_receive_lsn() - '0/0'::pg_lsn)::bigint, 0),
+		coalesce(greatest(pg_last_wal_receive_lsn() - '0/0'::pg_lsn,
+			(SELECT max(latest_end_lsn) - '0/0'::pg_lsn FROM pg_stat_wal_receiver WHERE status = 'streaming'))::bigint, 0),
 		coalesce((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0)`).Scan(&p.recovery, &p.streaming, &p.receive, &p.replay)
 	if err != nil {
 		return p, translateUnavailable(fmt.Errorf("read the WAL position: %w", err))
