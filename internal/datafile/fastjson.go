@@ -23,8 +23,18 @@ type fastField struct {
 
 // fastType describes a struct type of the format for the fast path.
 type fastType struct {
-	fields map[string]fastField
-	count  int
+	names  []string // by position in fields: a linear scan beats hashing at this size
+	fields []fastField
+}
+
+// field returns the field of key raw.
+func (t *fastType) field(raw []byte) (fastField, bool) {
+	for i, n := range t.names {
+		if n == string(raw) {
+			return t.fields[i], true
+		}
+	}
+	return fastField{}, false
 }
 
 // repeated lists the keys whose values repeat across many entries; the fast
@@ -35,10 +45,11 @@ var repeated = map[string]bool{
 }
 
 func newFastType(t reflect.Type) *fastType {
-	ft := &fastType{fields: make(map[string]fastField, t.NumField()), count: t.NumField()}
+	ft := new(fastType)
 	for f := range t.Fields() {
 		name := f.Tag.Get("json")
-		ft.fields[name] = fastField{index: f.Index[0], kind: f.Type.Kind(), intern: repeated[name]}
+		ft.names = append(ft.names, name)
+		ft.fields = append(ft.fields, fastField{index: f.Index[0], kind: f.Type.Kind(), intern: repeated[name]})
 	}
 	return ft
 }
@@ -236,7 +247,7 @@ func (d *fastDecoder) object(v reflect.Value, t *fastType, top bool) bool {
 		if !ok || escaped {
 			return false
 		}
-		f, ok := t.fields[string(raw)]
+		f, ok := t.field(raw)
 		if !ok || seen&(1<<f.index) != 0 {
 			return false
 		}
@@ -295,26 +306,42 @@ func (d *fastDecoder) list(field reflect.Value, section string) bool {
 		return false
 	}
 	var ls []int
-	s := reflect.MakeSlice(field.Type(), 0, 16)
-	if d.peek() == ']' {
-		d.off++
+	// Entries go into chunks of growing size, copied once into the field
+	// at the end, instead of regrowing (and copying) one slice.
+	var (
+		chunks []reflect.Value
+		chunk  = reflect.MakeSlice(field.Type(), 0, 64)
+		total  int
+	)
+	finish := func() {
+		s := reflect.MakeSlice(field.Type(), total+chunk.Len(), total+chunk.Len())
+		at := 0
+		for _, c := range append(chunks, chunk) {
+			at += reflect.Copy(s.Slice(at, at+c.Len()), c)
+		}
 		field.Set(s)
 		d.lines[section] = ls
+	}
+	if d.peek() == ']' {
+		d.off++
+		finish()
 		return true
 	}
-	for n := 0; ; n++ {
+	for {
 		if d.peek() != '{' {
 			return false
 		}
 		ls = append(ls, d.line)
 		d.off++
-		if n == s.Cap() {
-			ns := reflect.MakeSlice(s.Type(), n, 2*n)
-			reflect.Copy(ns, s)
-			s = ns
+		n := chunk.Len()
+		if n == chunk.Cap() {
+			chunks = append(chunks, chunk)
+			total += n
+			chunk = reflect.MakeSlice(field.Type(), 0, min(2*n, 1<<16))
+			n = 0
 		}
-		s = s.Slice(0, n+1)
-		if !d.object(s.Index(n), et, false) {
+		chunk = chunk.Slice(0, n+1)
+		if !d.object(chunk.Index(n), et, false) {
 			return false
 		}
 		switch d.peek() {
@@ -322,8 +349,7 @@ func (d *fastDecoder) list(field reflect.Value, section string) bool {
 			d.off++
 		case ']':
 			d.off++
-			field.Set(s)
-			d.lines[section] = ls
+			finish()
 			return true
 		default:
 			return false
