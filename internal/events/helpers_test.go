@@ -20,8 +20,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const testKey = "sk_test_events"
 
-// demoDB returns a migrated store holding the demo dataset (imported, so
-// without events) on a fresh database, and its URL.
+// demoDB returns a migrated store holding the demo dataset on a fresh
+// database, and its URL. The import's events are removed, so that a test
+// sees only the events of its own writes.
 func demoDB(t testing.TB) (*postgres.Store, string) {
 	t.Helper()
 	return demoDBAt(t, pgtest.URL(t))
@@ -39,6 +40,9 @@ func demoDBAt(t testing.TB, dsn string) (*postgres.Store, string) {
 		t.Fatal(err)
 	}
 	if _, err := s.Import(ctx, datafile.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, "DELETE FROM events"); err != nil {
 		t.Fatal(err)
 	}
 	return s, dsn

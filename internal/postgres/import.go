@@ -18,7 +18,8 @@ import (
 // database in one transaction with COPY, and returns its revision. The
 // dataset must be valid (model.Dataset.Validate) and must not overlap what
 // the database holds (ids, slugs and keys must be new), else nothing is
-// written; an organization role of the dataset whose slug is an
+// written; every entity imported becomes a <kind>.created event at the
+// returned revision (migration 0009_import_events); an organization role of the dataset whose slug is an
 // environment role's in the database, or the reverse, is an error too. Like
 // every write it runs at SERIALIZABLE (see the package doc). The rows are
 // not logged one by one: followers behind the
@@ -29,7 +30,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		return 0, fmt.Errorf("postgres: import: %w", err)
 	}
 	start := time.Now()
-	var rev int64
+	var rev, events int64
 	err := writeTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, "SET LOCAL trellis.bulk = 'on'"); err != nil {
 			return err
@@ -173,14 +174,22 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		}); err != nil {
 			return err
 		}
-		return tx.GetContext(ctx, &rev, "SELECT trellis_mark_resync()")
+		if err := tx.GetContext(ctx, &rev, "SELECT trellis_mark_resync()"); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.GetContext(ctx, &n, "SELECT trellis_emit_import_events($1)", rev); err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+		events = n
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("postgres: import: %w", err)
 	}
 	s.log.Info("dataset imported", "revision", rev, "organizations", len(ds.Organizations),
 		"resources", len(ds.Resources), "assignments", len(ds.Assignments),
-		"elapsed", time.Since(start).Round(time.Millisecond).String())
+		"events", events, "elapsed", time.Since(start).Round(time.Millisecond).String())
 	return rev, nil
 }
 
