@@ -146,6 +146,18 @@ func yamlLines(data []byte) map[string][]int {
 // a field only case-insensitively and repeated keys, as YAML does. It also
 // returns the lines of the entries, as yamlLines does.
 func decodeJSON(data []byte) (*document, map[string][]int, error) {
+	if doc, lines, ok := decodeJSONFast(data); ok {
+		if err := jsonText(data); err != nil {
+			return nil, nil, err
+		}
+		return doc, lines, nil
+	}
+	return decodeJSONStrict(data)
+}
+
+// decodeJSONStrict is decodeJSON without the fast path: a token walk that
+// checks the keys and records the lines, then encoding/json.
+func decodeJSONStrict(data []byte) (*document, map[string][]int, error) {
 	w := &jsonWalker{
 		dec:   json.NewDecoder(bytes.NewReader(data)),
 		lc:    lineCounter{data: data, line: 1},
@@ -165,12 +177,20 @@ func decodeJSON(data []byte) (*document, map[string][]int, error) {
 		}
 		return nil, nil, fmt.Errorf("json: %w", err)
 	}
+	if err := jsonText(data); err != nil {
+		return nil, nil, err
+	}
+	return doc, w.lines, nil
+}
+
+// jsonText reports a NUL or invalid UTF-8 in a JSON data file, with its line.
+func jsonText(data []byte) error {
 	var te *rawjson.TextError
 	if errors.As(rawjson.CheckText(data), &te) {
 		line, _ := position(data, te.Offset)
-		return nil, nil, fmt.Errorf("json: line %d: %w", line, te)
+		return fmt.Errorf("json: line %d: %w", line, te)
 	}
-	return doc, w.lines, nil
+	return nil
 }
 
 // yamlText reports a NUL byte or invalid UTF-8 written as such in a YAML
