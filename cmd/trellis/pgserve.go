@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -27,6 +28,10 @@ type servePostgresFlags struct {
 	PollOnly     bool
 	MaxDepth     int
 	MaxLag       time.Duration
+	// FullyConsistent makes every decision that names no revision wait
+	// for the head of HeadURL (default: DatabaseURL).
+	FullyConsistent bool
+	HeadURL         string
 }
 
 func (f *servePostgresFlags) register(fs *flag.FlagSet) {
@@ -34,6 +39,8 @@ func (f *servePostgresFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.PollInterval, "poll-interval", time.Second, "how often the change log is read besides LISTEN/NOTIFY (the only way on a read replica)")
 	fs.BoolVar(&f.PollOnly, "poll-only", false, "do not LISTEN, only poll the change log (read replicas, where NOTIFY does not arrive)")
 	fs.DurationVar(&f.MaxLag, "max-lag", 2*time.Second, "not ready on /ready while the data may be further behind the primary database than this (0: no bound)")
+	fs.BoolVar(&f.FullyConsistent, "fully-consistent", false, "every decision that names no revision reflects every write committed before it arrived: one head-revision query per round of concurrent requests (for clients that cannot pass revisions, like the WorkOS SDK)")
+	fs.StringVar(&f.HeadURL, "head-database-url", "", "with --fully-consistent: the database whose head decisions wait for, e.g. the primary of the standby in --database-url (default: --database-url)")
 	fs.IntVar(&f.MaxDepth, "max-depth", model.DefaultMaxDepth, "most levels of a resource tree, the organization root included (PostgreSQL writes)")
 }
 
@@ -48,16 +55,22 @@ func (f servePostgresFlags) validate(dataFile string) error {
 		return errors.New("--max-depth must be positive")
 	case f.MaxLag < 0:
 		return errors.New("--max-lag must not be negative (0: no bound)")
+	case f.FullyConsistent && f.DatabaseURL == "":
+		return errors.New("--fully-consistent needs --database-url (a data file is always current)")
+	case f.HeadURL != "" && !f.FullyConsistent:
+		return errors.New("--head-database-url is for --fully-consistent: give both or neither")
 	}
 	return nil
 }
 
-// pgSource is PostgreSQL feeding an engine: the store, its follower, and
-// stop, which ends the follower and closes the store.
+// pgSource is PostgreSQL feeding an engine: the store, its follower, the
+// head-revision read of fully consistent decisions, and stop, which ends
+// the follower and closes the stores.
 type pgSource struct {
 	engine   *engine.Engine
 	store    *postgres.Store
 	follower *postgres.Follower
+	head     func(context.Context) (int64, error)
 	stop     func()
 }
 
@@ -79,6 +92,15 @@ func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics
 		return nil, err
 	}
 	follower := store.NewFollower(meteredApplier{eng, m}, postgres.FollowerConfig{PollInterval: f.PollInterval, NoListen: f.PollOnly, MaxLag: f.MaxLag, Logger: log})
+	head, closeHead := follower.Head, func() {}
+	if f.HeadURL != "" {
+		hs, err := postgres.Open(ctx, f.HeadURL, postgres.Config{Logger: log})
+		if err != nil {
+			_ = store.Close()
+			return nil, fmt.Errorf("--head-database-url: %w", err)
+		}
+		head, closeHead = hs.Head, func() { _ = hs.Close() }
+	}
 	m.WatchLag(follower.Lag)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
@@ -102,9 +124,10 @@ func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics
 			}
 		}
 	}()
-	return &pgSource{engine: eng, store: store, follower: follower, stop: func() {
+	return &pgSource{engine: eng, store: store, follower: follower, head: head, stop: func() {
 		cancel()
 		<-done
+		closeHead()
 		_ = store.Close()
 	}}, nil
 }

@@ -208,7 +208,8 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		return eng.Loaded(), map[string]any{"revision": eng.Revision(), "stale": false, "quarantined_organizations": quarantined}
 	}
 	if pg != nil {
-		acfg.Head, ready = pg.follower.Head, pg.follower.Ready
+		acfg.Head, ready = pg.head, pg.follower.Ready
+		acfg.FullyConsistent = c.Postgres.FullyConsistent
 	}
 	as, err := authz.New(acfg)
 	if err != nil {

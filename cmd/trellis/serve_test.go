@@ -422,6 +422,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{"negative decision cache", []string{"--decision-cache-size", "-1"}, "--decision-cache-size"},
 		{"profiles on a public address", []string{"--pprof-addr", "0.0.0.0:6060"}, "loopback"},
 		{"profiles without a port", []string{"--pprof-addr", "127.0.0.1"}, "--pprof-addr"},
+		{"fully consistent on a data file", []string{"--fully-consistent"}, "--database-url"},
+		{"head database without full consistency", []string{"--database-url", "postgres://x", "--head-database-url", "postgres://y"}, "--fully-consistent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)

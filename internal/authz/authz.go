@@ -46,7 +46,14 @@ type Config struct {
 	Tokens Verifier
 	// Head returns the data source's current head revision, for
 	// fully_consistent requests; nil means the loaded revision is the head.
+	// Concurrent requests share its calls (one at a time, each answering
+	// every request that arrived before it started).
 	Head func(ctx context.Context) (int64, error)
+	// FullyConsistent makes every decision that asks for no consistency
+	// fully consistent: it reflects every write committed (to the database
+	// Head reads) before the request arrived, for clients that cannot pass
+	// revisions (the WorkOS SDK). Requests with at_least_revision keep it.
+	FullyConsistent bool
 	// MaxWait bounds how long a request waits for a revision (default 5s).
 	MaxWait time.Duration
 	// MaxBatch bounds the checks in one batch (default 1000).
@@ -84,6 +91,7 @@ type Service struct {
 	// acked is the highest revision Acknowledged was told of: the least
 	// revision every decision waits for.
 	acked atomic.Int64
+	head  *headBatcher // with a Head
 }
 
 // Acknowledged records that a write this instance acknowledged (answered
@@ -115,6 +123,9 @@ func New(cfg Config) (*Service, error) {
 		cfg.MaxBatch = 1000
 	}
 	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}
+	if cfg.Head != nil {
+		s.head = &headBatcher{read: cfg.Head, timeout: cfg.MaxWait}
+	}
 	if s.cache != nil {
 		c, ok := cfg.Engine.(Cacheable)
 		if !ok {
@@ -639,14 +650,17 @@ func (s *Service) await(ctx context.Context, cons Consistency) error {
 	// Read before the head: a write acknowledged before this request is at
 	// or below both.
 	acked := s.acked.Load()
+	if s.cfg.FullyConsistent && cons == (Consistency{}) {
+		cons.FullyConsistent = true
+	}
 	want := cons.AtLeastRevision
 	if cons.FullyConsistent {
 		if cons.AtLeastRevision != 0 {
 			return invalid("consistency", "give at_least_revision or fully_consistent, not both")
 		}
 		want = s.cfg.Engine.Revision()
-		if s.cfg.Head != nil {
-			head, err := s.cfg.Head(ctx)
+		if s.head != nil {
+			head, err := s.head.get(ctx)
 			if err != nil {
 				return fmt.Errorf("%w: read head revision: %w", ErrUnavailable, err)
 			}

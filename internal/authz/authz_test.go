@@ -598,3 +598,29 @@ func TestDecodedResults(t *testing.T) {
 		}
 	})
 }
+
+// TestFullyConsistentByDefault: with Config.FullyConsistent, a decision
+// that asks for no consistency waits for the head; one that names a
+// revision waits for that revision only.
+func TestFullyConsistentByDefault(t *testing.T) {
+	head := func(context.Context) (int64, error) { return 12, nil }
+	for _, tc := range []struct {
+		name  string
+		cons  authz.Consistency
+		waits []int64
+	}{
+		{"none asked", authz.Consistency{}, []int64{12}},
+		{"a revision asked", authz.Consistency{AtLeastRevision: 9}, []int64{9}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeEngine{value: allowValue, revision: 4}
+			s := newService(t, authz.Config{Engine: f, Head: head, FullyConsistent: true})
+			if _, _, err := s.Check(context.Background(), member, authz.Check{Permission: "p", Resource: authz.ResourceRef{ID: "r"}}, tc.cons); err != nil {
+				t.Fatal(err)
+			}
+			if d := diff(f.waits, tc.waits); d != "" {
+				t.Errorf("WaitFor revisions (-got +want):\n%s", d)
+			}
+		})
+	}
+}

@@ -24,7 +24,8 @@ import (
 // serve --database-url --poll-only` wires it: the native API and the WorkOS
 // API on one mux, over one service layer, fed by a follower that only polls,
 // so a change reaches the engine up to a poll interval after its commit.
-func instance(t testing.TB, dsn string) *env {
+// opts adjust the service's configuration.
+func instance(t testing.TB, dsn string, opts ...func(*authz.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
@@ -32,7 +33,11 @@ func instance(t testing.TB, dsn string) *env {
 		t.Fatal(err)
 	}
 	pg, cfg := followedPostgres(t, eng, dsn, postgres.FollowerConfig{PollInterval: 40 * time.Millisecond, NoListen: true})
-	svc, err := authz.New(authz.Config{Engine: eng, Head: cfg.Head, MaxWait: 5 * time.Second, DecisionCacheSize: 1000})
+	acfg := authz.Config{Engine: eng, Head: cfg.Head, MaxWait: 5 * time.Second, DecisionCacheSize: 1000}
+	for _, o := range opts {
+		o(&acfg)
+	}
+	svc, err := authz.New(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,5 +156,63 @@ func TestReadYourWritesAcrossInstances(t *testing.T) {
 	}
 	if stale != 0 {
 		t.Fatalf("%d stale answers of 80", stale)
+	}
+}
+
+// fullyConsistent is `trellis serve --fully-consistent`.
+func fullyConsistent(c *authz.Config) { c.FullyConsistent = true }
+
+// TestFullyConsistentAcrossInstances writes through one instance and checks
+// on another that runs fully consistent, without passing any revision (as
+// the WorkOS SDK cannot): every answer reflects the write, because the
+// second instance reads the database head for each request and waits for it.
+func TestFullyConsistentAcrossInstances(t *testing.T) {
+	dsn := pgtest.URL(t)
+	a, b := instance(t, dsn), instance(t, dsn, fullyConsistent)
+	f := a.seed()
+	stale := 0
+	for i := range 40 {
+		assigned := i%2 == 0
+		method, status := "POST", 201
+		if !assigned {
+			method, status = "DELETE", 204
+		}
+		if r := a.raw(method, "/authorization/organization_memberships/"+f.bob+"/role_assignments", obj{"role_slug": "project-viewer", "resource_id": f.web}); r.status != status {
+			t.Fatalf("write %d: %d %s", i, r.status, r.body)
+		}
+		for route, got := range b.decisions(f, 0) {
+			if got != assigned {
+				stale++
+				t.Errorf("write %d (assigned %v): %s on the fully consistent instance answered %v", i, assigned, route, got)
+			}
+		}
+	}
+	if stale != 0 {
+		t.Fatalf("%d stale answers of 120", stale)
+	}
+}
+
+// BenchmarkConsistency measures a check on an instance that waits for
+// nothing but its own writes (default) against one that reads the database
+// head for every request (--fully-consistent), with concurrent requests
+// sharing head reads.
+func BenchmarkConsistency(b *testing.B) {
+	dsn := pgtest.URL(b)
+	f := instance(b, dsn).seed()
+	body := obj{"subject": obj{"organization_membership_id": f.bob}, "permission": "project:view", "resource": obj{"id": f.web}}
+	for _, tc := range []struct {
+		name string
+		opts []func(*authz.Config)
+	}{{"default", nil}, {"fully_consistent", []func(*authz.Config){fullyConsistent}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := instance(b, dsn, tc.opts...)
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					e.do("POST", "/v1/check", body, 200)
+				}
+			})
+		})
 	}
 }
