@@ -47,15 +47,28 @@ func withEvents(next http.Handler, f serveEventsFlags, pg *pgSource, dsn string,
 			return nil, nil, err
 		}
 		api = h
+		readOnly, err := pg.store.InRecovery(context.Background())
+		if err != nil {
+			return nil, nil, err
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{}, 3)
-		go func() { waker.Listen(ctx, dsn, log); done <- struct{}{} }()
-		go func() {
-			l.RunPruner(ctx, f.Retention, time.Hour, func(err error) { log.Warn("events: prune failed", "error", err) })
-			done <- struct{}{}
-		}()
-		n := 2
-		if f.Webhooks {
+		n := 1
+		if readOnly {
+			// A standby replicates the log: it serves it, polling (no NOTIFY
+			// arrives), and leaves pruning and delivery, which write, to the
+			// instances on the primary.
+			log.Info("events: read-only database: serving the event log; webhooks and pruning run on the primary's instances")
+			go func() { waker.Poll(ctx); done <- struct{}{} }()
+		} else {
+			n++
+			go func() { waker.Listen(ctx, dsn, log); done <- struct{}{} }()
+			go func() {
+				l.RunPruner(ctx, f.Retention, time.Hour, func(err error) { log.Warn("events: prune failed", "error", err) })
+				done <- struct{}{}
+			}()
+		}
+		if f.Webhooks && !readOnly {
 			n++
 			go func() {
 				events.NewDeliverer(l, events.DelivererConfig{Logger: log}).Run(ctx, waker)

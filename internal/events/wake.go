@@ -72,3 +72,18 @@ func (w *Waker) Listen(ctx context.Context, dsn string, log *slog.Logger) {
 		}
 	}
 }
+
+// Poll wakes w once a second until ctx ends: Listen for a database that
+// cannot LISTEN (a hot standby, where no NOTIFY arrives).
+func (w *Waker) Poll(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			w.Wake()
+		}
+	}
+}

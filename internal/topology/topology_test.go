@@ -177,6 +177,20 @@ func TestTopology(t *testing.T) {
 	if r.failed > 0 {
 		t.Errorf("standby stopped: %d failed requests", r.failed)
 	}
+	// The event log on a standby: served, polled, with delivery and pruning
+	// left to the primary's node (they write).
+	out, err := os.ReadFile(b.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"webhooks: delivery pass failed", "events: prune failed", "events: listen"} {
+		if strings.Contains(string(out), bad) {
+			t.Errorf("the standby node logged %q: it must not write to or LISTEN on a standby", bad)
+		}
+	}
+	if !strings.Contains(string(out), "events: read-only database") {
+		t.Error("the standby node did not say it serves a read-only event log")
+	}
 }
 
 // standbyNode checks what a node on a standby says about itself: writes
@@ -581,6 +595,7 @@ func sleep(ctx context.Context, d time.Duration) {
 type node struct {
 	cmd *exec.Cmd
 	url string
+	log string // the path of its log
 }
 
 // startNode starts trellis serve on addr following the database dsn; it is
@@ -604,7 +619,7 @@ func startNode(t *testing.T, bin, name, addr, dsn string, args ...string) *node 
 			t.Logf("%s node log (last 4 KiB):\n%s", name, out[max(0, len(out)-4096):])
 		}
 	})
-	return &node{cmd: cmd, url: "http://" + addr}
+	return &node{cmd: cmd, url: "http://" + addr, log: logPath}
 }
 
 // startHAProxy runs haproxy with the README's configuration, its
