@@ -164,33 +164,23 @@ func normalize(v any) any {
 // entities first.
 func datasetChanges(ds *model.Dataset) []model.Change {
 	var cs []model.Change
-	add := func(c model.Change) { c.Op = model.OpUpsert; cs = append(cs, c) }
-	for i := range ds.ResourceTypes {
-		add(model.Change{ResourceType: &ds.ResourceTypes[i]})
-	}
-	for i := range ds.Permissions {
-		add(model.Change{Permission: &ds.Permissions[i]})
-	}
-	for i := range ds.Organizations {
-		add(model.Change{Organization: &ds.Organizations[i]})
-	}
-	for i := range ds.Roles {
-		add(model.Change{Role: &ds.Roles[i]})
-	}
-	for i := range ds.Memberships {
-		add(model.Change{Membership: &ds.Memberships[i]})
-	}
-	for i := range ds.Resources {
-		add(model.Change{Resource: &ds.Resources[i]})
-	}
-	for i := range ds.Groups {
-		add(model.Change{Group: &ds.Groups[i]})
-	}
-	for i := range ds.GroupMembers {
-		add(model.Change{GroupMember: &ds.GroupMembers[i]})
-	}
-	for i := range ds.Assignments {
-		add(model.Change{Assignment: &ds.Assignments[i]})
+	cs = upserts(cs, ds.ResourceTypes, func(x *model.ResourceType) model.Change { return model.Change{ResourceType: x} })
+	cs = upserts(cs, ds.Permissions, func(x *model.Permission) model.Change { return model.Change{Permission: x} })
+	cs = upserts(cs, ds.Organizations, func(x *model.Organization) model.Change { return model.Change{Organization: x} })
+	cs = upserts(cs, ds.Roles, func(x *model.Role) model.Change { return model.Change{Role: x} })
+	cs = upserts(cs, ds.Memberships, func(x *model.Membership) model.Change { return model.Change{Membership: x} })
+	cs = upserts(cs, ds.Resources, func(x *model.Resource) model.Change { return model.Change{Resource: x} })
+	cs = upserts(cs, ds.Groups, func(x *model.Group) model.Change { return model.Change{Group: x} })
+	cs = upserts(cs, ds.GroupMembers, func(x *model.GroupMember) model.Change { return model.Change{GroupMember: x} })
+	return upserts(cs, ds.Assignments, func(x *model.Assignment) model.Change { return model.Change{Assignment: x} })
+}
+
+// upserts appends an upsert of each of xs, as change makes it, to cs.
+func upserts[T any](cs []model.Change, xs []T, change func(*T) model.Change) []model.Change {
+	for i := range xs {
+		c := change(&xs[i])
+		c.Op = model.OpUpsert
+		cs = append(cs, c)
 	}
 	return cs
 }

@@ -59,29 +59,24 @@ func (w *Waker) Listen(ctx context.Context, dsn string, log *slog.Logger) {
 	if err := l.Listen(notifyChannel); err != nil {
 		log.Warn("events: listen; polling only", "error", err)
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-l.Notify:
-			w.Wake()
-		case <-tick.C:
-			w.Wake()
-		}
-	}
+	w.wakeOn(ctx, l.Notify)
 }
 
 // Poll wakes w once a second until ctx ends: Listen for a database that
 // cannot LISTEN (a hot standby, where no NOTIFY arrives).
-func (w *Waker) Poll(ctx context.Context) {
+func (w *Waker) Poll(ctx context.Context) { w.wakeOn(ctx, nil) }
+
+// wakeOn wakes w at every notification (none on a nil channel) and once a
+// second until ctx ends.
+func (w *Waker) wakeOn(ctx context.Context, notify <-chan *pq.Notification) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-notify:
+			w.Wake()
 		case <-tick.C:
 			w.Wake()
 		}
