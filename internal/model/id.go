@@ -18,6 +18,10 @@ const (
 	PrefixResource     = "authz_resource_"
 	PrefixAssignment   = "role_assignment_"
 	PrefixGroup        = "group_"
+	// PrefixGroupAssignment is WorkOS's prefix of group role assignments;
+	// ids of the data file and the admin API may also have
+	// PrefixAssignment.
+	PrefixGroupAssignment = "gra_"
 )
 
 // MaxIDLength bounds the length of an id in bytes, its prefix included. It

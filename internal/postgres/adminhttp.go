@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/rawjson"
@@ -46,6 +47,8 @@ type WireChange struct {
 	Role         *model.Role         `json:"role,omitempty"`
 	Resource     *model.Resource     `json:"resource,omitempty"`
 	Assignment   *model.Assignment   `json:"assignment,omitempty"`
+	Group        *model.Group        `json:"group,omitempty"`
+	GroupMember  *model.GroupMember  `json:"group_member,omitempty"`
 	// CascadeDelete, on a resource delete, also deletes its subtree and
 	// their assignments.
 	CascadeDelete bool `json:"cascade_delete,omitempty"`
@@ -109,7 +112,8 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 		var cascade []string
 		for i, c := range req.Changes {
 			changes[i] = model.Change{Op: c.Op, Organization: c.Organization, Membership: c.Membership,
-				ResourceType: c.ResourceType, Permission: c.Permission, Role: c.Role, Resource: c.Resource, Assignment: c.Assignment}
+				ResourceType: c.ResourceType, Permission: c.Permission, Role: c.Role, Resource: c.Resource, Assignment: c.Assignment,
+				Group: c.Group, GroupMember: c.GroupMember}
 			if c.CascadeDelete {
 				if c.Op != model.OpDelete || c.Resource == nil {
 					writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("change %d: cascade_delete applies to resource deletes only", i))
@@ -189,10 +193,25 @@ func (c WireChange) checkIDs() error {
 		ids = []idField{{"resource.id", model.PrefixResource, c.Resource.ID},
 			{"resource.organization_id", model.PrefixOrganization, c.Resource.OrganizationID},
 			{"resource.parent_id", model.PrefixResource, c.Resource.ParentID}}
+	case c.Assignment != nil && c.Assignment.GroupID != "":
+		// A group role assignment's id is WorkOS's gra_ or role_assignment_.
+		prefix := model.PrefixGroupAssignment
+		if strings.HasPrefix(c.Assignment.ID, model.PrefixAssignment) {
+			prefix = model.PrefixAssignment
+		}
+		ids = []idField{{"assignment.id", prefix, c.Assignment.ID},
+			{"assignment.group_id", model.PrefixGroup, c.Assignment.GroupID},
+			{"assignment.resource_id", model.PrefixResource, c.Assignment.ResourceID}}
 	case c.Assignment != nil:
 		ids = []idField{{"assignment.id", model.PrefixAssignment, c.Assignment.ID},
 			{"assignment.membership_id", model.PrefixMembership, c.Assignment.MembershipID},
 			{"assignment.resource_id", model.PrefixResource, c.Assignment.ResourceID}}
+	case c.Group != nil:
+		ids = []idField{{"group.id", model.PrefixGroup, c.Group.ID},
+			{"group.organization_id", model.PrefixOrganization, c.Group.OrganizationID}}
+	case c.GroupMember != nil:
+		ids = []idField{{"group_member.group_id", model.PrefixGroup, c.GroupMember.GroupID},
+			{"group_member.membership_id", model.PrefixMembership, c.GroupMember.MembershipID}}
 	}
 	for _, f := range ids {
 		if f.value == "" {

@@ -723,7 +723,8 @@ func (w *writer) deleteResource(i int, id string) error {
 	if !w.opts.cascade[id] {
 		var what string
 		found, err := w.get(&what, `SELECT 'child resource ' || id FROM resources WHERE parent_id = $1
-			UNION ALL SELECT 'assignment ' || id FROM role_assignments WHERE resource_id = $1 LIMIT 1`, id)
+			UNION ALL SELECT 'assignment ' || id FROM role_assignments WHERE resource_id = $1
+			UNION ALL SELECT 'group role assignment ' || id FROM group_role_assignments WHERE resource_id = $1 LIMIT 1`, id)
 		if err != nil {
 			return translate(i, kind, id, model.OpDelete, err)
 		}

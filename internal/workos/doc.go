@@ -87,6 +87,10 @@
 //	                        role {slug}, resource {id, external_id, resource_type_slug},
 //	                        source {type: "direct", group_role_assignment_id: null},
 //	                        created_at, updated_at
+//	group                   object, id (group_), organization_id, name, description,
+//	                        created_at, updated_at
+//	group_role_assignment   object, id (gra_), group_id, role {slug}, resource {id,
+//	                        external_id, resource_type_slug}, created_at, updated_at
 //	resource_type           (Trellis extension) object, slug, name, description,
 //	                        parent_type_slugs, created_at, updated_at
 //	check result            {"authorized": bool} — nothing else
@@ -178,6 +182,24 @@
 //	GET    /authorization/organization_memberships/{om}/role_assignments  200  list; ?resource_id, resource_external_id, resource_type_slug
 //	DELETE /authorization/organization_memberships/{om}/role_assignments  204  body as POST; 404 when there is none
 //	DELETE /authorization/organization_memberships/{om}/role_assignments/{id}  204
+//	POST   /organizations/{org}/groups                            201  {name, description?}
+//	GET    /organizations/{org}/groups                            200  list
+//	GET    /organizations/{org}/groups/{group}                    200  (404 for a group of another organization)
+//	PATCH  /organizations/{org}/groups/{group}                    200  {name?, description?}; description null keeps it
+//	                                                                   (the SDK sends null for "not given"), "" clears it
+//	DELETE /organizations/{org}/groups/{group}                    204  removes its members and role assignments
+//	POST   /organizations/{org}/groups/{group}/organization-memberships  201  {organization_membership_id} → the group;
+//	                                                                   422 for a membership of another organization, 409 if a member
+//	GET    /organizations/{org}/groups/{group}/organization-memberships  200  list of memberships, by id
+//	DELETE /organizations/{org}/groups/{group}/organization-memberships/{om}  204  404 when not a member
+//	GET    /user_management/organization_memberships/{om}/groups  200  list of the membership's groups
+//	POST   /authorization/groups/{group}/role_assignments         201  {role_slug, resource_id? | resource_external_id
+//	                                                                   + resource_type_slug?}: no resource = the organization root
+//	PUT    /authorization/groups/{group}/role_assignments         200  {role_assignments: [as POST], ≤ 100} replaces: kept ones keep
+//	                                                                   their ids; answers the list of all, by id
+//	GET    /authorization/groups/{group}/role_assignments         200  list
+//	DELETE /authorization/groups/{group}/role_assignments         204  body as POST; 404 when there is none
+//	GET|DELETE /authorization/groups/{group}/role_assignments/{id}  200 | 204
 //	POST   /authorization/organization_memberships/{om}/check     200  {permission_slug, resource_id | resource_external_id
 //	                                                                   + resource_type_slug} → {"authorized": bool}
 //	GET    /authorization/organization_memberships/{om}/resources 200  list of resources; ?permission_slug (required),
@@ -188,8 +210,9 @@
 //	GET    /authorization/organization_memberships/{om}/resources/{type}/{external_id}/permissions  200  the same by external id
 //
 // Decisions follow the policies (DESIGN.md §1): a check is allowed when a
-// role holding the permission is assigned to the active membership on the
-// resource or an ancestor (organization roles count on the root). A check
+// role holding the permission is assigned to the active membership, or to
+// a group it is a member of, on the resource or an ancestor (organization
+// roles count on the root). A check
 // naming an unknown membership or resource answers 404 (the SDK declares
 // NotFoundException for it) — never a deny that hides a typo, and never an
 // allow; an unknown permission is a deny. Resources for a membership are
@@ -239,10 +262,12 @@
 //
 // Unknown body fields and query parameters are a 400, so a WorkOS feature
 // Trellis lacks is never silently ignored; organization domain_data and
-// stripe_customer_id are a 422 for the same reason. Groups, group role
-// assignments, users, invitations and the other WorkOS products are not
-// served. A membership's role assignment list holds its role assignments;
-// its organization roles (role_slug/role_slugs) are on the membership
-// object. The SDK's updateResource sends only name and description; a
-// re-parent is the same PATCH with parent fields.
+// stripe_customer_id are a 422 for the same reason. Users, invitations and
+// the other WorkOS products are not served. A membership's role assignment
+// list holds its own role assignments, not those it has through groups
+// (WorkOS lists those too, with source.type "group"; list the group's
+// instead); its organization roles (role_slug/role_slugs) are on the
+// membership object. Groups do not nest. The SDK's updateResource sends
+// only name and description; a re-parent is the same PATCH with parent
+// fields.
 package workos

@@ -43,6 +43,9 @@ type memState struct {
 	roles     map[string]workos.Role       // by model.RoleKey
 	resources map[string]workos.Resource   // root resources excluded
 	assigns   map[string]workos.Assignment
+	groups    map[string]workos.Group
+	gmembers  map[model.GroupMember]bool
+	gassigns  map[string]workos.GroupAssignment
 }
 
 func newMemStore(apply func(context.Context, int64, []model.Change) error) *memStore {
@@ -50,6 +53,7 @@ func newMemStore(apply func(context.Context, int64, []model.Change) error) *memS
 		orgs: map[string]workos.Organization{}, members: map[string]workos.Membership{},
 		types: map[string]workos.ResourceType{}, perms: map[string]workos.Permission{},
 		roles: map[string]workos.Role{}, resources: map[string]workos.Resource{}, assigns: map[string]workos.Assignment{},
+		groups: map[string]workos.Group{}, gmembers: map[model.GroupMember]bool{}, gassigns: map[string]workos.GroupAssignment{},
 	}, apply: apply, now: time.Now}
 	s.ds = s.st.dataset()
 	return s
@@ -59,7 +63,8 @@ func (st *memState) clone() *memState {
 	return &memState{
 		orgs: maps.Clone(st.orgs), members: maps.Clone(st.members), types: maps.Clone(st.types),
 		perms: maps.Clone(st.perms), roles: maps.Clone(st.roles), resources: maps.Clone(st.resources),
-		assigns: maps.Clone(st.assigns),
+		assigns: maps.Clone(st.assigns), groups: maps.Clone(st.groups), gmembers: maps.Clone(st.gmembers),
+		gassigns: maps.Clone(st.gassigns),
 	}
 }
 
@@ -98,6 +103,17 @@ func (st *memState) dataset() *model.Dataset {
 	}
 	for _, a := range sortedValues(st.assigns) {
 		ds.Assignments = append(ds.Assignments, model.Assignment{ID: a.ID, MembershipID: a.MembershipID, RoleSlug: a.RoleSlug, ResourceID: a.ResourceID})
+	}
+	for _, g := range sortedValues(st.groups) {
+		ds.Groups = append(ds.Groups, model.Group{ID: g.ID, OrganizationID: g.OrganizationID, Name: g.Name, Description: g.Description})
+	}
+	for _, gm := range slices.SortedFunc(maps.Keys(st.gmembers), func(a, b model.GroupMember) int {
+		return cmp.Or(strings.Compare(a.GroupID, b.GroupID), strings.Compare(a.MembershipID, b.MembershipID))
+	}) {
+		ds.GroupMembers = append(ds.GroupMembers, gm)
+	}
+	for _, a := range sortedValues(st.gassigns) {
+		ds.Assignments = append(ds.Assignments, model.Assignment{ID: a.ID, GroupID: a.GroupID, RoleSlug: a.RoleSlug, ResourceID: a.ResourceID})
 	}
 	return ds
 }
@@ -147,6 +163,10 @@ func diff(old, cur *model.Dataset) []model.Change {
 		func(r model.Role) model.Change { return model.Change{Role: &r} }))
 	add(diffKind(old.Memberships, cur.Memberships, func(m model.Membership) string { return m.ID },
 		func(m model.Membership) model.Change { return model.Change{Membership: &m} }))
+	add(diffKind(old.Groups, cur.Groups, func(g model.Group) string { return g.ID },
+		func(g model.Group) model.Change { return model.Change{Group: &g} }))
+	add(diffKind(old.GroupMembers, cur.GroupMembers, func(gm model.GroupMember) string { return gm.GroupID + " " + gm.MembershipID },
+		func(gm model.GroupMember) model.Change { return model.Change{GroupMember: &gm} }))
 	// Resources: upserts by depth in cur, deletes deepest first in old.
 	depth := func(ds *model.Dataset) map[string]int {
 		parent := map[string]string{}
@@ -333,13 +353,36 @@ func (s *memStore) DeleteOrganization(ctx context.Context, id string) (int64, er
 	})
 }
 
-// dropDangling removes assignments whose membership or resource is gone.
+// dropDangling removes what refers to something gone, as the database's
+// cascades do: assignments whose membership or resource is gone, groups
+// whose organization is gone, group members whose group or membership is
+// gone, group assignments whose group, role or resource is gone.
 func (st *memState) dropDangling() {
 	for k, a := range st.assigns {
 		_, okM := st.members[a.MembershipID]
 		_, okR := st.resources[a.ResourceID]
 		if !okM || (!okR && !st.isRoot(a.ResourceID)) {
 			delete(st.assigns, k)
+		}
+	}
+	for k, g := range st.groups {
+		if _, ok := st.orgs[g.OrganizationID]; !ok {
+			delete(st.groups, k)
+		}
+	}
+	for gm := range st.gmembers {
+		_, okG := st.groups[gm.GroupID]
+		_, okM := st.members[gm.MembershipID]
+		if !okG || !okM {
+			delete(st.gmembers, gm)
+		}
+	}
+	for k, a := range st.gassigns {
+		g, okG := st.groups[a.GroupID]
+		_, okR := st.resources[a.ResourceID]
+		_, roleErr := st.role(g.OrganizationID, a.RoleSlug, true)
+		if !okG || roleErr != nil || (!okR && !st.isRoot(a.ResourceID)) {
+			delete(st.gassigns, k)
 		}
 	}
 }
@@ -740,6 +783,7 @@ func (s *memStore) DeleteRole(ctx context.Context, orgID, slug string) (int64, e
 				st.members[k] = m
 			}
 		}
+		st.dropDangling()
 		return nil
 	})
 }
@@ -913,6 +957,11 @@ func (s *memStore) DeleteResource(ctx context.Context, ref workos.ResourceRef, c
 					return workos.Conflict("resource %s has role assignments; remove them first or pass cascade_delete=true", r.ID)
 				}
 			}
+			for _, a := range st.gassigns {
+				if a.ResourceID == r.ID {
+					return workos.Conflict("resource %s has group role assignments; remove them first or pass cascade_delete=true", r.ID)
+				}
+			}
 		}
 		for id := range subtree {
 			delete(st.resources, id)
@@ -1004,6 +1053,270 @@ func (s *memStore) DeleteAssignmentByRole(ctx context.Context, om, roleSlug stri
 			}
 		}
 		return workos.NotFound("role assignment", fmt.Sprintf("%s on %s", roleSlug, res.ID))
+	})
+}
+
+// ---- groups ----
+
+// group returns group id of organization org ("" matches any).
+func (st *memState) group(org, id string) (workos.Group, error) {
+	g, ok := st.groups[id]
+	if !ok || org != "" && g.OrganizationID != org {
+		return workos.Group{}, workos.NotFound("group", id)
+	}
+	return g, nil
+}
+
+func (s *memStore) CreateGroup(ctx context.Context, org string, in workos.GroupInput) (g workos.Group, _ int64, _ error) {
+	rev, err := s.write(ctx, func(st *memState, now time.Time) error {
+		if _, err := st.org(org); err != nil {
+			return err
+		}
+		g = workos.Group{ID: model.NewID(workos.PrefixGroup), OrganizationID: org, Name: in.Name, Description: in.Description,
+			CreatedAt: now, UpdatedAt: now}
+		st.groups[g.ID] = g
+		return nil
+	})
+	return g, rev, err
+}
+
+func (s *memStore) GetGroup(_ context.Context, org, id string) (workos.Group, error) {
+	return s.read().group(org, id)
+}
+
+func (s *memStore) ListGroups(_ context.Context, org string, o workos.ListOptions) ([]workos.Group, error) {
+	st := s.read()
+	if _, err := st.org(org); err != nil {
+		return nil, err
+	}
+	return page(filter(st.groups, func(g workos.Group) bool { return g.OrganizationID == org }),
+		func(g workos.Group) string { return g.ID }, o), nil
+}
+
+func (s *memStore) UpdateGroup(ctx context.Context, org, id string, u workos.GroupUpdate) (g workos.Group, _ int64, _ error) {
+	rev, err := s.write(ctx, func(st *memState, now time.Time) error {
+		var err error
+		if g, err = st.group(org, id); err != nil {
+			return err
+		}
+		if u.Name != nil {
+			g.Name = *u.Name
+		}
+		if u.Description != nil {
+			g.Description = *u.Description
+		}
+		g.UpdatedAt = now
+		st.groups[id] = g
+		return nil
+	})
+	return g, rev, err
+}
+
+func (s *memStore) DeleteGroup(ctx context.Context, org, id string) (int64, error) {
+	return s.write(ctx, func(st *memState, _ time.Time) error {
+		if _, err := st.group(org, id); err != nil {
+			return err
+		}
+		delete(st.groups, id)
+		st.dropDangling()
+		return nil
+	})
+}
+
+func (s *memStore) AddGroupMember(ctx context.Context, org, id, om string) (g workos.Group, _ int64, _ error) {
+	rev, err := s.write(ctx, func(st *memState, _ time.Time) error {
+		var err error
+		if g, err = st.group(org, id); err != nil {
+			return err
+		}
+		gm := model.GroupMember{GroupID: id, MembershipID: om}
+		if st.gmembers[gm] {
+			return workos.Conflict("membership %q is already a member of group %q", om, id)
+		}
+		st.gmembers[gm] = true // a membership of another organization fails Validate
+		return nil
+	})
+	return g, rev, err
+}
+
+func (s *memStore) RemoveGroupMember(ctx context.Context, org, id, om string) (int64, error) {
+	return s.write(ctx, func(st *memState, _ time.Time) error {
+		if _, err := st.group(org, id); err != nil {
+			return err
+		}
+		gm := model.GroupMember{GroupID: id, MembershipID: om}
+		if !st.gmembers[gm] {
+			return workos.NotFound("member of group "+id, om)
+		}
+		delete(st.gmembers, gm)
+		return nil
+	})
+}
+
+func (s *memStore) ListGroupMembers(_ context.Context, org, id string, o workos.ListOptions) ([]workos.Membership, error) {
+	st := s.read()
+	if _, err := st.group(org, id); err != nil {
+		return nil, err
+	}
+	members := filter(st.members, func(m workos.Membership) bool { return st.gmembers[model.GroupMember{GroupID: id, MembershipID: m.ID}] })
+	out := page(members, func(m workos.Membership) string { return m.ID }, o)
+	for i, m := range out {
+		out[i] = st.withOrgName(m)
+	}
+	return out, nil
+}
+
+func (s *memStore) ListMembershipGroups(_ context.Context, om string, o workos.ListOptions) ([]workos.Group, error) {
+	st := s.read()
+	if _, err := st.member(om); err != nil {
+		return nil, err
+	}
+	return page(filter(st.groups, func(g workos.Group) bool { return st.gmembers[model.GroupMember{GroupID: g.ID, MembershipID: om}] }),
+		func(g workos.Group) string { return g.ID }, o), nil
+}
+
+// groupTarget resolves the resource of a group assignment in organization
+// org: its root when in names none.
+func (st *memState) groupTarget(org string, in workos.GroupAssignmentInput) (workos.Resource, error) {
+	ref := in.Resource
+	switch {
+	case ref.IsZero():
+		ref = workos.ResourceRef{OrganizationID: org, TypeSlug: model.OrganizationType, ExternalID: org}
+	case ref.ID == "":
+		ref.OrganizationID = org
+	}
+	res, ok := st.resolve(ref)
+	if !ok {
+		return res, unknown("resource_id", "resource %s does not exist", ref)
+	}
+	return res, nil
+}
+
+// groupAssignment returns the group's assignment of role on resource.
+func (st *memState) groupAssignment(id, role, resource string) (workos.GroupAssignment, bool) {
+	for _, a := range st.gassigns {
+		if a.GroupID == id && a.RoleSlug == role && a.ResourceID == resource {
+			return a, true
+		}
+	}
+	return workos.GroupAssignment{}, false
+}
+
+func (st *memState) assignGroup(id, role string, res workos.Resource, now time.Time) workos.GroupAssignment {
+	a := workos.GroupAssignment{ID: model.NewID(workos.PrefixGroupAssignment), GroupID: id, RoleSlug: role, ResourceID: res.ID,
+		ResourceExternalID: res.ExternalID, ResourceTypeSlug: res.TypeSlug, CreatedAt: now, UpdatedAt: now}
+	st.gassigns[a.ID] = a
+	return a
+}
+
+func (st *memState) groupAssignments(id string) []workos.GroupAssignment {
+	return page(filter(st.gassigns, func(a workos.GroupAssignment) bool { return a.GroupID == id }),
+		func(a workos.GroupAssignment) string { return a.ID }, workos.ListOptions{Limit: len(st.gassigns)})
+}
+
+func (s *memStore) CreateGroupAssignment(ctx context.Context, id string, in workos.GroupAssignmentInput) (a workos.GroupAssignment, _ int64, _ error) {
+	rev, err := s.write(ctx, func(st *memState, now time.Time) error {
+		g, err := st.group("", id)
+		if err != nil {
+			return err
+		}
+		res, err := st.groupTarget(g.OrganizationID, in)
+		if err != nil {
+			return err
+		}
+		if _, dup := st.groupAssignment(id, in.RoleSlug, res.ID); dup {
+			return workos.Conflict("group %s already has role %q on resource %s", id, in.RoleSlug, res.ID)
+		}
+		a = st.assignGroup(id, in.RoleSlug, res, now)
+		return nil
+	})
+	return a, rev, err
+}
+
+func (s *memStore) GetGroupAssignment(_ context.Context, id, aid string) (workos.GroupAssignment, error) {
+	st := s.read()
+	if _, err := st.group("", id); err != nil {
+		return workos.GroupAssignment{}, err
+	}
+	a, ok := st.gassigns[aid]
+	if !ok || a.GroupID != id {
+		return a, workos.NotFound("group role assignment", aid)
+	}
+	return a, nil
+}
+
+func (s *memStore) ListGroupAssignments(_ context.Context, id string, o workos.ListOptions) ([]workos.GroupAssignment, error) {
+	st := s.read()
+	if _, err := st.group("", id); err != nil {
+		return nil, err
+	}
+	return page(st.groupAssignments(id), func(a workos.GroupAssignment) string { return a.ID }, o), nil
+}
+
+func (s *memStore) ReplaceGroupAssignments(ctx context.Context, id string, in []workos.GroupAssignmentInput) (out []workos.GroupAssignment, _ int64, _ error) {
+	rev, err := s.write(ctx, func(st *memState, now time.Time) error {
+		g, err := st.group("", id)
+		if err != nil {
+			return err
+		}
+		want := map[string]bool{}
+		var add []workos.GroupAssignmentInput
+		var targets []workos.Resource
+		for _, e := range in {
+			res, err := st.groupTarget(g.OrganizationID, e)
+			if err != nil {
+				return err
+			}
+			if k := e.RoleSlug + " " + res.ID; !want[k] {
+				want[k] = true
+				add, targets = append(add, e), append(targets, res)
+			}
+		}
+		for k, a := range st.gassigns {
+			if a.GroupID == id && !want[a.RoleSlug+" "+a.ResourceID] {
+				delete(st.gassigns, k)
+			}
+		}
+		for i, e := range add {
+			if _, have := st.groupAssignment(id, e.RoleSlug, targets[i].ID); !have {
+				st.assignGroup(id, e.RoleSlug, targets[i], now)
+			}
+		}
+		out = st.groupAssignments(id)
+		return nil
+	})
+	return out, rev, err
+}
+
+func (s *memStore) DeleteGroupAssignment(ctx context.Context, id, aid string) (int64, error) {
+	return s.write(ctx, func(st *memState, _ time.Time) error {
+		if _, err := st.group("", id); err != nil {
+			return err
+		}
+		if a, ok := st.gassigns[aid]; !ok || a.GroupID != id {
+			return workos.NotFound("group role assignment", aid)
+		}
+		delete(st.gassigns, aid)
+		return nil
+	})
+}
+
+func (s *memStore) DeleteGroupAssignmentByRole(ctx context.Context, id string, in workos.GroupAssignmentInput) (int64, error) {
+	return s.write(ctx, func(st *memState, _ time.Time) error {
+		g, err := st.group("", id)
+		if err != nil {
+			return err
+		}
+		res, err := st.groupTarget(g.OrganizationID, in)
+		if err != nil {
+			return err
+		}
+		a, ok := st.groupAssignment(id, in.RoleSlug, res.ID)
+		if !ok {
+			return workos.NotFound("group role assignment", in.RoleSlug+" on "+res.ID)
+		}
+		delete(st.gassigns, a.ID)
+		return nil
 	})
 }
 

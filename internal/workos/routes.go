@@ -18,9 +18,9 @@ func (h *Handler) routes() {
 	h.handle("POST /organizations", h.createOrganization)
 	h.handle("GET /organizations", h.listOrganizations)
 	h.handle("GET /organizations/{id}", h.getOrganization)
-	h.handle("GET /organizations/external_id/{external_id}", h.getOrganizationByExternalID)
 	h.handle("PUT /organizations/{id}", h.updateOrganization)
 	h.handle("DELETE /organizations/{id}", h.deleteOrganization)
+	// GET /organizations/external_id/{external_id}: see groupRoutes.
 
 	// Organization memberships.
 	const oms = "/user_management/organization_memberships"
@@ -77,6 +77,8 @@ func (h *Handler) routes() {
 	h.handle("GET "+ra, h.listMembershipAssignments)
 	h.handle("DELETE "+ra, h.removeRole)
 	h.handle("DELETE "+ra+"/{id}", h.removeAssignment)
+
+	h.groupRoutes()
 
 	// Checks and discovery.
 	h.handle("POST /authorization/organization_memberships/{om}/check", h.check)

@@ -273,6 +273,51 @@ type ResourceFilter struct {
 	Search           string
 }
 
+// Group is a set of memberships of one organization (WorkOS "group"). A
+// role assigned to the group on a resource (GroupAssignment) grants it to
+// every active member there and below. Groups do not nest.
+type Group struct {
+	ID             string // "group_…"
+	OrganizationID string
+	Name           string
+	Description    string // "" means none (JSON null)
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// GroupInput creates a group.
+type GroupInput struct {
+	Name        string
+	Description string
+}
+
+// GroupUpdate changes a group; nil fields are unchanged.
+type GroupUpdate struct {
+	Name        *string
+	Description *string // "" clears it
+}
+
+// GroupAssignment gives a group a role on a resource (WorkOS
+// "group_role_assignment").
+type GroupAssignment struct {
+	ID                 string // "gra_…"
+	GroupID            string
+	RoleSlug           string
+	ResourceID         string
+	ResourceExternalID string
+	ResourceTypeSlug   string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// GroupAssignmentInput names a role on a resource for a group. A zero
+// Resource means the root resource of the group's organization; a Resource
+// by external id is looked up in the group's organization.
+type GroupAssignmentInput struct {
+	RoleSlug string
+	Resource ResourceRef
+}
+
 // AssignmentFilter selects role assignments. MembershipID or Resource (or
 // both) name the scope; a named membership or resource that does not exist
 // is ErrNotFound. The other fields filter within it.
@@ -313,6 +358,7 @@ type Store interface {
 	RoleStore
 	ResourceStore
 	AssignmentStore
+	GroupStore
 }
 
 // OrganizationStore keeps organizations.
@@ -446,6 +492,56 @@ type AssignmentStore interface {
 	DeleteAssignmentByRole(ctx context.Context, membershipID, roleSlug string, ref ResourceRef) (int64, error)
 }
 
+// GroupStore keeps groups, their members and their role assignments. A
+// group is named by its organization and id: a group of another
+// organization is ErrNotFound.
+type GroupStore interface {
+	// CreateGroup creates a group in organization orgID.
+	CreateGroup(ctx context.Context, orgID string, in GroupInput) (Group, int64, error)
+	// GetGroup returns group id of orgID.
+	GetGroup(ctx context.Context, orgID, id string) (Group, error)
+	// ListGroups returns one page of orgID's groups (ListOptions).
+	ListGroups(ctx context.Context, orgID string, opts ListOptions) ([]Group, error)
+	// UpdateGroup changes group id of orgID.
+	UpdateGroup(ctx context.Context, orgID, id string, u GroupUpdate) (Group, int64, error)
+	// DeleteGroup deletes group id of orgID with its members and role
+	// assignments.
+	DeleteGroup(ctx context.Context, orgID, id string) (int64, error)
+	// AddGroupMember makes membership membershipID a member of group
+	// groupID of orgID and returns the group. A membership of another
+	// organization, or an unknown one, is a validation problem; one that
+	// is a member already is ErrConflict.
+	AddGroupMember(ctx context.Context, orgID, groupID, membershipID string) (Group, int64, error)
+	// RemoveGroupMember removes membershipID from the group; a membership
+	// that is not a member is ErrNotFound.
+	RemoveGroupMember(ctx context.Context, orgID, groupID, membershipID string) (int64, error)
+	// ListGroupMembers returns one page of the group's members, by
+	// membership id (ListOptions).
+	ListGroupMembers(ctx context.Context, orgID, groupID string, opts ListOptions) ([]Membership, error)
+	// ListMembershipGroups returns one page of the groups membershipID is
+	// a member of (ListOptions).
+	ListMembershipGroups(ctx context.Context, membershipID string, opts ListOptions) ([]Group, error)
+	// CreateGroupAssignment gives group groupID a role on a resource. An
+	// identical assignment is ErrConflict; a role whose type is not the
+	// resource's is a validation problem.
+	CreateGroupAssignment(ctx context.Context, groupID string, in GroupAssignmentInput) (GroupAssignment, int64, error)
+	// GetGroupAssignment returns assignment id of group groupID.
+	GetGroupAssignment(ctx context.Context, groupID, id string) (GroupAssignment, error)
+	// ListGroupAssignments returns one page of the group's assignments
+	// (ListOptions).
+	ListGroupAssignments(ctx context.Context, groupID string, opts ListOptions) ([]GroupAssignment, error)
+	// ReplaceGroupAssignments makes the group's assignments exactly in
+	// (a set: order and repeats do not matter). Assignments already there
+	// are kept as they are, with their ids; the others are removed or
+	// created. It returns every assignment of the group, by id.
+	ReplaceGroupAssignments(ctx context.Context, groupID string, in []GroupAssignmentInput) ([]GroupAssignment, int64, error)
+	// DeleteGroupAssignment deletes assignment id of group groupID.
+	DeleteGroupAssignment(ctx context.Context, groupID, id string) (int64, error)
+	// DeleteGroupAssignmentByRole deletes the group's assignment of the
+	// role on the resource in names; none is ErrNotFound.
+	DeleteGroupAssignmentByRole(ctx context.Context, groupID string, in GroupAssignmentInput) (int64, error)
+}
+
 // ErrNotFound is wrapped by Store errors for an entity that does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -509,10 +605,12 @@ func Conflict(format string, args ...any) error {
 
 // ID prefixes of the WorkOS objects (model's).
 const (
-	PrefixOrganization = model.PrefixOrganization
-	PrefixMembership   = model.PrefixMembership
-	PrefixPermission   = model.PrefixPermission
-	PrefixRole         = model.PrefixRole
-	PrefixResource     = model.PrefixResource
-	PrefixAssignment   = model.PrefixAssignment
+	PrefixOrganization    = model.PrefixOrganization
+	PrefixMembership      = model.PrefixMembership
+	PrefixPermission      = model.PrefixPermission
+	PrefixRole            = model.PrefixRole
+	PrefixResource        = model.PrefixResource
+	PrefixAssignment      = model.PrefixAssignment
+	PrefixGroup           = model.PrefixGroup
+	PrefixGroupAssignment = model.PrefixGroupAssignment
 )

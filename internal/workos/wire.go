@@ -235,6 +235,39 @@ func assignmentOut(a Assignment) assignmentJSON {
 	}
 }
 
+type groupJSON struct {
+	Object         string  `json:"object"`
+	ID             string  `json:"id"`
+	OrganizationID string  `json:"organization_id"`
+	Name           string  `json:"name"`
+	Description    *string `json:"description"`
+	CreatedAt      string  `json:"created_at"`
+	UpdatedAt      string  `json:"updated_at"`
+}
+
+func groupOut(g Group) groupJSON {
+	return groupJSON{Object: "group", ID: g.ID, OrganizationID: g.OrganizationID, Name: g.Name,
+		Description: nullable(g.Description), CreatedAt: ts(g.CreatedAt), UpdatedAt: ts(g.UpdatedAt)}
+}
+
+type groupAssignmentJSON struct {
+	Object    string                 `json:"object"`
+	ID        string                 `json:"id"`
+	GroupID   string                 `json:"group_id"`
+	Role      roleRefJSON            `json:"role"`
+	Resource  assignmentResourceJSON `json:"resource"`
+	CreatedAt string                 `json:"created_at"`
+	UpdatedAt string                 `json:"updated_at"`
+}
+
+func groupAssignmentOut(a GroupAssignment) groupAssignmentJSON {
+	return groupAssignmentJSON{
+		Object: "group_role_assignment", ID: a.ID, GroupID: a.GroupID, Role: roleRefJSON{Slug: a.RoleSlug},
+		Resource:  assignmentResourceJSON{ID: a.ResourceID, ExternalID: a.ResourceExternalID, ResourceTypeSlug: a.ResourceTypeSlug},
+		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
+	}
+}
+
 func mapSlice[T, U any](in []T, f func(T) U) []U {
 	out := make([]U, len(in))
 	for i, v := range in {
@@ -244,9 +277,11 @@ func mapSlice[T, U any](in []T, f func(T) U) []U {
 }
 
 // Keys of the list orders.
-func organizationKey(o Organization) string { return o.ID }
-func membershipKey(m Membership) string     { return m.ID }
-func resourceTypeKey(t ResourceType) string { return t.Slug }
-func permissionKey(p Permission) string     { return p.ID }
-func resourceKey(r Resource) string         { return r.ID }
-func assignmentKey(a Assignment) string     { return a.ID }
+func organizationKey(o Organization) string       { return o.ID }
+func membershipKey(m Membership) string           { return m.ID }
+func resourceTypeKey(t ResourceType) string       { return t.Slug }
+func permissionKey(p Permission) string           { return p.ID }
+func resourceKey(r Resource) string               { return r.ID }
+func assignmentKey(a Assignment) string           { return a.ID }
+func groupKey(g Group) string                     { return g.ID }
+func groupAssignmentKey(a GroupAssignment) string { return a.ID }

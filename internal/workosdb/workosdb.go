@@ -168,6 +168,7 @@ var wireFields = map[string]string{
 	"parent_id":     "parent_resource_id",
 	"parent_types":  "parent_type_slugs",
 	"role":          "role_slug",
+	"membership_id": "organization_membership_id",
 }
 
 // translate turns the write path's errors into the workos.Store contract:

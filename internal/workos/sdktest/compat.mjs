@@ -41,6 +41,7 @@ function tracked(name, target) {
 const authz = tracked('authorization', workos.authorization);
 const organizations = tracked('organizations', workos.organizations);
 const userManagement = tracked('userManagement', workos.userManagement);
+const groups = tracked('groups', workos.groups);
 
 function fail(msg) {
   console.error(`compat: ${msg}`);
@@ -322,6 +323,67 @@ try {
     assert.deepEqual(await authz.check({ organizationMembershipId: ids.alice, permissionSlug: 'project:edit', resourceId: ids.web }), { authorized: true });
     await workos.patch(`/authorization/resources/${ids.web}`, { parent_resource_external_id: 'eng', parent_resource_type_slug: 'workspace' });
     await authz.removeRole({ organizationMembershipId: ids.alice, roleSlug: 'workspace-admin', resourceId: ids.ops });
+  });
+
+  await run('groups', async () => {
+    const org = { organizationId: ids.org };
+    const g = await groups.createGroup({ ...org, name: 'Platform' });
+    assert.equal(g.object, 'group');
+    assert.equal(g.organizationId, ids.org);
+    assert.equal(g.description, null);
+    assert.ok(!Number.isNaN(g.createdAt.getTime()) && !Number.isNaN(g.updatedAt.getTime()));
+    const group = { ...org, groupId: g.id };
+    assert.equal((await groups.getGroup(group)).name, 'Platform');
+    assert.equal((await groups.updateGroup({ ...group, name: 'Platform Eng', description: 'infra' })).description, 'infra');
+    // updateGroup sends description: null when it is left out; it is kept.
+    const renamed = await groups.updateGroup({ ...group, name: 'Platform Engineering' });
+    assert.deepEqual([renamed.name, renamed.description], ['Platform Engineering', 'infra']);
+    assert.deepEqual(idsOf(await groups.listGroups(org)), [g.id]);
+
+    const member = { ...group, organizationMembershipId: ids.carol };
+    assert.equal((await groups.addOrganizationMembership(member)).id, g.id);
+    await expectError(ConflictException, () => groups.addOrganizationMembership(member));
+    assert.deepEqual(idsOf(await groups.listOrganizationMemberships(group)), [ids.carol]);
+    assert.deepEqual(idsOf(await userManagement.listGroupsForOrganizationMembership({ organizationMembershipId: ids.carol })), [g.id]);
+
+    const carolMay = async (perm, resourceId) =>
+      (await authz.check({ organizationMembershipId: ids.carol, permissionSlug: perm, resourceId })).authorized;
+    assert.equal(await carolMay('project:edit', ids.web), false);
+    const a = await authz.createGroupRoleAssignment({ groupId: g.id, roleSlug: 'workspace-admin', resourceId: ids.eng });
+    assert.equal(a.object, 'group_role_assignment');
+    assert.ok(a.id.startsWith('gra_'), a.id);
+    assert.equal(a.groupId, g.id);
+    assert.deepEqual(a.role, { slug: 'workspace-admin' });
+    assert.deepEqual(a.resource, { id: ids.eng, externalId: 'eng', resourceTypeSlug: 'workspace' });
+    assert.equal(await carolMay('project:edit', ids.web), true, 'a group grant on eng reaches its member on web');
+    assert.equal((await authz.getGroupRoleAssignment({ groupId: g.id, roleAssignmentId: a.id })).id, a.id);
+    await expectError(ConflictException, () =>
+      authz.createGroupRoleAssignment({ groupId: g.id, roleSlug: 'workspace-admin', resourceId: ids.eng }));
+    await expectError(UnprocessableEntityException, () =>
+      authz.createGroupRoleAssignment({ groupId: g.id, roleSlug: 'project-viewer', resourceId: ids.eng }));
+    const orgWide = await authz.createGroupRoleAssignment({ groupId: g.id, roleSlug: 'org-billing' });
+    assert.equal(orgWide.resource.resourceTypeSlug, 'organization');
+
+    const replaced = await authz.replaceGroupRoleAssignments({ groupId: g.id, roleAssignments: [
+      { roleSlug: 'workspace-admin', resourceId: ids.eng },
+      { roleSlug: 'project-viewer', resourceExternalId: 'web', resourceTypeSlug: 'project' },
+    ] });
+    assert.equal(replaced.object, 'list');
+    assert.equal(replaced.data.length, 2);
+    assert.ok(idsOf(replaced).includes(a.id) && !idsOf(replaced).includes(orgWide.id));
+    const listed = await (await authz.listGroupRoleAssignments({ groupId: g.id })).autoPagination();
+    assert.deepEqual(sorted(listed.map((x) => x.id)), sorted(idsOf(replaced)));
+    await authz.removeGroupRoleAssignments({ groupId: g.id, roleSlug: 'project-viewer', resourceExternalId: 'web', resourceTypeSlug: 'project' });
+    await authz.removeGroupRoleAssignment({ groupId: g.id, roleAssignmentId: a.id });
+    await expectError(NotFoundException, () => authz.getGroupRoleAssignment({ groupId: g.id, roleAssignmentId: a.id }));
+    assert.equal(await carolMay('project:edit', ids.web), false, 'a removed group grant still allows');
+
+    await authz.createGroupRoleAssignment({ groupId: g.id, roleSlug: 'workspace-admin', resourceId: ids.eng });
+    await groups.removeOrganizationMembership(member);
+    assert.equal(await carolMay('project:edit', ids.web), false, 'a removed member is still granted');
+    assert.deepEqual(idsOf(await groups.listOrganizationMemberships(group)), []);
+    await groups.deleteGroup(group);
+    await expectError(NotFoundException, () => groups.getGroup(group));
   });
 
   await run('delete with cascade', async () => {
