@@ -69,7 +69,7 @@ func TestCacheOracle(t *testing.T) {
 	}
 	ctx := context.Background()
 	ds := gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 160, Assignments: 220, MembershipsPerOrg: 5,
-		Depth: 4, Skew: 1.2, InactiveRatio: 0.2})
+		Depth: 4, Skew: 1.2, InactiveRatio: 0.2, GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
 	ds.MaxDepth = 1000 // re-parenting may deepen trees; depth is the write path's job
 	e, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
 	if err != nil {

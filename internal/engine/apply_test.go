@@ -31,7 +31,7 @@ func TestApplyMatchesRebuild(t *testing.T) {
 	ctx := context.Background()
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
-			ds := gen.Generate(gen.Spec{Seed: int64(seed), Organizations: 3, Resources: 120, Assignments: 150, MembershipsPerOrg: 6, Depth: 5, InactiveRatio: 0.2})
+			ds := gen.Generate(gen.Spec{Seed: int64(seed), Organizations: 3, Resources: 120, Assignments: 150, MembershipsPerOrg: 6, Depth: 5, InactiveRatio: 0.2, GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
 			ds.MaxDepth = 1000 // re-parenting may deepen trees; depth is the write path's job
 			live := newEngine(t)
 			if err := live.LoadDataset(ctx, ds); err != nil {

@@ -61,6 +61,16 @@ func (m *Mutator) membershipsOf(org string) []model.Membership {
 	return out
 }
 
+func (m *Mutator) groupsOf(org string) []model.Group {
+	var out []model.Group
+	for _, g := range m.DS.Groups {
+		if g.OrganizationID == org {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 func (m *Mutator) rolesOfType(org, typ string) []model.Role {
 	var out []model.Role
 	for _, r := range m.DS.Roles {
@@ -77,6 +87,7 @@ func (m *Mutator) rolesOfType(org, typ string) []model.Role {
 var stepWeights = [...]int{
 	0: 4, 1: 2, 2: 1, 3: 3, 4: 3, 5: 2, 6: 2, 7: 2, // resources, assignments, memberships, roles
 	8: 1, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1, 14: 1, // deletions and creations of memberships, roles, organizations, permissions
+	15: 2, 16: 1, 17: 1, 18: 1, // groups: a member added, a member removed, a group created, a group deleted
 }
 
 // kind draws the case of Step to run.
@@ -158,6 +169,12 @@ func (m *Mutator) Step() []model.Change {
 			}
 			return a.MembershipID == gone.ID
 		})
+		ds.GroupMembers = slices.DeleteFunc(ds.GroupMembers, func(gm model.GroupMember) bool {
+			if gm.MembershipID == gone.ID {
+				chs = append(chs, model.Change{Op: model.OpDelete, GroupMember: &gm})
+			}
+			return gm.MembershipID == gone.ID
+		})
 		m.Rand.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
 		return chs
 	case 9: // delete a role: its assignments go and memberships lose it
@@ -165,7 +182,10 @@ func (m *Mutator) Step() []model.Change {
 		gone := ds.Roles[i]
 		ds.Roles = slices.Delete(ds.Roles, i, i+1)
 		chs := []model.Change{{Op: model.OpDelete, Role: &model.Role{Slug: gone.Slug, OrganizationID: gone.OrganizationID}}}
-		memberOrg := map[string]string{}
+		memberOrg := map[string]string{} // of memberships and groups: an assignment's principal
+		for _, g := range ds.Groups {
+			memberOrg[g.ID] = g.OrganizationID
+		}
 		for j := range ds.Memberships {
 			ms := &ds.Memberships[j]
 			memberOrg[ms.ID] = ms.OrganizationID
@@ -176,7 +196,7 @@ func (m *Mutator) Step() []model.Change {
 			}
 		}
 		ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
-			hit := a.RoleSlug == gone.Slug && (gone.OrganizationID == "" || gone.OrganizationID == memberOrg[a.MembershipID])
+			hit := a.RoleSlug == gone.Slug && (gone.OrganizationID == "" || gone.OrganizationID == memberOrg[a.Principal()])
 			if hit {
 				chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
 			}
@@ -238,6 +258,9 @@ func (m *Mutator) Step() []model.Change {
 			return nil
 		}
 		a := model.Assignment{ID: m.id("role_assignment"), MembershipID: ms[m.Rand.IntN(len(ms))].ID, RoleSlug: roles[m.Rand.IntN(len(roles))].Slug, ResourceID: r.ID}
+		if gs := m.groupsOf(r.OrganizationID); len(gs) > 0 && m.Rand.IntN(3) == 0 { // to a group instead
+			a.MembershipID, a.GroupID = "", gs[m.Rand.IntN(len(gs))].ID
+		}
 		ds.Assignments = append(ds.Assignments, a)
 		return []model.Change{{Op: model.OpUpsert, Assignment: &a}}
 	case 5: // remove an assignment
@@ -261,6 +284,53 @@ func (m *Mutator) Step() []model.Change {
 		}
 		changed := *ms
 		return []model.Change{{Op: model.OpUpsert, Membership: &changed}}
+	case 15: // a membership joins a group of its organization
+		ms := ds.Memberships[m.Rand.IntN(len(ds.Memberships))]
+		gs := m.groupsOf(ms.OrganizationID)
+		if len(gs) == 0 {
+			return nil
+		}
+		gm := model.GroupMember{GroupID: gs[m.Rand.IntN(len(gs))].ID, MembershipID: ms.ID}
+		if slices.Contains(ds.GroupMembers, gm) {
+			return nil
+		}
+		ds.GroupMembers = append(ds.GroupMembers, gm)
+		return []model.Change{{Op: model.OpUpsert, GroupMember: &gm}}
+	case 16: // a member leaves its group
+		if len(ds.GroupMembers) == 0 {
+			return nil
+		}
+		i := m.Rand.IntN(len(ds.GroupMembers))
+		gm := ds.GroupMembers[i]
+		ds.GroupMembers = slices.Delete(ds.GroupMembers, i, i+1)
+		return []model.Change{{Op: model.OpDelete, GroupMember: &gm}}
+	case 17: // a new group of an existing organization
+		o := ds.Organizations[m.Rand.IntN(len(ds.Organizations))]
+		g := model.Group{ID: m.id("group"), OrganizationID: o.ID, Name: "g"}
+		ds.Groups = append(ds.Groups, g)
+		return []model.Change{{Op: model.OpUpsert, Group: &g}}
+	case 18: // delete a group with its members and assignments, in shuffled order
+		if len(ds.Groups) == 0 {
+			return nil
+		}
+		i := m.Rand.IntN(len(ds.Groups))
+		gone := ds.Groups[i].ID
+		ds.Groups = slices.Delete(ds.Groups, i, i+1)
+		chs := []model.Change{{Op: model.OpDelete, Group: &model.Group{ID: gone}}}
+		ds.GroupMembers = slices.DeleteFunc(ds.GroupMembers, func(gm model.GroupMember) bool {
+			if gm.GroupID == gone {
+				chs = append(chs, model.Change{Op: model.OpDelete, GroupMember: &gm})
+			}
+			return gm.GroupID == gone
+		})
+		ds.Assignments = slices.DeleteFunc(ds.Assignments, func(a model.Assignment) bool {
+			if a.GroupID == gone {
+				chs = append(chs, model.Change{Op: model.OpDelete, Assignment: &a})
+			}
+			return a.GroupID == gone
+		})
+		m.Rand.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
+		return chs
 	default: // 7: edit a role's permissions
 		i := m.Rand.IntN(len(ds.Roles))
 		r := &ds.Roles[i]
@@ -288,5 +358,7 @@ func Clone(ds *model.Dataset) *model.Dataset {
 	c.Roles = slices.Clone(ds.Roles)
 	c.Resources = slices.Clone(ds.Resources)
 	c.Assignments = slices.Clone(ds.Assignments)
+	c.Groups = slices.Clone(ds.Groups)
+	c.GroupMembers = slices.Clone(ds.GroupMembers)
 	return &c
 }
