@@ -24,13 +24,14 @@
 // Where WorkOS defines the entity, the type is WorkOS's:
 // organization.created|updated|deleted,
 // organization_membership.created|updated|deleted, permission.*, role.*
-// (environment roles) and organization_role.* (an organization's roles),
+// (environment roles), organization_role.* (an organization's roles),
+// group.created|updated|deleted and group.member_added|member_removed,
 // with data as the @workos-inc/node deserializers read it. Entities WorkOS
 // has no events for are namespaced under trellis.:
 // trellis.authorization_resource.*, trellis.role_assignment.*,
-// trellis.resource_type.*, trellis.group_member.* and
-// trellis.group_role_assignment.* (group.* is WorkOS's), their data the object the WorkOS-compatible API
-// answers for them. Kinds lists them all.
+// trellis.resource_type.* and trellis.group_role_assignment.*, their data
+// the object the WorkOS-compatible API answers for them. Kinds lists them
+// all.
 package events
 
 import (
@@ -47,38 +48,40 @@ type Kind struct {
 	// Entity is the kind's name in the change log and the watch's kind
 	// filter: organization, membership, ….
 	Entity string
-	// Prefixes are the event type prefixes of the kind (a role is role or
-	// organization_role); each takes .created, .updated and .deleted.
-	Prefixes []string
+	// Types are the kind's event types.
+	Types []string
+}
+
+// crud returns the types prefix.created, prefix.updated and prefix.deleted
+// of each prefix.
+func crud(prefixes ...string) []string {
+	var out []string
+	for _, p := range prefixes {
+		out = append(out, p+".created", p+".updated", p+".deleted")
+	}
+	return out
 }
 
 // Kinds are the entity kinds the log records. Adding one: its builders in
 // the migration (see 0005_events.sql) and an entry here.
 var Kinds = []Kind{
-	{Entity: "organization", Prefixes: []string{"organization"}},
-	{Entity: "membership", Prefixes: []string{"organization_membership"}},
-	{Entity: "permission", Prefixes: []string{"permission"}},
-	{Entity: "role", Prefixes: []string{"role", "organization_role"}},
-	{Entity: "resource", Prefixes: []string{"trellis.authorization_resource"}},
-	{Entity: "assignment", Prefixes: []string{"trellis.role_assignment"}},
-	{Entity: "resource_type", Prefixes: []string{"trellis.resource_type"}},
-	{Entity: "group", Prefixes: []string{"group"}},
-	{Entity: "group_member", Prefixes: []string{"trellis.group_member"}},
-	{Entity: "group_assignment", Prefixes: []string{"trellis.group_role_assignment"}},
+	{Entity: "organization", Types: crud("organization")},
+	{Entity: "membership", Types: crud("organization_membership")},
+	{Entity: "permission", Types: crud("permission")},
+	{Entity: "role", Types: crud("role", "organization_role")},
+	{Entity: "resource", Types: crud("trellis.authorization_resource")},
+	{Entity: "assignment", Types: crud("trellis.role_assignment")},
+	{Entity: "resource_type", Types: crud("trellis.resource_type")},
+	{Entity: "group", Types: crud("group")},
+	{Entity: "group_member", Types: []string{"group.member_added", "group.member_removed"}},
+	{Entity: "group_assignment", Types: crud("trellis.group_role_assignment")},
 }
-
-// actions are the suffixes of every event type.
-var actions = []string{"created", "updated", "deleted"}
 
 // Types returns every event type, sorted.
 func Types() []string {
 	var out []string
 	for _, k := range Kinds {
-		for _, p := range k.Prefixes {
-			for _, a := range actions {
-				out = append(out, p+"."+a)
-			}
-		}
+		out = append(out, k.Types...)
 	}
 	slices.Sort(out)
 	return out

@@ -47,7 +47,7 @@ func TestImportMakesTheEventsOfItsWrites(t *testing.T) {
 		types[e.Type] = true
 	}
 	for _, typ := range []string{"organization_membership.created", "role.created", "trellis.role_assignment.created",
-		"group.created", "trellis.group_member.created", "trellis.group_role_assignment.created"} {
+		"group.created", "group.member_added", "trellis.group_role_assignment.created"} {
 		if !types[typ] {
 			t.Errorf("the import made no %s event", typ)
 		}

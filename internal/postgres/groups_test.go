@@ -63,9 +63,9 @@ func TestGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEvents := []string{
-		"group.created", "trellis.group_role_assignment.created", "trellis.group_member.created", "group.updated",
-		"trellis.group_member.deleted", "trellis.group_member.created", "trellis.group_role_assignment.deleted",
-		"trellis.group_role_assignment.created", "group.deleted", "trellis.group_member.deleted", "trellis.group_role_assignment.deleted",
+		"group.created", "trellis.group_role_assignment.created", "group.member_added", "group.updated",
+		"group.member_removed", "group.member_added", "trellis.group_role_assignment.deleted",
+		"trellis.group_role_assignment.created", "group.deleted", "group.member_removed", "trellis.group_role_assignment.deleted",
 	}
 	if len(events) != len(wantEvents) {
 		t.Errorf("events %q, want %q", events, wantEvents)

@@ -109,6 +109,22 @@ try {
       SignatureVerificationException);
   });
 
+  await run('group events in WorkOS\'s names and shapes', async () => {
+    const g = await workos.groups.createGroup({ organizationId: org.id, name: 'Events group' });
+    const member = { organizationId: org.id, groupId: g.id, organizationMembershipId: om.id };
+    await workos.groups.addOrganizationMembership(member);
+    await workos.groups.removeOrganizationMembership(member);
+    const groupTypes = ['group.created', 'group.member_added', 'group.member_removed'];
+    const page = await workos.events.listEvents({ events: groupTypes, organizationId: org.id, limit: 10 });
+    assert.deepEqual(page.data.map((e) => e.event), groupTypes);
+    const [created, added, removed] = page.data;
+    assert.equal(created.data.id, g.id);
+    assert.equal(created.data.name, 'Events group');
+    for (const e of [added, removed]) {
+      assert.deepEqual(e.data, { groupId: g.id, organizationMembershipId: om.id });
+    }
+  });
+
   await run('delete the endpoint', async () => {
     await workos.webhooks.deleteWebhookEndpoint({ id: endpoint.id });
     const list = await workos.webhooks.listWebhookEndpoints();
