@@ -49,6 +49,16 @@ func testGroups(t *testing.T, newEnv envMaker) {
 		t.Fatalf("list groups limit 1 desc = %v", got)
 	}
 
+	// A retried create (same Idempotency-Key) is answered again, not run again.
+	first := e.do("POST", groups, obj{"name": "Retried"}, 201, "Idempotency-Key", "group-create-1")
+	if again := e.do("POST", groups, obj{"name": "Retried"}, 201, "Idempotency-Key", "group-create-1"); again["id"] != first["id"] {
+		t.Fatalf("a retried create made group %v after %v", again["id"], first["id"])
+	}
+	if got := ids(t, e.do("GET", groups, nil, 200)); len(got) != 3 {
+		t.Fatalf("groups after a retried create = %v, want 3", got)
+	}
+	e.do("DELETE", groups+"/"+str(first["id"]), nil, 204)
+
 	// Members.
 	members := groups + "/" + gid + "/organization-memberships"
 	if got := e.do("POST", members, obj{"organization_membership_id": f.bob}, 201); got["object"] != "group" || got["id"] != gid {
