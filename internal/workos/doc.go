@@ -69,8 +69,11 @@
 // are JSON null. Fields the SDK deserializers read:
 //
 //	organization            object, id, name, allow_profiles_outside_organization (false),
-//	                        domains ([] — read with .map, so never null), external_id,
-//	                        metadata, created_at, updated_at (stripe_customer_id omitted)
+//	                        domains ([] when none — read with .map, so never null) of
+//	                        {object "organization_domain", id (org_domain_), organization_id,
+//	                        domain, state, verification_strategy "manual", created_at,
+//	                        updated_at}, stripe_customer_id (left out when none),
+//	                        external_id, metadata, created_at, updated_at
 //	organization_membership object, id, user_id, organization_id, organization_name, status,
 //	                        role {slug} (the first role, null with none), roles [{slug}],
 //	                        directory_managed (false), custom_attributes ({}), created_at,
@@ -130,11 +133,14 @@
 // answer 201 (create) or 200 (update, returning the object) or 204
 // (delete, no body) and set X-Trellis-Revision.
 //
-//	POST   /organizations                                         201  {name, external_id?, metadata?}
-//	GET    /organizations                                         200  list; ?domains= (matches nothing: no domains)
+//	POST   /organizations                                         201  {name, external_id?, metadata?, domain_data?, stripe_customer_id?}
+//	GET    /organizations                                         200  list; ?domains=a,b (those with one of them)
 //	GET    /organizations/{id}                                    200
 //	GET    /organizations/external_id/{external_id}               200
-//	PUT    /organizations/{id}                                    200  {name?, external_id?, metadata?}
+//	PUT    /organizations/{id}                                    200  {name?, external_id?, metadata?, domain_data?, stripe_customer_id?}
+//	                                                                   domain_data [{domain, state: pending|verified}] replaces the
+//	                                                                   domains (a kept domain keeps its id); a domain of another
+//	                                                                   organization is a 409; Trellis verifies no domain
 //	DELETE /organizations/{id}                                    204  cascades: memberships, custom roles, resources, assignments
 //	POST   /user_management/organization_memberships              201  {organization_id, user_id, role_slug? | role_slugs?}
 //	GET    /user_management/organization_memberships              200  list; ?organization_id, user_id, statuses=a,b
@@ -261,8 +267,7 @@
 // # Deliberate differences from WorkOS
 //
 // Unknown body fields and query parameters are a 400, so a WorkOS feature
-// Trellis lacks is never silently ignored; organization domain_data and
-// stripe_customer_id are a 422 for the same reason. Users, invitations and
+// Trellis lacks is never silently ignored. Users, invitations and
 // the other WorkOS products are not served. A membership's role assignment
 // list holds its own role assignments, not those it has through groups
 // (WorkOS lists those too, with source.type "group"; list the group's

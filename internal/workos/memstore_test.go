@@ -263,11 +263,28 @@ func (s *memStore) CreateOrganization(ctx context.Context, in workos.Organizatio
 			}
 		}
 		o = workos.Organization{ID: model.NewID(workos.PrefixOrganization), Name: in.Name, ExternalID: in.ExternalID,
-			Metadata: maps.Clone(in.Metadata), RootResourceID: model.NewID(workos.PrefixResource), CreatedAt: now, UpdatedAt: now}
+			Metadata: maps.Clone(in.Metadata), Domains: workos.SetDomains(nil, in.Domains, now), StripeCustomerID: in.StripeCustomerID,
+			RootResourceID: model.NewID(workos.PrefixResource), CreatedAt: now, UpdatedAt: now}
+		if err := st.domainsFree(o); err != nil {
+			return err
+		}
 		st.orgs[o.ID] = o
 		return nil
 	})
 	return o, rev, err
+}
+
+// domainsFree fails with a conflict when another organization has one of
+// o's domains.
+func (st *memState) domainsFree(o workos.Organization) error {
+	for _, other := range st.orgs {
+		for _, d := range other.Domains {
+			if other.ID != o.ID && slices.ContainsFunc(o.Domains, func(x workos.Domain) bool { return x.Domain == d.Domain }) {
+				return workos.Conflict("domain %q belongs to another organization", d.Domain)
+			}
+		}
+	}
+	return nil
 }
 
 func (st *memState) org(id string) (workos.Organization, error) {
@@ -296,10 +313,9 @@ func (s *memStore) GetOrganizationByExternalID(_ context.Context, ext string) (w
 }
 
 func (s *memStore) ListOrganizations(_ context.Context, f workos.OrganizationFilter, o workos.ListOptions) ([]workos.Organization, error) {
-	if len(f.Domains) > 0 {
-		return nil, nil
-	}
-	return page(filter(s.read().orgs, all), func(o workos.Organization) string { return o.ID }, o), nil
+	return page(filter(s.read().orgs, func(o workos.Organization) bool {
+		return len(f.Domains) == 0 || slices.ContainsFunc(o.Domains, func(d workos.Domain) bool { return slices.Contains(f.Domains, d.Domain) })
+	}), func(o workos.Organization) string { return o.ID }, o), nil
 }
 
 func (s *memStore) UpdateOrganization(ctx context.Context, id string, u workos.OrganizationUpdate) (o workos.Organization, _ int64, _ error) {
@@ -319,6 +335,15 @@ func (s *memStore) UpdateOrganization(ctx context.Context, id string, u workos.O
 		}
 		if u.SetMetadata {
 			o.Metadata = maps.Clone(u.Metadata)
+		}
+		if u.Domains != nil {
+			o.Domains = workos.SetDomains(o.Domains, *u.Domains, now)
+			if err := st.domainsFree(o); err != nil {
+				return err
+			}
+		}
+		if u.StripeCustomerID != nil {
+			o.StripeCustomerID = *u.StripeCustomerID
 		}
 		o.UpdatedAt = now
 		st.orgs[id] = o

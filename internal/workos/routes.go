@@ -2,10 +2,10 @@ package workos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/trellis-authz/trellis/internal/model"
@@ -159,19 +159,38 @@ type organizationRequest struct {
 	Name             optString         `json:"name"`
 	ExternalID       optString         `json:"external_id"`
 	Metadata         map[string]string `json:"metadata"`
-	DomainData       []json.RawMessage `json:"domain_data"`
+	DomainData       *[]domainRequest  `json:"domain_data"`
 	StripeCustomerID optString         `json:"stripe_customer_id"`
 }
 
-// unsupported rejects the organization fields Trellis does not keep.
-func (o organizationRequest) unsupported() error {
-	if len(o.DomainData) > 0 {
-		return Invalid("domain_data", model.CodeInvalid, "organization domains are not supported by Trellis")
+type domainRequest struct {
+	Domain string `json:"domain"`
+	State  string `json:"state"`
+}
+
+// domains checks domain_data: each entry a domain name, once, with state
+// pending or verified. It returns nil when the field was absent.
+func (o organizationRequest) domains() (*[]DomainInput, error) {
+	if o.DomainData == nil {
+		return nil, nil
 	}
-	if o.StripeCustomerID.Set && !o.StripeCustomerID.Null {
-		return Invalid("stripe_customer_id", model.CodeInvalid, "stripe customer ids are not supported by Trellis")
+	out := make([]DomainInput, len(*o.DomainData))
+	seen := map[string]bool{}
+	for i, d := range *o.DomainData {
+		field := "domain_data[" + strconv.Itoa(i) + "]."
+		name := strings.ToLower(d.Domain)
+		switch {
+		case name == "" || strings.ContainsAny(name, " /@:") || !strings.Contains(name, ".") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, "."):
+			return nil, Invalid(field+"domain", model.CodeInvalid, "%q is not a domain name such as example.com", d.Domain)
+		case d.State != DomainPending && d.State != DomainVerified:
+			return nil, Invalid(field+"state", model.CodeInvalid, "must be %q or %q, not %q", DomainPending, DomainVerified, d.State)
+		case seen[name]:
+			return nil, Invalid(field+"domain", model.CodeInvalid, "domain %q is listed twice", name)
+		}
+		seen[name] = true
+		out[i] = DomainInput{Domain: name, State: d.State}
 	}
-	return nil
+	return &out, nil
 }
 
 func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) error {
@@ -179,13 +198,19 @@ func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) err
 	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
-	if err := req.unsupported(); err != nil {
-		return err
-	}
 	if err := required("name", req.Name.Value); err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, organizationOut)(h.cfg.Store.CreateOrganization(r.Context(), OrganizationInput{Name: req.Name.Value, ExternalID: req.ExternalID.Value, Metadata: req.Metadata}))
+	domains, err := req.domains()
+	if err != nil {
+		return err
+	}
+	in := OrganizationInput{Name: req.Name.Value, ExternalID: req.ExternalID.Value, Metadata: req.Metadata,
+		StripeCustomerID: req.StripeCustomerID.Value}
+	if domains != nil {
+		in.Domains = *domains
+	}
+	return written(h, w, http.StatusCreated, organizationOut)(h.cfg.Store.CreateOrganization(r.Context(), in))
 }
 
 func (h *Handler) listOrganizations(w http.ResponseWriter, r *http.Request) error {
@@ -221,10 +246,12 @@ func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request) err
 	if err := h.body(w, r, &req); err != nil {
 		return err
 	}
-	if err := req.unsupported(); err != nil {
+	domains, err := req.domains()
+	if err != nil {
 		return err
 	}
-	u := OrganizationUpdate{ExternalID: req.ExternalID.ptr(), Metadata: req.Metadata, SetMetadata: req.Metadata != nil}
+	u := OrganizationUpdate{ExternalID: req.ExternalID.ptr(), Metadata: req.Metadata, SetMetadata: req.Metadata != nil,
+		Domains: domains, StripeCustomerID: req.StripeCustomerID.ptr()}
 	if req.Name.Set {
 		if err := required("name", req.Name.Value); err != nil {
 			return err

@@ -97,13 +97,52 @@ func testOrganizations(t *testing.T, newEnv envMaker) {
 
 	e.wantError("POST", "/organizations", obj{"name": "Other", "external_id": "acme"}, 409, "conflict")
 	e.wantError("POST", "/organizations", obj{}, 422, "invalid_request_parameters")
-	e.wantError("POST", "/organizations", obj{"name": "X", "domain_data": []obj{{"domain": "x.com"}}}, 422, "invalid_request_parameters")
+	for _, bad := range []any{
+		[]obj{{"domain": "x.com"}},                                                               // no state
+		[]obj{{"domain": "x.com", "state": "failed"}},                                            // not a state a caller sets
+		[]obj{{"domain": "not a domain", "state": "verified"}},                                   // not a domain name
+		[]obj{{"domain": "x.com", "state": "verified"}, {"domain": "X.com", "state": "pending"}}, // twice
+	} {
+		e.wantError("POST", "/organizations", obj{"name": "X", "domain_data": bad}, 422, "invalid_request_parameters")
+	}
 	e.wantError("POST", "/organizations", `{"name":`, 400, "invalid_request")
 	e.wantError("POST", "/organizations", obj{"name": "X", "colour": "red"}, 400, "invalid_request")
 	e.wantError("GET", "/organizations/org_missing", nil, 404, "entity_not_found")
 	e.wantError("GET", "/organizations?colour=red", nil, 400, "invalid_request")
 	if got := ids(t, e.do("GET", "/organizations?domains=acme.com", nil, 200)); len(got) != 0 {
-		t.Fatalf("domain filter matched %v; Trellis organizations have no domains", got)
+		t.Fatalf("domain filter matched %v before any organization has the domain", got)
+	}
+
+	// Domains and the Stripe customer id are kept and returned; a domain
+	// that stays keeps its id; one of another organization is a conflict.
+	withDomains := e.do("PUT", "/organizations/"+id, obj{"domain_data": []obj{{"domain": "Acme.com", "state": "verified"}},
+		"stripe_customer_id": "cus_123"}, 200)
+	domains := withDomains["domains"].([]any)
+	if len(domains) != 1 || withDomains["stripe_customer_id"] != "cus_123" {
+		t.Fatalf("update with domain_data and stripe_customer_id = %v", withDomains)
+	}
+	d := domains[0].(obj)
+	if d := cmp.Diff(shape(t, d, "org_domain_"), obj{"object": "organization_domain", "organization_id": id, "domain": "acme.com",
+		"state": "verified", "verification_strategy": "manual"}); d != "" {
+		t.Fatalf("domain (-got +want):\n%s", d)
+	}
+	again := e.do("PUT", "/organizations/"+id, obj{"domain_data": []obj{{"domain": "acme.com", "state": "verified"}, {"domain": "acme.io", "state": "pending"}}}, 200)
+	if got := again["domains"].([]any); len(got) != 2 || got[0].(obj)["id"] != d["id"] || got[1].(obj)["state"] != "pending" {
+		t.Fatalf("domains after adding acme.io = %v, want acme.com (id %v) kept and acme.io pending", got, d["id"])
+	}
+	if again["stripe_customer_id"] != "cus_123" {
+		t.Fatalf("an update without stripe_customer_id changed it: %v", again)
+	}
+	if got := ids(t, e.do("GET", "/organizations?domains=acme.io", nil, 200)); !slices.Equal(got, []string{id}) {
+		t.Fatalf("domain filter acme.io = %v, want [%s]", got, id)
+	}
+	e.wantError("POST", "/organizations", obj{"name": "Copycat", "domain_data": []obj{{"domain": "acme.io", "state": "verified"}}}, 409, "conflict")
+	if got := e.do("GET", "/organizations/"+id, nil, 200); len(got["domains"].([]any)) != 2 {
+		t.Fatalf("get after updates = %v, want both domains", got)
+	}
+	cleared := e.do("PUT", "/organizations/"+id, obj{"domain_data": []obj{}, "stripe_customer_id": nil}, 200)
+	if _, ok := cleared["stripe_customer_id"]; ok || len(cleared["domains"].([]any)) != 0 {
+		t.Fatalf("update clearing domains and stripe_customer_id = %v", cleared)
 	}
 
 	// Delete cascades to memberships and resources.

@@ -22,11 +22,67 @@ type Organization struct {
 	Name       string
 	ExternalID string            // "" means none (JSON null)
 	Metadata   map[string]string // nil means empty
+	// Domains are the organization's domains, in the order they were
+	// given; a domain belongs to one organization at most.
+	Domains []Domain
+	// StripeCustomerID is "" for none (the field is then left out).
+	StripeCustomerID string
 	// RootResourceID is the id of the organization's root resource, of
 	// resource type "organization" and external id ID.
 	RootResourceID string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+// Domain is an organization's domain (WorkOS "organization_domain"). Its
+// State is DomainPending or DomainVerified, as the caller set it: Trellis
+// verifies nothing (verification_strategy "manual").
+type Domain struct {
+	ID        string // "org_domain_…"
+	Domain    string
+	State     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DomainInput is one entry of an organization's domain_data.
+type DomainInput struct {
+	Domain string
+	State  string
+}
+
+// The states of a Domain.
+const (
+	DomainPending  = "pending"
+	DomainVerified = "verified"
+)
+
+// PrefixDomain is WorkOS's prefix of organization domain ids.
+const PrefixDomain = "org_domain_"
+
+// SetDomains returns an organization's domains after domain_data in
+// replaced cur at now: a domain already there keeps its id and creation
+// time (and its update time unless its state changed); the others are new.
+// The order is in's.
+func SetDomains(cur []Domain, in []DomainInput, now time.Time) []Domain {
+	was := make(map[string]Domain, len(cur))
+	for _, d := range cur {
+		was[d.Domain] = d
+	}
+	out := make([]Domain, len(in))
+	for i, d := range in {
+		old, ok := was[d.Domain]
+		switch {
+		case !ok:
+			out[i] = Domain{ID: model.NewID(PrefixDomain), Domain: d.Domain, State: d.State, CreatedAt: now, UpdatedAt: now}
+		case old.State != d.State:
+			old.State, old.UpdatedAt = d.State, now
+			out[i] = old
+		default:
+			out[i] = old
+		}
+	}
+	return out
 }
 
 // Membership is a user in one organization (WorkOS
@@ -147,18 +203,19 @@ type ListOptions struct {
 	Limit      int
 }
 
-// OrganizationFilter selects organizations. Domains is accepted for SDK
-// compatibility; Trellis organizations have no domains, so a non-empty
-// Domains matches nothing.
+// OrganizationFilter selects organizations: a non-empty Domains those
+// with one of these domains.
 type OrganizationFilter struct {
 	Domains []string
 }
 
 // OrganizationInput creates an organization.
 type OrganizationInput struct {
-	Name       string
-	ExternalID string
-	Metadata   map[string]string
+	Name             string
+	ExternalID       string
+	Metadata         map[string]string
+	Domains          []DomainInput
+	StripeCustomerID string
 }
 
 // OrganizationUpdate changes an organization; nil fields are unchanged.
@@ -168,6 +225,10 @@ type OrganizationUpdate struct {
 	Metadata   map[string]string
 	// SetMetadata says Metadata replaces the organization's metadata.
 	SetMetadata bool
+	// Domains, when not nil, replaces the organization's domains (see
+	// SetDomains).
+	Domains          *[]DomainInput
+	StripeCustomerID *string // "" clears it
 }
 
 // MembershipInput creates a membership (status active).
@@ -364,7 +425,8 @@ type Store interface {
 // OrganizationStore keeps organizations.
 type OrganizationStore interface {
 	// CreateOrganization creates an organization and its root resource. A
-	// used ExternalID is ErrConflict.
+	// used ExternalID, or a domain of another organization, is
+	// ErrConflict.
 	CreateOrganization(ctx context.Context, in OrganizationInput) (Organization, int64, error)
 	// GetOrganization returns the organization id.
 	GetOrganization(ctx context.Context, id string) (Organization, error)

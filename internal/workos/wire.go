@@ -53,7 +53,8 @@ type organizationJSON struct {
 	ID                               string            `json:"id"`
 	Name                             string            `json:"name"`
 	AllowProfilesOutsideOrganization bool              `json:"allow_profiles_outside_organization"`
-	Domains                          []any             `json:"domains"`
+	Domains                          []domainJSON      `json:"domains"`
+	StripeCustomerID                 *string           `json:"stripe_customer_id,omitempty"`
 	ExternalID                       *string           `json:"external_id"`
 	Metadata                         map[string]string `json:"metadata"`
 	CreatedAt                        string            `json:"created_at"`
@@ -66,10 +67,28 @@ func organizationOut(o Organization) organizationJSON {
 		md = map[string]string{}
 	}
 	return organizationJSON{
-		Object: "organization", ID: o.ID, Name: o.Name, Domains: []any{},
-		ExternalID: nullable(o.ExternalID), Metadata: md,
+		Object: "organization", ID: o.ID, Name: o.Name,
+		Domains:          mapSlice(o.Domains, func(d Domain) domainJSON { return domainOut(o.ID, d) }),
+		StripeCustomerID: nullable(o.StripeCustomerID),
+		ExternalID:       nullable(o.ExternalID), Metadata: md,
 		CreatedAt: ts(o.CreatedAt), UpdatedAt: ts(o.UpdatedAt),
 	}
+}
+
+type domainJSON struct {
+	Object               string `json:"object"`
+	ID                   string `json:"id"`
+	OrganizationID       string `json:"organization_id"`
+	Domain               string `json:"domain"`
+	State                string `json:"state"`
+	VerificationStrategy string `json:"verification_strategy"`
+	CreatedAt            string `json:"created_at"`
+	UpdatedAt            string `json:"updated_at"`
+}
+
+func domainOut(org string, d Domain) domainJSON {
+	return domainJSON{Object: "organization_domain", ID: d.ID, OrganizationID: org, Domain: d.Domain, State: d.State,
+		VerificationStrategy: "manual", CreatedAt: ts(d.CreatedAt), UpdatedAt: ts(d.UpdatedAt)}
 }
 
 type roleRefJSON struct {

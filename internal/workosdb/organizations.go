@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -16,22 +17,86 @@ import (
 
 // ---- organizations ----
 
-const selectOrganization = `SELECT id, name, root_resource_id, external_id, metadata, created_at, updated_at FROM organizations`
+const selectOrganization = `SELECT id, name, root_resource_id, external_id, metadata, domains, stripe_customer_id,
+	created_at, updated_at FROM organizations`
 
 type orgRow struct {
-	ID             string         `db:"id"`
-	Name           string         `db:"name"`
-	RootResourceID string         `db:"root_resource_id"`
-	ExternalID     sql.NullString `db:"external_id"`
-	Metadata       []byte         `db:"metadata"`
-	CreatedAt      time.Time      `db:"created_at"`
-	UpdatedAt      time.Time      `db:"updated_at"`
+	ID               string         `db:"id"`
+	Name             string         `db:"name"`
+	RootResourceID   string         `db:"root_resource_id"`
+	ExternalID       sql.NullString `db:"external_id"`
+	Metadata         []byte         `db:"metadata"`
+	Domains          []byte         `db:"domains"`
+	StripeCustomerID sql.NullString `db:"stripe_customer_id"`
+	CreatedAt        time.Time      `db:"created_at"`
+	UpdatedAt        time.Time      `db:"updated_at"`
+}
+
+// domainRow is a domain as the organizations.domains column keeps it
+// (0012_organization_domains.sql).
+type domainRow struct {
+	ID        string    `json:"id"`
+	Domain    string    `json:"domain"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func (r orgRow) organization() (workos.Organization, error) {
 	md, err := metadata(r.Metadata)
+	if err != nil {
+		return workos.Organization{}, err
+	}
+	var rows []domainRow
+	if err := json.Unmarshal(r.Domains, &rows); err != nil {
+		return workos.Organization{}, fmt.Errorf("decode organization domains: %w", err)
+	}
+	var domains []workos.Domain
+	for _, d := range rows {
+		domains = append(domains, workos.Domain(d))
+	}
 	return workos.Organization{ID: r.ID, Name: r.Name, ExternalID: r.ExternalID.String, Metadata: md,
-		RootResourceID: r.RootResourceID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, err
+		Domains: domains, StripeCustomerID: r.StripeCustomerID.String,
+		RootResourceID: r.RootResourceID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
+}
+
+// setExtras writes the organization columns the data model does not carry:
+// external id, metadata, domains and Stripe customer id. A domain of
+// another organization is a conflict (see claim).
+func setExtras(ctx context.Context, tx *postgres.Tx, id, ext string, md map[string]string, domains []workos.Domain, stripe string) error {
+	if err := externalIDFree(ctx, tx, ext, id); err != nil {
+		return err
+	}
+	names := make([]string, len(domains))
+	probes := make([]string, len(domains)) // [{"domain": name}], for the gin index
+	rows := make([]domainRow, len(domains))
+	for i, d := range domains {
+		names[i], rows[i] = d.Domain, domainRow(d)
+		probe, _ := json.Marshal([]map[string]string{{"domain": d.Domain}}) // strings: cannot fail
+		probes[i] = string(probe)
+	}
+	var taken string
+	found, err := getOne(ctx, tx.SQL(), &taken, `SELECT d->>'domain' FROM organizations o, jsonb_array_elements(o.domains) d
+		WHERE o.domains @> ANY($1::jsonb[]) AND o.id <> $2 AND d->>'domain' = ANY($3) LIMIT 1`,
+		pq.Array(probes), id, pq.Array(names))
+	if err != nil {
+		return err
+	}
+	if found {
+		return workos.Conflict("domain %q belongs to another organization", taken)
+	}
+	mdJSON, err := metadataJSON(md)
+	if err != nil {
+		return err
+	}
+	domainsJSON, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	_, err = tx.SQL().ExecContext(ctx, `UPDATE organizations SET external_id = nullif($2, ''), metadata = $3, domains = $4,
+		stripe_customer_id = nullif($5, ''), updated_at = CASE WHEN created_at = now() THEN updated_at ELSE now() END WHERE id = $1`,
+		id, ext, mdJSON, domainsJSON, stripe)
+	return err
 }
 
 func getOrganization(ctx context.Context, q sqlx.QueryerContext, where string, arg string) (workos.Organization, bool, error) {
@@ -73,21 +138,15 @@ func metadataJSON(m map[string]string) ([]byte, error) {
 func (s *Store) CreateOrganization(ctx context.Context, in workos.OrganizationInput) (o workos.Organization, rev int64, err error) {
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
 		id := model.NewID(workos.PrefixOrganization)
-		if err := externalIDFree(ctx, tx, in.ExternalID, id); err != nil {
-			return err
-		}
-		md, err := metadataJSON(in.Metadata)
-		if err != nil {
-			return err
-		}
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &model.Organization{
 			ID: id, Name: in.Name, RootResourceID: model.NewID(workos.PrefixResource)}}); err != nil {
 			return err
 		}
-		if _, err := tx.SQL().ExecContext(ctx, "UPDATE organizations SET external_id = nullif($2, ''), metadata = $3 WHERE id = $1",
-			id, in.ExternalID, md); err != nil {
+		domains := workos.SetDomains(nil, in.Domains, time.Now().UTC())
+		if err := setExtras(ctx, tx, id, in.ExternalID, in.Metadata, domains, in.StripeCustomerID); err != nil {
 			return err
 		}
+		var err error
 		o, err = organization(ctx, tx.SQL(), id)
 		return err
 	})
@@ -114,10 +173,10 @@ func (s *Store) GetOrganizationByExternalID(ctx context.Context, ext string) (o 
 
 // ListOrganizations returns one page of organizations by id.
 func (s *Store) ListOrganizations(ctx context.Context, f workos.OrganizationFilter, opts workos.ListOptions) ([]workos.Organization, error) {
-	if len(f.Domains) > 0 {
-		return nil, nil // Trellis organizations have no domains
-	}
 	var q listQuery
+	if len(f.Domains) > 0 {
+		q.and("EXISTS (SELECT 1 FROM jsonb_array_elements(domains) d WHERE d->>'domain' = ANY(" + q.arg(pq.Array(f.Domains)) + "))")
+	}
 	query := q.sql(selectOrganization, "id", opts)
 	var rows []orgRow
 	if err := s.read(ctx, func(tx *sqlx.Tx) error { return sqlx.SelectContext(ctx, tx, &rows, query, q.args...) }); err != nil {
@@ -146,22 +205,20 @@ func (s *Store) UpdateOrganization(ctx context.Context, id string, u workos.Orga
 				return err
 			}
 		}
-		ext, md := cur.ExternalID, cur.Metadata
+		ext, md, domains, stripe := cur.ExternalID, cur.Metadata, cur.Domains, cur.StripeCustomerID
 		if u.ExternalID != nil {
-			if err := externalIDFree(ctx, tx, *u.ExternalID, id); err != nil {
-				return err
-			}
 			ext = *u.ExternalID
 		}
 		if u.SetMetadata {
 			md = u.Metadata
 		}
-		mdJSON, err := metadataJSON(md)
-		if err != nil {
-			return err
+		if u.Domains != nil {
+			domains = workos.SetDomains(cur.Domains, *u.Domains, time.Now().UTC())
 		}
-		if _, err := tx.SQL().ExecContext(ctx, "UPDATE organizations SET external_id = nullif($2, ''), metadata = $3, updated_at = now() WHERE id = $1",
-			id, ext, mdJSON); err != nil {
+		if u.StripeCustomerID != nil {
+			stripe = *u.StripeCustomerID
+		}
+		if err := setExtras(ctx, tx, id, ext, md, domains, stripe); err != nil {
 			return err
 		}
 		o, err = organization(ctx, tx.SQL(), id)

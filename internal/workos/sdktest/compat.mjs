@@ -126,16 +126,29 @@ try {
   });
 
   await run('organizations', async () => {
-    const org = await organizations.createOrganization({ name: 'Acme', externalId: 'acme-sdk' });
+    const org = await organizations.createOrganization({ name: 'Acme', externalId: 'acme-sdk',
+      domainData: [{ domain: 'acme-sdk.example', state: 'verified' }], metadata: { tier: 'gold' } });
     assert.equal(org.object, 'organization');
     assert.match(org.id, /^org_/);
-    assert.deepEqual(org.domains, []);
+    assert.equal(org.domains.length, 1);
+    const [domain] = org.domains;
+    assert.equal(domain.object, 'organization_domain');
+    assert.match(domain.id, /^org_domain_/);
+    assert.deepEqual([domain.domain, domain.state, domain.organizationId, domain.verificationStrategy],
+      ['acme-sdk.example', 'verified', org.id, 'manual']);
+    assert.equal(org.stripeCustomerId, undefined);
     assert.equal(org.externalId, 'acme-sdk');
+    assert.deepEqual(org.metadata, { tier: 'gold' });
     ids.org = org.id;
     assert.equal((await organizations.getOrganization(org.id)).name, 'Acme');
     assert.equal((await organizations.getOrganizationByExternalId('acme-sdk')).id, org.id);
-    const upd = await organizations.updateOrganization({ organization: org.id, name: 'Acme Inc' });
+    const upd = await organizations.updateOrganization({ organization: org.id, name: 'Acme Inc', stripeCustomerId: 'cus_sdk' });
     assert.equal(upd.name, 'Acme Inc');
+    assert.equal(upd.stripeCustomerId, 'cus_sdk');
+    assert.deepEqual(upd.domains.map((d) => d.id), [domain.id]);
+    assert.deepEqual(idsOf(await organizations.listOrganizations({ domains: ['acme-sdk.example'] })), [org.id]);
+    await expectError(ConflictException, () =>
+      organizations.createOrganization({ name: 'Copycat', domainData: [{ domain: 'acme-sdk.example', state: 'pending' }] }));
     const list = await organizations.listOrganizations({ limit: 10 });
     assert.ok(idsOf(list).includes(org.id));
     const missing = await expectError(NotFoundException, () => organizations.getOrganization('org_missing'));

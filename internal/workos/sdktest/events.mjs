@@ -110,6 +110,11 @@ try {
   });
 
   await run('group events in WorkOS\'s names and shapes', async () => {
+    // An organization's domains are in its events, as deserializeOrganization reads them.
+    await workos.organizations.updateOrganization({ organization: org.id, domainData: [{ domain: 'events.example', state: 'pending' }] });
+    const upd = await workos.events.listEvents({ events: ['organization.updated'], organizationId: org.id, limit: 10 });
+    const last = upd.data[upd.data.length - 1];
+    assert.deepEqual(last.data.domains.map((d) => [d.domain, d.state, d.organizationId]), [['events.example', 'pending', org.id]]);
     const g = await workos.groups.createGroup({ organizationId: org.id, name: 'Events group' });
     const member = { organizationId: org.id, groupId: g.id, organizationMembershipId: om.id };
     await workos.groups.addOrganizationMembership(member);
