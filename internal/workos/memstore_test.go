@@ -1203,13 +1203,7 @@ func (s *memStore) ListMembershipGroups(_ context.Context, om string, o workos.L
 // groupTarget resolves the resource of a group assignment in organization
 // org: its root when in names none.
 func (st *memState) groupTarget(org string, in workos.GroupAssignmentInput) (workos.Resource, error) {
-	ref := in.Resource
-	switch {
-	case ref.IsZero():
-		ref = workos.ResourceRef{OrganizationID: org, TypeSlug: model.OrganizationType, ExternalID: org}
-	case ref.ID == "":
-		ref.OrganizationID = org
-	}
+	ref := in.Target(org)
 	res, ok := st.resolve(ref)
 	if !ok {
 		return res, unknown("resource_id", "resource %s does not exist", ref)

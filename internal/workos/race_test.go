@@ -178,6 +178,20 @@ var races = []race{
 		},
 		refused: [2]string{"409 conflict", "409 conflict"},
 	},
+	{
+		// A domain belongs to one organization: checked per commit.
+		name:  "two organizations claiming one domain",
+		setup: func(*env, string, int) {},
+		writes: [2]func(string, int) request{
+			func(_ string, i int) request { return claimDomain("a", i) },
+			func(_ string, i int) request { return claimDomain("b", i) },
+		},
+		refused: [2]string{"409 conflict", "409 conflict"},
+	},
+}
+
+func claimDomain(who string, i int) request {
+	return request{"POST", "/organizations", obj{"name": who, "domain_data": []obj{{"domain": fmt.Sprint("d", i, ".example"), "state": "verified"}}}}
 }
 
 // TestRulesHoldUnderConcurrentWrites sends each race's pairs of requests

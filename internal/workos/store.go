@@ -379,6 +379,20 @@ type GroupAssignmentInput struct {
 	Resource ResourceRef
 }
 
+// Target is the reference of the input's resource for a group of
+// organization org: its root when the input names none, and a reference
+// by external id looked up in org.
+func (in GroupAssignmentInput) Target(org string) ResourceRef {
+	ref := in.Resource
+	switch {
+	case ref.IsZero():
+		return ResourceRef{OrganizationID: org, TypeSlug: model.OrganizationType, ExternalID: org}
+	case ref.ID == "":
+		ref.OrganizationID = org
+	}
+	return ref
+}
+
 // AssignmentFilter selects role assignments. MembershipID or Resource (or
 // both) name the scope; a named membership or resource that does not exist
 // is ErrNotFound. The other fields filter within it.

@@ -199,13 +199,7 @@ func (r groupAssignmentRow) assignment() workos.GroupAssignment {
 // group's organization org: the organization's root when in names none.
 // An unknown resource is a validation problem (it is the body).
 func groupTarget(ctx context.Context, q sqlx.QueryerContext, org string, in workos.GroupAssignmentInput) (string, error) {
-	ref := in.Resource
-	switch {
-	case ref.IsZero():
-		ref = workos.ResourceRef{OrganizationID: org, TypeSlug: model.OrganizationType, ExternalID: org}
-	case ref.ID == "":
-		ref.OrganizationID = org
-	}
+	ref := in.Target(org)
 	res, found, err := resolve(ctx, q, ref)
 	if err == nil && !found {
 		err = unknown("resource_id", "resource %s does not exist", ref)
