@@ -90,6 +90,30 @@ func testGroups(t *testing.T, newEnv envMaker) {
 		t.Fatal("the group grant reaches a sibling workspace")
 	}
 	e.wantError("POST", gra, obj{"role_slug": "workspace-admin", "resource_id": f.eng}, 409, "conflict")
+
+	// The member's role assignments list the group's, marked as such; they
+	// are not the member's to delete, and the resource's list (direct
+	// assignments) leaves them out.
+	var fromGroup []obj
+	for _, ra := range e.do("GET", "/authorization/organization_memberships/"+f.bob+"/role_assignments?limit=100", nil, 200)["data"].([]any) {
+		if src := ra.(obj)["source"].(obj); src["type"] == "group" {
+			fromGroup = append(fromGroup, ra.(obj))
+		} else if src["type"] != "direct" || src["group_role_assignment_id"] != nil {
+			t.Fatalf("a direct role assignment has source %v", src)
+		}
+	}
+	if len(fromGroup) != 1 || fromGroup[0]["id"] != a["id"] || fromGroup[0]["source"].(obj)["group_role_assignment_id"] != a["id"] ||
+		fromGroup[0]["role"].(obj)["slug"] != "workspace-admin" || fromGroup[0]["resource"].(obj)["id"] != f.eng ||
+		fromGroup[0]["organization_membership_id"] != f.bob {
+		t.Fatalf("bob's role assignments through groups = %v, want the one of group role assignment %v", fromGroup, a["id"])
+	}
+	if got := ids(t, e.do("GET", "/authorization/organization_memberships/"+f.bob+"/role_assignments?resource_type_slug=project", nil, 200)); slices.Contains(got, str(a["id"])) {
+		t.Fatalf("filtered by type project, bob's role assignments still hold the workspace one: %v", got)
+	}
+	e.wantError("DELETE", "/authorization/organization_memberships/"+f.bob+"/role_assignments/"+str(a["id"]), nil, 404, "entity_not_found")
+	if got := ids(t, e.do("GET", "/authorization/resources/"+f.eng+"/role_assignments", nil, 200)); slices.Contains(got, str(a["id"])) {
+		t.Fatalf("eng's role assignments hold the group's: %v", got)
+	}
 	if got := e.do("GET", gra+"/"+str(a["id"]), nil, 200); got["id"] != a["id"] {
 		t.Fatalf("get group role assignment = %v", got)
 	}

@@ -1039,7 +1039,17 @@ func (s *memStore) ListAssignments(_ context.Context, f workos.AssignmentFilter,
 		}
 		resID = r.ID
 	}
-	items := filter(st.assigns, func(a workos.Assignment) bool {
+	all := maps.Clone(st.assigns)
+	if f.MembershipID != "" {
+		for _, g := range st.gassigns {
+			if st.gmembers[model.GroupMember{GroupID: g.GroupID, MembershipID: f.MembershipID}] {
+				all[g.ID] = workos.Assignment{ID: g.ID, MembershipID: f.MembershipID, RoleSlug: g.RoleSlug, ResourceID: g.ResourceID,
+					ResourceExternalID: g.ResourceExternalID, ResourceTypeSlug: g.ResourceTypeSlug, GroupAssignmentID: g.ID,
+					CreatedAt: g.CreatedAt, UpdatedAt: g.UpdatedAt}
+			}
+		}
+	}
+	items := filter(all, func(a workos.Assignment) bool {
 		return (f.MembershipID == "" || a.MembershipID == f.MembershipID) && (resID == "" || a.ResourceID == resID) &&
 			(f.ResourceExternalID == "" || a.ResourceExternalID == f.ResourceExternalID) &&
 			(f.ResourceTypeSlug == "" || a.ResourceTypeSlug == f.ResourceTypeSlug) && (f.RoleSlug == "" || a.RoleSlug == f.RoleSlug)

@@ -154,16 +154,20 @@ type Resource struct {
 	UpdatedAt time.Time
 }
 
-// Assignment gives a membership a role on a resource.
+// Assignment gives a membership a role on a resource: directly, or through
+// a group the membership belongs to (GroupAssignmentID).
 type Assignment struct {
-	ID                 string // "role_assignment_…"
+	ID                 string // "role_assignment_…"; a group-derived one has its GroupAssignmentID
 	MembershipID       string
 	RoleSlug           string
 	ResourceID         string
 	ResourceExternalID string
 	ResourceTypeSlug   string
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// GroupAssignmentID is "" for a direct assignment; else the group role
+	// assignment ("gra_…") the membership holds the role through.
+	GroupAssignmentID string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // ResourceRef names a resource by ID, or by (OrganizationID, TypeSlug,
@@ -395,7 +399,10 @@ func (in GroupAssignmentInput) Target(org string) ResourceRef {
 
 // AssignmentFilter selects role assignments. MembershipID or Resource (or
 // both) name the scope; a named membership or resource that does not exist
-// is ErrNotFound. The other fields filter within it.
+// is ErrNotFound. The other fields filter within it. With MembershipID the
+// list also holds the roles the membership has through its groups (as
+// WorkOS lists them, source "group"), which cannot be deleted as its own;
+// without it, only direct assignments.
 type AssignmentFilter struct {
 	MembershipID       string
 	Resource           ResourceRef

@@ -245,11 +245,15 @@ type assignmentJSON struct {
 }
 
 func assignmentOut(a Assignment) assignmentJSON {
+	src := assignmentSourceJSON{Type: "direct"}
+	if a.GroupAssignmentID != "" {
+		src = assignmentSourceJSON{Type: "group", GroupRoleAssignmentID: &a.GroupAssignmentID}
+	}
 	return assignmentJSON{
 		Object: "role_assignment", ID: a.ID, OrganizationMembershipID: a.MembershipID,
 		Role:      roleRefJSON{Slug: a.RoleSlug},
 		Resource:  assignmentResourceJSON{ID: a.ResourceID, ExternalID: a.ResourceExternalID, ResourceTypeSlug: a.ResourceTypeSlug},
-		Source:    assignmentSourceJSON{Type: "direct"},
+		Source:    src,
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
 	}
 }

@@ -204,8 +204,21 @@ func (s *Store) DeleteResource(ctx context.Context, ref workos.ResourceRef, casc
 // ---- role assignments ----
 
 const selectAssignment = `SELECT a.id, a.membership_id, a.role_slug, a.resource_id, r.external_id AS resource_external_id,
-	r.type AS resource_type, a.created_at, a.updated_at
-FROM role_assignments a JOIN resources r ON r.id = a.resource_id`
+	r.type AS resource_type, a.group_assignment_id, a.created_at, a.updated_at
+FROM (SELECT id, membership_id, role_slug, resource_id, '' AS group_assignment_id, created_at, updated_at FROM role_assignments) a
+JOIN resources r ON r.id = a.resource_id`
+
+// selectMembershipAssignment is selectAssignment with the roles memberships
+// hold through their groups: one row per group member and group role
+// assignment, under the group role assignment's id (unique among one
+// membership's rows, not among all).
+const selectMembershipAssignment = `SELECT a.id, a.membership_id, a.role_slug, a.resource_id, r.external_id AS resource_external_id,
+	r.type AS resource_type, a.group_assignment_id, a.created_at, a.updated_at
+FROM (SELECT id, membership_id, role_slug, resource_id, '' AS group_assignment_id, created_at, updated_at FROM role_assignments
+      UNION ALL
+      SELECT g.id, gm.membership_id, g.role_slug, g.resource_id, g.id, g.created_at, g.updated_at
+      FROM group_role_assignments g JOIN group_members gm ON gm.group_id = g.group_id) a
+JOIN resources r ON r.id = a.resource_id`
 
 type assignmentRow struct {
 	ID                 string    `db:"id"`
@@ -214,13 +227,15 @@ type assignmentRow struct {
 	ResourceID         string    `db:"resource_id"`
 	ResourceExternalID string    `db:"resource_external_id"`
 	ResourceType       string    `db:"resource_type"`
+	GroupAssignmentID  string    `db:"group_assignment_id"`
 	CreatedAt          time.Time `db:"created_at"`
 	UpdatedAt          time.Time `db:"updated_at"`
 }
 
 func (r assignmentRow) assignment() workos.Assignment {
 	return workos.Assignment{ID: r.ID, MembershipID: r.MembershipID, RoleSlug: r.RoleSlug, ResourceID: r.ResourceID,
-		ResourceExternalID: r.ResourceExternalID, ResourceTypeSlug: r.ResourceType, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		ResourceExternalID: r.ResourceExternalID, ResourceTypeSlug: r.ResourceType, GroupAssignmentID: r.GroupAssignmentID,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // assignmentTarget resolves the membership and the resource of an
@@ -272,10 +287,12 @@ func (s *Store) CreateAssignment(ctx context.Context, om, roleSlug string, ref w
 func (s *Store) ListAssignments(ctx context.Context, f workos.AssignmentFilter, opts workos.ListOptions) (out []workos.Assignment, err error) {
 	err = s.read(ctx, func(tx *sqlx.Tx) error {
 		var q listQuery
+		base := selectAssignment
 		if f.MembershipID != "" {
 			if _, err := membership(ctx, tx, f.MembershipID); err != nil {
 				return err
 			}
+			base = selectMembershipAssignment
 			q.and("a.membership_id = " + q.arg(f.MembershipID))
 		}
 		if !f.Resource.IsZero() {
@@ -297,7 +314,7 @@ func (s *Store) ListAssignments(ctx context.Context, f workos.AssignmentFilter, 
 		if f.RoleSlug != "" {
 			q.and("a.role_slug = " + q.arg(f.RoleSlug))
 		}
-		out, err = selectRows(ctx, tx, assignmentRow.assignment, q.sql(selectAssignment, "a.id", opts), q.args...)
+		out, err = selectRows(ctx, tx, assignmentRow.assignment, q.sql(base, "a.id", opts), q.args...)
 		return err
 	})
 	return out, err

@@ -369,6 +369,10 @@ try {
     assert.deepEqual(a.role, { slug: 'workspace-admin' });
     assert.deepEqual(a.resource, { id: ids.eng, externalId: 'eng', resourceTypeSlug: 'workspace' });
     assert.equal(await carolMay('project:edit', ids.web), true, 'a group grant on eng reaches its member on web');
+    const carols = await (await authz.listRoleAssignments({ organizationMembershipId: ids.carol })).autoPagination();
+    const viaGroup = carols.filter((x) => x.source.type === 'group');
+    assert.deepEqual(viaGroup.map((x) => [x.id, x.role.slug, x.resource.id, x.source.groupRoleAssignmentId]),
+      [[a.id, 'workspace-admin', ids.eng, a.id]], 'the member lists the role it holds through the group');
     assert.equal((await authz.getGroupRoleAssignment({ groupId: g.id, roleAssignmentId: a.id })).id, a.id);
     await expectError(ConflictException, () =>
       authz.createGroupRoleAssignment({ groupId: g.id, roleSlug: 'workspace-admin', resourceId: ids.eng }));
