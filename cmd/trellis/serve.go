@@ -66,7 +66,7 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", httpapi.DefaultMaxBodyBytes, "largest request body accepted")
 	fs.IntVar(&c.DecisionCache, "decision-cache-size", defaultDecisionCache, "single-check answers kept for the current data (0: no cache); any change of the data empties it")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060); empty: off")
-	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: role slug given to a membership created without role_slug or role_slugs (overrides WorkOS's default role); empty: the role \"member\" if it exists, else none (needs --database-url)")
+	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: default role of memberships, overriding the one set through the API or the data file (needs --database-url); empty: that one, else the role \"member\" if it exists, else none")
 	c.Bundles.register(fs)
 	c.Postgres.register(fs)
 	c.Events.register(fs)

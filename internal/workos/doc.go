@@ -120,7 +120,8 @@
 // with limit=100), else null; list_metadata.before that of the first item
 // when items precede the page, else null. Role lists (environment, and
 // an organization's: environment roles then its custom roles, each in
-// creation order, which is Trellis's "priority order") are not paginated.
+// priority order) are not paginated. A new role goes to the bottom of its
+// order; PUT …/roles/priority (a Trellis extension) sets it.
 // Discovery lists (resources for a membership, memberships for a resource)
 // honour every pagination parameter too: the policy's whole answer is read
 // (authz.MaxPageSize ids a query) and paged by id like any list.

@@ -40,8 +40,8 @@ const DefaultMaxInFlight = 256
 const retryOverloaded = time.Second
 
 // DefaultMemberRole is the slug of WorkOS's default role: a membership
-// created without roles gets it when it exists and Config.DefaultRoleSlug
-// does not name another.
+// created without roles gets it when it exists and neither
+// Config.DefaultRoleSlug nor the store's default role names another.
 const DefaultMemberRole = "member"
 
 // DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
@@ -77,10 +77,9 @@ type Config struct {
 	// APIKeys are accepted as "Authorization: Bearer <key>"; several may be
 	// valid at once (rotation). Every route requires one.
 	APIKeys []string
-	// DefaultRoleSlug, if not "", is given to a membership created without
-	// role_slug or role_slugs (an override of WorkOS's "default role"); ""
-	// gives such a membership DefaultMemberRole if that role exists, else
-	// no role.
+	// DefaultRoleSlug, if not "", is the default role of every membership
+	// (see Handler.defaultRole), overriding the store's default role and
+	// DefaultMemberRole.
 	DefaultRoleSlug string
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64

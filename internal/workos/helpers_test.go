@@ -36,6 +36,8 @@ type env struct {
 	h   *workos.Handler
 	eng *engine.Engine
 	svc *authz.Service
+	// store is the store behind the routes, for what they cannot do.
+	store workos.Store
 }
 
 type envOption func(*envConfig)
@@ -109,7 +111,7 @@ func newEnvOn(t testing.TB, b backend, opts ...envOption) *env {
 	// Wired as cmd/trellis wires it: every response carries X-Request-ID.
 	srv := httptest.NewServer(requestid.Handler(h))
 	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, h: h, eng: eng, svc: svc}
+	return &env{t: t, srv: srv, h: h, eng: eng, svc: svc, store: store}
 }
 
 // postgresStore is the wiring of `trellis serve --database-url`: a fresh

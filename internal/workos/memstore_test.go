@@ -46,6 +46,9 @@ type memState struct {
 	groups    map[string]workos.Group
 	gmembers  map[model.GroupMember]bool
 	gassigns  map[string]workos.GroupAssignment
+	priority  map[string]int // by model.RoleKey; lower first
+	lastPrio  int            // the last priority given
+	defRole   string         // SetDefaultRole's
 }
 
 func newMemStore(apply func(context.Context, int64, []model.Change) error) *memStore {
@@ -54,6 +57,7 @@ func newMemStore(apply func(context.Context, int64, []model.Change) error) *memS
 		types: map[string]workos.ResourceType{}, perms: map[string]workos.Permission{},
 		roles: map[string]workos.Role{}, resources: map[string]workos.Resource{}, assigns: map[string]workos.Assignment{},
 		groups: map[string]workos.Group{}, gmembers: map[model.GroupMember]bool{}, gassigns: map[string]workos.GroupAssignment{},
+		priority: map[string]int{},
 	}, apply: apply, now: time.Now}
 	s.ds = s.st.dataset()
 	return s
@@ -64,7 +68,7 @@ func (st *memState) clone() *memState {
 		orgs: maps.Clone(st.orgs), members: maps.Clone(st.members), types: maps.Clone(st.types),
 		perms: maps.Clone(st.perms), roles: maps.Clone(st.roles), resources: maps.Clone(st.resources),
 		assigns: maps.Clone(st.assigns), groups: maps.Clone(st.groups), gmembers: maps.Clone(st.gmembers),
-		gassigns: maps.Clone(st.gassigns),
+		gassigns: maps.Clone(st.gassigns), priority: maps.Clone(st.priority), lastPrio: st.lastPrio, defRole: st.defRole,
 	}
 }
 
@@ -428,9 +432,18 @@ func (st *memState) rootOrg(id string) (workos.Organization, bool) {
 
 // ---- memberships ----
 
+// withOrgName completes a membership as the store answers it: with its
+// organization's name and its roles in priority order.
 func (st *memState) withOrgName(m workos.Membership) workos.Membership {
 	m.OrganizationName = st.orgs[m.OrganizationID].Name
 	m.RoleSlugs = slices.Clone(m.RoleSlugs)
+	rank := func(slug string) int { // custom roles after environment roles
+		if p, ok := st.priority[model.RoleKey(m.OrganizationID, slug)]; ok {
+			return 1<<30 + p
+		}
+		return st.priority[slug]
+	}
+	slices.SortFunc(m.RoleSlugs, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
 	return m
 }
 
@@ -709,6 +722,8 @@ func (s *memStore) CreateRole(ctx context.Context, orgID string, in workos.RoleI
 		r = workos.Role{ID: model.NewID(workos.PrefixRole), Slug: in.Slug, Name: in.Name, Description: in.Description,
 			ResourceTypeSlug: in.ResourceTypeSlug, OrganizationID: orgID, Permissions: []string{}, CreatedAt: now, UpdatedAt: now}
 		st.roles[model.RoleKey(orgID, in.Slug)] = r
+		st.lastPrio++
+		st.priority[model.RoleKey(orgID, in.Slug)] = st.lastPrio
 		return nil
 	})
 	return r, rev, err
@@ -743,13 +758,64 @@ func (s *memStore) ListRoles(_ context.Context, orgID string) ([]workos.Role, er
 			return nil, err
 		}
 	}
-	byID := func(r workos.Role) string { return r.ID }
-	everything := workos.ListOptions{Limit: len(st.roles)}
-	out := page(filter(st.roles, func(r workos.Role) bool { return r.OrganizationID == "" }), byID, everything)
+	return st.listRoles(orgID), nil
+}
+
+// listRoles is ListRoles on st.
+func (st *memState) listRoles(orgID string) []workos.Role {
+	out := st.rolesOf("")
 	if orgID != "" {
-		out = append(out, page(filter(st.roles, func(r workos.Role) bool { return r.OrganizationID == orgID }), byID, everything)...)
+		out = append(out, st.rolesOf(orgID)...)
 	}
-	return out, nil
+	return out
+}
+
+// rolesOf returns the environment roles (orgID "") or orgID's custom roles
+// in priority order.
+func (st *memState) rolesOf(orgID string) []workos.Role {
+	out := filter(st.roles, func(r workos.Role) bool { return r.OrganizationID == orgID })
+	slices.SortFunc(out, func(a, b workos.Role) int {
+		return cmp.Compare(st.priority[model.RoleKey(a.OrganizationID, a.Slug)], st.priority[model.RoleKey(b.OrganizationID, b.Slug)])
+	})
+	return out
+}
+
+func (s *memStore) ReorderRoles(ctx context.Context, orgID string, slugs []string) (out []workos.Role, _ int64, _ error) {
+	rev, err := s.write(ctx, func(st *memState, _ time.Time) error {
+		if orgID != "" {
+			if _, err := st.org(orgID); err != nil {
+				return err
+			}
+		}
+		if err := workos.CheckOrder(st.rolesOf(orgID), slugs); err != nil {
+			return err
+		}
+		for _, slug := range slugs {
+			st.lastPrio++
+			st.priority[model.RoleKey(orgID, slug)] = st.lastPrio
+		}
+		out = st.listRoles(orgID)
+		return nil
+	})
+	return out, rev, err
+}
+
+func (s *memStore) DefaultRole(context.Context) (string, error) { return s.read().defRole, nil }
+
+func (s *memStore) SetDefaultRole(ctx context.Context, slug string) (int64, error) {
+	return s.write(ctx, func(st *memState, _ time.Time) error {
+		if slug != "" {
+			r, ok := st.roles[slug]
+			switch {
+			case !ok:
+				return unknown("role_slug", "environment role %q does not exist", slug)
+			case r.ResourceTypeSlug != model.OrganizationType:
+				return workos.Invalid("role_slug", model.CodeInvalid, "role %q is a %s role; the default role must be an organization-level role", slug, r.ResourceTypeSlug)
+			}
+		}
+		st.defRole = slug
+		return nil
+	})
 }
 
 func (s *memStore) UpdateRole(ctx context.Context, orgID, slug string, u workos.RoleUpdate) (r workos.Role, _ int64, _ error) {
@@ -786,12 +852,16 @@ func (s *memStore) UpdateRole(ctx context.Context, orgID, slug string, u workos.
 	return r, rev, err
 }
 
-func (s *memStore) DeleteRole(ctx context.Context, orgID, slug string) (int64, error) {
+func (s *memStore) DeleteRole(ctx context.Context, orgID, slug, fallback string) (int64, error) {
 	return s.write(ctx, func(st *memState, now time.Time) error {
 		if _, err := st.role(orgID, slug, false); err != nil {
 			return err
 		}
 		delete(st.roles, model.RoleKey(orgID, slug))
+		delete(st.priority, model.RoleKey(orgID, slug))
+		if st.defRole == slug && orgID == "" {
+			st.defRole = ""
+		}
 		inScope := func(memberID string) bool {
 			m, ok := st.members[memberID]
 			return ok && (orgID == "" || m.OrganizationID == orgID)
@@ -804,6 +874,9 @@ func (s *memStore) DeleteRole(ctx context.Context, orgID, slug string) (int64, e
 		for k, m := range st.members {
 			if slices.Contains(m.RoleSlugs, slug) && inScope(k) {
 				m.RoleSlugs = slices.DeleteFunc(slices.Clone(m.RoleSlugs), func(x string) bool { return x == slug })
+				if len(m.RoleSlugs) == 0 && fallback != "" {
+					m.RoleSlugs = []string{fallback}
+				}
 				m.UpdatedAt = now
 				st.members[k] = m
 			}

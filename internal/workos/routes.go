@@ -51,6 +51,7 @@ func (h *Handler) routes() {
 	for _, base := range []string{"/authorization/roles", "/authorization/organizations/{org}/roles"} {
 		h.handle("POST "+base, h.createRole)
 		h.handle("GET "+base, h.listRoles)
+		h.handle("PUT "+base+"/priority", h.reorderRoles) // a Trellis extension
 		h.handle("GET "+base+"/{slug}", h.getRole)
 		h.handle("PATCH "+base+"/{slug}", h.updateRole)
 		h.handle("DELETE "+base+"/{slug}", h.deleteRole)
@@ -58,6 +59,10 @@ func (h *Handler) routes() {
 		h.handle("POST "+base+"/{slug}/permissions", h.addRolePermission)
 		h.handle("DELETE "+base+"/{slug}/permissions/{permission}", h.removeRolePermission)
 	}
+	// The environment's default role (a Trellis extension: WorkOS sets it in
+	// its dashboard).
+	h.handle("GET /authorization/default_role", h.getDefaultRole)
+	h.handle("PUT /authorization/default_role", h.setDefaultRole)
 
 	// Resources, by id and by (organization, type, external id).
 	const byExt = "/authorization/organizations/{org}/resources/{type}/{external_id}"
@@ -304,36 +309,98 @@ func (h *Handler) createMembership(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	in := MembershipInput{OrganizationID: req.OrganizationID, UserID: req.UserID}
-	if roles == nil {
-		roles, err = h.defaultRoles(r.Context(), req.OrganizationID)
-		if err != nil {
-			return err
-		}
+	if in.RoleSlugs, err = h.orDefault(r.Context(), req.OrganizationID, roles); err != nil {
+		return err
 	}
-	in.RoleSlugs = *roles
 	return written(h, w, http.StatusCreated, membershipOut)(h.cfg.Store.CreateMembership(r.Context(), in))
 }
 
-// defaultRoles returns the roles of a membership of orgID created without
-// role_slug or role_slugs: the configured DefaultRoleSlug if there is one
-// (checked by CreateMembership like any slug sent); else WorkOS's default
-// role, DefaultMemberRole, when orgID sees an organization-level role with
-// that slug; else none.
-// An unknown organization gives none here and is refused by CreateMembership.
-func (h *Handler) defaultRoles(ctx context.Context, orgID string) (*[]string, error) {
+// orDefault returns roles, or when they are none (nil or empty) the default
+// role of orgID, so that a membership always has a role when there is a
+// default role.
+func (h *Handler) orDefault(ctx context.Context, orgID string, roles *[]string) ([]string, error) {
+	if roles != nil && len(*roles) > 0 {
+		return *roles, nil
+	}
+	switch def, err := h.defaultRole(ctx, orgID); {
+	case err != nil:
+		return nil, err
+	case def == "":
+		return []string{}, nil
+	default:
+		return []string{def}, nil
+	}
+}
+
+// defaultRole returns the slug of the default role of a membership of
+// orgID ("" for none): the configured DefaultRoleSlug if there is one
+// (checked by the store like any slug sent); else the environment's, as
+// set through PUT /authorization/default_role or the data file; else
+// WorkOS's default, DefaultMemberRole, when orgID sees an
+// organization-level role with that slug.
+// An unknown organization gives none here and is refused by the store.
+func (h *Handler) defaultRole(ctx context.Context, orgID string) (string, error) {
 	if h.cfg.DefaultRoleSlug != "" {
-		return &[]string{h.cfg.DefaultRoleSlug}, nil
+		return h.cfg.DefaultRoleSlug, nil
+	}
+	switch def, err := h.cfg.Store.DefaultRole(ctx); {
+	case err != nil:
+		return "", fmt.Errorf("look up the default role: %w", err)
+	case def != "":
+		return def, nil
 	}
 	switch role, err := h.cfg.Store.GetRole(ctx, orgID, DefaultMemberRole); {
 	case err == nil && role.ResourceTypeSlug == model.OrganizationType:
-		return &[]string{DefaultMemberRole}, nil
-	case err == nil:
-		return &[]string{}, nil // a "member" role of another resource type cannot be a membership's
-	case errors.Is(err, ErrNotFound):
-		return &[]string{}, nil
+		return DefaultMemberRole, nil
+	case err == nil || errors.Is(err, ErrNotFound):
+		return "", nil // a "member" role of another resource type cannot be a membership's
 	default:
-		return nil, fmt.Errorf("look up the default role %q: %w", DefaultMemberRole, err)
+		return "", fmt.Errorf("look up the default role %q: %w", DefaultMemberRole, err)
 	}
+}
+
+type defaultRoleJSON struct {
+	Object   string  `json:"object"`
+	RoleSlug *string `json:"role_slug"`
+}
+
+func (h *Handler) getDefaultRole(w http.ResponseWriter, r *http.Request) error {
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	return h.writeDefaultRole(w, r)
+}
+
+func (h *Handler) writeDefaultRole(w http.ResponseWriter, r *http.Request) error {
+	def, err := h.defaultRole(r.Context(), "")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, defaultRoleJSON{Object: "default_role", RoleSlug: nullable(def)})
+	return nil
+}
+
+// setDefaultRole sets the environment's default role; "" unsets it (WorkOS's
+// default, DefaultMemberRole, applies again).
+func (h *Handler) setDefaultRole(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		RoleSlug *string `json:"role_slug"`
+	}
+	if err := h.body(w, r, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.RoleSlug == nil:
+		return Invalid("role_slug", model.CodeInvalid, "is required (\"\" unsets the default role, so that %q applies)", DefaultMemberRole)
+	case h.cfg.DefaultRoleSlug != "":
+		return Invalid("role_slug", model.CodeInvalid, "this server overrides the default role with --default-role %q: restart it without that flag to change it here", h.cfg.DefaultRoleSlug)
+	}
+	rev, err := h.cfg.Store.SetDefaultRole(r.Context(), *req.RoleSlug)
+	if err != nil {
+		return err
+	}
+	h.wrote(w, rev)
+	return h.writeDefaultRole(w, r)
 }
 
 func (h *Handler) listMemberships(w http.ResponseWriter, r *http.Request) error {
@@ -377,6 +444,15 @@ func (h *Handler) updateMembership(w http.ResponseWriter, r *http.Request) error
 	roles, err := membershipRequest{RoleSlug: req.RoleSlug, RoleSlugs: req.RoleSlugs}.roles()
 	if err != nil {
 		return err
+	}
+	if roles != nil && len(*roles) == 0 { // a membership always has a role: the default
+		m, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		if *roles, err = h.orDefault(r.Context(), m.OrganizationID, roles); err != nil {
+			return err
+		}
 	}
 	return h.writeMembership(w, r, MembershipUpdate{RoleSlugs: roles})
 }
@@ -659,7 +735,33 @@ func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteRole(r.Context(), r.PathValue("org"), r.PathValue("slug")))
+	org, slug := r.PathValue("org"), r.PathValue("slug")
+	def, err := h.defaultRole(r.Context(), org)
+	if err != nil {
+		return err
+	}
+	if def == slug {
+		return Conflict("role %q is the default role, which every membership falls back to: make another role the default first (PUT /authorization/default_role)", slug)
+	}
+	return h.deleted(w)(h.cfg.Store.DeleteRole(r.Context(), org, slug, def))
+}
+
+// reorderRoles sets the priority order of the environment roles or of an
+// organization's custom roles: {"role_slugs": [...]}, every one of them,
+// highest priority first. It answers the roles as listRoles does.
+func (h *Handler) reorderRoles(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		RoleSlugs []string `json:"role_slugs"`
+	}
+	if err := h.body(w, r, &req); err != nil {
+		return err
+	}
+	if req.RoleSlugs == nil {
+		return Invalid("role_slugs", model.CodeInvalid, "is required: every role being ordered, highest priority first")
+	}
+	return written(h, w, http.StatusOK, func(roles []Role) list[roleJSON] {
+		return newList(mapSlice(roles, roleOut), listMetadata{})
+	})(h.cfg.Store.ReorderRoles(r.Context(), r.PathValue("org"), req.RoleSlugs))
 }
 
 // ---- Resources ----

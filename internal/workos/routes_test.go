@@ -1,6 +1,7 @@
 package workos_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -284,12 +285,14 @@ func testMemberships(t *testing.T, newEnv envMaker) {
 	if d := cmp.Diff(shape(t, alice, "om_"), want); d != "" {
 		t.Fatalf("membership (-got +want):\n%s", d)
 	}
-	if bob := e.do("GET", base+"/"+f.bob, nil, 200); !cmp.Equal(bob["roles"], []any{obj{"slug": "org-member"}}) {
+	bob := e.do("GET", base+"/"+f.bob, nil, 200)
+	if !cmp.Equal(bob["roles"], []any{obj{"slug": "org-member"}}) {
 		t.Fatalf("bob has roles %v, want the default role", bob["roles"])
 	}
+	// A membership always has a role: none sent is the default one.
 	carol := e.do("POST", base, obj{"organization_id": f.org, "user_id": "user_carol", "role_slugs": []string{}}, 201)
-	if carol["role"] != nil || len(carol["roles"].([]any)) != 0 {
-		t.Fatalf("carol created with role_slugs [] = %v", carol)
+	if !cmp.Equal(carol["roles"], bob["roles"]) {
+		t.Fatalf("carol created with role_slugs [] has roles %v, want the default role's %v", carol["roles"], bob["roles"])
 	}
 
 	e.wantError("POST", base, obj{"organization_id": f.org, "user_id": "user_alice"}, 409, "conflict")
@@ -319,8 +322,8 @@ func testMemberships(t *testing.T, newEnv envMaker) {
 	if got := e.do("PUT", base+"/"+f.bob+"/reactivate", obj{}, 200); got["status"] != "active" {
 		t.Fatalf("reactivate = %v", got)
 	}
-	if got := e.do("PUT", base+"/"+f.bob, obj{"role_slugs": []string{}}, 200); got["role"] != nil {
-		t.Fatalf("update roles to none = %v", got)
+	if got := e.do("PUT", base+"/"+f.bob, obj{"role_slugs": []string{}}, 200); !cmp.Equal(got["role"], obj{"slug": "org-member"}) {
+		t.Fatalf("update roles to none = %v, want the default role", got)
 	}
 	e.wantError("PUT", base+"/om_missing", obj{"role_slug": "org-member"}, 404, "entity_not_found")
 
@@ -835,9 +838,10 @@ func testConsistency(t *testing.T, newEnv envMaker) {
 
 func TestMembershipDefaultRole(t *testing.T) { conformance(t, testMembershipDefaultRole) }
 
-// testMembershipDefaultRole: without roles in the request a membership gets
-// the override if configured, else the environment's "member" role if it
-// exists as an organization-level role, else none.
+// testMembershipDefaultRole: without roles in the request (or with none) a
+// membership gets the override if configured, else the environment's
+// default role if set, else its "member" role if it exists as an
+// organization-level role, else none.
 func testMembershipDefaultRole(t *testing.T, newEnv envMaker) {
 	const base = "/user_management/organization_memberships"
 	roleSlugs := func(m obj) []string {
@@ -852,14 +856,19 @@ func testMembershipDefaultRole(t *testing.T, newEnv envMaker) {
 		override string
 		roles    []obj // created before the membership
 		body     obj   // extra fields of the create request
-		want     []string
+		// setDefault is set through PUT /authorization/default_role (with
+		// an override, that is refused: the data-file route sets it).
+		setDefault string
+		want       []string
 	}{
 		{name: "no member role", want: nil},
 		{name: "member role", roles: []obj{{"slug": "member", "name": "Member"}}, want: []string{"member"}},
 		{name: "member of another type", roles: []obj{{"slug": "member", "name": "Member", "resource_type_slug": "workspace"}}, want: nil},
 		{name: "override", override: "admin", roles: []obj{{"slug": "member", "name": "Member"}, {"slug": "admin", "name": "Admin"}}, want: []string{"admin"}},
 		{name: "sent roles win", roles: []obj{{"slug": "member", "name": "Member"}, {"slug": "admin", "name": "Admin"}}, body: obj{"role_slug": "admin"}, want: []string{"admin"}},
-		{name: "sent none", roles: []obj{{"slug": "member", "name": "Member"}}, body: obj{"role_slugs": []string{}}, want: nil},
+		{name: "sent none", roles: []obj{{"slug": "member", "name": "Member"}}, body: obj{"role_slugs": []string{}}, want: []string{"member"}},
+		{name: "configured", roles: []obj{{"slug": "member", "name": "Member"}, {"slug": "viewer", "name": "Viewer"}}, setDefault: "viewer", want: []string{"viewer"}},
+		{name: "override beats configured", override: "admin", roles: []obj{{"slug": "viewer", "name": "Viewer"}, {"slug": "admin", "name": "Admin"}}, setDefault: "viewer", want: []string{"admin"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -867,6 +876,14 @@ func testMembershipDefaultRole(t *testing.T, newEnv envMaker) {
 			e.do("POST", "/authorization/resource_types", obj{"slug": "workspace", "name": "Workspace", "parent_type_slugs": []string{"organization"}}, 201)
 			for _, r := range tc.roles {
 				e.do("POST", "/authorization/roles", r, 201)
+			}
+			if tc.setDefault != "" && tc.override == "" {
+				e.do("PUT", "/authorization/default_role", obj{"role_slug": tc.setDefault}, 200)
+			} else if tc.setDefault != "" {
+				e.wantError("PUT", "/authorization/default_role", obj{"role_slug": tc.setDefault}, 422, "invalid_request_parameters")
+				if _, err := e.store.SetDefaultRole(context.Background(), tc.setDefault); err != nil {
+					t.Fatal(err)
+				}
 			}
 			org := str(e.do("POST", "/organizations", obj{"name": "Acme"}, 201)["id"])
 			body := obj{"organization_id": org, "user_id": "user_dana"}

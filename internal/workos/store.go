@@ -93,8 +93,8 @@ type Membership struct {
 	OrganizationID   string
 	OrganizationName string // of OrganizationID, read in the same transaction
 	Status           string // model.StatusActive, StatusInactive or StatusPending
-	// RoleSlugs are the membership's organization roles in order; the first
-	// is its primary role ("role" in JSON).
+	// RoleSlugs are the membership's organization roles in priority order
+	// (RoleStore.ListRoles); the first is its primary role ("role" in JSON).
 	RoleSlugs []string
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -526,14 +526,51 @@ type RoleStore interface {
 	// orgID's custom role, falling back to the environment role.
 	GetRole(ctx context.Context, orgID, slug string) (Role, error)
 	// ListRoles returns every environment role, then (orgID non-empty)
-	// orgID's custom roles, each in creation order ("priority order").
+	// orgID's custom roles, each in priority order: a new role goes to the
+	// bottom of its own.
 	ListRoles(ctx context.Context, orgID string) ([]Role, error)
+	// ReorderRoles sets the priority order of the environment roles (orgID
+	// "") or of orgID's custom roles: slugs names each of them once (see
+	// CheckOrder), highest priority first. It returns ListRoles(orgID).
+	ReorderRoles(ctx context.Context, orgID string, slugs []string) ([]Role, int64, error)
 	// UpdateRole changes the role slug of orgID: an environment role for
 	// orgID "", else only a custom role of orgID.
 	UpdateRole(ctx context.Context, orgID, slug string, u RoleUpdate) (Role, int64, error)
 	// DeleteRole deletes the role (as UpdateRole names it), its role
-	// assignments, and removes it from memberships' organization roles.
-	DeleteRole(ctx context.Context, orgID, slug string) (int64, error)
+	// assignments, and removes it from memberships' organization roles; a
+	// membership left without any gets role fallback ("": none).
+	DeleteRole(ctx context.Context, orgID, slug, fallback string) (int64, error)
+	// DefaultRole returns the slug of the environment's default role as
+	// SetDefaultRole set it, or "" when none is set.
+	DefaultRole(ctx context.Context) (string, error)
+	// SetDefaultRole makes environment role slug, which must be of resource
+	// type organization, the environment's default role ("": none).
+	SetDefaultRole(ctx context.Context, slug string) (int64, error)
+}
+
+// CheckOrder checks that slugs, a new priority order of roles, names each
+// of roles exactly once.
+func CheckOrder(roles []Role, slugs []string) error {
+	have := make(map[string]bool, len(roles))
+	for _, r := range roles {
+		have[r.Slug] = true
+	}
+	seen := make(map[string]bool, len(slugs))
+	for _, s := range slugs {
+		switch {
+		case !have[s]:
+			return Invalid("role_slugs", model.CodeUnknownReference, "role %q is not one of the roles being ordered", s)
+		case seen[s]:
+			return Invalid("role_slugs", model.CodeInvalid, "role %q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	for _, r := range roles {
+		if !seen[r.Slug] {
+			return Invalid("role_slugs", model.CodeInvalid, "role %q is missing: list every role being ordered, highest priority first", r.Slug)
+		}
+	}
+	return nil
 }
 
 // ResourceStore keeps resources.

@@ -241,7 +241,7 @@ func (s *Store) DeleteOrganization(ctx context.Context, id string) (int64, error
 // ---- memberships ----
 
 const selectMembership = `SELECT m.id, m.user_id, m.organization_id, o.name AS organization_name, m.status, m.created_at, m.updated_at,
-	coalesce((SELECT array_agg(r.slug ORDER BY mr.position, r.slug) FROM membership_roles mr JOIN roles r ON r.id = mr.role_id
+	coalesce((SELECT array_agg(r.slug ORDER BY r.organization_id IS NOT NULL, r.priority, r.slug) FROM membership_roles mr JOIN roles r ON r.id = mr.role_id
 	          WHERE mr.membership_id = m.id), '{}') AS role_slugs
 FROM organization_memberships m JOIN organizations o ON o.id = m.organization_id`
 

@@ -2,6 +2,7 @@ package workosdb
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -324,17 +325,75 @@ func (s *Store) GetRole(ctx context.Context, orgID, slug string) (workos.Role, e
 }
 
 // ListRoles returns the environment roles, then orgID's custom roles, each
-// in creation order.
+// in priority order (migration 0013_role_priority).
 func (s *Store) ListRoles(ctx context.Context, orgID string) (out []workos.Role, err error) {
 	err = s.read(ctx, func(q *sqlx.Tx) error {
-		if err := orgExists(ctx, q, orgID); err != nil {
-			return err
-		}
-		out, err = selectRows(ctx, q, roleRow.role, selectRole+` WHERE r.organization_id IS NULL OR r.organization_id = nullif($1, '')
-			ORDER BY r.organization_id NULLS FIRST, r.created_at, r.id COLLATE "C"`, orgID)
+		out, err = listRoles(ctx, q, orgID)
 		return err
 	})
 	return out, err
+}
+
+func listRoles(ctx context.Context, q sqlx.QueryerContext, orgID string) ([]workos.Role, error) {
+	if err := orgExists(ctx, q, orgID); err != nil {
+		return nil, err
+	}
+	return selectRows(ctx, q, roleRow.role, selectRole+` WHERE r.organization_id IS NULL OR r.organization_id = nullif($1, '')
+		ORDER BY r.organization_id NULLS FIRST, r.priority, r.id COLLATE "C"`, orgID)
+}
+
+// ReorderRoles gives the roles of the scope new priorities from
+// role_priority_seq in the order of slugs.
+func (s *Store) ReorderRoles(ctx context.Context, orgID string, slugs []string) (out []workos.Role, rev int64, err error) {
+	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
+		roles, err := listRoles(ctx, tx.SQL(), orgID)
+		if err != nil {
+			return err
+		}
+		roles = slices.DeleteFunc(roles, func(r workos.Role) bool { return r.OrganizationID != orgID })
+		if err := workos.CheckOrder(roles, slugs); err != nil {
+			return err
+		}
+		for _, slug := range slugs {
+			if _, err := tx.SQL().ExecContext(ctx, `UPDATE roles SET priority = nextval('role_priority_seq')
+				WHERE slug = $1 AND organization_id IS NOT DISTINCT FROM nullif($2, '')`, slug, orgID); err != nil {
+				return err
+			}
+		}
+		out, err = listRoles(ctx, tx.SQL(), orgID)
+		return err
+	})
+	return out, rev, err
+}
+
+// DefaultRole returns the environment role marked is_default.
+func (s *Store) DefaultRole(ctx context.Context) (slug string, err error) {
+	err = s.read(ctx, func(q *sqlx.Tx) error {
+		_, err := getOne(ctx, q, &slug, "SELECT slug FROM roles WHERE is_default")
+		return err
+	})
+	return slug, err
+}
+
+// SetDefaultRole moves the is_default mark to environment role slug.
+func (s *Store) SetDefaultRole(ctx context.Context, slug string) (int64, error) {
+	return s.write(ctx, func(tx *postgres.Tx) error {
+		if slug != "" {
+			r, err := role(ctx, tx.SQL(), "", slug, false)
+			switch {
+			case errors.Is(err, workos.ErrNotFound):
+				return unknown("role_slug", "environment role %q does not exist", slug)
+			case err != nil:
+				return err
+			case r.ResourceTypeSlug != model.OrganizationType:
+				return workos.Invalid("role_slug", model.CodeInvalid,
+					"role %q is a %s role; the default role must be an organization-level role", slug, r.ResourceTypeSlug)
+			}
+		}
+		_, err := tx.SQL().ExecContext(ctx, `UPDATE roles SET is_default = (slug = $1 AND organization_id IS NULL)
+			WHERE is_default OR (slug = $1 AND organization_id IS NULL)`, slug)
+		return err
+	})
 }
 
 // UpdateRole changes the role slug of orgID (only a custom role when orgID
@@ -378,12 +437,35 @@ func (s *Store) UpdateRole(ctx context.Context, orgID, slug string, u workos.Rol
 }
 
 // DeleteRole deletes the role as UpdateRole names it; the schema removes
-// its assignments and membership roles.
-func (s *Store) DeleteRole(ctx context.Context, orgID, slug string) (int64, error) {
+// its assignments and membership roles, and the memberships it leaves
+// without a role get fallback.
+func (s *Store) DeleteRole(ctx context.Context, orgID, slug, fallback string) (int64, error) {
 	return s.write(ctx, func(tx *postgres.Tx) error {
-		if _, err := role(ctx, tx.SQL(), orgID, slug, false); err != nil {
+		r, err := role(ctx, tx.SQL(), orgID, slug, false)
+		if err != nil {
 			return err
 		}
-		return apply(tx, model.Change{Op: model.OpDelete, Role: &model.Role{Slug: slug, OrganizationID: orgID}})
+		var orphans []string
+		if fallback != "" {
+			if err := sqlx.SelectContext(ctx, tx.SQL(), &orphans, `SELECT mr.membership_id FROM membership_roles mr
+				WHERE mr.role_id = $1 AND NOT EXISTS (SELECT 1 FROM membership_roles o WHERE o.membership_id = mr.membership_id AND o.role_id <> $1)
+				ORDER BY 1`, r.ID); err != nil {
+				return err
+			}
+		}
+		if err := apply(tx, model.Change{Op: model.OpDelete, Role: &model.Role{Slug: slug, OrganizationID: orgID}}); err != nil {
+			return err
+		}
+		for _, id := range orphans {
+			m, err := membership(ctx, tx.SQL(), id)
+			if err != nil {
+				return err
+			}
+			if err := update(ctx, tx, model.Change{Op: model.OpUpsert, Membership: &model.Membership{ID: id, UserID: m.UserID,
+				OrganizationID: m.OrganizationID, Status: m.Status, RoleSlugs: []string{fallback}}}, "organization_memberships", "id", id); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }

@@ -120,6 +120,12 @@ try {
     assert.equal((await authz.getEnvironmentRole('workspace-admin')).permissions.length, 3);
     const list = await authz.listEnvironmentRoles();
     assert.deepEqual(list.data.map((r) => r.slug), ['org-member', 'workspace-admin', 'project-viewer']);
+    // Priority order (a Trellis extension, through the SDK client): the
+    // list follows it; put back as it was for the steps below.
+    const order = async (slugs) => workos.put('/authorization/roles/priority', { role_slugs: slugs });
+    await order(['project-viewer', 'org-member', 'workspace-admin']);
+    assert.deepEqual((await authz.listEnvironmentRoles()).data.map((r) => r.slug), ['project-viewer', 'org-member', 'workspace-admin']);
+    await order(['org-member', 'workspace-admin', 'project-viewer']);
     // The type rule: a project role may not hold a workspace permission.
     await expectError(UnprocessableEntityException, () =>
       authz.addEnvironmentRolePermission('project-viewer', { permissionSlug: 'workspace:view' }));
