@@ -63,7 +63,7 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	report, err := store.ApplySchema(ctx, postgres.Schema{ResourceTypes: ds.ResourceTypes, Permissions: ds.Permissions, Roles: ds.Roles}, prune)
+	report, err := store.ApplySchema(ctx, postgres.Schema{ResourceTypes: ds.ResourceTypes, Permissions: ds.Permissions, Roles: ds.Roles, DefaultRole: ds.DefaultRole}, prune)
 	if err != nil {
 		return fmt.Errorf("schema apply %s: %w (nothing was changed)", file, err)
 	}

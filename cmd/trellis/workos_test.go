@@ -205,6 +205,8 @@ roles:
 		{"pruned again changes nothing", v2, true, []string{"schema is up to date: nothing changed"}},
 		{"back to the first", testSchema, false, []string{
 			"created resource type project", "created permission project:edit", "updated role member", "updated role workspace-admin"}},
+		{"default role", "default_role: member\n" + testSchema, false, []string{"set default role member"}},
+		{"default role again changes nothing", "default_role: member\n" + testSchema, false, []string{"schema is up to date: nothing changed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var extra []string
@@ -242,6 +244,9 @@ roles:
 		_, role := call(t, "GET", url+"/authorization/roles/member", "k", nil)
 		if role["name"] != "Member" {
 			t.Errorf("role member after a failed apply: %v", role)
+		}
+		if _, def := call(t, "GET", url+"/authorization/default_role", "k", nil); def["role_slug"] != "member" {
+			t.Errorf("the default role set by schema apply, read through the API: %v", def)
 		}
 	})
 

@@ -29,6 +29,7 @@ const OrganizationRef = "organization"
 // keep doc.go and README-format.md in step with them.
 type document struct {
 	MaxDepth      int                 `json:"max_depth"      yaml:"max_depth"`
+	DefaultRole   string              `json:"default_role"   yaml:"default_role"`
 	ResourceTypes []resourceTypeEntry `json:"resource_types" yaml:"resource_types"`
 	Permissions   []permissionEntry   `json:"permissions"    yaml:"permissions"`
 	Roles         []roleEntry         `json:"roles"          yaml:"roles"`
@@ -253,9 +254,9 @@ func parse(data []byte, format string) (*model.Dataset, []model.Problem, error) 
 	for i := range problems {
 		p := &problems[i]
 		kind, _, _ := strings.Cut(p.Entity, " ")
-		if ls := lines[sections[kind]]; kind == model.KindDataset && len(ls) > 0 {
+		if ls := lines[p.Field]; kind == model.KindDataset && len(ls) > 0 { // max_depth, default_role
 			p.Line = ls[0]
-		} else if p.Index >= 0 && p.Index < len(ls) {
+		} else if ls := lines[sections[kind]]; p.Index >= 0 && p.Index < len(ls) {
 			p.Line = ls[p.Index]
 		}
 	}
@@ -367,6 +368,7 @@ func (b *builder) build() *model.Dataset {
 	doc := b.doc
 	d := &model.Dataset{
 		MaxDepth:      doc.MaxDepth,
+		DefaultRole:   doc.DefaultRole,
 		ResourceTypes: make([]model.ResourceType, len(doc.ResourceTypes)),
 		Permissions:   make([]model.Permission, len(doc.Permissions)),
 		Roles:         make([]model.Role, len(doc.Roles)),

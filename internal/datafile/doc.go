@@ -10,6 +10,9 @@
 //
 //	max_depth: 5            # levels in a resource tree, the organization root
 //	                        # included; absent or 0 means the default, 5
+//	default_role: member    # the WorkOS-compatible API's default role of
+//	                        # memberships (trellis load): an environment role
+//	                        # of type organization; absent: none set
 //	resource_types:         # the types below the implicit "organization" type
 //	  - slug: workspace     # required, unique, not "organization"
 //	    name: Workspace

@@ -154,8 +154,13 @@ type GroupMember struct {
 // data breaks a rule (Isolate): none of their rows are in the other
 // slices, and decisions about them answer organization_unavailable.
 type Dataset struct {
-	Revision      int64
-	MaxDepth      int // 0 means DefaultMaxDepth
+	Revision int64
+	MaxDepth int // 0 means DefaultMaxDepth
+	// DefaultRole is the slug of the environment's default role, which
+	// the WorkOS-compatible API gives memberships without one: an
+	// environment role of resource type organization, or "" for none.
+	// Decisions never read it.
+	DefaultRole   string
 	Organizations []Organization
 	Memberships   []Membership
 	ResourceTypes []ResourceType

@@ -209,6 +209,7 @@ func (d *Dataset) Validate() error {
 	v.resourceTypes()
 	v.permissions()
 	v.roles()
+	v.defaultRole()
 	v.memberships()
 	v.resources()
 	v.groups()
@@ -504,6 +505,21 @@ func (v *validator) roles() {
 			}
 			seen[p] = true
 		}
+	}
+}
+
+func (v *validator) defaultRole() {
+	slug := v.d.DefaultRole
+	if slug == "" {
+		return
+	}
+	i, ok := v.envRoles[slug]
+	switch {
+	case !ok:
+		v.add(KindDataset, "", -1, "default_role", CodeUnknownReference, "default_role %q is not an environment role", slug)
+	case v.d.Roles[i].ResourceType != OrganizationType:
+		v.add(KindDataset, "", -1, "default_role", CodeInvalid,
+			"default_role %q is a %s role; the default role must be an organization-level role", slug, v.d.Roles[i].ResourceType)
 	}
 }
 

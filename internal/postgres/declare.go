@@ -16,6 +16,9 @@ type Schema struct {
 	ResourceTypes []model.ResourceType
 	Permissions   []model.Permission
 	Roles         []model.Role // environment roles: OrganizationID must be ""
+	// DefaultRole, if not "", is made the environment's default role (one
+	// of the environment roles, of type organization).
+	DefaultRole string
 }
 
 // SchemaReport says what ApplySchema changed, one line per entity, e.g.
@@ -124,7 +127,17 @@ func (s *Store) ApplySchema(ctx context.Context, sc Schema, prune bool) (SchemaR
 				}
 			}
 		}
-		return tx.Apply(append(ups, dels...))
+		if err := tx.Apply(append(ups, dels...)); err != nil || sc.DefaultRole == "" {
+			return err
+		}
+		switch cur, err := defaultRole(ctx, tx.SQL()); {
+		case err != nil:
+			return fmt.Errorf("read the default role: %w", err)
+		case cur == sc.DefaultRole:
+			return nil
+		}
+		note("set", "default role", sc.DefaultRole)
+		return tx.SetDefaultRole(ctx, sc.DefaultRole)
 	})
 	if err != nil {
 		return SchemaReport{}, err

@@ -24,7 +24,9 @@ import (
 // every write it runs at SERIALIZABLE (see the package doc). The rows are
 // not logged one by one: followers behind the
 // returned revision load a fresh snapshot instead (a resync revision),
-// which is far cheaper for a large import than replaying it.
+// which is far cheaper for a large import than replaying it. The roles
+// take the priority order of ds.Roles, after the database's; a
+// DefaultRole becomes the environment's default role.
 func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 	if err := ds.Validate(); err != nil {
 		return 0, fmt.Errorf("postgres: import: %w", err)
@@ -92,6 +94,11 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 			return fmt.Errorf("role slug %q is an environment role's and a role of organization %q", clash.Slug, clash.Org)
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("check role slugs: %w", err)
+		}
+		if ds.DefaultRole != "" { // the dataset's default role replaces the database's
+			if err := setDefaultRole(ctx, tx, ds.DefaultRole); err != nil {
+				return err
+			}
 		}
 		var rolePerms [][2]string
 		for _, r := range ds.Roles {

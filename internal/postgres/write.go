@@ -91,6 +91,29 @@ func (t *Tx) Apply(changes []model.Change, opts ...WriteOption) error {
 // only, so that it is validated; the caller must not commit or roll back.
 func (t *Tx) SQL() *sqlx.Tx { return t.w.tx }
 
+// SetDefaultRole makes environment role slug the environment's default
+// role ("": none; migration 0013_role_priority). The role must exist and be
+// of resource type organization, else the database refuses it.
+func (t *Tx) SetDefaultRole(ctx context.Context, slug string) error {
+	return setDefaultRole(ctx, t.w.tx, slug)
+}
+
+func setDefaultRole(ctx context.Context, tx *sqlx.Tx, slug string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE roles SET is_default = (slug = $1 AND organization_id IS NULL)
+		WHERE is_default OR (slug = $1 AND organization_id IS NULL)`, slug)
+	if err != nil {
+		return fmt.Errorf("set the default role %q: %w", slug, err)
+	}
+	return nil
+}
+
+// defaultRole returns the environment's default role, "" when none is set.
+func defaultRole(ctx context.Context, tx *sqlx.Tx) (string, error) {
+	var slug string
+	err := tx.GetContext(ctx, &slug, "SELECT coalesce((SELECT slug FROM roles WHERE is_default), '')")
+	return slug, err
+}
+
 // WriteTx runs fn in one SERIALIZABLE database transaction and returns the
 // revision it produced (the head revision when nothing changed). It commits
 // when fn returns nil and rolls back otherwise. Use it to read, check and

@@ -390,9 +390,7 @@ func (s *Store) SetDefaultRole(ctx context.Context, slug string) (int64, error) 
 					"role %q is a %s role; the default role must be an organization-level role", slug, r.ResourceTypeSlug)
 			}
 		}
-		_, err := tx.SQL().ExecContext(ctx, `UPDATE roles SET is_default = (slug = $1 AND organization_id IS NULL)
-			WHERE is_default OR (slug = $1 AND organization_id IS NULL)`, slug)
-		return err
+		return tx.SetDefaultRole(ctx, slug)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/pgtest"
 	"github.com/trellis-authz/trellis/internal/postgres"
 	"github.com/trellis-authz/trellis/internal/workos"
@@ -203,5 +204,41 @@ func TestPagesUnderConcurrentInserts(t *testing.T) {
 		if _, found := slices.BinarySearch(seen, id); !found {
 			t.Errorf("organization %s, created before the walk, was skipped", id)
 		}
+	}
+}
+
+// TestImportRolePriorityAndDefault: an imported data file's roles follow
+// the database's in the file's order, and its default_role becomes the
+// environment's default role, replacing the one set before.
+func TestImportRolePriorityAndDefault(t *testing.T) {
+	ctx := context.Background()
+	s, pg := newStore(t)
+	if _, _, err := s.CreateRole(ctx, "", workos.RoleInput{Slug: "first", Name: "First", ResourceTypeSlug: model.OrganizationType}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetDefaultRole(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	ds := &model.Dataset{DefaultRole: "viewer", Roles: []model.Role{
+		{Slug: "zeta", Name: "Zeta", ResourceType: model.OrganizationType, Permissions: []string{}},
+		{Slug: "viewer", Name: "Viewer", ResourceType: model.OrganizationType, Permissions: []string{}},
+		{Slug: "alpha", Name: "Alpha", ResourceType: model.OrganizationType, Permissions: []string{}},
+	}}
+	if _, err := pg.Import(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	roles, err := s.ListRoles(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range roles {
+		got = append(got, r.Slug)
+	}
+	if want := []string{"first", "zeta", "viewer", "alpha"}; !slices.Equal(got, want) {
+		t.Errorf("roles after the import = %v, want %v", got, want)
+	}
+	if def, err := s.DefaultRole(ctx); err != nil || def != "viewer" {
+		t.Errorf("default role after the import = %q (%v), want viewer", def, err)
 	}
 }
