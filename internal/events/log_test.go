@@ -149,7 +149,8 @@ func TestOneEventPerEntityAndTransaction(t *testing.T) {
 		}
 		got = append(got, sm)
 	}
-	roles := []any{map[string]any{"slug": "org-member"}, map[string]any{"slug": "org-admin"}}
+	// In priority order (the demo lists org-admin first), not as given.
+	roles := []any{map[string]any{"slug": "org-admin"}, map[string]any{"slug": "org-member"}}
 	zed := map[string]any{"id": "authz_resource_zed", "external_id": "zed", "resource_type_slug": "workspace"}
 	want := []summary{
 		{Revision: rev1, Type: "organization_membership.created", ID: "om_zed", Org: "org_acme", Status: "active", Object: "organization_membership", Roles: roles},
