@@ -40,14 +40,35 @@ func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, then fills every flag not given on the command line
-// from its environment variable. Values are validated by the caller.
+// parse parses args, which hold flags only, then fills every flag not
+// given on the command line from its environment variable. Values are
+// validated by the caller.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see trellis %s --help)", fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
+// parseFiles is parse for a command of flags then one or more files.
+func parseFiles(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() == 0 {
+		return nil, fmt.Errorf("give one or more files: trellis %s FILE...", fs.Name())
+	}
+	return fs.Args(), nil
+}
+
+// parseFlags parses args and fills the flags not given from the
+// environment.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

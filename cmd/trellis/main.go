@@ -23,14 +23,16 @@ type command struct {
 
 // commands lists the subcommands; each lives in its own file.
 var commands = map[string]command{
-	"migrate": {"apply (up) or list (status) the PostgreSQL schema migrations", runMigrate},
-	"load":    {"import a data file (default: the demo) into PostgreSQL", runLoad},
-	"schema":  {"declare resource types, permissions and roles in PostgreSQL (schema apply FILE [--prune])", runSchema},
-	"serve":   {"answer decision queries over HTTP (embedded demo data by default)", runServe},
-	"bundle":  {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
-	"edge":    {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
-	"events":  {"print the change stream of a server, one line an event (events tail)", runEvents},
-	"bench":   {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},
+	"migrate":  {"apply (up) or list (status) the PostgreSQL schema migrations", runMigrate},
+	"load":     {"import a data file (default: the demo) into PostgreSQL", runLoad},
+	"schema":   {"declare resource types, permissions and roles in PostgreSQL (schema apply FILE [--prune])", runSchema},
+	"serve":    {"answer decision queries over HTTP (embedded demo data by default)", runServe},
+	"bundle":   {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
+	"edge":     {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
+	"events":   {"print the change stream of a server, one line an event (events tail)", runEvents},
+	"validate": {"check data files offline: every problem, with its line (validate FILE...)", runValidate},
+	"test":     {"run model test files: assertions about a data file's decisions (test FILE...)", runTest},
+	"bench":    {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},
 }
 
 func usage(w io.Writer) {

@@ -1,0 +1,499 @@
+// Package modeltest runs model test files (`trellis test`): a data file
+// and assertions about the decisions Trellis makes on it — checks, resource
+// and membership lists, effective permissions — evaluated by the embedded
+// engine with the same policies as the server, with session tokens
+// described by their claims and signed by the runner.
+//
+// A test file is YAML:
+//
+//	data: demo.yaml                 # the data file, relative to this file;
+//	                                # absent: the embedded demo dataset
+//	tokens:                         # session tokens, by name
+//	  bob: {membership: om_bob}     # the claims AuthKit issues for om_bob
+//	  forged:                       # or (also) claims as given
+//	    claims: {org_id: org_acme, permissions: ["org:manage"]}
+//	tests:
+//	  - name: bob edits api through his workspace role
+//	    check:
+//	      - {membership: om_bob, permission: "project:edit", resource: "project:api", allowed: true, decided_by: assignment}
+//	      - {token: bob, permission: "project:edit", resource: "project:web", allowed: false}
+//	    list_resources:
+//	      - {membership: om_bob, permission: "project:edit", resource_type: project, want: ["project:api"]}
+//	    list_memberships:
+//	      - {permission: "project:edit", resource: "project:api", organization: org_acme, want: [om_bob]}
+//	    effective_permissions:
+//	      - {membership: om_bob, resource: "project:api", want: ["project:view", "project:edit"]}
+//
+// The subject is membership (an organization membership id) or token (a
+// name under tokens). A resource is its id or type:external_id, in the
+// organization given, else the subject's. Lists and permissions compare as
+// sets; resources are shown as type:external_id.
+package modeltest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/token"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+// File is a parsed test file.
+type File struct {
+	Data   string               `yaml:"data"`
+	Tokens map[string]TokenSpec `yaml:"tokens"`
+	Tests  []Test               `yaml:"tests"`
+}
+
+// TokenSpec describes a session token: the claims AuthKit issues for
+// Membership, with Claims added or replacing them.
+type TokenSpec struct {
+	Membership string         `yaml:"membership"`
+	Claims     map[string]any `yaml:"claims"`
+}
+
+// Test is a named group of assertions.
+type Test struct {
+	Name                 string              `yaml:"name"`
+	Check                []CheckCase         `yaml:"check"`
+	ListResources        []ListResourcesCase `yaml:"list_resources"`
+	ListMemberships      []ListMembersCase   `yaml:"list_memberships"`
+	EffectivePermissions []PermissionsCase   `yaml:"effective_permissions"`
+}
+
+// Subject names who asks: a membership, or a token of File.Tokens.
+type Subject struct {
+	Membership string `yaml:"membership"`
+	Token      string `yaml:"token"`
+}
+
+// CheckCase asserts one check's answer.
+type CheckCase struct {
+	Subject      `yaml:",inline"`
+	Permission   string `yaml:"permission"`
+	Resource     string `yaml:"resource"`
+	Organization string `yaml:"organization"`
+	Allowed      *bool  `yaml:"allowed"`
+	DecidedBy    string `yaml:"decided_by"`
+}
+
+// ListResourcesCase asserts the exact set of resources a subject may act on.
+type ListResourcesCase struct {
+	Subject      `yaml:",inline"`
+	Permission   string   `yaml:"permission"`
+	ResourceType string   `yaml:"resource_type"`
+	Parent       string   `yaml:"parent"`
+	Organization string   `yaml:"organization"`
+	Want         []string `yaml:"want"`
+}
+
+// ListMembersCase asserts the exact set of memberships with a permission on
+// a resource.
+type ListMembersCase struct {
+	Permission   string   `yaml:"permission"`
+	Resource     string   `yaml:"resource"`
+	Organization string   `yaml:"organization"`
+	Want         []string `yaml:"want"`
+}
+
+// PermissionsCase asserts a subject's exact effective permissions on a
+// resource.
+type PermissionsCase struct {
+	Subject      `yaml:",inline"`
+	Resource     string   `yaml:"resource"`
+	Organization string   `yaml:"organization"`
+	Want         []string `yaml:"want"`
+}
+
+// Load reads and parses the test file at path and loads its dataset.
+func Load(path string) (*File, *model.Dataset, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := Parse(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ds := datafile.Demo()
+	if f.Data != "" {
+		data := f.Data
+		if !filepath.IsAbs(data) {
+			data = filepath.Join(filepath.Dir(path), data)
+		}
+		if ds, err = datafile.Load(data); err != nil {
+			return nil, nil, fmt.Errorf("%s: data: %w", path, err)
+		}
+	}
+	return f, ds, nil
+}
+
+// Parse parses a test file strictly: unknown keys are errors.
+func Parse(raw []byte) (*File, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var f File
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(f.Tests) == 0 {
+		return nil, errors.New("no tests: the file needs a tests list")
+	}
+	return &f, nil
+}
+
+// Result is the outcome of one assertion.
+type Result struct {
+	Test, Assertion string
+	// Failure is "" for a pass, else what was wrong (a diff of sets, or
+	// the error).
+	Failure string
+}
+
+// Run evaluates every assertion of f on ds and returns the results in file
+// order. An error is returned only when the runner itself cannot start.
+func Run(ctx context.Context, f *File, ds *model.Dataset) ([]Result, error) {
+	r, err := newRunner(ctx, f, ds)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	var out []Result
+	for i, t := range f.Tests {
+		name := t.Name
+		if name == "" {
+			name = fmt.Sprintf("test #%d", i+1)
+		}
+		add := func(what string, err error) {
+			res := Result{Test: name, Assertion: what}
+			if err != nil {
+				res.Failure = err.Error()
+			}
+			out = append(out, res)
+		}
+		for _, c := range t.Check {
+			add(fmt.Sprintf("check %s %s %s", c.Subject, c.Permission, c.Resource), r.check(ctx, c))
+		}
+		for _, c := range t.ListResources {
+			add(fmt.Sprintf("list_resources %s %s", c.Subject, c.Permission), r.listResources(ctx, c))
+		}
+		for _, c := range t.ListMemberships {
+			add(fmt.Sprintf("list_memberships %s %s", c.Permission, c.Resource), r.listMemberships(ctx, c))
+		}
+		for _, c := range t.EffectivePermissions {
+			add(fmt.Sprintf("effective_permissions %s %s", c.Subject, c.Resource), r.effectivePermissions(ctx, c))
+		}
+	}
+	return out, nil
+}
+
+// String names the subject as a test report shows it.
+func (s Subject) String() string {
+	if s.Token != "" {
+		return "token " + s.Token
+	}
+	return s.Membership
+}
+
+// issuer is the issuer of the runner's tokens.
+const issuer = "https://trellis-test.invalid"
+
+type runner struct {
+	ds      *model.Dataset
+	svc     *authz.Service
+	tokens  map[string]string // name → signed JWT
+	members map[string]model.Membership
+	byID    map[string]string // resource id → type:external_id
+	cleanup func()
+}
+
+func newRunner(ctx context.Context, f *File, ds *model.Dataset) (*runner, error) {
+	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	if err != nil {
+		return nil, err
+	}
+	if err := eng.LoadDataset(ctx, ds); err != nil {
+		return nil, err
+	}
+	signer, err := token.NewSigner(token.RS256, "trellis-test")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "trellis-test-")
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{ds: ds, tokens: map[string]string{}, members: map[string]model.Membership{}, byID: map[string]string{},
+		cleanup: func() { _ = os.RemoveAll(dir) }}
+	jwks := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwks, signer.JWKS(), 0o600); err != nil {
+		r.close()
+		return nil, err
+	}
+	verifier, err := token.New(ctx, token.Config{JWKSFile: jwks, Issuer: issuer})
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	if r.svc, err = authz.New(authz.Config{Engine: eng, Tokens: verifier}); err != nil {
+		r.close()
+		return nil, err
+	}
+	for _, m := range ds.Memberships {
+		r.members[m.ID] = m
+	}
+	for _, o := range ds.Organizations {
+		r.byID[o.RootID()] = model.OrganizationType + ":" + o.ID
+	}
+	for _, res := range ds.Resources {
+		r.byID[res.ID] = res.Type + ":" + res.ExternalID
+	}
+	for name, spec := range f.Tokens {
+		claims := map[string]any{}
+		if spec.Membership != "" {
+			if claims, err = Claims(ds, spec.Membership); err != nil {
+				r.close()
+				return nil, fmt.Errorf("token %s: %w", name, err)
+			}
+		}
+		for k, v := range spec.Claims {
+			claims[k] = v
+		}
+		now := time.Now()
+		claims["iss"], claims["iat"], claims["exp"] = issuer, now.Unix(), now.Add(time.Hour).Unix()
+		if r.tokens[name], err = signer.Sign(claims); err != nil {
+			r.close()
+			return nil, fmt.Errorf("token %s: %w", name, err)
+		}
+	}
+	return r, nil
+}
+
+func (r *runner) close() { r.cleanup() }
+
+// Claims returns the session token claims AuthKit issues for membership om
+// of ds: sub, org_id, organization_membership_id, role (the highest-priority
+// organization role, the first in ds.Roles order), roles, and permissions
+// (the union of the roles', sorted).
+func Claims(ds *model.Dataset, om string) (map[string]any, error) {
+	i := slices.IndexFunc(ds.Memberships, func(m model.Membership) bool { return m.ID == om })
+	if i < 0 {
+		return nil, fmt.Errorf("membership %q is not in the data", om)
+	}
+	m := ds.Memberships[i]
+	var roles, perms []string
+	for _, r := range ds.Roles { // priority order
+		held := slices.Contains(m.RoleSlugs, r.Slug) && (r.OrganizationID == "" || r.OrganizationID == m.OrganizationID)
+		if !held {
+			continue
+		}
+		roles = append(roles, r.Slug)
+		for _, p := range r.Permissions {
+			if !slices.Contains(perms, p) {
+				perms = append(perms, p)
+			}
+		}
+	}
+	slices.Sort(perms)
+	claims := map[string]any{
+		"sub": m.UserID, "org_id": m.OrganizationID, "organization_membership_id": m.ID,
+		"roles": nonNil(roles), "permissions": nonNil(perms),
+	}
+	if len(roles) > 0 {
+		claims["role"] = roles[0]
+	}
+	return claims, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// subject resolves a Subject to the service's, and the organization its
+// resources default to.
+func (r *runner) subject(s Subject) (authz.Subject, string, error) {
+	switch {
+	case s.Token != "" && s.Membership != "":
+		return authz.Subject{}, "", errors.New("give membership or token, not both")
+	case s.Token != "":
+		jwt, ok := r.tokens[s.Token]
+		if !ok {
+			return authz.Subject{}, "", fmt.Errorf("no token %q under tokens", s.Token)
+		}
+		return authz.Subject{Token: jwt}, "", nil // the service takes the organization from the token
+	case s.Membership != "":
+		return authz.Subject{MembershipID: s.Membership}, r.members[s.Membership].OrganizationID, nil
+	}
+	return authz.Subject{}, "", errors.New("no subject: give membership or token")
+}
+
+// resource parses an id or type:external_id.
+func resource(ref, org string) (authz.ResourceRef, error) {
+	if ref == "" {
+		return authz.ResourceRef{}, errors.New("no resource given")
+	}
+	if typ, ext, ok := strings.Cut(ref, ":"); ok {
+		return authz.ResourceRef{Type: typ, ExternalID: ext, OrganizationID: org}, nil
+	}
+	return authz.ResourceRef{ID: ref}, nil
+}
+
+func (r *runner) check(ctx context.Context, c CheckCase) error {
+	if c.Allowed == nil {
+		return errors.New("no expectation: give allowed: true or false")
+	}
+	sub, org, err := r.subject(c.Subject)
+	if err != nil {
+		return err
+	}
+	res, err := resource(c.Resource, cmp.Or(c.Organization, org))
+	if err != nil {
+		return err
+	}
+	d, _, err := r.svc.Check(ctx, sub, authz.Check{Permission: c.Permission, Resource: res}, authz.Consistency{})
+	switch {
+	case err != nil:
+		return err
+	case d.Allowed != *c.Allowed:
+		return fmt.Errorf("allowed = %t, want %t (decided_by %s, reason %v)", d.Allowed, *c.Allowed, d.DecidedBy, d.Reason)
+	case c.DecidedBy != "" && d.DecidedBy != c.DecidedBy:
+		return fmt.Errorf("decided_by = %s, want %s (reason %v)", d.DecidedBy, c.DecidedBy, d.Reason)
+	}
+	return nil
+}
+
+func (r *runner) listResources(ctx context.Context, c ListResourcesCase) error {
+	sub, org, err := r.subject(c.Subject)
+	if err != nil {
+		return err
+	}
+	org = cmp.Or(c.Organization, org)
+	req := authz.ListRequest{Permission: c.Permission, ResourceType: c.ResourceType, OrganizationID: c.Organization}
+	if c.Parent != "" {
+		p, err := resource(c.Parent, org)
+		if err != nil {
+			return err
+		}
+		req.Parent = &p
+	}
+	var got []string
+	for {
+		page, _, err := r.svc.ListResources(ctx, sub, req, authz.Consistency{})
+		if err != nil {
+			return err
+		}
+		got = append(got, page.IDs...)
+		if !page.HasMore || len(page.IDs) == 0 {
+			break
+		}
+		req.After = page.IDs[len(page.IDs)-1]
+	}
+	return r.sameSet(c.Want, got)
+}
+
+func (r *runner) listMemberships(ctx context.Context, c ListMembersCase) error {
+	res, err := resource(c.Resource, c.Organization)
+	if err != nil {
+		return err
+	}
+	req := authz.MembersRequest{Permission: c.Permission, Resource: res}
+	var got []string
+	for {
+		page, _, err := r.svc.ListMemberships(ctx, req, authz.Consistency{})
+		if err != nil {
+			return err
+		}
+		got = append(got, page.IDs...)
+		if !page.HasMore || len(page.IDs) == 0 {
+			break
+		}
+		req.After = page.IDs[len(page.IDs)-1]
+	}
+	return r.sameSet(c.Want, got)
+}
+
+func (r *runner) effectivePermissions(ctx context.Context, c PermissionsCase) error {
+	sub, org, err := r.subject(c.Subject)
+	if err != nil {
+		return err
+	}
+	res, err := resource(c.Resource, cmp.Or(c.Organization, org))
+	if err != nil {
+		return err
+	}
+	p, _, err := r.svc.EffectivePermissions(ctx, sub, res, authz.Consistency{})
+	if err != nil {
+		return err
+	}
+	return r.sameSet(c.Want, p.Permissions)
+}
+
+// sameSet compares want and got as sets, resource ids shown (and
+// accepted) as type:external_id, and describes the difference.
+func (r *runner) sameSet(want, got []string) error {
+	norm := func(ids []string) []string {
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = cmp.Or(r.byID[id], id)
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	w, g := norm(want), norm(got)
+	var missing, extra []string
+	for _, x := range w {
+		if _, found := slices.BinarySearch(g, x); !found {
+			missing = append(missing, x)
+		}
+	}
+	for _, x := range g {
+		if _, found := slices.BinarySearch(w, x); !found {
+			extra = append(extra, x)
+		}
+	}
+	if len(missing) == 0 && len(extra) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "got %v, want %v", g, w)
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, "\n  - missing: %s", strings.Join(missing, ", "))
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(&b, "\n  + unexpected: %s", strings.Join(extra, ", "))
+	}
+	return errors.New(b.String())
+}
+
+// Report writes one line per assertion (ok or FAIL with what was wrong)
+// and a summary, and returns how many failed.
+func Report(w io.Writer, file string, results []Result) (failed int) {
+	for _, res := range results {
+		if res.Failure == "" {
+			fmt.Fprintf(w, "ok    %s: %s\n", res.Test, res.Assertion)
+			continue
+		}
+		failed++
+		fmt.Fprintf(w, "FAIL  %s: %s\n      %s\n", res.Test, res.Assertion, strings.ReplaceAll(res.Failure, "\n", "\n      "))
+	}
+	fmt.Fprintf(w, "%s: %d of %d assertions passed\n", file, len(results)-failed, len(results))
+	return failed
+}
