@@ -110,12 +110,8 @@ entity id. It follows new events until interrupted, resuming by itself
 after a dropped connection.`
 
 func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "tail" {
-		_, _ = io.WriteString(stderr, eventsSynopsis+"\n")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return flag.ErrHelp
-		}
-		return errors.New("events: the subcommand is tail")
+	if err := subcommand(args, "events", "tail", eventsSynopsis, stderr); err != nil {
+		return err
 	}
 	var cfg events.TailConfig
 	var kinds string

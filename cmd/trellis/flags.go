@@ -93,6 +93,19 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// subcommand checks that args start with sub, the one subcommand of cmd;
+// otherwise it prints synopsis, and answers --help with flag.ErrHelp.
+func subcommand(args []string, cmd, sub, synopsis string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == sub {
+		return nil
+	}
+	_, _ = io.WriteString(stderr, synopsis+"\n")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		return flag.ErrHelp
+	}
+	return fmt.Errorf("%s: the subcommand is %s", cmd, sub)
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 

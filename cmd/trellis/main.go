@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"bundle":   {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
 	"edge":     {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
 	"events":   {"print the change stream of a server, one line an event (events tail)", runEvents},
+	"token":    {"print a session token minted by a --dev server for a membership of its data (token mint)", runToken},
 	"validate": {"check data files offline: every problem, with its line (validate FILE...)", runValidate},
 	"test":     {"run model test files: assertions about a data file's decisions (test FILE...)", runTest},
 	"bench":    {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/devmode"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/metrics"
@@ -121,6 +123,10 @@ type service struct {
 	handler http.Handler
 	engine  *engine.Engine
 	signer  *token.Signer // --dev only
+	// data returns the data being served and source names it (--dev).
+	data    func(ctx context.Context) (*model.Dataset, error)
+	source  string
+	authz   *authz.Service
 	apiKeys []string
 	metrics *metrics.Metrics
 	cleanup func()
@@ -139,6 +145,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 			return nil, err
 		}
 		eng, svc.cleanup = pg.engine, pg.stop
+		svc.data, svc.source = pg.store.Snapshot, "the data in PostgreSQL"
 	} else {
 		ds := datafile.Demo()
 		if c.DataFile != "" {
@@ -157,6 +164,11 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 			quarantined = append(quarantined, q.Organization)
 		}
 		done := progress(log, "building the decision store", "resources", len(ds.Resources), "assignments", len(ds.Assignments))
+		svc.data = func(context.Context) (*model.Dataset, error) { return ds, nil }
+		svc.source = "the embedded demo data"
+		if c.DataFile != "" {
+			svc.source = "the data file " + c.DataFile
+		}
 		eng, err = loadEngine(ctx, ds)
 		done()
 		if err != nil {
@@ -241,8 +253,9 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		svc.cleanup()
 		return nil, err
 	}
+	svc.authz = as
 	if svc.signer != nil {
-		svc.handler = withDevJWKS(svc.handler, svc.signer)
+		svc.handler = devmode.Handler(svc.handler, svc.devConfig())
 	}
 	if pg != nil {
 		if svc.handler, err = withAdmin(svc.handler, pg.store, as.Acknowledged, svc.apiKeys, log); err != nil {
@@ -317,16 +330,8 @@ func loadEngine(ctx context.Context, ds *model.Dataset) (*engine.Engine, error) 
 	return eng, eng.LoadDataset(ctx, ds)
 }
 
-// withDevJWKS also serves the dev key's JWKS, so --dev tokens can be
-// verified by other tools.
-func withDevJWKS(next http.Handler, s *token.Signer) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", next)
-	mux.HandleFunc("GET /dev/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(s.JWKS())
-	})
-	return mux
+func (svc *service) devConfig() devmode.Config {
+	return devmode.Config{Signer: svc.signer, Issuer: devIssuer, APIKeys: svc.apiKeys, Data: svc.data}
 }
 
 func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
@@ -351,7 +356,11 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 			return nil
 		}
 		// Printed once serving, so the commands work as soon as they appear.
-		return printDevHelp(stdout, "http://"+addr, svc.signer, svc.apiKeys[0])
+		examples, err := svc.devConfig().Examples(ctx, svc.authz, 12*time.Hour)
+		if err != nil {
+			return fmt.Errorf("--dev: example requests: %w", err)
+		}
+		return devmode.PrintHelp(stdout, "http://"+addr, svc.source, svc.apiKeys[0], examples)
 	}, background...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -361,22 +362,47 @@ func TestServeJWKSFile(t *testing.T) {
 	}
 }
 
-// TestDevCurlCommands runs `trellis serve --dev` and replays the printed
-// curl commands, as a newcomer pasting them would.
+// TestDevCurlCommands runs `trellis serve --dev`, on the demo and on a
+// data file of its own, and replays the printed curl commands, as a
+// newcomer pasting them would; then mints a token with the printed
+// command.
 func TestDevCurlCommands(t *testing.T) {
+	mine := filepath.Join("..", "..", "internal", "devmode", "testdata", "mine.yaml")
+	for name, tc := range map[string]struct {
+		args   []string
+		source string
+		member string
+	}{
+		"demo":      {nil, "the embedded demo data", "om_bob"},
+		"data file": {[]string{"--data", mine}, "the data file " + mine, "om_ben"},
+	} {
+		t.Run(name, func(t *testing.T) { testDevCurlCommands(t, tc.args, tc.source, tc.member) })
+	}
+}
+
+func testDevCurlCommands(t *testing.T, args []string, source, member string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--dev", "--addr", "127.0.0.1:0"}, pw, io.Discard)
+		done <- run(ctx, append([]string{"serve", "--dev", "--addr", "127.0.0.1:0"}, args...), pw, io.Discard)
 		pw.Close()
 	}()
 	curl := regexp.MustCompile(`^curl -s (\S+)(?: -H 'Authorization: Bearer (\S+)')? -d '(.*)'$`)
+	mintCmd := regexp.MustCompile(`^  trellis token mint --server (\S+) --api-key (\S+) --membership`)
 	var answers []map[string]any
+	var server, key string
+	sawSource := false
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(nil, 1<<20)
 	for len(answers) < 5 && sc.Scan() {
+		if strings.Contains(sc.Text(), "development mode") {
+			sawSource = strings.HasSuffix(sc.Text(), " with "+source+".")
+		}
+		if m := mintCmd.FindStringSubmatch(sc.Text()); m != nil {
+			server, key = m[1], m[2]
+		}
 		m := curl.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
@@ -389,6 +415,9 @@ func TestDevCurlCommands(t *testing.T) {
 		answers = append(answers, got)
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if !sawSource {
+		t.Errorf("the banner does not name %s", source)
+	}
 	if len(answers) != 5 {
 		t.Fatalf("got %d curl commands, want 5", len(answers))
 	}
@@ -401,6 +430,22 @@ func TestDevCurlCommands(t *testing.T) {
 	}
 	if answers[0]["decided_by"] != "token" || answers[1]["decided_by"] != "assignment" {
 		t.Errorf("decided_by: %v, %v", answers[0]["decided_by"], answers[1]["decided_by"])
+	}
+
+	// The printed mint command gives a token the server accepts.
+	var out bytes.Buffer
+	if err := run(ctx, []string{"token", "mint", "--server", server, "--api-key", key, "--membership", member, "--ttl", "5m"}, &out, io.Discard); err != nil {
+		t.Fatalf("token mint: %v", err)
+	}
+	tok := strings.TrimSpace(out.String())
+	if strings.Count(tok, ".") != 2 || strings.Contains(tok, "\n") {
+		t.Fatalf("token mint printed %q, want just a JWT", out.String())
+	}
+	if _, got := post(t, server, "/v1/effective-permissions", "", fmt.Sprintf(`{"token": %q, "resource": {"type": "organization", "external_id": %q}}`, tok, map[string]string{"om_bob": "org_acme", "om_ben": "org_x"}[member])); len(got["permissions"].([]any)) == 0 {
+		t.Errorf("the minted token has no permissions on its organization: %v", got)
+	}
+	if err := run(ctx, []string{"token", "mint", "--server", server, "--api-key", key, "--membership", "om_nobody"}, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "not in the data") {
+		t.Errorf("mint for an unknown membership: %v", err)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -453,4 +498,34 @@ func contains(xs []any, s string) bool {
 		}
 	}
 	return false
+}
+
+// devToken describes a token --dev mints for a demo membership. The claims
+// mirror what AuthKit puts in a session token for that membership's
+// organization role, plus the organization_membership_id template claim.
+type devToken struct {
+	Membership, Organization, User, Role string
+	Permissions                          []string
+}
+
+// The demo's org-member role grants org:view and workspace:view.
+var (
+	bobToken   = devToken{"om_bob", "org_acme", "user_bob", "org-member", []string{"org:view", "workspace:view"}}
+	carolToken = devToken{"om_carol", "org_acme", "user_carol", "org-member", []string{"org:view", "workspace:view"}}
+)
+
+func (d devToken) mint(s *token.Signer, ttl time.Duration) (string, error) {
+	now := time.Now()
+	return s.Sign(map[string]any{
+		"iss":                        devIssuer,
+		"sub":                        d.User,
+		"sid":                        "session_dev_" + d.User,
+		"org_id":                     d.Organization,
+		"role":                       d.Role,
+		"roles":                      []string{d.Role},
+		"permissions":                d.Permissions,
+		"organization_membership_id": d.Membership,
+		"iat":                        now.Unix(),
+		"exp":                        now.Add(ttl).Unix(),
+	})
 }

@@ -266,7 +266,7 @@ func newRunner(ctx context.Context, f *File, ds *model.Dataset) (*runner, error)
 	for name, spec := range f.Tokens {
 		claims := map[string]any{}
 		if spec.Membership != "" {
-			if claims, err = Claims(ds, spec.Membership); err != nil {
+			if claims, err = token.AuthKitClaims(ds, spec.Membership); err != nil {
 				r.close()
 				return nil, fmt.Errorf("token %s: %w", name, err)
 			}
@@ -285,47 +285,6 @@ func newRunner(ctx context.Context, f *File, ds *model.Dataset) (*runner, error)
 }
 
 func (r *runner) close() { r.cleanup() }
-
-// Claims returns the session token claims AuthKit issues for membership om
-// of ds: sub, org_id, organization_membership_id, role (the highest-priority
-// organization role, the first in ds.Roles order), roles, and permissions
-// (the union of the roles', sorted).
-func Claims(ds *model.Dataset, om string) (map[string]any, error) {
-	i := slices.IndexFunc(ds.Memberships, func(m model.Membership) bool { return m.ID == om })
-	if i < 0 {
-		return nil, fmt.Errorf("membership %q is not in the data", om)
-	}
-	m := ds.Memberships[i]
-	var roles, perms []string
-	for _, r := range ds.Roles { // priority order
-		held := slices.Contains(m.RoleSlugs, r.Slug) && (r.OrganizationID == "" || r.OrganizationID == m.OrganizationID)
-		if !held {
-			continue
-		}
-		roles = append(roles, r.Slug)
-		for _, p := range r.Permissions {
-			if !slices.Contains(perms, p) {
-				perms = append(perms, p)
-			}
-		}
-	}
-	slices.Sort(perms)
-	claims := map[string]any{
-		"sub": m.UserID, "org_id": m.OrganizationID, "organization_membership_id": m.ID,
-		"roles": nonNil(roles), "permissions": nonNil(perms),
-	}
-	if len(roles) > 0 {
-		claims["role"] = roles[0]
-	}
-	return claims, nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
 
 // subject resolves a Subject to the service's, and the organization its
 // resources default to.
@@ -394,17 +353,13 @@ func (r *runner) listResources(ctx context.Context, c ListResourcesCase) error {
 		}
 		req.Parent = &p
 	}
-	var got []string
-	for {
+	got, err := every(func(after string) (authz.Page, error) {
+		req.After = after
 		page, _, err := r.svc.ListResources(ctx, sub, req, authz.Consistency{})
-		if err != nil {
-			return err
-		}
-		got = append(got, page.IDs...)
-		if !page.HasMore || len(page.IDs) == 0 {
-			break
-		}
-		req.After = page.IDs[len(page.IDs)-1]
+		return page, err
+	})
+	if err != nil {
+		return err
 	}
 	return r.sameSet(c.Want, got)
 }
@@ -415,19 +370,33 @@ func (r *runner) listMemberships(ctx context.Context, c ListMembersCase) error {
 		return err
 	}
 	req := authz.MembersRequest{Permission: c.Permission, Resource: res}
-	var got []string
-	for {
+	got, err := every(func(after string) (authz.Page, error) {
+		req.After = after
 		page, _, err := r.svc.ListMemberships(ctx, req, authz.Consistency{})
-		if err != nil {
-			return err
-		}
-		got = append(got, page.IDs...)
-		if !page.HasMore || len(page.IDs) == 0 {
-			break
-		}
-		req.After = page.IDs[len(page.IDs)-1]
+		return page, err
+	})
+	if err != nil {
+		return err
 	}
 	return r.sameSet(c.Want, got)
+}
+
+// every returns the ids of every page of a list, asking for each page
+// after the last id of the one before.
+func every(page func(after string) (authz.Page, error)) ([]string, error) {
+	var ids []string
+	after := ""
+	for {
+		p, err := page(after)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, p.IDs...)
+		if !p.HasMore || len(p.IDs) == 0 {
+			return ids, nil
+		}
+		after = p.IDs[len(p.IDs)-1]
+	}
 }
 
 func (r *runner) effectivePermissions(ctx context.Context, c PermissionsCase) error {
