@@ -165,6 +165,10 @@ type Consistency struct {
 type Check struct {
 	Permission string      `json:"permission"`
 	Resource   ResourceRef `json:"resource"`
+	// Explain asks an allow by assignment for the path from the role's
+	// resource down to the one checked (reason.path). Single checks only;
+	// such answers bypass the decision cache.
+	Explain bool `json:"explain,omitempty"`
 }
 
 // Decision is the policy's answer to one check.
@@ -236,7 +240,7 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	var buf [256]byte
 	var key []byte
 	var rev int64
-	if s.cache != nil {
+	if s.cache != nil && !c.Explain {
 		key, rev = appendCheckKey(buf[:0], v, c), s.cfg.Engine.Revision()
 	}
 	if e, ok := s.cache.get(s.gens, rev, key); ok {
@@ -251,6 +255,9 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	in := v.input()
 	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(c.Permission))
 	in.Insert(ast.InternedTerm("resource"), c.Resource.term())
+	if c.Explain {
+		in.Insert(ast.InternedTerm("explain"), ast.BooleanTerm(true))
+	}
 	var d Decision
 	ans, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
 	if err != nil {
@@ -280,6 +287,9 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 		return nil, Answer{}, err
 	}
 	for i, c := range checks {
+		if c.Explain {
+			return nil, Answer{}, invalid(fmt.Sprintf("checks[%d].explain", i), "explain is for single checks (POST /v1/check)")
+		}
 		if err := validCheck(c); err != nil {
 			var bad *InvalidError
 			if errors.As(err, &bad) {

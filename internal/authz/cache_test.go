@@ -210,3 +210,30 @@ func TestDecisionCacheNeedsGenerations(t *testing.T) {
 
 // revisionOnly hides fakeEngine's Generations and Owners.
 type revisionOnly struct{ authz.Evaluator }
+
+// TestExplainBypassesTheCache: an explained check names the grant's path
+// and is neither served from nor stored in the cache, so plain answers
+// never carry a path and explained ones always do.
+func TestExplainBypassesTheCache(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t, authz.Config{Engine: demoEngine(t), Tokens: fakeVerifier{claims: bobClaims}, DecisionCacheSize: 100})
+	plain := authz.Check{Permission: "project:edit", Resource: authz.ResourceRef{Type: "project", ExternalID: "api"}}
+	explained := plain
+	explained.Explain = true
+	for i, c := range []authz.Check{plain, explained, plain, explained} {
+		d, _, err := s.Check(ctx, tok, c, authz.Consistency{})
+		if err != nil || !d.Allowed {
+			t.Fatalf("check %d: %+v %v", i, d, err)
+		}
+		path, has := d.Reason["path"].([]any)
+		if has != c.Explain {
+			t.Fatalf("check %d (explain %t): reason %v", i, c.Explain, d.Reason)
+		}
+		if has && (len(path) != 2 || path[0].(map[string]any)["external_id"] != "acme-eng" || path[1].(map[string]any)["external_id"] != "api") {
+			t.Fatalf("path %v, want acme-eng then api", path)
+		}
+	}
+	if _, _, err := s.CheckBatch(ctx, tok, []authz.Check{explained}, authz.Consistency{}); err == nil || !strings.Contains(err.Error(), "checks[0].explain") {
+		t.Errorf("an explained check in a batch: %v", err)
+	}
+}

@@ -146,6 +146,7 @@ type checkRequest struct {
 	subjectFields
 	Permission  string            `json:"permission"`
 	Resource    authz.ResourceRef `json:"resource"`
+	Explain     bool              `json:"explain"`
 	Consistency authz.Consistency `json:"consistency"`
 }
 
@@ -164,7 +165,7 @@ func (s *server) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	d, ans, err := s.cfg.Service.Check(r.Context(), sub, authz.Check{Permission: req.Permission, Resource: req.Resource}, req.Consistency)
+	d, ans, err := s.cfg.Service.Check(r.Context(), sub, authz.Check{Permission: req.Permission, Resource: req.Resource, Explain: req.Explain}, req.Consistency)
 	s.observe(EntrypointCheck, start, err, d)
 	if err != nil {
 		s.fail(w, r, err)

@@ -150,7 +150,7 @@ decide_on(perm, rid, org, anc) := {
 } if {
 	token.org_id == org
 	perm in token.permissions
-} else := granted(perm, anc[i], key, ps[j]) if {
+} else := granted(perm, anc, i, key, ps[j]) if {
 	om := usable_membership(org)
 	ps := principals(om, org)
 	[i, j, key] := nearest_grant(ps, perm, anc)
@@ -211,9 +211,11 @@ nearest_grant(ps, perm, anc) := min([[i, j, key] |
 	data.trellis_data.roles[key].permissions[perm]
 ])
 
-# granted is the allow of role key on rid for perm, assigned to principal
-# p: the subject's membership, or a group, which the reason then names.
-granted(perm, rid, key, p) := {
+# granted is the allow of role key on anc[i] for perm, assigned to
+# principal p: the subject's membership, or a group, which the reason then
+# names. With input.explain, the reason also has the path from the role's
+# resource down to the one checked (anc[0]).
+granted(perm, anc, i, key, p) := {
 	"allowed": true,
 	"decided_by": "assignment",
 	"reason": object.union(
@@ -223,13 +225,25 @@ granted(perm, rid, key, p) := {
 			"resource": {"id": rid, "type": typ, "external_id": ext, "organization_id": org},
 			"message": concat("", ["role ", role, " on ", typ, ":", ext, via, " grants ", perm]),
 		},
-		group,
+		object.union(group, explained_path(anc, i)),
 	),
 } if {
+	rid := anc[i]
 	role := data.trellis_data.roles[key].slug
 	[org, typ, ext, _] := data.trellis_data.resources[rid]
 	[via, group] := via_group(p)
 }
+
+# explained_path(anc, i) is {"path": [...]} when the request asks to
+# explain: the resources anc[i] (the grant's) down to anc[0] (the one
+# checked), each {id, type, external_id}; else {}.
+explained_path(anc, i) := {"path": [r |
+	some k in numbers.range(i, 0)
+	[_, typ, ext, _] := data.trellis_data.resources[anc[k]]
+	r := {"id": anc[k], "type": typ, "external_id": ext}
+]} if {
+	input.explain == true
+} else := {}
 
 # via_group(p) is [the explanation's words, the reason's group field] for
 # a grant to principal p: nothing for the membership itself.

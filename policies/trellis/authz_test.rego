@@ -542,3 +542,20 @@ test_claims_are_ignored_unless_the_host_verifies_tokens[name] if {
 		with input as {"token": forged, "permission": "project:edit", "organization_id": "org_acme"}
 	listed.ids == []
 }
+
+# With explain, an allow by assignment names the path from the role's
+# resource down to the one checked; without, it does not.
+test_explain_names_the_path if {
+	got := trellis.check with data.trellis_host as host with data.trellis_data as fixture with input as {"token": acme_token("om_alice", []), "permission": "project:edit", "resource": {"id": prj_api}, "explain": true}
+	got.reason.path == [
+		{"id": ws_eng, "type": "workspace", "external_id": "eng"},
+		{"id": prj_api, "type": "project", "external_id": "api"},
+	]
+	plain := trellis.check with data.trellis_host as host with data.trellis_data as fixture with input as {"token": acme_token("om_alice", []), "permission": "project:edit", "resource": {"id": prj_api}}
+	not plain.reason.path
+}
+
+test_explain_on_the_resource_itself if {
+	got := trellis.check with data.trellis_host as host with data.trellis_data as fixture with input as {"token": acme_token("om_alice", []), "permission": "workspace:view", "resource": {"id": ws_eng}, "explain": true}
+	got.reason.path == [{"id": ws_eng, "type": "workspace", "external_id": "eng"}]
+}
