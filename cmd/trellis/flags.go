@@ -44,31 +44,40 @@ func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 // given on the command line from its environment variable. Values are
 // validated by the caller.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	pos, err := parseFlags(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = fmt.Errorf("unexpected argument %q (see trellis %s --help)", pos[0], fs.Name())
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see trellis %s --help)", fs.Arg(0), fs.Name())
-	}
-	return nil
+	return err
 }
 
 // parseFiles is parse for a command of flags then one or more files.
 func parseFiles(fs *flag.FlagSet, args []string) ([]string, error) {
-	if err := parseFlags(fs, args); err != nil {
-		return nil, err
+	files, err := parseFlags(fs, args)
+	if err == nil && len(files) == 0 {
+		err = fmt.Errorf("give one or more files: trellis %s FILE...", fs.Name())
 	}
-	if fs.NArg() == 0 {
-		return nil, fmt.Errorf("give one or more files: trellis %s FILE...", fs.Name())
-	}
-	return fs.Args(), nil
+	return files, err
 }
 
-// parseFlags parses args and fills the flags not given from the
-// environment.
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+// parseFlags parses args, flags and positional arguments in any order
+// ("--" ends the flags), fills the flags not given from the environment,
+// and returns the positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -90,7 +99,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			err = fmt.Errorf("%s=%q: %w", envName(f.Name), val, e)
 		}
 	})
-	return err
+	return pos, err
 }
 
 // subcommand checks that args start with sub, the one subcommand of cmd;

@@ -23,17 +23,21 @@ type command struct {
 
 // commands lists the subcommands; each lives in its own file.
 var commands = map[string]command{
-	"migrate":  {"apply (up) or list (status) the PostgreSQL schema migrations", runMigrate},
-	"load":     {"import a data file (default: the demo) into PostgreSQL", runLoad},
-	"schema":   {"declare resource types, permissions and roles in PostgreSQL (schema apply FILE [--prune])", runSchema},
-	"serve":    {"answer decision queries over HTTP (embedded demo data by default)", runServe},
-	"bundle":   {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
-	"edge":     {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
-	"events":   {"print the change stream of a server, one line an event (events tail)", runEvents},
-	"token":    {"print a session token minted by a --dev server for a membership of its data (token mint)", runToken},
-	"validate": {"check data files offline: every problem, with its line (validate FILE...)", runValidate},
-	"test":     {"run model test files: assertions about a data file's decisions (test FILE...)", runTest},
-	"bench":    {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},
+	"migrate":     {"apply (up) or list (status) the PostgreSQL schema migrations", runMigrate},
+	"load":        {"import a data file (default: the demo) into PostgreSQL", runLoad},
+	"schema":      {"declare resource types, permissions and roles in PostgreSQL (schema apply FILE [--prune])", runSchema},
+	"serve":       {"answer decision queries over HTTP (embedded demo data by default)", runServe},
+	"bundle":      {"build a signed OPA bundle of policies and data (bundle build --out FILE)", runBundle},
+	"edge":        {"answer decisions offline from bundles pulled from a Trellis server", runEdge},
+	"events":      {"print the change stream of a server, one line an event (events tail)", runEvents},
+	"token":       {"print a session token minted by a --dev server for a membership of its data (token mint)", runToken},
+	"check":       {"ask a running server whether a subject may (check PERMISSION RESOURCE); exits 0 allowed, 1 denied, 2 error", runCheck},
+	"explain":     {"show why a subject may or may not: the grant's path, or the denial's cause (explain PERMISSION RESOURCE)", runExplain},
+	"list":        {"list what a permission reaches on a running server (list resources PERMISSION, list memberships PERMISSION RESOURCE)", runList},
+	"permissions": {"print a subject's effective permissions on a resource (permissions RESOURCE)", runPermissions},
+	"validate":    {"check data files offline: every problem, with its line (validate FILE...)", runValidate},
+	"test":        {"run model test files: assertions about a data file's decisions (test FILE...)", runTest},
+	"bench":       {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},
 }
 
 func usage(w io.Writer) {
@@ -53,8 +57,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	var exit *exitError
 	switch {
 	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &exit):
+		if exit.err != nil {
+			fmt.Fprintln(os.Stderr, "trellis:", exit.err)
+		}
+		os.Exit(exit.code)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "trellis:", err)
 		os.Exit(1)
