@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -12,6 +14,7 @@ import (
 // `trellis edge` share.
 type decisionFlags struct {
 	APIKeys       stringList
+	APIKeyFile    string
 	RequireAPIKey bool
 	MaxBatch      int
 	MaxWait       time.Duration
@@ -20,7 +23,8 @@ type decisionFlags struct {
 }
 
 func (d *decisionFlags) register(fs *flag.FlagSet) {
-	fs.Var(&d.APIKeys, "api-key", "API key accepted as 'Authorization: Bearer <key>' (repeatable; the variable is comma-separated)")
+	fs.Var(&d.APIKeys, "api-key", fmt.Sprintf("API key accepted as 'Authorization: Bearer <key>', at least %d characters (repeatable; the variable is comma-separated)", minAPIKeyLen))
+	fs.StringVar(&d.APIKeyFile, "api-key-file", "", "file of API keys, one a line (blank lines and # comments ignored), added to --api-key: keeps keys off the command line")
 	fs.BoolVar(&d.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
 	fs.IntVar(&d.MaxBatch, "max-batch", 1000, "most checks in one batch request")
 	fs.DurationVar(&d.MaxWait, "max-wait", 5*time.Second, "longest a request waits for the revision it asks for")
@@ -28,8 +32,28 @@ func (d *decisionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.LogLevel, "log-level", "info", "debug, info, warn or error")
 }
 
-// validate reports the first setting that cannot work.
-func (d decisionFlags) validate() error {
+// minAPIKeyLen is the shortest API key accepted: a key is a password.
+const minAPIKeyLen = 16
+
+// validate reports the first setting that cannot work. It reads
+// --api-key-file into APIKeys.
+func (d *decisionFlags) validate() error {
+	if d.APIKeyFile != "" {
+		raw, err := os.ReadFile(d.APIKeyFile)
+		if err != nil {
+			return fmt.Errorf("--api-key-file: %w", err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				d.APIKeys = append(d.APIKeys, line)
+			}
+		}
+	}
+	for i, k := range d.APIKeys {
+		if n := len(k); n < minAPIKeyLen {
+			return fmt.Errorf("API key #%d has %d characters: use at least %d, e.g. openssl rand -hex 16", i+1, n, minAPIKeyLen)
+		}
+	}
 	var lvl slog.Level
 	switch {
 	case d.MaxBatch <= 0:

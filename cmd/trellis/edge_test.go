@@ -182,7 +182,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Config{Service: as, APIKeys: []string{"api-key"}, Logger: log})
+	api, err := httpapi.New(httpapi.Config{Service: as, APIKeys: []string{"edge-api-key-0123456789"}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func (w *edgeWorld) startEdge(ctx context.Context, url string) string {
 		"--addr", "127.0.0.1:0", "--bundle-url", url, "--bundle-token", edgeBundleKey,
 		"--verification-key", w.pubKeyFile, "--verification-key-id", "trellis",
 		"--persist-dir", w.persistDir, "--long-poll", "1s", "--poll-interval", "200ms",
-		"--jwks-file", w.jwksFile, "--issuer", testIssuer, "--api-key", "api-key",
+		"--jwks-file", w.jwksFile, "--issuer", testIssuer, "--api-key", "edge-api-key-0123456789",
 	}, io.Discard)
 	if err != nil {
 		w.t.Fatal(err)

@@ -26,7 +26,7 @@ func TestServeEventsMatchEntities(t *testing.T) {
 	if err := run(ctx, []string{"schema", "apply", writeFile(t, t.TempDir(), "schema.yaml", []byte(testSchema)), "--database-url", dsn}, &out, &out); err != nil {
 		t.Fatalf("schema apply: %v\n%s", err, out.String())
 	}
-	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "k1", "--default-role", "member", "--poll-interval", "50ms"))
+	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "test-api-key-1-0123456789", "--default-role", "member", "--poll-interval", "50ms"))
 
 	type write struct {
 		method, path string
@@ -54,7 +54,7 @@ func TestServeEventsMatchEntities(t *testing.T) {
 	}
 	for i, step := range steps {
 		w := step()
-		status, got := call(t, w.method, url+w.path, "k1", w.body)
+		status, got := call(t, w.method, url+w.path, "test-api-key-1-0123456789", w.body)
 		if status != http.StatusOK && status != http.StatusCreated {
 			t.Fatalf("step %d %s %s: %d %v", i, w.method, w.path, status, got)
 		}
@@ -72,8 +72,8 @@ func TestServeEventsMatchEntities(t *testing.T) {
 				getPath = w.get + "workspace:view"
 			}
 		}
-		_, entity := call(t, "GET", url+getPath, "k1", nil)
-		status, page := call(t, "GET", url+"/events?order=desc&limit=1", "k1", nil)
+		_, entity := call(t, "GET", url+getPath, "test-api-key-1-0123456789", nil)
+		status, page := call(t, "GET", url+"/events?order=desc&limit=1", "test-api-key-1-0123456789", nil)
 		if status != http.StatusOK {
 			t.Fatalf("GET /events: %d %v", status, page)
 		}
@@ -90,7 +90,7 @@ func TestServeEventsMatchEntities(t *testing.T) {
 	}
 	// The membership was created with the default role in one request:
 	// one event carrying it.
-	_, page := call(t, "GET", url+"/events?events=organization_membership.created,organization_membership.updated", "k1", nil)
+	_, page := call(t, "GET", url+"/events?events=organization_membership.created,organization_membership.updated", "test-api-key-1-0123456789", nil)
 	if n := len(page["data"].([]any)); n != 1 {
 		t.Errorf("%d membership events for one create, want 1", n)
 	}
@@ -98,9 +98,9 @@ func TestServeEventsMatchEntities(t *testing.T) {
 
 // TestEventsWithoutDatabase: a data file has no change stream.
 func TestEventsWithoutDatabase(t *testing.T) {
-	url := startService(t, testConfig(t, "--api-key", "k1"))
+	url := startService(t, testConfig(t, "--api-key", "test-api-key-1-0123456789"))
 	for _, path := range []string{"/events", "/webhook_endpoints", "/v1/watch"} {
-		status, body := call(t, "GET", url+path, "k1", nil)
+		status, body := call(t, "GET", url+path, "test-api-key-1-0123456789", nil)
 		if status != http.StatusNotImplemented || body["code"] != "no_database" {
 			t.Errorf("%s: %d %v, want 501 no_database", path, status, body)
 		}
@@ -117,10 +117,10 @@ func TestEventsNodeSDK(t *testing.T) {
 	dir := sdktest.Dir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	url := startService(t, testConfig(t, "--database-url", pgtest.URL(t), "--api-key", "k1", "--poll-interval", "50ms"))
+	url := startService(t, testConfig(t, "--database-url", pgtest.URL(t), "--api-key", "test-api-key-1-0123456789", "--poll-interval", "50ms"))
 	node := exec.CommandContext(ctx, "node", "events.mjs")
 	node.Dir = dir
-	node.Env = append(os.Environ(), "TRELLIS_URL="+url, "TRELLIS_API_KEY=k1", "NODE_NO_WARNINGS=1")
+	node.Env = append(os.Environ(), "TRELLIS_URL="+url, "TRELLIS_API_KEY=test-api-key-1-0123456789", "NODE_NO_WARNINGS=1")
 	out, err := node.CombinedOutput()
 	if err != nil {
 		t.Fatalf("node events.mjs: %v\n%s", err, out)

@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
@@ -187,24 +185,6 @@ func withAdmin(next http.Handler, w postgres.Writer, acked func(int64), apiKeys 
 	return mux, nil
 }
 
-// apiKeyCheck accepts "Authorization: Bearer <key>" for any of keys,
-// comparing digests in constant time (the rule of package httpapi). With no
-// keys configured, nothing is accepted.
-func apiKeyCheck(keys []string) func(*http.Request) bool {
-	hashes := make([][32]byte, len(keys))
-	for i, k := range keys {
-		hashes[i] = sha256.Sum256([]byte(k))
-	}
-	return func(r *http.Request) bool {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
-			return false
-		}
-		got := sha256.Sum256([]byte(key))
-		match := 0
-		for _, want := range hashes {
-			match |= subtle.ConstantTimeCompare(got[:], want[:])
-		}
-		return match == 1
-	}
-}
+// apiKeyCheck accepts "Authorization: Bearer <key>" for any of keys (the
+// rule of package apikey). With no keys configured, nothing is accepted.
+func apiKeyCheck(keys []string) func(*http.Request) bool { return apikey.New(keys).Valid }

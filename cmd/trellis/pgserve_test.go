@@ -41,7 +41,7 @@ func TestServePostgres(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 
-	url := startService(t, testConfig(t, "--api-key", "k", "--poll-interval", "50ms"))
+	url := startService(t, testConfig(t, "--api-key", "test-api-key-k-0123456789", "--poll-interval", "50ms"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(url + "/ready")
@@ -65,7 +65,7 @@ func TestServePostgres(t *testing.T) {
 
 	checkCarol := func(consistency map[string]any) bool {
 		t.Helper()
-		status, got := post(t, url, "/v1/check", "k", map[string]any{
+		status, got := post(t, url, "/v1/check", "test-api-key-k-0123456789", map[string]any{
 			"subject":     map[string]any{"organization_membership_id": "om_carol"},
 			"permission":  "project:edit",
 			"resource":    map[string]any{"id": "authz_resource_acme_web"},
@@ -83,7 +83,7 @@ func TestServePostgres(t *testing.T) {
 	if status != http.StatusUnauthorized {
 		t.Errorf("admin write without a key: %d %v", status, got)
 	}
-	status, got = post(t, url, "/v1/admin/changes", "k",
+	status, got = post(t, url, "/v1/admin/changes", "test-api-key-k-0123456789",
 		`{"changes":[{"op":"delete","assignment":{"id":"role_assignment_carol_acme_web"}}]}`)
 	if status != http.StatusOK {
 		t.Fatalf("admin write: %d %v", status, got)
@@ -91,7 +91,7 @@ func TestServePostgres(t *testing.T) {
 	if checkCarol(map[string]any{"at_least_revision": got["revision"]}) {
 		t.Error("at_least_revision: carol can still edit web")
 	}
-	status, got = post(t, url, "/v1/admin/changes", "k",
+	status, got = post(t, url, "/v1/admin/changes", "test-api-key-k-0123456789",
 		`{"changes":[{"op":"upsert","assignment":{"id":"role_assignment_carol_acme_web","membership_id":"om_carol","role":"project-editor","resource_id":"authz_resource_acme_web"}}]}`)
 	if status != http.StatusOK {
 		t.Fatalf("admin write: %d %v", status, got)
@@ -100,7 +100,7 @@ func TestServePostgres(t *testing.T) {
 	if !checkCarol(map[string]any{"fully_consistent": true}) {
 		t.Error("fully_consistent: carol cannot edit web after the assignment came back")
 	}
-	status, got = post(t, url, "/v1/admin/changes", "k",
+	status, got = post(t, url, "/v1/admin/changes", "test-api-key-k-0123456789",
 		`{"changes":[{"op":"upsert","resource":{"id":"authz_resource_x","organization_id":"org_acme","type":"project","external_id":"x","name":"X"}}]}`)
 	if status != http.StatusUnprocessableEntity || got["code"] != "parent_type_not_allowed" {
 		t.Errorf("invalid write: %d %v", status, got)
@@ -111,7 +111,7 @@ func TestServePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Authorization", "Bearer test-api-key-k-0123456789")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func TestServePostgresQuarantine(t *testing.T) {
 	// Engineering under its own project Web app: a cycle in org_acme.
 	setParent(t, db, "authz_resource_acme_eng", "authz_resource_acme_web", false)
 
-	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "k", "--poll-interval", "50ms"))
+	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "test-api-key-k-0123456789", "--poll-interval", "50ms"))
 	ready(t, url, quarantinedAre("org_acme"))
 	deadline := time.Now().Add(5 * time.Second)
 	for metricValue(t, scrape(t, url), "trellis_quarantined_organizations") != 1 {
@@ -130,25 +130,25 @@ func TestServePostgresQuarantine(t *testing.T) {
 	}
 
 	down := []answer{
-		send(t, "POST", url+"/v1/check", "k", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api")),
-		send(t, "POST", url+"/v1/check", "k", map[string]any{"permission": "project:edit", "resource": map[string]any{"id": "authz_resource_acme_api"}, "subject": map[string]any{"organization_membership_id": "om_nobody"}}),
-		send(t, "POST", workosCheck(url, "om_bob"), "k", map[string]any{"permission_slug": "project:edit", "resource_id": "authz_resource_acme_api"}),
-		send(t, "GET", url+"/authorization/organization_memberships/om_bob/resources?permission_slug=project:edit&parent_resource_id=authz_resource_acme_eng", "k", nil),
-		send(t, "GET", url+"/bundles/orgs/org_acme.tar.gz", "k", nil),
+		send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api")),
+		send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", map[string]any{"permission": "project:edit", "resource": map[string]any{"id": "authz_resource_acme_api"}, "subject": map[string]any{"organization_membership_id": "om_nobody"}}),
+		send(t, "POST", workosCheck(url, "om_bob"), "test-api-key-k-0123456789", map[string]any{"permission_slug": "project:edit", "resource_id": "authz_resource_acme_api"}),
+		send(t, "GET", url+"/authorization/organization_memberships/om_bob/resources?permission_slug=project:edit&parent_resource_id=authz_resource_acme_eng", "test-api-key-k-0123456789", nil),
+		send(t, "GET", url+"/bundles/orgs/org_acme.tar.gz", "test-api-key-k-0123456789", nil),
 	}
 	for i, a := range down {
 		if a.status != http.StatusServiceUnavailable || a.body["code"] != "organization_unavailable" || a.retryAfter == "" {
 			t.Errorf("request %d about the quarantined organization: %d %v (Retry-After %q)", i, a.status, a.body, a.retryAfter)
 		}
 	}
-	if a := send(t, "POST", url+"/v1/check", "k", subjectCheck("om_erin", "project:view", "authz_resource_globex_lab")); a.status != http.StatusOK || a.body["allowed"] != true {
+	if a := send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", subjectCheck("om_erin", "project:view", "authz_resource_globex_lab")); a.status != http.StatusOK || a.body["allowed"] != true {
 		t.Errorf("native check in the other organization: %d %v", a.status, a.body)
 	}
-	if a := send(t, "POST", workosCheck(url, "om_erin"), "k", map[string]any{"permission_slug": "project:view", "resource_id": "authz_resource_globex_lab"}); a.status != http.StatusOK || a.body["authorized"] != true {
+	if a := send(t, "POST", workosCheck(url, "om_erin"), "test-api-key-k-0123456789", map[string]any{"permission_slug": "project:view", "resource_id": "authz_resource_globex_lab"}); a.status != http.StatusOK || a.body["authorized"] != true {
 		t.Errorf("WorkOS check in the other organization: %d %v", a.status, a.body)
 	}
 	req, _ := http.NewRequest(http.MethodGet, url+"/bundles/orgs/org_globex.tar.gz", nil)
-	req.Header.Set("Authorization", "Bearer k")
+	req.Header.Set("Authorization", "Bearer test-api-key-k-0123456789")
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("the other organization's bundle: %v %v", resp, err)
 	} else {
@@ -158,7 +158,7 @@ func TestServePostgresQuarantine(t *testing.T) {
 	// A valid change repairs it: Engineering back under the root.
 	setParent(t, db, "authz_resource_acme_eng", model.RootResourceID("org_acme"), true)
 	ready(t, url, quarantinedAre())
-	if a := send(t, "POST", url+"/v1/check", "k", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api")); a.status != http.StatusOK || a.body["allowed"] != true {
+	if a := send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api")); a.status != http.StatusOK || a.body["allowed"] != true {
 		t.Errorf("after the repair: %d %v", a.status, a.body)
 	}
 }
@@ -181,15 +181,15 @@ resources:
 	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	url := startService(t, testConfig(t, "--data", file, "--api-key", "k"))
+	url := startService(t, testConfig(t, "--data", file, "--api-key", "test-api-key-k-0123456789"))
 	ready(t, url, quarantinedAre("org_globex"))
 	if got := metricValue(t, scrape(t, url), "trellis_quarantined_organizations"); got != 1 {
 		t.Errorf("trellis_quarantined_organizations = %v", got)
 	}
-	if a := send(t, "POST", url+"/v1/check", "k", subjectCheck("om_erin", "project:view", "authz_resource_globex_lab")); a.status != http.StatusServiceUnavailable || a.body["code"] != "organization_unavailable" {
+	if a := send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", subjectCheck("om_erin", "project:view", "authz_resource_globex_lab")); a.status != http.StatusServiceUnavailable || a.body["code"] != "organization_unavailable" {
 		t.Errorf("check in the quarantined organization: %d %v", a.status, a.body)
 	}
-	if a := send(t, "POST", url+"/v1/check", "k", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api")); a.status != http.StatusOK || a.body["allowed"] != true {
+	if a := send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api")); a.status != http.StatusOK || a.body["allowed"] != true {
 		t.Errorf("check in the other organization: %d %v", a.status, a.body)
 	}
 
@@ -222,16 +222,16 @@ func TestStartupIsNotReadyUntilLoaded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "k", "--poll-interval", "50ms"))
+	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "test-api-key-k-0123456789", "--poll-interval", "50ms"))
 	requests := []func() answer{
 		func() answer {
-			return send(t, "POST", url+"/v1/check", "k", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api"))
+			return send(t, "POST", url+"/v1/check", "test-api-key-k-0123456789", subjectCheck("om_bob", "project:edit", "authz_resource_acme_api"))
 		},
 		func() answer {
-			return send(t, "POST", url+"/v1/list-resources", "k", map[string]any{"subject": map[string]any{"organization_membership_id": "om_bob"}, "permission": "project:edit"})
+			return send(t, "POST", url+"/v1/list-resources", "test-api-key-k-0123456789", map[string]any{"subject": map[string]any{"organization_membership_id": "om_bob"}, "permission": "project:edit"})
 		},
 		func() answer {
-			return send(t, "POST", workosCheck(url, "om_bob"), "k", map[string]any{"permission_slug": "project:edit", "resource_id": "authz_resource_acme_api"})
+			return send(t, "POST", workosCheck(url, "om_bob"), "test-api-key-k-0123456789", map[string]any{"permission_slug": "project:edit", "resource_id": "authz_resource_acme_api"})
 		},
 	}
 	start, released := time.Now(), false
@@ -278,7 +278,7 @@ func TestNoExistenceOracleAcrossTenants(t *testing.T) {
 	withoutGlobex.Quarantined = nil
 	serve := func(ds *model.Dataset) string {
 		dsn, _ := demoDatabase(t, ds)
-		url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "k", "--poll-interval", "50ms",
+		url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "test-api-key-k-0123456789", "--poll-interval", "50ms",
 			"--jwks-url", jwks.URL, "--issuer", testIssuer, "--decision-cache-size", "0"))
 		ready(t, url, func(map[string]any) bool { return true })
 		return url
@@ -335,7 +335,7 @@ func TestNoExistenceOracleAcrossTenants(t *testing.T) {
 		request{"GET", "/authorization/resources/authz_resource_globex_lab/organization_memberships/om_bob/permissions", nil},
 	)
 	for _, rq := range requests {
-		got, want := send(t, rq.method, world+rq.path, "k", rq.body), send(t, rq.method, alone+rq.path, "k", rq.body)
+		got, want := send(t, rq.method, world+rq.path, "test-api-key-k-0123456789", rq.body), send(t, rq.method, alone+rq.path, "test-api-key-k-0123456789", rq.body)
 		for _, a := range []answer{got, want} {
 			delete(a.body, "decision_id")
 			delete(a.body, "revision")

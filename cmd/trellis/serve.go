@@ -81,11 +81,12 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	if err := c.Events.validate(); err != nil {
 		return c, err
 	}
-	return c, c.validate()
+	err := c.validate()
+	return c, err
 }
 
 // validate reports the first setting that cannot work, saying how to fix it.
-func (c serveConfig) validate() error {
+func (c *serveConfig) validate() error {
 	if c.Dev && c.hasJWKS() {
 		return errors.New("--dev mints its own tokens and cannot be combined with --jwks-url or --jwks-file: drop one")
 	}

@@ -154,7 +154,7 @@ func TestServeEndToEnd(t *testing.T) {
 	k1, k2, forger := newSigner(t, "k1"), newSigner(t, "k2"), newSigner(t, "k1")
 	jwks := newJWKSServer(t, k1)
 	url := startService(t, testConfig(t, "--jwks-url", jwks.URL, "--issuer", testIssuer,
-		"--jwks-min-refresh", "1ms", "--api-key", "old-key", "--api-key", "new-key", "--max-batch", "3"))
+		"--jwks-min-refresh", "1ms", "--api-key", "old-key-0123456789abcdef", "--api-key", "new-key-0123456789abcdef", "--max-batch", "3"))
 	bob, carol := mint(t, k1, bobToken, time.Hour), mint(t, k1, carolToken, time.Hour)
 
 	tests := []struct {
@@ -279,7 +279,7 @@ func TestServeEndToEnd(t *testing.T) {
 		if status, _ := post(t, url, "/v1/effective-permissions", "wrong", req); status != http.StatusUnauthorized {
 			t.Errorf("wrong key: %d", status)
 		}
-		for _, key := range []string{"old-key", "new-key"} {
+		for _, key := range []string{"old-key-0123456789abcdef", "new-key-0123456789abcdef"} {
 			status, got := post(t, url, "/v1/effective-permissions", key, req)
 			if status != http.StatusOK {
 				t.Fatalf("key %s: %d %v", key, status, got)
@@ -292,7 +292,7 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 
 	t.Run("list memberships", func(t *testing.T) {
-		status, got := post(t, url, "/v1/list-memberships", "new-key", map[string]any{"permission": "project:edit",
+		status, got := post(t, url, "/v1/list-memberships", "new-key-0123456789abcdef", map[string]any{"permission": "project:edit",
 			"resource": map[string]any{"type": "project", "external_id": "api", "organization_id": "org_acme"}})
 		if status != http.StatusOK {
 			t.Fatalf("status %d: %v", status, got)
@@ -305,16 +305,16 @@ func TestServeEndToEnd(t *testing.T) {
 
 	t.Run("data API", func(t *testing.T) {
 		in := map[string]any{"input": withToken(bob, check("project:edit", "project", "api"))}
-		status, got := post(t, url, "/v1/data/trellis/check", "new-key", in)
+		status, got := post(t, url, "/v1/data/trellis/check", "new-key-0123456789abcdef", in)
 		if status != http.StatusOK || got["result"].(map[string]any)["allowed"] != true {
 			t.Errorf("data API check: %d %v", status, got)
 		}
 		forged := map[string]any{"input": map[string]any{"token": map[string]any{"org_id": "org_acme", "permissions": []string{"project:edit"}},
 			"permission": "project:edit", "resource": map[string]any{"type": "project", "external_id": "api", "organization_id": "org_acme"}}}
-		if status, got := post(t, url, "/v1/data/trellis/check", "new-key", forged); status != http.StatusBadRequest {
+		if status, got := post(t, url, "/v1/data/trellis/check", "new-key-0123456789abcdef", forged); status != http.StatusBadRequest {
 			t.Errorf("claims supplied as input.token: %d %v", status, got)
 		}
-		status, got = post(t, url, "/v1/data/trellis/no_such_rule", "new-key", map[string]any{"input": map[string]any{}})
+		status, got = post(t, url, "/v1/data/trellis/no_such_rule", "new-key-0123456789abcdef", map[string]any{"input": map[string]any{}})
 		if _, has := got["result"]; status != http.StatusOK || has {
 			t.Errorf("undefined document: %d %v", status, got)
 		}
@@ -469,6 +469,8 @@ func TestServeConfigErrors(t *testing.T) {
 		{"profiles without a port", []string{"--pprof-addr", "127.0.0.1"}, "--pprof-addr"},
 		{"fully consistent on a data file", []string{"--fully-consistent"}, "--database-url"},
 		{"head database without full consistency", []string{"--database-url", "postgres://x", "--head-database-url", "postgres://y"}, "--fully-consistent"},
+		{"short API key", []string{"--api-key", "0123456789abcdef", "--api-key", "short"}, "API key #2 has 5 characters: use at least 16"},
+		{"missing API key file", []string{"--api-key-file", "/nonexistent/keys"}, "--api-key-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseServe(tc.args, io.Discard)
@@ -477,15 +479,22 @@ func TestServeConfigErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("API key file", func(t *testing.T) {
+		file := writeFile(t, t.TempDir(), "keys", []byte("# rotated 2026-12\nfile-key-0123456789abcdef\n\n  second-key-0123456789  \n"))
+		c := testConfig(t, "--api-key", "flag-key-0123456789abcdef", "--api-key-file", file)
+		if diff := cmp.Diff([]string(c.APIKeys), []string{"flag-key-0123456789abcdef", "file-key-0123456789abcdef", "second-key-0123456789"}); diff != "" {
+			t.Errorf("keys (-got +want):\n%s", diff)
+		}
+	})
 	t.Run("environment", func(t *testing.T) {
-		t.Setenv("TRELLIS_API_KEYS", "a, b")
+		t.Setenv("TRELLIS_API_KEYS", "a-0123456789abcdef, b-0123456789abcdef")
 		t.Setenv("TRELLIS_ADDR", "127.0.0.1:9999")
-		c := testConfig(t, "--api-key", "c")
-		if diff := cmp.Diff([]string(c.APIKeys), []string{"c"}); diff != "" {
+		c := testConfig(t, "--api-key", "c-0123456789abcdef")
+		if diff := cmp.Diff([]string(c.APIKeys), []string{"c-0123456789abcdef"}); diff != "" {
 			t.Errorf("flag wins over the environment (-got +want):\n%s", diff)
 		}
 		c = testConfig(t)
-		if diff := cmp.Diff([]string(c.APIKeys), []string{"a", "b"}); diff != "" || c.Addr != "127.0.0.1:9999" {
+		if diff := cmp.Diff([]string(c.APIKeys), []string{"a-0123456789abcdef", "b-0123456789abcdef"}); diff != "" || c.Addr != "127.0.0.1:9999" {
 			t.Errorf("from the environment: keys %v addr %s", c.APIKeys, c.Addr)
 		}
 	})

@@ -93,17 +93,17 @@ func TestServeWorkOS(t *testing.T) {
 	if err := run(ctx, []string{"schema", "apply", writeFile(t, t.TempDir(), "schema.yaml", []byte(testSchema)), "--database-url", dsn}, &out, &out); err != nil {
 		t.Fatalf("schema apply: %v\n%s", err, out.String())
 	}
-	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "k1", "--api-key", "k2", "--default-role", "member", "--poll-interval", "50ms"))
+	url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "test-api-key-1-0123456789", "--api-key", "test-api-key-2-0123456789", "--default-role", "member", "--poll-interval", "50ms"))
 
 	if status, got := call(t, "GET", url+"/organizations", "", nil); status != http.StatusUnauthorized || got["code"] != "unauthorized" {
 		t.Fatalf("no key: %d %v", status, got)
 	}
-	status, org := call(t, "POST", url+"/organizations", "k2", map[string]any{"name": "Acme"})
+	status, org := call(t, "POST", url+"/organizations", "test-api-key-2-0123456789", map[string]any{"name": "Acme"})
 	if status != http.StatusCreated {
 		t.Fatalf("create organization: %d %v", status, org)
 	}
 	orgID := org["id"].(string)
-	status, om := call(t, "POST", url+"/user_management/organization_memberships", "k1", map[string]any{"organization_id": orgID, "user_id": "user_1"})
+	status, om := call(t, "POST", url+"/user_management/organization_memberships", "test-api-key-1-0123456789", map[string]any{"organization_id": orgID, "user_id": "user_1"})
 	if status != http.StatusCreated || !cmp.Equal(om["roles"], []any{map[string]any{"slug": "member"}}) {
 		t.Fatalf("create membership with the default role: %d %v", status, om)
 	}
@@ -113,13 +113,13 @@ func TestServeWorkOS(t *testing.T) {
 		{"organization_id": orgID, "resource_type_slug": "project", "external_id": "web", "name": "Web",
 			"parent_resource_external_id": "eng", "parent_resource_type_slug": "workspace"},
 	} {
-		if status, got := call(t, "POST", url+"/authorization/resources", "k1", r); status != http.StatusCreated {
+		if status, got := call(t, "POST", url+"/authorization/resources", "test-api-key-1-0123456789", r); status != http.StatusCreated {
 			t.Fatalf("create resource: %d %v", status, got)
 		}
 	}
 	check := func(perm string, headers ...string) bool {
 		t.Helper()
-		status, got := call(t, "POST", url+"/authorization/organization_memberships/"+omID+"/check", "k1",
+		status, got := call(t, "POST", url+"/authorization/organization_memberships/"+omID+"/check", "test-api-key-1-0123456789",
 			map[string]any{"permission_slug": perm, "resource_external_id": "web", "resource_type_slug": "project"}, headers...)
 		if status != http.StatusOK {
 			t.Fatalf("check %s: %d %v", perm, status, got)
@@ -132,7 +132,7 @@ func TestServeWorkOS(t *testing.T) {
 	if check("project:edit") {
 		t.Error("project:edit allowed before any assignment")
 	}
-	if status, got := call(t, "POST", url+"/authorization/organization_memberships/"+omID+"/role_assignments", "k1",
+	if status, got := call(t, "POST", url+"/authorization/organization_memberships/"+omID+"/role_assignments", "test-api-key-1-0123456789",
 		map[string]any{"role_slug": "workspace-admin", "resource_external_id": "eng", "resource_type_slug": "workspace"}); status != http.StatusCreated {
 		t.Fatalf("assign: %d %v", status, got)
 	}
@@ -148,9 +148,9 @@ func TestServeWorkOS(t *testing.T) {
 // TestServeWorkOSWithoutDatabase: without --database-url the WorkOS routes
 // answer 501 no_database, and --default-role is refused.
 func TestServeWorkOSWithoutDatabase(t *testing.T) {
-	url := startService(t, testConfig(t, "--api-key", "k"))
+	url := startService(t, testConfig(t, "--api-key", "test-api-key-k-0123456789"))
 	for _, path := range []string{"/organizations", "/user_management/organization_memberships", "/authorization/permissions"} {
-		status, got := call(t, "GET", url+path, "k", nil)
+		status, got := call(t, "GET", url+path, "test-api-key-k-0123456789", nil)
 		if status != http.StatusNotImplemented || got["code"] != "no_database" || got["message"] == "" {
 			t.Errorf("GET %s: %d %v", path, status, got)
 		}
@@ -226,14 +226,14 @@ roles:
 	t.Run("a failed prune changes nothing", func(t *testing.T) {
 		// A resource of type project: pruning the type must fail, and the
 		// role update in the same run must not happen either.
-		url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "k"))
-		_, org := call(t, "POST", url+"/organizations", "k", map[string]any{"name": "Acme"})
+		url := startService(t, testConfig(t, "--database-url", dsn, "--api-key", "test-api-key-k-0123456789"))
+		_, org := call(t, "POST", url+"/organizations", "test-api-key-k-0123456789", map[string]any{"name": "Acme"})
 		for _, r := range []map[string]any{
 			{"organization_id": org["id"], "resource_type_slug": "workspace", "external_id": "eng", "name": "Engineering"},
 			{"organization_id": org["id"], "resource_type_slug": "project", "external_id": "web", "name": "Web",
 				"parent_resource_external_id": "eng", "parent_resource_type_slug": "workspace"},
 		} {
-			if status, got := call(t, "POST", url+"/authorization/resources", "k", r); status != http.StatusCreated {
+			if status, got := call(t, "POST", url+"/authorization/resources", "test-api-key-k-0123456789", r); status != http.StatusCreated {
 				t.Fatalf("create resource: %d %v", status, got)
 			}
 		}
@@ -241,11 +241,11 @@ roles:
 		if err == nil || !strings.Contains(err.Error(), "nothing was changed") {
 			t.Fatalf("prune of a type in use: %v\n%s", err, out)
 		}
-		_, role := call(t, "GET", url+"/authorization/roles/member", "k", nil)
+		_, role := call(t, "GET", url+"/authorization/roles/member", "test-api-key-k-0123456789", nil)
 		if role["name"] != "Member" {
 			t.Errorf("role member after a failed apply: %v", role)
 		}
-		if _, def := call(t, "GET", url+"/authorization/default_role", "k", nil); def["role_slug"] != "member" {
+		if _, def := call(t, "GET", url+"/authorization/default_role", "test-api-key-k-0123456789", nil); def["role_slug"] != "member" {
 			t.Errorf("the default role set by schema apply, read through the API: %v", def)
 		}
 	})

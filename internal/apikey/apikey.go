@@ -1,5 +1,5 @@
 // Package apikey checks the API keys clients send as
-// "Authorization: Bearer <key>". Every route that needs a key uses it, so the
+// "Authorization: Bearer <key>" (the scheme in any case). Every route that needs a key uses it, so the
 // comparison lives in one place.
 package apikey
 
@@ -31,8 +31,8 @@ func New(keys []string) Set {
 // constant time against every key, so neither timing nor the number of keys
 // reveals anything.
 func (s Set) Valid(r *http.Request) bool {
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || key == "" {
+	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" { // the scheme is case-insensitive (RFC 9110)
 		return false
 	}
 	got := sha256.Sum256([]byte(key))

@@ -20,6 +20,9 @@ func TestValid(t *testing.T) {
 		{"empty key", "Bearer ", false},
 		{"no scheme", "old", false},
 		{"other scheme", "Basic old", false},
+		{"lower-case scheme", "bearer old", true},
+		{"upper-case scheme", "BEARER new", true},
+		{"scheme glued to the key", "Bearerold", false},
 		{"no header", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
