@@ -30,6 +30,9 @@ type servePostgresFlags struct {
 	// for the head of HeadURL (default: DatabaseURL).
 	FullyConsistent bool
 	HeadURL         string
+	// Wait is how long the first connection is retried while the server
+	// is unreachable (starting with Trellis, say).
+	Wait time.Duration
 }
 
 func (f *servePostgresFlags) register(fs *flag.FlagSet) {
@@ -40,6 +43,7 @@ func (f *servePostgresFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.FullyConsistent, "fully-consistent", false, "every decision that names no revision reflects every write committed before it arrived: one head-revision query per round of concurrent requests (for clients that cannot pass revisions, like the WorkOS SDK)")
 	fs.StringVar(&f.HeadURL, "head-database-url", "", "with --fully-consistent: the database whose head decisions wait for, e.g. the primary of the standby in --database-url (default: --database-url)")
 	fs.IntVar(&f.MaxDepth, "max-depth", model.DefaultMaxDepth, "most levels of a resource tree, the organization root included (PostgreSQL writes)")
+	fs.DurationVar(&f.Wait, "database-wait", 30*time.Second, "how long to retry the first connection while PostgreSQL is unreachable (0: fail at once); other errors fail at once")
 }
 
 // validate reports a setting that cannot work; dataFile is --data.
@@ -81,7 +85,9 @@ func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics
 	if err != nil {
 		return nil, err
 	}
-	store, err := postgres.Open(ctx, f.DatabaseURL, postgres.Config{MaxDepth: f.MaxDepth, Logger: log})
+	store, err := postgres.OpenWaiting(ctx, f.DatabaseURL, postgres.Config{MaxDepth: f.MaxDepth, Logger: log}, f.Wait, func(err error, next time.Duration) {
+		log.Warn("waiting for PostgreSQL", "error", err.Error(), "retry_in", next.String(), "database_wait", f.Wait.String())
+	})
 	if err != nil {
 		return nil, err
 	}

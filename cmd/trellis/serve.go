@@ -337,22 +337,36 @@ func (svc *service) devConfig() devmode.Config {
 
 func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	log := newLogger(stderr, c.LogLevel)
-	svc, err := newService(ctx, c, log)
+	// Bind first, so that a busy address fails at once, not after the load;
+	// while loading, /health is live and everything else answers not_ready.
+	ln, err := listen(c.Addr)
 	if err != nil {
 		return err
 	}
-	defer svc.cleanup()
-	// Loading built the store from a parsed dataset and an AST document that
-	// are garbage now: collect them and give their memory back, so that the
-	// heap's next growth target follows from the store alone, not from the
-	// peak of the load.
-	debug.FreeOSMemory()
+	h := &swapHandler{}
+	h.set(loading)
+	var svc *service
+	defer func() {
+		if svc != nil {
+			svc.cleanup()
+		}
+	}()
 	var background []func(context.Context) error
 	if c.PprofAddr != "" {
 		background = append(background, func(ctx context.Context) error { return servePprof(ctx, c.PprofAddr, log) })
 	}
-	return serveHTTP(ctx, c.Addr, svc.handler, log, func(addr string) error {
-		log.Info("listening", "addr", addr, "revision", svc.engine.Revision())
+	return serveOn(ctx, ln, h, log, func(addr string) error {
+		log.Info("listening; loading the data", "addr", addr)
+		if svc, err = newService(ctx, c, log); err != nil {
+			return err
+		}
+		// Loading built the store from a parsed dataset and an AST document
+		// that are garbage now: collect them and give their memory back, so
+		// that the heap's next growth target follows from the store alone,
+		// not from the peak of the load.
+		debug.FreeOSMemory()
+		h.set(svc.handler)
+		log.Info("serving", "addr", addr, "revision", svc.engine.Revision())
 		if svc.signer == nil {
 			return nil
 		}

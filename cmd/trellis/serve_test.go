@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -537,4 +538,37 @@ func (d devToken) mint(s *token.Signer, ttl time.Duration) (string, error) {
 		"iat":                        now.Unix(),
 		"exp":                        now.Add(ttl).Unix(),
 	})
+}
+
+// TestServeBusyPortFailsFast: the address is bound before the data loads,
+// so a busy one fails at once, naming it.
+func TestServeBusyPortFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	start := time.Now()
+	err = run(context.Background(), []string{"serve", "--addr", ln.Addr().String(), "--data", "../../internal/datafile/demo.yaml"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
+		t.Fatalf("serve on a busy address: %v", err)
+	}
+	t.Logf("failed in %v", time.Since(start)) // bound before loading; not asserted (timing)
+}
+
+// TestLoadingAnswersNotReady: while the data loads the server is live and
+// answers every other route 503 not_ready, never a deny.
+func TestLoadingAnswersNotReady(t *testing.T) {
+	srv := httptest.NewServer(loading)
+	defer srv.Close()
+	for path, want := range map[string]int{"/health": http.StatusOK, "/ready": http.StatusServiceUnavailable, "/v1/check": http.StatusServiceUnavailable} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "") {
+			t.Errorf("%s: %d (Retry-After %q), want %d", path, resp.StatusCode, resp.Header.Get("Retry-After"), want)
+		}
+	}
 }

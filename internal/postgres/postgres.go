@@ -108,7 +108,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	db.SetMaxIdleConns(maxIdleConns)
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+		return nil, connectError(err, dsn)
 	}
 	return New(db, dsn, cfg), nil
 }
