@@ -15,7 +15,7 @@ help: ## List the targets
 
 .PHONY: build
 build: ## Build bin/trellis
-	$(GO) build -o $(BIN) ./cmd/trellis
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/trellis
 
 .PHONY: run
 run: ## Run Trellis on the embedded demo data with dev tokens (no database)

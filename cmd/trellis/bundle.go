@@ -138,9 +138,8 @@ func readJWKS(ctx context.Context, url, file string) ([]byte, error) {
 }
 
 func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "build" {
-		fmt.Fprint(stderr, "Usage: trellis bundle build --out FILE [flags]\n\nRun 'trellis bundle build --help' for the flags.\n")
-		return errors.New("bundle: the only subcommand is build")
+	if err := subcommand(args, "bundle", "build", "Usage: trellis bundle build --out FILE [flags]\n\nRun 'trellis bundle build --help' for the flags.", stderr); err != nil {
+		return err
 	}
 	cfg, err := parseBundle(args[1:], stderr)
 	if err != nil {

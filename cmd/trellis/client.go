@@ -100,7 +100,7 @@ func askCheck(ctx context.Context, args []string, stdout, stderr io.Writer, expl
 		name, what = "explain", "Show why a subject may or may not do PERMISSION on RESOURCE: the role, and the path from its resource down, or the cause of the denial."
 	}
 	var f clientFlags
-	fs := newFlagSet(name, what+"\n"+clientSynopsis+"\nUsage: trellis "+name+" [flags] PERMISSION RESOURCE", stderr)
+	fs := newFlagSet(name, "Usage: trellis "+name+" [flags] PERMISSION RESOURCE\n\n"+what+"\n"+clientSynopsis, stderr)
 	f.register(fs)
 	c, pos, err := parseClient(fs, &f, args, "PERMISSION", "RESOURCE")
 	if err != nil {
@@ -211,7 +211,7 @@ func nonNilStrings(s []string) []string {
 
 func runPermissions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f clientFlags
-	fs := newFlagSet("permissions", "Print the subject's effective permissions on RESOURCE, one a line.\n"+clientSynopsis+"\nUsage: trellis permissions [flags] RESOURCE", stderr)
+	fs := newFlagSet("permissions", "Usage: trellis permissions [flags] RESOURCE\n\nPrint the subject's effective permissions on RESOURCE, one a line.\n"+clientSynopsis, stderr)
 	f.register(fs)
 	c, pos, err := parseClient(fs, &f, args, "RESOURCE")
 	if err != nil {

@@ -1,43 +1,147 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"time"
 )
 
-// envPrefix prefixes the environment variable of every flag: --jwks-url is
+// envPrefix prefixes the environment variables of flags: --jwks-url is
 // also TRELLIS_JWKS_URL.
 const envPrefix = "TRELLIS_"
 
-// envOverrides names the variables that differ from the flag's name.
-var envOverrides = map[string]string{"api-key": "TRELLIS_API_KEYS", "issuer": "TRELLIS_ISSUERS"}
+// Environment variables are for settings that outlive one command line:
+// every flag of the long-lived commands (envCommands), and the connection
+// settings of every command (envAnywhere). One-shot and destructive flags
+// (--prune, --out, --membership, …) read no variable.
+var (
+	envCommands = map[string]bool{"serve": true, "edge": true}
+	envAnywhere = map[string]bool{"database-url": true, "server": true, "api-key": true}
+)
 
-// envName returns the environment variable that sets flag name.
-func envName(name string) string {
+// envOverrides names the variables that differ from the flag's name, by
+// flag, or by "command flag".
+var envOverrides = map[string]string{
+	"api-key": "TRELLIS_API_KEYS", "issuer": "TRELLIS_ISSUERS",
+	"edge addr": "TRELLIS_EDGE_ADDR", // not serve's TRELLIS_ADDR: both may run on one host
+}
+
+// envName returns the environment variable that sets flag name of command
+// cmd, or "" when it reads none.
+func envName(cmd, name string) string {
+	if !envCommands[cmd] && !envAnywhere[name] {
+		return ""
+	}
+	if v, ok := envOverrides[cmd+" "+name]; ok {
+		return v
+	}
 	if v, ok := envOverrides[name]; ok {
 		return v
 	}
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// newFlagSet returns a flag set whose usage lists each flag's variable.
+// newFlagSet returns a flag set whose usage lists each flag with its
+// variable. Errors are not printed by the set: parseFlags returns them,
+// explained.
 func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: trellis %s [flags]\n\n%s\n\nFlags (each also an environment variable):\n", name, synopsis)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // the flag package calls it on every error; parseFlags prints help only when asked
+	usages.Store(fs, func() {
+		if !strings.HasPrefix(synopsis, "Usage:") {
+			fmt.Fprintf(out, "Usage: trellis %s [flags]\n\n", name)
+		}
+		fmt.Fprintf(out, "%s\n\nFlags:\n", synopsis)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			if f.DefValue != "" && f.DefValue != "[]" {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
-			fmt.Fprintf(out, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+			env := ""
+			if v := envName(name, f.Name); v != "" {
+				env = "  [" + v + "]"
+			}
+			fmt.Fprintf(out, "  --%s%s\n      %s%s\n", f.Name, env, f.Usage, def)
 		})
-	}
+	})
 	return fs
+}
+
+// usages holds the help printer of each flag set newFlagSet made.
+var usages sync.Map // *flag.FlagSet → func()
+
+// printUsage prints the help of fs.
+func printUsage(fs *flag.FlagSet) {
+	if u, ok := usages.Load(fs); ok {
+		u.(func())()
+	}
+}
+
+// flagError explains a parse error of fs: an unknown flag with the
+// nearest known one, a duration without a unit with an example.
+func flagError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	help := fmt.Sprintf("trellis %s --help lists the flags", fs.Name())
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		if near := nearestFlag(fs, name); near != "" {
+			return fmt.Errorf("unknown flag --%s: did you mean --%s? (%s)", name, near, help)
+		}
+		return fmt.Errorf("unknown flag --%s (%s)", name, help)
+	}
+	var value, name string
+	if _, e := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); e == nil {
+		name = strings.TrimSuffix(name, ":")
+		if f := fs.Lookup(name); f != nil {
+			if _, isDuration := f.Value.(flag.Getter).Get().(time.Duration); isDuration {
+				return fmt.Errorf("--%s %q: give a duration with a unit, such as 30s, 5m or 1h", name, value)
+			}
+		}
+	}
+	return fmt.Errorf("%s (%s)", strings.Replace(msg, " -", " --", 1), help)
+}
+
+// nearestFlag returns the flag of fs closest to name, if it is close (at
+// most two edits, or a prefix of it).
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	best, bestD := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		d := editDistance(name, f.Name)
+		if strings.HasPrefix(f.Name, name) && len(name) >= 3 {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // parse parses args, which hold flags only, then fills every flag not
@@ -66,8 +170,11 @@ func parseFiles(fs *flag.FlagSet, args []string) ([]string, error) {
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			printUsage(fs)
 			return nil, err
+		} else if err != nil {
+			return nil, flagError(fs, err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -83,8 +190,12 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		val, ok := os.LookupEnv(envName(f.Name))
-		if given[f.Name] || !ok || err != nil {
+		env := envName(fs.Name(), f.Name)
+		if env == "" || given[f.Name] || err != nil {
+			return
+		}
+		val, ok := os.LookupEnv(env)
+		if !ok {
 			return
 		}
 		if _, isList := f.Value.(*stringList); isList {
@@ -96,7 +207,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return
 		}
 		if e := fs.Set(f.Name, val); e != nil {
-			err = fmt.Errorf("%s=%q: %w", envName(f.Name), val, e)
+			err = fmt.Errorf("%s=%q: %w", env, val, e)
 		}
 	})
 	return pos, err

@@ -37,7 +37,7 @@ func serveHTTP(ctx context.Context, addr string, h http.Handler, log *slog.Logge
 func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w (set --addr or TRELLIS_ADDR)", addr, err)
+		return nil, fmt.Errorf("listen on %s: %w (is another process on it? choose another with --addr)", addr, err)
 	}
 	return ln, nil
 }

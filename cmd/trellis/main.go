@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"explain":     {"show why a subject may or may not: the grant's path, or the denial's cause (explain PERMISSION RESOURCE)", runExplain},
 	"list":        {"list what a permission reaches on a running server (list resources PERMISSION, list memberships PERMISSION RESOURCE)", runList},
 	"permissions": {"print a subject's effective permissions on a resource (permissions RESOURCE)", runPermissions},
+	"version":     {"print the version, the VCS revision and the Go version", runVersion},
 	"validate":    {"check data files offline: every problem, with its line (validate FILE...)", runValidate},
 	"test":        {"run model test files: assertions about a data file's decisions (test FILE...)", runTest},
 	"bench":       {"load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)", runBench},
@@ -48,9 +49,9 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", name, commands[name].summary)
 	}
-	fmt.Fprint(w, "\nRun 'trellis <command> --help' for a command's flags. Every flag can also be\nset with an environment variable: --jwks-url is TRELLIS_JWKS_URL.\n")
+	fmt.Fprint(w, "\nRun 'trellis <command> --help' for a command's flags. Every flag of serve and\nedge, and the connection flags of every command, can also be set with an\nenvironment variable: --jwks-url is TRELLIS_JWKS_URL (see each --help).\n")
 }
 
 func main() {
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if cmd, ok := commands[args[0]]; ok {
 		return cmd.run(ctx, args[1:], stdout, stderr)
+	}
+	if args[0] == "--version" {
+		return runVersion(ctx, nil, stdout, stderr)
 	}
 	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)

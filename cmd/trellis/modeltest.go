@@ -14,7 +14,7 @@ import (
 // runValidate checks data files without starting anything: every problem
 // of each, with its line, all at once.
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("validate", "Check data files (YAML or JSON) against the data model, offline: every problem, with its line.\nUsage: trellis validate FILE...", stderr)
+	fs := newFlagSet("validate", "Usage: trellis validate FILE...\n\nCheck data files (YAML or JSON) against the data model, offline: every problem, with its line.", stderr)
 	files, err := parseFiles(fs, args)
 	if err != nil {
 		return err
@@ -45,7 +45,7 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 
 // runTest runs model test files (package modeltest) on the embedded engine.
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("test", "Run model test files: assertions (check, list_resources, list_memberships, effective_permissions)\nabout a data file, decided by the embedded engine with Trellis's policies. Exits 1 when any fails.\nThe format: internal/datafile/demo.test.yaml. Usage: trellis test FILE...", stderr)
+	fs := newFlagSet("test", "Usage: trellis test FILE...\n\nRun model test files: assertions (check, list_resources, list_memberships, effective_permissions)\nabout a data file, decided by the embedded engine with Trellis's policies. Exits 1 when any fails.\nThe format: internal/datafile/demo.test.yaml.", stderr)
 	files, err := parseFiles(fs, args)
 	if err != nil {
 		return err

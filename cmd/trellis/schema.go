@@ -22,12 +22,8 @@ changes nothing. Everything happens in one transaction: on any error the
 database is unchanged. The schema is migrated first.`
 
 func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "apply" {
-		fmt.Fprintln(stderr, schemaSynopsis)
-		if len(args) == 0 {
-			return errors.New("schema: give an action: apply")
-		}
-		return fmt.Errorf("schema: unknown action %q: use apply", args[0])
+	if err := subcommand(args, "schema", "apply", schemaSynopsis, stderr); err != nil {
+		return err
 	}
 	args = args[1:]
 	var file string
