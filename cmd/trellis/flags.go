@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // envPrefix prefixes the environment variables of flags: --jwks-url is
@@ -53,6 +56,9 @@ func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {} // the flag package calls it on every error; parseFlags prints help only when asked
+	if envCommands[name] {
+		fs.String(configFlag, "", "YAML file of settings, keyed by flag name (addr: 127.0.0.1:8080, api-key: [k1, k2]); a flag or variable given wins over it")
+	}
 	usages.Store(fs, func() {
 		if !strings.HasPrefix(synopsis, "Usage:") {
 			fmt.Fprintf(out, "Usage: trellis %s [flags]\n\n", name)
@@ -198,6 +204,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		if !ok {
 			return
 		}
+		given[f.Name] = true // over the config file
 		if _, isList := f.Value.(*stringList); isList {
 			for _, v := range strings.Split(val, ",") {
 				if v = strings.TrimSpace(v); v != "" {
@@ -210,7 +217,60 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			err = fmt.Errorf("%s=%q: %w", env, val, e)
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	if f := fs.Lookup(configFlag); f != nil && f.Value.String() != "" {
+		err = applyConfig(fs, f.Value.String(), given)
+	}
 	return pos, err
+}
+
+// configFlag names the settings file of the long-lived commands.
+const configFlag = "config"
+
+// applyConfig sets, from the YAML file at path, the flags of fs not in
+// given (set on the command line or from the environment). Its keys are
+// flag names; a list sets a repeatable flag once per item.
+func applyConfig(fs *flag.FlagSet, path string, given map[string]bool) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var settings map[string]any
+	if err := yaml.Unmarshal(raw, &settings); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		f := fs.Lookup(k)
+		switch {
+		case f == nil || k == configFlag:
+			if near := nearestFlag(fs, k); near != "" && near != configFlag {
+				return fmt.Errorf("--config %s: unknown setting %q: did you mean %q?", path, k, near)
+			}
+			return fmt.Errorf("--config %s: unknown setting %q (trellis %s --help lists them)", path, k, fs.Name())
+		case given[k]:
+			continue
+		}
+		values := []any{settings[k]}
+		if list, isList := settings[k].([]any); isList {
+			if _, repeatable := f.Value.(*stringList); !repeatable {
+				return fmt.Errorf("--config %s: %s takes one value, not a list", path, k)
+			}
+			values = list
+		}
+		for _, v := range values {
+			if e := fs.Set(k, fmt.Sprint(v)); e != nil {
+				return fmt.Errorf("--config %s: %s: %w", path, k, e)
+			}
+		}
+	}
+	return nil
 }
 
 // subcommand checks that args start with sub, the one subcommand of cmd;

@@ -86,3 +86,35 @@ func TestEnvironmentOnlyForLongLivedSettings(t *testing.T) {
 		t.Errorf("TRELLIS_PRUNE was read by schema apply: prune=%v err=%v", prune, err)
 	}
 }
+
+// TestConfigFile: serve and edge read settings from --config, keyed by
+// flag name; the command line and the environment win over it.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "trellis.yaml", []byte(`
+addr: 127.0.0.1:9191
+api-key: [config-key-0123456789, config-key-abcdefghij]
+max-batch: 7
+decision-log: true
+token-skew: 45s
+`))
+	c := testConfig(t, "--config", file, "--max-batch", "9")
+	if c.Addr != "127.0.0.1:9191" || c.MaxBatch != 9 || !c.DecisionLog || len(c.APIKeys) != 2 || c.APIKeys[1] != "config-key-abcdefghij" {
+		t.Errorf("from the file: addr %s max-batch %d decision-log %v keys %v", c.Addr, c.MaxBatch, c.DecisionLog, c.APIKeys)
+	}
+	t.Setenv("TRELLIS_ADDR", "127.0.0.1:9292")
+	if c := testConfig(t, "--config", file); c.Addr != "127.0.0.1:9292" {
+		t.Errorf("the environment does not win over the file: %s", c.Addr)
+	}
+	for content, want := range map[string]string{
+		"adr: x\n":             `unknown setting "adr": did you mean "addr"?`,
+		"max-batch: [1, 2]\n":  "takes one value",
+		"max-batch: many\n":    "max-batch",
+		"config: other.yaml\n": `unknown setting "config"`,
+	} {
+		bad := writeFile(t, dir, "bad.yaml", []byte(content))
+		if _, err := parseServe([]string{"--config", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", content, err, want)
+		}
+	}
+}
