@@ -28,8 +28,10 @@ run-postgres: build ## Run Trellis on a throwaway PostgreSQL (port PGPORT, defau
 	dir=$$(mktemp -d /tmp/trellis-pg-XXXXXX); as=""; \
 	if [ "$$(id -u)" = 0 ]; then chown postgres "$$dir"; as="runuser -u postgres --"; fi; \
 	trap '$$as "$$PGBIN/pg_ctl" -D "$$dir/data" stop -m fast >/dev/null 2>&1; rm -rf "$$dir"' EXIT; trap 'exit 130' INT TERM; \
-	$$as "$$PGBIN/initdb" -D "$$dir/data" -U trellis --auth=trust -E UTF8 --locale=C >/dev/null; \
-	$$as "$$PGBIN/pg_ctl" -D "$$dir/data" -w -l "$$dir/log" -o "-p $(PGPORT) -c listen_addresses=127.0.0.1 -k $$dir" start >/dev/null; \
+	$$as "$$PGBIN/initdb" -D "$$dir/data" -U trellis --auth=trust -E UTF8 --locale=C >"$$dir/initdb.log" 2>&1 \
+		|| { cat "$$dir/initdb.log"; echo "initdb failed (log above)"; exit 1; }; \
+	$$as "$$PGBIN/pg_ctl" -D "$$dir/data" -w -l "$$dir/log" -o "-p $(PGPORT) -c listen_addresses=127.0.0.1 -k $$dir" start >/dev/null \
+		|| { cat "$$dir/log"; echo "PostgreSQL did not start on port $(PGPORT) (log above; another port: make run-postgres PGPORT=…)"; exit 1; }; \
 	url="postgres://trellis@127.0.0.1:$(PGPORT)/postgres?sslmode=disable"; \
 	echo "PostgreSQL: $$url"; \
 	./$(BIN) load --database-url "$$url"; \

@@ -148,6 +148,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		eng, svc.cleanup = pg.engine, pg.stop
 		svc.data, svc.source = pg.store.Snapshot, "the data in PostgreSQL"
 	} else {
+		loadStart := time.Now()
 		ds := datafile.Demo()
 		if c.DataFile != "" {
 			// An organization whose entries break a rule is held out;
@@ -175,6 +176,8 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		if err != nil {
 			return nil, err
 		}
+		log.Info("loaded "+svc.source, "organizations", len(ds.Organizations), "resources", len(ds.Resources),
+			"assignments", len(ds.Assignments), "seconds", time.Since(loadStart).Seconds())
 		// A data file is loaded once: its revision is the head, never stale.
 		svc.metrics.SetRevision(eng.Revision(), eng.Revision())
 		svc.metrics.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
