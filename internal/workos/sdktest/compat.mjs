@@ -198,6 +198,14 @@ try {
     assert.equal((await userManagement.reactivateOrganizationMembership(carol.id)).status, 'active');
     const upd = await userManagement.updateOrganizationMembership(bob.id, { roleSlug: 'org-member' });
     assert.deepEqual(upd.roles, [{ slug: 'org-member' }]);
+    // The default role (a Trellis extension to set; WorkOS sets it in its
+    // dashboard): a membership without roles, or left with none, gets it.
+    await workos.put('/authorization/default_role', { role_slug: 'org-member' });
+    const dana = await userManagement.createOrganizationMembership({ organizationId: ids.org, userId: 'user_dana' });
+    assert.deepEqual(dana.role, { slug: 'org-member' }, 'a membership created without roles has the default role');
+    const none = await userManagement.updateOrganizationMembership(bob.id, { roleSlugs: [] });
+    assert.deepEqual(none.roles, [{ slug: 'org-member' }], 'a membership left without roles has the default role');
+    await userManagement.deleteOrganizationMembership(dana.id);
     assert.equal((await userManagement.getOrganizationMembership(alice.id)).userId, 'user_alice');
     const all = await (await userManagement.listOrganizationMemberships({ organizationId: ids.org })).autoPagination();
     assert.deepEqual(sorted(all.map((m) => m.id)), sorted([alice.id, bob.id, carol.id]));
