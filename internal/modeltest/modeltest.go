@@ -46,6 +46,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/client"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/model"
@@ -304,26 +305,22 @@ func (r *runner) subject(s Subject) (authz.Subject, string, error) {
 	return authz.Subject{}, "", errors.New("no subject: give membership or token")
 }
 
-// resource parses an id or type:external_id.
-func resource(ref, org string) (authz.ResourceRef, error) {
-	if ref == "" {
-		return authz.ResourceRef{}, errors.New("no resource given")
+// subjectAndResource resolves an assertion's subject and its resource, in
+// org or else the subject's organization.
+func (r *runner) subjectAndResource(s Subject, ref, org string) (authz.Subject, authz.ResourceRef, error) {
+	sub, subOrg, err := r.subject(s)
+	if err != nil {
+		return sub, authz.ResourceRef{}, err
 	}
-	if typ, ext, ok := strings.Cut(ref, ":"); ok {
-		return authz.ResourceRef{Type: typ, ExternalID: ext, OrganizationID: org}, nil
-	}
-	return authz.ResourceRef{ID: ref}, nil
+	res, err := client.Resource(ref, cmp.Or(org, subOrg))
+	return sub, res, err
 }
 
 func (r *runner) check(ctx context.Context, c CheckCase) error {
 	if c.Allowed == nil {
 		return errors.New("no expectation: give allowed: true or false")
 	}
-	sub, org, err := r.subject(c.Subject)
-	if err != nil {
-		return err
-	}
-	res, err := resource(c.Resource, cmp.Or(c.Organization, org))
+	sub, res, err := r.subjectAndResource(c.Subject, c.Resource, c.Organization)
 	if err != nil {
 		return err
 	}
@@ -347,7 +344,7 @@ func (r *runner) listResources(ctx context.Context, c ListResourcesCase) error {
 	org = cmp.Or(c.Organization, org)
 	req := authz.ListRequest{Permission: c.Permission, ResourceType: c.ResourceType, OrganizationID: c.Organization}
 	if c.Parent != "" {
-		p, err := resource(c.Parent, org)
+		p, err := client.Resource(c.Parent, org)
 		if err != nil {
 			return err
 		}
@@ -365,7 +362,7 @@ func (r *runner) listResources(ctx context.Context, c ListResourcesCase) error {
 }
 
 func (r *runner) listMemberships(ctx context.Context, c ListMembersCase) error {
-	res, err := resource(c.Resource, c.Organization)
+	res, err := client.Resource(c.Resource, c.Organization)
 	if err != nil {
 		return err
 	}
@@ -400,11 +397,7 @@ func every(page func(after string) (authz.Page, error)) ([]string, error) {
 }
 
 func (r *runner) effectivePermissions(ctx context.Context, c PermissionsCase) error {
-	sub, org, err := r.subject(c.Subject)
-	if err != nil {
-		return err
-	}
-	res, err := resource(c.Resource, cmp.Or(c.Organization, org))
+	sub, res, err := r.subjectAndResource(c.Subject, c.Resource, c.Organization)
 	if err != nil {
 		return err
 	}
