@@ -32,7 +32,9 @@ revision := data.trellis_data.revision
 # title: check
 # description: One decision for input.permission on input.resource.
 # entrypoint: true
-check := decide(input.permission, input.resource)
+check := explained(decide(input.permission, input.resource), input.resource) if {
+	input.explain == true
+} else := decide(input.permission, input.resource)
 
 # METADATA
 # title: batch
@@ -150,7 +152,7 @@ decide_on(perm, rid, org, anc) := {
 } if {
 	token.org_id == org
 	perm in token.permissions
-} else := granted(perm, anc, i, key, ps[j]) if {
+} else := granted(perm, anc[i], key, ps[j]) if {
 	om := usable_membership(org)
 	ps := principals(om, org)
 	[i, j, key] := nearest_grant(ps, perm, anc)
@@ -211,11 +213,9 @@ nearest_grant(ps, perm, anc) := min([[i, j, key] |
 	data.trellis_data.roles[key].permissions[perm]
 ])
 
-# granted is the allow of role key on anc[i] for perm, assigned to
-# principal p: the subject's membership, or a group, which the reason then
-# names. With input.explain, the reason also has the path from the role's
-# resource down to the one checked (anc[0]).
-granted(perm, anc, i, key, p) := {
+# granted is the allow of role key on rid for perm, assigned to principal
+# p: the subject's membership, or a group, which the reason then names.
+granted(perm, rid, key, p) := {
 	"allowed": true,
 	"decided_by": "assignment",
 	"reason": object.union(
@@ -225,25 +225,13 @@ granted(perm, anc, i, key, p) := {
 			"resource": {"id": rid, "type": typ, "external_id": ext, "organization_id": org},
 			"message": concat("", ["role ", role, " on ", typ, ":", ext, via, " grants ", perm]),
 		},
-		object.union(group, explained_path(anc, i)),
+		group,
 	),
 } if {
-	rid := anc[i]
 	role := data.trellis_data.roles[key].slug
 	[org, typ, ext, _] := data.trellis_data.resources[rid]
 	[via, group] := via_group(p)
 }
-
-# explained_path(anc, i) is {"path": [...]} when the request asks to
-# explain: the resources anc[i] (the grant's) down to anc[0] (the one
-# checked), each {id, type, external_id}; else {}.
-explained_path(anc, i) := {"path": [r |
-	some k in numbers.range(i, 0)
-	[_, typ, ext, _] := data.trellis_data.resources[anc[k]]
-	r := {"id": anc[k], "type": typ, "external_id": ext}
-]} if {
-	input.explain == true
-} else := {}
 
 # via_group(p) is [the explanation's words, the reason's group field] for
 # a grant to principal p: nothing for the membership itself.
@@ -260,6 +248,21 @@ principal_anchors(p) := anchors if {
 principal_anchors(p) := anchors if {
 	anchors := data.trellis_data.groups[p].anchors
 }
+
+# explained(d, ref) is decision d about the resource ref names with, for an
+# allow by assignment, the path from the role's resource down to that
+# resource: reason.path, each {id, type, external_id}. Only asked for
+# (input.explain): a check without it costs nothing more.
+explained(d, ref) := object.union(d, {"reason": {"path": [r |
+	some k in numbers.range(i, 0)
+	[_, typ, ext, _] := data.trellis_data.resources[anc[k]]
+	r := {"id": anc[k], "type": typ, "external_id": ext}
+]}}) if {
+	d.decided_by == "assignment"
+	anc := data.trellis_data.resources[resolve(ref)][3]
+	some i, anchor in anc
+	anchor == d.reason.resource.id
+} else := d
 
 denied(code, message) := {
 	"allowed": false,
