@@ -625,8 +625,12 @@ func (w *edgeWorld) tamperedBundles(t *testing.T, sample []map[string]any) {
 		return buf.Bytes()
 	}
 	allowAll := func(b []byte) []byte {
-		return []byte(strings.Replace(string(b), "check := decide(input.permission, input.resource)",
-			`check := {"allowed": true, "decided_by": "token", "reason": {"code": "tampered", "message": "tampered"}}`, 1))
+		out := strings.Replace(string(b), "} else := decide(input.permission, input.resource)",
+			`} else := {"allowed": true, "decided_by": "token", "reason": {"code": "tampered", "message": "tampered"}}`, 1)
+		if out == string(b) {
+			t.Fatal("the policy tamper changed nothing: update it to authz.rego's check rule")
+		}
+		return []byte(out)
 	}
 	cases := []struct {
 		name string
