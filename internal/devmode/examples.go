@@ -24,14 +24,14 @@ func (c Config) Examples(ctx context.Context, svc checker, ttl time.Duration) ([
 		return nil, err
 	}
 	f := &finder{c: c, ds: ds, svc: svc, ttl: ttl, tokens: map[string]tokenOf{}, permType: map[string]string{},
-		children: map[string][]model.Resource{}, byOrg: map[string][]model.Resource{}}
+		children: map[string][]model.Resource{}, byID: map[string]model.Resource{}, firstOf: map[[2]string]model.Resource{}}
 	for _, p := range ds.Permissions {
 		f.permType[p.Slug] = p.ResourceType
 	}
 	roots := map[string]string{} // organization → root id
 	for _, o := range ds.Organizations {
 		roots[o.ID] = o.RootID()
-		f.byOrg[o.ID] = append(f.byOrg[o.ID], model.Resource{ID: o.RootID(), OrganizationID: o.ID, Type: model.OrganizationType, ExternalID: o.ID})
+		f.index(model.Resource{ID: o.RootID(), OrganizationID: o.ID, Type: model.OrganizationType, ExternalID: o.ID})
 	}
 	for _, r := range ds.Resources {
 		parent := r.ParentID
@@ -39,7 +39,7 @@ func (c Config) Examples(ctx context.Context, svc checker, ttl time.Duration) ([
 			parent = roots[r.OrganizationID]
 		}
 		f.children[parent] = append(f.children[parent], r)
-		f.byOrg[r.OrganizationID] = append(f.byOrg[r.OrganizationID], r)
+		f.index(r)
 	}
 	for _, m := range ds.Memberships {
 		if m.Status == model.StatusActive || m.Status == "" {
@@ -92,9 +92,18 @@ type finder struct {
 	checks   int
 	tokens   map[string]tokenOf
 	permType map[string]string
-	children map[string][]model.Resource // parent id (roots included) → children
-	byOrg    map[string][]model.Resource // roots first
+	children map[string][]model.Resource  // parent id (roots included) → children
+	byID     map[string]model.Resource    // roots included
+	firstOf  map[[2]string]model.Resource // [organization, type] → its first resource
 	active   []model.Membership
+}
+
+// index records r for lookups by id and by organization and type.
+func (f *finder) index(r model.Resource) {
+	f.byID[r.ID] = r
+	if _, ok := f.firstOf[[2]string{r.OrganizationID, r.Type}]; !ok {
+		f.firstOf[[2]string{r.OrganizationID, r.Type}] = r
+	}
 }
 
 // inheritedExample is the inheritance example and what it is about.
@@ -160,11 +169,10 @@ func (f *finder) byToken(ctx context.Context) (*Example, error) {
 				if (f.permType[p] == model.OrganizationType) != orgLevel {
 					continue
 				}
-				i := slices.IndexFunc(f.byOrg[m.OrganizationID], func(r model.Resource) bool { return r.Type == f.permType[p] })
-				if i < 0 {
+				r, ok := f.firstOf[[2]string{m.OrganizationID, f.permType[p]}]
+				if !ok {
 					continue
 				}
-				r := f.byOrg[m.OrganizationID][i]
 				d, ok, err := f.check(ctx, m, p, r)
 				if err != nil || !ok {
 					return nil, err
@@ -198,11 +206,10 @@ func (f *finder) byInheritance(ctx context.Context) (*inheritedExample, error) {
 		if err != nil {
 			return nil, err
 		}
-		at := slices.IndexFunc(f.byOrg[m.OrganizationID], func(r model.Resource) bool { return r.ID == a.ResourceID })
-		if at < 0 {
+		holder, ok := f.byID[a.ResourceID]
+		if !ok {
 			continue
 		}
-		holder := f.byOrg[m.OrganizationID][at]
 		for _, below := range f.children[a.ResourceID] {
 			for _, p := range role.Permissions {
 				if f.permType[p] != below.Type || slices.Contains(t.perms, p) {
