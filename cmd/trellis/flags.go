@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -55,11 +54,10 @@ func envName(cmd, name string) string {
 func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {} // the flag package calls it on every error; parseFlags prints help only when asked
 	if envCommands[name] {
 		fs.String(configFlag, "", "YAML file of settings, keyed by flag name (addr: 127.0.0.1:8080, api-key: [k1, k2]); a flag or variable given wins over it")
 	}
-	usages.Store(fs, func() {
+	fs.Usage = func() {
 		if !strings.HasPrefix(synopsis, "Usage:") {
 			fmt.Fprintf(out, "Usage: trellis %s [flags]\n\n", name)
 		}
@@ -75,18 +73,8 @@ func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 			}
 			fmt.Fprintf(out, "  --%s%s\n      %s%s\n", f.Name, env, f.Usage, def)
 		})
-	})
-	return fs
-}
-
-// usages holds the help printer of each flag set newFlagSet made.
-var usages sync.Map // *flag.FlagSet → func()
-
-// printUsage prints the help of fs.
-func printUsage(fs *flag.FlagSet) {
-	if u, ok := usages.Load(fs); ok {
-		u.(func())()
 	}
+	return fs
 }
 
 // flagError explains a parse error of fs: an unknown flag with the
@@ -174,10 +162,15 @@ func parseFiles(fs *flag.FlagSet, args []string) ([]string, error) {
 // ("--" ends the flags), fills the flags not given from the environment,
 // and returns the positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	// The flag package prints the usage on every error; print it only when
+	// asked for (explained errors are returned instead).
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-			printUsage(fs)
+			usage()
 			return nil, err
 		} else if err != nil {
 			return nil, flagError(fs, err)
