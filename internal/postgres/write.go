@@ -99,10 +99,15 @@ func (t *Tx) SetDefaultRole(ctx context.Context, slug string) error {
 }
 
 func setDefaultRole(ctx context.Context, tx *sqlx.Tx, slug string) error {
-	_, err := tx.ExecContext(ctx, `UPDATE roles SET is_default = (slug = $1 AND organization_id IS NULL)
-		WHERE is_default OR (slug = $1 AND organization_id IS NULL)`, slug)
-	if err != nil {
-		return fmt.Errorf("set the default role %q: %w", slug, err)
+	// Two statements: the unique index on the mark is checked row by row,
+	// so moving it in one UPDATE fails when the new row comes first.
+	for _, q := range []string{
+		`UPDATE roles SET is_default = false WHERE is_default AND NOT (slug = $1 AND organization_id IS NULL)`,
+		`UPDATE roles SET is_default = true WHERE slug = $1 AND organization_id IS NULL AND NOT is_default`,
+	} {
+		if _, err := tx.ExecContext(ctx, q, slug); err != nil {
+			return fmt.Errorf("set the default role %q: %w", slug, err)
+		}
 	}
 	return nil
 }
