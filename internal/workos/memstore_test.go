@@ -857,11 +857,11 @@ func (s *memStore) DeleteRole(ctx context.Context, orgID, slug, fallback string)
 		if _, err := st.role(orgID, slug, false); err != nil {
 			return err
 		}
+		if st.defRole == slug && orgID == "" {
+			return workos.Conflict("role %q is the default role, which every membership falls back to: make another role the default first", slug)
+		}
 		delete(st.roles, model.RoleKey(orgID, slug))
 		delete(st.priority, model.RoleKey(orgID, slug))
-		if st.defRole == slug && orgID == "" {
-			st.defRole = ""
-		}
 		inScope := func(memberID string) bool {
 			m, ok := st.members[memberID]
 			return ok && (orgID == "" || m.OrganizationID == orgID)

@@ -179,6 +179,21 @@ var races = []race{
 		refused: [2]string{"409 conflict", "409 conflict"},
 	},
 	{
+		// The default role cannot be deleted: checked in the deleting
+		// transaction, not before it.
+		name: "a role made the default while it is deleted",
+		setup: func(e *env, _ string, i int) {
+			e.do("POST", "/authorization/roles", obj{"slug": fmt.Sprint("dr", i), "name": "dr"}, 201)
+		},
+		writes: [2]func(string, int) request{
+			func(_ string, i int) request {
+				return request{"PUT", "/authorization/default_role", obj{"role_slug": fmt.Sprint("dr", i)}}
+			},
+			func(_ string, i int) request { return request{"DELETE", fmt.Sprint("/authorization/roles/dr", i), nil} },
+		},
+		refused: [2]string{"422 " + model.CodeUnknownReference, "409 conflict"},
+	},
+	{
 		// A domain belongs to one organization: checked per commit.
 		name:  "two organizations claiming one domain",
 		setup: func(*env, string, int) {},

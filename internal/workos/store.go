@@ -538,7 +538,8 @@ type RoleStore interface {
 	UpdateRole(ctx context.Context, orgID, slug string, u RoleUpdate) (Role, int64, error)
 	// DeleteRole deletes the role (as UpdateRole names it), its role
 	// assignments, and removes it from memberships' organization roles; a
-	// membership left without any gets role fallback ("": none).
+	// membership left without any gets role fallback ("": none). The role
+	// SetDefaultRole set is ErrConflict, checked in the same transaction.
 	DeleteRole(ctx context.Context, orgID, slug, fallback string) (int64, error)
 	// DefaultRole returns the slug of the environment's default role as
 	// SetDefaultRole set it, or "" when none is set.

@@ -443,6 +443,12 @@ func (s *Store) DeleteRole(ctx context.Context, orgID, slug, fallback string) (i
 		if err != nil {
 			return err
 		}
+		// Checked here, in the transaction, so that a concurrent
+		// SetDefaultRole of this role cannot slip in between.
+		if err := claim(ctx, tx, workos.Conflict("role %q is the default role, which every membership falls back to: make another role the default first", slug),
+			"SELECT 1 FROM roles WHERE id = $1 AND is_default", r.ID); err != nil {
+			return err
+		}
 		var orphans []string
 		if fallback != "" {
 			if err := sqlx.SelectContext(ctx, tx.SQL(), &orphans, `SELECT mr.membership_id FROM membership_roles mr
