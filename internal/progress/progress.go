@@ -1,0 +1,166 @@
+// Package progress shows how a long-running stage (a cold load, an import,
+// a bundle build) advances: nothing when it ends within a few seconds, then
+// a bar redrawn in place when the output is a terminal, or otherwise one log
+// line every few seconds.
+//
+// It is its own ~100 lines rather than github.com/schollz/progressbar:
+// that library draws the bar well, but it has neither the quiet start (it
+// shows a bar from the first call) nor the log lines for a non-terminal,
+// which are most of what Trellis needs, and it brings five modules with it.
+package progress
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// A Stage reports the progress of one running stage until Done. Add and
+// Set are safe for concurrent use and cost an atomic operation; everything
+// is written by one goroutine of the Stage's own.
+type Stage struct {
+	count   atomic.Int64
+	total   int64
+	name    string
+	attrs   []any
+	w       io.Writer
+	log     *slog.Logger
+	bar     bool
+	start   time.Time
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
+	width   int // the length of the bar line last drawn, to blank what a shorter one leaves; the Stage's goroutine owns it
+}
+
+// config holds the timings and the terminal test, which tests replace.
+type config struct {
+	after    time.Duration // how long a stage runs before it is shown
+	logEvery time.Duration // how often a log line is written
+	redraw   time.Duration // how often the bar is redrawn
+	terminal func(io.Writer) bool
+}
+
+var defaults = config{after: 2 * time.Second, logEvery: 3 * time.Second, redraw: 200 * time.Millisecond, terminal: isTerminal}
+
+// barWidth is how many cells the bar itself takes.
+const barWidth = 30
+
+// Start begins reporting the stage called name, of total units (0 or less
+// when the total is unknown: there is no bar then, only the count). If the
+// stage lasts longer than 2 s, it is shown: when w is a terminal, as one
+// line redrawn with \r — name, bar, count/total, percent, elapsed time;
+// otherwise, every 3 s, as log.Info(name, attrs..., "done", count, "total",
+// total, "percent", …, "elapsed", …), and once more at Done with the
+// message name+": done". attrs go to the log lines only. w may be nil (log
+// lines only) and so may log (nothing logged). The caller must call Done.
+func Start(w io.Writer, log *slog.Logger, name string, total int64, attrs ...any) *Stage {
+	return start(defaults, w, log, name, total, attrs)
+}
+
+func start(c config, w io.Writer, log *slog.Logger, name string, total int64, attrs []any) *Stage {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stage{
+		total: total, name: name, attrs: attrs, w: w, log: log,
+		bar:   w != nil && c.terminal(w),
+		start: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go s.run(c)
+	return s
+}
+
+// isTerminal reports whether w is an *os.File open on a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Add counts n more units done.
+func (s *Stage) Add(n int64) { s.count.Add(n) }
+
+// Set sets the count of units done to n.
+func (s *Stage) Set(n int64) { s.count.Store(n) }
+
+// Done ends the stage: if it was shown, it draws the bar a last time and
+// ends its line, or logs that the stage is done. It returns once nothing
+// more is written. Calling Done again does nothing.
+func (s *Stage) Done() {
+	s.once.Do(func() { close(s.stop) })
+	<-s.stopped
+}
+
+func (s *Stage) run(c config) {
+	defer close(s.stopped)
+	wait := time.NewTimer(c.after)
+	defer wait.Stop()
+	select {
+	case <-wait.C:
+	case <-s.stop:
+		return // done before anyone waited for it
+	}
+	every := c.logEvery
+	if s.bar {
+		every = c.redraw
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		s.show(false)
+		select {
+		case <-tick.C:
+		case <-s.stop:
+			s.show(true)
+			return
+		}
+	}
+}
+
+// show draws the bar or logs a line; last is for the one Done causes.
+func (s *Stage) show(last bool) {
+	n, elapsed := s.count.Load(), time.Since(s.start).Round(time.Second)
+	if !s.bar {
+		msg := s.name
+		if last {
+			msg += ": done"
+		}
+		attrs := append(append([]any(nil), s.attrs...), "done", n)
+		if s.total > 0 {
+			attrs = append(attrs, "total", s.total, "percent", percent(n, s.total))
+		}
+		s.log.Info(msg, append(attrs, "elapsed", elapsed.String())...)
+		return
+	}
+	var b strings.Builder
+	b.WriteString(s.name)
+	if s.total > 0 {
+		filled := barWidth * percent(n, s.total) / 100
+		fmt.Fprintf(&b, " [%s%s] %d/%d %3d%%", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), n, s.total, percent(n, s.total))
+	} else {
+		fmt.Fprintf(&b, " %d", n)
+	}
+	fmt.Fprintf(&b, " %s", elapsed)
+	line := b.String()
+	pad := max(s.width-len(line), 0)
+	s.width = len(line)
+	end := ""
+	if last {
+		end = "\n"
+	}
+	// A failed write to the terminal loses a redraw, nothing more.
+	_, _ = io.WriteString(s.w, "\r"+line+strings.Repeat(" ", pad)+end)
+}
+
+// percent is n of total in percent, within [0, 100]: a count may pass an
+// estimated total.
+func percent(n, total int64) int {
+	return int(min(max(n*100/total, 0), 100))
+}
