@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/loadtest"
 	"github.com/trellis-authz/trellis/internal/model"
@@ -24,11 +26,8 @@ type benchGenConfig struct {
 
 // runBenchGen is `trellis bench gen`: the dataset `trellis bench http`
 // loads, for a server started by hand or a PostgreSQL benchmark.
-func runBenchGen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseBenchGen(args, stderr)
-	if err != nil {
-		return err
-	}
+func runBenchGen(ctx context.Context, c benchGenConfig, stdout, stderr io.Writer) error {
+	var err error
 	spec, _ := gen.Spec{Seed: c.Seed}.Tier(c.Tier)
 	ds := gen.Generate(spec)
 	where := c.Out
@@ -47,29 +46,33 @@ func runBenchGen(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func parseBenchGen(args []string, out io.Writer) (benchGenConfig, error) {
-	var c benchGenConfig
-	fs := newFlagSet("bench gen", "Generate the deterministic dataset of a size tier (package gen: Zipf-like organization sizes, heavy-tailed fan-out) and write it to a JSON data file that `trellis serve --data` reads, or import it into PostgreSQL (migrating the schema first; the database must not already hold any of it).", out)
+func benchGenCommand(run func(context.Context, benchGenConfig, io.Writer, io.Writer) error) *cobra.Command {
+	return configCommand("gen", "write a generated dataset of a size tier",
+		"Generate the deterministic dataset of a size tier (package gen: Zipf-like organization sizes, heavy-tailed fan-out) and write it to a JSON data file that `trellis serve --data` reads, or import it into PostgreSQL (migrating the schema first; the database must not already hold any of it).",
+		(*benchGenConfig).define, (*benchGenConfig).check, run)
+}
+
+func (c *benchGenConfig) define(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Tier, "tier", "S", "dataset tier: S (100 orgs, ~100k resources), M (10,000 orgs, ~1M resources) or L (100,000 orgs, ~10M resources, depth 6)")
 	fs.Int64Var(&c.Seed, "seed", 1, "dataset seed: equal tiers and seeds give equal datasets (trellis bench http uses the same)")
 	fs.StringVar(&c.Out, "out", "", "JSON data file to write (.json)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", databaseURLUsage+"; import there instead of writing --out")
-	if err := parse(fs, args); err != nil {
-		return c, err
-	}
+}
+
+func (c *benchGenConfig) check() error {
 	if _, ok := (gen.Spec{}).Tier(c.Tier); !ok {
-		return c, fmt.Errorf("--tier %q: use S, M or L", c.Tier)
+		return fmt.Errorf("--tier %q: use S, M or L", c.Tier)
 	}
 	switch {
 	case c.Out == "" && c.DatabaseURL == "":
-		return c, errors.New("give --out FILE or --database-url URL")
+		return errors.New("give --out FILE or --database-url URL")
 	case c.Out != "" && c.DatabaseURL != "":
-		return c, errors.New("give --out or --database-url, not both (is TRELLIS_DATABASE_URL set?)")
+		return errors.New("give --out or --database-url, not both (is TRELLIS_DATABASE_URL set?)")
 	}
 	if ext := strings.ToLower(filepath.Ext(c.Out)); ext == ".yaml" || ext == ".yml" {
-		return c, fmt.Errorf("--out %s: the data file is JSON; name it .json", c.Out)
+		return fmt.Errorf("--out %s: the data file is JSON; name it .json", c.Out)
 	}
-	return c, nil
+	return nil
 }
 
 // writeGenFile writes ds as a JSON data file at path; on failure it

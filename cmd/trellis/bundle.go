@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/datafile"
@@ -41,7 +42,7 @@ type signingFlags struct {
 	Key, KeyID, Alg, Scope string
 }
 
-func (s *signingFlags) register(fs *flag.FlagSet, prefix string) {
+func (s *signingFlags) register(fs *pflag.FlagSet, prefix string) {
 	fs.StringVar(&s.Key, prefix+"signing-key", "", "PEM private key (RSA or P-256) that signs bundles; empty: unsigned bundles")
 	fs.StringVar(&s.KeyID, prefix+"signing-key-id", "", "key id edges map to the public key (required with a signing key)")
 	fs.StringVar(&s.Alg, prefix+"signing-alg", "", "RS256 or ES256 (default: what the key fits)")
@@ -74,7 +75,7 @@ type keysFlags struct {
 	Skew              time.Duration
 }
 
-func (k *keysFlags) register(fs *flag.FlagSet) {
+func (k *keysFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS, shipped in the bundle for stock-OPA edges")
 	fs.StringVar(&k.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
 	fs.StringVar(&k.Issuer, "issuer", "", "required token issuer (iss) when a JWKS is given")
@@ -137,20 +138,20 @@ func readJWKS(ctx context.Context, url, file string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
 
-func runBundle(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := subcommand(args, "bundle", "build", "Usage: trellis bundle build --out FILE [flags]\n\nRun 'trellis bundle build --help' for the flags.", stderr); err != nil {
-		return err
-	}
-	cfg, err := parseBundle(args[1:], stderr)
-	if err != nil {
-		return err
-	}
-	return buildBundle(ctx, cfg, stderr)
+func bundleCommand() *cobra.Command {
+	return newGroup("bundle", "build a signed OPA bundle of policies and data (bundle build --out FILE)", bundleBuildCommand(
+		func(ctx context.Context, c bundleConfig, _, stderr io.Writer) error {
+			return buildBundle(ctx, c, stderr)
+		}))
 }
 
-func parseBundle(args []string, out io.Writer) (bundleConfig, error) {
-	var c bundleConfig
-	fs := newFlagSet("bundle build", "Write a signed OPA bundle (policies, data at one revision, .manifest, .signatures.json) to --out.", out)
+func bundleBuildCommand(run func(context.Context, bundleConfig, io.Writer, io.Writer) error) *cobra.Command {
+	return configCommand("build", "build a signed OPA bundle of policies and data",
+		"Write a signed OPA bundle (policies, data at one revision, .manifest, .signatures.json) to --out.",
+		(*bundleConfig).define, (*bundleConfig).check, run)
+}
+
+func (c *bundleConfig) define(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Out, "out", "", "file to write the gzipped bundle to (required)")
 	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file; default: the embedded demo dataset")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL to snapshot instead of a data file")
@@ -158,16 +159,16 @@ func parseBundle(args []string, out io.Writer) (bundleConfig, error) {
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress on stderr")
 	c.Signing.register(fs, "")
 	c.Keys.register(fs)
-	if err := parse(fs, args); err != nil {
-		return c, err
-	}
+}
+
+func (c *bundleConfig) check() error {
 	switch {
 	case c.Out == "":
-		return c, errors.New("--out is required: the file to write the bundle to")
+		return errors.New("--out is required: the file to write the bundle to")
 	case c.DataFile != "" && c.DatabaseURL != "":
-		return c, errors.New("give --data or --database-url, not both")
+		return errors.New("give --data or --database-url, not both")
 	}
-	return c, nil
+	return nil
 }
 
 func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
@@ -322,7 +323,7 @@ type serveBundleFlags struct {
 	Signing       signingFlags
 }
 
-func (b *serveBundleFlags) register(fs *flag.FlagSet) {
+func (b *serveBundleFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&b.Enabled, "bundles", true, "serve signed OPA bundles at /bundles/{name}.tar.gz to clients holding an API key")
 	fs.StringVar(&b.Name, "bundle-name", "trellis", "name of the full bundle: /bundles/<name>.tar.gz")
 	fs.BoolVar(&b.Organizations, "bundle-orgs", true, "also serve one organization's bundle at /bundles/orgs/<org_id>.tar.gz")

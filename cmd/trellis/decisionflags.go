@@ -2,18 +2,19 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // decisionFlags are the decision-API settings `trellis serve` and
 // `trellis edge` share.
 type decisionFlags struct {
-	APIKeys       stringList
+	APIKeys       []string
 	APIKeyFile    string
 	RequireAPIKey bool
 	MaxBatch      int
@@ -22,8 +23,8 @@ type decisionFlags struct {
 	LogLevel      string
 }
 
-func (d *decisionFlags) register(fs *flag.FlagSet) {
-	fs.Var(&d.APIKeys, "api-key", fmt.Sprintf("API key accepted as 'Authorization: Bearer <key>', at least %d characters (repeatable; the variable is comma-separated)", minAPIKeyLen))
+func (d *decisionFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&d.APIKeys, "api-key", nil, fmt.Sprintf("API key accepted as 'Authorization: Bearer <key>', at least %d characters (repeatable; the variable is comma-separated)", minAPIKeyLen))
 	fs.StringVar(&d.APIKeyFile, "api-key-file", "", "file of API keys, one a line (blank lines and # comments ignored), added to --api-key: keeps keys off the command line")
 	fs.BoolVar(&d.RequireAPIKey, "require-api-key", false, "require an API key on token-subject decision requests too")
 	fs.IntVar(&d.MaxBatch, "max-batch", 1000, "most checks in one batch request")

@@ -10,6 +10,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/edge"
@@ -35,17 +37,18 @@ type edgeConfig struct {
 	decisionFlags
 }
 
-func runEdge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseEdge(args, stderr)
-	if err != nil {
-		return err
-	}
-	return runEdgeNode(ctx, cfg, stderr, nil)
+func edgeCommand(run func(context.Context, edgeConfig, io.Writer, io.Writer) error) *cobra.Command {
+	return configCommand("edge", "answer decisions offline from bundles pulled from a Trellis server",
+		"Answer decisions offline from a signed bundle pulled from a Trellis server (same API as serve).",
+		(*edgeConfig).define, (*edgeConfig).check, run)
 }
 
-func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
-	var c edgeConfig
-	fs := newFlagSet("edge", "Answer decisions offline from a signed bundle pulled from a Trellis server (same API as serve).", out)
+func runEdge(ctx context.Context, c edgeConfig, _, stderr io.Writer) error {
+	return runEdgeNode(ctx, c, stderr, nil)
+}
+
+func (c *edgeConfig) define(fs *pflag.FlagSet) {
+	defineConfig(fs)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8181", "listen address")
 	fs.StringVar(&c.BundleURL, "bundle-url", "", "bundle URL, e.g. https://trellis.internal/bundles/trellis.tar.gz or …/bundles/orgs/<org_id>.tar.gz")
 	fs.StringVar(&c.BundleToken, "bundle-token", "", "API key of the bundle server, sent as a bearer token")
@@ -59,28 +62,28 @@ func parseEdge(args []string, out io.Writer) (edgeConfig, error) {
 	fs.DurationVar(&c.PollInterval, "poll-interval", 10*time.Second, "delay between polls when the server does not long-poll")
 	c.tokenFlags.register(fs)
 	c.decisionFlags.register(fs)
-	if err := parse(fs, args); err != nil {
-		return c, err
-	}
+}
+
+func (c *edgeConfig) check() error {
 	if err := c.tokenFlags.validate(); err != nil {
-		return c, err
+		return err
 	}
 	if err := c.decisionFlags.validate(); err != nil {
-		return c, err
+		return err
 	}
 	switch {
 	case c.BundleURL == "" && c.PersistDir == "":
-		return c, errors.New("--bundle-url is required (or --persist-dir holding a persisted bundle)")
+		return errors.New("--bundle-url is required (or --persist-dir holding a persisted bundle)")
 	case c.VerificationKey == "" && !c.AllowUnsigned:
-		return c, errors.New("--verification-key is required: an edge only activates bundles it can verify (or pass --allow-unsigned on a trusted network)")
+		return errors.New("--verification-key is required: an edge only activates bundles it can verify (or pass --allow-unsigned on a trusted network)")
 	case c.VerificationKey != "" && c.VerificationKeyID == "":
-		return c, errors.New("--verification-key-id is required with --verification-key")
+		return errors.New("--verification-key-id is required with --verification-key")
 	case c.VerificationAlg != bundle.RS256 && c.VerificationAlg != bundle.ES256:
-		return c, fmt.Errorf("--verification-alg %q: use RS256 or ES256", c.VerificationAlg)
+		return fmt.Errorf("--verification-alg %q: use RS256 or ES256", c.VerificationAlg)
 	case c.LongPoll < 0 || c.PollInterval <= 0:
-		return c, errors.New("--long-poll must not be negative and --poll-interval must be positive")
+		return errors.New("--long-poll must not be negative and --poll-interval must be positive")
 	}
-	return c, nil
+	return nil
 }
 
 // edgeService is a wired edge: the node and its HTTP handler.

@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/events"
 )
 
@@ -21,7 +22,7 @@ type serveEventsFlags struct {
 	Webhooks  bool
 }
 
-func (f *serveEventsFlags) register(fs *flag.FlagSet) {
+func (f *serveEventsFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.Retention, "event-retention", events.DefaultRetention, "how long events are kept (GET /events, /v1/watch); events an enabled webhook endpoint has not received are kept until it has")
 	fs.BoolVar(&f.Webhooks, "webhooks", true, "deliver webhooks from this instance (several instances share the work, each event delivered once)")
 }
@@ -102,34 +103,32 @@ func noEventLog(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-const eventsSynopsis = `Usage: trellis events tail [--after N] [--organization ORG] [--kind K,…] --url URL --api-key KEY
-
-Prints the change stream of a Trellis server (GET /v1/watch), one line an
+const eventsSynopsis = `Prints the change stream of a Trellis server (GET /v1/watch), one line an
 event: position, commit time, type, organization (- for shared data) and
 entity id. It follows new events until interrupted, resuming by itself
 after a dropped connection.`
 
-func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := subcommand(args, "events", "tail", eventsSynopsis, stderr); err != nil {
-		return err
-	}
+func eventsCommand() *cobra.Command {
+	tail := newCommand("tail", "print the change stream, one line an event", eventsSynopsis, defineTail)
+	return newGroup("events", "print the change stream of a server, one line an event (events tail)", tail)
+}
+
+func defineTail(fs *pflag.FlagSet) runFunc {
 	var cfg events.TailConfig
 	var kinds string
-	var keys stringList
-	fs := newFlagSet("events tail", "Print the change stream, one line an event.", stderr)
+	var keys []string
 	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:8080", "the Trellis server")
-	fs.Var(&keys, "api-key", "an API key of the server")
+	fs.StringArrayVar(&keys, "api-key", nil, "an API key of the server")
 	fs.Int64Var(&cfg.After, "after", 0, "start after this position (0: the oldest event kept)")
 	fs.StringVar(&cfg.OrganizationID, "organization", "", "only this organization's events")
 	fs.StringVar(&kinds, "kind", "", "only these entity kinds, comma-separated (organization, membership, permission, role, resource, assignment, resource_type)")
-	if err := parse(fs, args[1:]); err != nil {
-		return err
+	return func(ctx context.Context, _ []string, stdout, _ io.Writer) error {
+		if len(keys) > 0 {
+			cfg.APIKey = keys[0]
+		}
+		if kinds != "" {
+			cfg.Kinds = strings.Split(kinds, ",")
+		}
+		return events.Tail(ctx, cfg, stdout)
 	}
-	if len(keys) > 0 {
-		cfg.APIKey = keys[0]
-	}
-	if kinds != "" {
-		cfg.Kinds = strings.Split(kinds, ",")
-	}
-	return events.Tail(ctx, cfg, stdout)
 }

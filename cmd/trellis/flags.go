@@ -1,17 +1,105 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 )
+
+// runFunc runs a command once its flags are parsed; args are its
+// positional arguments.
+type runFunc func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+
+// newCommand returns a command whose flags define declares on fs; the
+// function define returns runs once they are parsed and filled from the
+// environment and the config file. use is the command's name and its
+// positional arguments ("check PERMISSION RESOURCE"); it takes none unless
+// Args is set.
+func newCommand(use, short, long string, define func(fs *pflag.FlagSet) runFunc) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs, SilenceErrors: true, SilenceUsage: true}
+	cmd.SetFlagErrorFunc(flagError)
+	run := define(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := settle(cmd); err != nil {
+			return err
+		}
+		return run(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	}
+	return cmd
+}
+
+// newGroup returns a command that only holds subcommands: run without
+// one, or with an unknown one, it fails naming them.
+func newGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, SilenceErrors: true, SilenceUsage: true, Args: cobra.ArbitraryArgs}
+	cmd.SetFlagErrorFunc(flagError)
+	cmd.AddCommand(subs...)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var names []string
+		for _, s := range cmd.Commands() {
+			names = append(names, s.Name())
+		}
+		list := strings.Join(names, " or ")
+		if len(args) == 0 {
+			return fmt.Errorf("trellis %s: give a subcommand: %s (trellis %s --help)", use, list, use)
+		}
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			return fmt.Errorf("trellis %s: unknown subcommand %q: did you mean %s?", use, args[0], near[0])
+		}
+		return fmt.Errorf("trellis %s: unknown subcommand %q: the subcommand is %s", use, args[0], list)
+	}
+	return cmd
+}
+
+// execute runs the command tree cmd on args.
+func execute(ctx context.Context, cmd *cobra.Command, args []string, stdout, stderr io.Writer) (*cobra.Command, error) {
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
+	}
+	cmd.SetArgs(args)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	return cmd.ExecuteContextC(ctx)
+}
+
+// commandPath names cmd as its help does: "schema apply".
+func commandPath(cmd *cobra.Command) string {
+	return strings.TrimPrefix(cmd.CommandPath(), "trellis ")
+}
+
+// noArgs refuses positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q (see trellis %s --help)", args[0], commandPath(cmd))
+	}
+	return nil
+}
+
+// exactArgs takes the positional arguments names, exactly.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			return fmt.Errorf("trellis %s: give %s (got %d arguments)", commandPath(cmd), strings.Join(names, " and "), len(args))
+		}
+		return nil
+	}
+}
+
+// fileArgs takes one or more files.
+func fileArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("give one or more files: trellis %s FILE...", commandPath(cmd))
+	}
+	return nil
+}
 
 // envPrefix prefixes the environment variables of flags: --jwks-url is
 // also TRELLIS_JWKS_URL.
@@ -34,9 +122,12 @@ var envOverrides = map[string]string{
 }
 
 // envName returns the environment variable that sets flag name of command
-// cmd, or "" when it reads none.
+// cmd ("schema apply"), or "" when it reads none.
 func envName(cmd, name string) string {
-	if !envCommands[cmd] && !envAnywhere[name] {
+	switch {
+	case name == "help":
+		return ""
+	case !envCommands[cmd] && !envAnywhere[name]:
 		return ""
 	}
 	if v, ok := envOverrides[cmd+" "+name]; ok {
@@ -48,69 +139,54 @@ func envName(cmd, name string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
-// newFlagSet returns a flag set whose usage lists each flag with its
-// variable. Errors are not printed by the set: parseFlags returns them,
-// explained.
-func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	if envCommands[name] {
-		fs.String(configFlag, "", "YAML file of settings, keyed by flag name (addr: 127.0.0.1:8080, api-key: [k1, k2]); a flag or variable given wins over it")
-	}
-	fs.Usage = func() {
-		if !strings.HasPrefix(synopsis, "Usage:") {
-			fmt.Fprintf(out, "Usage: trellis %s [flags]\n\n", name)
+// showEnv adds its variable to the help of every flag under cmd that
+// reads one.
+func showEnv(cmd *cobra.Command) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if v := envName(commandPath(cmd), f.Name); v != "" {
+			f.Usage += " [" + v + "]"
 		}
-		fmt.Fprintf(out, "%s\n\nFlags:\n", synopsis)
-		fs.VisitAll(func(f *flag.Flag) {
-			def := ""
-			if f.DefValue != "" && f.DefValue != "[]" {
-				def = fmt.Sprintf(" (default %s)", f.DefValue)
-			}
-			env := ""
-			if v := envName(name, f.Name); v != "" {
-				env = "  [" + v + "]"
-			}
-			fmt.Fprintf(out, "  --%s%s\n      %s%s\n", f.Name, env, f.Usage, def)
-		})
+	})
+	for _, sub := range cmd.Commands() {
+		showEnv(sub)
 	}
-	return fs
 }
 
-// flagError explains a parse error of fs: an unknown flag with the
-// nearest known one, a duration without a unit with an example.
-func flagError(fs *flag.FlagSet, err error) error {
-	msg := err.Error()
-	help := fmt.Sprintf("trellis %s --help lists the flags", fs.Name())
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
-		name = strings.TrimLeft(name, "-")
-		if near := nearestFlag(fs, name); near != "" {
+// flagError explains a parse error of cmd's flags: an unknown flag with
+// the nearest known one, a duration without a unit with an example.
+func flagError(cmd *cobra.Command, err error) error {
+	help := fmt.Sprintf("trellis %s --help lists the flags", commandPath(cmd))
+	var unknown *pflag.NotExistError
+	var invalid *pflag.InvalidValueError
+	switch {
+	case errors.As(err, &unknown):
+		name := unknown.GetSpecifiedName()
+		if short := unknown.GetSpecifiedShortnames(); short != "" {
+			if cmd.Flags().Lookup(short) != nil {
+				return fmt.Errorf("unknown flag -%s: long flags take two dashes: --%s", short, short)
+			}
+			name = short
+		}
+		if near := nearestFlag(cmd.Flags(), name); near != "" {
 			return fmt.Errorf("unknown flag --%s: did you mean --%s? (%s)", name, near, help)
 		}
 		return fmt.Errorf("unknown flag --%s (%s)", name, help)
+	case errors.As(err, &invalid) && invalid.GetFlag().Value.Type() == "duration":
+		return fmt.Errorf("--%s %q: give a duration with a unit, such as 30s, 5m or 1h", invalid.GetFlag().Name, invalid.GetValue())
 	}
-	var value, name string
-	if _, e := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &name); e == nil {
-		name = strings.TrimSuffix(name, ":")
-		if f := fs.Lookup(name); f != nil {
-			if _, isDuration := f.Value.(flag.Getter).Get().(time.Duration); isDuration {
-				return fmt.Errorf("--%s %q: give a duration with a unit, such as 30s, 5m or 1h", name, value)
-			}
-		}
-	}
-	return fmt.Errorf("%s (%s)", strings.Replace(msg, " -", " --", 1), help)
+	return fmt.Errorf("%w (%s)", err, help)
 }
 
 // nearestFlag returns the flag of fs closest to name, if it is close (at
 // most two edits, or a prefix of it).
-func nearestFlag(fs *flag.FlagSet, name string) string {
+func nearestFlag(fs *pflag.FlagSet, name string) string {
 	best, bestD := "", 3
-	fs.VisitAll(func(f *flag.Flag) {
+	fs.VisitAll(func(f *pflag.Flag) {
 		d := editDistance(name, f.Name)
 		if strings.HasPrefix(f.Name, name) && len(name) >= 3 {
 			d = min(d, 1)
 		}
-		if d < bestD {
+		if d < bestD && f.Name != "help" {
 			best, bestD = f.Name, d
 		}
 	})
@@ -138,58 +214,16 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// parse parses args, which hold flags only, then fills every flag not
-// given on the command line from its environment variable. Values are
-// validated by the caller.
-func parse(fs *flag.FlagSet, args []string) error {
-	pos, err := parseFlags(fs, args)
-	if err == nil && len(pos) > 0 {
-		err = fmt.Errorf("unexpected argument %q (see trellis %s --help)", pos[0], fs.Name())
-	}
-	return err
-}
-
-// parseFiles is parse for a command of flags then one or more files.
-func parseFiles(fs *flag.FlagSet, args []string) ([]string, error) {
-	files, err := parseFlags(fs, args)
-	if err == nil && len(files) == 0 {
-		err = fmt.Errorf("give one or more files: trellis %s FILE...", fs.Name())
-	}
-	return files, err
-}
-
-// parseFlags parses args, flags and positional arguments in any order
-// ("--" ends the flags), fills the flags not given from the environment,
-// and returns the positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	// The flag package prints the usage on every error; print it only when
-	// asked for (explained errors are returned instead).
-	usage := fs.Usage
-	fs.Usage = func() {}
-	defer func() { fs.Usage = usage }()
-	var pos []string
-	for {
-		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-			usage()
-			return nil, err
-		} else if err != nil {
-			return nil, flagError(fs, err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos, args = append(pos, rest[0]), rest[1:]
-	}
+// settle fills the flags of cmd not given on the command line from their
+// environment variables, then from the --config file. Values are validated
+// by the command.
+func settle(cmd *cobra.Command) error {
+	fs := cmd.Flags()
 	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { given[f.Name] = true })
 	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := envName(fs.Name(), f.Name)
+	fs.VisitAll(func(f *pflag.Flag) {
+		env := envName(commandPath(cmd), f.Name)
 		if env == "" || given[f.Name] || err != nil {
 			return
 		}
@@ -198,34 +232,42 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			return
 		}
 		given[f.Name] = true // over the config file
-		if _, isList := f.Value.(*stringList); isList {
-			for _, v := range strings.Split(val, ",") {
-				if v = strings.TrimSpace(v); v != "" {
-					_ = f.Value.Set(v)
+		values := []string{val}
+		if repeatable(f) {
+			values = strings.Split(val, ",")
+		}
+		for _, v := range values {
+			if v = strings.TrimSpace(v); v != "" || !repeatable(f) {
+				if e := fs.Set(f.Name, v); e != nil {
+					err = fmt.Errorf("%s=%q: %w", env, val, e)
 				}
 			}
-			return
-		}
-		if e := fs.Set(f.Name, val); e != nil {
-			err = fmt.Errorf("%s=%q: %w", env, val, e)
 		}
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if f := fs.Lookup(configFlag); f != nil && f.Value.String() != "" {
-		err = applyConfig(fs, f.Value.String(), given)
+		err = applyConfig(cmd, f.Value.String(), given)
 	}
-	return pos, err
+	return err
 }
+
+func repeatable(f *pflag.Flag) bool { return f.Value.Type() == "stringArray" }
 
 // configFlag names the settings file of the long-lived commands.
 const configFlag = "config"
 
-// applyConfig sets, from the YAML file at path, the flags of fs not in
+// defineConfig declares --config on fs.
+func defineConfig(fs *pflag.FlagSet) {
+	fs.String(configFlag, "", "YAML file of settings, keyed by flag name (addr: 127.0.0.1:8080, api-key: [k1, k2]); a flag or variable given wins over it")
+}
+
+// applyConfig sets, from the YAML file at path, the flags of cmd not in
 // given (set on the command line or from the environment). Its keys are
 // flag names; a list sets a repeatable flag once per item.
-func applyConfig(fs *flag.FlagSet, path string, given map[string]bool) error {
+func applyConfig(cmd *cobra.Command, path string, given map[string]bool) error {
+	fs := cmd.Flags()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
@@ -242,17 +284,17 @@ func applyConfig(fs *flag.FlagSet, path string, given map[string]bool) error {
 	for _, k := range keys {
 		f := fs.Lookup(k)
 		switch {
-		case f == nil || k == configFlag:
+		case f == nil || k == configFlag || k == "help":
 			if near := nearestFlag(fs, k); near != "" && near != configFlag {
 				return fmt.Errorf("--config %s: unknown setting %q: did you mean %q?", path, k, near)
 			}
-			return fmt.Errorf("--config %s: unknown setting %q (trellis %s --help lists them)", path, k, fs.Name())
+			return fmt.Errorf("--config %s: unknown setting %q (trellis %s --help lists them)", path, k, commandPath(cmd))
 		case given[k]:
 			continue
 		}
 		values := []any{settings[k]}
 		if list, isList := settings[k].([]any); isList {
-			if _, repeatable := f.Value.(*stringList); !repeatable {
+			if !repeatable(f) {
 				return fmt.Errorf("--config %s: %s takes one value, not a list", path, k)
 			}
 			values = list
@@ -266,25 +308,17 @@ func applyConfig(fs *flag.FlagSet, path string, given map[string]bool) error {
 	return nil
 }
 
-// subcommand checks that args start with sub, the one subcommand of cmd;
-// otherwise it prints synopsis, and answers --help with flag.ErrHelp.
-func subcommand(args []string, cmd, sub, synopsis string, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == sub {
-		return nil
-	}
-	_, _ = io.WriteString(stderr, synopsis+"\n")
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		return flag.ErrHelp
-	}
-	return fmt.Errorf("%s: the subcommand is %s", cmd, sub)
-}
-
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string { return strings.Join(*l, ",") }
-
-func (l *stringList) Set(v string) error {
-	*l = append(*l, v)
-	return nil
+// configCommand returns a command whose flags define declares into a C;
+// check validates it before run gets it.
+func configCommand[C any](use, short, long string, define func(*C, *pflag.FlagSet), check func(*C) error, run func(context.Context, C, io.Writer, io.Writer) error) *cobra.Command {
+	return newCommand(use, short, long, func(fs *pflag.FlagSet) runFunc {
+		var c C
+		define(&c, fs)
+		return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+			if err := check(&c); err != nil {
+				return err
+			}
+			return run(ctx, c, stdout, stderr)
+		}
+	})
 }

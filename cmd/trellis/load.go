@@ -7,36 +7,40 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
 )
 
-func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dsn, file string
-	fs := newFlagSet("load", "Import a data file (default: the embedded demo dataset) into PostgreSQL, migrating the schema first.\nThe data must not overlap what the database holds; running servers pick it up with a fresh snapshot.", stderr)
-	fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
-	fs.StringVar(&file, "data", "", "YAML or JSON data file to import (default: the embedded demo dataset)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if dsn == "" {
-		return errors.New("--database-url (or TRELLIS_DATABASE_URL) is required")
-	}
-	ds := datafile.Demo()
-	if file != "" {
-		var err error
-		if ds, err = datafile.Load(file); err != nil {
-			return err
-		}
-	}
-	rev, err := importDataset(ctx, dsn, ds, stderr)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "imported %d organizations, %d resources, %d assignments at revision %d\n",
-		len(ds.Organizations), len(ds.Resources), len(ds.Assignments), rev)
-	return nil
+func loadCommand() *cobra.Command {
+	return newCommand("load", "import a data file (default: the demo) into PostgreSQL",
+		"Import a data file (default: the embedded demo dataset) into PostgreSQL, migrating the schema first.\nThe data must not overlap what the database holds; running servers pick it up with a fresh snapshot.",
+		func(fs *pflag.FlagSet) runFunc {
+			var dsn, file string
+			fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
+			fs.StringVar(&file, "data", "", "YAML or JSON data file to import (default: the embedded demo dataset)")
+			return func(ctx context.Context, _ []string, stdout, stderr io.Writer) error {
+				if dsn == "" {
+					return errors.New("--database-url (or TRELLIS_DATABASE_URL) is required")
+				}
+				ds := datafile.Demo()
+				if file != "" {
+					var err error
+					if ds, err = datafile.Load(file); err != nil {
+						return err
+					}
+				}
+				rev, err := importDataset(ctx, dsn, ds, stderr)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "imported %d organizations, %d resources, %d assignments at revision %d\n",
+					len(ds.Organizations), len(ds.Resources), len(ds.Assignments), rev)
+				return nil
+			}
+		})
 }
 
 // importDataset migrates the database at dsn and imports ds into it, and

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/index"
@@ -74,52 +76,26 @@ var defaultSystems = []string{"trellis", "trellis-nocache", "opa", "ceiling"}
 // minimalName is the report name of the opa-minimal system.
 const minimalName = "opa-minimal (hand-written rule)"
 
-// benchUsage lists the subcommands of `trellis bench`.
-const benchUsage = `Usage: trellis bench <subcommand> [flags]
+func benchCommand() *cobra.Command {
+	return newGroup("bench", "load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer (bench http); write a generated dataset (bench gen)",
+		loadtestCommand(runLoadtest), benchGenCommand(runBenchGen))
+}
 
-Subcommands:
-  http   load Trellis, stock OPA and a constant ceiling over loopback with one
-         generated dataset and request mix, checking every answer
-  gen    write a generated dataset (tier S or M) to a data file or PostgreSQL
-
-Run 'trellis bench <subcommand> --help' for its flags.
-`
-
-// runBench dispatches `trellis bench <subcommand>`.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "http":
-			return runLoadtest(ctx, args[1:], stdout, stderr)
-		case "gen":
-			return runBenchGen(ctx, args[1:], stdout, stderr)
-		case "-h", "--help", "help":
-			fmt.Fprint(stdout, benchUsage)
-			return nil
-		}
-	}
-	fmt.Fprint(stderr, benchUsage)
-	if len(args) == 0 {
-		return errors.New("bench: give a subcommand: http or gen")
-	}
-	return fmt.Errorf("bench: unknown subcommand %q: use http or gen", args[0])
+func loadtestCommand(run func(context.Context, loadtestConfig, io.Writer, io.Writer) error) *cobra.Command {
+	return configCommand("http", "load Trellis, stock OPA and a constant ceiling over HTTP, checking every answer",
+		"Load Trellis, the stock OPA server on the bundle Trellis builds, and a constant-answer ceiling, one after the other over loopback, with the same generated dataset and request mix; every answer is checked against a brute-force oracle.",
+		(*loadtestConfig).define, (*loadtestConfig).check, run)
 }
 
 // runLoadtest is `trellis bench http`.
-func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseLoadtest(args, stderr)
-	if err != nil {
-		return err
-	}
+func runLoadtest(ctx context.Context, c loadtestConfig, stdout, stderr io.Writer) error {
 	if c.ServeConstant != "" {
 		return serveConstant(ctx, c.ServeConstant, c.BatchSize, c.ListLimit)
 	}
 	return loadtestRun(ctx, c, os.Args, stdout, stderr)
 }
 
-func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
-	var c loadtestConfig
-	fs := newFlagSet("bench http", "Load Trellis, the stock OPA server on the bundle Trellis builds, and a constant-answer ceiling, one after the other over loopback, with the same generated dataset and request mix; every answer is checked against a brute-force oracle.", out)
+func (c *loadtestConfig) define(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Tier, "tier", "S", "dataset tier of package gen: S (100 orgs, ~100k resources), M (10,000 orgs, ~1M resources) or L (100,000 orgs, ~10M resources, depth 6)")
 	fs.Int64Var(&c.Seed, "seed", 1, "dataset and mix seed")
 	fs.IntVar(&c.Connections, "connections", 32, "concurrent connections (closed loop: one request in flight each)")
@@ -138,43 +114,43 @@ func parseLoadtest(args []string, out io.Writer) (loadtestConfig, error) {
 	fs.StringVar(&c.ServeConstant, "serve-constant", "", "internal: serve the constant-decision ceiling on this address and do nothing else")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", databaseURLUsage+": an empty database to import the dataset into; trellis is then served from it (needed by --write-rate)")
 	fs.Float64Var(&c.WriteRate, "write-rate", 0, "after trellis's run, run it again with this many assignment writes per second through /v1/admin/changes, spread over the organizations (needs --database-url)")
-	if err := parse(fs, args); err != nil {
-		return c, err
-	}
+}
+
+func (c *loadtestConfig) check() error {
 	if _, ok := (gen.Spec{}).Tier(c.Tier); !ok {
-		return c, fmt.Errorf("--tier %q: use S, M or L", c.Tier)
+		return fmt.Errorf("--tier %q: use S, M or L", c.Tier)
 	}
 	if c.Connections < 1 || c.Duration <= 0 || c.Warmup < 0 || c.Rate < 0 {
-		return c, errors.New("--connections must be at least 1, --duration positive, --warmup and --rate not negative")
+		return errors.New("--connections must be at least 1, --duration positive, --warmup and --rate not negative")
 	}
 	if c.BatchSize < 1 || c.BatchSize > 1000 || c.ListLimit < 1 || c.ListLimit > 1000 {
-		return c, errors.New("--batch-size and --list-limit must be between 1 and 1000 (Trellis's limits)")
+		return errors.New("--batch-size and --list-limit must be between 1 and 1000 (Trellis's limits)")
 	}
 	for s := range strings.SplitSeq(c.Systems, ",") {
 		if !containsString(loadtestSystems, s) {
-			return c, fmt.Errorf("--systems: unknown system %q: use %s", s, strings.Join(loadtestSystems, ", "))
+			return fmt.Errorf("--systems: unknown system %q: use %s", s, strings.Join(loadtestSystems, ", "))
 		}
 	}
 	switch {
 	case c.WriteRate < 0:
-		return c, errors.New("--write-rate must not be negative")
+		return errors.New("--write-rate must not be negative")
 	case c.WriteRate > 0 && c.DatabaseURL == "":
-		return c, errors.New("--write-rate needs --database-url: writes go through PostgreSQL")
+		return errors.New("--write-rate needs --database-url: writes go through PostgreSQL")
 	case c.WriteRate > 0 && !containsString(strings.Split(c.Systems, ","), "trellis"):
-		return c, errors.New("--write-rate needs trellis among --systems")
+		return errors.New("--write-rate needs trellis among --systems")
 	}
 	if c.HalfLoad && (c.Rate > 0 || !containsString(strings.Split(c.Systems, ","), "trellis")) {
-		return c, errors.New("--half-load needs the closed loop (no --rate) and trellis among --systems")
+		return errors.New("--half-load needs the closed loop (no --rate) and trellis among --systems")
 	}
 	shares, err := parseShares(c.Mix)
 	if err != nil {
-		return c, fmt.Errorf("--mix %q: %w", c.Mix, err)
+		return fmt.Errorf("--mix %q: %w", c.Mix, err)
 	}
 	c.Shares = shares
 	if containsString(strings.Split(c.Systems, ","), "opa-minimal") && (c.Shares.Batch > 0 || c.Shares.List > 0) {
-		return c, errors.New("--systems opa-minimal answers single checks only: give a --mix without batch and list, such as token=25,token-fresh=5,assignment=45,deny=25")
+		return errors.New("--systems opa-minimal answers single checks only: give a --mix without batch and list, such as token=25,token-fresh=5,assignment=45,deny=25")
 	}
-	return c, nil
+	return nil
 }
 
 // parseShares reads kind=share pairs, such as "token=25,batch=5"; the

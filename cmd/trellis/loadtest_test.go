@@ -84,18 +84,6 @@ func TestParseShares(t *testing.T) {
 	}
 }
 
-func TestRunBenchDispatch(t *testing.T) {
-	var out strings.Builder
-	if err := runBench(t.Context(), []string{"--help"}, &out, io.Discard); err != nil || !strings.Contains(out.String(), "gen ") {
-		t.Errorf("bench --help: %v, %q", err, out.String())
-	}
-	for _, args := range [][]string{nil, {"nope"}} {
-		if err := runBench(t.Context(), args, io.Discard, io.Discard); err == nil {
-			t.Errorf("bench %q: no error", args)
-		}
-	}
-}
-
 func TestAcceptanceMinimalRatio(t *testing.T) {
 	c := loadtestConfig{Systems: "trellis-nocache,opa-minimal", Duration: time.Second}
 	results := []loadtest.Result{

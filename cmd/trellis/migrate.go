@@ -5,26 +5,36 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/postgres"
 )
 
 // databaseURLUsage is the --database-url help shared by every command.
 const databaseURLUsage = "PostgreSQL connection URL (postgres://user:pass@host:5432/db?sslmode=…)"
 
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	action := "up"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		action, args = args[0], args[1:]
-	}
-	var dsn string
-	fs := newFlagSet("migrate", "Usage: trellis migrate [up|status] [flags]\n\nup (the default) applies pending schema migrations; it is idempotent and safe to run\nfrom several processes at once. status lists the migrations and when each was applied.", stderr)
-	fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
+func migrateCommand() *cobra.Command {
+	cmd := newCommand("migrate [up|status]", "apply (up) or list (status) the PostgreSQL schema migrations",
+		"up (the default) applies pending schema migrations; it is idempotent and safe to run\nfrom several processes at once. status lists the migrations and when each was applied.",
+		func(fs *pflag.FlagSet) runFunc {
+			var dsn string
+			fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
+			return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+				action := "up"
+				if len(args) > 0 {
+					action = args[0]
+				}
+				return migrate(ctx, dsn, action, stdout)
+			}
+		})
+	cmd.Args = cobra.MaximumNArgs(1)
+	cmd.ValidArgs = []string{"up", "status"}
+	return cmd
+}
+
+func migrate(ctx context.Context, dsn, action string, stdout io.Writer) error {
 	if action != "up" && action != "status" {
 		return fmt.Errorf("unknown migrate action %q: use up or status", action)
 	}

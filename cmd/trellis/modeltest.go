@@ -6,19 +6,24 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/modeltest"
 )
 
-// runValidate checks data files without starting anything: every problem
-// of each, with its line, all at once.
-func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("validate", "Usage: trellis validate FILE...\n\nCheck data files (YAML or JSON) against the data model, offline: every problem, with its line.", stderr)
-	files, err := parseFiles(fs, args)
-	if err != nil {
-		return err
-	}
+// validateCommand checks data files without starting anything: every
+// problem of each, with its line, all at once.
+func validateCommand() *cobra.Command {
+	cmd := newCommand("validate FILE...", "check data files offline: every problem, with its line",
+		"Check data files (YAML or JSON) against the data model, offline: every problem, with its line.",
+		func(*pflag.FlagSet) runFunc { return validate })
+	cmd.Args = fileArgs
+	return cmd
+}
+
+func validate(_ context.Context, files []string, stdout, _ io.Writer) error {
 	bad := 0
 	for _, file := range files {
 		ds, err := datafile.Load(file)
@@ -43,13 +48,17 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// runTest runs model test files (package modeltest) on the embedded engine.
-func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("test", "Usage: trellis test FILE...\n\nRun model test files: assertions (check, list_resources, list_memberships, effective_permissions)\nabout a data file, decided by the embedded engine with Trellis's policies. Exits 1 when any fails.\nThe format: internal/datafile/demo.test.yaml.", stderr)
-	files, err := parseFiles(fs, args)
-	if err != nil {
-		return err
-	}
+// testCommand runs model test files (package modeltest) on the embedded
+// engine.
+func testCommand() *cobra.Command {
+	cmd := newCommand("test FILE...", "run model test files: assertions about a data file's decisions",
+		"Run model test files: assertions (check, list_resources, list_memberships, effective_permissions)\nabout a data file, decided by the embedded engine with Trellis's policies. Exits 1 when any fails.\nThe format: internal/datafile/demo.test.yaml.",
+		func(*pflag.FlagSet) runFunc { return runModelTests })
+	cmd.Args = fileArgs
+	return cmd
+}
+
+func runModelTests(ctx context.Context, files []string, stdout, _ io.Writer) error {
 	failed, total := 0, 0
 	for _, file := range files {
 		f, ds, err := modeltest.Load(file)

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/metrics"
@@ -35,7 +35,7 @@ type servePostgresFlags struct {
 	Wait time.Duration
 }
 
-func (f *servePostgresFlags) register(fs *flag.FlagSet) {
+func (f *servePostgresFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.DatabaseURL, "database-url", "", databaseURLUsage+": serve its data, following every committed change (instead of --data)")
 	fs.DurationVar(&f.PollInterval, "poll-interval", time.Second, "how often the change log is read besides LISTEN/NOTIFY (the only way on a read replica)")
 	fs.BoolVar(&f.PollOnly, "poll-only", false, "do not LISTEN, only poll the change log (read replicas, where NOTIFY does not arrive)")

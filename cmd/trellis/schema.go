@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/postgres"
 )
 
-const schemaSynopsis = `Usage: trellis schema apply FILE [--prune] --database-url URL
-
-Declare resource types, permissions and environment roles from FILE, a data
+const schemaSynopsis = `Declare resource types, permissions and environment roles from FILE, a data
 file (YAML or JSON, the format of --data) holding only the resource_types,
 permissions and roles sections. What FILE names is created or updated; with
 --prune, the types, permissions and environment roles it does not name are
@@ -21,29 +20,25 @@ deleted (an organization's own roles never are). Applying the same file again
 changes nothing. Everything happens in one transaction: on any error the
 database is unchanged. The schema is migrated first.`
 
-func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if err := subcommand(args, "schema", "apply", schemaSynopsis, stderr); err != nil {
-		return err
-	}
-	args = args[1:]
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	var dsn string
-	var prune bool
-	fs := newFlagSet("schema apply", schemaSynopsis, stderr)
-	fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
-	fs.BoolVar(&prune, "prune", false, "also delete the resource types, permissions and environment roles FILE does not name")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	switch {
-	case file == "":
-		return errors.New("schema apply: give the schema file right after apply: trellis schema apply FILE")
-	case dsn == "":
-		return errors.New("--database-url (or TRELLIS_DATABASE_URL) is required")
-	}
+func schemaCommand() *cobra.Command {
+	apply := newCommand("apply FILE", "declare resource types, permissions and roles from FILE", schemaSynopsis,
+		func(fs *pflag.FlagSet) runFunc {
+			var dsn string
+			var prune bool
+			fs.StringVar(&dsn, "database-url", "", databaseURLUsage)
+			fs.BoolVar(&prune, "prune", false, "also delete the resource types, permissions and environment roles FILE does not name")
+			return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+				if dsn == "" {
+					return errors.New("--database-url (or TRELLIS_DATABASE_URL) is required")
+				}
+				return applySchema(ctx, dsn, args[0], prune, stdout)
+			}
+		})
+	apply.Args = exactArgs("FILE")
+	return newGroup("schema", "declare resource types, permissions and roles in PostgreSQL (schema apply FILE [--prune])", apply)
+}
+
+func applySchema(ctx context.Context, dsn, file string, prune bool, stdout io.Writer) error {
 	ds, err := datafile.Load(file)
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/datafile"
@@ -49,17 +51,14 @@ type serveConfig struct {
 	Events   serveEventsFlags   // events.go
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseServe(args, stderr)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, stdout, stderr)
+func serveCommand(run func(context.Context, serveConfig, io.Writer, io.Writer) error) *cobra.Command {
+	return configCommand("serve", "answer decision queries over HTTP (embedded demo data by default)",
+		"Answer decision queries over HTTP. With no --data, serves the embedded demo dataset.",
+		(*serveConfig).define, (*serveConfig).check, run)
 }
 
-func parseServe(args []string, out io.Writer) (serveConfig, error) {
-	var c serveConfig
-	fs := newFlagSet("serve", "Answer decision queries over HTTP. With no --data, serves the embedded demo dataset.", out)
+func (c *serveConfig) define(fs *pflag.FlagSet) {
+	defineConfig(fs)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file to load instead of the embedded demo dataset")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: mint tokens with an ephemeral key, serve its JWKS and print example requests (never in production)")
@@ -72,17 +71,16 @@ func parseServe(args []string, out io.Writer) (serveConfig, error) {
 	c.Bundles.register(fs)
 	c.Postgres.register(fs)
 	c.Events.register(fs)
-	if err := parse(fs, args); err != nil {
-		return c, err
-	}
+}
+
+func (c *serveConfig) check() error {
 	if err := c.Postgres.validate(c.DataFile); err != nil {
-		return c, err
+		return err
 	}
 	if err := c.Events.validate(); err != nil {
-		return c, err
+		return err
 	}
-	err := c.validate()
-	return c, err
+	return c.validate()
 }
 
 // validate reports the first setting that cannot work, saying how to fix it.

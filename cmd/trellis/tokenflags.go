@@ -2,11 +2,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/token"
 )
 
@@ -14,7 +14,7 @@ import (
 // `trellis edge` share.
 type tokenFlags struct {
 	JWKSURL, JWKSFile string
-	Issuers           stringList
+	Issuers           []string
 	Audience          string
 	Algorithms        string
 	TokenSkew         time.Duration
@@ -24,10 +24,10 @@ type tokenFlags struct {
 	JWKSRefresh       time.Duration
 }
 
-func (t *tokenFlags) register(fs *flag.FlagSet) {
+func (t *tokenFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&t.JWKSURL, "jwks-url", "", "URL of the session token issuer's JWKS (e.g. https://api.workos.com/sso/jwks/<client_id>)")
 	fs.StringVar(&t.JWKSFile, "jwks-file", "", "JWKS file, instead of --jwks-url")
-	fs.Var(&t.Issuers, "issuer", "accepted token issuer (iss), required with a JWKS (repeatable, e.g. https://api.workos.com and https://api.workos.com/user_management/<client_id>; TRELLIS_ISSUERS is comma-separated)")
+	fs.StringArrayVar(&t.Issuers, "issuer", nil, "accepted token issuer (iss), required with a JWKS (repeatable, e.g. https://api.workos.com and https://api.workos.com/user_management/<client_id>; TRELLIS_ISSUERS is comma-separated)")
 	fs.StringVar(&t.Audience, "audience", "", "required token audience (aud); empty: not checked")
 	fs.StringVar(&t.Algorithms, "algorithms", token.RS256, "comma-separated token algorithms to accept: RS256, ES256")
 	fs.DurationVar(&t.TokenSkew, "token-skew", token.DefaultSkew, "clock skew allowed on exp/nbf")

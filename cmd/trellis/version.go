@@ -5,17 +5,23 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-// runVersion prints the module version, the VCS revision it was built
-// from (with "+dirty" for uncommitted changes) and the Go version.
-func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("version", "Usage: trellis version\n\nPrint the version, the VCS revision built from and the Go version.", stderr)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintln(stdout, versionLine())
-	return err
+// versionCommand prints the module version, the VCS revision it was built
+// from (with "+dirty" for uncommitted changes) and the Go version; so does
+// trellis --version.
+func versionCommand() *cobra.Command {
+	return newCommand("version", "print the version, the VCS revision and the Go version",
+		"Print the version, the VCS revision built from and the Go version.",
+		func(*pflag.FlagSet) runFunc {
+			return func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+				_, err := fmt.Fprintln(stdout, versionLine())
+				return err
+			}
+		})
 }
 
 func versionLine() string {
