@@ -8,8 +8,15 @@ package policies
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/open-policy-agent/opa/ast"
 )
 
 //go:embed trellis edge
@@ -41,3 +48,68 @@ func Modules() map[string]string {
 	}
 	return mods
 }
+
+// ExtensionPrefix is the package path under which teams write their own
+// Rego (README "Extensions"): package trellis.ext.<name>.
+const ExtensionPrefix = "trellis.ext."
+
+// Extensions reads the extension modules in dir and its subdirectories
+// (*.rego, tests excluded), keyed "ext/<path>", for adding to Modules. Each
+// must parse and be of a package trellis.ext.<name> (or below it), so it
+// cannot define, override or shadow a rule of the core. With them comes the
+// module of package trellis.extension_set, whose set names holds each
+// <name>: it is how the core finds the extensions (policies/trellis/
+// extensions.rego). An empty dir is an error, not a silent no-op.
+func Extensions(dir string) (map[string]string, error) {
+	mods := map[string]string{}
+	names := map[string]bool{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		m, err := ast.ParseModuleWithOpts(path, string(src), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return err
+		}
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		name, _, _ := strings.Cut(strings.TrimPrefix(pkg, ExtensionPrefix), ".")
+		if !strings.HasPrefix(pkg, ExtensionPrefix) || name == "" {
+			return fmt.Errorf("%s: package %s: an extension's package is %s<name>, so it cannot touch the core's rules", path, pkg, ExtensionPrefix)
+		}
+		for _, r := range m.Rules {
+			if len(r.Head.Reference) == 0 || r.Head.Reference[0].String() != "deny" {
+				continue
+			}
+			switch {
+			case pkg != ExtensionPrefix+name:
+				return fmt.Errorf("%s:%d: a deny rule belongs in package %s%s itself, where the core reads it", path, r.Location.Row, ExtensionPrefix, name)
+			case r.Head.RuleKind() != ast.MultiValue || len(r.Head.Reference) > 1:
+				return fmt.Errorf("%s:%d: deny must be a set of denials (deny contains {\"code\": …, \"message\": …} if …)", path, r.Location.Row)
+			}
+		}
+		rel, _ := filepath.Rel(dir, path)
+		mods["ext/"+filepath.ToSlash(rel)] = string(src)
+		names[name] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--policy-dir: %w", err)
+	}
+	if len(mods) == 0 {
+		return nil, fmt.Errorf("--policy-dir %s: no Rego modules (*.rego, tests aside)", dir)
+	}
+	quoted := make([]string, 0, len(names))
+	for n := range names {
+		quoted = append(quoted, strconv.Quote(n))
+	}
+	slices.Sort(quoted)
+	mods[ExtensionSetModule] = "package trellis.extension_set\n\nnames := {" + strings.Join(quoted, ", ") + "}\n"
+	return mods, nil
+}
+
+// ExtensionSetModule is the name of the module Extensions generates.
+const ExtensionSetModule = "ext/.extension_set.rego"

@@ -128,6 +128,13 @@ unavailable(org) := {
 # decide answers one check. The allow paths come first and build little;
 # the reasons for a deny are worked out only once no grant was found.
 decide(perm, ref) := decide_on(perm, rid, org, anc) if {
+	not extensions_loaded
+	not input.token_error
+	known_permission(perm)
+	rid := resolve(ref)
+	[org, _, _, anc] := data.trellis_data.resources[rid]
+} else := extend(decide_on(perm, rid, org, anc), perm, rid) if {
+	extensions_loaded
 	not input.token_error
 	known_permission(perm)
 	rid := resolve(ref)

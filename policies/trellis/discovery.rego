@@ -14,7 +14,7 @@ effective_permissions := failed(input.token_error.code, input.token_error.messag
 	not resolve(input.resource)
 } else := effective_on(resolve(input.resource))
 
-effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_perms | data_perms)} if {
+effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(extended)} if {
 	[org, _, _, anc] := data.trellis_data.resources[rid]
 	token_perms := {p | token.org_id == org; some p in token.permissions; known_permission(p)}
 	data_perms := {p |
@@ -24,6 +24,7 @@ effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(token_p
 		some key in data.trellis_data.grants[anchor][who]
 		some p, _ in data.trellis_data.roles[key].permissions
 	}
+	extended := {p | some p in (token_perms | data_perms); not extension_denies(p, rid, membership_id_or_none)}
 }
 
 # METADATA
@@ -107,9 +108,9 @@ list_starts := anchors if {
 # listed are the resources to page through: the subtrees of list_starts,
 # less the parent itself, of input.resource_type when one is given. No
 # function is called per resource: lists walk whole subtrees.
-listed := [rid | some rid in candidates; data.trellis_data.resources[rid][1] == input.resource_type] if {
+listed := extension_filtered([rid | some rid in candidates; data.trellis_data.resources[rid][1] == input.resource_type], membership_id_or_none) if {
 	input.resource_type
-} else := candidates
+} else := extension_filtered(candidates, membership_id_or_none)
 
 candidates := subtree(list_starts) - {resolve(input.parent)} if {
 	input.parent
@@ -147,7 +148,11 @@ list_memberships := failed_unavailable(org) if {
 	not resolve(input.resource)
 } else := page(members_of(resolve(input.resource)))
 
-members_of(rid) := sort({om |
+members_of(rid) := sort([om | some om in granted_members(rid); not extension_denies(input.permission, rid, om)]) if {
+	extensions_loaded
+} else := sort(granted_members(rid))
+
+granted_members(rid) := {om |
 	org := data.trellis_data.resources[rid][0]
 	some anchor in grant_anchors(rid)
 	some who, keys in data.trellis_data.grants[anchor]
@@ -156,7 +161,7 @@ members_of(rid) := sort({om |
 	some om in grant_members(who, org)
 	data.trellis_data.memberships[om].active
 	data.trellis_data.memberships[om].org == org
-})
+}
 
 # grant_members(who, org) are the memberships a grant to principal who
 # reaches: who itself, or a group of org's members.

@@ -1,0 +1,89 @@
+package trellis
+
+# Extensions are a team's own Rego modules, in packages trellis.ext.<name>
+# (loaded with --policy-dir; see README "Extensions"). Trellis adds to them
+# the module of package trellis.extension_set, whose set names holds each
+# <name>: without extensions it is undefined, and nothing here costs more
+# than that lookup. The core decides
+# first; then an extension may deny an allow, with a reason:
+#
+#   deny contains {"code": "outside_business_hours", "message": "…"} if …
+#
+# Each deny rule sees, as input, the check it is about (see
+# extension_input), never the request's own input. An extension never
+# grants: a core deny stays a deny.
+
+# extend(d, perm, rid) is decision d about perm on resource rid, unless d is
+# an allow an extension denies: then its denial (the first, sorted).
+extend(d, perm, rid) := extension_denied(min(ds)) if {
+	d.allowed
+	ds := extension_denials(extension_input(d, perm, rid, membership_id_or_none))
+	count(ds) > 0
+} else := d
+
+# extension_denied is the answer of the denial [name, code, message] of
+# extension name.
+extension_denied([name, code, message]) := {
+	"allowed": false,
+	"decided_by": "extension",
+	"reason": {
+		"code": code,
+		"message": message,
+		"rule": concat("", ["data.trellis.ext.", name, ".deny"]),
+	},
+}
+
+# extension_denials(x) is the set of [name, code, message] of every
+# element of every extension's deny set for input x. An element that is not
+# {"code": string, "message": string} still denies, with the code
+# invalid_extension_denial.
+extension_denials(x) := {[name, code, message] |
+	some name in data.trellis.extension_set.names
+	some e in data.trellis.ext[name].deny with input as x
+	[code, message] := denial_fields(e)
+}
+
+denial_fields(e) := [e.code, e.message] if {
+	is_string(e.code)
+	is_string(e.message)
+} else := ["invalid_extension_denial", sprintf("the extension's denial is not {code, message}: %v", [e])]
+
+# extension_denies(perm, rid, om) holds when an extension denies membership
+# om (or "" for a token without one) perm on rid, had the core allowed it.
+extension_denies(perm, rid, om) if {
+	extensions_loaded
+	count(extension_denials(extension_input({"allowed": true}, perm, rid, om))) > 0
+}
+
+# extension_input is what an extension's rules see as input: the
+# permission, the resource (id, type, external_id, organization_id), the
+# core's decision, the subject (its membership; the verified token's claims,
+# or {}) and the request's context object (or {}).
+extension_input(d, perm, rid, om) := {
+	"permission": perm,
+	"resource": resource_ref(rid),
+	"decision": d,
+	"subject": {"organization_membership_id": om},
+	"token": extension_token,
+	"context": request_context,
+}
+
+extension_token := token if {
+	token
+} else := {}
+
+membership_id_or_none := membership_id if {
+	membership_id
+} else := ""
+
+request_context := input.context if {
+	is_object(input.context)
+} else := {}
+
+extensions_loaded if data.trellis.extension_set.names
+
+# extension_filtered(rids, om) is rids less those an extension denies
+# membership om input.permission on.
+extension_filtered(rids, _) := rids if not extensions_loaded
+
+extension_filtered(rids, om) := [rid | some rid in rids; not extension_denies(input.permission, rid, om)] if extensions_loaded

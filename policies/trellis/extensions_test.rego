@@ -1,0 +1,83 @@
+package trellis_test
+
+import data.trellis
+
+# ext is the extension set naming the test extension network
+# (extensions_fixture_test.rego), as Trellis adds it when it loads one.
+ext := {"names": {"network"}}
+
+bob_edit(ctx) := {"subject": subject("om_bob"), "permission": "project:edit", "resource": {"id": prj_api}, "context": ctx}
+
+denied_by_network(code) := {
+	"allowed": false,
+	"decided_by": "extension",
+	"reason": {"code": code, "rule": "data.trellis.ext.network.deny"},
+}
+
+extension_cases := {
+	"an extension denies an allow": {
+		"input": bob_edit({"network": "public"}),
+		"want": denied_by_network("outside_network"),
+	},
+	"a request without context is denied too": {
+		"input": object.remove(bob_edit({}), ["context"]),
+		"want": denied_by_network("outside_network"),
+	},
+	"an allow the extension lets through": {
+		"input": bob_edit({"network": "office"}),
+		"want": allowed_by("project-editor", prj_api_ref),
+	},
+	"a core deny stays the core's": {
+		"input": {"subject": subject("om_carol"), "permission": "project:edit", "resource": {"id": prj_api}, "context": {"network": "public"}},
+		"want": denied_with("no_grant"),
+	},
+	"a malformed denial still denies": {
+		"input": bob_edit({"network": "office", "malformed": true}),
+		"want": denied_by_network("invalid_extension_denial"),
+	},
+	"the extension sees the check, not the request": {
+		"input": bob_edit({"network": "office", "probe": true}),
+		"want": denied_by_network("saw_the_check"),
+	},
+	"a token's allow is denied as well": {
+		"input": {"token": acme_token("om_carol", ["project:edit"]), "permission": "project:edit", "resource": {"id": prj_api}, "context": {"network": "public"}},
+		"want": denied_by_network("outside_network"),
+	},
+}
+
+test_extension_check[name] if {
+	some name, tc in extension_cases
+	got := trellis.check with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as tc.input
+	decision_matches(got, tc.want)
+}
+
+test_without_the_extension_set_extensions_are_not_consulted if {
+	got := trellis.check with data.trellis_host as host with data.trellis_data as fixture with input as bob_edit({"network": "public"})
+	got.allowed
+}
+
+test_extension_batch if {
+	req := {"subject": subject("om_bob"), "context": {"network": "public"}, "checks": [
+		{"permission": "project:view", "resource": {"id": prj_api}},
+		{"permission": "project:edit", "resource": {"id": prj_api}},
+	]}
+	[view, edit] := trellis.batch with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as req
+	view.allowed
+	decision_matches(edit, denied_by_network("outside_network"))
+}
+
+test_extension_filters_lists_and_permissions if {
+	public := {"subject": subject("om_bob"), "permission": "project:edit", "context": {"network": "public"}}
+	office := object.union(public, {"context": {"network": "office"}})
+	denied := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as public
+	denied.ids == []
+	allowed := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as office
+	prj_api in allowed.ids
+	perms := trellis.effective_permissions with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as object.union(public, {"resource": {"id": prj_api}})
+	not "project:edit" in perms.permissions
+	"project:view" in perms.permissions
+	members := trellis.list_memberships with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as {"permission": "project:edit", "resource": {"id": prj_api}, "context": {"network": "public"}}
+	members.ids == []
+	office_members := trellis.list_memberships with data.trellis_host as host with data.trellis_data as fixture with data.trellis.extension_set as ext with input as {"permission": "project:edit", "resource": {"id": prj_api}, "context": {"network": "office"}}
+	"om_bob" in office_members.ids
+}
