@@ -7,11 +7,13 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/relstore"
+	"github.com/trellis-authz/trellis/policies"
 )
 
 // Entrypoint names a decision rule of package trellis.
@@ -75,7 +78,14 @@ type Options struct {
 	// server's): LoadDataset loads it, Apply, Quarantine and
 	// PutOrganization change it, and Load is refused.
 	Documents bool
+	// Budget bounds the time of one evaluation when the modules hold
+	// extensions (policies.Extensions): past it the evaluation fails, and
+	// so the decision denies. 0: DefaultBudget.
+	Budget time.Duration
 }
+
+// DefaultBudget is the default of Options.Budget.
+const DefaultBudget = time.Second
 
 // Engine evaluates policies. It is safe for concurrent use: decisions run
 // in parallel; a write waits for in-flight decisions and blocks new ones
@@ -85,6 +95,11 @@ type Engine struct {
 	rel      *relstore.Store // the store, unless Options.Documents
 	compiler *ast.Compiler
 	prepared map[Entrypoint]rego.PreparedEvalQuery
+	// budget is Options.Budget when extensions are loaded, else 0: no
+	// bound. With extensions, builtin errors fail the evaluation too
+	// (rego.StrictBuiltinErrors), so a broken extension denies instead of
+	// being undefined, which would let the allow through.
+	budget time.Duration
 
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
@@ -118,6 +133,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
+		budget:      extensionBudget(compiler, opts.Budget),
 		compiler:    compiler,
 		prepared:    map[Entrypoint]rego.PreparedEvalQuery{},
 		dataQueries: map[string]rego.PreparedEvalQuery{},
@@ -182,6 +198,21 @@ func compile(modules map[string]string) (*ast.Compiler, error) {
 	return c, nil
 }
 
+// extensionBudget is budget (or DefaultBudget) if the compiled modules
+// hold extensions, else 0.
+func extensionBudget(c *ast.Compiler, budget time.Duration) time.Duration {
+	for _, m := range c.Modules {
+		if strings.HasPrefix(strings.TrimPrefix(m.Package.Path.String(), "data."), policies.ExtensionPrefix) {
+			return cmp.Or(budget, DefaultBudget)
+		}
+	}
+	return 0
+}
+
+// Extended reports whether the policies hold extensions; answers may then
+// depend on anything, so package authz caches none.
+func (e *Engine) Extended() bool { return e.budget > 0 }
+
 // prepare prepares the query for ref. eval reads the revision in the same
 // store transaction, so an answer and its revision always agree.
 func (e *Engine) prepare(ctx context.Context, ref string) (rego.PreparedEvalQuery, error) {
@@ -190,6 +221,7 @@ func (e *Engine) prepare(ctx context.Context, ref string) (rego.PreparedEvalQuer
 		rego.Compiler(e.compiler),
 		rego.Store(e.store),
 		rego.GenerateJSON(copyResult),
+		rego.StrictBuiltinErrors(e.budget > 0),
 	).PrepareForEval(ctx)
 }
 
@@ -391,6 +423,11 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 		case int64:
 			rev = n
 		}
+	}
+	if e.budget > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.budget)
+		defer cancel()
 	}
 	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
 	if input != nil {

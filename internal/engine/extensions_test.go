@@ -1,0 +1,78 @@
+package engine_test
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/policies"
+)
+
+// extended returns an engine on the demo data with the extension src, of
+// package trellis.ext.probe.
+func extended(t *testing.T, src string, budget time.Duration) *engine.Engine {
+	t.Helper()
+	mods := policies.Modules()
+	ext := map[string]string{"ext/probe.rego": "package trellis.ext.probe\n\n" + src, policies.ExtensionSetModule: "package trellis.extension_set\n\nnames := {\"probe\"}\n"}
+	maps.Copy(mods, ext)
+	e, err := engine.New(context.Background(), engine.Options{Modules: mods, Budget: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LoadDataset(context.Background(), datafile.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// bobEdits is om_bob's check of project:edit on project:api, which the
+// core allows (a role on workspace:acme-eng), with context ctx.
+func bobEdits(ctx string) ast.Value {
+	return ast.MustParseTerm(`{"subject": {"organization_membership_id": "om_bob"}, "permission": "project:edit",
+		"resource": {"id": "authz_resource_acme_api"}, "context": ` + ctx + `}`).Value
+}
+
+// TestExtensionsDenyNeverAllow: an extension denies with its reason; one
+// that fails at run time (a builtin error, its time budget) makes the
+// decision fail, never allow; without extensions nothing is bounded.
+func TestExtensionsDenyNeverAllow(t *testing.T) {
+	ctx := context.Background()
+	if newEngine(t).Extended() {
+		t.Fatal("the core alone is extended")
+	}
+	e := extended(t, `deny contains {"code": "closed", "message": "outside business hours"} if input.context.hour >= 18`, 0)
+	if !e.Extended() {
+		t.Fatal("not extended")
+	}
+	r, err := e.Decide(ctx, engine.Check, bobEdits(`{"hour": 20}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := r.Value.(map[string]any)
+	if d["allowed"] != false || d["decided_by"] != "extension" || d["reason"].(map[string]any)["rule"] != "data.trellis.ext.probe.deny" {
+		t.Errorf("denied by the extension: %v", d)
+	}
+	if r, err := e.Decide(ctx, engine.Check, bobEdits(`{"hour": 9}`)); err != nil || r.Value.(map[string]any)["allowed"] != true {
+		t.Errorf("within hours: %v, %v", r.Value, err)
+	}
+
+	broken := extended(t, `deny contains {"code": "x", "message": "y"} if to_number(input.context.n) > 3`, 0)
+	if r, err := broken.Decide(ctx, engine.Check, bobEdits(`{"n": "not a number"}`)); err == nil || !strings.Contains(err.Error(), "to_number") {
+		t.Errorf("a builtin error in an extension: %v, %v; want an error naming it", r.Value, err)
+	}
+
+	slow := extended(t, `deny contains {"code": "x", "message": "y"} if count([n | some n in numbers.range(1, 100000000)]) < 0`, 50*time.Millisecond)
+	start := time.Now()
+	if r, err := slow.Decide(ctx, engine.Check, bobEdits(`{}`)); err == nil || !strings.Contains(err.Error(), "cancel") {
+		t.Errorf("an extension past its budget: %v, no error", r.Value)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the budget did not stop the evaluation: %s", took)
+	}
+}
