@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -122,6 +123,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
+	if x, ok := cfg.Engine.(interface{ Extended() bool }); ok && x.Extended() {
+		// Extensions may read the request's context, the clock, anything:
+		// no answer is known to hold for another request.
+		cfg.DecisionCacheSize = 0
+	}
 	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}
 	if cfg.Head != nil {
 		s.head = &headBatcher{read: cfg.Head, timeout: cfg.MaxWait}
@@ -144,6 +150,10 @@ func (s *Service) MaxBatch() int { return s.cfg.MaxBatch }
 type Subject struct {
 	Token        string `json:"token,omitempty"`
 	MembershipID string `json:"organization_membership_id,omitempty"`
+	// Context is the request's context, the text of a JSON object (IP,
+	// time, anything the application passes) the extensions read as
+	// input.context; "" for none.
+	Context string `json:"-"`
 }
 
 // ResourceRef names a resource by id or by type and external id. The
@@ -201,6 +211,8 @@ type MembersRequest struct {
 	Direct     bool        `json:"direct,omitempty"`
 	After      string      `json:"after,omitempty"`
 	Limit      int         `json:"limit,omitempty"`
+	// Context is as Subject.Context.
+	Context string `json:"-"`
 }
 
 // Page is one page of ids. HasMore says a next page exists: ask again with
@@ -473,6 +485,13 @@ func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons 
 		ast.Item(ast.InternedTerm("limit"), ast.IntNumberTerm(limit)),
 	)
 	putString(in, "after", req.After)
+	c, err := contextTerm(req.Context)
+	if err != nil {
+		return Page{}, Answer{}, err
+	}
+	if c != nil {
+		in.Insert(ast.InternedTerm("context"), c)
+	}
 	var p Page
 	ans, err := s.decide(ctx, engine.ListMemberships, in, cons, func(v any) error { return decodeJSON(v, &p) })
 	return p, ans, err
@@ -541,12 +560,36 @@ type subject struct {
 	membershipID string
 	claims       *token.Claims
 	tokenErr     *token.Error
+	context      *ast.Term // input.context, when given
 }
 
 // verify checks the subject's shape and verifies its token. A failed
 // verification is not an error: it becomes input.token_error so the policy
 // denies with its reason.
 func (s *Service) verify(ctx context.Context, sub Subject) (subject, error) {
+	c, err := contextTerm(sub.Context)
+	if err != nil {
+		return subject{}, err
+	}
+	v, err := s.verifyWho(ctx, sub)
+	v.context = c
+	return v, err
+}
+
+// contextTerm is input.context: raw, a JSON object, or nil when raw is
+// empty or null.
+func contextTerm(raw string) (*ast.Term, error) {
+	if raw == "" || raw == "null" {
+		return nil, nil
+	}
+	v, err := ast.ValueFromReader(strings.NewReader(raw))
+	if _, isObject := v.(ast.Object); err != nil || !isObject {
+		return nil, invalid("context", "must be a JSON object")
+	}
+	return ast.NewTerm(v), nil
+}
+
+func (s *Service) verifyWho(ctx context.Context, sub Subject) (subject, error) {
 	switch {
 	case sub.Token != "" && sub.MembershipID != "":
 		return subject{}, invalid("subject", "give token or subject, not both")
@@ -583,6 +626,9 @@ func (v subject) input() ast.Object {
 	default:
 		in.Insert(ast.InternedTerm("subject"), ast.ObjectTerm(
 			ast.Item(ast.InternedTerm("organization_membership_id"), ast.StringTerm(v.membershipID))))
+	}
+	if v.context != nil {
+		in.Insert(ast.InternedTerm("context"), v.context)
 	}
 	return in
 }

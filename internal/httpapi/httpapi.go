@@ -136,6 +136,9 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 type subjectFields struct {
 	Token   string        `json:"token,omitempty"`
 	Subject *subjectField `json:"subject,omitempty"`
+	// Context is the request's context object (input.context of the
+	// extensions).
+	Context json.RawMessage `json:"context,omitempty"`
 }
 
 type subjectField struct {
@@ -256,6 +259,7 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 }
 
 type listMembershipsRequest struct {
+	Context     json.RawMessage   `json:"context,omitempty"`
 	Permission  string            `json:"permission"`
 	Resource    authz.ResourceRef `json:"resource"`
 	Direct      bool              `json:"direct"`
@@ -276,7 +280,7 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListMemberships(r.Context(), authz.MembersRequest{
-		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: after, Limit: req.Limit,
+		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: after, Limit: req.Limit, Context: string(req.Context),
 	}, req.Consistency)
 	s.observeDuration(EntrypointListMemberships, start)
 	if err != nil {
@@ -421,7 +425,7 @@ func (s *server) subject(w http.ResponseWriter, r *http.Request, f subjectFields
 	if (f.Subject != nil || s.cfg.RequireAPIKey || f.Token == "") && !s.requireKey(w, r) {
 		return authz.Subject{}, false
 	}
-	sub := authz.Subject{Token: f.Token}
+	sub := authz.Subject{Token: f.Token, Context: string(f.Context)}
 	if f.Subject != nil {
 		if f.Subject.MembershipID == "" {
 			writeError(w, http.StatusBadRequest, "invalid_request", "subject.organization_membership_id is required")

@@ -34,6 +34,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -77,10 +78,12 @@ type Test struct {
 	EffectivePermissions []PermissionsCase   `yaml:"effective_permissions"`
 }
 
-// Subject names who asks: a membership, or a token of File.Tokens.
+// Subject names who asks: a membership, or a token of File.Tokens; and
+// the request's context, which extensions read as input.context.
 type Subject struct {
-	Membership string `yaml:"membership"`
-	Token      string `yaml:"token"`
+	Membership string         `yaml:"membership"`
+	Token      string         `yaml:"token"`
+	Context    map[string]any `yaml:"context"`
 }
 
 // CheckCase asserts one check's answer.
@@ -166,10 +169,11 @@ type Result struct {
 	Failure string
 }
 
-// Run evaluates every assertion of f on ds and returns the results in file
-// order. An error is returned only when the runner itself cannot start.
-func Run(ctx context.Context, f *File, ds *model.Dataset) ([]Result, error) {
-	r, err := newRunner(ctx, f, ds)
+// Run evaluates every assertion of f on ds with the policy modules (nil:
+// Trellis's own, policies.Modules) and returns the results in file order.
+// An error is returned only when the runner itself cannot start.
+func Run(ctx context.Context, f *File, ds *model.Dataset, modules map[string]string) ([]Result, error) {
+	r, err := newRunner(ctx, f, ds, modules)
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +227,11 @@ type runner struct {
 	cleanup func()
 }
 
-func newRunner(ctx context.Context, f *File, ds *model.Dataset) (*runner, error) {
-	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+func newRunner(ctx context.Context, f *File, ds *model.Dataset, modules map[string]string) (*runner, error) {
+	if modules == nil {
+		modules = policies.Modules()
+	}
+	eng, err := engine.New(ctx, engine.Options{Modules: modules})
 	if err != nil {
 		return nil, err
 	}
@@ -290,6 +297,16 @@ func (r *runner) close() { r.cleanup() }
 // subject resolves a Subject to the service's, and the organization its
 // resources default to.
 func (r *runner) subject(s Subject) (authz.Subject, string, error) {
+	sub, org, err := r.who(s)
+	if err == nil && s.Context != nil {
+		var raw []byte
+		raw, err = json.Marshal(s.Context)
+		sub.Context = string(raw)
+	}
+	return sub, org, err
+}
+
+func (r *runner) who(s Subject) (authz.Subject, string, error) {
 	switch {
 	case s.Token != "" && s.Membership != "":
 		return authz.Subject{}, "", errors.New("give membership or token, not both")

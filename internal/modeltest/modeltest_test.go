@@ -41,7 +41,7 @@ func runFile(t *testing.T, path string) ([]modeltest.Result, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results, err := modeltest.Run(context.Background(), f, ds)
+	results, err := modeltest.Run(context.Background(), f, ds, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
