@@ -23,7 +23,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
 	"github.com/trellis-authz/trellis/internal/token"
-	"github.com/trellis-authz/trellis/policies"
 )
 
 // bundleConfig is everything `trellis bundle build` is configured with.
@@ -34,6 +33,7 @@ type bundleConfig struct {
 	Org         string
 	Signing     signingFlags
 	Keys        keysFlags
+	Policy      policyFlags
 	Quiet       bool
 }
 
@@ -159,6 +159,7 @@ func (c *bundleConfig) define(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress on stderr")
 	c.Signing.register(fs, "")
 	c.Keys.register(fs)
+	c.Policy.register(fs, false)
 }
 
 func (c *bundleConfig) check() error {
@@ -177,6 +178,15 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 		if !c.Quiet {
 			fmt.Fprintf(stderr, "%6.1fs  "+format+"\n", append([]any{time.Since(start).Seconds()}, args...)...)
 		}
+	}
+	// The policies first: an extension that does not compile fails the
+	// build before any data is read.
+	mods, err := c.Policy.modules()
+	if err != nil {
+		return err
+	}
+	if _, err := engine.New(ctx, engine.Options{Modules: mods}); err != nil {
+		return err
 	}
 	signer, err := c.Signing.signer()
 	if err != nil {
@@ -234,7 +244,7 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	info, err := bundle.Build(ctx, tmp, bundle.Document{Revision: ds.Revision, Data: doc}, bundle.Options{
-		Modules: policies.Modules(), Keys: keys, Signer: signer, Organization: c.Org,
+		Modules: mods, Keys: keys, Signer: signer, Organization: c.Org,
 		Progress: func(stage string, n int64) {
 			switch stage {
 			case "data":
@@ -333,7 +343,7 @@ func (b *serveBundleFlags) register(fs *pflag.FlagSet) {
 // withBundles mounts the bundle server in front of next, serving the
 // engine's data with the token keys of tcfg shipped for stock-OPA edges.
 // Bundles hold every tenant's data, so they need an API key.
-func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, tcfg token.Config, source bundle.Source, apiKeys []string, log *slog.Logger) (http.Handler, error) {
+func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, modules map[string]string, tcfg token.Config, source bundle.Source, apiKeys []string, log *slog.Logger) (http.Handler, error) {
 	if !b.Enabled {
 		return next, nil
 	}
@@ -361,7 +371,7 @@ func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, tcf
 	}
 	srv, err := bundle.NewServer(bundle.ServerConfig{
 		Source:        source,
-		Options:       bundle.Options{Modules: policies.Modules(), Keys: keys, Signer: signer},
+		Options:       bundle.Options{Modules: modules, Keys: keys, Signer: signer},
 		Name:          b.Name,
 		Organizations: b.Organizations,
 		Authorize:     bundle.BearerKeys(apiKeys),

@@ -32,6 +32,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
 	"github.com/trellis-authz/trellis/internal/bundle/bundletest"
+	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/index"
@@ -164,7 +165,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 	w.ds = gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 400, Assignments: 500, MembershipsPerOrg: 8, Depth: 4, Skew: 1.1, InactiveRatio: 0.2,
 		GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
 	w.ds.Revision = 1
-	eng, err := loadEngine(ctx, w.ds)
+	eng, err := loadEngine(ctx, engine.Options{Modules: policies.Modules()}, w.ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 		t.Fatal(err)
 	}
 	flags := serveBundleFlags{Enabled: true, Name: "trellis", Organizations: true, Signing: signingFlags{Key: privFile, KeyID: "trellis"}}
-	w.handler, err = withBundles(ctx, api, flags, tcfg, engineSource{eng}, []string{opaBundleKey, edgeBundleKey}, log)
+	w.handler, err = withBundles(ctx, api, flags, policies.Modules(), tcfg, engineSource{eng}, []string{opaBundleKey, edgeBundleKey}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,19 +53,29 @@ func validate(_ context.Context, files []string, stdout, _ io.Writer) error {
 func testCommand() *cobra.Command {
 	cmd := newCommand("test FILE...", "run model test files: assertions about a data file's decisions",
 		"Run model test files: assertions (check, list_resources, list_memberships, effective_permissions)\nabout a data file, decided by the embedded engine with Trellis's policies. Exits 1 when any fails.\nThe format: internal/datafile/demo.test.yaml.",
-		func(*pflag.FlagSet) runFunc { return runModelTests })
+		func(fs *pflag.FlagSet) runFunc {
+			var p policyFlags
+			p.register(fs, false)
+			return func(ctx context.Context, files []string, stdout, stderr io.Writer) error {
+				mods, err := p.modules()
+				if err != nil {
+					return err
+				}
+				return runModelTests(ctx, files, mods, stdout)
+			}
+		})
 	cmd.Args = fileArgs
 	return cmd
 }
 
-func runModelTests(ctx context.Context, files []string, stdout, _ io.Writer) error {
+func runModelTests(ctx context.Context, files []string, modules map[string]string, stdout io.Writer) error {
 	failed, total := 0, 0
 	for _, file := range files {
 		f, ds, err := modeltest.Load(file)
 		if err != nil {
 			return err
 		}
-		results, err := modeltest.Run(ctx, f, ds)
+		results, err := modeltest.Run(ctx, f, ds, modules)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
-	"github.com/trellis-authz/trellis/policies"
 )
 
 // servePostgresFlags configure `trellis serve` with PostgreSQL as the data
@@ -80,8 +79,8 @@ type pgSource struct {
 // schema is migrated), and starts following the database into a new
 // engine. The first load happens in the background: the follower's Ready
 // turns true once it is done. stop ends the follower and closes the store.
-func startPostgres(ctx context.Context, f servePostgresFlags, m *metrics.Metrics, log *slog.Logger) (*pgSource, error) {
-	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+func startPostgres(ctx context.Context, opts engine.Options, f servePostgresFlags, m *metrics.Metrics, log *slog.Logger) (*pgSource, error) {
+	eng, err := engine.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/token"
-	"github.com/trellis-authz/trellis/policies"
 )
 
 // serveConfig is everything `trellis serve` is configured with.
@@ -46,6 +45,7 @@ type serveConfig struct {
 	// WorkOS-compatible API without role_slug or role_slugs.
 	DefaultRole string
 
+	Policy   policyFlags        // policyflags.go
 	Bundles  serveBundleFlags   // bundle.go
 	Postgres servePostgresFlags // pgserve.go
 	Events   serveEventsFlags   // events.go
@@ -68,6 +68,7 @@ func (c *serveConfig) define(fs *pflag.FlagSet) {
 	fs.IntVar(&c.DecisionCache, "decision-cache-size", defaultDecisionCache, "single-check answers kept for the current data (0: no cache); any change of the data empties it")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this loopback address (e.g. 127.0.0.1:6060); empty: off")
 	fs.StringVar(&c.DefaultRole, "default-role", "", "WorkOS-compatible API: default role of memberships, overriding the one set through the API or the data file (needs --database-url); empty: that one, else the role \"member\" if it exists, else none")
+	c.Policy.register(fs, true)
 	c.Bundles.register(fs)
 	c.Postgres.register(fs)
 	c.Events.register(fs)
@@ -135,12 +136,15 @@ type service struct {
 // and HTTP handler.
 func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service, error) {
 	svc := &service{apiKeys: c.APIKeys, metrics: metrics.New(), cleanup: func() {}}
+	eopts, err := c.Policy.engineOptions()
+	if err != nil {
+		return nil, err
+	}
 	var eng *engine.Engine
 	var pg *pgSource          // PostgreSQL mode only
 	quarantined := []string{} // data file mode: its quarantined organizations
-	var err error
 	if c.Postgres.DatabaseURL != "" {
-		if pg, err = startPostgres(ctx, c.Postgres, svc.metrics, log); err != nil {
+		if pg, err = startPostgres(ctx, eopts, c.Postgres, svc.metrics, log); err != nil {
 			return nil, err
 		}
 		eng, svc.cleanup = pg.engine, pg.stop
@@ -169,7 +173,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 		if c.DataFile != "" {
 			svc.source = "the data file " + c.DataFile
 		}
-		eng, err = loadEngine(ctx, ds)
+		eng, err = loadEngine(ctx, eopts, ds)
 		done()
 		if err != nil {
 			return nil, err
@@ -251,7 +255,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 	if pg != nil {
 		bundles = storeSource{eng, pg.store}
 	}
-	if svc.handler, err = withBundles(ctx, svc.handler, c.Bundles, tcfg, bundles, svc.apiKeys, log); err != nil {
+	if svc.handler, err = withBundles(ctx, svc.handler, c.Bundles, eopts.Modules, tcfg, bundles, svc.apiKeys, log); err != nil {
 		svc.cleanup()
 		return nil, err
 	}
@@ -324,8 +328,8 @@ func progress(log *slog.Logger, stage string, attrs ...any) (done func()) {
 }
 
 // loadEngine builds the data document for ds and loads it into a new engine.
-func loadEngine(ctx context.Context, ds *model.Dataset) (*engine.Engine, error) {
-	eng, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+func loadEngine(ctx context.Context, opts engine.Options, ds *model.Dataset) (*engine.Engine, error) {
+	eng, err := engine.New(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

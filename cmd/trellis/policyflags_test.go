@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// examples are the example extensions of README "Extensions".
+const examples = "../../policies/examples"
+
+// TestServeWithExtensions: serve --policy-dir decides with the examples,
+// reading the request's context; an extension that does not compile, or
+// is not in a package of its own, keeps the server from starting.
+func TestServeWithExtensions(t *testing.T) {
+	const key = "extension-test-key-0123456789"
+	url := startService(t, testConfig(t, "--policy-dir", examples, "--api-key", key))
+	deploy := func(ctx any) map[string]any {
+		return map[string]any{"subject": map[string]any{"organization_membership_id": "om_bob"}, "permission": "app:deploy",
+			"resource": map[string]any{"type": "app", "external_id": "api-gateway", "organization_id": "org_acme"}, "context": ctx}
+	}
+	if code, d := post(t, url, "/v1/check", key, deploy(map[string]any{"time": "2026-12-07T10:00:00Z"})); code != 200 || d["allowed"] != true {
+		t.Errorf("a deploy on a Monday morning: %d %v", code, d)
+	}
+	code, d := post(t, url, "/v1/check", key, deploy(map[string]any{"time": "2026-12-07T19:00:00Z"}))
+	if reason, _ := d["reason"].(map[string]any); code != 200 || d["allowed"] != false || d["decided_by"] != "extension" || reason["rule"] != "data.trellis.ext.business_hours.deny" {
+		t.Errorf("a deploy in the evening: %d %v", code, d)
+	}
+	if code, d := post(t, url, "/v1/check", key, deploy(map[string]any{"time": "yesterday"})); code == 200 && d["allowed"] != false {
+		t.Errorf("a context the extension cannot read: %d %v, want no allow", code, d)
+	}
+	if code, d := post(t, url, "/v1/check", key, deploy(42)); code != 400 || !strings.Contains(d["message"].(string), "context") {
+		t.Errorf("a context that is not an object: %d %v", code, d)
+	}
+
+	for name, src := range map[string]string{
+		"a compile error":    "package trellis.ext.x\n\ndeny contains {\"code\": \"c\", \"message\": m} if m := undefined_function(1)\n",
+		"the core's package": "package trellis\n\nallow := true\n",
+	} {
+		dir := t.TempDir()
+		writeFile(t, dir, "x.rego", []byte(src))
+		if _, err := newService(context.Background(), testConfig(t, "--policy-dir", dir), slog.New(slog.DiscardHandler)); err == nil {
+			t.Errorf("%s: the server started", name)
+		}
+	}
+}
+
+// TestTestCommandWithExtensions: trellis test --policy-dir decides with the
+// extensions, and a test's context reaches them.
+func TestTestCommandWithExtensions(t *testing.T) {
+	demo, err := filepath.Abs("../../internal/datafile/demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, t.TempDir(), "ext.test.yaml", []byte(`data: `+demo+`
+tests:
+  - name: deploys in business hours only
+    check:
+      - {membership: om_bob, permission: "app:deploy", resource: "app:api-gateway", context: {time: "2026-12-07T10:00:00Z"}, allowed: true}
+      - {membership: om_bob, permission: "app:deploy", resource: "app:api-gateway", context: {time: "2026-12-07T19:00:00Z"}, allowed: false, decided_by: extension}
+`))
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"test", "--policy-dir", examples, file}, &out, io.Discard); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if err := run(context.Background(), []string{"test", file}, &out, io.Discard); err == nil {
+		t.Error("without --policy-dir the evening deploy was denied")
+	}
+}
