@@ -28,8 +28,29 @@ import (
 // take the priority order of ds.Roles, after the database's; a
 // DefaultRole becomes the environment's default role.
 func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
+	return s.ImportWith(ctx, ds, ImportOptions{})
+}
+
+// ImportOptions configures ImportWith. Zero fields get defaults.
+type ImportOptions struct {
+	// Progress, when set, is called as the import copies rows: done of
+	// total rows (every table's, derived ones such as role permissions
+	// included; not the events). It is called with done 0 when copying
+	// starts, every 10,000 rows of a table and when a table is copied, so
+	// that the last call of an import that succeeds has done == total. A
+	// write that conflicts and is retried starts again from 0. It is called
+	// on the importing goroutine, inside the transaction: it must return
+	// quickly and must not use the Store.
+	Progress func(done, total int64)
+}
+
+// ImportWith is Import, reporting as opts says.
+func (s *Store) ImportWith(ctx context.Context, ds *model.Dataset, opts ImportOptions) (int64, error) {
 	if err := ds.Validate(); err != nil {
 		return 0, fmt.Errorf("postgres: import: %w", err)
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(int64, int64) {}
 	}
 	start := time.Now()
 	var rev, events int64
@@ -37,15 +58,17 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		if _, err := tx.ExecContext(ctx, "SET LOCAL trellis.bulk = 'on'"); err != nil {
 			return err
 		}
+		count := &importCount{total: importRows(ds), report: opts.Progress}
+		count.report(0, count.total)
 		roots := make(map[string]string, len(ds.Organizations))
-		if err := s.copyRows(ctx, tx, "organizations", []string{"id", "name", "root_resource_id"}, len(ds.Organizations), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "organizations", []string{"id", "name", "root_resource_id"}, len(ds.Organizations), func(i int) []any {
 			o := ds.Organizations[i]
 			roots[o.ID] = o.RootID()
 			return []any{o.ID, o.Name, o.RootID()}
 		}); err != nil {
 			return err
 		}
-		if err := s.copyRows(ctx, tx, "resource_types", []string{"slug", "name", "description"}, len(ds.ResourceTypes), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "resource_types", []string{"slug", "name", "description"}, len(ds.ResourceTypes), func(i int) []any {
 			t := ds.ResourceTypes[i]
 			return []any{t.Slug, t.Name, t.Description}
 		}); err != nil {
@@ -57,13 +80,13 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 				parents = append(parents, [2]string{t.Slug, p})
 			}
 		}
-		if err := s.copyRows(ctx, tx, "resource_type_parents", []string{"resource_type", "parent_type"}, len(parents), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "resource_type_parents", []string{"resource_type", "parent_type"}, len(parents), func(i int) []any {
 			return []any{parents[i][0], parents[i][1]}
 		}); err != nil {
 			return err
 		}
 		permIDs := make(map[string]string, len(ds.Permissions))
-		if err := s.copyRows(ctx, tx, "permissions", []string{"id", "slug", "name", "description", "resource_type"}, len(ds.Permissions), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "permissions", []string{"id", "slug", "name", "description", "resource_type"}, len(ds.Permissions), func(i int) []any {
 			p := ds.Permissions[i]
 			permIDs[p.Slug] = model.NewID("perm_")
 			return []any{permIDs[p.Slug], p.Slug, p.Name, p.Description, p.ResourceType}
@@ -71,7 +94,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 			return err
 		}
 		roleIDs := make(map[string]string, len(ds.Roles)) // Role.Key() → id
-		if err := s.copyRows(ctx, tx, "roles", []string{"id", "slug", "organization_id", "resource_type", "name", "description"}, len(ds.Roles), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "roles", []string{"id", "slug", "organization_id", "resource_type", "name", "description"}, len(ds.Roles), func(i int) []any {
 			r := ds.Roles[i]
 			roleIDs[r.Key()] = model.NewID("role_")
 			var org any
@@ -106,7 +129,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 				rolePerms = append(rolePerms, [2]string{roleIDs[r.Key()], permIDs[p]})
 			}
 		}
-		if err := s.copyRows(ctx, tx, "role_permissions", []string{"role_id", "permission_id"}, len(rolePerms), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "role_permissions", []string{"role_id", "permission_id"}, len(rolePerms), func(i int) []any {
 			return []any{rolePerms[i][0], rolePerms[i][1]}
 		}); err != nil {
 			return err
@@ -116,7 +139,7 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 			r, _ := roles.Resolve(org, slug) // Validate checked it resolves
 			return roleIDs[r.Key()]
 		}
-		if err := s.copyRows(ctx, tx, "organization_memberships", []string{"id", "user_id", "organization_id", "status"}, len(ds.Memberships), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "organization_memberships", []string{"id", "user_id", "organization_id", "status"}, len(ds.Memberships), func(i int) []any {
 			m := ds.Memberships[i]
 			return []any{m.ID, m.UserID, m.OrganizationID, m.Status}
 		}); err != nil {
@@ -130,12 +153,12 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 				memberRoles = append(memberRoles, [2]string{m.ID, roleID(m.OrganizationID, slug)})
 			}
 		}
-		if err := s.copyRows(ctx, tx, "membership_roles", []string{"membership_id", "role_id"}, len(memberRoles), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "membership_roles", []string{"membership_id", "role_id"}, len(memberRoles), func(i int) []any {
 			return []any{memberRoles[i][0], memberRoles[i][1]}
 		}); err != nil {
 			return err
 		}
-		if err := s.copyRows(ctx, tx, "resources", []string{"id", "organization_id", "type", "external_id", "name", "description", "parent_id"}, len(ds.Resources), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "resources", []string{"id", "organization_id", "type", "external_id", "name", "description", "parent_id"}, len(ds.Resources), func(i int) []any {
 			r := ds.Resources[i]
 			parent := r.ParentID
 			if parent == "" {
@@ -153,13 +176,13 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 				direct = append(direct, a)
 			}
 		}
-		if err := s.copyRows(ctx, tx, "role_assignments", []string{"id", "membership_id", "role_id", "resource_id"}, len(direct), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "role_assignments", []string{"id", "membership_id", "role_id", "resource_id"}, len(direct), func(i int) []any {
 			a := direct[i]
 			return []any{a.ID, a.MembershipID, roleID(memberOrg[a.MembershipID], a.RoleSlug), a.ResourceID}
 		}); err != nil {
 			return err
 		}
-		if err := s.copyRows(ctx, tx, "groups", []string{"id", "organization_id", "name", "description"}, len(ds.Groups), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "groups", []string{"id", "organization_id", "name", "description"}, len(ds.Groups), func(i int) []any {
 			g := ds.Groups[i]
 			return []any{g.ID, g.OrganizationID, g.Name, g.Description}
 		}); err != nil {
@@ -169,13 +192,13 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 		for _, g := range ds.Groups {
 			groupOrg[g.ID] = g.OrganizationID
 		}
-		if err := s.copyRows(ctx, tx, "group_members", []string{"group_id", "membership_id", "organization_id"}, len(ds.GroupMembers), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "group_members", []string{"group_id", "membership_id", "organization_id"}, len(ds.GroupMembers), func(i int) []any {
 			gm := ds.GroupMembers[i]
 			return []any{gm.GroupID, gm.MembershipID, groupOrg[gm.GroupID]}
 		}); err != nil {
 			return err
 		}
-		if err := s.copyRows(ctx, tx, "group_role_assignments", []string{"id", "group_id", "role_id", "resource_id"}, len(grouped), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "group_role_assignments", []string{"id", "group_id", "role_id", "resource_id"}, len(grouped), func(i int) []any {
 			a := grouped[i]
 			return []any{a.ID, a.GroupID, roleID(groupOrg[a.GroupID], a.RoleSlug), a.ResourceID}
 		}); err != nil {
@@ -200,14 +223,52 @@ func (s *Store) Import(ctx context.Context, ds *model.Dataset) (int64, error) {
 	return rev, nil
 }
 
-// importProgressRows is how many rows of a table Import copies between two
-// progress reports.
-const importProgressRows = 200_000
+// importRows is how many rows Import copies for ds, into every table.
+func importRows(ds *model.Dataset) int64 {
+	n := len(ds.Organizations) + len(ds.ResourceTypes) + len(ds.Permissions) + len(ds.Roles) +
+		len(ds.Memberships) + len(ds.Resources) + len(ds.Assignments) + len(ds.Groups) + len(ds.GroupMembers)
+	for _, t := range ds.ResourceTypes {
+		n += len(t.ParentTypes)
+	}
+	for _, r := range ds.Roles {
+		n += len(r.Permissions)
+	}
+	for _, m := range ds.Memberships {
+		n += len(m.RoleSlugs)
+	}
+	return int64(n)
+}
+
+// importCount counts the rows an import has copied, for
+// ImportOptions.Progress.
+type importCount struct {
+	done   int64 // rows of the tables copied so far
+	total  int64
+	report func(done, total int64)
+}
+
+// copying reports that the table being copied has copied rows so far.
+func (c *importCount) copying(rows int) { c.report(c.done+int64(rows), c.total) }
+
+// copied reports that the table being copied is done, with its rows.
+func (c *importCount) copied(rows int) {
+	c.done += int64(rows)
+	c.report(c.done, c.total)
+}
+
+const (
+	// importReportRows is how many rows of a table Import copies between
+	// two calls of ImportOptions.Progress.
+	importReportRows = 10_000
+	// importLogRows is how many rows of a table Import copies between two
+	// log lines; a multiple of importReportRows.
+	importLogRows = 200_000
+)
 
 // copyRows COPYs n rows, row(i) giving the values of row i, reporting its
-// progress to the Store's logger: every importProgressRows rows and when
-// the table is done.
-func (s *Store) copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []string, n int, row func(i int) []any) error {
+// progress to count every importReportRows rows and to the Store's logger
+// every importLogRows rows, and to both when the table is done.
+func (s *Store) copyRows(ctx context.Context, tx *sqlx.Tx, count *importCount, table string, cols []string, n int, row func(i int) []any) error {
 	if n == 0 {
 		return nil
 	}
@@ -225,7 +286,11 @@ func (s *Store) copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []
 		if _, err := stmt.ExecContext(ctx, row(i)...); err != nil {
 			return fmt.Errorf("copy %s: %w", table, err)
 		}
-		if (i+1)%importProgressRows == 0 && i+1 < n {
+		if (i+1)%importReportRows != 0 || i+1 == n {
+			continue
+		}
+		count.copying(i + 1)
+		if (i+1)%importLogRows == 0 {
 			s.log.Info("import: copying", "table", table, "rows", i+1, "of", n,
 				"elapsed", time.Since(start).Round(time.Millisecond).String())
 		}
@@ -233,6 +298,7 @@ func (s *Store) copyRows(ctx context.Context, tx *sqlx.Tx, table string, cols []
 	if _, err := stmt.ExecContext(ctx); err != nil {
 		return fmt.Errorf("copy %s: %w", table, err)
 	}
+	count.copied(n)
 	s.log.Info("import: table copied", "table", table, "rows", n, "elapsed", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

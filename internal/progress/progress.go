@@ -22,12 +22,12 @@ import (
 	"golang.org/x/term"
 )
 
-// A Stage reports the progress of one running stage until Done. Add and
-// Set are safe for concurrent use and cost an atomic operation; everything
-// is written by one goroutine of the Stage's own.
+// A Stage reports the progress of one running stage until Done. Add, Set
+// and Report are safe for concurrent use and cost an atomic store or two;
+// everything is written by one goroutine of the Stage's own.
 type Stage struct {
 	count   atomic.Int64
-	total   int64
+	total   atomic.Int64
 	name    string
 	attrs   []any
 	w       io.Writer
@@ -70,10 +70,11 @@ func start(c config, w io.Writer, log *slog.Logger, name string, total int64, at
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Stage{
-		total: total, name: name, attrs: attrs, w: w, log: log,
+		name: name, attrs: attrs, w: w, log: log,
 		bar:   w != nil && c.terminal(w),
 		start: time.Now(), stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
+	s.total.Store(total)
 	go s.run(c)
 	return s
 }
@@ -89,6 +90,11 @@ func (s *Stage) Add(n int64) { s.count.Add(n) }
 
 // Set sets the count of units done to n.
 func (s *Stage) Set(n int64) { s.count.Store(n) }
+
+// Report sets the count done and the total (0 or less: unknown), for a
+// stage whose total is known only once it runs; it fits a callback such as
+// postgres.ImportOptions.Progress.
+func (s *Stage) Report(done, total int64) { s.total.Store(total); s.count.Store(done) }
 
 // Done ends the stage: if it was shown, it draws the bar a last time and
 // ends its line, or logs that the stage is done. It returns once nothing
@@ -126,24 +132,24 @@ func (s *Stage) run(c config) {
 
 // show draws the bar or logs a line; last is for the one Done causes.
 func (s *Stage) show(last bool) {
-	n, elapsed := s.count.Load(), time.Since(s.start).Round(time.Second)
+	n, total, elapsed := s.count.Load(), s.total.Load(), time.Since(s.start).Round(time.Second)
 	if !s.bar {
 		msg := s.name
 		if last {
 			msg += ": done"
 		}
 		attrs := append(append([]any(nil), s.attrs...), "done", n)
-		if s.total > 0 {
-			attrs = append(attrs, "total", s.total, "percent", percent(n, s.total))
+		if total > 0 {
+			attrs = append(attrs, "total", total, "percent", percent(n, total))
 		}
 		s.log.Info(msg, append(attrs, "elapsed", elapsed.String())...)
 		return
 	}
 	var b strings.Builder
 	b.WriteString(s.name)
-	if s.total > 0 {
-		filled := barWidth * percent(n, s.total) / 100
-		fmt.Fprintf(&b, " [%s%s] %d/%d %3d%%", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), n, s.total, percent(n, s.total))
+	if total > 0 {
+		filled := barWidth * percent(n, total) / 100
+		fmt.Fprintf(&b, " [%s%s] %d/%d %3d%%", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), n, total, percent(n, total))
 	} else {
 		fmt.Fprintf(&b, " %d", n)
 	}

@@ -250,3 +250,12 @@ func TestIsTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestReportSetsTotal: a stage started without a total shows a bar once
+// Report gives one.
+func TestReportSetsTotal(t *testing.T) {
+	s, w, _ := startTest(fast(true), 0)
+	s.Report(50, 200)
+	waitFor(t, "the bar at 50/200", func() bool { return strings.Contains(lastLine(w.String()), "] 50/200  25% ") })
+	s.Done()
+}
