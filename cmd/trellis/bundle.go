@@ -22,6 +22,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/progress"
 	"github.com/trellis-authz/trellis/internal/token"
 )
 
@@ -199,6 +200,14 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 	if keys == nil {
 		say("no --jwks-file/--jwks-url: stock-OPA edges will deny every token (membership subjects still work)")
 	}
+	// Stages slower than a few seconds show a bar on a terminal, log
+	// lines otherwise; --quiet shows none.
+	stages := progress.NewStages(stderr, newLogger(stderr, "info"))
+	if c.Quiet {
+		stages = progress.NewStages(nil, nil)
+	}
+	defer stages.Done()
+	stages.Report("reading the data", 0, 0)
 	var ds *model.Dataset
 	switch {
 	case c.DatabaseURL != "":
@@ -221,6 +230,7 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 	default:
 		ds = datafile.Demo()
 	}
+	stages.Done()
 	say("read %d resources, %d memberships, %d assignments at revision %d", len(ds.Resources), len(ds.Memberships), len(ds.Assignments), ds.Revision)
 	for _, q := range ds.Quarantined {
 		// Always said: the bundle holds none of its data.
@@ -229,7 +239,9 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 			return fmt.Errorf("organization %s is quarantined: its data breaks a rule of the data model; fix it first", c.Org)
 		}
 	}
+	stages.Report("indexing", 0, 0)
 	doc, err := index.Build(ds)
+	stages.Done()
 	if err != nil {
 		return err
 	}
@@ -245,15 +257,9 @@ func buildBundle(ctx context.Context, c bundleConfig, stderr io.Writer) error {
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	info, err := bundle.Build(ctx, tmp, bundle.Document{Revision: ds.Revision, Data: doc}, bundle.Options{
 		Modules: mods, Keys: keys, Signer: signer, Organization: c.Org,
-		Progress: func(stage string, n int64) {
-			switch stage {
-			case "data":
-				say("encoded %d entries", n)
-			case "compress":
-				say("data.json is %d bytes; compressing", n)
-			}
-		},
+		Progress: stages.Report,
 	})
+	stages.Done()
 	if err == nil {
 		err = tmp.Sync()
 	}

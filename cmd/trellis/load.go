@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/postgres"
+	"github.com/trellis-authz/trellis/internal/progress"
 )
 
 func loadCommand() *cobra.Command {
@@ -27,8 +27,11 @@ func loadCommand() *cobra.Command {
 				}
 				ds := datafile.Demo()
 				if file != "" {
+					reading := progress.Start(stderr, newLogger(stderr, "info"), "reading the data file", 0)
 					var err error
-					if ds, err = datafile.Load(file); err != nil {
+					ds, err = datafile.Load(file)
+					reading.Done()
+					if err != nil {
 						return err
 					}
 				}
@@ -44,9 +47,16 @@ func loadCommand() *cobra.Command {
 }
 
 // importDataset migrates the database at dsn and imports ds into it, and
-// returns the revision the data is at.
+// returns the revision the data is at. It logs to stderr, where an import
+// slower than a few seconds shows the rows copied: a bar on a terminal,
+// log lines otherwise.
 func importDataset(ctx context.Context, dsn string, ds *model.Dataset, stderr io.Writer) (int64, error) {
-	store, err := postgres.Open(ctx, dsn, postgres.Config{MaxDepth: ds.MaxDepth, Logger: slog.New(slog.NewJSONHandler(stderr, nil))})
+	level := "info"
+	if progress.Terminal(stderr) {
+		level = "warn" // the bar shows what the per-table lines would say
+	}
+	log := newLogger(stderr, level)
+	store, err := postgres.Open(ctx, dsn, postgres.Config{MaxDepth: ds.MaxDepth, Logger: log})
 	if err != nil {
 		return 0, err
 	}
@@ -54,5 +64,7 @@ func importDataset(ctx context.Context, dsn string, ds *model.Dataset, stderr io
 	if _, err := store.Migrate(ctx); err != nil {
 		return 0, err
 	}
-	return store.Import(ctx, ds)
+	importing := progress.Start(stderr, log, "importing", 0)
+	defer importing.Done()
+	return store.ImportWith(ctx, ds, postgres.ImportOptions{Progress: importing.Report})
 }

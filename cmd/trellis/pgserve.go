@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -79,7 +80,7 @@ type pgSource struct {
 // schema is migrated), and starts following the database into a new
 // engine. The first load happens in the background: the follower's Ready
 // turns true once it is done. stop ends the follower and closes the store.
-func startPostgres(ctx context.Context, opts engine.Options, f servePostgresFlags, m *metrics.Metrics, log *slog.Logger) (*pgSource, error) {
+func startPostgres(ctx context.Context, opts engine.Options, f servePostgresFlags, m *metrics.Metrics, log *slog.Logger, term io.Writer) (*pgSource, error) {
 	eng, err := engine.New(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -94,7 +95,7 @@ func startPostgres(ctx context.Context, opts engine.Options, f servePostgresFlag
 		_ = store.Close()
 		return nil, err
 	}
-	follower := store.NewFollower(meteredApplier{eng, m}, postgres.FollowerConfig{PollInterval: f.PollInterval, NoListen: f.PollOnly, MaxLag: f.MaxLag, Logger: log})
+	follower := store.NewFollower(meteredApplier{eng, m}, postgres.FollowerConfig{PollInterval: f.PollInterval, NoListen: f.PollOnly, MaxLag: f.MaxLag, Logger: log, Progress: term})
 	head, closeHead := follower.Head, func() {}
 	if f.HeadURL != "" {
 		hs, err := postgres.Open(ctx, f.HeadURL, postgres.Config{Logger: log})

@@ -43,7 +43,7 @@ func TestServeWithExtensions(t *testing.T) {
 	} {
 		dir := t.TempDir()
 		writeFile(t, dir, "x.rego", []byte(src))
-		if _, err := newService(context.Background(), testConfig(t, "--policy-dir", dir), slog.New(slog.DiscardHandler)); err == nil {
+		if _, err := newService(context.Background(), testConfig(t, "--policy-dir", dir), slog.New(slog.DiscardHandler), nil); err == nil {
 			t.Errorf("%s: the server started", name)
 		}
 	}

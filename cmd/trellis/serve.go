@@ -24,6 +24,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/httpapi"
 	"github.com/trellis-authz/trellis/internal/metrics"
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/progress"
 	"github.com/trellis-authz/trellis/internal/requestid"
 	"github.com/trellis-authz/trellis/internal/token"
 )
@@ -133,8 +134,10 @@ type service struct {
 }
 
 // newService loads the data and wires engine, token verifier, service layer
-// and HTTP handler.
-func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service, error) {
+// and HTTP handler. A load slower than a few seconds shows its progress:
+// as a bar when term is a terminal, as log lines otherwise (term may be
+// nil).
+func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Writer) (*service, error) {
 	svc := &service{apiKeys: c.APIKeys, metrics: metrics.New(), cleanup: func() {}}
 	eopts, err := c.Policy.engineOptions()
 	if err != nil {
@@ -144,20 +147,21 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 	var pg *pgSource          // PostgreSQL mode only
 	quarantined := []string{} // data file mode: its quarantined organizations
 	if c.Postgres.DatabaseURL != "" {
-		if pg, err = startPostgres(ctx, eopts, c.Postgres, svc.metrics, log); err != nil {
+		if pg, err = startPostgres(ctx, eopts, c.Postgres, svc.metrics, log, term); err != nil {
 			return nil, err
 		}
 		eng, svc.cleanup = pg.engine, pg.stop
 		svc.data, svc.source = pg.store.Snapshot, "the data in PostgreSQL"
 	} else {
 		loadStart := time.Now()
+		stages := progress.NewStages(term, log)
 		ds := datafile.Demo()
 		if c.DataFile != "" {
 			// An organization whose entries break a rule is held out;
 			// every other one is served.
-			done := progress(log, "reading the data file", "file", c.DataFile)
+			stages.Report("reading the data file", 0, 0)
 			ds, err = datafile.LoadIsolated(c.DataFile)
-			done()
+			stages.Done()
 			if err != nil {
 				return nil, err
 			}
@@ -167,14 +171,14 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger) (*service,
 				"org_id", q.Organization, "problems", q.String(), "file", c.DataFile)
 			quarantined = append(quarantined, q.Organization)
 		}
-		done := progress(log, "building the decision store", "resources", len(ds.Resources), "assignments", len(ds.Assignments))
+		stages.Report("building the decision store", 0, 0)
 		svc.data = func(context.Context) (*model.Dataset, error) { return ds, nil }
 		svc.source = "the embedded demo data"
 		if c.DataFile != "" {
 			svc.source = "the data file " + c.DataFile
 		}
 		eng, err = loadEngine(ctx, eopts, ds)
-		done()
+		stages.Done()
 		if err != nil {
 			return nil, err
 		}
@@ -296,37 +300,6 @@ func withMetrics(next http.Handler, m *metrics.Metrics) http.Handler {
 	return mux
 }
 
-// progressEvery is how often progress logs a stage of a cold load that is
-// still running, and how long a stage must last to be logged at all.
-const progressEvery = 3 * time.Second
-
-// progress logs, every progressEvery while a stage of a cold load runs,
-// that it still runs, and when it ends, how long it took if it was logged.
-// done ends the stage; it returns once nothing more is logged.
-func progress(log *slog.Logger, stage string, attrs ...any) (done func()) {
-	start := time.Now()
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(progressEvery)
-		defer tick.Stop()
-		logged := false
-		for {
-			select {
-			case <-tick.C:
-				logged = true
-				log.Info("cold load: "+stage+"…", append([]any{"elapsed_seconds", int(time.Since(start).Seconds())}, attrs...)...)
-			case <-stop:
-				if logged {
-					log.Info("cold load: done "+stage, append([]any{"seconds", time.Since(start).Seconds()}, attrs...)...)
-				}
-				return
-			}
-		}
-	}()
-	return func() { close(stop); <-stopped }
-}
-
 // loadEngine builds the data document for ds and loads it into a new engine.
 func loadEngine(ctx context.Context, opts engine.Options, ds *model.Dataset) (*engine.Engine, error) {
 	eng, err := engine.New(ctx, opts)
@@ -362,7 +335,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	}
 	return serveOn(ctx, ln, h, log, func(addr string) error {
 		log.Info("listening; loading the data", "addr", addr)
-		if svc, err = newService(ctx, c, log); err != nil {
+		if svc, err = newService(ctx, c, log, stderr); err != nil {
 			return err
 		}
 		// Loading built the store from a parsed dataset and an AST document

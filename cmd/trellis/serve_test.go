@@ -100,7 +100,7 @@ func testConfig(t testing.TB, args ...string) serveConfig {
 // free loopback port.
 func startService(t testing.TB, c serveConfig) string {
 	t.Helper()
-	svc, err := newService(context.Background(), c, slog.New(slog.DiscardHandler))
+	svc, err := newService(context.Background(), c, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

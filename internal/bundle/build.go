@@ -124,9 +124,12 @@ type Options struct {
 	// (ErrOrganizationUnavailable). The full bundle records the quarantined
 	// organizations, so that edges answer organization_unavailable too.
 	Organization string
-	// Progress, when set, is called as the build advances: stage is "data"
-	// (n: object entries encoded so far), "compress" or "done" (n: bytes).
-	Progress func(stage string, n int64)
+	// Progress, when set, is called as the build advances, done of total
+	// units of stage: "encoding" (object entries of data.json encoded; the
+	// total is unknown, 0), then "compressing" (bytes of the bundle's files
+	// archived and compressed, of all of them; the last call has done ==
+	// total). It is called on the building goroutine.
+	Progress func(stage string, done, total int64)
 }
 
 // Info describes a built bundle.
@@ -183,7 +186,7 @@ func Build(ctx context.Context, w io.Writer, doc Document, opts Options) (Info, 
 	}
 	progress := opts.Progress
 	if progress == nil {
-		progress = func(string, int64) {}
+		progress = func(string, int64, int64) {}
 	}
 	digest, err := Digest(opts)
 	if err != nil {
@@ -203,7 +206,7 @@ func Build(ctx context.Context, w io.Writer, doc Document, opts Options) (Info, 
 
 	// data.json: {"trellis_data": …, "trellis_keys": …}, canonical.
 	var dataJSON chunks
-	enc := newEncoder(&dataJSON, func(n int64) { progress("data", n) })
+	enc := newEncoder(&dataJSON, func(n int64) { progress("encoding", n, 0) })
 	_, _ = enc.w.WriteString(`{"` + DataRoot + `":`)
 	enc.goValue(data)
 	_, _ = enc.w.WriteString(`,"` + KeysRoot + `":`)
@@ -266,19 +269,24 @@ func Build(ctx context.Context, w io.Writer, doc Document, opts Options) (Info, 
 		info.Signed = true
 	}
 
-	progress("compress", info.DataBytes)
+	archived := &progressWriter{total: int64(len(signatures)), report: func(done, total int64) { progress("compressing", done, total) }}
+	for _, f := range files {
+		archived.total += int64(f.size)
+	}
+	archived.report(0, archived.total)
 	cw := &countingWriter{w: w}
 	gz, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
 	if err != nil {
 		return Info{}, err
 	}
 	tw := tar.NewWriter(gz)
+	archived.w = tw
 	put := func(name string, body io.WriterTo, size int) error {
 		hdr := &tar.Header{Name: "/" + name, Mode: 0o644, Size: int64(size), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		_, err := writeTo(tw, body)
+		_, err := writeTo(archived, body)
 		return err
 	}
 	if signatures != nil {
@@ -298,7 +306,6 @@ func Build(ctx context.Context, w io.Writer, doc Document, opts Options) (Info, 
 		return Info{}, fmt.Errorf("bundle: write: %w", err)
 	}
 	info.Size = cw.n
-	progress("done", cw.n)
 	return info, nil
 }
 
@@ -333,6 +340,29 @@ func stringsAny(ss []string) []any {
 type countingWriter struct {
 	w io.Writer
 	n int64
+}
+
+// progressWriter writes to w, reporting the bytes written so far of total
+// every progressBytes and when the last byte is written.
+type progressWriter struct {
+	w         io.Writer
+	n, total  int64
+	reportedN int64
+	report    func(done, total int64)
+}
+
+// progressBytes is how many bytes a progressWriter writes between two
+// reports.
+const progressBytes = 4 << 20
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if p.n-p.reportedN >= progressBytes || p.n == p.total {
+		p.reportedN = p.n
+		p.report(p.n, p.total)
+	}
+	return n, err
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {

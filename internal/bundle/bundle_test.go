@@ -317,3 +317,49 @@ func TestServerProtocol(t *testing.T) {
 		t.Errorf("no API key: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestBuildProgress: a build reports encoding (a rising count) and then
+// compressing, from 0 to all the bytes archived, data.json's included.
+func TestBuildProgress(t *testing.T) {
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 10, Resources: 100_000, Assignments: 50_000, MembershipsPerOrg: 20})
+	doc, err := index.BuildAST(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		stage       string
+		done, total int64
+	}
+	var calls []call
+	_, info := build(t, bundle.Document{Revision: ds.Revision, Data: doc}, bundle.Options{Progress: func(stage string, done, total int64) {
+		calls = append(calls, call{stage, done, total})
+	}})
+	var encoding, compressing []call
+	for i, c := range calls {
+		switch {
+		case c.stage == "encoding" && len(compressing) == 0:
+			encoding = append(encoding, c)
+		case c.stage == "compressing":
+			compressing = append(compressing, c)
+		default:
+			t.Fatalf("call %d %+v: want encoding calls, then compressing calls", i, c)
+		}
+	}
+	if len(encoding) == 0 || len(compressing) < 3 {
+		t.Fatalf("%d encoding and %d compressing calls, want some of each (the data is %d bytes)", len(encoding), len(compressing), info.DataBytes)
+	}
+	for i, c := range encoding {
+		if c.total != 0 || (i > 0 && c.done <= encoding[i-1].done) {
+			t.Errorf("encoding call %+v after %+v, want a rising count and no total", c, encoding[max(i-1, 0)])
+		}
+	}
+	total := compressing[0].total
+	if first, last := compressing[0], compressing[len(compressing)-1]; first.done != 0 || last.done != total || total <= info.DataBytes {
+		t.Errorf("compressing from %+v to %+v, want 0 to the total, above data.json's %d bytes", first, last, info.DataBytes)
+	}
+	for i := 1; i < len(compressing); i++ {
+		if c := compressing[i]; c.total != total || c.done < compressing[i-1].done {
+			t.Errorf("compressing call %+v after %+v", c, compressing[i-1])
+		}
+	}
+}

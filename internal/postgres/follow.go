@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/trellis-authz/trellis/internal/model"
+	"github.com/trellis-authz/trellis/internal/progress"
 )
 
 // Applier receives the data a Follower reads (implemented by
@@ -66,6 +68,9 @@ type FollowerConfig struct {
 	MaxLag time.Duration
 	// Logger receives progress and error reports (default: the Store's).
 	Logger *slog.Logger
+	// Progress, when a terminal, shows a snapshot load slower than a few
+	// seconds as a bar instead of log lines (nil: log lines).
+	Progress io.Writer
 }
 
 // Follower keeps an Applier in step with the database: a full snapshot
@@ -573,6 +578,9 @@ func (f *Follower) reinstate(ctx context.Context, org string, part *model.Datase
 }
 
 func (f *Follower) loadSnapshot(ctx context.Context) error {
+	stages := progress.NewStages(f.cfg.Progress, f.log)
+	defer stages.Done()
+	stages.Report("reading the snapshot", 0, 0)
 	raw, err := f.store.Snapshot(ctx)
 	if err != nil {
 		return err
@@ -581,7 +589,10 @@ func (f *Follower) loadSnapshot(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("snapshot at revision %d: %w", raw.Revision, err)
 	}
-	if err := f.app.LoadDataset(ctx, ds); err != nil {
+	stages.Report("building the decision store", 0, 0)
+	err = f.app.LoadDataset(ctx, ds)
+	stages.Done()
+	if err != nil {
 		return fmt.Errorf("load snapshot at revision %d: %w", ds.Revision, err)
 	}
 	prev := f.quarantines

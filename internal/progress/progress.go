@@ -54,7 +54,8 @@ var defaults = config{after: 2 * time.Second, logEvery: 3 * time.Second, redraw:
 const barWidth = 30
 
 // Start begins reporting the stage called name, of total units (0 or less
-// when the total is unknown: there is no bar then, only the count). If the
+// when the total is unknown: there is no bar then, only the count, and not
+// even that while it is 0 — a stage that counts nothing shows its time). If the
 // stage lasts longer than 2 s, it is shown: when w is a terminal, as one
 // line redrawn with \r — name, bar, count/total, percent, elapsed time;
 // otherwise, every 3 s, as log.Info(name, attrs..., "done", count, "total",
@@ -80,6 +81,10 @@ func start(c config, w io.Writer, log *slog.Logger, name string, total int64, at
 }
 
 // isTerminal reports whether w is an *os.File open on a terminal.
+// Terminal reports whether w is a terminal, where a Stage draws a bar: a
+// caller may then quiet log lines that would break into the bar's line.
+func Terminal(w io.Writer) bool { return isTerminal(w) }
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
@@ -138,9 +143,12 @@ func (s *Stage) show(last bool) {
 		if last {
 			msg += ": done"
 		}
-		attrs := append(append([]any(nil), s.attrs...), "done", n)
-		if total > 0 {
-			attrs = append(attrs, "total", total, "percent", percent(n, total))
+		attrs := append([]any(nil), s.attrs...)
+		switch {
+		case total > 0:
+			attrs = append(attrs, "done", n, "total", total, "percent", percent(n, total))
+		case n > 0:
+			attrs = append(attrs, "done", n)
 		}
 		s.log.Info(msg, append(attrs, "elapsed", elapsed.String())...)
 		return
@@ -150,7 +158,7 @@ func (s *Stage) show(last bool) {
 	if total > 0 {
 		filled := barWidth * percent(n, total) / 100
 		fmt.Fprintf(&b, " [%s%s] %d/%d %3d%%", strings.Repeat("=", filled), strings.Repeat(" ", barWidth-filled), n, total, percent(n, total))
-	} else {
+	} else if n > 0 {
 		fmt.Fprintf(&b, " %d", n)
 	}
 	fmt.Fprintf(&b, " %s", elapsed)
@@ -169,4 +177,39 @@ func (s *Stage) show(last bool) {
 // estimated total.
 func percent(n, total int64) int {
 	return int(min(max(n*100/total, 0), 100))
+}
+
+// Stages reports a run of stages, one after the other, each as Start
+// would: for a task that names the stage it is in as it goes (such as
+// bundle.Options.Progress). It is for one goroutine.
+type Stages struct {
+	c     config
+	w     io.Writer
+	log   *slog.Logger
+	attrs []any
+	name  string
+	cur   *Stage
+}
+
+// NewStages returns Stages writing to w and log, as Start does.
+func NewStages(w io.Writer, log *slog.Logger, attrs ...any) *Stages {
+	return &Stages{c: defaults, w: w, log: log, attrs: attrs}
+}
+
+// Report sets the count done and the total of the stage called name,
+// first ending the stage before it if that one had another name.
+func (s *Stages) Report(name string, done, total int64) {
+	if s.cur == nil || name != s.name {
+		s.Done()
+		s.name, s.cur = name, start(s.c, s.w, s.log, name, total, s.attrs)
+	}
+	s.cur.Report(done, total)
+}
+
+// Done ends the current stage, if any.
+func (s *Stages) Done() {
+	if s.cur != nil {
+		s.cur.Done()
+		s.cur = nil
+	}
 }

@@ -259,3 +259,39 @@ func TestReportSetsTotal(t *testing.T) {
 	waitFor(t, "the bar at 50/200", func() bool { return strings.Contains(lastLine(w.String()), "] 50/200  25% ") })
 	s.Done()
 }
+
+// TestStages: each named stage is reported as its own, ended before the
+// next begins, and a stage that counts nothing logs no count.
+func TestStages(t *testing.T) {
+	logs := &syncBuffer{}
+	s := NewStages(nil, slog.New(slog.NewJSONHandler(logs, nil)), "file", "x.yaml")
+	s.c = fast(false)
+	s.Report("reading", 0, 0)
+	waitFor(t, "a reading line", func() bool { return strings.Contains(logs.String(), `"reading"`) })
+	s.Report("importing", 5, 10)
+	waitFor(t, "an importing line", func() bool { return strings.Contains(logs.String(), `"importing"`) })
+	s.Report("importing", 10, 10)
+	s.Done()
+	s.Done() // again: nothing
+	var msgs []string
+	for _, l := range logLines(t, logs.String()) {
+		msg := l["msg"].(string)
+		if len(msgs) == 0 || msgs[len(msgs)-1] != msg {
+			msgs = append(msgs, msg)
+		}
+		if l["file"] != "x.yaml" {
+			t.Errorf("log line %v without the attributes", l)
+		}
+		if strings.HasPrefix(msg, "reading") {
+			if _, ok := l["done"]; ok {
+				t.Errorf("log line %v counts a stage that counts nothing", l)
+			}
+		}
+		if msg == "importing: done" && (l["done"] != 10.0 || l["total"] != 10.0) {
+			t.Errorf("last line %v, want done 10 of 10", l)
+		}
+	}
+	if diff := cmp.Diff(msgs, []string{"reading", "reading: done", "importing", "importing: done"}); diff != "" {
+		t.Errorf("stages (-got +want):\n%s", diff)
+	}
+}
