@@ -272,6 +272,9 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	}
 	var d Decision
 	ans, err := s.evaluate(ctx, engine.Check, in, func(v any) error { return decodeDecision(v, &d) })
+	if d, ok := s.extensionFailed(err); ok {
+		return d, Answer{Revision: s.cfg.Engine.Revision(), DecisionID: NewDecisionID()}, nil
+	}
 	if err != nil {
 		return Decision{}, Answer{}, err
 	}
@@ -403,10 +406,35 @@ func (s *Service) evaluateBatch(ctx context.Context, v subject, checks []Check, 
 		}
 		return nil
 	})
+	if d, ok := s.extensionFailed(err); ok {
+		for _, i := range which {
+			ds[i] = d
+		}
+		return ds, Answer{Revision: s.cfg.Engine.Revision(), DecisionID: NewDecisionID()}, nil
+	}
 	if err != nil {
 		return nil, Answer{}, err
 	}
 	return ds, ans, nil
+}
+
+// extensionFailed is the denial a check gets when an extension made its
+// evaluation fail (*engine.ExtensionError): nothing was decided, and, as
+// on every error, nothing is allowed; the reason names the rule, where it
+// failed and why. A batch is denied whole, as it is one evaluation.
+func (s *Service) extensionFailed(err error) (Decision, bool) {
+	var xe *engine.ExtensionError
+	if !errors.As(err, &xe) {
+		return Decision{}, false
+	}
+	reason := map[string]any{"code": "extension_error", "rule": xe.Rule, "message": xe.Error()}
+	if xe.Location != "" {
+		reason["location"] = xe.Location
+	}
+	if xe.Budget > 0 {
+		reason["code"] = "extension_timeout"
+	}
+	return Decision{Allowed: false, DecidedBy: "extension", Reason: reason}, true
 }
 
 // EffectivePermissions lists the subject's permissions on a resource.

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/open-policy-agent/opa/topdown"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
@@ -100,6 +101,8 @@ type Engine struct {
 	// (rego.StrictBuiltinErrors), so a broken extension denies instead of
 	// being undefined, which would let the allow through.
 	budget time.Duration
+	// extensions names the extension of each extension module, by file.
+	extensions map[string]string
 
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
@@ -133,10 +136,13 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		budget:      extensionBudget(compiler, opts.Budget),
+		extensions:  extensionFiles(compiler),
 		compiler:    compiler,
 		prepared:    map[Entrypoint]rego.PreparedEvalQuery{},
 		dataQueries: map[string]rego.PreparedEvalQuery{},
+	}
+	if len(e.extensions) > 0 {
+		e.budget = cmp.Or(opts.Budget, DefaultBudget)
 	}
 	if opts.Documents {
 		// Plain Go values, not AST: a bundle's document reaches the
@@ -198,20 +204,71 @@ func compile(modules map[string]string) (*ast.Compiler, error) {
 	return c, nil
 }
 
-// extensionBudget is budget (or DefaultBudget) if the compiled modules
-// hold extensions, else 0.
-func extensionBudget(c *ast.Compiler, budget time.Duration) time.Duration {
-	for _, m := range c.Modules {
-		if strings.HasPrefix(strings.TrimPrefix(m.Package.Path.String(), "data."), policies.ExtensionPrefix) {
-			return cmp.Or(budget, DefaultBudget)
+// extensionFiles maps each compiled extension module's file to the name
+// of its extension (package trellis.ext.<name>[.…]).
+func extensionFiles(c *ast.Compiler) map[string]string {
+	files := map[string]string{}
+	for file, m := range c.Modules {
+		if rest, ok := strings.CutPrefix(strings.TrimPrefix(m.Package.Path.String(), "data."), policies.ExtensionPrefix); ok {
+			files[file], _, _ = strings.Cut(rest, ".")
 		}
 	}
-	return 0
+	return files
+}
+
+// ExtensionError is an evaluation that failed for an extension: a runtime
+// error in one of its modules (a builtin error, a conflict), or, while
+// extensions are loaded, an evaluation past the time budget. Either way it
+// is no allow: package authz answers a check that meets one as denied,
+// with the rule in the reason.
+type ExtensionError struct {
+	// Rule is the failing extension's deny rule, data.trellis.ext.<name>.deny;
+	// after the budget ran out, the extensions' root data.trellis.ext.
+	Rule string
+	// Location is file:row:col of the expression that failed, if known.
+	Location string
+	// Budget is the time budget when it ran out, else 0.
+	Budget time.Duration
+	Err    error
+}
+
+func (e *ExtensionError) Error() string {
+	if e.Budget > 0 {
+		return fmt.Sprintf("extensions: the evaluation took longer than its budget of %s", e.Budget)
+	}
+	at := ""
+	if e.Location != "" {
+		at = " at " + e.Location
+	}
+	return fmt.Sprintf("extension %s failed%s: %v", e.Rule, at, e.Err)
+}
+
+func (e *ExtensionError) Unwrap() error { return e.Err }
+
+// extensionError returns err as an *ExtensionError if an extension caused
+// it (see there), else nil; budget is the context the evaluation ran in,
+// parent the one it was given.
+func (e *Engine) extensionError(err error, parent, budget context.Context) *ExtensionError {
+	var te *topdown.Error
+	if e.budget == 0 || !errors.As(err, &te) {
+		return nil
+	}
+	if te.Code == topdown.CancelErr && parent.Err() == nil && errors.Is(budget.Err(), context.DeadlineExceeded) {
+		return &ExtensionError{Rule: "data." + strings.TrimSuffix(policies.ExtensionPrefix, "."), Budget: e.budget, Err: err}
+	}
+	if te.Location == nil {
+		return nil
+	}
+	name, ok := e.extensions[te.Location.File]
+	if !ok {
+		return nil
+	}
+	return &ExtensionError{Rule: "data." + policies.ExtensionPrefix + name + ".deny", Location: fmt.Sprintf("%s:%d:%d", te.Location.File, te.Location.Row, te.Location.Col), Err: errors.New(te.Message)}
 }
 
 // Extended reports whether the policies hold extensions; answers may then
 // depend on anything, so package authz caches none.
-func (e *Engine) Extended() bool { return e.budget > 0 }
+func (e *Engine) Extended() bool { return len(e.extensions) > 0 }
 
 // prepare prepares the query for ref. eval reads the revision in the same
 // store transaction, so an answer and its revision always agree.
@@ -424,17 +481,21 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 			rev = n
 		}
 	}
+	evalCtx := ctx
 	if e.budget > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, e.budget)
+		evalCtx, cancel = context.WithTimeout(ctx, e.budget)
 		defer cancel()
 	}
 	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
 	if input != nil {
 		opts = append(opts, rego.EvalParsedInput(input))
 	}
-	rs, err := pq.Eval(ctx, opts...)
+	rs, err := pq.Eval(evalCtx, opts...)
 	if err != nil {
+		if xe := e.extensionError(err, ctx, evalCtx); xe != nil {
+			return Result{}, xe
+		}
 		return Result{}, fmt.Errorf("engine: evaluate: %w", err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -63,14 +64,24 @@ func TestExtensionsDenyNeverAllow(t *testing.T) {
 	}
 
 	broken := extended(t, `deny contains {"code": "x", "message": "y"} if to_number(input.context.n) > 3`, 0)
-	if r, err := broken.Decide(ctx, engine.Check, bobEdits(`{"n": "not a number"}`)); err == nil || !strings.Contains(err.Error(), "to_number") {
-		t.Errorf("a builtin error in an extension: %v, %v; want an error naming it", r.Value, err)
+	var xe *engine.ExtensionError
+	r, err = broken.Decide(ctx, engine.Check, bobEdits(`{"n": "not a number"}`))
+	if !errors.As(err, &xe) || xe.Rule != "data.trellis.ext.probe.deny" || !strings.HasPrefix(xe.Location, "ext/probe.rego:3:") ||
+		!strings.Contains(xe.Error(), "to_number") || xe.Budget != 0 {
+		t.Errorf("a builtin error in an extension: %v, %#v; want an ExtensionError naming the rule, where and why", r.Value, err)
+	}
+	const slowRule = `deny contains {"code": "x", "message": "y"} if count([n | some n in numbers.range(1, 100000000)]) < 0`
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := extended(t, slowRule, time.Minute).Decide(short, engine.Check, bobEdits(`{}`)); err == nil || errors.As(err, &xe) {
+		t.Errorf("a request that ends within the budget: %v; want an error that blames no extension", err)
 	}
 
-	slow := extended(t, `deny contains {"code": "x", "message": "y"} if count([n | some n in numbers.range(1, 100000000)]) < 0`, 50*time.Millisecond)
+	slow := extended(t, slowRule, 50*time.Millisecond)
 	start := time.Now()
-	if r, err := slow.Decide(ctx, engine.Check, bobEdits(`{}`)); err == nil || !strings.Contains(err.Error(), "cancel") {
-		t.Errorf("an extension past its budget: %v, no error", r.Value)
+	r, err = slow.Decide(ctx, engine.Check, bobEdits(`{}`))
+	if !errors.As(err, &xe) || xe.Budget != 50*time.Millisecond || xe.Rule != "data.trellis.ext" || !strings.Contains(xe.Error(), "budget of 50ms") {
+		t.Errorf("an extension past its budget: %v, %v; want an ExtensionError naming the budget", r.Value, err)
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the budget did not stop the evaluation: %s", took)

@@ -22,6 +22,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/cursor"
+	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/rawjson"
 )
@@ -579,6 +580,8 @@ func jsonKind(t reflect.Type) string {
 //	authz.ErrNotReady                       503 not_ready (Retry-After)
 //	*authz.OrganizationUnavailableError     503 organization_unavailable (Retry-After)
 //	authz.ErrUnavailable                    503 unavailable
+//	*engine.ExtensionError                  500 extension_error (a list or a
+//	                                        lookup; a check is denied instead)
 //	canceled                                503 canceled
 //	anything else                           500 internal_error (details logged)
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -586,6 +589,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		bad         *authz.InvalidError
 		stale       *authz.StaleError
 		unavailable *authz.OrganizationUnavailableError
+		extension   *engine.ExtensionError
 	)
 	switch {
 	case errors.As(err, &bad):
@@ -601,6 +605,9 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, authz.ErrUnavailable):
 		s.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the data source is unavailable; retry later")
+	case errors.As(err, &extension):
+		s.log.WarnContext(r.Context(), "an extension failed", "err", err, "path", r.URL.Path)
+		writeError(w, http.StatusInternalServerError, "extension_error", extension.Error()+"; treat it as a deny")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, "canceled", "the request was canceled before a decision")
 	default:

@@ -16,6 +16,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/apikey"
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/cursor"
+	"github.com/trellis-authz/trellis/internal/engine"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/rawjson"
 )
@@ -280,16 +281,19 @@ type errorBody struct {
 //	ErrReadOnly                          421 read_only
 //	authz.ErrNotReady                    503 not_ready (Retry-After)
 //	*authz.OrganizationUnavailableError  503 organization_unavailable (Retry-After)
+//	*engine.ExtensionError               500 extension_error (a list; a
+//	                                     check is denied instead)
 //	authz.ErrUnavailable, canceled       503 unavailable
 //	anything else                        500 server_error (details logged)
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
-		req      *requestError
-		inv      *authz.InvalidError
-		val      *ValidationError
-		modelVal *model.ValidationError
-		stale    *authz.StaleError
-		orgDown  *authz.OrganizationUnavailableError
+		req       *requestError
+		inv       *authz.InvalidError
+		val       *ValidationError
+		modelVal  *model.ValidationError
+		stale     *authz.StaleError
+		orgDown   *authz.OrganizationUnavailableError
+		extension *engine.ExtensionError
 	)
 	switch {
 	case errors.As(err, &req):
@@ -336,6 +340,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, authz.ErrUnavailable):
 		h.log.ErrorContext(r.Context(), "data source unavailable", "err", err, "path", r.URL.Path)
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the data source is unavailable; retry later"})
+	case errors.As(err, &extension):
+		h.log.WarnContext(r.Context(), "an extension failed", "err", err, "method", r.Method, "path", r.URL.Path)
+		writeJSON(w, http.StatusInternalServerError, errorBody{Code: "extension_error", Message: extension.Error() + "; treat it as a deny"})
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: "unavailable", Message: "the request was canceled"})
 	default:
