@@ -93,6 +93,8 @@ type Service struct {
 	// revision every decision waits for.
 	acked atomic.Int64
 	head  *headBatcher // with a Head
+	// extended is the engine's Extended, if it has one (see caching).
+	extended func() bool
 }
 
 // Acknowledged records that a write this instance acknowledged (answered
@@ -123,12 +125,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	if x, ok := cfg.Engine.(interface{ Extended() bool }); ok && x.Extended() {
-		// Extensions may read the request's context, the clock, anything:
-		// no answer is known to hold for another request.
-		cfg.DecisionCacheSize = 0
+	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize), extended: func() bool { return false }}
+	if x, ok := cfg.Engine.(interface{ Extended() bool }); ok {
+		s.extended = x.Extended
 	}
-	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize)}
 	if cfg.Head != nil {
 		s.head = &headBatcher{read: cfg.Head, timeout: cfg.MaxWait}
 	}
@@ -252,7 +252,7 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	var buf [256]byte
 	var key []byte
 	var rev int64
-	if s.cache != nil && !c.Explain {
+	if s.caching() && !c.Explain {
 		key, rev = appendCheckKey(buf[:0], v, c), s.cfg.Engine.Revision()
 	}
 	if e, ok := s.cache.get(s.gens, rev, key); ok {
@@ -317,7 +317,7 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 		return nil, Answer{}, err
 	}
 	ds := make([]Decision, len(checks))
-	if s.cache == nil {
+	if !s.caching() {
 		return s.evaluateBatch(ctx, v, checks, indexes(len(checks)), ds)
 	}
 	rev := s.cfg.Engine.Revision()
@@ -719,6 +719,13 @@ func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Obj
 	}
 	return Answer{Revision: res.Revision, DecisionID: NewDecisionID()}, nil
 }
+
+// caching reports whether answers go through the decision cache: not while
+// the policies hold extensions, which may read the request's context, the
+// clock, anything, so that no answer is known to hold for another request.
+// (Policies that change move every generation, so nothing cached before
+// is served after.)
+func (s *Service) caching() bool { return s.cache != nil && !s.extended() }
 
 // ready fails with ErrNotReady until the engine has loaded data.
 func (s *Service) ready() error {

@@ -224,3 +224,38 @@ func TestCacheFollowsTheResourcesOrganization(t *testing.T) {
 		t.Fatalf("after deleting ws_a: %+v (hit=%v); want an evaluated deny", d, hit)
 	}
 }
+
+// TestCacheFollowsPolicies: new policies (engine.SetModules) serve nothing
+// cached under the old ones, and while they hold extensions nothing is
+// cached at all; back on the core alone, the cache works again.
+func TestCacheFollowsPolicies(t *testing.T) {
+	f := newCacheFixture(t, nil, nil)
+	ctx := context.Background()
+	omB := authz.Subject{MembershipID: "om_b"}
+	if d, _ := f.ask(omB, viewWS("b")); !d.Allowed {
+		t.Fatalf("om_b may not view its workspace: %+v", d)
+	}
+	if _, hit := f.ask(omB, viewWS("b")); !hit {
+		t.Fatal("the second check was not a hit")
+	}
+	mods := policies.Modules()
+	mods["ext/closed.rego"] = "package trellis.ext.closed\n\ndeny contains {\"code\": \"closed\", \"message\": \"closed\"} if true\n"
+	mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"closed\"}\n"
+	if err := f.e.SetModules(ctx, mods); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if d, hit := f.ask(omB, viewWS("b")); d.Allowed || hit || d.DecidedBy != "extension" {
+			t.Fatalf("with the extension: %+v (hit %v), want a denial by it, not from the cache", d, hit)
+		}
+	}
+	if err := f.e.SetModules(ctx, policies.Modules()); err != nil {
+		t.Fatal(err)
+	}
+	if d, hit := f.ask(omB, viewWS("b")); !d.Allowed || hit {
+		t.Fatalf("back on the core: %+v (hit %v), want an allow evaluated afresh", d, hit)
+	}
+	if _, hit := f.ask(omB, viewWS("b")); !hit {
+		t.Fatal("back on the core, the second check was not a hit")
+	}
+}

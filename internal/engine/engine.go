@@ -9,9 +9,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -92,10 +96,26 @@ const DefaultBudget = time.Second
 // in parallel; a write waits for in-flight decisions and blocks new ones
 // while it changes the store (one writer at a time).
 type Engine struct {
-	store    storage.Store
-	rel      *relstore.Store // the store, unless Options.Documents
+	store  storage.Store
+	rel    *relstore.Store // the store, unless Options.Documents
+	budget time.Duration   // Options.Budget
+	policy atomic.Pointer[policySet]
+
+	// writeMu makes each Load or Apply, from its store transaction to the
+	// publication of its generations and revision, one step.
+	writeMu  sync.Mutex
+	gens     Generations
+	revision atomic.Int64
+	loaded   atomic.Bool
+	changed  atomic.Pointer[chan struct{}] // closed and replaced on every load
+}
+
+// policySet is one compiled set of policies and its prepared queries.
+// SetModules replaces it whole; an evaluation uses the one it started with.
+type policySet struct {
 	compiler *ast.Compiler
 	prepared map[Entrypoint]rego.PreparedEvalQuery
+	revision string // PolicyRevision
 	// budget is Options.Budget when extensions are loaded, else 0: no
 	// bound. With extensions, builtin errors fail the evaluation too
 	// (rego.StrictBuiltinErrors), so a broken extension denies instead of
@@ -106,14 +126,6 @@ type Engine struct {
 
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
-
-	// writeMu makes each Load or Apply, from its store transaction to the
-	// publication of its generations and revision, one step.
-	writeMu  sync.Mutex
-	gens     Generations
-	revision atomic.Int64
-	loaded   atomic.Bool
-	changed  atomic.Pointer[chan struct{}] // closed and replaced on every load
 }
 
 // Result is the answer of one evaluation.
@@ -131,19 +143,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if len(opts.Modules) == 0 {
 		return nil, errors.New("engine: no policy modules")
 	}
-	compiler, err := compile(opts.Modules)
-	if err != nil {
-		return nil, err
-	}
-	e := &Engine{
-		extensions:  extensionFiles(compiler),
-		compiler:    compiler,
-		prepared:    map[Entrypoint]rego.PreparedEvalQuery{},
-		dataQueries: map[string]rego.PreparedEvalQuery{},
-	}
-	if len(e.extensions) > 0 {
-		e.budget = cmp.Or(opts.Budget, DefaultBudget)
-	}
+	e := &Engine{budget: cmp.Or(opts.Budget, DefaultBudget)}
 	if opts.Documents {
 		// Plain Go values, not AST: a bundle's document reaches the
 		// policies as lazily converted objects, and converting it whole to
@@ -161,7 +161,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	// document: on a stock OPA edge the core rules ignore a claims object, and
 	// only package trellis.edge, which verifies the raw JWT itself, vouches.
 	host := map[string]any{"verifies_tokens": true}
-	err = storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
+	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
 		return e.store.Write(ctx, txn, storage.AddOp, storage.Path{HostRoot}, host)
 	})
 	if err != nil {
@@ -173,14 +173,72 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		}
 	}
 	e.publish(0, index.Scope{Shared: true})
+	ps, err := e.compilePolicies(ctx, opts.Modules)
+	if err != nil {
+		return nil, err
+	}
+	e.policy.Store(ps)
+	return e, nil
+}
+
+// compilePolicies compiles modules and prepares the decision queries.
+func (e *Engine) compilePolicies(ctx context.Context, modules map[string]string) (*policySet, error) {
+	compiler, err := compile(modules)
+	if err != nil {
+		return nil, err
+	}
+	ps := &policySet{
+		compiler:    compiler,
+		prepared:    map[Entrypoint]rego.PreparedEvalQuery{},
+		revision:    modulesDigest(modules),
+		extensions:  extensionFiles(compiler),
+		dataQueries: map[string]rego.PreparedEvalQuery{},
+	}
+	if len(ps.extensions) > 0 {
+		ps.budget = e.budget
+	}
 	for _, ep := range entrypoints {
-		pq, err := e.prepare(ctx, "data.trellis."+string(ep))
+		pq, err := e.prepare(ctx, ps, "data.trellis."+string(ep))
 		if err != nil {
 			return nil, fmt.Errorf("engine: prepare %s: %w", ep, err)
 		}
-		e.prepared[ep] = pq
+		ps.prepared[ep] = pq
 	}
-	return e, nil
+	return ps, nil
+}
+
+// SetModules replaces the policies with modules, atomically: an evaluation
+// uses the set it began with, and one that begins once SetModules returns
+// uses the new set. Modules that do not compile leave the current set in
+// place. Every generation moves (as on a whole load): no answer cached
+// for the old policies stays valid.
+func (e *Engine) SetModules(ctx context.Context, modules map[string]string) error {
+	if len(modules) == 0 {
+		return errors.New("engine: no policy modules")
+	}
+	ps, err := e.compilePolicies(ctx, modules)
+	if err != nil {
+		return err
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	e.policy.Store(ps)
+	e.publish(e.revision.Load(), index.Scope{Shared: true})
+	return nil
+}
+
+// PolicyRevision identifies the policies in use: a digest of the modules'
+// names and texts.
+func (e *Engine) PolicyRevision() string { return e.policy.Load().revision }
+
+// modulesDigest is the first 12 hex digits of the SHA-256 of the modules,
+// in name order.
+func modulesDigest(modules map[string]string) string {
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(modules)) {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(name), name, len(modules[name]), modules[name])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 func compile(modules map[string]string) (*ast.Compiler, error) {
@@ -248,18 +306,18 @@ func (e *ExtensionError) Unwrap() error { return e.Err }
 // extensionError returns err as an *ExtensionError if an extension caused
 // it (see there), else nil; budget is the context the evaluation ran in,
 // parent the one it was given.
-func (e *Engine) extensionError(err error, parent, budget context.Context) *ExtensionError {
+func (ps *policySet) extensionError(err error, parent, budget context.Context) *ExtensionError {
 	var te *topdown.Error
-	if e.budget == 0 || !errors.As(err, &te) {
+	if ps.budget == 0 || !errors.As(err, &te) {
 		return nil
 	}
 	if te.Code == topdown.CancelErr && parent.Err() == nil && errors.Is(budget.Err(), context.DeadlineExceeded) {
-		return &ExtensionError{Rule: "data." + strings.TrimSuffix(policies.ExtensionPrefix, "."), Budget: e.budget, Err: err}
+		return &ExtensionError{Rule: "data." + strings.TrimSuffix(policies.ExtensionPrefix, "."), Budget: ps.budget, Err: err}
 	}
 	if te.Location == nil {
 		return nil
 	}
-	name, ok := e.extensions[te.Location.File]
+	name, ok := ps.extensions[te.Location.File]
 	if !ok {
 		return nil
 	}
@@ -268,17 +326,17 @@ func (e *Engine) extensionError(err error, parent, budget context.Context) *Exte
 
 // Extended reports whether the policies hold extensions; answers may then
 // depend on anything, so package authz caches none.
-func (e *Engine) Extended() bool { return len(e.extensions) > 0 }
+func (e *Engine) Extended() bool { return len(e.policy.Load().extensions) > 0 }
 
 // prepare prepares the query for ref. eval reads the revision in the same
 // store transaction, so an answer and its revision always agree.
-func (e *Engine) prepare(ctx context.Context, ref string) (rego.PreparedEvalQuery, error) {
+func (e *Engine) prepare(ctx context.Context, ps *policySet, ref string) (rego.PreparedEvalQuery, error) {
 	return rego.New(
 		rego.Query(ref),
-		rego.Compiler(e.compiler),
+		rego.Compiler(ps.compiler),
 		rego.Store(e.store),
 		rego.GenerateJSON(copyResult),
-		rego.StrictBuiltinErrors(e.budget > 0),
+		rego.StrictBuiltinErrors(ps.budget > 0),
 	).PrepareForEval(ctx)
 }
 
@@ -409,11 +467,12 @@ func (e *Engine) WaitFor(ctx context.Context, rev int64, timeout time.Duration) 
 // the caller). It returns ErrUndefined when the rule has no value; any error
 // means "no decision", never an allow.
 func (e *Engine) Decide(ctx context.Context, ep Entrypoint, input ast.Value) (Result, error) {
-	pq, ok := e.prepared[ep]
+	ps := e.policy.Load()
+	pq, ok := ps.prepared[ep]
 	if !ok {
 		return Result{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
 	}
-	return e.eval(ctx, pq, input)
+	return e.eval(ctx, ps, pq, input)
 }
 
 // Data evaluates data.<path> (path segments separated by "/") for the OPA
@@ -423,20 +482,21 @@ func (e *Engine) Data(ctx context.Context, path string, input ast.Value) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	e.dataMu.Lock()
-	pq, ok := e.dataQueries[ref]
-	e.dataMu.Unlock()
+	ps := e.policy.Load()
+	ps.dataMu.Lock()
+	pq, ok := ps.dataQueries[ref]
+	ps.dataMu.Unlock()
 	if !ok {
-		if pq, err = e.prepare(ctx, ref); err != nil {
+		if pq, err = e.prepare(ctx, ps, ref); err != nil {
 			return Result{}, fmt.Errorf("engine: prepare %s: %w", ref, err)
 		}
-		e.dataMu.Lock()
-		if len(e.dataQueries) < maxDataQueries {
-			e.dataQueries[ref] = pq
+		ps.dataMu.Lock()
+		if len(ps.dataQueries) < maxDataQueries {
+			ps.dataQueries[ref] = pq
 		}
-		e.dataMu.Unlock()
+		ps.dataMu.Unlock()
 	}
-	return e.eval(ctx, pq, input)
+	return e.eval(ctx, ps, pq, input)
 }
 
 func dataRef(path string) (string, error) {
@@ -464,7 +524,7 @@ func splitPath(path string) []string {
 	return segs
 }
 
-func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.Value) (Result, error) {
+func (e *Engine) eval(ctx context.Context, ps *policySet, pq rego.PreparedEvalQuery, input ast.Value) (Result, error) {
 	txn, err := e.store.NewTransaction(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("engine: open transaction: %w", err)
@@ -482,9 +542,9 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 		}
 	}
 	evalCtx := ctx
-	if e.budget > 0 {
+	if ps.budget > 0 {
 		var cancel context.CancelFunc
-		evalCtx, cancel = context.WithTimeout(ctx, e.budget)
+		evalCtx, cancel = context.WithTimeout(ctx, ps.budget)
 		defer cancel()
 	}
 	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
@@ -493,7 +553,7 @@ func (e *Engine) eval(ctx context.Context, pq rego.PreparedEvalQuery, input ast.
 	}
 	rs, err := pq.Eval(evalCtx, opts...)
 	if err != nil {
-		if xe := e.extensionError(err, ctx, evalCtx); xe != nil {
+		if xe := ps.extensionError(err, ctx, evalCtx); xe != nil {
 			return Result{}, xe
 		}
 		return Result{}, fmt.Errorf("engine: evaluate: %w", err)

@@ -15,14 +15,20 @@ import (
 	"github.com/trellis-authz/trellis/policies"
 )
 
+// probeModules are the core's modules with the extension src, of package
+// trellis.ext.probe.
+func probeModules(src string) map[string]string {
+	mods := policies.Modules()
+	ext := map[string]string{"ext/probe.rego": "package trellis.ext.probe\n\n" + src, policies.ExtensionSetModule: "package trellis.extension_set\n\nnames := {\"probe\"}\n"}
+	maps.Copy(mods, ext)
+	return mods
+}
+
 // extended returns an engine on the demo data with the extension src, of
 // package trellis.ext.probe.
 func extended(t *testing.T, src string, budget time.Duration) *engine.Engine {
 	t.Helper()
-	mods := policies.Modules()
-	ext := map[string]string{"ext/probe.rego": "package trellis.ext.probe\n\n" + src, policies.ExtensionSetModule: "package trellis.extension_set\n\nnames := {\"probe\"}\n"}
-	maps.Copy(mods, ext)
-	e, err := engine.New(context.Background(), engine.Options{Modules: mods, Budget: budget})
+	e, err := engine.New(context.Background(), engine.Options{Modules: probeModules(src), Budget: budget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,5 +91,70 @@ func TestExtensionsDenyNeverAllow(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the budget did not stop the evaluation: %s", took)
+	}
+}
+
+// TestSetModules: new policies apply to every decision that begins after
+// SetModules, atomically, while decisions run; modules that do not compile
+// leave the policies in use as they were.
+func TestSetModules(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	if err := e.LoadDataset(ctx, datafile.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	allowed := func() bool {
+		t.Helper()
+		r, err := e.Decide(ctx, engine.Check, bobEdits(`{"hour": 20}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Value.(map[string]any)["allowed"] == true
+	}
+	core := e.PolicyRevision()
+	if !allowed() || e.Extended() {
+		t.Fatal("the core alone denies, or is extended")
+	}
+	closed := probeModules(`deny contains {"code": "closed", "message": "closed"} if input.context.hour >= 18`)
+
+	// Decisions run throughout the swap; each sees one set or the other.
+	stop := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := e.Decide(ctx, engine.Check, bobEdits(`{"hour": 20}`)); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	if err := e.SetModules(ctx, closed); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatalf("a decision during SetModules: %v", err)
+	}
+	if allowed() || !e.Extended() || e.PolicyRevision() == core {
+		t.Errorf("after SetModules: allowed %v, extended %v, revision %s (was %s)", allowed(), e.Extended(), e.PolicyRevision(), core)
+	}
+	extendedRev := e.PolicyRevision()
+	if err := e.SetModules(ctx, probeModules(`deny contains x if x := undefined_function(1)`)); err == nil {
+		t.Error("modules that do not compile were set")
+	}
+	if allowed() || e.PolicyRevision() != extendedRev {
+		t.Errorf("a failed SetModules changed the policies: allowed %v, revision %s", allowed(), e.PolicyRevision())
+	}
+	if err := e.SetModules(ctx, policies.Modules()); err != nil {
+		t.Fatal(err)
+	}
+	if !allowed() || e.Extended() || e.PolicyRevision() != core {
+		t.Errorf("back to the core: allowed %v, extended %v, revision %s, want %s", allowed(), e.Extended(), e.PolicyRevision(), core)
 	}
 }
