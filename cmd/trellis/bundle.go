@@ -348,14 +348,15 @@ func (b *serveBundleFlags) register(fs *pflag.FlagSet) {
 
 // withBundles mounts the bundle server in front of next, serving the
 // engine's data with the token keys of tcfg shipped for stock-OPA edges.
-// Bundles hold every tenant's data, so they need an API key.
-func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, modules map[string]string, tcfg token.Config, source bundle.Source, apiKeys []string, log *slog.Logger) (http.Handler, error) {
+// Bundles hold every tenant's data, so they need an API key. It returns
+// the bundle server too (nil when bundles are off), for policy reloads.
+func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, modules map[string]string, tcfg token.Config, source bundle.Source, apiKeys []string, log *slog.Logger) (http.Handler, *bundle.Server, error) {
 	if !b.Enabled {
-		return next, nil
+		return next, nil, nil
 	}
 	signer, err := b.Signing.signer()
 	if err != nil {
-		return nil, fmt.Errorf("--bundle-signing-key: %w", err)
+		return nil, nil, fmt.Errorf("--bundle-signing-key: %w", err)
 	}
 	if signer == nil {
 		log.Warn("bundles are served unsigned: set --bundle-signing-key and --bundle-signing-key-id so edges can verify them")
@@ -370,7 +371,7 @@ func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, mod
 	}
 	keys, err := kf.load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("bundle keys: %w", err)
+		return nil, nil, fmt.Errorf("bundle keys: %w", err)
 	}
 	if len(apiKeys) == 0 {
 		log.Info("bundles need an API key and none is configured (--api-key): /bundles/ answers 401")
@@ -384,10 +385,10 @@ func withBundles(ctx context.Context, next http.Handler, b serveBundleFlags, mod
 		Logger:        log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
 	mux.Handle("GET /bundles/", srv)
-	return mux, nil
+	return mux, srv, nil
 }

@@ -188,7 +188,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 		t.Fatal(err)
 	}
 	flags := serveBundleFlags{Enabled: true, Name: "trellis", Organizations: true, Signing: signingFlags{Key: privFile, KeyID: "trellis"}}
-	w.handler, err = withBundles(ctx, api, flags, policies.Modules(), tcfg, engineSource{eng}, []string{opaBundleKey, edgeBundleKey}, log)
+	w.handler, _, err = withBundles(ctx, api, flags, policies.Modules(), tcfg, engineSource{eng}, []string{opaBundleKey, edgeBundleKey}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/trellis-authz/trellis/internal/bundle"
 )
 
 // examples are the example extensions of README "Extensions".
@@ -80,5 +86,87 @@ tests:
 	}
 	if err := run(context.Background(), []string{"test", file}, &out, io.Discard); err == nil {
 		t.Error("without --policy-dir the evening deploy was denied")
+	}
+}
+
+// TestServeReloadsPolicies: SIGHUP reloads --policy-dir into decisions,
+// bundles, /ready and /metrics; a set that does not compile keeps the one
+// in use and says why on /ready.
+func TestServeReloadsPolicies(t *testing.T) {
+	const key = "reload-test-key-0123456789abcdef"
+	dir := t.TempDir()
+	ext := func(code string) []byte {
+		return []byte("package trellis.ext.gate\n\ndeny contains {\"code\": \"" + code + "\", \"message\": \"no deploys\"} if endswith(input.permission, \":deploy\")\n")
+	}
+	writeFile(t, dir, "gate.rego", ext("first"))
+	url := startService(t, testConfig(t, "--policy-dir", dir, "--api-key", key))
+	denial := func() string {
+		t.Helper()
+		code, d := post(t, url, "/v1/check", key, map[string]any{"subject": map[string]any{"organization_membership_id": "om_bob"},
+			"permission": "app:deploy", "resource": map[string]any{"type": "app", "external_id": "api-gateway", "organization_id": "org_acme"}})
+		reason, _ := d["reason"].(map[string]any)
+		if code != 200 || d["allowed"] != false {
+			t.Fatalf("check: %d %v, want a denial", code, d)
+		}
+		return fmt.Sprint(reason["code"])
+	}
+	ready := func() map[string]any {
+		t.Helper()
+		code, body := get(t, url+"/ready")
+		if code != 200 {
+			t.Fatalf("/ready: %d %v", code, body)
+		}
+		return body
+	}
+	hangup := func(until func() bool) {
+		t.Helper()
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !until(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the reload did not happen within 10 s")
+			}
+		}
+	}
+	if got := denial(); got != "first" {
+		t.Fatalf("denied by %q, want the first extension", got)
+	}
+	first := ready()["policy_revision"]
+
+	writeFile(t, dir, "gate.rego", ext("second"))
+	hangup(func() bool { return denial() == "second" })
+	second := ready()["policy_revision"]
+	if second == first || ready()["policy_reload_error"] != nil {
+		t.Errorf("/ready after the reload: %v (the revision was %v)", ready(), first)
+	}
+	metrics := scrape(t, url)
+	for _, want := range []string{`trellis_policy_info{revision="` + fmt.Sprint(second) + `"} 1`, `trellis_policy_reloads_total{result="ok"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"/bundles/trellis.tar.gz", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if c, err := bundle.Read(raw, nil); err != nil || !strings.Contains(c.Modules["ext/gate.rego"], `"second"`) {
+		t.Errorf("the bundle after the reload: %v, module %q", err, c.Modules["ext/gate.rego"])
+	}
+
+	writeFile(t, dir, "gate.rego", []byte("package trellis.ext.gate\n\ndeny contains x if x := undefined_function(1)\n"))
+	hangup(func() bool { return ready()["policy_reload_error"] != nil })
+	if got, rev := denial(), ready()["policy_revision"]; got != "second" || rev != second {
+		t.Errorf("after a failed reload: denied by %q at policy revision %v, want the second set, %v", got, rev, second)
+	}
+	if !strings.Contains(fmt.Sprint(ready()["policy_reload_error"]), "undefined_function") {
+		t.Errorf("/ready does not say why the reload failed: %v", ready())
+	}
+	if !strings.Contains(scrape(t, url), `trellis_policy_reloads_total{result="error"} 1`) {
+		t.Error("/metrics does not count the failed reload")
 	}
 }

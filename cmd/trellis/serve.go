@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -130,6 +131,7 @@ type service struct {
 	authz   *authz.Service
 	apiKeys []string
 	metrics *metrics.Metrics
+	policy  *policyReloader
 	cleanup func()
 }
 
@@ -233,6 +235,13 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 		acfg.Head, ready = pg.head, pg.follower.Ready
 		acfg.FullyConsistent = c.Postgres.FullyConsistent
 	}
+	svc.policy = newPolicyReloader(c.Policy, eng, svc.metrics, log)
+	dataReady := ready
+	ready = func() (bool, map[string]any) {
+		ok, details := dataReady()
+		maps.Copy(details, svc.policy.status())
+		return ok, details
+	}
 	as, err := authz.New(acfg)
 	if err != nil {
 		svc.cleanup()
@@ -259,7 +268,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 	if pg != nil {
 		bundles = storeSource{eng, pg.store}
 	}
-	if svc.handler, err = withBundles(ctx, svc.handler, c.Bundles, eopts.Modules, tcfg, bundles, svc.apiKeys, log); err != nil {
+	if svc.handler, svc.policy.bundles, err = withBundles(ctx, svc.handler, c.Bundles, eopts.Modules, tcfg, bundles, svc.apiKeys, log); err != nil {
 		svc.cleanup()
 		return nil, err
 	}
@@ -282,8 +291,9 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 		svc.cleanup()
 		return nil, err
 	}
+	stopReloads := svc.policy.onHangup(context.WithoutCancel(ctx))
 	prev := svc.cleanup
-	svc.cleanup = func() { stopEvents(); prev() }
+	svc.cleanup = func() { stopReloads(); stopEvents(); prev() }
 	svc.handler = withMetrics(svc.handler, svc.metrics)
 	if pg != nil {
 		svc.handler = withLag(svc.handler, pg.follower.Lag)

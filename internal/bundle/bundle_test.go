@@ -363,3 +363,44 @@ func TestBuildProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestServerSetModules: after SetModules, the full and the organization
+// bundles are rebuilt with the new modules, under a new ETag, at the same
+// data revision.
+func TestServerSetModules(t *testing.T) {
+	src := &fakeSource{changed: make(chan struct{}, 1)}
+	d := demoDoc(t)
+	src.doc.Store(&d)
+	srv, err := bundle.NewServer(bundle.ServerConfig{Source: src, Options: bundle.Options{Modules: policies.Modules()}, Organizations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	fetch := func(path string) (string, bundle.Contents) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		c, err := bundle.Read(body, nil)
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d, %v", path, resp.StatusCode, err)
+		}
+		return resp.Header.Get("ETag"), c
+	}
+	org := "/bundles/orgs/" + datafile.Demo().Organizations[0].ID + ".tar.gz"
+	fullTag, _ := fetch("/bundles/trellis.tar.gz")
+	orgTag, _ := fetch(org)
+	mods := policies.Modules()
+	mods["ext/x.rego"] = "package trellis.ext.x\n\ndeny contains {\"code\": \"c\", \"message\": \"m\"} if false\n"
+	srv.SetModules(mods)
+	for path, old := range map[string]string{"/bundles/trellis.tar.gz": fullTag, org: orgTag} {
+		tag, c := fetch(path)
+		if tag == old || c.Modules["ext/x.rego"] != mods["ext/x.rego"] || c.DataRevision != d.Revision {
+			t.Errorf("%s after SetModules: ETag %s (was %s), extension %q, data revision %d", path, tag, old, c.Modules["ext/x.rego"], c.DataRevision)
+		}
+	}
+}

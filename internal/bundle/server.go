@@ -68,7 +68,9 @@ type ServerConfig struct {
 type Server struct {
 	cfg ServerConfig
 
-	mu       sync.Mutex // guards built and held
+	mu       sync.Mutex // guards built, held, modules and policies
+	modules  map[string]string // the policy modules, first cfg.Options.Modules (SetModules)
+	policies int               // counts SetModules, so a build of older modules is not kept
 	built    map[string]*built
 	held     map[string]int64 // organization → the revision at which it was found quarantined
 	buildMu  sync.Mutex       // serializes snapshots and builds
@@ -104,7 +106,29 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Options.Organization = ""
-	return &Server{cfg: cfg, built: map[string]*built{}, held: map[string]int64{}}, nil
+	return &Server{cfg: cfg, modules: cfg.Options.Modules, built: map[string]*built{}, held: map[string]int64{}}, nil
+}
+
+// SetModules makes every bundle built from now on carry modules (the
+// policies were reloaded): the bundles built before are dropped, and as
+// the bundle revision covers the policies, every client's next poll gets
+// the new ones (a long poll waiting for a data change ends by its wait).
+func (s *Server) SetModules(modules map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.modules = modules
+	s.policies++
+	clear(s.built)
+}
+
+// options returns the build options of org's bundle, and the count of
+// SetModules they are as of.
+func (s *Server) options(org string) (Options, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opts := s.cfg.Options
+	opts.Modules, opts.Organization = s.modules, org
+	return opts, s.policies
 }
 
 // ServeHTTP answers GET /bundles/{name}.tar.gz and, when enabled,
@@ -191,8 +215,7 @@ func (s *Server) route(path string) (string, bool) {
 
 // etag is the ETag the bundle of org at rev has (or will have once built).
 func (s *Server) etag(rev int64, org string) string {
-	opts := s.cfg.Options
-	opts.Organization = org
+	opts, _ := s.options(org)
 	d, _ := Digest(opts) // keys were checked by NewServer
 	return Info{Revision: fmt.Sprintf("%d-%s", rev, d)}.ETag()
 }
@@ -237,8 +260,7 @@ func (s *Server) get(ctx context.Context, org string) (*built, error) {
 			s.snapshot = snap // organization builds reuse it
 		}
 	}
-	opts := s.cfg.Options
-	opts.Organization = org
+	opts, policies := s.options(org)
 	start := time.Now()
 	var buf bytes.Buffer
 	info, err := Build(ctx, &buf, *snap, opts)
@@ -257,6 +279,10 @@ func (s *Server) get(ctx context.Context, org string) (*built, error) {
 		"bytes", info.Size, "data_bytes", info.DataBytes, "signed", info.Signed, "duration_ms", time.Since(start).Milliseconds())
 	b = &built{info: info, body: buf.Bytes()}
 	s.mu.Lock()
+	if policies != s.policies {
+		s.mu.Unlock()
+		return b, nil // the policies changed during the build: keep none of it
+	}
 	if org != "" && len(s.built) > s.cfg.MaxOrganizationBundles {
 		for k := range s.built {
 			if k != "" {

@@ -46,6 +46,8 @@ type Metrics struct {
 	jwksLastSuccess  prometheus.Gauge
 	jwksFailures     prometheus.Counter
 	quarantined      prometheus.Gauge
+	policy           *prometheus.GaugeVec
+	policyReloads    *prometheus.CounterVec
 }
 
 // New returns Metrics registered, together with the Go runtime and process
@@ -103,8 +105,17 @@ func New() *Metrics {
 			Name: "trellis_quarantined_organizations",
 			Help: "Organizations out of service because their data breaks a rule of the data model (their decisions answer 503 organization_unavailable; /ready lists them).",
 		}),
+		policy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "trellis_policy_info",
+			Help: "1, labelled with the revision (a digest of the Rego modules) of the policies decisions are made with.",
+		}, []string{"revision"}),
+		policyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trellis_policy_reloads_total",
+			Help: "Reloads of --policy-dir (SIGHUP), by result: ok, or error (the policies in use stay as they were).",
+		}, []string{"result"}),
 	}
 	m.reg.MustRegister(
+		m.policy, m.policyReloads,
 		m.decisions, m.decisionDuration,
 		m.applied, m.head, m.lag, m.applyDuration, m.storeResources, m.stale, m.quarantined,
 		m.jwksLastSuccess, m.jwksFailures,
@@ -112,6 +123,22 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// SetPolicy records the revision of the policies in use.
+func (m *Metrics) SetPolicy(revision string) {
+	m.policy.Reset()
+	m.policy.WithLabelValues(revision).Set(1)
+}
+
+// ObservePolicyReload counts one reload of the policies; err is its
+// failure, nil on success.
+func (m *Metrics) ObservePolicyReload(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.policyReloads.WithLabelValues(result).Inc()
 }
 
 // Handler serves the metrics in the Prometheus exposition format.
