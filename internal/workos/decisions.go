@@ -1,6 +1,7 @@
 package workos
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -133,6 +134,9 @@ type checkRequest struct {
 	ResourceID         string `json:"resource_id"`
 	ResourceExternalID string `json:"resource_external_id"`
 	ResourceTypeSlug   string `json:"resource_type_slug"`
+	// Context is a Trellis extension field (the SDK sends none): the
+	// request's context for extensions, as on POST /v1/check.
+	Context json.RawMessage `json:"context"`
 }
 
 func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
@@ -156,7 +160,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A resource by external id is looked up in the membership's
 	// organization (the policy's default when no organization is given).
-	d, ans, err := h.cfg.Decider.Check(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
+	d, ans, err := h.cfg.Decider.Check(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: string(req.Context)},
 		authz.Check{Permission: req.PermissionSlug, Resource: authzRef(ref)}, cons)
 	if err != nil {
 		return err
