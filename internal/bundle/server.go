@@ -68,7 +68,7 @@ type ServerConfig struct {
 type Server struct {
 	cfg ServerConfig
 
-	mu       sync.Mutex // guards built, held, modules and policies
+	mu       sync.Mutex        // guards built, held, modules and policies
 	modules  map[string]string // the policy modules, first cfg.Options.Modules (SetModules)
 	policies int               // counts SetModules, so a build of older modules is not kept
 	built    map[string]*built

@@ -48,7 +48,7 @@ type config struct {
 	terminal func(io.Writer) bool
 }
 
-var defaults = config{after: 2 * time.Second, logEvery: 3 * time.Second, redraw: 200 * time.Millisecond, terminal: isTerminal}
+var defaults = config{after: 2 * time.Second, logEvery: 3 * time.Second, redraw: 200 * time.Millisecond, terminal: Terminal}
 
 // barWidth is how many cells the bar itself takes.
 const barWidth = 30
@@ -80,12 +80,10 @@ func start(c config, w io.Writer, log *slog.Logger, name string, total int64, at
 	return s
 }
 
-// isTerminal reports whether w is an *os.File open on a terminal.
-// Terminal reports whether w is a terminal, where a Stage draws a bar: a
-// caller may then quiet log lines that would break into the bar's line.
-func Terminal(w io.Writer) bool { return isTerminal(w) }
-
-func isTerminal(w io.Writer) bool {
+// Terminal reports whether w is an *os.File open on a terminal, where a
+// Stage draws a bar: a caller may then quiet log lines that would break
+// into the bar's line.
+func Terminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -245,8 +245,8 @@ func TestIsTerminal(t *testing.T) {
 	}
 	defer f.Close()
 	for name, w := range map[string]io.Writer{"buffer": &bytes.Buffer{}, "regular file": f} {
-		if isTerminal(w) {
-			t.Errorf("isTerminal(%s) = true, want false", name)
+		if Terminal(w) {
+			t.Errorf("Terminal(%s) = true, want false", name)
 		}
 	}
 }
