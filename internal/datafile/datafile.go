@@ -79,7 +79,8 @@ type roleEntry struct {
 type organizationEntry struct {
 	ID             string `json:"id"               yaml:"id"`
 	Name           string `json:"name"             yaml:"name"`
-	RootResourceID string `json:"root_resource_id" yaml:"root_resource_id"`
+	RootResourceID string           `json:"root_resource_id" yaml:"root_resource_id"`
+	Attributes     model.Attributes `json:"attributes"       yaml:"attributes"`
 }
 
 type membershipEntry struct {
@@ -98,6 +99,7 @@ type resourceEntry struct {
 	Name           string `json:"name"            yaml:"name"`
 	Description    string `json:"description"     yaml:"description"`
 	Parent         string `json:"parent"          yaml:"parent"` // id, type:external_id, "organization" or ""
+	Attributes     model.Attributes `json:"attributes" yaml:"attributes"`
 }
 
 type assignmentEntry struct {
@@ -400,7 +402,7 @@ func (b *builder) build() *model.Dataset {
 		}
 	}
 	for i, o := range doc.Organizations {
-		d.Organizations[i] = model.Organization{ID: o.ID, Name: o.Name, RootResourceID: o.RootResourceID}
+		d.Organizations[i] = model.Organization{ID: o.ID, Name: o.Name, RootResourceID: o.RootResourceID, Attributes: b.attributes(model.KindOrganization, o.ID, i, o.Attributes)}
 		if _, dup := b.orgRoots[o.ID]; !dup {
 			b.orgRoots[o.ID] = d.Organizations[i].RootID()
 		}
@@ -432,7 +434,8 @@ func (b *builder) build() *model.Dataset {
 		if id == "" {
 			id = DeriveResourceID(r.OrganizationID, r.Type, r.ExternalID)
 		}
-		d.Resources[i] = model.Resource{ID: id, OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: r.ExternalID, Name: r.Name, Description: r.Description}
+		d.Resources[i] = model.Resource{ID: id, OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: r.ExternalID, Name: r.Name, Description: r.Description,
+			Attributes: b.attributes(model.KindResource, id, i, r.Attributes)}
 		k := extKey{r.OrganizationID, r.Type, r.ExternalID}
 		if _, dup := b.byExt[k]; !dup {
 			b.byExt[k] = id
@@ -518,4 +521,15 @@ func (b *builder) resolve(org, ref string) (string, bool) {
 func (b *builder) unresolved(org, ref string) string {
 	typ, ext, _ := strings.Cut(ref, ":")
 	return fmt.Sprintf("no resource of type %q with external_id %q in organization %q", typ, ext, org)
+}
+
+// attributes returns a, as YAML decoded it, as JSON would have (numbers
+// as json.Number); one that has no JSON encoding is a problem of entity
+// kind id.
+func (b *builder) attributes(kind, id string, index int, a model.Attributes) model.Attributes {
+	n, err := model.NormalizeAttributes(map[string]any(a))
+	if err != nil {
+		b.problem(kind, id, index, "attributes", "%v", err)
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package datafile
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -34,14 +35,15 @@ func smallWant() *model.Dataset {
 		},
 		Organizations: []model.Organization{
 			{ID: "org_a", Name: "A"},
-			{ID: "org_b", Name: "B", RootResourceID: "authz_resource_b_root"},
+			{ID: "org_b", Name: "B", RootResourceID: "authz_resource_b_root", Attributes: model.Attributes{"plan": "pro", "seats": json.Number("25")}},
 		},
 		Memberships: []model.Membership{
 			{ID: "om_1", UserID: "user_1", OrganizationID: "org_a", Status: "active", RoleSlugs: []string{"admin", "auditor"}},
 			{ID: "om_2", UserID: "user_2", OrganizationID: "org_b", Status: "pending"},
 		},
 		Resources: []model.Resource{
-			{ID: docID, OrganizationID: "org_a", Type: "doc", ExternalID: "007", Name: "Plan", ParentID: "authz_resource_f1"},
+			{ID: docID, OrganizationID: "org_a", Type: "doc", ExternalID: "007", Name: "Plan", ParentID: "authz_resource_f1",
+				Attributes: model.Attributes{"confidential": true, "tags": []any{"q3", "1.5"}, "score": json.Number("1.25")}},
 			{ID: "authz_resource_f1", OrganizationID: "org_a", Type: "folder", ExternalID: "f1", Name: "Folder one"},
 			{ID: bf1, OrganizationID: "org_b", Type: "folder", ExternalID: "f1"},
 			{ID: "authz_resource_b_f2", OrganizationID: "org_b", Type: "folder", ExternalID: "f2", ParentID: "authz_resource_b_root"},
@@ -131,7 +133,7 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"yaml unknown top-level key", FormatYAML, "max_depth: 3\nresource_type: []\n",
 			`yaml: line 2: unknown field "resource_type" in the top level (known fields: max_depth, default_role, resource_types,`},
 		{"yaml unknown entry key", FormatYAML, "resources:\n  - id: x\n    parnet: y\n",
-			`yaml: line 3: unknown field "parnet" in a resources entry (known fields: id, organization_id, type, external_id, name, description, parent)`},
+			`yaml: line 3: unknown field "parnet" in a resources entry (known fields: id, organization_id, type, external_id, name, description, parent, attributes)`},
 		{"yaml model key instead of file key", FormatYAML, "memberships:\n  - id: om_1\n    role_slugs: [admin]\n",
 			`line 3: unknown field "role_slugs" in a memberships entry`},
 		{"yaml repeated key", FormatYAML, "organizations:\n  - id: a\n    id: b\n",

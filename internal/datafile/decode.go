@@ -287,7 +287,7 @@ func kindName(t reflect.Type) string {
 		return "an integer"
 	case reflect.Slice:
 		return "a list"
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		return "an object"
 	}
 	return t.String()

@@ -1,6 +1,7 @@
 package datafile
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 )
@@ -17,7 +18,7 @@ import (
 // fastField is one key of an entry type.
 type fastField struct {
 	index  int
-	kind   reflect.Kind // reflect.String, reflect.Int or reflect.Slice ([]string)
+	kind   reflect.Kind // reflect.String, reflect.Int, reflect.Slice ([]string) or reflect.Map (attributes)
 	intern bool         // the value repeats across entries (an organization id, a type)
 }
 
@@ -177,6 +178,18 @@ func (d *fastDecoder) str(intern bool) (string, bool) {
 	return s, true
 }
 
+// value decodes the next JSON value into v with encoding/json.
+func (d *fastDecoder) value(v any) bool {
+	dec := json.NewDecoder(bytes.NewReader(d.data[d.off:]))
+	if dec.Decode(v) != nil {
+		return false
+	}
+	end := d.off + int(dec.InputOffset())
+	d.line += bytes.Count(d.data[d.off:end], []byte{'\n'})
+	d.off = end
+	return true
+}
+
 // integer reads a plain integer that fits an int.
 func (d *fastDecoder) integer() (int, bool) {
 	d.ws()
@@ -283,6 +296,10 @@ func (d *fastDecoder) object(v reflect.Value, t *fastType, top bool) bool {
 				return false
 			}
 			field.Set(reflect.ValueOf(ss))
+		case f.kind == reflect.Map: // attributes: rare, so encoding/json
+			if d.peek() != '{' || !d.value(field.Addr().Interface()) {
+				return false
+			}
 		default:
 			return false
 		}

@@ -49,6 +49,8 @@ func TestFastJSON(t *testing.T) {
 		{"repeated section", `{"resources": [], "resources": []}`, false},
 		{"escaped key", `{"resources": [{"\u0069d": "x"}]}`, false},
 		{"null value", `{"resources": [{"id": null}]}`, false},
+		{"attributes", "{\"resources\": [{\"attributes\": {\"a\": [1.5,\n {\"b\": null}]}, \"id\": \"x\"}]}", true},
+		{"attributes not an object", `{"resources": [{"attributes": [1]}]}`, false},
 		{"null list", `{"resources": null}`, false},
 		{"number for a string", `{"resources": [{"id": 1}]}`, false},
 		{"float depth", `{"max_depth": 5.0}`, false},

@@ -26,6 +26,8 @@ type Organization struct {
 	// RootResourceID is the id of the organization's root resource. Empty
 	// means "derive it" (see RootResourceID).
 	RootResourceID string `json:"root_resource_id,omitempty" yaml:"root_resource_id,omitempty"`
+	// Attributes are the organization's own facts for extensions.
+	Attributes Attributes `json:"attributes,omitempty" yaml:"attributes,omitempty"`
 }
 
 // RootID returns the id of the organization's root resource: RootResourceID
@@ -104,6 +106,8 @@ type Resource struct {
 	Name           string `json:"name"                  yaml:"name"`
 	Description    string `json:"description,omitempty" yaml:"description,omitempty"`
 	ParentID       string `json:"parent_id,omitempty"   yaml:"parent_id,omitempty"`
+	// Attributes are the resource's own facts for extensions.
+	Attributes Attributes `json:"attributes,omitempty" yaml:"attributes,omitempty"`
 }
 
 // Assignment gives a membership, or a group (GroupID set, MembershipID

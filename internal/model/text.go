@@ -34,6 +34,7 @@ func (v *validator) texts() {
 	d := v.d
 	for i, o := range d.Organizations {
 		v.text(KindOrganization, o.ID, i, "id", o.ID, "name", o.Name, "root_resource_id", o.RootResourceID)
+		v.attributes(KindOrganization, o.ID, i, o.Attributes)
 	}
 	for i, t := range d.ResourceTypes {
 		v.text(KindResourceType, t.Slug, i, "slug", t.Slug, "name", t.Name, "description", t.Description)
@@ -55,6 +56,7 @@ func (v *validator) texts() {
 	for i, r := range d.Resources {
 		v.text(KindResource, r.ID, i, "id", r.ID, "organization_id", r.OrganizationID, "type", r.Type,
 			"external_id", r.ExternalID, "name", r.Name, "description", r.Description, "parent_id", r.ParentID)
+		v.attributes(KindResource, r.ID, i, r.Attributes)
 	}
 	for i, a := range d.Assignments {
 		v.text(KindAssignment, a.ID, i, "id", a.ID, "membership_id", a.MembershipID, "role", a.RoleSlug, "resource_id", a.ResourceID)
@@ -83,5 +85,15 @@ func (v *validator) textList(kind, id string, index int, field string, values []
 			v.add(kind, id, index, field, CodeInvalid, "a value of %s %s", field, err)
 			return
 		}
+	}
+}
+
+// attributes checks the attributes of the entity kind id (CheckAttributes).
+func (v *validator) attributes(kind, id string, index int, a Attributes) {
+	if CheckText(id) != nil {
+		id = ""
+	}
+	if err := CheckAttributes(a); err != nil {
+		v.add(kind, id, index, "attributes", CodeInvalid, "attributes%s", err)
 	}
 }
