@@ -77,8 +77,8 @@ type roleEntry struct {
 }
 
 type organizationEntry struct {
-	ID             string `json:"id"               yaml:"id"`
-	Name           string `json:"name"             yaml:"name"`
+	ID             string           `json:"id"               yaml:"id"`
+	Name           string           `json:"name"             yaml:"name"`
 	RootResourceID string           `json:"root_resource_id" yaml:"root_resource_id"`
 	Attributes     model.Attributes `json:"attributes"       yaml:"attributes"`
 }
@@ -92,13 +92,13 @@ type membershipEntry struct {
 }
 
 type resourceEntry struct {
-	ID             string `json:"id"              yaml:"id"` // "" means derived
-	OrganizationID string `json:"organization_id" yaml:"organization_id"`
-	Type           string `json:"type"            yaml:"type"`
-	ExternalID     string `json:"external_id"     yaml:"external_id"`
-	Name           string `json:"name"            yaml:"name"`
-	Description    string `json:"description"     yaml:"description"`
-	Parent         string `json:"parent"          yaml:"parent"` // id, type:external_id, "organization" or ""
+	ID             string           `json:"id"              yaml:"id"` // "" means derived
+	OrganizationID string           `json:"organization_id" yaml:"organization_id"`
+	Type           string           `json:"type"            yaml:"type"`
+	ExternalID     string           `json:"external_id"     yaml:"external_id"`
+	Name           string           `json:"name"            yaml:"name"`
+	Description    string           `json:"description"     yaml:"description"`
+	Parent         string           `json:"parent"          yaml:"parent"` // id, type:external_id, "organization" or ""
 	Attributes     model.Attributes `json:"attributes" yaml:"attributes"`
 }
 
