@@ -40,6 +40,9 @@
 //	permissions[slug]         {type}
 //	max_depth                 number   the most levels a tree may have, for
 //	                                   Patch to refuse a change that breaks it
+//	attributes[rid]           object   the resource's attributes, only for
+//	                                   resources that have some
+//	org_attributes[org]       object   the organization's, likewise
 //
 // Organizations held out of the data because their data breaks a rule
 // (model.Dataset.Quarantined) leave only what recognises requests about
@@ -82,6 +85,9 @@ const (
 	keyRoles        = "roles"
 	keyPermissions  = "permissions"
 	keyMaxDepth     = "max_depth"
+
+	keyAttributes    = "attributes"
+	keyOrgAttributes = "org_attributes"
 
 	keyQuarantined            = "quarantined"
 	keyQuarantinedResources   = "quarantined_resources"
@@ -144,7 +150,11 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 	nodes := make(map[string]*node, len(ds.Resources)+len(ds.Organizations))
 	orgs := make(map[string]any, len(ds.Organizations))
 	roots := make(map[string]string, len(ds.Organizations))
+	attrs, orgAttrs := map[string]any{}, map[string]any{}
 	for _, o := range ds.Organizations {
+		if len(o.Attributes) > 0 {
+			orgAttrs[o.ID] = map[string]any(o.Attributes)
+		}
 		root := o.RootID()
 		roots[o.ID] = root
 		org := b.box(o.ID)
@@ -155,6 +165,9 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		parent := r.ParentID
 		if parent == "" {
 			parent = roots[r.OrganizationID]
+		}
+		if len(r.Attributes) > 0 {
+			attrs[r.ID] = map[string]any(r.Attributes)
 		}
 		nodes[r.ID] = &node{id: r.ID, idBox: b.box(r.ID), org: b.box(r.OrganizationID), typ: b.box(r.Type), ext: r.ExternalID, parentID: parent}
 	}
@@ -249,6 +262,8 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		keyMemberGroups:           memberGroups,
 		keyRoles:                  roles,
 		keyPermissions:            perms,
+		keyAttributes:             attrs,
+		keyOrgAttributes:          orgAttrs,
 		keyQuarantined:            quarantined,
 		keyQuarantinedResources:   qResources,
 		keyQuarantinedMemberships: qMemberships,

@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -20,7 +21,7 @@ func small() *model.Dataset {
 		Revision: 42,
 		Organizations: []model.Organization{
 			{ID: "org_a", Name: "A"},
-			{ID: "org_b", Name: "B", RootResourceID: "root_b"},
+			{ID: "org_b", Name: "B", RootResourceID: "root_b", Attributes: model.Attributes{"plan": "pro"}},
 		},
 		ResourceTypes: []model.ResourceType{
 			{Slug: "workspace", ParentTypes: []string{model.OrganizationType}},
@@ -44,7 +45,7 @@ func small() *model.Dataset {
 		Resources: []model.Resource{
 			{ID: "r_ws1", OrganizationID: "org_a", Type: "workspace", ExternalID: "w1"},
 			{ID: "r_p2", OrganizationID: "org_a", Type: "project", ExternalID: "p2", ParentID: "r_ws1"},
-			{ID: "r_p1", OrganizationID: "org_a", Type: "project", ExternalID: "p1", ParentID: "r_ws1"},
+			{ID: "r_p1", OrganizationID: "org_a", Type: "project", ExternalID: "p1", ParentID: "r_ws1", Attributes: model.Attributes{"confidential": true, "level": json.Number("2")}},
 			{ID: "r_wsb", OrganizationID: "org_b", Type: "workspace", ExternalID: "w1", ParentID: "root_b"},
 		},
 		Assignments: []model.Assignment{
@@ -105,6 +106,8 @@ const smallDocument = `{
 	},
 	"permissions": {"org:view": {"type": "organization"}, "ws:view": {"type": "workspace"}, "p:edit": {"type": "project"}},
 	"max_depth": 5,
+	"attributes": {"r_p1": {"confidential": true, "level": 2}},
+	"org_attributes": {"org_b": {"plan": "pro"}},
 	"quarantined": {},
 	"quarantined_resources": {},
 	"quarantined_memberships": {}

@@ -117,6 +117,9 @@ func (p patcher) putEntry(rid string, e resourceEntry) error {
 }
 
 func (p patcher) putOrganization(o model.Organization) error {
+	if err := p.putAttributes(o.Attributes, keyOrgAttributes, o.ID); err != nil {
+		return err
+	}
 	if _, ok, err := p.s.Get(keyOrgs, o.ID); err != nil || ok {
 		return err
 	}
@@ -143,7 +146,22 @@ func (p patcher) deleteOrganization(o model.Organization) error {
 	if err := p.s.Delete(keyLookup, o.ID); err != nil {
 		return err
 	}
+	if err := p.s.Delete(keyOrgAttributes, o.ID); err != nil {
+		return err
+	}
 	return p.s.Delete(keyOrgs, o.ID)
+}
+
+// putAttributes sets the attributes at path, or deletes them for none.
+func (p patcher) putAttributes(a model.Attributes, path ...string) error {
+	if len(a) == 0 {
+		return p.s.Delete(path...)
+	}
+	v, err := ast.InterfaceToValue(map[string]any(a))
+	if err != nil {
+		return err
+	}
+	return p.s.Put(v, path...)
 }
 
 // rootOf returns the root resource id of org; entity and field name what
@@ -220,6 +238,9 @@ func (p patcher) putResource(r model.Resource) error {
 		return err
 	}
 	if err := p.putEntry(r.ID, resourceEntry{org: r.OrganizationID, typ: r.Type, ext: r.ExternalID, anc: anc}); err != nil {
+		return err
+	}
+	if err := p.putAttributes(r.Attributes, keyAttributes, r.ID); err != nil {
 		return err
 	}
 	oldParent := ""
@@ -320,6 +341,9 @@ func (p patcher) deleteSubtree(rid string) ([]string, error) {
 					return err
 				}
 			}
+		}
+		if err := p.s.Delete(keyAttributes, id); err != nil {
+			return err
 		}
 		return p.s.Delete(keyGrants, id)
 	})

@@ -73,11 +73,12 @@ func invariant(format string, args ...any) error {
 	return fmt.Errorf("relstore: %s: %w", fmt.Sprintf(format, args...), ErrInvariant)
 }
 
-// putOrganization adds an organization and its root resource; an
-// organization that exists already is left as it is.
+// putOrganization adds an organization and its root resource; of an
+// organization that exists already only the attributes change.
 func (st *state) putOrganization(o model.Organization) error {
 	id := st.str.intern(o.ID)
-	if st.org(id) != 0 {
+	if row := st.org(id); row != 0 {
+		st.set(&st.orgs, row, orgAttrs, st.attributes(o.Attributes))
 		return nil
 	}
 	root := st.str.intern(o.RootID())
@@ -85,7 +86,7 @@ func (st *state) putOrganization(o model.Organization) error {
 	if st.resource(root) != 0 || st.resourceByExt(id, orgType, id) != 0 {
 		return invariant("organization %s: its root resource %s exists already", o.ID, o.RootID())
 	}
-	st.addOrg(id, root)
+	st.set(&st.orgs, st.addOrg(id, root), orgAttrs, st.attributes(o.Attributes))
 	st.addResource(root, id, orgType, id, 0)
 	return nil
 }
@@ -153,7 +154,7 @@ func (st *state) putResource(r model.Resource) error {
 		return invariant("resource %s: external id %q of type %q is resource %s's in organization %s", r.ID, r.ExternalID, r.Type, st.str.str(st.res.at(holder, resID)), r.OrganizationID)
 	}
 	if row == 0 {
-		st.addResource(id, org, typ, ext, parent)
+		st.set(&st.res, st.addResource(id, org, typ, ext, parent), resAttrs, st.attributes(r.Attributes))
 		return nil
 	}
 	if st.res.at(row, resOrg) != org {
@@ -166,6 +167,7 @@ func (st *state) putResource(r model.Resource) error {
 		st.unlink(row)
 		st.link(parent, row)
 	}
+	st.set(&st.res, row, resAttrs, st.attributes(r.Attributes))
 	return nil
 }
 

@@ -109,7 +109,7 @@ func (st *state) buildResources(ds *model.Dataset) error {
 		if st.resource(root) != 0 {
 			return invariant("organization %s: root resource id %s is used more than once", o.ID, o.RootID())
 		}
-		st.addOrg(id, root)
+		st.set(&st.orgs, st.addOrg(id, root), orgAttrs, st.attributes(o.Attributes))
 		st.addResource(root, id, orgType, id, 0)
 	}
 	rows := make([]uint32, len(ds.Resources))
@@ -123,6 +123,7 @@ func (st *state) buildResources(ds *model.Dataset) error {
 				res.ID, res.ExternalID, res.Type, st.str.str(r.at(holder, resID)), res.OrganizationID)
 		}
 		rows[i] = st.addResource(id, org, typ, ext, 0)
+		st.set(r, rows[i], resAttrs, st.attributes(res.Attributes))
 	}
 	// Parents first, checked for depth and cycles before any child list is
 	// linked, so that a cycle is reported rather than followed.

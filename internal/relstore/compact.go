@@ -9,9 +9,9 @@ type fieldSet struct {
 // stringFields are the fields that hold string numbers.
 func (st *state) stringFields() []fieldSet {
 	return []fieldSet{
-		{&st.res, []int{resID, resOrg, resTyp, resExt}},
+		{&st.res, []int{resID, resOrg, resTyp, resExt, resAttrs}},
 		{&st.mems, []int{memID, memOrg, memName}},
-		{&st.orgs, []int{orgID, orgRoot}},
+		{&st.orgs, []int{orgID, orgRoot, orgAttrs}},
 		{&st.roles, []int{roleKey, roleSlug, roleTyp}},
 		{&st.perms, []int{permSlug, permTyp}},
 		{&st.heldOrgs, []int{heldID, heldOrg}},

@@ -46,6 +46,10 @@ func (st *state) export(w io.Writer) error {
 			e.entries(st, &st.perms, permSlug, func(row uint32) (any, bool) { return st.permValue(row), true })
 		case keyMaxDepth:
 			e.raw(string(st.maxDepthValue()))
+		case keyAttributes:
+			e.entries(st, &st.res, resID, anyValue(st.attributesJSON(&st.res, resAttrs)))
+		case keyOrgAttributes:
+			e.entries(st, &st.orgs, orgID, anyValue(st.attributesJSON(&st.orgs, orgAttrs)))
 		case keyQuarantined:
 			e.entries(st, &st.heldOrgs, heldID, func(uint32) (any, bool) { return true, true })
 		case keyQuarantinedResources:

@@ -1,9 +1,11 @@
 package relstore_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -25,6 +27,18 @@ func (m *mutator) id(prefix string) string {
 }
 
 func (m *mutator) pick(n int) int { return m.rnd.IntN(n) }
+
+// attributes returns none or one of a few attributes, some equal (which
+// the store keeps once).
+func (m *mutator) attributes() model.Attributes {
+	switch m.pick(4) {
+	case 0:
+		return nil
+	case 1:
+		return model.Attributes{"confidential": true}
+	}
+	return model.Attributes{"level": json.Number(strconv.Itoa(m.pick(5))), "tags": []any{"a", map[string]any{"b": nil}}}
+}
 
 func shuffle(rnd *rand.Rand, chs []model.Change) []model.Change {
 	rnd.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
@@ -121,7 +135,7 @@ func (m *mutator) step() ([]model.Change, bool) {
 		if !ok {
 			return nil, false
 		}
-		r := model.Resource{ID: m.id("authz_resource"), OrganizationID: p.OrganizationID, Type: p.Type, ExternalID: m.id("ext"), ParentID: p.ID}
+		r := model.Resource{ID: m.id("authz_resource"), OrganizationID: p.OrganizationID, Type: p.Type, ExternalID: m.id("ext"), ParentID: p.ID, Attributes: m.attributes()}
 		if m.pick(3) == 0 {
 			r.ParentID, r.Type = "", ds.ResourceTypes[0].Slug
 		}
@@ -140,11 +154,22 @@ func (m *mutator) step() ([]model.Change, bool) {
 		}
 		ds.Resources[i] = r
 		return []model.Change{{Op: model.OpUpsert, Resource: &r}}, false
-	case 4: // a new external id, and sometimes type
+	case 4: // a new external id, and sometimes type; or new attributes, of a resource or an organization
+		if m.pick(3) == 0 {
+			i := m.pick(len(ds.Organizations))
+			ds.Organizations[i].Attributes = m.attributes()
+			o := ds.Organizations[i]
+			return []model.Change{{Op: model.OpUpsert, Organization: &o}}, false
+		}
 		i := m.pick(len(ds.Resources))
 		r := ds.Resources[i]
-		r.ExternalID = m.id("ext")
-		if m.pick(2) == 0 {
+		switch m.pick(3) {
+		case 0:
+			r.Attributes = m.attributes()
+		case 1:
+			r.ExternalID = m.id("ext")
+		default:
+			r.ExternalID = m.id("ext")
 			r.Type = ds.ResourceTypes[m.pick(len(ds.ResourceTypes))].Slug
 		}
 		ds.Resources[i] = r
@@ -260,7 +285,7 @@ func (m *mutator) step() ([]model.Change, bool) {
 		op := []model.Op{model.OpUpsert, model.OpDelete}[m.pick(2)]
 		return []model.Change{{Op: op, ResourceType: &t}}, false
 	case 17: // a new organization with a member holding an organization role
-		o := model.Organization{ID: m.id("org")}
+		o := model.Organization{ID: m.id("org"), Attributes: m.attributes()}
 		if m.pick(2) == 0 {
 			o.RootResourceID = m.id("root")
 		}

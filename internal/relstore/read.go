@@ -100,6 +100,16 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		v = st.resourceValue(row)
 	case keyLookup:
 		return st.readLookup(rest, full)
+	case keyAttributes, keyOrgAttributes:
+		t, f, row := &st.res, resAttrs, st.resourceNamed(key)
+		if name == keyOrgAttributes {
+			t, f, row = &st.orgs, orgAttrs, st.orgNamed(key)
+		}
+		a, ok := st.attributesOf(t, f)(row)
+		if row == 0 || !ok {
+			return nil, errNotFound
+		}
+		v = a
 	case keyChildren:
 		kids, ok := st.childrenValue(st.resourceNamed(key))
 		if !ok {

@@ -1,5 +1,7 @@
 package relstore
 
+import "github.com/trellis-authz/trellis/internal/model"
+
 // state is one data document in compact form. Every entity kind is a
 // table: rows of a fixed number of uint32 fields, all in one slice (so an
 // entity is one memory access away, not one per field), row 0 never used
@@ -68,7 +70,8 @@ const (
 	resFirstChild                 = 5          // row
 	resNextSib, resPrevSib        = 6, 7       // rows
 	resFirstGrant                 = 8          // grant
-	resFields                     = 9
+	resAttrs                      = 9          // string: the attributes' JSON, 0 for none
+	resFields                     = 10
 
 	grRes, grMem             = 0, 1 // rows
 	grKeys                   = 2    // list of role-key strings
@@ -86,7 +89,8 @@ const (
 	memFields     = 8
 
 	orgID, orgRoot = 0, 1 // strings
-	orgFields      = 2
+	orgAttrs       = 2    // string: the attributes' JSON, 0 for none
+	orgFields      = 3
 
 	roleKey, roleSlug, roleTyp = 0, 1, 2 // strings
 	rolePerms                  = 3       // list of permission slugs, sorted, distinct
@@ -472,6 +476,15 @@ func (st *state) addOrg(id, root uint32) uint32 {
 	st.set(&st.orgs, row, orgRoot, root)
 	st.insert(&st.orgByID, row)
 	return row
+}
+
+// attributes returns the string number of a's JSON, 0 for none. Equal
+// attributes share one string.
+func (st *state) attributes(a model.Attributes) uint32 {
+	if len(a) == 0 {
+		return 0
+	}
+	return st.str.intern(string(a.JSON()))
 }
 
 func (st *state) dropOrg(row uint32) {

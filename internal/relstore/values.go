@@ -2,9 +2,12 @@ package relstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/open-policy-agent/opa/v1/util"
 )
 
 // The values of the document, materialized from a state: each function
@@ -194,6 +197,34 @@ func (st *state) rows(t *table, f int, sorted bool) []uint32 {
 	return out
 }
 
+// attributesOf returns the attributes in field f of a row of t, decoded
+// as OPA's stores hold JSON (numbers as json.Number); false for none.
+func (st *state) attributesOf(t *table, f int) func(uint32) (any, bool) {
+	return func(row uint32) (any, bool) {
+		raw, ok := st.attributesJSON(t, f)(row)
+		if !ok {
+			return nil, false
+		}
+		var v any
+		if err := util.UnmarshalJSON(raw, &v); err != nil { // stored from model.Attributes.JSON
+			panic(fmt.Sprintf("relstore: stored attributes do not decode: %v", err))
+		}
+		return v, true
+	}
+}
+
+// attributesJSON returns the attributes in field f of a row of t as
+// stored; false for none.
+func (st *state) attributesJSON(t *table, f int) func(uint32) (json.RawMessage, bool) {
+	return func(row uint32) (json.RawMessage, bool) {
+		a := t.at(row, f)
+		if a == 0 {
+			return nil, false
+		}
+		return st.str.bytes(a), true
+	}
+}
+
 // collection materializes the whole collection name, or returns false
 // when the document has no such key.
 func (st *state) collection(name string) (any, bool) {
@@ -224,6 +255,10 @@ func (st *state) collection(name string) (any, bool) {
 		return collect(st, &st.perms, permSlug, st.permValue), true
 	case keyMaxDepth:
 		return st.maxDepthValue(), true
+	case keyAttributes:
+		return collectSome(st, &st.res, resID, st.attributesOf(&st.res, resAttrs)), true
+	case keyOrgAttributes:
+		return collectSome(st, &st.orgs, orgID, st.attributesOf(&st.orgs, orgAttrs)), true
 	case keyQuarantined:
 		return collect(st, &st.heldOrgs, heldID, held), true
 	case keyQuarantinedResources:
@@ -269,6 +304,9 @@ const (
 	keyMaxDepth     = "max_depth"
 	keyDescendants  = "descendants"
 
+	keyAttributes    = "attributes"
+	keyOrgAttributes = "org_attributes"
+
 	keyQuarantined            = "quarantined"
 	keyQuarantinedResources   = "quarantined_resources"
 	keyQuarantinedMemberships = "quarantined_memberships"
@@ -278,7 +316,7 @@ const (
 // writes them.
 var documentKeys = func() []string {
 	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups, keyRoles, keyPermissions,
-		keyMaxDepth, keyQuarantined, keyQuarantinedResources, keyQuarantinedMemberships}
+		keyMaxDepth, keyAttributes, keyOrgAttributes, keyQuarantined, keyQuarantinedResources, keyQuarantinedMemberships}
 	slices.SortFunc(ks, strings.Compare)
 	return ks
 }()
