@@ -74,11 +74,21 @@ func TestTestCommandWithExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := writeFile(t, t.TempDir(), "ext.test.yaml", []byte(`data: `+demo+`
+attributes:
+  "project:web": {confidential: true}
+organization_attributes:
+  org_globex: {networks: ["10.20.0.0/16"]}
 tests:
   - name: deploys in business hours only
     check:
       - {membership: om_bob, permission: "app:deploy", resource: "app:api-gateway", context: {time: "2026-12-07T10:00:00Z"}, allowed: true}
       - {membership: om_bob, permission: "app:deploy", resource: "app:api-gateway", context: {time: "2026-12-07T19:00:00Z"}, allowed: false, decided_by: extension}
+  - name: attributes set in the test file reach the extensions
+    check:
+      - {membership: om_bob, permission: "project:edit", resource: "project:web", allowed: false, decided_by: extension}
+      - {membership: om_bob, permission: "project:edit", resource: "project:api", allowed: true}
+      - {membership: om_frank, permission: "project:view", resource: "project:lab", context: {ip: "10.20.0.1"}, allowed: true}
+      - {membership: om_frank, permission: "project:view", resource: "project:lab", context: {ip: "10.30.0.1"}, allowed: false, decided_by: extension}
 `))
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"test", "--policy-dir", examples, file}, &out, io.Discard); err != nil {
@@ -86,6 +96,10 @@ tests:
 	}
 	if err := run(context.Background(), []string{"test", file}, &out, io.Discard); err == nil {
 		t.Error("without --policy-dir the evening deploy was denied")
+	}
+	bad := writeFile(t, t.TempDir(), "bad.test.yaml", []byte("attributes:\n  \"project:nope\": {a: 1}\ntests:\n  - name: x\n    check: []\n"))
+	if err := run(context.Background(), []string{"test", bad}, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "no resource project:nope") {
+		t.Errorf("attributes of an unknown resource: %v", err)
 	}
 }
 

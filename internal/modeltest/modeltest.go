@@ -8,6 +8,10 @@
 //
 //	data: demo.yaml                 # the data file, relative to this file;
 //	                                # absent: the embedded demo dataset
+//	attributes:                     # resource attributes to set on the data
+//	  "project:web": {confidential: true}  # by id, or type:external_id
+//	organization_attributes:        # likewise, by organization id
+//	  org_globex: {networks: ["10.20.0.0/16"]}
 //	tokens:                         # session tokens, by name
 //	  bob: {membership: om_bob}     # the claims AuthKit issues for om_bob
 //	  forged:                       # or (also) claims as given
@@ -57,9 +61,14 @@ import (
 
 // File is a parsed test file.
 type File struct {
-	Data   string               `yaml:"data"`
-	Tokens map[string]TokenSpec `yaml:"tokens"`
-	Tests  []Test               `yaml:"tests"`
+	Data string `yaml:"data"`
+	// Attributes replace the attributes of resources (by id, or by
+	// type:external_id when that names one resource), OrgAttributes those
+	// of organizations, in the data before the tests run: for extensions.
+	Attributes    map[string]map[string]any `yaml:"attributes"`
+	OrgAttributes map[string]map[string]any `yaml:"organization_attributes"`
+	Tokens        map[string]TokenSpec      `yaml:"tokens"`
+	Tests         []Test                    `yaml:"tests"`
 }
 
 // TokenSpec describes a session token: the claims AuthKit issues for
@@ -144,7 +153,53 @@ func Load(path string) (*File, *model.Dataset, error) {
 			return nil, nil, fmt.Errorf("%s: data: %w", path, err)
 		}
 	}
+	if err := f.setAttributes(ds); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return f, ds, nil
+}
+
+// setAttributes sets f's attributes on ds, and checks ds again.
+func (f *File) setAttributes(ds *model.Dataset) error {
+	if len(f.Attributes) == 0 && len(f.OrgAttributes) == 0 {
+		return nil
+	}
+	set := func(dst *model.Attributes, what string, a map[string]any) error {
+		n, err := model.NormalizeAttributes(a)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		*dst = n
+		return nil
+	}
+	for ref, a := range f.Attributes {
+		var found []int
+		for i, r := range ds.Resources {
+			if r.ID == ref || r.Type+":"+r.ExternalID == ref {
+				found = append(found, i)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return fmt.Errorf("attributes: no resource %s", ref)
+		case 1:
+		default:
+			return fmt.Errorf("attributes: %s names %d resources (of several organizations): use the resource id", ref, len(found))
+		}
+		if err := set(&ds.Resources[found[0]].Attributes, "attributes of "+ref, a); err != nil {
+			return err
+		}
+	}
+	for id, a := range f.OrgAttributes {
+		i := slices.IndexFunc(ds.Organizations, func(o model.Organization) bool { return o.ID == id })
+		if i < 0 {
+			return fmt.Errorf("organization_attributes: no organization %s", id)
+		}
+		if err := set(&ds.Organizations[i].Attributes, "organization_attributes of "+id, a); err != nil {
+			return err
+		}
+	}
+	return ds.Validate()
 }
 
 // Parse parses a test file strictly: unknown keys are errors.

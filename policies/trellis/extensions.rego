@@ -56,17 +56,29 @@ extension_denies(perm, rid, om) if {
 }
 
 # extension_input is what an extension's rules see as input: the
-# permission, the resource (id, type, external_id, organization_id), the
-# core's decision, the subject (its membership; the verified token's claims,
-# or {}) and the request's context object (or {}).
+# permission, the resource (id, type, external_id, organization_id,
+# attributes), its organization (id, attributes), the core's decision, the
+# subject (its membership; the verified token's claims, or {}) and the
+# request's context object (or {}). Attributes are {} when none are set.
 extension_input(d, perm, rid, om) := {
 	"permission": perm,
-	"resource": resource_ref(rid),
+	"resource": object.union(ref, {"attributes": resource_attributes(rid)}),
+	"organization": {"id": ref.organization_id, "attributes": organization_attributes(ref.organization_id)},
 	"decision": d,
 	"subject": {"organization_membership_id": om},
 	"token": extension_token,
 	"context": request_context,
+} if {
+	ref := resource_ref(rid)
 }
+
+resource_attributes(rid) := a if {
+	a := data.trellis_data.attributes[rid]
+} else := {}
+
+organization_attributes(org) := a if {
+	a := data.trellis_data.org_attributes[org]
+} else := {}
 
 extension_token := token if {
 	token
@@ -87,3 +99,13 @@ extensions_loaded if data.trellis.extension_set.names
 extension_filtered(rids, _) := rids if not extensions_loaded
 
 extension_filtered(rids, om) := [rid | some rid in rids; not extension_denies(input.permission, rid, om)] if extensions_loaded
+
+# core_allows(perm) holds when the core's rules alone (the token, then
+# roles) allow the subject of an extension's input perm on its resource:
+# for an extension that requires a second permission (see
+# policies/examples/confidential.rego).
+core_allows(perm) if {
+	rid := input.resource.id
+	[org, _, _, anc] := data.trellis_data.resources[rid]
+	decide_on(perm, rid, org, anc).allowed
+}
