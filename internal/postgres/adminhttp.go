@@ -78,8 +78,9 @@ const AdminPath = "/v1/admin/changes"
 // NewAdminHandler returns the handler of POST /v1/admin/changes: it applies
 // the body's changes in one transaction and answers {"revision": N}. Errors
 // are {"code", "message"}: 401 without a valid API key, 400 invalid_request
-// for a malformed body (a NUL byte or invalid UTF-8 in a string, or an id
-// not of its documented shape (model.CheckID), the field named), 404
+// for a malformed body (a NUL byte or invalid UTF-8 in a string, an id
+// not of its documented shape (model.CheckID), attributes that are not a
+// JSON object or are over model.MaxAttributesBytes, the field named), 404
 // (not_found) and 409 (has_dependents) for deletes, 422 for any other
 // data-model violation (the code is a model.Code… constant), 503
 // unavailable with Retry-After when the database is unavailable or the
@@ -148,7 +149,8 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 
 // decodeAdmin reads an admin request body: exactly one JSON object with
 // known fields, every string of it text (rawjson.CheckText), at least one
-// change, and every id it names of its documented shape (model.CheckID).
+// change, every id it names of its documented shape (model.CheckID) and
+// every attributes object within model.CheckAttributes.
 // The error is the message for the client.
 func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminRequest, error) {
 	var req AdminRequest
@@ -170,8 +172,28 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminR
 		if err := c.checkIDs(); err != nil {
 			return req, fmt.Errorf("changes[%d].%w", i, err)
 		}
+		if err := c.checkAttributes(); err != nil {
+			return req, fmt.Errorf("changes[%d].%w", i, err)
+		}
 	}
 	return req, nil
+}
+
+// checkAttributes checks the attributes of an organization or resource
+// (model.CheckAttributes), the field named.
+func (c WireChange) checkAttributes() error {
+	var field string
+	var a model.Attributes
+	switch {
+	case c.Organization != nil:
+		field, a = "organization.attributes", c.Organization.Attributes
+	case c.Resource != nil:
+		field, a = "resource.attributes", c.Resource.Attributes
+	}
+	if err := model.CheckAttributes(a); err != nil {
+		return fmt.Errorf("%s%w", field, err)
+	}
+	return nil
 }
 
 // checkIDs checks every id the change names (an empty one is left to the

@@ -280,6 +280,16 @@ func (m *memApplier) dataset() *model.Dataset {
 	return sortDataset(ds)
 }
 
+// applierCounts are how often a memApplier loaded a dataset and applied
+// a batch of changes.
+type applierCounts struct{ loads, applies int }
+
+func (m *memApplier) counts() applierCounts {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return applierCounts{m.loads, m.applies}
+}
+
 func (m *memApplier) revision() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -61,10 +61,10 @@ func (s *Store) ImportWith(ctx context.Context, ds *model.Dataset, opts ImportOp
 		count := &importCount{total: importRows(ds), report: opts.Progress}
 		count.report(0, count.total)
 		roots := make(map[string]string, len(ds.Organizations))
-		if err := s.copyRows(ctx, tx, count, "organizations", []string{"id", "name", "root_resource_id"}, len(ds.Organizations), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "organizations", []string{"id", "name", "root_resource_id", "attributes"}, len(ds.Organizations), func(i int) []any {
 			o := ds.Organizations[i]
 			roots[o.ID] = o.RootID()
-			return []any{o.ID, o.Name, o.RootID()}
+			return []any{o.ID, o.Name, o.RootID(), AttributesColumn(o.Attributes)}
 		}); err != nil {
 			return err
 		}
@@ -158,13 +158,13 @@ func (s *Store) ImportWith(ctx context.Context, ds *model.Dataset, opts ImportOp
 		}); err != nil {
 			return err
 		}
-		if err := s.copyRows(ctx, tx, count, "resources", []string{"id", "organization_id", "type", "external_id", "name", "description", "parent_id"}, len(ds.Resources), func(i int) []any {
+		if err := s.copyRows(ctx, tx, count, "resources", []string{"id", "organization_id", "type", "external_id", "name", "description", "parent_id", "attributes"}, len(ds.Resources), func(i int) []any {
 			r := ds.Resources[i]
 			parent := r.ParentID
 			if parent == "" {
 				parent = roots[r.OrganizationID]
 			}
-			return []any{r.ID, r.OrganizationID, r.Type, r.ExternalID, r.Name, r.Description, parent}
+			return []any{r.ID, r.OrganizationID, r.Type, r.ExternalID, r.Name, r.Description, parent, AttributesColumn(r.Attributes)}
 		}); err != nil {
 			return err
 		}

@@ -62,10 +62,10 @@ func (s *Store) readDataset(ctx context.Context, tx *sqlx.Tx, org string) (*mode
 		table, query, filter string
 		scan                 func(*sql.Rows) error
 	}{
-		{"organizations", `SELECT id, name, root_resource_id FROM organizations`, ` WHERE id = $1`, func(r *sql.Rows) error {
+		{"organizations", `SELECT id, name, root_resource_id, attributes FROM organizations`, ` WHERE id = $1`, func(r *sql.Rows) error {
 			var o model.Organization
 			var root string
-			if err := r.Scan(&o.ID, &o.Name, &root); err != nil {
+			if err := r.Scan(&o.ID, &o.Name, &root, (*AttributesColumn)(&o.Attributes)); err != nil {
 				return err
 			}
 			if root != model.RootResourceID(o.ID) {
@@ -115,10 +115,11 @@ func (s *Store) readDataset(ctx context.Context, tx *sqlx.Tx, org string) (*mode
 				ds.Memberships = append(ds.Memberships, m)
 				return nil
 			}},
-		{"resources", `SELECT id, organization_id, type, external_id, name, description, parent_id
+		{"resources", `SELECT id, organization_id, type, external_id, name, description, parent_id, attributes
 			FROM resources WHERE type <> 'organization'`, ` AND organization_id = $1`, func(r *sql.Rows) error {
 			var res model.Resource
-			if err := r.Scan(&res.ID, &res.OrganizationID, &res.Type, &res.ExternalID, &res.Name, &res.Description, &res.ParentID); err != nil {
+			if err := r.Scan(&res.ID, &res.OrganizationID, &res.Type, &res.ExternalID, &res.Name, &res.Description, &res.ParentID,
+				(*AttributesColumn)(&res.Attributes)); err != nil {
 				return err
 			}
 			ds.Resources = append(ds.Resources, res)

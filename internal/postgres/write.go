@@ -38,13 +38,15 @@ func CascadeDelete(resourceIDs ...string) WriteOption {
 // allowed, same organization, no cycle, depth at most the Store's MaxDepth,
 // a role's permissions of its type or a descendant type, an assignment's
 // role of the resource's type, a membership's roles of the organization
-// type, slugs and resource types immutable. A violation returns a
+// type, slugs and resource types immutable, attributes within
+// model.CheckAttributes. A violation returns a
 // *ValidationError and nothing is written. The checks hold at commit,
 // whatever concurrent writes do: the transaction is SERIALIZABLE and is run
 // again when it conflicts with one (see WriteTx and the package doc).
 //
 // Upserts carry whole state: a membership's RoleSlugs and a role's
-// Permissions replace the stored ones (and keep their order). Deletes need
+// Permissions replace the stored ones (and keep their order), and so do a
+// resource's or organization's Attributes (nil clears them). Deletes need
 // only the key (ID, or Slug and OrganizationID for a role). Resource ids
 // are required; permission and role ids (perm_…, role_…) are generated.
 func (s *Store) Write(ctx context.Context, changes []model.Change, opts ...WriteOption) (int64, error) {
@@ -268,9 +270,13 @@ func (w *writer) upsertOrganization(i int, o *model.Organization) error {
 	if found && o.RootResourceID != "" && o.RootResourceID != root {
 		return problem(i, kind, o.ID, "root_resource_id", model.CodeInvalid, "the root resource id is %q and cannot change", root)
 	}
-	_, err = w.exec(`INSERT INTO organizations (id, name, root_resource_id) VALUES ($1, $2, nullif($3, ''))
-		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
-		WHERE organizations.name IS DISTINCT FROM EXCLUDED.name`, o.ID, o.Name, o.RootResourceID)
+	if err := model.CheckAttributes(o.Attributes); err != nil {
+		return problem(i, kind, o.ID, "attributes", model.CodeInvalid, "attributes%s", err)
+	}
+	_, err = w.exec(`INSERT INTO organizations (id, name, root_resource_id, attributes) VALUES ($1, $2, nullif($3, ''), $4)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, attributes = EXCLUDED.attributes, updated_at = now()
+		WHERE (organizations.name, organizations.attributes) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.attributes)`,
+		o.ID, o.Name, o.RootResourceID, AttributesColumn(o.Attributes))
 	return translate0(i, kind, o.ID, err)
 }
 
@@ -650,6 +656,9 @@ func (w *writer) upsertResource(i int, r *model.Resource) error {
 	case r.ExternalID == "":
 		return problem(i, kind, r.ID, "external_id", model.CodeInvalid, "external_id is required")
 	}
+	if err := model.CheckAttributes(r.Attributes); err != nil {
+		return problem(i, kind, r.ID, "attributes", model.CodeInvalid, "attributes%s", err)
+	}
 	var root string
 	found, err := w.get(&root, "SELECT root_resource_id FROM organizations WHERE id = $1", r.OrganizationID)
 	if err != nil {
@@ -725,13 +734,13 @@ func (w *writer) upsertResource(i int, r *model.Resource) error {
 		return problem(i, kind, r.ID, "parent_id", model.CodeDepthExceeded,
 			"the resource (with its subtree) would reach depth %d (the organization root is 1), deeper than the maximum %d", d, w.maxDepth)
 	}
-	_, err = w.exec(`INSERT INTO resources (id, organization_id, type, external_id, name, description, parent_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err = w.exec(`INSERT INTO resources (id, organization_id, type, external_id, name, description, parent_id, attributes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (id) DO UPDATE SET external_id = EXCLUDED.external_id, name = EXCLUDED.name,
-			description = EXCLUDED.description, parent_id = EXCLUDED.parent_id, updated_at = now()
-		WHERE (resources.external_id, resources.name, resources.description, resources.parent_id)
-			IS DISTINCT FROM (EXCLUDED.external_id, EXCLUDED.name, EXCLUDED.description, EXCLUDED.parent_id)`,
-		r.ID, r.OrganizationID, r.Type, r.ExternalID, r.Name, r.Description, parent)
+			description = EXCLUDED.description, parent_id = EXCLUDED.parent_id, attributes = EXCLUDED.attributes, updated_at = now()
+		WHERE (resources.external_id, resources.name, resources.description, resources.parent_id, resources.attributes)
+			IS DISTINCT FROM (EXCLUDED.external_id, EXCLUDED.name, EXCLUDED.description, EXCLUDED.parent_id, EXCLUDED.attributes)`,
+		r.ID, r.OrganizationID, r.Type, r.ExternalID, r.Name, r.Description, parent, AttributesColumn(r.Attributes))
 	return translate0(i, kind, r.ID, err)
 }
 
