@@ -58,11 +58,12 @@ const ExtensionPrefix = "trellis.ext."
 // must parse and be of a package trellis.ext.<name> (or below it), so it
 // cannot define, override or shadow a rule of the core. With them comes the
 // module of package trellis.extension_set, whose set names holds each
-// <name>: it is how the core finds the extensions (policies/trellis/
+// <name>, and its set conditions those with grant conditions (deny_grant):
+// it is how the core finds the extensions (policies/trellis/
 // extensions.rego). An empty dir is an error, not a silent no-op.
 func Extensions(dir string) (map[string]string, error) {
 	mods := map[string]string{}
-	names := map[string]bool{}
+	names, conditions := map[string]bool{}, map[string]bool{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") || strings.HasSuffix(path, "_test.rego") {
 			return err
@@ -81,14 +82,21 @@ func Extensions(dir string) (map[string]string, error) {
 			return fmt.Errorf("%s: package %s: an extension's package is %s<name>, so it cannot touch the core's rules", path, pkg, ExtensionPrefix)
 		}
 		for _, r := range m.Rules {
-			if len(r.Head.Reference) == 0 || r.Head.Reference[0].String() != "deny" {
+			if len(r.Head.Reference) == 0 {
+				continue
+			}
+			rule := r.Head.Reference[0].String()
+			if rule != "deny" && rule != "deny_grant" {
 				continue
 			}
 			switch {
 			case pkg != ExtensionPrefix+name:
-				return fmt.Errorf("%s:%d: a deny rule belongs in package %s%s itself, where the core reads it", path, r.Location.Row, ExtensionPrefix, name)
+				return fmt.Errorf("%s:%d: a %s rule belongs in package %s%s itself, where the core reads it", path, r.Location.Row, rule, ExtensionPrefix, name)
 			case r.Head.RuleKind() != ast.MultiValue || len(r.Head.Reference) > 1:
-				return fmt.Errorf("%s:%d: deny must be a set of denials (deny contains {\"code\": …, \"message\": …} if …)", path, r.Location.Row)
+				return fmt.Errorf("%s:%d: %s must be a set of denials (%s contains {\"code\": …, \"message\": …} if …)", path, r.Location.Row, rule, rule)
+			}
+			if rule == "deny_grant" {
+				conditions[name] = true
 			}
 		}
 		rel, _ := filepath.Rel(dir, path)
@@ -102,13 +110,22 @@ func Extensions(dir string) (map[string]string, error) {
 	if len(mods) == 0 {
 		return nil, fmt.Errorf("--policy-dir %s: no Rego modules (*.rego, tests aside)", dir)
 	}
-	quoted := make([]string, 0, len(names))
-	for n := range names {
+	set := "package trellis.extension_set\n\nnames := " + regoSet(names) + "\n"
+	if len(conditions) > 0 {
+		set += "\nconditions := " + regoSet(conditions) + "\n"
+	}
+	mods[ExtensionSetModule] = set
+	return mods, nil
+}
+
+// regoSet is the Rego set of the names in set, sorted.
+func regoSet(set map[string]bool) string {
+	quoted := make([]string, 0, len(set))
+	for n := range set {
 		quoted = append(quoted, strconv.Quote(n))
 	}
 	slices.Sort(quoted)
-	mods[ExtensionSetModule] = "package trellis.extension_set\n\nnames := {" + strings.Join(quoted, ", ") + "}\n"
-	return mods, nil
+	return "{" + strings.Join(quoted, ", ") + "}"
 }
 
 // ExtensionSetModule is the name of the module Extensions generates.

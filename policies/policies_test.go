@@ -26,7 +26,7 @@ func writeDir(t *testing.T, files map[string]string) string {
 
 func TestExtensions(t *testing.T) {
 	dir := writeDir(t, map[string]string{
-		"hours.rego":        "package trellis.ext.hours\n\ndeny contains {\"code\": \"x\", \"message\": \"y\"} if input.context.closed\n",
+		"hours.rego":        "package trellis.ext.hours\n\ndeny_grant contains {\"code\": \"x\", \"message\": \"y\"} if input.context.closed\n",
 		"net/net.rego":      "package trellis.ext.network\n\nimport data.trellis.ext.network.lib\n\ndeny contains {\"code\": \"x\", \"message\": \"y\"} if not lib.inside\n",
 		"net/lib.rego":      "package trellis.ext.network.lib\n\ninside if input.context.ip == \"10.0.0.1\"\n",
 		"net/net_test.rego": "package trellis.ext.network_test\n\ntest_x if true\n",
@@ -44,7 +44,7 @@ func TestExtensions(t *testing.T) {
 	if len(mods) != 4 {
 		t.Errorf("%d modules, want 4 (tests and other files left out)", len(mods))
 	}
-	if got := mods[policies.ExtensionSetModule]; !strings.Contains(got, `names := {"hours", "network"}`) {
+	if got := mods[policies.ExtensionSetModule]; !strings.Contains(got, `names := {"hours", "network"}`) || !strings.Contains(got, `conditions := {"hours"}`) {
 		t.Errorf("extension set:\n%s", got)
 	}
 }
@@ -57,6 +57,8 @@ func TestExtensionsRefused(t *testing.T) {
 		"another package":        {"package authz\n\nallow := true\n", "package authz"},
 		"a complete deny":        {"package trellis.ext.x\n\ndeny := true\n", "deny must be a set of denials"},
 		"a deny in a subpackage": {"package trellis.ext.x.y\n\ndeny contains 1 if true\n", "belongs in package trellis.ext.x itself"},
+		"a complete deny_grant":  {"package trellis.ext.x\n\ndeny_grant := true\n", "deny_grant must be a set of denials"},
+		"a deny_grant below":     {"package trellis.ext.x.y\n\ndeny_grant contains 1 if true\n", "a deny_grant rule belongs in package trellis.ext.x itself"},
 		"a syntax error":         {"package trellis.ext.x\n\ndeny contains if {\n", "rego_parse_error"},
 	} {
 		t.Run(name, func(t *testing.T) {

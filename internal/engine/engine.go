@@ -121,8 +121,8 @@ type policySet struct {
 	// (rego.StrictBuiltinErrors), so a broken extension denies instead of
 	// being undefined, which would let the allow through.
 	budget time.Duration
-	// extensions names the extension of each extension module, by file.
-	extensions map[string]string
+	// extensions are the extension modules, by file.
+	extensions map[string]*ast.Module
 
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
@@ -264,14 +264,29 @@ func compile(modules map[string]string) (*ast.Compiler, error) {
 
 // extensionFiles maps each compiled extension module's file to the name
 // of its extension (package trellis.ext.<name>[.…]).
-func extensionFiles(c *ast.Compiler) map[string]string {
-	files := map[string]string{}
+func extensionFiles(c *ast.Compiler) map[string]*ast.Module {
+	files := map[string]*ast.Module{}
 	for file, m := range c.Modules {
-		if rest, ok := strings.CutPrefix(strings.TrimPrefix(m.Package.Path.String(), "data."), policies.ExtensionPrefix); ok {
-			files[file], _, _ = strings.Cut(rest, ".")
+		if strings.HasPrefix(strings.TrimPrefix(m.Package.Path.String(), "data."), policies.ExtensionPrefix) {
+			files[file] = m
 		}
 	}
 	return files
+}
+
+// ruleAt names the rule of module m that row is in: the last one to begin
+// at or above it (data.trellis.ext.<name>.deny, or a helper rule).
+func ruleAt(m *ast.Module, row int) string {
+	var at *ast.Rule
+	for _, r := range m.Rules {
+		if r.Location != nil && r.Location.Row <= row && (at == nil || r.Location.Row > at.Location.Row) {
+			at = r
+		}
+	}
+	if at == nil {
+		return m.Package.Path.String()
+	}
+	return m.Package.Path.String() + "." + at.Head.Ref().String()
 }
 
 // ExtensionError is an evaluation that failed for an extension: a runtime
@@ -280,8 +295,9 @@ func extensionFiles(c *ast.Compiler) map[string]string {
 // is no allow: package authz answers a check that meets one as denied,
 // with the rule in the reason.
 type ExtensionError struct {
-	// Rule is the failing extension's deny rule, data.trellis.ext.<name>.deny;
-	// after the budget ran out, the extensions' root data.trellis.ext.
+	// Rule is the failing rule of an extension (data.trellis.ext.<name>.deny,
+	// deny_grant or a helper rule of the module); after the budget ran out,
+	// the extensions' root data.trellis.ext.
 	Rule string
 	// Location is file:row:col of the expression that failed, if known.
 	Location string
@@ -317,11 +333,11 @@ func (ps *policySet) extensionError(err error, parent, budget context.Context) *
 	if te.Location == nil {
 		return nil
 	}
-	name, ok := ps.extensions[te.Location.File]
+	m, ok := ps.extensions[te.Location.File]
 	if !ok {
 		return nil
 	}
-	return &ExtensionError{Rule: "data." + policies.ExtensionPrefix + name + ".deny", Location: fmt.Sprintf("%s:%d:%d", te.Location.File, te.Location.Row, te.Location.Col), Err: errors.New(te.Message)}
+	return &ExtensionError{Rule: ruleAt(m, te.Location.Row), Location: fmt.Sprintf("%s:%d:%d", te.Location.File, te.Location.Row, te.Location.Col), Err: errors.New(te.Message)}
 }
 
 // Extended reports whether the policies hold extensions; answers may then

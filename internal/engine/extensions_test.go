@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"maps"
 	"strings"
@@ -19,7 +20,11 @@ import (
 // trellis.ext.probe.
 func probeModules(src string) map[string]string {
 	mods := policies.Modules()
-	ext := map[string]string{"ext/probe.rego": "package trellis.ext.probe\n\n" + src, policies.ExtensionSetModule: "package trellis.extension_set\n\nnames := {\"probe\"}\n"}
+	set := "package trellis.extension_set\n\nnames := {\"probe\"}\n"
+	if strings.Contains(src, "deny_grant") {
+		set += "conditions := {\"probe\"}\n"
+	}
+	ext := map[string]string{"ext/probe.rego": "package trellis.ext.probe\n\n" + src, policies.ExtensionSetModule: set}
 	maps.Copy(mods, ext)
 	return mods
 }
@@ -75,6 +80,31 @@ func TestExtensionsDenyNeverAllow(t *testing.T) {
 	if !errors.As(err, &xe) || xe.Rule != "data.trellis.ext.probe.deny" || !strings.HasPrefix(xe.Location, "ext/probe.rego:3:") ||
 		!strings.Contains(xe.Error(), "to_number") || xe.Budget != 0 {
 		t.Errorf("a builtin error in an extension: %v, %#v; want an ExtensionError naming the rule, where and why", r.Value, err)
+	}
+	cond := extended(t, `deny_grant contains {"code": "x", "message": "y"} if to_number(input.context.n) > 3`, 0)
+	r, err = cond.Decide(ctx, engine.Check, bobEdits(`{"n": "not a number"}`))
+	if !errors.As(err, &xe) || xe.Rule != "data.trellis.ext.probe.deny_grant" {
+		t.Errorf("a builtin error in a grant condition: %v, %v; want an ExtensionError naming deny_grant", r.Value, err)
+	}
+	if r, err := cond.Decide(ctx, engine.Check, bobEdits(`{"n": 5}`)); err != nil || r.Value.(map[string]any)["decided_by"] != "extension" {
+		t.Errorf("a grant condition holding back bob's only grant: %v, %v", r.Value, err)
+	}
+	// On the compact store too, lists, members and permissions read no
+	// whole collection to apply grant conditions.
+	for ep, in := range map[engine.Entrypoint]string{
+		engine.ListResources:        `{"subject": {"organization_membership_id": "om_bob"}, "permission": "project:edit", "context": {"n": 5}}`,
+		engine.ListMemberships:      `{"permission": "project:edit", "resource": {"id": "authz_resource_acme_api"}, "context": {"n": 5}}`,
+		engine.EffectivePermissions: `{"subject": {"organization_membership_id": "om_bob"}, "resource": {"id": "authz_resource_acme_api"}, "context": {"n": 5}}`,
+	} {
+		r, err := cond.Decide(ctx, ep, ast.MustParseTerm(in).Value)
+		if err != nil {
+			t.Errorf("%s with a grant condition: %v", ep, err)
+			continue
+		}
+		v := r.Value.(map[string]any)
+		if got := fmt.Sprint(v["ids"], v["permissions"]); strings.Contains(got, "om_bob") || strings.Contains(got, "project:edit") || strings.Contains(got, "authz_resource_acme_api") {
+			t.Errorf("%s: %s lists what the condition holds back", ep, got)
+		}
 	}
 	const slowRule = `deny contains {"code": "x", "message": "y"} if count([n | some n in numbers.range(1, 100000000)]) < 0`
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

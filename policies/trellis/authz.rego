@@ -163,6 +163,9 @@ decide_on(perm, rid, org, anc) := {
 	om := usable_membership(org)
 	ps := principals(om, org)
 	[i, j, key] := nearest_grant(ps, perm, anc)
+} else := d if {
+	conditions_loaded
+	d := unmet_condition(perm, anc, org)
 } else := denied(code, msg) if {
 	[code, msg] := subject_problem
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
@@ -212,8 +215,21 @@ principals(om, org) := array.concat([om], [g |
 
 # nearest_grant is [i, j, key]: the role key of a grant giving principal
 # ps[j] perm on anc[i], the nearest such anchor along the ancestor chain
-# anc, the membership's own grant (j = 0) before a group's.
-nearest_grant(ps, perm, anc) := min([[i, j, key] |
+# anc, the membership's own grant (j = 0) before a group's. With
+# extensions' grant conditions loaded, only a grant no deny_grant holds
+# back counts (extensions.rego).
+nearest_grant(ps, perm, anc) := any_nearest_grant(ps, perm, anc) if {
+	not conditions_loaded
+} else := min([[i, j, key] |
+	some i, anchor in anc
+	some j, p in ps
+	some key in data.trellis_data.grants[anchor][p]
+	data.trellis_data.roles[key].permissions[perm]
+	not grant_held_back(perm, anc[0], ps[0], anchor, key, p)
+])
+
+# any_nearest_grant is nearest_grant whatever the grant conditions.
+any_nearest_grant(ps, perm, anc) := min([[i, j, key] |
 	some i, anchor in anc
 	some j, p in ps
 	some key in data.trellis_data.grants[anchor][p]

@@ -12,6 +12,20 @@ package trellis
 # Each deny rule sees, as input, the check it is about (see
 # extension_input), never the request's own input. An extension never
 # grants: a core deny stays a deny.
+#
+# An extension may also hold conditions on grants: a deny_grant set,
+#
+#   deny_grant contains {"code": "…", "message": "…"} if {
+#       input.grant.role == "app-deployer"
+#       …
+#   }
+#
+# evaluated for each grant that would allow (input is extension_input's
+# plus grant: the role's slug, the resource it is assigned on, and the
+# group it comes through, if any). A grant held back counts for nothing:
+# another grant may still allow; when none does, the answer is the denial
+# of the nearest grant held back. The module extension_set names these
+# extensions in its set conditions.
 
 # extend(d, perm, rid) is decision d about perm on resource rid, unless d is
 # an allow an extension denies: then its denial (the first, sorted).
@@ -23,13 +37,16 @@ extend(d, perm, rid) := extension_denied(min(ds)) if {
 
 # extension_denied is the answer of the denial [name, code, message] of
 # extension name.
-extension_denied([name, code, message]) := {
+extension_denied([name, code, message]) := denial_by(name, "deny", code, message)
+
+# denial_by is the answer of a denial by rule of extension name.
+denial_by(name, rule, code, message) := {
 	"allowed": false,
 	"decided_by": "extension",
 	"reason": {
 		"code": code,
 		"message": message,
-		"rule": concat("", ["data.trellis.ext.", name, ".deny"]),
+		"rule": concat("", ["data.trellis.ext.", name, ".", rule]),
 	},
 }
 
@@ -53,6 +70,56 @@ denial_fields(e) := [e.code, e.message] if {
 extension_denies(perm, rid, om) if {
 	extensions_loaded
 	count(extension_denials(extension_input({"allowed": true}, perm, rid, om))) > 0
+}
+
+# With grant conditions, a resource the core finds a grant on (or the
+# token allows) is listed only if a grant no condition holds back allows.
+extension_denies(perm, rid, om) if {
+	conditions_loaded
+	not conditionally_allowed(perm, rid, om)
+}
+
+conditionally_allowed(perm, rid, _) if token_grants(perm, data.trellis_data.resources[rid][0])
+
+conditionally_allowed(perm, rid, om) if {
+	[org, _, _, anc] := data.trellis_data.resources[rid]
+	nearest_grant(principals(om, org), perm, anc)
+}
+
+conditions_loaded if data.trellis.extension_set.conditions
+
+# grant_held_back(perm, rid, om, anchor, key, p) holds when an extension's
+# deny_grant holds back the grant of role key on anchor to principal p
+# (om, or a group of om's) for membership om's check of perm on rid.
+grant_held_back(perm, rid, om, anchor, key, p) if {
+	count(grant_denials(grant_input(perm, rid, om, anchor, key, p))) > 0
+}
+
+# grant_denials(x) is extension_denials(x) of the deny_grant rules.
+grant_denials(x) := {[name, code, message] |
+	some name in data.trellis.extension_set.conditions
+	some e in data.trellis.ext[name].deny_grant with input as x
+	[code, message] := denial_fields(e)
+}
+
+# grant_input is what a deny_grant rule sees: extension_input without the
+# decision, with the grant.
+grant_input(perm, rid, om, anchor, key, p) := object.union(object.remove(extension_input({}, perm, rid, om), ["decision"]), {"grant": object.union(
+	{"role": data.trellis_data.roles[key].slug, "resource": resource_ref(anchor)},
+	group_of(p),
+)})
+
+group_of(p) := {"group": {"id": p, "name": name}} if {
+	name := data.trellis_data.groups[p].name
+} else := {}
+
+# unmet_condition(perm, anc, org) is the answer when every grant of perm on
+# anc[0] is held back: the denial of the nearest one, naming its role.
+unmet_condition(perm, anc, org) := object.union(denial_by(name, "deny_grant", code, message), {"reason": {"role": data.trellis_data.roles[key].slug}}) if {
+	om := usable_membership(org)
+	ps := principals(om, org)
+	[i, j, key] := any_nearest_grant(ps, perm, anc)
+	[name, code, message] := min(grant_denials(grant_input(perm, anc[0], om, anc[i], key, ps[j])))
 }
 
 # extension_input is what an extension's rules see as input: the

@@ -18,3 +18,4 @@ deny contains {"code": "saw_the_check", "message": "the input was the check's"} 
 	input.token == {}
 	not input.checks
 }
+
