@@ -73,7 +73,8 @@
 //	                        {object "organization_domain", id (org_domain_), organization_id,
 //	                        domain, state, verification_strategy "manual", created_at,
 //	                        updated_at}, stripe_customer_id (left out when none),
-//	                        external_id, metadata, created_at, updated_at
+//	                        external_id, metadata, attributes (Trellis extension: left
+//	                        out when none), created_at, updated_at
 //	organization_membership object, id, user_id, organization_id, organization_name, status,
 //	                        role {slug} (the first role, null with none), roles [{slug}],
 //	                        directory_managed (false), custom_attributes ({}), created_at,
@@ -85,7 +86,8 @@
 //	                        created_at, updated_at
 //	authorization_resource  object, id (authz_resource_), external_id, name, description,
 //	                        resource_type_slug, organization_id, parent_resource_id (null when
-//	                        the parent is the organization root), created_at, updated_at
+//	                        the parent is the organization root), attributes (Trellis
+//	                        extension: left out when none), created_at, updated_at
 //	role_assignment         object, id (role_assignment_), organization_membership_id,
 //	                        role {slug}, resource {id, external_id, resource_type_slug},
 //	                        source {type: "direct", group_role_assignment_id: null},
@@ -142,6 +144,11 @@
 //	                                                                   domain_data [{domain, state: pending|verified}] replaces the
 //	                                                                   domains (a kept domain keeps its id); a domain of another
 //	                                                                   organization is a 409; Trellis verifies no domain
+//	                                                                   attributes? on POST and PUT of organizations and POST and
+//	                                                                   PATCH of resources (a Trellis extension the SDK never
+//	                                                                   sends): a JSON object for extensions, replaced whole; null
+//	                                                                   or {} clears it (absent: unchanged); not an object is a 400,
+//	                                                                   over model.MaxAttributesBytes a 422, errors[].field attributes
 //	DELETE /organizations/{id}                                    204  cascades: memberships, custom roles, resources, assignments
 //	POST   /user_management/organization_memberships              201  {organization_id, user_id, role_slug? | role_slugs?}
 //	GET    /user_management/organization_memberships              200  list; ?organization_id, user_id, statuses=a,b

@@ -125,9 +125,10 @@ func postgresStore(t testing.TB, eng *engine.Engine, _ envConfig) (workos.Store,
 }
 
 // followedPostgres is postgresStore's database: a migrated postgres.Store
-// on the database dsn, with a follower (configured by fc) feeding eng,
-// loaded, and the service configuration that reads the follower's head.
-func followedPostgres(t testing.TB, eng *engine.Engine, dsn string, fc postgres.FollowerConfig) (*postgres.Store, authz.Config) {
+// on the database dsn, with a follower (configured by fc) feeding app (the
+// engine, or an Applier in front of it), loaded, and the service
+// configuration that reads the follower's head.
+func followedPostgres(t testing.TB, app postgres.Applier, dsn string, fc postgres.FollowerConfig) (*postgres.Store, authz.Config) {
 	t.Helper()
 	ctx := context.Background()
 	pg, err := postgres.Open(ctx, dsn, postgres.Config{})
@@ -137,7 +138,7 @@ func followedPostgres(t testing.TB, eng *engine.Engine, dsn string, fc postgres.
 	if _, err := pg.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	f := pg.NewFollower(eng, fc)
+	f := pg.NewFollower(app, fc)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {

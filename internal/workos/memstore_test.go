@@ -84,7 +84,8 @@ func sortedValues[K cmp.Ordered, V any](m map[K]V) []V {
 func (st *memState) dataset() *model.Dataset {
 	ds := &model.Dataset{}
 	for _, o := range sortedValues(st.orgs) {
-		ds.Organizations = append(ds.Organizations, model.Organization{ID: o.ID, Name: o.Name, RootResourceID: o.RootResourceID})
+		ds.Organizations = append(ds.Organizations, model.Organization{ID: o.ID, Name: o.Name, RootResourceID: o.RootResourceID,
+			Attributes: o.Attributes})
 	}
 	for _, m := range sortedValues(st.members) {
 		ds.Memberships = append(ds.Memberships, model.Membership{ID: m.ID, UserID: m.UserID, OrganizationID: m.OrganizationID,
@@ -103,7 +104,7 @@ func (st *memState) dataset() *model.Dataset {
 	}
 	for _, r := range sortedValues(st.resources) {
 		ds.Resources = append(ds.Resources, model.Resource{ID: r.ID, OrganizationID: r.OrganizationID, Type: r.TypeSlug,
-			ExternalID: r.ExternalID, Name: r.Name, Description: r.Description, ParentID: r.ParentID})
+			ExternalID: r.ExternalID, Name: r.Name, Description: r.Description, ParentID: r.ParentID, Attributes: r.Attributes})
 	}
 	for _, a := range sortedValues(st.assigns) {
 		ds.Assignments = append(ds.Assignments, model.Assignment{ID: a.ID, MembershipID: a.MembershipID, RoleSlug: a.RoleSlug, ResourceID: a.ResourceID})
@@ -268,7 +269,7 @@ func (s *memStore) CreateOrganization(ctx context.Context, in workos.Organizatio
 		}
 		o = workos.Organization{ID: model.NewID(workos.PrefixOrganization), Name: in.Name, ExternalID: in.ExternalID,
 			Metadata: maps.Clone(in.Metadata), Domains: workos.SetDomains(nil, in.Domains, now), StripeCustomerID: in.StripeCustomerID,
-			RootResourceID: model.NewID(workos.PrefixResource), CreatedAt: now, UpdatedAt: now}
+			Attributes: in.Attributes, RootResourceID: model.NewID(workos.PrefixResource), CreatedAt: now, UpdatedAt: now}
 		if err := st.domainsFree(o); err != nil {
 			return err
 		}
@@ -348,6 +349,9 @@ func (s *memStore) UpdateOrganization(ctx context.Context, id string, u workos.O
 		}
 		if u.StripeCustomerID != nil {
 			o.StripeCustomerID = *u.StripeCustomerID
+		}
+		if u.Attributes != nil {
+			o.Attributes = *u.Attributes
 		}
 		o.UpdatedAt = now
 		st.orgs[id] = o
@@ -958,7 +962,7 @@ func (s *memStore) CreateResource(ctx context.Context, in workos.ResourceInput) 
 			return err
 		}
 		r = workos.Resource{ID: model.NewID(workos.PrefixResource), ExternalID: in.ExternalID, Name: in.Name, Description: in.Description,
-			TypeSlug: in.TypeSlug, OrganizationID: in.OrganizationID, ParentID: parent, CreatedAt: now, UpdatedAt: now}
+			TypeSlug: in.TypeSlug, OrganizationID: in.OrganizationID, ParentID: parent, Attributes: in.Attributes, CreatedAt: now, UpdatedAt: now}
 		st.resources[r.ID] = r
 		return nil
 	})
@@ -1020,6 +1024,9 @@ func (s *memStore) UpdateResource(ctx context.Context, ref workos.ResourceRef, u
 			if r.ParentID, err = st.parentID(*u.Parent, r.OrganizationID); err != nil {
 				return err
 			}
+		}
+		if u.Attributes != nil {
+			r.Attributes = *u.Attributes
 		}
 		r.UpdatedAt = now
 		st.resources[r.ID] = r

@@ -166,6 +166,8 @@ type organizationRequest struct {
 	Metadata         map[string]string `json:"metadata"`
 	DomainData       *[]domainRequest  `json:"domain_data"`
 	StripeCustomerID optString         `json:"stripe_customer_id"`
+	// Attributes is a Trellis extension field (the SDK sends none).
+	Attributes optAttributes `json:"attributes"`
 }
 
 type domainRequest struct {
@@ -210,8 +212,12 @@ func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	attrs, err := req.Attributes.parse()
+	if err != nil {
+		return err
+	}
 	in := OrganizationInput{Name: req.Name.Value, ExternalID: req.ExternalID.Value, Metadata: req.Metadata,
-		StripeCustomerID: req.StripeCustomerID.Value}
+		StripeCustomerID: req.StripeCustomerID.Value, Attributes: attrs}
 	if domains != nil {
 		in.Domains = *domains
 	}
@@ -255,8 +261,12 @@ func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	attrs, err := req.Attributes.update()
+	if err != nil {
+		return err
+	}
 	u := OrganizationUpdate{ExternalID: req.ExternalID.ptr(), Metadata: req.Metadata, SetMetadata: req.Metadata != nil,
-		Domains: domains, StripeCustomerID: req.StripeCustomerID.ptr()}
+		Domains: domains, StripeCustomerID: req.StripeCustomerID.ptr(), Attributes: attrs}
 	if req.Name.Set {
 		if err := required("name", req.Name.Value); err != nil {
 			return err
@@ -775,6 +785,8 @@ type resourceRequest struct {
 	ParentResourceID         optString `json:"parent_resource_id"`
 	ParentResourceExternalID string    `json:"parent_resource_external_id"`
 	ParentResourceTypeSlug   string    `json:"parent_resource_type_slug"`
+	// Attributes is a Trellis extension field (the SDK sends none).
+	Attributes optAttributes `json:"attributes"`
 }
 
 func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
@@ -794,9 +806,13 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	attrs, err := req.Attributes.parse()
+	if err != nil {
+		return err
+	}
 	return written(h, w, http.StatusCreated, resourceOut)(h.cfg.Store.CreateResource(r.Context(), ResourceInput{
 		OrganizationID: req.OrganizationID, TypeSlug: req.ResourceTypeSlug, ExternalID: req.ExternalID,
-		Name: req.Name.Value, Description: req.Description.Value, Parent: parent,
+		Name: req.Name.Value, Description: req.Description.Value, Parent: parent, Attributes: attrs,
 	}))
 }
 
@@ -833,7 +849,11 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 	if req.OrganizationID != "" || req.ResourceTypeSlug != "" || req.ExternalID != "" {
 		return Invalid("external_id", model.CodeInvalid, "a resource's organization, type and external id cannot be changed")
 	}
-	u := ResourceUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()}
+	attrs, err := req.Attributes.update()
+	if err != nil {
+		return err
+	}
+	u := ResourceUpdate{Name: req.Name.ptr(), Description: req.Description.ptr(), Attributes: attrs}
 	if req.Name.Set {
 		if err := required("name", req.Name.Value); err != nil {
 			return err

@@ -27,6 +27,9 @@ type Organization struct {
 	Domains []Domain
 	// StripeCustomerID is "" for none (the field is then left out).
 	StripeCustomerID string
+	// Attributes are the organization's facts for extensions (a Trellis
+	// extension field); nil for none (the field is then left out).
+	Attributes model.Attributes
 	// RootResourceID is the id of the organization's root resource, of
 	// resource type "organization" and external id ID.
 	RootResourceID string
@@ -149,9 +152,13 @@ type Resource struct {
 	OrganizationID string
 	// ParentID is the parent resource id, or "" when the parent is the
 	// organization root (and for the root itself).
-	ParentID  string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ParentID string
+	// Attributes are the resource's facts for extensions (a Trellis
+	// extension field); nil for none, and always for a root (an
+	// organization's facts are the organization's Attributes).
+	Attributes model.Attributes
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Assignment gives a membership a role on a resource: directly, or through
@@ -220,6 +227,8 @@ type OrganizationInput struct {
 	Metadata         map[string]string
 	Domains          []DomainInput
 	StripeCustomerID string
+	// Attributes are checked by the caller (model.CheckAttributes).
+	Attributes model.Attributes
 }
 
 // OrganizationUpdate changes an organization; nil fields are unchanged.
@@ -233,6 +242,10 @@ type OrganizationUpdate struct {
 	// SetDomains).
 	Domains          *[]DomainInput
 	StripeCustomerID *string // "" clears it
+	// Attributes, when not nil, replaces the organization's attributes
+	// (pointing to nil clears them); checked by the caller
+	// (model.CheckAttributes).
+	Attributes *model.Attributes
 }
 
 // MembershipInput creates a membership (status active).
@@ -314,6 +327,8 @@ type ResourceInput struct {
 	Name           string
 	Description    string
 	Parent         ResourceRef
+	// Attributes are checked by the caller (model.CheckAttributes).
+	Attributes model.Attributes
 }
 
 // ResourceUpdate changes a resource; nil fields are unchanged. A non-nil
@@ -323,6 +338,10 @@ type ResourceUpdate struct {
 	Name        *string
 	Description *string
 	Parent      *ResourceRef
+	// Attributes, when not nil, replaces the resource's attributes
+	// (pointing to nil clears them); checked by the caller
+	// (model.CheckAttributes).
+	Attributes *model.Attributes
 }
 
 // ResourceFilter selects resources; empty fields match everything. Parent

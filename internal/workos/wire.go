@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"time"
+
+	"github.com/trellis-authz/trellis/internal/model"
 )
 
 // timeFormat is how WorkOS writes timestamps: ISO 8601 in UTC with
@@ -48,6 +50,50 @@ func (o optString) ptr() *string {
 	return &v
 }
 
+// optAttributes is the attributes request field (a Trellis extension):
+// absent, null, or a JSON object kept as sent until parse checks it.
+type optAttributes struct {
+	Set bool
+	Raw json.RawMessage
+}
+
+// UnmarshalJSON keeps the value for parse.
+func (o *optAttributes) UnmarshalJSON(b []byte) error {
+	o.Set, o.Raw = true, append(json.RawMessage(nil), b...)
+	return nil
+}
+
+// parse returns the attributes the field gives: nil for null (or {}), the
+// object's members (numbers as json.Number) otherwise. Anything but an
+// object or null is a 400 naming the field; an object model.CheckAttributes
+// refuses is a 422.
+func (o optAttributes) parse() (model.Attributes, error) {
+	if !o.Set {
+		return nil, nil
+	}
+	var a model.Attributes
+	if err := json.Unmarshal(o.Raw, &a); err != nil {
+		return nil, badRequest("attributes", "must be a JSON object or null")
+	}
+	if err := model.CheckAttributes(a); err != nil {
+		return nil, Invalid("attributes", model.CodeInvalid, "attributes%s", err)
+	}
+	return a, nil
+}
+
+// update is parse for an update: nil when the field is absent (unchanged),
+// else a pointer to the attributes (to nil for null: cleared).
+func (o optAttributes) update() (*model.Attributes, error) {
+	if !o.Set {
+		return nil, nil
+	}
+	a, err := o.parse()
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 type organizationJSON struct {
 	Object                           string            `json:"object"`
 	ID                               string            `json:"id"`
@@ -57,8 +103,10 @@ type organizationJSON struct {
 	StripeCustomerID                 *string           `json:"stripe_customer_id,omitempty"`
 	ExternalID                       *string           `json:"external_id"`
 	Metadata                         map[string]string `json:"metadata"`
-	CreatedAt                        string            `json:"created_at"`
-	UpdatedAt                        string            `json:"updated_at"`
+	// Attributes is a Trellis extension field, left out when none.
+	Attributes model.Attributes `json:"attributes,omitempty"`
+	CreatedAt  string           `json:"created_at"`
+	UpdatedAt  string           `json:"updated_at"`
 }
 
 func organizationOut(o Organization) organizationJSON {
@@ -70,7 +118,7 @@ func organizationOut(o Organization) organizationJSON {
 		Object: "organization", ID: o.ID, Name: o.Name,
 		Domains:          mapSlice(o.Domains, func(d Domain) domainJSON { return domainOut(o.ID, d) }),
 		StripeCustomerID: nullable(o.StripeCustomerID),
-		ExternalID:       nullable(o.ExternalID), Metadata: md,
+		ExternalID:       nullable(o.ExternalID), Metadata: md, Attributes: o.Attributes,
 		CreatedAt: ts(o.CreatedAt), UpdatedAt: ts(o.UpdatedAt),
 	}
 }
@@ -210,15 +258,17 @@ type resourceJSON struct {
 	ResourceTypeSlug string  `json:"resource_type_slug"`
 	OrganizationID   string  `json:"organization_id"`
 	ParentResourceID *string `json:"parent_resource_id"`
-	CreatedAt        string  `json:"created_at"`
-	UpdatedAt        string  `json:"updated_at"`
+	// Attributes is a Trellis extension field, left out when none.
+	Attributes model.Attributes `json:"attributes,omitempty"`
+	CreatedAt  string           `json:"created_at"`
+	UpdatedAt  string           `json:"updated_at"`
 }
 
 func resourceOut(r Resource) resourceJSON {
 	return resourceJSON{
 		Object: "authorization_resource", ID: r.ID, ExternalID: r.ExternalID, Name: r.Name,
 		Description: nullable(r.Description), ResourceTypeSlug: r.TypeSlug, OrganizationID: r.OrganizationID,
-		ParentResourceID: nullable(r.ParentID), CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
+		ParentResourceID: nullable(r.ParentID), Attributes: r.Attributes, CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
 	}
 }
 

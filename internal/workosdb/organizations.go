@@ -18,18 +18,19 @@ import (
 // ---- organizations ----
 
 const selectOrganization = `SELECT id, name, root_resource_id, external_id, metadata, domains, stripe_customer_id,
-	created_at, updated_at FROM organizations`
+	attributes, created_at, updated_at FROM organizations`
 
 type orgRow struct {
-	ID               string         `db:"id"`
-	Name             string         `db:"name"`
-	RootResourceID   string         `db:"root_resource_id"`
-	ExternalID       sql.NullString `db:"external_id"`
-	Metadata         []byte         `db:"metadata"`
-	Domains          []byte         `db:"domains"`
-	StripeCustomerID sql.NullString `db:"stripe_customer_id"`
-	CreatedAt        time.Time      `db:"created_at"`
-	UpdatedAt        time.Time      `db:"updated_at"`
+	ID               string                    `db:"id"`
+	Name             string                    `db:"name"`
+	RootResourceID   string                    `db:"root_resource_id"`
+	ExternalID       sql.NullString            `db:"external_id"`
+	Metadata         []byte                    `db:"metadata"`
+	Domains          []byte                    `db:"domains"`
+	StripeCustomerID sql.NullString            `db:"stripe_customer_id"`
+	Attributes       postgres.AttributesColumn `db:"attributes"`
+	CreatedAt        time.Time                 `db:"created_at"`
+	UpdatedAt        time.Time                 `db:"updated_at"`
 }
 
 // domainRow is a domain as the organizations.domains column keeps it
@@ -56,7 +57,7 @@ func (r orgRow) organization() (workos.Organization, error) {
 		domains = append(domains, workos.Domain(d))
 	}
 	return workos.Organization{ID: r.ID, Name: r.Name, ExternalID: r.ExternalID.String, Metadata: md,
-		Domains: domains, StripeCustomerID: r.StripeCustomerID.String,
+		Domains: domains, StripeCustomerID: r.StripeCustomerID.String, Attributes: model.Attributes(r.Attributes),
 		RootResourceID: r.RootResourceID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
 }
 
@@ -139,7 +140,7 @@ func (s *Store) CreateOrganization(ctx context.Context, in workos.OrganizationIn
 	rev, err = s.write(ctx, func(tx *postgres.Tx) error {
 		id := model.NewID(workos.PrefixOrganization)
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &model.Organization{
-			ID: id, Name: in.Name, RootResourceID: model.NewID(workos.PrefixResource)}}); err != nil {
+			ID: id, Name: in.Name, RootResourceID: model.NewID(workos.PrefixResource), Attributes: in.Attributes}}); err != nil {
 			return err
 		}
 		domains := workos.SetDomains(nil, in.Domains, time.Now().UTC())
@@ -199,9 +200,17 @@ func (s *Store) UpdateOrganization(ctx context.Context, id string, u workos.Orga
 		if err != nil {
 			return err
 		}
-		if u.Name != nil && *u.Name != cur.Name {
-			if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &model.Organization{
-				ID: id, Name: *u.Name, RootResourceID: cur.RootResourceID}}); err != nil {
+		// The model's organization: its name and attributes (an upsert
+		// carries both; the write path changes nothing when neither differs).
+		if u.Name != nil || u.Attributes != nil {
+			next := model.Organization{ID: id, Name: cur.Name, RootResourceID: cur.RootResourceID, Attributes: cur.Attributes}
+			if u.Name != nil {
+				next.Name = *u.Name
+			}
+			if u.Attributes != nil {
+				next.Attributes = *u.Attributes
+			}
+			if err := apply(tx, model.Change{Op: model.OpUpsert, Organization: &next}); err != nil {
 				return err
 			}
 		}

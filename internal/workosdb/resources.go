@@ -18,24 +18,26 @@ import (
 // is the organization root (and for the root itself).
 const selectResource = `SELECT r.id, r.external_id, r.name, r.description, r.type, r.organization_id,
 	CASE WHEN p.type = '` + model.OrganizationType + `' THEN '' ELSE coalesce(r.parent_id, '') END AS parent_id,
-	r.created_at, r.updated_at
+	r.attributes, r.created_at, r.updated_at
 FROM resources r LEFT JOIN resources p ON p.id = r.parent_id`
 
 type resourceRow struct {
-	ID             string    `db:"id"`
-	ExternalID     string    `db:"external_id"`
-	Name           string    `db:"name"`
-	Description    string    `db:"description"`
-	Type           string    `db:"type"`
-	OrganizationID string    `db:"organization_id"`
-	ParentID       string    `db:"parent_id"`
-	CreatedAt      time.Time `db:"created_at"`
-	UpdatedAt      time.Time `db:"updated_at"`
+	ID             string                    `db:"id"`
+	ExternalID     string                    `db:"external_id"`
+	Name           string                    `db:"name"`
+	Description    string                    `db:"description"`
+	Type           string                    `db:"type"`
+	OrganizationID string                    `db:"organization_id"`
+	ParentID       string                    `db:"parent_id"`
+	Attributes     postgres.AttributesColumn `db:"attributes"`
+	CreatedAt      time.Time                 `db:"created_at"`
+	UpdatedAt      time.Time                 `db:"updated_at"`
 }
 
 func (r resourceRow) resource() workos.Resource {
 	return workos.Resource{ID: r.ID, ExternalID: r.ExternalID, Name: r.Name, Description: r.Description, TypeSlug: r.Type,
-		OrganizationID: r.OrganizationID, ParentID: r.ParentID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		OrganizationID: r.OrganizationID, ParentID: r.ParentID, Attributes: model.Attributes(r.Attributes),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 // resolve finds the resource ref names, organization roots included (a
@@ -107,7 +109,8 @@ func (s *Store) CreateResource(ctx context.Context, in workos.ResourceInput) (r 
 		}
 		id := model.NewID(workos.PrefixResource)
 		if err := apply(tx, model.Change{Op: model.OpUpsert, Resource: &model.Resource{ID: id, OrganizationID: in.OrganizationID,
-			Type: in.TypeSlug, ExternalID: in.ExternalID, Name: in.Name, Description: in.Description, ParentID: parent}}); err != nil {
+			Type: in.TypeSlug, ExternalID: in.ExternalID, Name: in.Name, Description: in.Description, ParentID: parent,
+			Attributes: in.Attributes}}); err != nil {
 			return err
 		}
 		r, err = resource(ctx, tx.SQL(), workos.ResourceRef{ID: id})
@@ -161,7 +164,7 @@ func (s *Store) UpdateResource(ctx context.Context, ref workos.ResourceRef, u wo
 			return workos.Invalid("id", model.CodeInvalid, "an organization's root resource cannot be changed")
 		}
 		next := model.Resource{ID: cur.ID, OrganizationID: cur.OrganizationID, Type: cur.TypeSlug, ExternalID: cur.ExternalID,
-			Name: cur.Name, Description: cur.Description, ParentID: cur.ParentID}
+			Name: cur.Name, Description: cur.Description, ParentID: cur.ParentID, Attributes: cur.Attributes}
 		if u.Name != nil {
 			next.Name = *u.Name
 		}
@@ -172,6 +175,9 @@ func (s *Store) UpdateResource(ctx context.Context, ref workos.ResourceRef, u wo
 			if next.ParentID, err = parentID(ctx, tx.SQL(), *u.Parent, cur.OrganizationID); err != nil {
 				return err
 			}
+		}
+		if u.Attributes != nil {
+			next.Attributes = *u.Attributes
 		}
 		if err := update(ctx, tx, model.Change{Op: model.OpUpsert, Resource: &next}, "resources", "id", cur.ID); err != nil {
 			return err
