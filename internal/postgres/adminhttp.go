@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,6 +164,9 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminR
 		if errors.As(err, &bad) {
 			return req, bad
 		}
+		if field := badAttributes(body); field != "" {
+			return req, fmt.Errorf("%s must be a JSON object", field)
+		}
 		return req, fmt.Errorf("malformed body: %w", err)
 	}
 	if len(req.Changes) == 0 {
@@ -177,6 +181,33 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, maxBytes int64) (AdminR
 		}
 	}
 	return req, nil
+}
+
+// badAttributes names the first attributes field of an admin body that
+// is neither an object nor null ("changes[1].resource.attributes"), or
+// returns "". model.Attributes refuses such a value without saying which
+// change holds it, so a body that failed to decode is probed for one.
+func badAttributes(body []byte) string {
+	var probe struct {
+		Changes []map[string]json.RawMessage `json:"changes"`
+	}
+	if json.Unmarshal(body, &probe) != nil {
+		return ""
+	}
+	for i, c := range probe.Changes {
+		for _, kind := range []string{"organization", "resource"} {
+			var entity struct {
+				Attributes json.RawMessage `json:"attributes"`
+			}
+			if c[kind] == nil || json.Unmarshal(c[kind], &entity) != nil || entity.Attributes == nil {
+				continue
+			}
+			if v := bytes.TrimSpace(entity.Attributes); len(v) > 0 && v[0] != '{' && string(v) != "null" {
+				return fmt.Sprintf("changes[%d].%s.attributes", i, kind)
+			}
+		}
+	}
+	return ""
 }
 
 // checkAttributes checks the attributes of an organization or resource

@@ -166,8 +166,10 @@ func TestAttributesRefused(t *testing.T) {
 	tests := []struct {
 		name, body, message string // message: a part of the answer's message
 	}{
-		{"a string", resource(`"confidential"`), "attributes must be a JSON object"},
-		{"an array", organization(`[1, 2]`), "attributes must be a JSON object"},
+		{"a string", resource(`"confidential"`), "changes[0].resource.attributes must be a JSON object"},
+		{"an array", organization(`[1, 2]`), "changes[0].organization.attributes must be a JSON object"},
+		{"a number in a second change", `{"changes": [{"op": "delete", "resource": {"id": "authz_resource_acme_web"}},
+			{"op": "upsert", "resource": {"id": "authz_resource_new", "attributes": 5}}]}`, "changes[1].resource.attributes must be a JSON object"},
 		{"NUL in a value", resource(`{"tags": ["a", "b\u0000"]}`), "changes[0].resource.attributes.tags[1] contains a NUL byte"},
 		{"invalid UTF-8 in a key", organization("{\"k\xff\": 1}"), "changes[0].organization.attributes has a key that is not valid UTF-8"},
 		{"too big, resource", resource(big), "changes[0].resource.attributes is 16395 bytes of JSON, more than 16384"},
