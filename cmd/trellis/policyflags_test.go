@@ -37,17 +37,18 @@ func TestServeWithExtensions(t *testing.T) {
 	if reason, _ := d["reason"].(map[string]any); code != 200 || d["allowed"] != false || d["decided_by"] != "extension" || reason["rule"] != "data.trellis.ext.business_hours.deny" {
 		t.Errorf("a deploy in the evening: %d %v", code, d)
 	}
-	// A runtime error in an extension denies, naming the rule; a list it
+	// A runtime error in an extension denies, naming the rule that failed
+	// (a helper of the deny rule here); a list it
 	// breaks fails whole, naming it too.
 	code, d = post(t, url, "/v1/check", key, deploy(map[string]any{"time": "yesterday"}))
 	if reason, _ := d["reason"].(map[string]any); code != 200 || d["allowed"] != false || d["decided_by"] != "extension" ||
-		reason["code"] != "extension_error" || reason["rule"] != "data.trellis.ext.business_hours.deny" ||
+		reason["code"] != "extension_error" || reason["rule"] != "data.trellis.ext.business_hours.now_ns" ||
 		!strings.HasPrefix(fmt.Sprint(reason["location"]), "ext/business_hours.rego:") || !strings.Contains(fmt.Sprint(reason["message"]), "parse") {
 		t.Errorf("a context the extension cannot read: %d %v, want a denial naming the rule", code, d)
 	}
 	code, d = post(t, url, "/v1/list-resources", key, map[string]any{"subject": map[string]any{"organization_membership_id": "om_bob"},
 		"permission": "app:deploy", "context": map[string]any{"time": "yesterday"}})
-	if msg, _ := d["message"].(string); code != 500 || d["code"] != "extension_error" || !strings.Contains(msg, "data.trellis.ext.business_hours.deny") {
+	if msg, _ := d["message"].(string); code != 500 || d["code"] != "extension_error" || !strings.Contains(msg, "data.trellis.ext.business_hours.now_ns") {
 		t.Errorf("a list the extension cannot decide: %d %v, want 500 extension_error naming the rule", code, d)
 	}
 	if code, d := post(t, url, "/v1/check", key, deploy(42)); code != 400 || !strings.Contains(d["message"].(string), "context") {

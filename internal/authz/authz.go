@@ -93,8 +93,9 @@ type Service struct {
 	// revision every decision waits for.
 	acked atomic.Int64
 	head  *headBatcher // with a Head
-	// extended is the engine's Extended, if it has one (see caching).
-	extended func() bool
+	// extended and contextFree are the engine's Extended and ContextFree,
+	// if it has them (see caching).
+	extended, contextFree func() bool
 }
 
 // Acknowledged records that a write this instance acknowledged (answered
@@ -125,9 +126,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1000
 	}
-	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize), extended: func() bool { return false }}
+	s := &Service{cfg: cfg, cache: newDecisionCache(cfg.DecisionCacheSize), extended: func() bool { return false }, contextFree: func() bool { return true }}
 	if x, ok := cfg.Engine.(interface{ Extended() bool }); ok {
 		s.extended = x.Extended
+	}
+	if x, ok := cfg.Engine.(interface{ ContextFree() bool }); ok {
+		s.contextFree = x.ContextFree
 	}
 	if cfg.Head != nil {
 		s.head = &headBatcher{read: cfg.Head, timeout: cfg.MaxWait}
@@ -253,7 +257,7 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 	var key []byte
 	var rev int64
 	if s.caching() && !c.Explain {
-		key, rev = appendCheckKey(buf[:0], v, c), s.cfg.Engine.Revision()
+		key, rev = appendCheckKey(buf[:0], v, c, s.extended()), s.cfg.Engine.Revision()
 	}
 	if e, ok := s.cache.get(s.gens, rev, key); ok {
 		return e.d, Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
@@ -320,12 +324,12 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 	if !s.caching() {
 		return s.evaluateBatch(ctx, v, checks, indexes(len(checks)), ds)
 	}
-	rev := s.cfg.Engine.Revision()
+	rev, extended := s.cfg.Engine.Revision(), s.extended()
 	keys := make([][]byte, len(checks))
 	stamps := make([]engine.Stamp, len(checks))
 	var missing []int
 	for i, c := range checks {
-		keys[i] = appendCheckKey(nil, v, c)
+		keys[i] = appendCheckKey(nil, v, c, extended)
 		e, ok := s.cache.get(s.gens, rev, keys[i])
 		if !ok {
 			missing = append(missing, i)
@@ -721,11 +725,12 @@ func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Obj
 }
 
 // caching reports whether answers go through the decision cache: not while
-// the policies hold extensions, which may read the request's context, the
-// clock, anything, so that no answer is known to hold for another request.
-// (Policies that change move every generation, so nothing cached before
-// is served after.)
-func (s *Service) caching() bool { return s.cache != nil && !s.extended() }
+// the policies hold extensions that may read the request's context, the
+// clock or data beyond what an answer is known to depend on
+// (engine.Engine.ContextFree), so that no answer is known to hold for
+// another request. (Policies that change move every generation, so nothing
+// cached before is served after.)
+func (s *Service) caching() bool { return s.cache != nil && s.contextFree() }
 
 // ready fails with ErrNotReady until the engine has loaded data.
 func (s *Service) ready() error {

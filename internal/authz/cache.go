@@ -224,26 +224,34 @@ func (v subject) membership() string {
 }
 
 // appendCheckKey appends to b the cache key of check c by subject v:
-// every part of the policy input, each length-prefixed so that no two
-// inputs share a key. It returns nil (not cached) for a subject whose token
+// every part of the policy input the core reads (with wholeToken, for
+// extensions, every claim of the token too), each length-prefixed so that
+// no two inputs share a key. It returns nil (not cached) for a subject whose token
 // failed verification.
-func appendCheckKey(b []byte, v subject, c Check) []byte {
+func appendCheckKey(b []byte, v subject, c Check, wholeToken bool) []byte {
 	if v.tokenErr != nil {
 		return nil
 	}
 	if t := v.claims; t != nil {
 		b = append(b, 't')
 		b = appendFields(b, t.Subject, t.OrganizationID, t.MembershipID, t.Role)
-		b = binary.AppendUvarint(b, uint64(len(t.Roles)))
-		b = appendFields(b, t.Roles...)
-		b = binary.AppendUvarint(b, uint64(len(t.Permissions)))
-		b = appendFields(b, t.Permissions...)
+		b = appendList(b, t.Roles)
+		b = appendList(b, t.Permissions)
+		if wholeToken { // extensions see every claim
+			b = appendFields(b, t.SessionID)
+			b = appendList(b, t.FeatureFlags)
+			b = appendList(b, t.Entitlements)
+		}
 	} else {
 		b = append(b, 'm')
 		b = appendFields(b, v.membershipID)
 	}
 	r := c.Resource
 	return appendFields(b, c.Permission, r.ID, r.Type, r.ExternalID, r.OrganizationID)
+}
+
+func appendList(b []byte, l []string) []byte {
+	return appendFields(binary.AppendUvarint(b, uint64(len(l))), l...)
 }
 
 func appendFields(b []byte, fields ...string) []byte {

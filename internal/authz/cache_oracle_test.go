@@ -62,7 +62,31 @@ type answered struct {
 // external id with and without an organization. The writes are drawn
 // before the run, so every revision's dataset and every token is known
 // before any answer can carry it.
-func TestCacheOracle(t *testing.T) {
+func TestCacheOracle(t *testing.T) { cacheOracle(t, policies.Modules(), nil) }
+
+// TestCacheOracleWithExtension is TestCacheOracle with an extension that
+// reads attributes only (so answers are cached) and denies what is
+// confidential or in a frozen organization; the writes change attributes
+// too.
+func TestCacheOracleWithExtension(t *testing.T) {
+	mods := policies.Modules()
+	mods["ext/attrs.rego"] = `package trellis.ext.attrs
+
+deny contains {"code": "confidential", "message": "confidential"} if input.resource.attributes.confidential == true
+
+deny contains {"code": "frozen", "message": "frozen"} if input.organization.attributes.frozen == true
+`
+	mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"attrs\"}\n"
+	cacheOracle(t, mods, func(w *enginetest.Oracle, rid string) bool {
+		r := w.Res[rid]
+		i := slices.IndexFunc(w.DS.Organizations, func(o model.Organization) bool { return o.ID == r.OrganizationID })
+		return r.Attributes["confidential"] == true || i >= 0 && w.DS.Organizations[i].Attributes["frozen"] == true
+	})
+}
+
+// cacheOracle runs TestCacheOracle with the policy modules mods, whose
+// extensions deny what denies says of the resource (nil: none).
+func cacheOracle(t *testing.T, mods map[string]string, denies func(w *enginetest.Oracle, rid string) bool) {
 	steps, readers, readsPerStep, epoch := 300, 3, 60, 25
 	if testing.Short() {
 		steps = 100
@@ -71,7 +95,7 @@ func TestCacheOracle(t *testing.T) {
 	ds := gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 160, Assignments: 220, MembershipsPerOrg: 5,
 		Depth: 4, Skew: 1.2, InactiveRatio: 0.2, GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
 	ds.MaxDepth = 1000 // re-parenting may deepen trees; depth is the write path's job
-	e, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	e, err := engine.New(ctx, engine.Options{Modules: mods})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +221,7 @@ func TestCacheOracle(t *testing.T) {
 		}
 	}
 	revs := slices.Sorted(maps.Keys(byRev))
-	ref, err := engine.New(ctx, engine.Options{Modules: policies.Modules()})
+	ref, err := engine.New(ctx, engine.Options{Modules: mods})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +245,7 @@ func TestCacheOracle(t *testing.T) {
 		w := enginetest.NewOracle(snap)
 		evaluated := map[question]authz.Decision{}
 		for _, a := range byRev[rev] {
-			want := oracleAllows(w, tokens, a.q)
+			want := oracleAllows(w, tokens, a.q, denies)
 			if a.d.Allowed != want {
 				mismatch("revision %d: %+v: allowed=%v, the oracle says %v", rev, a.q, a.d.Allowed, want)
 			}
@@ -257,17 +281,24 @@ func TestCacheOracle(t *testing.T) {
 	}
 }
 
-// oracleAllows is the oracle's answer to q.
-func oracleAllows(w *enginetest.Oracle, tokens tokenTable, q question) bool {
+// oracleAllows is the oracle's answer to q, with extensions that deny
+// what denies says (nil: none).
+func oracleAllows(w *enginetest.Oracle, tokens tokenTable, q question, denies func(*enginetest.Oracle, string) bool) bool {
 	r := q.check.Resource
 	ref := enginetest.ResourceRef{ID: r.ID, Type: r.Type, Ext: r.ExternalID, Org: r.OrganizationID}
+	var rid string
+	var allowed bool
 	if q.sub.Token != "" {
 		c := tokens[q.sub.Token]
 		k := enginetest.TokenClaims{Org: c.OrganizationID, Membership: c.MembershipID, Perms: c.Permissions}
-		return w.AllowedToken(k, q.check.Permission, w.Resolve(ref, c.OrganizationID))
+		rid = w.Resolve(ref, c.OrganizationID)
+		allowed = w.AllowedToken(k, q.check.Permission, rid)
+	} else {
+		om := q.sub.MembershipID
+		rid = w.Resolve(ref, w.Mem[om].OrganizationID)
+		allowed = w.Allowed(om, q.check.Permission, rid)
 	}
-	om := q.sub.MembershipID
-	return w.Allowed(om, q.check.Permission, w.Resolve(ref, w.Mem[om].OrganizationID))
+	return allowed && (denies == nil || !denies(w, rid))
 }
 
 // questionPool draws n questions about the dataset w indexes and the

@@ -226,8 +226,10 @@ func TestCacheFollowsTheResourcesOrganization(t *testing.T) {
 }
 
 // TestCacheFollowsPolicies: new policies (engine.SetModules) serve nothing
-// cached under the old ones, and while they hold extensions nothing is
-// cached at all; back on the core alone, the cache works again.
+// cached under the old ones; while they hold extensions that read the
+// request's context nothing is cached at all, while they hold only
+// context-free ones answers are cached again; back on the core alone, the
+// cache works again.
 func TestCacheFollowsPolicies(t *testing.T) {
 	f := newCacheFixture(t, nil, nil)
 	ctx := context.Background()
@@ -238,16 +240,27 @@ func TestCacheFollowsPolicies(t *testing.T) {
 	if _, hit := f.ask(omB, viewWS("b")); !hit {
 		t.Fatal("the second check was not a hit")
 	}
-	mods := policies.Modules()
-	mods["ext/closed.rego"] = "package trellis.ext.closed\n\ndeny contains {\"code\": \"closed\", \"message\": \"closed\"} if true\n"
-	mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"closed\"}\n"
-	if err := f.e.SetModules(ctx, mods); err != nil {
-		t.Fatal(err)
+	extend := func(rule string) {
+		t.Helper()
+		mods := policies.Modules()
+		mods["ext/closed.rego"] = "package trellis.ext.closed\n\ndeny contains {\"code\": \"closed\", \"message\": \"closed\"} if " + rule + "\n"
+		mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"closed\"}\n"
+		if err := f.e.SetModules(ctx, mods); err != nil {
+			t.Fatal(err)
+		}
 	}
+	extend("not input.context.open")
 	for range 2 {
 		if d, hit := f.ask(omB, viewWS("b")); d.Allowed || hit || d.DecidedBy != "extension" {
 			t.Fatalf("with the extension: %+v (hit %v), want a denial by it, not from the cache", d, hit)
 		}
+	}
+	extend("true")
+	if d, hit := f.ask(omB, viewWS("b")); d.Allowed || hit || d.DecidedBy != "extension" {
+		t.Fatalf("with a context-free extension: %+v (hit %v), want a denial by it, evaluated", d, hit)
+	}
+	if d, hit := f.ask(omB, viewWS("b")); d.Allowed || !hit {
+		t.Fatalf("with a context-free extension, the second check: %+v (hit %v), want the denial from the cache", d, hit)
 	}
 	if err := f.e.SetModules(ctx, policies.Modules()); err != nil {
 		t.Fatal(err)
@@ -257,5 +270,29 @@ func TestCacheFollowsPolicies(t *testing.T) {
 	}
 	if _, hit := f.ask(omB, viewWS("b")); !hit {
 		t.Fatal("back on the core, the second check was not a hit")
+	}
+}
+
+// TestCacheKeysEveryClaimForExtensions: with extensions, which see the
+// whole token, two tokens that differ only in a claim the core ignores
+// (entitlements) share no cached answer.
+func TestCacheKeysEveryClaimForExtensions(t *testing.T) {
+	plain := token.Claims{OrganizationID: "org_a", Permissions: []string{"ws:view"}}
+	suspended := plain
+	suspended.Entitlements = []string{"suspended"}
+	f := newCacheFixture(t, nil, tokenTable{"plain": plain, "suspended": suspended})
+	mods := policies.Modules()
+	mods["ext/billing.rego"] = "package trellis.ext.billing\n\ndeny contains {\"code\": \"suspended\", \"message\": \"suspended\"} if \"suspended\" in input.token.entitlements\n"
+	mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"billing\"}\n"
+	if err := f.e.SetModules(context.Background(), mods); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, true} {
+		if d, hit := f.ask(authz.Subject{Token: "plain"}, viewWS("a")); !d.Allowed || hit != want {
+			t.Fatalf("plain token, ask %d: %+v (hit %v), want an allow (hit %v)", i, d, hit, want)
+		}
+	}
+	if d, hit := f.ask(authz.Subject{Token: "suspended"}, viewWS("a")); d.Allowed || hit {
+		t.Fatalf("the suspended token: %+v (hit %v), want the extension's evaluated denial", d, hit)
 	}
 }

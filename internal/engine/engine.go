@@ -123,6 +123,8 @@ type policySet struct {
 	budget time.Duration
 	// extensions are the extension modules, by file.
 	extensions map[string]*ast.Module
+	// contextFree is contextFree(extensions): see ContextFree.
+	contextFree bool
 
 	dataMu      sync.Mutex
 	dataQueries map[string]rego.PreparedEvalQuery
@@ -197,6 +199,7 @@ func (e *Engine) compilePolicies(ctx context.Context, modules map[string]string)
 	if len(ps.extensions) > 0 {
 		ps.budget = e.budget
 	}
+	ps.contextFree = contextFree(ps.extensions)
 	for _, ep := range entrypoints {
 		pq, err := e.prepare(ctx, ps, "data.trellis."+string(ep))
 		if err != nil {
@@ -340,9 +343,16 @@ func (ps *policySet) extensionError(err error, parent, budget context.Context) *
 	return &ExtensionError{Rule: ruleAt(m, te.Location.Row), Location: fmt.Sprintf("%s:%d:%d", te.Location.File, te.Location.Row, te.Location.Col), Err: errors.New(te.Message)}
 }
 
-// Extended reports whether the policies hold extensions; answers may then
-// depend on anything, so package authz caches none.
+// Extended reports whether the policies hold extensions: they see the
+// whole token and the request's context.
 func (e *Engine) Extended() bool { return len(e.policy.Load().extensions) > 0 }
+
+// ContextFree reports whether an answer depends only on the check, its
+// subject and token, and the data they name: true without extensions, and
+// with extensions that read neither the request's context, nor the clock
+// or another nondeterministic builtin, nor data but their own (attributes
+// come in their input). Package authz caches answers only then.
+func (e *Engine) ContextFree() bool { return e.policy.Load().contextFree }
 
 // prepare prepares the query for ref. eval reads the revision in the same
 // store transaction, so an answer and its revision always agree.

@@ -2,8 +2,8 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -186,5 +186,31 @@ func TestSetModules(t *testing.T) {
 	}
 	if !allowed() || e.Extended() || e.PolicyRevision() != core {
 		t.Errorf("back to the core: allowed %v, extended %v, revision %s, want %s", allowed(), e.Extended(), e.PolicyRevision(), core)
+	}
+}
+
+// TestContextFree: an extension that reads only its input's check,
+// subject, token and attributes leaves answers cacheable; one that reads
+// the context, the clock or other data does not.
+func TestContextFree(t *testing.T) {
+	if !newEngine(t).ContextFree() {
+		t.Error("the core alone is not context-free")
+	}
+	for src, want := range map[string]bool{
+		`deny contains {"code": "x", "message": "y"} if input.resource.attributes.confidential`:                                   true,
+		`deny contains {"code": "x", "message": "y"} if "suspended" in input.token.entitlements`:                                  true,
+		"import data.trellis\n\ndeny contains {\"code\": \"x\", \"message\": \"y\"} if not trellis.core_allows(\"project:view\")": true,
+		"deny contains {\"code\": \"x\", \"message\": \"y\"} if not inside\n\ninside if input.organization.attributes.open":       true,
+		`deny contains {"code": "x", "message": "y"} if input.context.ip == "10.0.0.1"`:                                           false,
+		`deny contains {"code": "x", "message": "y"} if { some k, _ in input; k == "context" }`:                                   false,
+		`deny contains {"code": "x", "message": "y"} if { k := "context"; input[k].ip }`:                                          false,
+		`deny contains {"code": "x", "message": "y"} if time.now_ns() > 0`:                                                        false,
+		`deny contains {"code": "x", "message": "y"} if { x := rand.intn("k", 10); x > 5 }`:                                       false,
+		`deny contains {"code": "x", "message": "y"} if data.trellis_data.attributes["other"].confidential`:                       false,
+		`deny contains {"code": "x", "message": "y"} if data.trellis.request_context.ip`:                                          false,
+	} {
+		if got := extended(t, src, 0).ContextFree(); got != want {
+			t.Errorf("ContextFree = %v, want %v, for\n%s", got, want, src)
+		}
 	}
 }

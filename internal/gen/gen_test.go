@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -219,7 +220,7 @@ func TestShared(t *testing.T) {
 		t.Error("Shared generated tier S twice")
 	}
 	spec, _ := gen.Spec{Seed: 1}.Tier("S")
-	if want := gen.Generate(spec); len(a.Resources) != len(want.Resources) || a.Resources[0] != want.Resources[0] {
+	if want := gen.Generate(spec); len(a.Resources) != len(want.Resources) || !reflect.DeepEqual(a.Resources[0], want.Resources[0]) {
 		t.Errorf("Shared(S) is not tier S with seed 1: %d resources, want %d", len(a.Resources), len(want.Resources))
 	}
 	defer func() {

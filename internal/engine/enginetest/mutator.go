@@ -1,9 +1,11 @@
 package enginetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -88,6 +90,7 @@ var stepWeights = [...]int{
 	0: 4, 1: 2, 2: 1, 3: 3, 4: 3, 5: 2, 6: 2, 7: 2, // resources, assignments, memberships, roles
 	8: 1, 9: 1, 10: 1, 11: 1, 12: 1, 13: 1, 14: 1, // deletions and creations of memberships, roles, organizations, permissions
 	15: 2, 16: 1, 17: 1, 18: 1, // groups: a member added, a member removed, a group created, a group deleted
+	19: 2, 20: 1, // attributes of a resource, of an organization
 }
 
 // kind draws the case of Step to run.
@@ -104,6 +107,18 @@ func (m *Mutator) kind() int {
 		n -= w
 	}
 	return 0
+}
+
+// attributes returns none, {flag: true} or other attributes, a third each
+// (an extension may test flag).
+func (m *Mutator) attributes(flag string) model.Attributes {
+	switch m.Rand.IntN(3) {
+	case 0:
+		return nil
+	case 1:
+		return model.Attributes{flag: true}
+	}
+	return model.Attributes{"level": json.Number(strconv.Itoa(m.Rand.IntN(3)))}
 }
 
 // Step makes one random change and returns the changes a feed would carry.
@@ -331,6 +346,16 @@ func (m *Mutator) Step() []model.Change {
 		})
 		m.Rand.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
 		return chs
+	case 19: // a resource's attributes
+		i := m.Rand.IntN(len(ds.Resources))
+		ds.Resources[i].Attributes = m.attributes("confidential")
+		r := ds.Resources[i]
+		return []model.Change{{Op: model.OpUpsert, Resource: &r}}
+	case 20: // an organization's attributes
+		i := m.Rand.IntN(len(ds.Organizations))
+		ds.Organizations[i].Attributes = m.attributes("frozen")
+		o := ds.Organizations[i]
+		return []model.Change{{Op: model.OpUpsert, Organization: &o}}
 	default: // 7: edit a role's permissions
 		i := m.Rand.IntN(len(ds.Roles))
 		r := &ds.Roles[i]
