@@ -84,7 +84,7 @@ func RemoveOrganization(s Store, org string) (resources, memberships []string, e
 			return nil, nil, err
 		}
 	}
-	for _, path := range [][]string{{keyLookup, org}, {keyOrgs, org}, {keyQuarantined, org}} {
+	for _, path := range [][]string{{keyLookup, org}, {keyOrgs, org}, {keyOrgAttributes, org}, {keyQuarantined, org}} {
 		if err := s.Delete(path...); err != nil {
 			return nil, nil, err
 		}
@@ -167,7 +167,12 @@ func MergeOrganization(s Store, org string, sub map[string]any) error {
 	if err := put(section(keyLookup)[org], keyLookup, org); err != nil {
 		return err
 	}
-	for _, name := range []string{keyResources, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups} {
+	if a, ok := section(keyOrgAttributes)[org]; ok {
+		if err := put(a, keyOrgAttributes, org); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{keyResources, keyChildren, keyGrants, keyAttributes, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups} {
 		for key, v := range section(name) {
 			if err := put(v, name, key); err != nil {
 				return err

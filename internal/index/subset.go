@@ -6,7 +6,7 @@ import "strings"
 // organization's decisions read: its root, lookups, resources with their
 // children and grants (its groups' included), its memberships and groups,
 // the environment roles and its own
-// roles, and every permission. ok is false when doc has no such
+// roles, every permission, and the attributes of it and its resources. ok is false when doc has no such
 // organization. doc is not modified; the result shares its leaves.
 func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) {
 	section := func(name string) map[string]any {
@@ -18,8 +18,8 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 		return nil, false
 	}
 	lookup, _ := section(keyLookup)[org].(map[string]any)
-	resources, children, grants := map[string]any{}, map[string]any{}, map[string]any{}
-	allResources, allChildren, allGrants := section(keyResources), section(keyChildren), section(keyGrants)
+	resources, children, grants, attrs := map[string]any{}, map[string]any{}, map[string]any{}, map[string]any{}
+	allResources, allChildren, allGrants, allAttrs := section(keyResources), section(keyChildren), section(keyGrants), section(keyAttributes)
 	for _, byExt := range lookup {
 		exts, _ := byExt.(map[string]any)
 		for _, rid := range exts {
@@ -30,6 +30,9 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 			}
 			if g, ok := allGrants[id]; ok {
 				grants[id] = g
+			}
+			if a, ok := allAttrs[id]; ok {
+				attrs[id] = a
 			}
 		}
 	}
@@ -56,7 +59,7 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 			roles[key] = r
 		}
 	}
-	return map[string]any{
+	sub = map[string]any{
 		keyRevision:     doc[keyRevision],
 		keyOrgs:         map[string]any{org: orgs[org]},
 		keyLookup:       map[string]any{org: lookup},
@@ -68,7 +71,12 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 		keyMemberGroups: memberGroups,
 		keyRoles:        roles,
 		keyPermissions:  doc[keyPermissions],
-	}, true
+		keyAttributes:   attrs,
+	}
+	if a, ok := section(keyOrgAttributes)[org]; ok {
+		sub[keyOrgAttributes] = map[string]any{org: a}
+	}
+	return sub, true
 }
 
 // Quarantined reports whether doc, in its JSON form, holds organization

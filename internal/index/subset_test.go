@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/trellis-authz/trellis/internal/index"
 	"github.com/trellis-authz/trellis/internal/model"
@@ -13,7 +14,8 @@ import (
 
 func keysOf(m any) []string {
 	var ks []string
-	for k := range m.(map[string]any) {
+	mm, _ := m.(map[string]any)
+	for k := range mm {
 		ks = append(ks, k)
 	}
 	sort.Strings(ks)
@@ -38,6 +40,11 @@ func TestOrganization(t *testing.T) {
 			want := [][]string{tc.resources, tc.memberships, tc.roles, tc.orgs}
 			if diff := cmp.Diff(got, want); diff != "" {
 				t.Errorf("subset (-got +want):\n%s", diff)
+			}
+			if got, want := [][]string{keysOf(sub["attributes"]), keysOf(sub["org_attributes"])}, map[string][][]string{
+				"org_a": {{"r_p1"}, {}}, "org_b": {{}, {"org_b"}},
+			}[tc.org]; !cmp.Equal(got, want, cmpopts.EquateEmpty()) {
+				t.Errorf("attributes %v, want %v", got, want)
 			}
 			if !slices.Equal(keysOf(sub["permissions"]), keysOf(doc["permissions"])) {
 				t.Error("every permission belongs in every subset")

@@ -75,6 +75,21 @@ func small() *model.Dataset {
 // withGroups adds groups to ds (small): one of two members of org_a with
 // grants on the root and a workspace, one member also in a second group
 // without grants, and an empty group of org_b.
+// withAttributes is ds with attributes on every other resource (some
+// equal) and on its first organization.
+func withAttributes(ds *model.Dataset) *model.Dataset {
+	for i := range ds.Resources {
+		switch i % 4 {
+		case 0:
+			ds.Resources[i].Attributes = model.Attributes{"confidential": true}
+		case 1:
+			ds.Resources[i].Attributes = model.Attributes{"tags": []any{"a", json.Number("1.50")}, "confidential": false}
+		}
+	}
+	ds.Organizations[0].Attributes = model.Attributes{"networks": []any{"10.0.0.0/8"}}
+	return ds
+}
+
 func withGroups(ds *model.Dataset) *model.Dataset {
 	ds.Groups = []model.Group{
 		{ID: "group_eng", OrganizationID: "org_a", Name: "Engineering"},
@@ -132,6 +147,7 @@ func quarantineDatasets() map[string]*model.Dataset {
 func conformanceDatasets(short bool) map[string]*model.Dataset {
 	out := quarantineDatasets()
 	out["small"], out["demo"], out["groups"] = small(), datafile.Demo(), withGroups(small())
+	out["attributes"] = withAttributes(withGroups(small()))
 	oracle := func(seed int64, depth int) gen.Spec {
 		return gen.Spec{Seed: seed, Organizations: 3, Resources: 300, Assignments: 300, MembershipsPerOrg: 8,
 			Depth: depth, Skew: 1.2, InactiveRatio: 0.2}

@@ -173,17 +173,18 @@ func (st *state) merge(sub *state, org string) error {
 	if st.org(id) != 0 {
 		return invariant("organization %s: it is in the document already", org)
 	}
-	st.addOrg(id, root)
+	st.set(&st.orgs, st.addOrg(id, root), orgAttrs, str(sub.orgs.at(orow, orgAttrs)))
 
 	resRow := map[uint32]uint32{} // sub's row → st's
 	if top := sub.resource(sub.orgs.at(orow, orgRoot)); top != 0 {
-		r := &sub.res
+		r, r0 := &sub.res, &st.res
 		for _, n := range sub.subtree(top, nil) {
 			rid := str(r.at(n, resID))
 			if st.resource(rid) != 0 {
 				return invariant("resource %s: id is used by another organization", st.str.str(rid))
 			}
 			resRow[n] = st.addResource(rid, str(r.at(n, resOrg)), str(r.at(n, resTyp)), str(r.at(n, resExt)), resRow[r.at(n, resParent)])
+			st.set(r0, resRow[n], resAttrs, str(r.at(n, resAttrs)))
 		}
 	}
 	sub.mems.live(memID, func(row uint32) {

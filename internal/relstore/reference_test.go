@@ -118,14 +118,16 @@ func probePaths(doc map[string]any) []storage.Path {
 		paths = append(paths, p("quarantined_memberships", om), p("quarantined_memberships", om, nope))
 	}
 	for _, org := range append(orgs, nope) {
-		paths = append(paths, p("orgs", org), p("orgs", org, "root"), p("orgs", org, nope), p("lookup", org), p("lookup", org, nope), p("lookup", org, nope, nope))
+		paths = append(paths, p("orgs", org), p("orgs", org, "root"), p("orgs", org, nope), p("lookup", org), p("lookup", org, nope), p("lookup", org, nope, nope),
+			p("org_attributes", org), p("org_attributes", org, "networks"), p("org_attributes", org, "networks", "0"), p("org_attributes", org, nope))
 	}
 	types := map[string]bool{model.OrganizationType: true}
 	for _, rid := range append(resources, nope) {
 		paths = append(paths,
 			p("resources", rid), p("resources", rid, "0"), p("resources", rid, "3"), p("resources", rid, "3", "0"),
 			p("resources", rid, "x"), p("resources", rid, "4"), p("resources", rid, "-1"),
-			p("children", rid), p("children", rid, "0"), p("grants", rid), p("grants", rid, nope))
+			p("children", rid), p("children", rid, "0"), p("grants", rid), p("grants", rid, nope),
+			p("attributes", rid), p("attributes", rid, "confidential"), p("attributes", rid, "tags", "1"), p("attributes", rid, nope))
 		if entry, ok := doc["resources"].(map[string]any)[rid].([]any); ok {
 			org, typ, ext := entry[0].(string), entry[1].(string), entry[2].(string)
 			types[typ] = true
@@ -169,7 +171,7 @@ func probePaths(doc map[string]any) []storage.Path {
 var wholePaths = []storage.Path{
 	{index.Root}, {index.Root, "orgs"}, {index.Root, "resources"}, {index.Root, "lookup"}, {index.Root, "children"},
 	{index.Root, "grants"}, {index.Root, "memberships"}, {index.Root, "org_roles"}, {index.Root, "roles"},
-	{index.Root, "groups"}, {index.Root, "member_groups"},
+	{index.Root, "groups"}, {index.Root, "member_groups"}, {index.Root, "attributes"}, {index.Root, "org_attributes"},
 	{index.Root, "quarantined"}, {index.Root, "quarantined_resources"}, {index.Root, "quarantined_memberships"},
 }
 
