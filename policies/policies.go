@@ -3,7 +3,9 @@
 // (policies/trellis) and the stock-OPA edge entrypoints, package trellis.edge
 // (policies/edge), which bundles ship alongside it. It also embeds
 // policies/baseline, the hand-written RBAC rule that `trellis bench http`
-// measures Trellis against on stock OPA, which is no part of Trellis.
+// measures Trellis against on stock OPA, which is no part of Trellis. Export
+// writes the core's modules and its test fixture to a directory, so a team
+// can run stock `opa test` on its extensions against them.
 package policies
 
 import (
