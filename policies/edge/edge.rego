@@ -182,7 +182,7 @@ types_valid if {
 	every name in ["iss", "sub", "org_id", "role", "sid", membership_claim] {
 		is_string(object.get(payload, name, ""))
 	}
-	every name in ["roles", "permissions"] {
+	every name in ["roles", "permissions", "feature_flags", "entitlements"] {
 		string_array(object.get(payload, name, []))
 	}
 }
@@ -225,8 +225,9 @@ skew := object.get(keys, "skew_seconds", 30)
 
 membership_claim := object.get(keys, "membership_claim", "organization_membership_id")
 
-# claims has the shape the embedded host gives the core rules
-# (internal/authz): absent strings are "", absent lists [].
+# claims has the shape the embedded host gives the core rules and the
+# extensions (internal/authz claimsTerm), claim for claim: absent strings
+# are "", absent lists [].
 claims := {
 	"sub": object.get(payload, "sub", ""),
 	"org_id": object.get(payload, "org_id", ""),
@@ -234,4 +235,7 @@ claims := {
 	"role": object.get(payload, "role", ""),
 	"roles": object.get(payload, "roles", []),
 	"permissions": object.get(payload, "permissions", []),
+	"sid": object.get(payload, "sid", ""),
+	"feature_flags": object.get(payload, "feature_flags", []),
+	"entitlements": object.get(payload, "entitlements", []),
 }

@@ -223,6 +223,10 @@ check_cases := {
 		"token": rs256(object.union(claims("om_carol", ["project:edit"]), {"permissions": "project:edit"})),
 		"want": denied("token_invalid_claims"),
 	},
+	"entitlements not an array of strings": {
+		"token": rs256(object.union(claims("om_carol", ["project:edit"]), {"entitlements": "subscription-suspended"})),
+		"want": denied("token_invalid_claims"),
+	},
 	"not a JWT": {"token": "not.a.jwt", "want": denied("token_malformed")},
 	"a claims object instead of a JWT": {
 		"token": claims("om_carol", ["project:edit"]),
@@ -247,6 +251,20 @@ test_check[name] if {
 test_caller_cannot_supply_a_token_error_or_claims if {
 	# A token_error from the caller is dropped; a verified token still decides.
 	summary(check({"token": good, "token_error": {"code": "x", "message": "y"}, "permission": "project:edit", "resource": api})) == allowed_by_token
+}
+
+# The core and the extensions see the claims the embedded host gives them
+# (internal/authz claimsTerm), sid, feature_flags and entitlements too.
+test_claims_are_the_hosts if {
+	full := object.union(claims("om_carol", ["project:edit"]), {"sid": "session_1", "feature_flags": ["beta"], "entitlements": ["subscription-suspended"]})
+	edge.host_input.token == {
+		"sub": "user_1", "org_id": "org_acme", "membership_id": "om_carol", "role": "member", "roles": ["member"],
+		"permissions": ["project:edit"], "sid": "session_1", "feature_flags": ["beta"], "entitlements": ["subscription-suspended"],
+	} with data.trellis_keys as trellis_keys with input as {"token": rs256(full)} with time.now_ns as now_ns
+	edge.host_input.token == {
+		"sub": "user_1", "org_id": "org_acme", "membership_id": "om_carol", "role": "member", "roles": ["member"],
+		"permissions": [], "sid": "", "feature_flags": [], "entitlements": [],
+	} with data.trellis_keys as trellis_keys with input as {"token": rs256(object.remove(claims("om_carol", []), {"permissions"}))} with time.now_ns as now_ns
 }
 
 test_membership_subject_passes_through if {
