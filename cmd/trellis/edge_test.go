@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -134,7 +135,20 @@ func buildOPA(t testing.TB) string {
 	return bin
 }
 
+// newEdgeWorld is the world of a random dataset and Trellis's own policies.
 func newEdgeWorld(t *testing.T) *edgeWorld {
+	t.Helper()
+	// Groups: 3 per organization, 30 % of the assignments to groups, so
+	// that the corpus holds checks allowed only through a group.
+	ds := gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 400, Assignments: 500, MembershipsPerOrg: 8, Depth: 4, Skew: 1.1, InactiveRatio: 0.2,
+		GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
+	return newEdgeWorldWith(t, ds, policies.Modules())
+}
+
+// newEdgeWorldWith is the world of dataset ds (its revision set to 1) and
+// the policy modules mods (Trellis's own, with any extensions), which the
+// server evaluates and its bundles carry to both edges.
+func newEdgeWorldWith(t *testing.T, ds *model.Dataset, mods map[string]string) *edgeWorld {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -159,13 +173,10 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 	pubDER, _ := x509.MarshalPKIXPublicKey(key.Public())
 	w.pubKeyFile = writeFile(t, dir, "bundle-signing.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
 
-	// The server: a random dataset, wired as `trellis serve` wires it.
-	// Groups: 3 per organization, 30 % of the assignments to groups, so
-	// that the corpus holds checks allowed only through a group.
-	w.ds = gen.Generate(gen.Spec{Seed: 11, Organizations: 4, Resources: 400, Assignments: 500, MembershipsPerOrg: 8, Depth: 4, Skew: 1.1, InactiveRatio: 0.2,
-		GroupsPerOrg: 3, GroupAssignmentRatio: 0.3})
+	// The server, wired as `trellis serve` wires it.
+	w.ds = ds
 	w.ds.Revision = 1
-	eng, err := loadEngine(ctx, engine.Options{Modules: policies.Modules()}, w.ds)
+	eng, err := loadEngine(ctx, engine.Options{Modules: mods}, w.ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +199,7 @@ func newEdgeWorld(t *testing.T) *edgeWorld {
 		t.Fatal(err)
 	}
 	flags := serveBundleFlags{Enabled: true, Name: "trellis", Organizations: true, Signing: signingFlags{Key: privFile, KeyID: "trellis"}}
-	w.handler, _, err = withBundles(ctx, api, flags, policies.Modules(), tcfg, engineSource{eng}, []string{opaBundleKey, edgeBundleKey}, log)
+	w.handler, _, err = withBundles(ctx, api, flags, mods, tcfg, engineSource{eng}, []string{opaBundleKey, edgeBundleKey}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,15 +311,18 @@ func (w *edgeWorld) startOPA(ctx context.Context, dir string) string {
 	return url
 }
 
-// token signs claims for membership m with the test issuer's key.
-func (w *edgeWorld) token(m model.Membership, org string, perms []string) string {
+// token signs claims for membership m with the test issuer's key, with
+// the extra claims (nil for none).
+func (w *edgeWorld) token(m model.Membership, org string, perms []string, extra map[string]any) string {
 	w.t.Helper()
 	now := time.Now()
-	raw, err := w.signer.Sign(map[string]any{
+	claims := map[string]any{
 		"iss": testIssuer, "sub": m.UserID, "org_id": org, "role": "member", "roles": []string{"member"},
 		"permissions": perms, "organization_membership_id": m.ID,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-	})
+	}
+	maps.Copy(claims, extra)
+	raw, err := w.signer.Sign(claims)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -373,11 +387,28 @@ func (w *edgeWorld) edgeReady() map[string]any {
 // corpus returns n random checks with valid tokens: memberships of every
 // status, token permissions that do and do not apply, resources by id and
 // by external id, unknown resources and permissions.
-func (w *edgeWorld) corpus(n int) []map[string]any {
+func (w *edgeWorld) corpus(n int) []map[string]any { return w.corpusWith(n, corpusExtras{}) }
+
+// corpusExtras widen a corpus for extensions. Empty fields draw nothing
+// from the random source, so a corpus without them stays the same.
+type corpusExtras struct {
+	claims   []map[string]any // extra claims, one drawn for each token (nil: none)
+	contexts []map[string]any // context objects, one drawn for each check (nil: none)
+	// focused draws four resources in five among those of the token's
+	// organization and four permissions in five among those of the
+	// resource's type, so that more checks reach the extensions (which
+	// only deny what the core allows).
+	focused bool
+}
+
+// corpusWith is corpus with the extras x.
+func (w *edgeWorld) corpusWith(n int, x corpusExtras) []map[string]any {
 	rng := mrand.New(mrand.NewPCG(7, 9))
 	perms := make([]string, len(w.ds.Permissions))
+	byType := map[string][]string{}
 	for i, p := range w.ds.Permissions {
 		perms[i] = p.Slug
+		byType[p.ResourceType] = append(byType[p.ResourceType], p.Slug)
 	}
 	type ref struct{ id, typ, ext, org string }
 	var refs []ref
@@ -387,7 +418,11 @@ func (w *edgeWorld) corpus(n int) []map[string]any {
 	for _, r := range w.ds.Resources {
 		refs = append(refs, ref{r.ID, r.Type, r.ExternalID, r.OrganizationID})
 	}
-	tokens := make([]string, 40)
+	inOrg := map[string][]ref{}
+	for _, r := range refs {
+		inOrg[r.org] = append(inOrg[r.org], r)
+	}
+	tokens, tokenOrg := make([]string, 40), make([]string, 40)
 	for i := range tokens {
 		m := w.ds.Memberships[rng.IntN(len(w.ds.Memberships))]
 		org := m.OrganizationID
@@ -398,11 +433,24 @@ func (w *edgeWorld) corpus(n int) []map[string]any {
 		for range rng.IntN(4) {
 			tp = append(tp, perms[rng.IntN(len(perms))])
 		}
-		tokens[i] = w.token(m, org, tp)
+		var extra map[string]any
+		if len(x.claims) > 0 {
+			extra = x.claims[rng.IntN(len(x.claims))]
+		}
+		tokens[i], tokenOrg[i] = w.token(m, org, tp, extra), org
 	}
 	out := make([]map[string]any, n)
 	for i := range out {
+		tok := -1
+		if x.focused {
+			tok = rng.IntN(len(tokens))
+		}
 		r := refs[rng.IntN(len(refs))]
+		if x.focused && rng.IntN(5) != 0 {
+			if rs := inOrg[tokenOrg[tok]]; len(rs) > 0 {
+				r = rs[rng.IntN(len(rs))]
+			}
+		}
 		var res map[string]any
 		switch rng.IntN(10) {
 		case 0:
@@ -413,25 +461,43 @@ func (w *edgeWorld) corpus(n int) []map[string]any {
 			res = map[string]any{"id": r.id}
 		}
 		perm := perms[rng.IntN(len(perms))]
+		if x.focused && rng.IntN(5) != 0 {
+			if ps := byType[r.typ]; len(ps) > 0 {
+				perm = ps[rng.IntN(len(ps))]
+			}
+		}
 		if rng.IntN(25) == 0 {
 			perm = "nope:nope"
 		}
-		out[i] = map[string]any{"token": tokens[rng.IntN(len(tokens))], "permission": perm, "resource": res}
+		if tok < 0 {
+			tok = rng.IntN(len(tokens))
+		}
+		out[i] = map[string]any{"token": tokens[tok], "permission": perm, "resource": res}
+		if len(x.contexts) > 0 {
+			if c := x.contexts[rng.IntN(len(x.contexts))]; c != nil {
+				out[i]["context"] = c
+			}
+		}
 	}
 	return out
 }
 
 // agree asserts that the server, trellis edge and stock OPA give the same
 // decision for every check, and returns how many were allowed.
-func (w *edgeWorld) agree(checks []map[string]any) int {
-	allowed, _ := w.agreeCounting(checks)
-	return allowed
+func (w *edgeWorld) agree(checks []map[string]any) int { return w.agreeCounting(checks).allowed }
+
+// tally counts the answers of a corpus.
+type tally struct {
+	allowed   int
+	viaGroup  int            // allowed by a group's role assignment
+	denials   map[string]int // denied by an extension, by reason code
+	allowedAt []bool         // by check
 }
 
-// agreeCounting is agree that also counts the checks allowed by a group's
-// role assignment.
-func (w *edgeWorld) agreeCounting(checks []map[string]any) (allowed, viaGroup int) {
+// agreeCounting is agree that also counts the kinds of answer.
+func (w *edgeWorld) agreeCounting(checks []map[string]any) tally {
 	w.t.Helper()
+	n := tally{denials: map[string]int{}, allowedAt: make([]bool, len(checks))}
 	for i, c := range checks {
 		want, _ := w.checkTrellis(w.server, c)
 		got, _ := w.checkTrellis(w.edge, c)
@@ -442,20 +508,26 @@ func (w *edgeWorld) agreeCounting(checks []map[string]any) (allowed, viaGroup in
 		if diff := cmp.Diff(want, got); diff != "" {
 			w.t.Fatalf("check %d %v: stock OPA differs from the server (-server +opa):\n%s", i, c, diff)
 		}
-		if want["allowed"] == true {
-			allowed++
-			if reason, _ := want["reason"].(map[string]any); reason["group"] != nil {
-				viaGroup++
+		reason, _ := want["reason"].(map[string]any)
+		switch {
+		case want["allowed"] == true:
+			n.allowed++
+			n.allowedAt[i] = true
+			if reason["group"] != nil {
+				n.viaGroup++
 			}
+		case want["decided_by"] == "extension":
+			n.denials[fmt.Sprint(reason["code"])]++
 		}
 	}
-	return allowed, viaGroup
+	return n
 }
 
 func TestEdgesAgreeWithTheServer(t *testing.T) {
 	w := newEdgeWorld(t)
 	checks := w.corpus(1000)
-	allowed, viaGroup := w.agreeCounting(checks)
+	n := w.agreeCounting(checks)
+	allowed, viaGroup := n.allowed, n.viaGroup
 	t.Logf("1000 random checks: %d allowed (%d through a group), identical on the server, trellis edge and stock OPA", allowed, viaGroup)
 	if allowed < 50 || allowed > 950 {
 		t.Errorf("%d of 1000 allowed: the corpus should exercise both answers", allowed)
