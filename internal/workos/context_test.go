@@ -4,10 +4,15 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/policies"
 )
 
@@ -40,4 +45,81 @@ func TestCheckContext(t *testing.T) {
 		}
 	}
 	e.do("POST", path, deploy("10:00"), http.StatusBadRequest)
+}
+
+// TestListContext: the list routes that decide (resources of a membership,
+// memberships of a resource by id and by external id, effective
+// permissions) take Trellis's context extension as a query parameter, a
+// URL-encoded JSON object, to the extensions, and refuse anything else.
+func TestListContext(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	const office = `package trellis.ext.office
+
+deny contains {"code": "outside_office", "message": "only from the office network"} if not input.context.network == "office"
+`
+	if err := os.WriteFile(filepath.Join(dir, "office.rego"), []byte(office), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mods := policies.Modules()
+	ext, err := policies.Extensions(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(mods, ext)
+	eng, err := engine.New(ctx, engine.Options{Modules: mods})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.LoadDataset(ctx, &model.Dataset{}); err != nil {
+		t.Fatal(err)
+	}
+	e := decisionEnv(t, eng)
+	f := e.seed() // alice is workspace-admin on eng, so edits web
+
+	for _, rt := range []struct {
+		name, path string
+		query      url.Values
+		listed     func(testing.TB, obj) []string // ids, or slugs
+		want       string                         // listed only from the office
+	}{
+		{"resources of a membership", "/authorization/organization_memberships/" + f.alice + "/resources",
+			url.Values{"permission_slug": {"project:edit"}, "parent_resource_id": {f.eng}}, ids, f.web},
+		{"memberships of a resource", "/authorization/resources/" + f.web + "/organization_memberships",
+			url.Values{"permission_slug": {"project:edit"}, "assignment": {"indirect"}}, ids, f.alice},
+		{"memberships of a resource by external id", "/authorization/organizations/" + f.org + "/resources/project/web/organization_memberships",
+			url.Values{"permission_slug": {"project:edit"}, "assignment": {"indirect"}}, ids, f.alice},
+		{"effective permissions", "/authorization/resources/" + f.web + "/organization_memberships/" + f.alice + "/permissions",
+			url.Values{}, slugs, "project:edit"},
+		{"effective permissions by external id", "/authorization/organization_memberships/" + f.alice + "/resources/project/web/permissions",
+			url.Values{}, slugs, "project:edit"},
+	} {
+		path := func(context ...string) string {
+			q := maps.Clone(rt.query)
+			for _, c := range context {
+				q.Set("context", c)
+			}
+			return rt.path + "?" + q.Encode()
+		}
+		for _, tc := range []struct {
+			name   string
+			path   string
+			listed bool
+		}{
+			{"from the office", path(`{"network":"office"}`), true},
+			{"without a context", path(), false},
+			{"from another network", path(`{"network":"cafe"}`), false},
+			{"an empty object", path(`{}`), false},
+		} {
+			if got := slices.Contains(rt.listed(t, e.do("GET", tc.path, nil, http.StatusOK)), rt.want); got != tc.listed {
+				t.Errorf("%s, %s: %s listed %v, want %v", rt.name, tc.name, rt.want, got, tc.listed)
+			}
+		}
+		for _, bad := range []string{`"office"`, `null`, `["office"]`, `{"network":`, ``, `1`} {
+			got := e.wantError("GET", path(bad), nil, http.StatusBadRequest, "invalid_request")
+			if p, _ := got["errors"].([]any)[0].(obj); p["field"] != "context" {
+				t.Errorf("%s, context=%s: %v, want an error naming context", rt.name, bad, got)
+			}
+		}
+	}
 }

@@ -46,15 +46,11 @@ func decided(w http.ResponseWriter, ans authz.Answer) {
 }
 
 // discoveryQuery reads the query of a discovery list: params, the
-// pagination parameters and the required permission_slug, reported in that
-// order. Every pagination parameter is honoured (see discovered).
+// pagination parameters, context and the required permission_slug,
+// reported in that order. Every pagination parameter is honoured (see
+// discovered).
 func discoveryQuery(r *http.Request, params ...string) (map[string]string, page, error) {
-	filters := slices.Concat([]string{"permission_slug"}, params)
-	q, err := query(r, slices.Concat(filters, paginationParams)...)
-	if err != nil {
-		return nil, page{}, err
-	}
-	p, err := parsePage(q, cursorQuery(r, q, filters))
+	q, p, err := decisionQuery(r, slices.Concat([]string{"permission_slug"}, params)...)
 	if err != nil {
 		return nil, page{}, err
 	}
@@ -62,6 +58,43 @@ func discoveryQuery(r *http.Request, params ...string) (map[string]string, page,
 		return nil, page{}, badRequest("permission_slug", "is required")
 	}
 	return q, p, nil
+}
+
+// decisionQuery is pageQuery for a list the policy decides: filters, the
+// pagination parameters and context (checkContext). The cursors are bound
+// to the filters, not to the context.
+func decisionQuery(r *http.Request, filters ...string) (map[string]string, page, error) {
+	q, err := query(r, slices.Concat(filters, paginationParams, []string{"context"})...)
+	if err != nil {
+		return nil, page{}, err
+	}
+	p, err := parsePage(q, cursorQuery(r, q, filters))
+	if err != nil {
+		return nil, page{}, err
+	}
+	if err := checkContext(q); err != nil {
+		return nil, page{}, err
+	}
+	return q, p, nil
+}
+
+// checkContext checks the query parameter context of the routes that
+// decide by GET, a Trellis extension (the SDK sends none): when given, the
+// URL-encoded text of a JSON object, input.context of the decision for
+// extensions, as the check route's context field and POST
+// /v1/list-resources' context. Anything else (null too) is the 400 of
+// context. Like the native API's, it is no part of a list's cursors: they
+// are positions, valid in the list of any context.
+func checkContext(q map[string]string) error {
+	raw, ok := q["context"]
+	if !ok {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(raw), &obj); err != nil || obj == nil {
+		return badRequest("context", `must be a URL-encoded JSON object, such as {"network":"office"}`)
+	}
+	return nil
 }
 
 // discoveryPages bounds the policy pages one discovery list reads.
@@ -201,7 +234,7 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	}
 	pref := authzRef(parent)
 	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
-		return h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
+		return h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: q["context"]},
 			authz.ListRequest{Permission: q["permission_slug"], ResourceType: perm.ResourceTypeSlug, Parent: &pref, After: after, Limit: authz.MaxPageSize}, cons)
 	})
 	if err != nil {
@@ -238,6 +271,7 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
 		return h.cfg.Decider.ListMemberships(r.Context(), authz.MembersRequest{
 			Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct, After: after, Limit: authz.MaxPageSize,
+			Context: q["context"],
 		}, cons)
 	})
 	if err != nil {
@@ -249,7 +283,7 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 }
 
 func (h *Handler) effectivePermissions(w http.ResponseWriter, r *http.Request) error {
-	_, p, err := pageQuery(r)
+	q, p, err := decisionQuery(r)
 	if err != nil {
 		return err
 	}
@@ -257,7 +291,7 @@ func (h *Handler) effectivePermissions(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	perms, ans, err := h.cfg.Decider.EffectivePermissions(r.Context(), authz.Subject{MembershipID: r.PathValue("om")},
+	perms, ans, err := h.cfg.Decider.EffectivePermissions(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: q["context"]},
 		authzRef(pathResource(r)), cons)
 	if err != nil {
 		return err
