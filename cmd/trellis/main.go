@@ -36,6 +36,7 @@ also be set with an environment variable, shown in brackets in each --help:
 		bundleCommand(), edgeCommand(runEdge), eventsCommand(), tokenCommand(),
 		checkCommand(), explainCommand(), listCommand(), permissionsCommand(),
 		versionCommand(), validateCommand(), testCommand(), benchCommand(),
+		policiesCommand(),
 	)
 	showEnv(root)
 	return root
