@@ -69,14 +69,9 @@ func TestCacheOracle(t *testing.T) { cacheOracle(t, policies.Modules(), nil) }
 // confidential or in a frozen organization; the writes change attributes
 // too.
 func TestCacheOracleWithExtension(t *testing.T) {
-	mods := policies.Modules()
-	mods["ext/attrs.rego"] = `package trellis.ext.attrs
+	mods := enginetest.Extended("attrs", `deny contains {"code": "confidential", "message": "confidential"} if input.resource.attributes.confidential == true
 
-deny contains {"code": "confidential", "message": "confidential"} if input.resource.attributes.confidential == true
-
-deny contains {"code": "frozen", "message": "frozen"} if input.organization.attributes.frozen == true
-`
-	mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"attrs\"}\n"
+deny contains {"code": "frozen", "message": "frozen"} if input.organization.attributes.frozen == true`)
 	cacheOracle(t, mods, func(w *enginetest.Oracle, rid string) bool {
 		r := w.Res[rid]
 		i := slices.IndexFunc(w.DS.Organizations, func(o model.Organization) bool { return o.ID == r.OrganizationID })

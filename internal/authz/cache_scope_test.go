@@ -8,6 +8,7 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/token"
 	"github.com/trellis-authz/trellis/policies"
@@ -242,9 +243,7 @@ func TestCacheFollowsPolicies(t *testing.T) {
 	}
 	extend := func(rule string) {
 		t.Helper()
-		mods := policies.Modules()
-		mods["ext/closed.rego"] = "package trellis.ext.closed\n\ndeny contains {\"code\": \"closed\", \"message\": \"closed\"} if " + rule + "\n"
-		mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"closed\"}\n"
+		mods := enginetest.Extended("closed", `deny contains {"code": "closed", "message": "closed"} if `+rule)
 		if err := f.e.SetModules(ctx, mods); err != nil {
 			t.Fatal(err)
 		}
@@ -281,9 +280,7 @@ func TestCacheKeysEveryClaimForExtensions(t *testing.T) {
 	suspended := plain
 	suspended.Entitlements = []string{"suspended"}
 	f := newCacheFixture(t, nil, tokenTable{"plain": plain, "suspended": suspended})
-	mods := policies.Modules()
-	mods["ext/billing.rego"] = "package trellis.ext.billing\n\ndeny contains {\"code\": \"suspended\", \"message\": \"suspended\"} if \"suspended\" in input.token.entitlements\n"
-	mods[policies.ExtensionSetModule] = "package trellis.extension_set\n\nnames := {\"billing\"}\n"
+	mods := enginetest.Extended("billing", `deny contains {"code": "suspended", "message": "suspended"} if "suspended" in input.token.entitlements`)
 	if err := f.e.SetModules(context.Background(), mods); err != nil {
 		t.Fatal(err)
 	}

@@ -175,11 +175,23 @@ func BenchmarkDecide(b *testing.B) {
 		input := benchCheckInput(benchTokenSubject(fx.org, fx.membership), benchPerm, leaf)
 		benchDecision(b, e, input, "token", "")
 	})
+	var coreNs float64
 	b.Run("check_assignment_depth5", func(b *testing.B) {
 		// The membership's only route to the leaf is a role on the
 		// workspace three levels above it.
 		input := benchCheckInput(benchMembershipSubject(fx.membership), benchPerm, leaf)
-		benchDecision(b, e, input, "assignment", fx.workspace)
+		coreNs = benchDecision(b, e, input, "assignment", fx.workspace)
+	})
+	b.Run("check_assignment_depth5_extension", func(b *testing.B) {
+		// The same check with a one-rule extension loaded, which reads the
+		// request's context and lets it through: what an extension costs
+		// an uncached check (x-core: of check_assignment_depth5 just before).
+		benchWithModules(b, e, `deny contains {"code": "blocked", "message": "blocked"} if input.context.blocked == true`)
+		input := benchCheckInput(benchMembershipSubject(fx.membership), benchPerm, leaf)
+		input.Insert(ast.InternedTerm("context"), ast.MustParseTerm(`{"blocked": false, "ip": "10.0.0.1"}`))
+		if ns := benchDecision(b, e, input, "assignment", fx.workspace); coreNs > 0 {
+			b.ReportMetric(ns/coreNs, "x-core")
+		}
 	})
 	b.Run("check_assignment_depth5_documents", func(b *testing.B) {
 		// The same check on an engine of Options.Documents (OPA's
@@ -245,9 +257,24 @@ func BenchmarkDecide(b *testing.B) {
 	})
 }
 
+// benchWithModules loads, for the rest of b, the core's policies with the
+// extension rules src (package trellis.ext.bench).
+func benchWithModules(b *testing.B, e *engine.Engine, src string) {
+	b.Helper()
+	ctx := context.Background()
+	if err := e.SetModules(ctx, enginetest.Extended("bench", src)); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := e.SetModules(ctx, policies.Modules()); err != nil {
+			b.Error(err)
+		}
+	})
+}
+
 // benchDecision checks that input gets an allow decided by decidedBy (on
-// grantOn, when set), then times engine.Check on it.
-func benchDecision(b *testing.B, e *engine.Engine, input ast.Object, decidedBy, grantOn string) {
+// grantOn, when set), then times engine.Check on it and returns its ns/op.
+func benchDecision(b *testing.B, e *engine.Engine, input ast.Object, decidedBy, grantOn string) float64 {
 	b.Helper()
 	res, err := e.Decide(context.Background(), engine.Check, input)
 	if err != nil {
@@ -263,6 +290,7 @@ func benchDecision(b *testing.B, e *engine.Engine, input ast.Object, decidedBy, 
 	if benchFloorNs > 0 {
 		b.ReportMetric(ns/benchFloorNs, "x-floor")
 	}
+	return ns
 }
 
 // benchLoop times ep on input and returns the measured ns/op.

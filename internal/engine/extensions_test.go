@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -13,21 +12,13 @@ import (
 
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/policies"
 )
 
 // probeModules are the core's modules with the extension src, of package
 // trellis.ext.probe.
-func probeModules(src string) map[string]string {
-	mods := policies.Modules()
-	set := "package trellis.extension_set\n\nnames := {\"probe\"}\n"
-	if strings.Contains(src, "deny_grant") {
-		set += "conditions := {\"probe\"}\n"
-	}
-	ext := map[string]string{"ext/probe.rego": "package trellis.ext.probe\n\n" + src, policies.ExtensionSetModule: set}
-	maps.Copy(mods, ext)
-	return mods
-}
+func probeModules(src string) map[string]string { return enginetest.Extended("probe", src) }
 
 // extended returns an engine on the demo data with the extension src, of
 // package trellis.ext.probe.

@@ -176,6 +176,7 @@ func (s *server) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logDecision(r.Context(), ans, req.subjectFields, req.Permission, req.Resource, d)
+	s.logExtensionFailure(r, d)
 	writeJSON(w, http.StatusOK, checkResponse{d, ans})
 }
 
@@ -209,6 +210,7 @@ func (s *server) batch(w http.ResponseWriter, r *http.Request) {
 	for i, c := range req.Checks {
 		s.logDecision(r.Context(), ans, req.subjectFields, c.Permission, c.Resource, ds[i])
 	}
+	s.logExtensionFailure(r, ds...)
 	writeJSON(w, http.StatusOK, batchResponse{ds, ans})
 }
 
@@ -444,6 +446,19 @@ func (s *server) requireKey(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="trellis"`)
 	writeError(w, http.StatusUnauthorized, "unauthorized", "this request needs a valid API key: Authorization: Bearer <key>")
 	return false
+}
+
+// logExtensionFailure logs, as a list's extension_error is logged, the
+// first of ds that an extension's failure denied (a batch is one
+// evaluation: its checks fail together).
+func (s *server) logExtensionFailure(r *http.Request, ds ...authz.Decision) {
+	for _, d := range ds {
+		if code, _ := d.Reason["code"].(string); d.DecidedBy == "extension" && (code == "extension_error" || code == "extension_timeout") {
+			s.log.WarnContext(r.Context(), "an extension failed; denied", "code", code, "rule", d.Reason["rule"],
+				"location", d.Reason["location"], "err", d.Reason["message"], "path", r.URL.Path)
+			return
+		}
+	}
 }
 
 func (s *server) logDecision(ctx context.Context, ans authz.Answer, f subjectFields, perm string, res authz.ResourceRef, d authz.Decision) {

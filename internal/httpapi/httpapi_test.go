@@ -13,6 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/trellis-authz/trellis/internal/authz"
+	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/engine"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/httpapi"
 )
 
@@ -479,5 +482,28 @@ func TestMetricsReported(t *testing.T) {
 				t.Errorf("durations (-got +want):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestExtensionFailureLogged: a check an extension's failure denies is
+// answered denied and logged as a warning naming the rule.
+func TestExtensionFailureLogged(t *testing.T) {
+	ctx := context.Background()
+	e, err := engine.New(ctx, engine.Options{Modules: enginetest.Extended("broken", `deny contains {"code": "x", "message": "y"} if to_number(input.context.n) > 3`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LoadDataset(ctx, datafile.Demo()); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := newHandler(t, fixture{authz: authz.Config{Engine: e}, httpapi: httpapi.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}})
+	got := post(t, h, "/v1/check", bearerOld, obj{"subject": obj{"organization_membership_id": "om_bob"}, "permission": "project:edit",
+		"resource": obj{"id": "authz_resource_acme_api"}, "context": obj{"n": "not a number"}})
+	if got.status != http.StatusOK || got.body["allowed"] != false || got.body["decided_by"] != "extension" {
+		t.Fatalf("got %d %s, want a denial by the extension", got.status, got.raw)
+	}
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "data.trellis.ext.broken.deny") || !strings.Contains(l, "to_number") {
+		t.Errorf("log %q: want a warning naming the rule and the error", l)
 	}
 }

@@ -133,12 +133,19 @@ decide(perm, ref) := decide_on(perm, rid, org, anc) if {
 	known_permission(perm)
 	rid := resolve(ref)
 	[org, _, _, anc] := data.trellis_data.resources[rid]
-} else := extend(decide_on(perm, rid, org, anc), perm, rid) if {
+} else := extend(decide_on(perm, rid, org, anc), perm, {"id": rid, "type": typ, "external_id": ext, "organization_id": org}) if {
 	extensions_loaded
+	not conditions_loaded
 	not input.token_error
 	known_permission(perm)
 	rid := resolve(ref)
-	[org, _, _, anc] := data.trellis_data.resources[rid]
+	[org, typ, ext, anc] := data.trellis_data.resources[rid]
+} else := extend(held_to_conditions(decide_on(perm, rid, org, anc), perm, rid), perm, {"id": rid, "type": typ, "external_id": ext, "organization_id": org}) if {
+	conditions_loaded
+	not input.token_error
+	known_permission(perm)
+	rid := resolve(ref)
+	[org, typ, ext, anc] := data.trellis_data.resources[rid]
 } else := denied(input.token_error.code, input.token_error.message) if {
 	input.token_error
 } else := unavailable(org) if {
@@ -163,9 +170,6 @@ decide_on(perm, rid, org, anc) := {
 	om := usable_membership(org)
 	ps := principals(om, org)
 	[i, j, key] := nearest_grant(ps, perm, anc)
-} else := d if {
-	conditions_loaded
-	d := unmet_condition(perm, anc, org)
 } else := denied(code, msg) if {
 	[code, msg] := subject_problem
 } else := denied("no_grant", sprintf("membership %s holds no role granting %s on %s or its ancestors", [membership_id, perm, label(rid)]))
@@ -215,21 +219,9 @@ principals(om, org) := array.concat([om], [g |
 
 # nearest_grant is [i, j, key]: the role key of a grant giving principal
 # ps[j] perm on anc[i], the nearest such anchor along the ancestor chain
-# anc, the membership's own grant (j = 0) before a group's. With
-# extensions' grant conditions loaded, only a grant no deny_grant holds
-# back counts (extensions.rego).
-nearest_grant(ps, perm, anc) := any_nearest_grant(ps, perm, anc) if {
-	not conditions_loaded
-} else := min([[i, j, key] |
-	some i, anchor in anc
-	some j, p in ps
-	some key in data.trellis_data.grants[anchor][p]
-	data.trellis_data.roles[key].permissions[perm]
-	not grant_held_back(perm, anc[0], ps[0], anchor, key, p)
-])
-
-# any_nearest_grant is nearest_grant whatever the grant conditions.
-any_nearest_grant(ps, perm, anc) := min([[i, j, key] |
+# anc, the membership's own grant (j = 0) before a group's. (Extensions'
+# grant conditions are applied after: extensions.rego.)
+nearest_grant(ps, perm, anc) := min([[i, j, key] |
 	some i, anchor in anc
 	some j, p in ps
 	some key in data.trellis_data.grants[anchor][p]

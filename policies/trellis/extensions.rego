@@ -27,13 +27,37 @@ package trellis
 # of the nearest grant held back. The module extension_set names these
 # extensions in its set conditions.
 
-# extend(d, perm, rid) is decision d about perm on resource rid, unless d is
-# an allow an extension denies: then its denial (the first, sorted).
-extend(d, perm, rid) := extension_denied(min(ds)) if {
+# extend(d, perm, res) is decision d about perm on resource res ({id,
+# type, external_id, organization_id}), unless d is an allow an extension
+# denies: then its denial (the first, sorted). With grant conditions, d is
+# the core's decision held to them (held_to_conditions).
+extend(d, perm, res) := extension_denied(min(ds)) if {
 	d.allowed
-	ds := extension_denials(extension_input(d, perm, rid, membership_id_or_none))
+	ds := extension_denials(extension_input(d, perm, res, membership_id_or_none))
 	count(ds) > 0
 } else := d
+
+# held_to_conditions(d, perm, rid) is the core's decision d, or, for an
+# allow by a role with grant conditions loaded, the decision by the
+# nearest grant no condition holds back.
+held_to_conditions(d, perm, rid) := d if {
+	d.decided_by != "assignment"
+} else := granted(perm, anc[i], key, ps[j]) if {
+	[org, _, _, anc] := data.trellis_data.resources[rid]
+	om := usable_membership(org)
+	ps := principals(om, org)
+	[i, j, key] := conditional_nearest_grant(ps, perm, anc)
+} else := unmet_condition(perm, rid)
+
+# conditional_nearest_grant is nearest_grant among the grants no
+# deny_grant holds back.
+conditional_nearest_grant(ps, perm, anc) := min([[i, j, key] |
+	some i, anchor in anc
+	some j, p in ps
+	some key in data.trellis_data.grants[anchor][p]
+	data.trellis_data.roles[key].permissions[perm]
+	not grant_held_back(perm, anc[0], ps[0], anchor, key, p)
+])
 
 # extension_denied is the answer of the denial [name, code, message] of
 # extension name.
@@ -69,7 +93,7 @@ denial_fields(e) := [e.code, e.message] if {
 # om (or "" for a token without one) perm on rid, had the core allowed it.
 extension_denies(perm, rid, om) if {
 	extensions_loaded
-	count(extension_denials(extension_input({"allowed": true}, perm, rid, om))) > 0
+	count(extension_denials(extension_input({"allowed": true}, perm, resource_ref(rid), om))) > 0
 }
 
 # With grant conditions, a resource the core finds a grant on (or the
@@ -83,7 +107,7 @@ conditionally_allowed(perm, rid, _) if token_grants(perm, data.trellis_data.reso
 
 conditionally_allowed(perm, rid, om) if {
 	[org, _, _, anc] := data.trellis_data.resources[rid]
-	nearest_grant(principals(om, org), perm, anc)
+	conditional_nearest_grant(principals(om, org), perm, anc)
 }
 
 conditions_loaded if data.trellis.extension_set.conditions
@@ -104,7 +128,7 @@ grant_denials(x) := {[name, code, message] |
 
 # grant_input is what a deny_grant rule sees: extension_input without the
 # decision, with the grant.
-grant_input(perm, rid, om, anchor, key, p) := object.union(object.remove(extension_input({}, perm, rid, om), ["decision"]), {"grant": object.union(
+grant_input(perm, rid, om, anchor, key, p) := object.union(object.remove(extension_input({}, perm, resource_ref(rid), om), ["decision"]), {"grant": object.union(
 	{"role": data.trellis_data.roles[key].slug, "resource": resource_ref(anchor)},
 	group_of(p),
 )})
@@ -113,12 +137,13 @@ group_of(p) := {"group": {"id": p, "name": name}} if {
 	name := data.trellis_data.groups[p].name
 } else := {}
 
-# unmet_condition(perm, anc, org) is the answer when every grant of perm on
-# anc[0] is held back: the denial of the nearest one, naming its role.
-unmet_condition(perm, anc, org) := object.union(denial_by(name, "deny_grant", code, message), {"reason": {"role": data.trellis_data.roles[key].slug}}) if {
+# unmet_condition(perm, rid) is the answer when every grant of perm on
+# rid is held back: the denial of the nearest one, naming its role.
+unmet_condition(perm, rid) := object.union(denial_by(name, "deny_grant", code, message), {"reason": {"role": data.trellis_data.roles[key].slug}}) if {
+	[org, _, _, anc] := data.trellis_data.resources[rid]
 	om := usable_membership(org)
 	ps := principals(om, org)
-	[i, j, key] := any_nearest_grant(ps, perm, anc)
+	[i, j, key] := nearest_grant(ps, perm, anc)
 	[name, code, message] := min(grant_denials(grant_input(perm, anc[0], om, anc[i], key, ps[j])))
 }
 
@@ -127,16 +152,17 @@ unmet_condition(perm, anc, org) := object.union(denial_by(name, "deny_grant", co
 # attributes), its organization (id, attributes), the core's decision, the
 # subject (its membership; the verified token's claims, or {}) and the
 # request's context object (or {}). Attributes are {} when none are set.
-extension_input(d, perm, rid, om) := {
+extension_input(d, perm, res, om) := {
 	"permission": perm,
-	"resource": object.union(ref, {"attributes": resource_attributes(rid)}),
-	"organization": {"id": ref.organization_id, "attributes": organization_attributes(ref.organization_id)},
+	"resource": {
+		"id": res.id, "type": res.type, "external_id": res.external_id, "organization_id": res.organization_id,
+		"attributes": {k: v | some k, v in data.trellis_data.attributes[res.id]},
+	},
+	"organization": {"id": res.organization_id, "attributes": {k: v | some k, v in data.trellis_data.org_attributes[res.organization_id]}},
 	"decision": d,
 	"subject": {"organization_membership_id": om},
 	"token": extension_token,
 	"context": request_context,
-} if {
-	ref := resource_ref(rid)
 }
 
 resource_attributes(rid) := a if {

@@ -18,4 +18,3 @@ deny contains {"code": "saw_the_check", "message": "the input was the check's"} 
 	input.token == {}
 	not input.checks
 }
-

@@ -123,4 +123,3 @@ test_grant_condition_in_lists_and_permissions if {
 	not "om_bob" in members.ids
 	"om_alice" in members.ids
 }
-
