@@ -41,6 +41,7 @@ func newCommand(use, short, long string, define func(fs *pflag.FlagSet) runFunc)
 func newGroup(use, short string, subs ...*cobra.Command) *cobra.Command {
 	cmd := &cobra.Command{Use: use, Short: short, SilenceErrors: true, SilenceUsage: true, Args: cobra.ArbitraryArgs}
 	cmd.SetFlagErrorFunc(flagError)
+	cmd.SuggestionsMinimumDistance = 2 // cobra leaves it 0 below the root: prefixes only
 	cmd.AddCommand(subs...)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var names []string

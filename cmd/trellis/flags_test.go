@@ -91,6 +91,7 @@ func TestGroupsNameTheirSubcommands(t *testing.T) {
 		{[]string{"schema"}, "give a subcommand: apply"},
 		{[]string{"list", "groups", "x"}, `unknown subcommand "groups": the subcommand is memberships or resources`},
 		{[]string{"list", "resource", "x"}, `did you mean resources?`},
+		{[]string{"bundle", "biuld"}, `did you mean build?`},
 		{[]string{"bench"}, "give a subcommand: gen or http"},
 		{[]string{"servee"}, `unknown command "servee" for "trellis"`},
 	} {
