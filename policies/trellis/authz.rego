@@ -133,14 +133,14 @@ decide(perm, ref) := decide_on(perm, rid, org, anc) if {
 	known_permission(perm)
 	rid := resolve(ref)
 	[org, _, _, anc] := data.trellis_data.resources[rid]
-} else := extend(decide_on(perm, rid, org, anc), perm, {"id": rid, "type": typ, "external_id": ext, "organization_id": org}) if {
+} else := extend(decide_on(perm, rid, org, anc), perm, [rid, typ, ext, org]) if {
 	extensions_loaded
 	not conditions_loaded
 	not input.token_error
 	known_permission(perm)
 	rid := resolve(ref)
 	[org, typ, ext, anc] := data.trellis_data.resources[rid]
-} else := extend(held_to_conditions(decide_on(perm, rid, org, anc), perm, rid), perm, {"id": rid, "type": typ, "external_id": ext, "organization_id": org}) if {
+} else := extend(held_to_conditions(decide_on(perm, rid, org, anc), perm, rid), perm, [rid, typ, ext, org]) if {
 	conditions_loaded
 	not input.token_error
 	known_permission(perm)
