@@ -47,9 +47,9 @@ func (st *state) export(w io.Writer) error {
 		case keyMaxDepth:
 			e.raw(string(st.maxDepthValue()))
 		case keyAttributes:
-			e.entries(st, &st.res, resID, anyValue(st.attributesJSON(&st.res, resAttrs)))
+			e.entries(st, &st.res, resID, st.attributesOf(&st.res, resAttrs, true))
 		case keyOrgAttributes:
-			e.entries(st, &st.orgs, orgID, anyValue(st.attributesJSON(&st.orgs, orgAttrs)))
+			e.entries(st, &st.orgs, orgID, st.attributesOf(&st.orgs, orgAttrs, true))
 		case keyQuarantined:
 			e.entries(st, &st.heldOrgs, heldID, func(uint32) (any, bool) { return true, true })
 		case keyQuarantinedResources:

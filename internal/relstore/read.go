@@ -105,11 +105,14 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		if name == keyOrgAttributes {
 			t, f, row = &st.orgs, orgAttrs, st.orgNamed(key)
 		}
-		a, ok := st.attributesOf(t, f)(row)
-		if row == 0 || !ok {
+		a := t.at(row, f)
+		if row == 0 || a == 0 {
 			return nil, errNotFound
 		}
-		v = a
+		var err error
+		if v, err = st.attributesValue(a); err != nil {
+			return nil, err
+		}
 	case keyChildren:
 		kids, ok := st.childrenValue(st.resourceNamed(key))
 		if !ok {

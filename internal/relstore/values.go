@@ -197,31 +197,32 @@ func (st *state) rows(t *table, f int, sorted bool) []uint32 {
 	return out
 }
 
-// attributesOf returns the attributes in field f of a row of t, decoded
-// as OPA's stores hold JSON (numbers as json.Number); false for none.
-func (st *state) attributesOf(t *table, f int) func(uint32) (any, bool) {
-	return func(row uint32) (any, bool) {
-		raw, ok := st.attributesJSON(t, f)(row)
-		if !ok {
-			return nil, false
-		}
-		var v any
-		if err := util.UnmarshalJSON(raw, &v); err != nil { // stored from model.Attributes.JSON
-			panic(fmt.Sprintf("relstore: stored attributes do not decode: %v", err))
-		}
-		return v, true
-	}
+// attributesValue decodes the attributes stored as string a (from
+// model.Attributes.JSON) as OPA's stores hold JSON: numbers as
+// json.Number.
+func (st *state) attributesValue(a uint32) (any, error) {
+	var v any
+	err := util.UnmarshalJSON(st.str.bytes(a), &v)
+	return v, err
 }
 
-// attributesJSON returns the attributes in field f of a row of t as
-// stored; false for none.
-func (st *state) attributesJSON(t *table, f int) func(uint32) (json.RawMessage, bool) {
-	return func(row uint32) (json.RawMessage, bool) {
+// attributesOf is the value of field f of a row of t for collectSome and
+// the exporter: false for none, else the attributes, decoded or (raw) as
+// stored.
+func (st *state) attributesOf(t *table, f int, raw bool) func(uint32) (any, bool) {
+	return func(row uint32) (any, bool) {
 		a := t.at(row, f)
 		if a == 0 {
 			return nil, false
 		}
-		return st.str.bytes(a), true
+		if raw {
+			return json.RawMessage(st.str.bytes(a)), true
+		}
+		v, err := st.attributesValue(a)
+		if err != nil { // written by model.Attributes.JSON: cannot happen
+			panic(fmt.Sprintf("relstore: stored attributes do not decode: %v", err))
+		}
+		return v, true
 	}
 }
 
@@ -256,9 +257,9 @@ func (st *state) collection(name string) (any, bool) {
 	case keyMaxDepth:
 		return st.maxDepthValue(), true
 	case keyAttributes:
-		return collectSome(st, &st.res, resID, st.attributesOf(&st.res, resAttrs)), true
+		return collectSome(st, &st.res, resID, st.attributesOf(&st.res, resAttrs, false)), true
 	case keyOrgAttributes:
-		return collectSome(st, &st.orgs, orgID, st.attributesOf(&st.orgs, orgAttrs)), true
+		return collectSome(st, &st.orgs, orgID, st.attributesOf(&st.orgs, orgAttrs, false)), true
 	case keyQuarantined:
 		return collect(st, &st.heldOrgs, heldID, held), true
 	case keyQuarantinedResources:

@@ -185,14 +185,6 @@ extension_input(d, perm, res, om) := {
 	"context": request_context,
 }
 
-resource_attributes(rid) := a if {
-	a := data.trellis_data.attributes[rid]
-} else := {}
-
-organization_attributes(org) := a if {
-	a := data.trellis_data.org_attributes[org]
-} else := {}
-
 extension_token := token if {
 	token
 } else := {}
