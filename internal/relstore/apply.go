@@ -164,8 +164,17 @@ func (st *state) putResource(r model.Resource) error {
 		st.rename(row, typ, ext)
 	}
 	if st.res.at(row, resParent) != parent {
+		// Every key of the subtree is its path: out of the tree order
+		// under the old one, back in under the new.
+		sub := st.subtree(row, nil)
+		for _, n := range sub {
+			st.unorder(n)
+		}
 		st.unlink(row)
 		st.link(parent, row)
+		for _, n := range sub {
+			st.order(n)
+		}
 	}
 	st.set(&st.res, row, resAttrs, st.attributes(r.Attributes))
 	return nil

@@ -38,6 +38,7 @@ func build(ds *model.Dataset) (*state, error) {
 	for _, q := range ds.Quarantined {
 		st.putQuarantine(q)
 	}
+	st.buildOrder()
 	st.str.arenaAtCompact = len(st.str.arena)
 	st.lists.dataAtCompact = len(st.lists.data)
 	return st, nil

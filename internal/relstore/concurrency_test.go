@@ -148,9 +148,17 @@ func TestConcurrentLoad(t *testing.T) {
 	a.Revision, b.Revision = 1, 2
 	s := loaded(t, a, relstore.Options{})
 	ctx := context.Background()
-	counts := map[int64]int{ // revision → descendants of org_1's root
-		1: len(descendants(newReference(t, a).document(t)["children"].(map[string]any), "authz_resource_root_org_1")),
-		2: len(descendants(newReference(t, b).document(t)["children"].(map[string]any), "authz_resource_root_org_1"))}
+	inOrg := func(ds *model.Dataset) int { // org_1's resources, its root included
+		n := 0
+		for _, v := range newReference(t, ds).document(t)["resources"].(map[string]any) {
+			if v.([]any)[0] == "org_1" {
+				n++
+			}
+		}
+		return n
+	}
+	counts := map[int64]int{1: inOrg(a), 2: inOrg(b)} // revision → the root's tree
+	page := `{"starts":["authz_resource_root_org_1"],"limit":10000}`
 	var done atomic.Bool
 	errs := make(chan error, 4)
 	var wg sync.WaitGroup
@@ -164,12 +172,12 @@ func TestConcurrentLoad(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					v, err := s.Read(ctx, txn, storage.Path{index.Root, "descendants", "authz_resource_root_org_1"})
+					v, err := s.Read(ctx, txn, storage.Path{index.Root, "tree_page", page})
 					if err != nil {
 						return err
 					}
 					if n := len(v.([]any)); n != counts[rev] {
-						return fmt.Errorf("revision %d with %d descendants of the root, want %d", rev, n, counts[rev])
+						return fmt.Errorf("revision %d with %d resources in the root's tree, want %d", rev, n, counts[rev])
 					}
 					return nil
 				})

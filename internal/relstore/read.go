@@ -1,8 +1,10 @@
 package relstore
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -11,6 +13,10 @@ import (
 // WholeCollectionErr is the storage.Error code of a refused read of a
 // whole collection (see Store.Read). IsWholeCollection tests for it.
 const WholeCollectionErr = "relstore_whole_collection_error"
+
+// BadPageQueryErr is the storage.Error code of a read of treePage/<query>
+// whose query does not decode.
+const BadPageQueryErr = "relstore_bad_page_query"
 
 // IsWholeCollection reports whether err is a refused read of a whole
 // collection.
@@ -49,7 +55,7 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		case keyRevision, keyMaxDepth, keyPermissions:
 			// Small: the revision, max_depth, and the permissions (a few
 			// per type).
-		case keyDescendants:
+		case keyTreePage:
 			return nil, wholeCollection(full)
 		default:
 			if !wholeReads && slices.Contains(documentKeys, name) {
@@ -119,12 +125,14 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 			return nil, errNotFound
 		}
 		v = kids
-	case keyDescendants:
-		row := st.resourceNamed(key)
-		if row == 0 {
-			return nil, errNotFound
+	case keyTreePage:
+		var q pageQuery
+		d := json.NewDecoder(strings.NewReader(key))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&q); err != nil {
+			return nil, &storage.Error{Code: BadPageQueryErr, Message: full.String() + ": not a page query: " + err.Error()}
 		}
-		v = st.descendantsValue(row)
+		v = st.treePage(q)
 	case keyGrants:
 		return st.readGrants(rest, full)
 	case keyMemberships:

@@ -2,6 +2,9 @@ package relstore_test
 
 import (
 	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
 	"errors"
 	"fmt"
 	"reflect"
@@ -226,34 +229,83 @@ func sameReads(tb testing.TB, s *relstore.Store, ref *reference) {
 			}
 		}
 	}
-	children, _ := doc["children"].(map[string]any)
-	for rid := range doc["resources"].(map[string]any) {
-		got, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "descendants", rid})
-		if err != nil {
-			tb.Fatalf("descendants of %s: %v", rid, err)
-		}
-		if diff := cmp.Diff(got, descendants(children, rid)); diff != "" {
-			tb.Fatalf("descendants of %s (-got +want):\n%s", rid, diff)
-		}
-	}
+	sameTreePages(tb, s, doc)
 }
 
-// descendants is every resource below rid in a children collection, sorted.
-func descendants(children map[string]any, rid string) []any {
-	var out []string
-	queue := []string{rid}
-	for len(queue) > 0 {
-		kids, _ := children[queue[0]].([]any)
-		queue = queue[1:]
-		for _, k := range kids {
-			out = append(out, k.(string))
-			queue = append(queue, k.(string))
+// sameTreePages compares pages of tree_page with the reference's
+// resources sorted by path: for every resource as an anchor, and for
+// random sets of anchors, of every type or one, in both orders, from the
+// start and after a random position (a resource's path, or one between).
+func sameTreePages(tb testing.TB, s *relstore.Store, doc map[string]any) {
+	tb.Helper()
+	type entry struct {
+		id, org, typ string
+		path        []string
+	}
+	var all []entry
+	for rid, v := range doc["resources"].(map[string]any) {
+		e := v.([]any)
+		var path []string
+		for _, a := range e[3].([]any) {
+			path = append(path, a.(string))
+		}
+		slices.Reverse(path)
+		all = append(all, entry{rid, e[0].(string), e[1].(string), path})
+	}
+	slices.SortFunc(all, func(a, b entry) int { return slices.Compare(a.path, b.path) })
+	rng := rand.New(rand.NewPCG(uint64(len(all)), 7))
+	pick := func() entry { return all[rng.IntN(len(all))] }
+	for i := range min(2*len(all)+20, 300) {
+		if len(all) == 0 {
+			return
+		}
+		q := map[string]any{"desc": rng.IntN(2) == 0, "limit": 1 + rng.IntN(8)}
+		starts := []string{all[i%len(all)].id}
+		for range rng.IntN(4) {
+			if e := pick(); e.org == all[i%len(all)].org {
+				starts = append(starts, e.id)
+			}
+		}
+		q["starts"] = starts
+		if rng.IntN(2) == 0 {
+			q["type"] = pick().typ
+		}
+		var after []string
+		switch rng.IntN(3) {
+		case 0:
+			after = pick().path
+		case 1:
+			after = append(slices.Clone(pick().path[:1]), pick().id+"_x")
+		}
+		if after != nil {
+			q["after"] = after
+		}
+		if rng.IntN(3) == 0 {
+			q["exclude"] = starts[0]
+		}
+		want := []any{}
+		order := slices.Clone(all)
+		if q["desc"].(bool) {
+			slices.Reverse(order)
+		}
+		for _, e := range order {
+			in := slices.ContainsFunc(starts, func(a string) bool { return slices.Contains(e.path, a) })
+			c := slices.Compare(e.path, after)
+			if !in || (q["type"] != nil && q["type"] != e.typ) || e.id == q["exclude"] ||
+				(after != nil && (q["desc"].(bool) && c >= 0 || !q["desc"].(bool) && c <= 0)) {
+				continue
+			}
+			if len(want) < q["limit"].(int) {
+				want = append(want, e.id)
+			}
+		}
+		key, _ := json.Marshal(q)
+		got, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "tree_page", string(key)})
+		if err != nil {
+			tb.Fatalf("tree_page %s: %v", key, err)
+		}
+		if diff := cmp.Diff(got, want); diff != "" {
+			tb.Fatalf("tree_page %s (-got +want):\n%s", key, diff)
 		}
 	}
-	sort.Strings(out)
-	ids := make([]any, len(out))
-	for i, id := range out {
-		ids[i] = id
-	}
-	return ids
 }

@@ -32,14 +32,16 @@
 //
 // and one key the in-memory document does not have:
 //
-//	descendants/<rid>               every resource below rid, sorted
+//	tree_page/<query>               a page of resources in tree order
 //
-// so that a policy can list a subtree without reading children whole.
+// so that a policy can page through subtrees without reading them whole:
+// the query is a JSON object (pageQuery in order.go) naming anchors, a
+// type, a position and a limit, and the value the ids of the page.
 // A read of a whole collection (Root itself, resources, lookup, children,
 // grants, memberships, org_roles, orgs, roles, the three quarantine
-// collections, descendants; and the data root) would materialize up to millions of values: it fails with a
+// collections, tree_page; and the data root) would materialize up to millions of values: it fails with a
 // *storage.Error of code WholeCollectionErr, unless Options.WholeReads is
-// set (never for descendants). Export streams the whole document instead.
+// set (never for tree_page). Export streams the whole document instead.
 //
 // # Writes and transactions
 //

@@ -60,6 +60,11 @@ type state struct {
 	linkByPair                                                              hashIndex
 	heldOrgByID, heldResByID, heldMemByID                                   hashIndex
 
+	// byTree and byTypeTree hold every resource in tree order (order.go),
+	// once ordered: a build fills them last, in one pass.
+	byTree, byTypeTree orderSet
+	ordered            bool
+
 	undo *[]func()
 }
 
@@ -363,11 +368,14 @@ func (st *state) addResource(id, org, typ, ext, parent uint32) uint32 {
 	if parent != 0 {
 		st.link(parent, row)
 	}
+	st.order(row)
 	return row
 }
 
 // rename gives resource row a new type and external id, which must be free.
 func (st *state) rename(row, typ, ext uint32) {
+	st.unorder(row)
+	defer st.order(row)
 	st.remove(&st.resByExt, row)
 	st.set(&st.res, row, resTyp, typ)
 	st.set(&st.res, row, resExt, ext)
@@ -410,6 +418,7 @@ func (st *state) unlink(child uint32) {
 // dropResource removes resource row, which must have no children and no
 // grants left.
 func (st *state) dropResource(row uint32) {
+	st.unorder(row)
 	st.unlink(row)
 	st.remove(&st.resByID, row)
 	st.remove(&st.resByExt, row)
@@ -559,5 +568,5 @@ func (st *state) heapBytes() int {
 	for _, x := range st.indexes() {
 		n += x.bytes()
 	}
-	return n
+	return n + st.byTree.heapBytes() + st.byTypeTree.heapBytes()
 }

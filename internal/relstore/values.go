@@ -80,12 +80,6 @@ func (st *state) childrenValue(row uint32) ([]any, bool) {
 	return st.sortedStrs(r, resID, kids), true
 }
 
-// descendantsValue is the ids of every resource below row, sorted.
-func (st *state) descendantsValue(row uint32) []any {
-	sub := st.subtree(row, nil)
-	return st.sortedStrs(&st.res, resID, sub[1:])
-}
-
 // grantsValue is grants[rid] for resource row: membership → role keys;
 // false when there are no grants on it.
 func (st *state) grantsValue(row uint32) (map[string]any, bool) {
@@ -287,8 +281,8 @@ func collectSome[V any](st *state, t *table, f int, value func(uint32) (V, bool)
 	return out
 }
 
-// Document keys, as index.Build names them, and the key of the
-// descendants of a resource, which only this store serves.
+// Document keys, as index.Build names them, and the key of the pages in
+// tree order (order.go), which only this store serves.
 const (
 	keyRevision     = "revision"
 	keyOrgs         = "orgs"
@@ -303,7 +297,7 @@ const (
 	keyRoles        = "roles"
 	keyPermissions  = "permissions"
 	keyMaxDepth     = "max_depth"
-	keyDescendants  = "descendants"
+	keyTreePage     = "tree_page"
 
 	keyAttributes    = "attributes"
 	keyOrgAttributes = "org_attributes"

@@ -1,0 +1,385 @@
+package relstore
+
+import (
+	"bytes"
+	"slices"
+)
+
+// Tree order. Lists page through resources in the order of a depth-first
+// walk of each organization's tree, children by id: a resource's key is
+// its path, the ids from the organization root down to it, compared id
+// by id (a prefix first). In that order every subtree is one contiguous
+// range, so a page of the resources below a few anchors is a seek per
+// anchor and a walk of the page, whatever the size of the rest.
+//
+// Two ordered sets of resource rows hold it: byTree keyed (organization,
+// path), and byTypeTree keyed (organization, type, path), where the
+// resources of one type below an anchor are one range too. Keys are not
+// stored: they are the parent links and ids, read when compared, so a set
+// is 4 bytes a resource. A set is a sorted sequence cut into chunks of at
+// most chunkMax rows, so an insert moves at most a chunk.
+
+const chunkMax = 256
+
+// orderSet is a sorted sequence of resource rows, in chunks.
+type orderSet struct {
+	typed  bool // keyed by (organization, type, path); else (organization, path)
+	chunks [][]uint32
+}
+
+// treeKey is the key of a position in a set: an organization, a type (of
+// a typed set's keys), and a path of ids from the root. With sup set it
+// stands just after every key the path is a prefix of: the end of the
+// path's subtree.
+type treeKey struct {
+	org, typ []byte
+	path     [][]byte
+	sup      bool
+}
+
+// pathRows returns the rows from row's organization root down to row,
+// in buf.
+func (st *state) pathRows(row uint32, buf []uint32) []uint32 {
+	buf = buf[:0]
+	for r := row; r != 0; r = st.res.at(r, resParent) {
+		buf = append(buf, r)
+	}
+	slices.Reverse(buf)
+	return buf
+}
+
+// keyOf returns the key of resource row in a set (typed or not).
+func (st *state) keyOf(row uint32, typed bool) treeKey {
+	k := treeKey{org: st.str.bytes(st.res.at(row, resOrg))}
+	if typed {
+		k.typ = st.str.bytes(st.res.at(row, resTyp))
+	}
+	var buf [16]uint32
+	for _, r := range st.pathRows(row, buf[:0]) {
+		k.path = append(k.path, st.str.bytes(st.res.at(r, resID)))
+	}
+	return k
+}
+
+// compareKey orders row's key in s against k.
+func (st *state) compareKey(s *orderSet, row uint32, k *treeKey) int {
+	if c := bytes.Compare(st.str.bytes(st.res.at(row, resOrg)), k.org); c != 0 {
+		return c
+	}
+	if s.typed {
+		if c := bytes.Compare(st.str.bytes(st.res.at(row, resTyp)), k.typ); c != 0 {
+			return c
+		}
+	}
+	var buf [16]uint32
+	path := st.pathRows(row, buf[:0])
+	for i := 0; i < len(path) && i < len(k.path); i++ {
+		if c := bytes.Compare(st.str.bytes(st.res.at(path[i], resID)), k.path[i]); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case len(path) >= len(k.path) && k.sup:
+		return -1
+	case len(path) == len(k.path):
+		return 0
+	case len(path) < len(k.path):
+		return -1
+	}
+	return 1
+}
+
+// pos is a position in a set: a chunk and an index in it. A position
+// past a chunk's end is the start of the next.
+type pos struct{ c, i int }
+
+// search returns the position of the first row whose key is ≥ k, or > k
+// when after is set.
+func (st *state) search(s *orderSet, k *treeKey, after bool) pos {
+	below := func(row uint32) bool { // row sorts before the position sought
+		c := st.compareKey(s, row, k)
+		return c < 0 || (after && c == 0)
+	}
+	c, _ := slices.BinarySearchFunc(s.chunks, true, func(ch []uint32, _ bool) int {
+		if below(ch[len(ch)-1]) {
+			return -1
+		}
+		return 1
+	})
+	if c == len(s.chunks) {
+		return pos{c, 0}
+	}
+	i, _ := slices.BinarySearchFunc(s.chunks[c], true, func(row uint32, _ bool) int {
+		if below(row) {
+			return -1
+		}
+		return 1
+	})
+	return pos{c, i}
+}
+
+// at returns the row at p, or 0 past the end; p is normalized first.
+func (s *orderSet) at(p pos) (uint32, pos) {
+	for p.c < len(s.chunks) && p.i >= len(s.chunks[p.c]) {
+		p = pos{p.c + 1, 0}
+	}
+	if p.c >= len(s.chunks) {
+		return 0, p
+	}
+	return s.chunks[p.c][p.i], p
+}
+
+// before returns the row just before p, and its position; 0 at the start.
+func (s *orderSet) before(p pos) (uint32, pos) {
+	for p.i == 0 {
+		if p.c == 0 {
+			return 0, p
+		}
+		p = pos{p.c - 1, len(s.chunks[p.c-1])}
+	}
+	p.i--
+	return s.chunks[p.c][p.i], p
+}
+
+// insertRow adds resource row, whose key must be set and new, to s.
+func (st *state) insertRow(s *orderSet, row uint32) {
+	k := st.keyOf(row, s.typed)
+	p := st.search(s, &k, false)
+	if len(s.chunks) == 0 {
+		s.chunks = [][]uint32{make([]uint32, 0, 8)}
+	}
+	if p.c == len(s.chunks) {
+		p = pos{p.c - 1, len(s.chunks[p.c-1])}
+	}
+	ch := slices.Insert(s.chunks[p.c], p.i, row)
+	if len(ch) > chunkMax {
+		half := slices.Clone(ch[len(ch)/2:])
+		ch = slices.Clip(ch[:len(ch)/2])
+		s.chunks = slices.Insert(s.chunks, p.c+1, half)
+	}
+	s.chunks[p.c] = ch
+	if st.logging() {
+		st.log(func() { st.removeRow(s, row) })
+	}
+}
+
+// removeRow drops resource row from s, before its key changes.
+func (st *state) removeRow(s *orderSet, row uint32) {
+	k := st.keyOf(row, s.typed)
+	got, p := s.at(st.search(s, &k, false))
+	if got != row {
+		panic("relstore: a resource is missing from the tree order")
+	}
+	s.chunks[p.c] = slices.Delete(s.chunks[p.c], p.i, p.i+1)
+	if len(s.chunks[p.c]) == 0 {
+		s.chunks = slices.Delete(s.chunks, p.c, p.c+1)
+	}
+	if st.logging() {
+		st.log(func() { st.insertRow(s, row) })
+	}
+}
+
+// order and unorder add resource row to both sets and take it out; the
+// sets are kept only once the state is built (st.ordered).
+func (st *state) order(row uint32) {
+	if st.ordered {
+		st.insertRow(&st.byTree, row)
+		st.insertRow(&st.byTypeTree, row)
+	}
+}
+
+func (st *state) unorder(row uint32) {
+	if st.ordered {
+		st.removeRow(&st.byTree, row)
+		st.removeRow(&st.byTypeTree, row)
+	}
+}
+
+// buildOrder fills both sets from the trees, in O(resources): a walk of
+// each organization's tree in key order, children sorted by id, grouped
+// by type for byTypeTree. Organizations come in id order.
+func (st *state) buildOrder() {
+	var orgRows []uint32
+	st.orgs.live(orgID, func(row uint32) { orgRows = append(orgRows, row) })
+	slices.SortFunc(orgRows, func(a, b uint32) int { return st.str.compare(st.orgs.at(a, orgID), st.orgs.at(b, orgID)) })
+	var all, typed []uint32
+	var stack []uint32
+	byID := func(a, b uint32) int { return st.str.compare(st.res.at(b, resID), st.res.at(a, resID)) } // reversed: popped in order
+	for _, o := range orgRows {
+		root := st.resource(st.orgs.at(o, orgRoot))
+		if root == 0 {
+			continue
+		}
+		start := len(all)
+		stack = append(stack[:0], root)
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			all = append(all, n)
+			mark := len(stack)
+			for c := st.res.at(n, resFirstChild); c != 0; c = st.res.at(c, resNextSib) {
+				stack = append(stack, c)
+			}
+			slices.SortFunc(stack[mark:], byID)
+		}
+		org := all[start:]
+		typed = append(typed, org...)
+		slices.SortStableFunc(typed[start:], func(a, b uint32) int { return st.str.compare(st.res.at(a, resTyp), st.res.at(b, resTyp)) })
+	}
+	st.byTree = orderSet{chunks: chunked(all)}
+	st.byTypeTree = orderSet{typed: true, chunks: chunked(typed)}
+	st.ordered = true
+}
+
+// chunked cuts rows into chunks three quarters full.
+func chunked(rows []uint32) [][]uint32 {
+	const fill = chunkMax * 3 / 4
+	out := make([][]uint32, 0, len(rows)/fill+1)
+	for len(rows) > 0 {
+		n := min(fill, len(rows))
+		out = append(out, slices.Clip(slices.Clone(rows[:n])))
+		rows = rows[n:]
+	}
+	return out
+}
+
+func (s *orderSet) heapBytes() int {
+	n := 24 * cap(s.chunks)
+	for _, ch := range s.chunks {
+		n += 4 * cap(ch)
+	}
+	return n
+}
+
+// under reports whether row is anchor or below it.
+func (st *state) under(row, anchor uint32) bool {
+	for r := row; r != 0; r = st.res.at(r, resParent) {
+		if r == anchor {
+			return true
+		}
+	}
+	return false
+}
+
+// pageQuery asks for a page of the resources below anchors, in tree
+// order: the read of treePage/<query as JSON>. It is how a list policy
+// pages without materializing a subtree: the policy decides the anchors
+// (where the subject holds the permission) and checks every id it gets
+// back; the store only orders.
+type pageQuery struct {
+	// Starts are the anchors: the page holds them and their subtrees.
+	Starts []string `json:"starts"`
+	// Type, when set, keeps only resources of that type.
+	Type string `json:"type"`
+	// After is the path (ids from the root) the page starts after (before,
+	// when Desc); none: from the start.
+	After []string `json:"after"`
+	Desc  bool     `json:"desc"`
+	Limit int      `json:"limit"`
+	// Exclude is an id left out (a listed parent itself).
+	Exclude string `json:"exclude"`
+}
+
+// maxPageQuery bounds a page query's limit.
+const maxPageQuery = 10_000
+
+// treePage returns the ids of q's page, in order.
+func (st *state) treePage(q pageQuery) []any {
+	type start struct {
+		row uint32
+		key treeKey
+	}
+	var starts []start
+	for _, id := range q.Starts {
+		if row := st.resourceNamed(id); row != 0 {
+			starts = append(starts, start{row, st.keyOf(row, false)})
+		}
+	}
+	slices.SortFunc(starts, func(a, b start) int { return compareKeys(&a.key, &b.key) })
+	kept := starts[:0]
+	for _, s := range starts { // anchors below another are in its range
+		if len(kept) == 0 || !hasPrefix(s.key.path, kept[len(kept)-1].key.path) {
+			kept = append(kept, s)
+		}
+	}
+	if q.Desc {
+		slices.Reverse(kept)
+	}
+	set := &st.byTree
+	if q.Type != "" {
+		set = &st.byTypeTree
+	}
+	after := make([][]byte, len(q.After))
+	for i, id := range q.After {
+		after[i] = []byte(id)
+	}
+	out := []any{}
+	limit := min(q.Limit, maxPageQuery)
+	if limit <= 0 {
+		return out
+	}
+	for _, s := range kept {
+		key := treeKey{org: s.key.org, typ: []byte(q.Type), path: s.key.path}
+		var p pos
+		rel := 2 // no After: the whole subtree
+		if len(after) > 0 {
+			rel = comparePath(s.key.path, after)
+		}
+		switch {
+		case !q.Desc && rel == -1, q.Desc && rel == 1:
+			continue // the whole subtree is on the other side of After
+		case rel == 0: // After is in the subtree
+			p = st.search(set, &treeKey{org: key.org, typ: key.typ, path: after}, !q.Desc)
+		case q.Desc:
+			key.sup = true
+			p = st.search(set, &key, false)
+		default:
+			p = st.search(set, &key, false)
+		}
+		for {
+			var row uint32
+			if q.Desc {
+				row, p = set.before(p)
+			} else {
+				row, p = set.at(p)
+				p.i++
+			}
+			if row == 0 || !st.under(row, s.row) || (set.typed && !bytes.Equal(st.str.bytes(st.res.at(row, resTyp)), key.typ)) {
+				break
+			}
+			if id := st.str.str(st.res.at(row, resID)); id != q.Exclude {
+				out = append(out, id)
+				if len(out) >= limit {
+					return out
+				}
+			}
+		}
+	}
+	return out
+}
+
+// comparePath orders the subtree of path against position after: -1 when
+// all of it is before after, 1 when all of it is after, 0 when after is
+// in it.
+func comparePath(path, after [][]byte) int {
+	for i := 0; i < len(path) && i < len(after); i++ {
+		if c := bytes.Compare(path[i], after[i]); c != 0 {
+			return c
+		}
+	}
+	if len(path) <= len(after) {
+		return 0
+	}
+	return 1 // after is above path
+}
+
+func compareKeys(a, b *treeKey) int {
+	if c := bytes.Compare(a.org, b.org); c != 0 {
+		return c
+	}
+	return slices.CompareFunc(a.path, b.path, bytes.Compare)
+}
+
+func hasPrefix(path, prefix [][]byte) bool {
+	return len(path) >= len(prefix) && slices.EqualFunc(path[:len(prefix)], prefix, bytes.Equal)
+}
