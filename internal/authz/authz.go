@@ -204,8 +204,12 @@ type ListRequest struct {
 	ResourceType   string       `json:"resource_type,omitempty"`
 	Parent         *ResourceRef `json:"parent,omitempty"`
 	OrganizationID string       `json:"organization_id,omitempty"`
-	After          string       `json:"after,omitempty"`
-	Limit          int          `json:"limit,omitempty"`
+	// After is a position in the list's order (a Positions entry of an
+	// earlier page): the page starts after it. "": at the start.
+	After string `json:"after,omitempty"`
+	// Descending lists in reverse tree order.
+	Descending bool `json:"descending,omitempty"`
+	Limit      int  `json:"limit,omitempty"`
 }
 
 // MembersRequest asks for the memberships with Permission on Resource.
@@ -220,11 +224,15 @@ type MembersRequest struct {
 }
 
 // Page is one page of ids. HasMore says a next page exists: ask again with
-// After set to the last id.
+// After set to the last id (of list-resources: to the last position).
 type Page struct {
-	IDs     []string       `json:"ids"`
-	HasMore bool           `json:"has_more"`
-	Reason  map[string]any `json:"reason,omitempty"`
+	IDs []string `json:"ids"`
+	// Positions are, for list-resources, the IDs' positions in tree order
+	// (the ids from the organization root down, joined by "/"): what a
+	// cursor holds.
+	Positions []string       `json:"-"`
+	HasMore   bool           `json:"has_more"`
+	Reason    map[string]any `json:"reason,omitempty"`
 }
 
 // Permissions are the effective permissions of a subject on a resource.
@@ -484,11 +492,67 @@ func (s *Service) ListResources(ctx context.Context, sub Subject, req ListReques
 	in.Insert(ast.InternedTerm("permission"), ast.StringTerm(req.Permission))
 	putString(in, "resource_type", req.ResourceType)
 	putString(in, "organization_id", req.OrganizationID)
-	putString(in, "after", req.After)
-	in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit))
-	var p Page
-	ans, err := s.decide(ctx, engine.ListResources, in, cons, func(v any) error { return decodeJSON(v, &p) })
-	return p, ans, err
+	if req.Descending {
+		putString(in, "order", "desc")
+	}
+	return s.treePages(ctx, in, req.After, limit, cons)
+}
+
+// treePage is the policy's answer to a list-resources page.
+type treePage struct {
+	IDs     []string       `json:"ids"`
+	Paths   [][]string     `json:"paths"`
+	HasMore bool           `json:"has_more"`
+	Resume  []string       `json:"resume"`
+	Reason  map[string]any `json:"reason"`
+}
+
+// treePages evaluates list-resources pages from after until it holds
+// limit + 1 ids or the list ends, and answers the first limit: one
+// evaluation, unless an extension's denials leave the policy's pages short
+// (it then says where to resume). Every page after the first is evaluated
+// at least at the first's revision.
+func (s *Service) treePages(ctx context.Context, base ast.Object, after string, limit int, cons Consistency) (Page, Answer, error) {
+	var (
+		out   Page
+		first Answer
+	)
+	for round := 0; ; round++ {
+		in := base.Copy()
+		if after != "" {
+			in.Insert(ast.InternedTerm("after"), stringsTerm(strings.Split(after, "/")))
+		}
+		in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit+1))
+		var p treePage
+		ans, err := s.decide(ctx, engine.ListResources, in, cons, func(v any) error { return decodeJSON(v, &p) })
+		if err != nil {
+			return Page{}, Answer{}, err
+		}
+		if round == 0 {
+			first, cons = ans, Consistency{AtLeastRevision: ans.Revision}
+		}
+		if p.Reason != nil {
+			return Page{IDs: []string{}, Reason: p.Reason}, ans, nil
+		}
+		if len(p.Paths) != len(p.IDs) {
+			return Page{}, Answer{}, fmt.Errorf("authz: %s result: %d paths for %d ids", engine.ListResources, len(p.Paths), len(p.IDs))
+		}
+		out.IDs = append(out.IDs, p.IDs...)
+		for _, path := range p.Paths {
+			out.Positions = append(out.Positions, strings.Join(path, "/"))
+		}
+		if len(out.IDs) > limit || !p.HasMore || len(p.Resume) == 0 {
+			break
+		}
+		after = strings.Join(p.Resume, "/")
+	}
+	if out.HasMore = len(out.IDs) > limit; out.HasMore {
+		out.IDs, out.Positions = out.IDs[:limit], out.Positions[:limit]
+	}
+	if out.IDs == nil {
+		out.IDs = []string{}
+	}
+	return out, first, nil
 }
 
 // ListMemberships pages through the memberships with a permission on a

@@ -119,12 +119,12 @@ func TestInputShaping(t *testing.T) {
 		}, engine.ListResources, map[string]any{
 			"subject":    map[string]any{"organization_membership_id": "om_bob"},
 			"permission": "project:edit",
-			"limit":      json(100),
+			"limit":      json(101), // one more, to know whether more follow
 		}},
 		{"list resources with everything", nil, func(s *authz.Service) error {
 			_, _, err := s.ListResources(context.Background(), member, authz.ListRequest{
 				Permission: "project:edit", ResourceType: "project", Parent: &authz.ResourceRef{ID: "ws"},
-				OrganizationID: "org_acme", After: "authz_resource_a", Limit: authz.MaxPageSize,
+				OrganizationID: "org_acme", After: "root/ws/authz_resource_a", Descending: true, Limit: authz.MaxPageSize,
 			}, authz.Consistency{})
 			return err
 		}, engine.ListResources, map[string]any{
@@ -133,8 +133,9 @@ func TestInputShaping(t *testing.T) {
 			"resource_type":   "project",
 			"parent":          map[string]any{"id": "ws"},
 			"organization_id": "org_acme",
-			"after":           "authz_resource_a",
-			"limit":           json(authz.MaxPageSize),
+			"after":           []any{"root", "ws", "authz_resource_a"},
+			"order":           "desc",
+			"limit":           json(authz.MaxPageSize + 1),
 		}},
 		{"list memberships", nil, func(s *authz.Service) error {
 			_, _, err := s.ListMemberships(context.Background(), authz.MembersRequest{Permission: "project:edit", Resource: apiRef, Direct: true, After: "om_a", Limit: 5}, authz.Consistency{})
@@ -572,12 +573,16 @@ func TestDecodedResults(t *testing.T) {
 		}
 	})
 	t.Run("page", func(t *testing.T) {
-		s := newService(t, authz.Config{Engine: &fakeEngine{value: map[string]any{"ids": []any{"a", "b"}, "has_more": true}}})
-		p, _, err := s.ListResources(ctx, member, authz.ListRequest{Permission: "p"}, authz.Consistency{})
+		// The policy returns limit + 1: the page is the first limit, and
+		// more follow.
+		s := newService(t, authz.Config{Engine: &fakeEngine{value: map[string]any{
+			"ids": []any{"a", "b"}, "paths": []any{[]any{"r", "a"}, []any{"r", "b"}}, "has_more": false,
+		}}})
+		p, _, err := s.ListResources(ctx, member, authz.ListRequest{Permission: "p", Limit: 1}, authz.Consistency{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diff(p, authz.Page{IDs: []string{"a", "b"}, HasMore: true}); d != "" {
+		if d := diff(p, authz.Page{IDs: []string{"a"}, Positions: []string{"r/a"}, HasMore: true}); d != "" {
 			t.Errorf("page (-got +want):\n%s", d)
 		}
 	})

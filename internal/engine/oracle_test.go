@@ -319,11 +319,14 @@ func (p *prober) page(ep engine.Entrypoint, input map[string]any) []string {
 	if p.chance(20) {
 		limit = 0 // the default
 	}
-	var ids []string
-	after := ""
+	var (
+		ids   []string
+		paths [][]string // of list_resources: positions in tree order
+		after any
+	)
 	for pages := 0; ; pages++ {
 		in := map[string]any{"limit": limit}
-		if after != "" {
+		if after != nil {
 			in["after"] = after
 		}
 		for k, v := range input {
@@ -340,19 +343,57 @@ func (p *prober) page(ep engine.Entrypoint, input map[string]any) []string {
 		for _, id := range page {
 			ids = append(ids, id.(string))
 		}
+		pp, _ := out["paths"].([]any)
+		for _, path := range pp {
+			paths = append(paths, strs(path.([]any)))
+		}
 		more, _ := out["has_more"].(bool)
 		if !more {
 			break
 		}
-		if len(page) == 0 || pages > len(p.w.ResIDs)+len(p.w.MemIDs) {
+		if pages > len(p.w.ResIDs)+len(p.w.MemIDs) {
 			p.t.Fatalf("%s %v: has_more with no progress (%v)", ep, in, out)
 		}
-		after = ids[len(ids)-1]
+		switch {
+		case out["resume"] != nil:
+			after = out["resume"]
+		case len(ids) > 0:
+			after = ids[len(ids)-1]
+		default:
+			p.t.Fatalf("%s %v: has_more with nothing to resume from (%v)", ep, in, out)
+		}
 	}
-	if !sort.StringsAreSorted(ids) || len(slices.Compact(slices.Clone(ids))) != len(ids) {
-		p.t.Errorf("%s %v: ids not sorted and unique across pages: %v", ep, input, ids)
+	if len(slices.Compact(slices.Sorted(slices.Values(ids)))) != len(ids) {
+		p.t.Errorf("%s %v: ids not unique across pages: %v", ep, input, ids)
+	}
+	if ep != engine.ListResources {
+		if !sort.StringsAreSorted(ids) {
+			p.t.Errorf("%s %v: ids not sorted across pages: %v", ep, input, ids)
+		}
+		return ids
+	}
+	// list_resources pages in tree order: by path, reversed for desc.
+	sorted := slices.SortedFunc(slices.Values(paths), slices.Compare[[]string])
+	if input["order"] == "desc" {
+		slices.Reverse(sorted)
+	}
+	if len(paths) != len(ids) || !slices.EqualFunc(paths, sorted, slices.Equal[[]string]) {
+		p.t.Errorf("%s %v: pages not in tree order: %v", ep, input, paths)
+	}
+	for i, path := range paths {
+		if path[len(path)-1] != ids[i] || !slices.Equal(path, p.w.Path(ids[i])) {
+			p.t.Errorf("%s %v: path %v of %s is not its path %v", ep, input, path, ids[i], p.w.Path(ids[i]))
+		}
 	}
 	return ids
+}
+
+func strs(vs []any) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.(string)
+	}
+	return out
 }
 
 // subjectInput returns a random subject: a membership, or a token for one.
@@ -415,7 +456,10 @@ func (p *prober) listResources(n int) {
 			}
 			in["organization_id"] = org
 		}
-		got := p.page(engine.ListResources, mergeInputs(subj, in))
+		if p.chance(50) {
+			in["order"] = "desc"
+		}
+		got := slices.Sorted(slices.Values(p.page(engine.ListResources, mergeInputs(subj, in))))
 		label += " in " + org
 
 		// Candidates: every resource of the type in the organization the

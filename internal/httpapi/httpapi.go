@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"reflect"
 	"strconv"
 	"strings"
@@ -220,15 +221,19 @@ type listResourcesRequest struct {
 	ResourceType   string             `json:"resource_type"`
 	Parent         *authz.ResourceRef `json:"parent"`
 	OrganizationID string             `json:"organization_id"`
-	Cursor         string             `json:"cursor"`
-	Limit          int                `json:"limit"`
-	Consistency    authz.Consistency  `json:"consistency"`
+	// Cursor (a next_cursor) pages forward, Before (a prev_cursor) back.
+	Cursor      string            `json:"cursor"`
+	Before      string            `json:"before"`
+	Order       string            `json:"order"`
+	Limit       int               `json:"limit"`
+	Consistency authz.Consistency `json:"consistency"`
 }
 
 type listResponse struct {
 	ResourceIDs   []string       `json:"resource_ids,omitempty"`
 	MembershipIDs []string       `json:"membership_ids,omitempty"`
 	NextCursor    string         `json:"next_cursor,omitempty"`
+	PrevCursor    string         `json:"prev_cursor,omitempty"`
 	Reason        map[string]any `json:"reason,omitempty"`
 	authz.Answer
 }
@@ -243,21 +248,57 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := cursor.For(EntrypointListResources, append([]string{req.Permission, req.ResourceType, req.OrganizationID}, refParts(req.Parent)...)...)
-	after, ok := decodeCursor(w, q, req.Cursor)
+	if req.Cursor != "" && req.Before != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "cursor and before: give one, cursor to page forward or before to page back")
+		return
+	}
+	if req.Order != "" && req.Order != "asc" && req.Order != "desc" {
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("order %q: must be asc or desc", req.Order))
+		return
+	}
+	after, ok := decodeCursor(w, q, "cursor", req.Cursor)
 	if !ok {
 		return
+	}
+	before, ok := decodeCursor(w, q, "before", req.Before)
+	if !ok {
+		return
+	}
+	// A page before a position is the page after it in the other order,
+	// reversed.
+	desc, back := req.Order == "desc", before != ""
+	if back {
+		after, desc = before, !desc
 	}
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListResources(r.Context(), sub, authz.ListRequest{
 		Permission: req.Permission, ResourceType: req.ResourceType, Parent: req.Parent,
-		OrganizationID: req.OrganizationID, After: after, Limit: req.Limit,
+		OrganizationID: req.OrganizationID, After: after, Descending: desc, Limit: req.Limit,
 	}, req.Consistency)
 	s.observeDuration(EntrypointListResources, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	resp := listResponse{ResourceIDs: nonNil(p.IDs), NextCursor: nextCursor(q, p), Reason: p.Reason, Answer: ans}
+	resp := listResponse{ResourceIDs: nonNil(p.IDs), Reason: p.Reason, Answer: ans}
+	if n := len(p.IDs); n > 0 {
+		first, last := q.Encode(p.Positions[0]), q.Encode(p.Positions[n-1])
+		if back {
+			slices.Reverse(p.IDs)
+			first, last = last, first
+			resp.NextCursor = last
+			if p.HasMore {
+				resp.PrevCursor = first
+			}
+		} else {
+			if p.HasMore {
+				resp.NextCursor = last
+			}
+			if after != "" {
+				resp.PrevCursor = first
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -277,7 +318,7 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := cursor.For(EntrypointListMemberships, append([]string{req.Permission, strconv.FormatBool(req.Direct)}, refParts(&req.Resource)...)...)
-	after, ok := decodeCursor(w, q, req.Cursor)
+	after, ok := decodeCursor(w, q, "cursor", req.Cursor)
 	if !ok {
 		return
 	}
@@ -493,10 +534,10 @@ func nextCursor(q cursor.Query, p authz.Page) string {
 
 // decodeCursor returns the position a request's cursor holds in the list
 // of q ("" for the first page), or answers 400 when it is not one of q's.
-func decodeCursor(w http.ResponseWriter, q cursor.Query, c string) (string, bool) {
+func decodeCursor(w http.ResponseWriter, q cursor.Query, field, c string) (string, bool) {
 	after, err := q.Decode(c)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "cursor "+err.Error())
+		writeError(w, http.StatusBadRequest, "invalid_request", field+" "+err.Error())
 		return "", false
 	}
 	return after, true

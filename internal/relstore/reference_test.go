@@ -3,11 +3,11 @@ package relstore_test
 import (
 	"context"
 	"encoding/json"
-	"math/rand/v2"
-	"slices"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 
@@ -240,7 +240,7 @@ func sameTreePages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 	tb.Helper()
 	type entry struct {
 		id, org, typ string
-		path        []string
+		path         []string
 	}
 	var all []entry
 	for rid, v := range doc["resources"].(map[string]any) {

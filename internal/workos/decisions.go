@@ -232,10 +232,27 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
+	// One policy page per request, in tree order: paginate asks for the
+	// page after (or, with before, the page before) the cursor's position.
 	pref := authzRef(parent)
-	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
-		return h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: q["context"]},
-			authz.ListRequest{Permission: q["permission_slug"], ResourceType: perm.ResourceTypeSlug, Parent: &pref, After: after, Limit: authz.MaxPageSize}, cons)
+	var ans authz.Answer
+	type listed struct{ id, pos string }
+	items, md, err := paginate(p, func(l listed) string { return l.pos }, func(o ListOptions) ([]listed, error) {
+		pg, a, err := h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: q["context"]},
+			authz.ListRequest{Permission: q["permission_slug"], ResourceType: perm.ResourceTypeSlug, Parent: &pref,
+				After: o.After, Descending: o.Descending, Limit: o.Limit}, cons)
+		if err != nil {
+			return nil, err
+		}
+		if err := listReasonErr(pg.Reason); err != nil {
+			return nil, err
+		}
+		ans = a
+		out := make([]listed, len(pg.IDs))
+		for i, id := range pg.IDs {
+			out[i] = listed{id, pg.Positions[i]}
+		}
+		return out, nil
 	})
 	if err != nil {
 		return err
@@ -246,9 +263,13 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	}
 	// The policy answered at a revision the store has reached (the store is
 	// the head); a resource deleted since is left out.
-	return discovered(w, ans, p, ids, func(ids []string) ([]Resource, error) {
-		return h.cfg.Store.GetResources(r.Context(), ids)
-	}, resourceOut)
+	resources, err := h.cfg.Store.GetResources(r.Context(), mapSlice(items, func(l listed) string { return l.id }))
+	if err != nil {
+		return err
+	}
+	decided(w, ans)
+	writeJSON(w, http.StatusOK, newList(mapSlice(resources, resourceOut), md))
+	return nil
 }
 
 func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Request) error {

@@ -31,8 +31,13 @@ effective_on(rid) := {"resource": resource_ref(rid), "permissions": sort(extende
 # title: list_resources
 # description: |
 #   The resources on which the subject has input.permission, of
-#   input.resource_type when given, under input.parent when given, sorted by
-#   id and paged by input.after / input.limit.
+#   input.resource_type when given, under input.parent when given, in tree
+#   order (depth first from the organization root, children by id; reversed
+#   when input.order is "desc"), paged by input.after (a path, as the
+#   answer's paths give it) and input.limit. paths[i] is ids[i]'s path: the
+#   ids from the organization root down to it. has_more says more
+#   resources may follow: ask again with input.after set to resume (an
+#   extension's denials can leave a page short of the limit).
 # entrypoint: true
 list_resources := failed(input.token_error.code, input.token_error.message) if {
 	input.token_error
@@ -45,7 +50,7 @@ list_resources := failed(input.token_error.code, input.token_error.message) if {
 	not resolve(input.parent)
 } else := failed("unknown_organization", "no organization: give organization_id, a parent, a token or a membership") if {
 	not known_list_org
-} else := page(listed)
+} else := tree_page(list_candidates)
 
 list_org := data.trellis_data.resources[resolve(input.parent)][0] if {
 	input.parent
@@ -105,29 +110,95 @@ list_starts := anchors if {
 	rid in data.trellis_data.resources[anchor][3]
 }
 
-# listed are the resources to page through: the subtrees of list_starts,
-# less the parent itself, of input.resource_type when one is given. No
-# function is called per resource: lists walk whole subtrees.
-listed := extension_filtered([rid | some rid in candidates; data.trellis_data.resources[rid][1] == input.resource_type], membership_id_or_none) if {
-	input.resource_type
-} else := extension_filtered(candidates, membership_id_or_none)
+list_parent := resolve(input.parent) if input.parent
 
-candidates := subtree(list_starts) - {resolve(input.parent)} if {
-	input.parent
-} else := subtree(list_starts)
+else := ""
 
-# subtree returns starts and all their descendants.
-subtree(starts) := starts | {d | some rid in starts; some d in descendants(rid)}
+list_type := input.resource_type if is_string(input.resource_type)
 
-# descendants(rid) are the resources below rid. The served store keeps them
-# under data.trellis_data.descendants[rid]; a document without that key (a
-# bundle's, index.Build's) walks children instead. graph.reachable returns
-# only nodes that are keys of the graph, and leaves are not keys of
-# children, so the leaves are added as the children of what it returns.
-descendants(rid) := ds if {
-	ds := data.trellis_data.descendants[rid]
-} else := {child |
-	some r in graph.reachable(data.trellis_data.children, {rid})
+else := ""
+
+list_after := input.after if is_array(input.after)
+
+else := []
+
+default list_desc := false
+
+list_desc if input.order == "desc"
+
+# list_candidates are the ids of at most page_limit + 1 resources in the
+# subtrees of list_starts, in tree order after list_after: from the served
+# store, which keeps resources in tree order (tree_page, see
+# internal/relstore), without reading any subtree whole; from a plain
+# document (a bundle's), by walking and sorting the subtrees.
+list_candidates := ids if {
+	ids := data.trellis_data.tree_page[json.marshal({
+		"starts": sort(list_starts), "type": list_type, "after": list_after,
+		"desc": list_desc, "limit": page_limit + 1, "exclude": list_parent,
+	})]
+} else := [path[count(path) - 1] | some path in array.slice(ordered_paths, 0, page_limit + 1)]
+
+ordered_paths := array.reverse(sort(paths_after)) if list_desc
+
+else := sort(paths_after)
+
+paths_after := [path |
+	some rid in subtree(list_starts)
+	rid != list_parent
+	list_type in {"", data.trellis_data.resources[rid][1]}
+	path := resource_path(rid)
+	after_position(path)
+]
+
+after_position(_) if list_after == []
+
+after_position(path) if {
+	list_after != []
+	not list_desc
+	path > list_after
+}
+
+after_position(path) if {
+	list_after != []
+	list_desc
+	path < list_after
+}
+
+# resource_path(rid) is the ids from rid's organization root down to rid.
+resource_path(rid) := array.reverse(data.trellis_data.resources[rid][3])
+
+# tree_page is the answer of a page of candidates: the first page_limit of
+# them the subject may see, whatever the store returned: of the listed
+# organization and type, in the subtree of a start, not the parent itself,
+# not denied by an extension.
+tree_page(candidates) := object.union(
+	{"ids": ids, "paths": [resource_path(rid) | some rid in ids], "has_more": more},
+	resume(window, more),
+) if {
+	window := array.slice(candidates, 0, page_limit)
+	more := count(candidates) > page_limit
+	ids := extension_filtered([rid | some rid in window; listable(rid)], membership_id_or_none)
+}
+
+listable(rid) if {
+	[org, type, _, anc] := data.trellis_data.resources[rid]
+	org == list_org
+	list_type in {"", type}
+	rid != list_parent
+	some anchor in anc
+	anchor in list_starts
+}
+
+resume(window, true) := {"resume": resource_path(window[count(window) - 1])}
+
+resume(_, false) := {}
+
+# subtree returns starts and all their descendants, walking children:
+# graph.reachable returns only nodes that are keys of the graph, and leaves
+# are not keys of children, so the leaves are added as the children of what
+# it returns.
+subtree(starts) := starts | {child |
+	some r in graph.reachable(data.trellis_data.children, starts)
 	some child in data.trellis_data.children[r]
 }
 

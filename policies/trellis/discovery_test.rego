@@ -2,12 +2,29 @@ package trellis_test
 
 import data.trellis
 
-# result_matches compares a discovery answer with want: equal to it, or, when
-# want has a reason, a failure with no ids nor permissions whose reason holds
-# every field of want.reason.
+# result_matches compares a discovery answer with want: equal to it; when
+# want is page_of(ids), a last page listing those ids in any order; when
+# want has ids, a page listing those, in order, with want's has_more; or,
+# when want has a reason, a failure with no ids nor permissions whose
+# reason holds every field of want.reason.
 result_matches(got, want) if {
 	not want.reason
+	not want.ids
+	not want.listed
 	got == want
+}
+
+result_matches(got, want) if {
+	want.listed
+	{id | some id in got.ids} == want.listed
+	count(got.ids) == count(want.listed)
+	got.has_more == false
+}
+
+result_matches(got, want) if {
+	want.ids
+	got.ids == want.ids
+	got.has_more == want.has_more
 }
 
 result_matches(got, want) if {
@@ -22,8 +39,12 @@ result_matches(got, want) if {
 
 failure(code) := {"reason": {"code": code}}
 
-# page_of returns the answer listing ids with nothing after them.
-page_of(ids) := {"ids": ids, "has_more": false}
+# page_of returns the answer listing ids (in any order) with nothing after
+# them.
+page_of(ids) := {"listed": {id | some id in ids}}
+
+# path_of(rid) is rid's path in the fixture: list_resources' positions.
+path_of(rid) := array.reverse(fixture.resources[rid][3])
 
 effective_cases := {
 	"data grants along the ancestry": {
@@ -246,33 +267,49 @@ list_resources_cases := {
 		"input": {"subject": subject("om_alice"), "permission": "project:edit", "parent": {"id": ws_eng}, "organization_id": "org_globex"},
 		"want": page_of([app_auth, app_gw, prj_api, prj_web]),
 	},
-	# Pagination.
+	# Pagination, in tree order: depth first, children by id.
 	"first page": {
 		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "limit": 2},
-		"want": {"ids": [app_auth, app_cli], "has_more": true},
+		"want": {"ids": [app_cli, app_loader], "has_more": true},
 	},
 	"next page": {
-		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "limit": 2, "after": app_cli},
-		"want": {"ids": [app_gw, app_loader], "has_more": false},
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "limit": 2, "after": path_of(app_loader)},
+		"want": {"ids": [app_auth, app_gw], "has_more": false},
 	},
 	"page that exactly fits": {
-		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "limit": 1, "after": app_gw},
-		"want": {"ids": [app_loader], "has_more": false},
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "limit": 1, "after": path_of(app_auth)},
+		"want": {"ids": [app_gw], "has_more": false},
 	},
 	"after the last id": {
-		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": app_loader},
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": path_of(app_gw)},
 		"want": page_of([]),
 	},
-	"after an id that is not listed": {
-		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": "authz_resource_app_d"},
-		"want": page_of([app_gw, app_loader]),
+	"after a position that is not listed": {
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": [acme_root, ws_eng]},
+		"want": {"ids": [app_auth, app_gw], "has_more": false},
+	},
+	"after a resource that no longer exists": {
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": [acme_root, ws_data, "authz_resource_app_d"]},
+		"want": {"ids": [app_loader, app_auth, app_gw], "has_more": false},
+	},
+	"descending": {
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "limit": 3, "order": "desc"},
+		"want": {"ids": [app_gw, app_auth, app_loader], "has_more": true},
+	},
+	"descending, next page": {
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "order": "desc", "after": path_of(app_loader)},
+		"want": {"ids": [app_cli], "has_more": false},
+	},
+	"descending below a parent, the parent left out": {
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "order": "desc", "parent": {"id": ws_data}},
+		"want": {"ids": [app_loader, prj_etl, app_cli], "has_more": false},
 	},
 	"limit 0 means the default": {
 		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "limit": 0},
 		"want": page_of(acme_all),
 	},
-	"non-string after is ignored": {
-		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": 7},
+	"an after that is not a path is ignored": {
+		"input": {"token": acme_token("", ["app:view"]), "permission": "app:view", "resource_type": "app", "after": app_cli},
 		"want": page_of(acme_apps),
 	},
 	# Failures.
@@ -306,23 +343,45 @@ test_list_resources[name] if {
 	some name, tc in list_resources_cases
 	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as object.get(tc, "data", fixture) with input as tc.input
 	result_matches(got, tc.want)
+	in_tree_order(got, tc.input)
 }
 
-# with_descendants(doc) is doc with the key the served store
-# (internal/relstore) adds: descendants[rid], every resource below rid.
-with_descendants(doc) := object.union(doc, {"descendants": {rid: sort(below) |
-	some rid, _ in doc.resources
-	below := {d | some r in graph.reachable(doc.children, {rid}); some d in doc.children[r]}
-}})
+# in_tree_order holds when a page's paths are its ids' and sorted (reversed
+# for order desc); a failure has none.
+in_tree_order(got, _) if got.reason
 
-# A document with descendants lists exactly what one without them lists.
-test_list_resources_with_descendants[name] if {
-	some name, tc in list_resources_cases
-	doc := object.get(tc, "data", fixture)
-	without := trellis.list_resources with data.trellis_host as host with data.trellis_data as doc with input as tc.input
-	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as with_descendants(doc) with input as tc.input
-	got == without
-	result_matches(got, tc.want)
+in_tree_order(got, req) if {
+	[p[count(p) - 1] | some p in got.paths] == got.ids
+	got.paths == object.get({"desc": array.reverse(sort(got.paths))}, object.get(req, "order", "asc"), sort(got.paths))
+}
+
+# The served store answers tree_page[query] (internal/relstore): the
+# policy lists what it returns, less what the subject may not see.
+test_list_resources_checks_the_store_page if {
+	query := json.marshal({
+		"starts": [ws_eng], "type": "", "after": [],
+		"desc": false, "limit": 101, "exclude": "",
+	})
+	store_page := [prj_api, app_auth, app_cli, gx_prj_api, "authz_resource_nope", prj_web]
+	got := trellis.list_resources with data.trellis_host as host
+		with data.trellis_data as object.union(fixture, {"tree_page": {query: store_page}})
+		with input as {"subject": subject("om_alice"), "permission": "workspace:manage"}
+	got.ids == [prj_api, app_auth, prj_web]
+	got.has_more == false
+}
+
+# A full store page says more may follow, and where to resume.
+test_list_resources_resumes_after_the_store_page if {
+	query := json.marshal({
+		"starts": [ws_eng], "type": "", "after": [],
+		"desc": false, "limit": 3, "exclude": "",
+	})
+	got := trellis.list_resources with data.trellis_host as host
+		with data.trellis_data as object.union(fixture, {"tree_page": {query: [ws_eng, prj_api, app_auth]}})
+		with input as {"subject": subject("om_alice"), "permission": "workspace:manage", "limit": 2}
+	got.ids == [ws_eng, prj_api]
+	got.has_more == true
+	got.resume == path_of(prj_api)
 }
 
 # GAP (policy): a parent named by type and external id resolves in its own
@@ -338,7 +397,7 @@ test_list_resources_parent_by_external_id_in_given_organization if {
 		"organization_id": "org_acme",
 		"parent": {"type": "workspace", "external_id": "data"},
 	}
-	got == page_of([app_loader])
+	result_matches(got, page_of([app_loader]))
 }
 
 # BUG (policy): list_resources never answers unknown_organization when no
@@ -381,7 +440,7 @@ test_lists_without_permission[name] if {
 test_list_resources_ignores_grants_across_organizations if {
 	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture_cross_org
 		with input as {"subject": subject("om_erin"), "permission": "workspace:manage"}
-	got == page_of([gx_prj_api, gx_ws_eng, globex_root])
+	result_matches(got, page_of([gx_prj_api, gx_ws_eng, globex_root]))
 }
 
 # Walking every page with the limit given returns, in order, exactly the ids
@@ -392,7 +451,7 @@ test_list_resources_pages_cover_the_listing[limit] if {
 	unpaged := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture with input as base
 	pages := [p |
 		some start in numbers.range_step(0, count(unpaged.ids) - 1, limit)
-		after := page_cursor(unpaged.ids, start)
+		after := page_cursor(unpaged.paths, start)
 		p := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture
 			with input as object.union(base, {"limit": limit, "after": after})
 	]
@@ -406,7 +465,7 @@ test_list_resources_pages_cover_the_listing[limit] if {
 # page_cursor is the after to give for the page starting at index start.
 page_cursor(_, 0) := ""
 
-page_cursor(ids, start) := ids[start - 1] if start > 0
+page_cursor(paths, start) := paths[start - 1] if start > 0
 
 list_memberships_cases := {
 	"inherited from every ancestor": {
@@ -534,7 +593,7 @@ list_resources_disagreements(subjects) := {[name, perm] |
 	some name, sub in subjects
 	some p, perm in oracle_permissions
 	got := trellis.list_resources with input as object.union(sub, {"permission": perm, "limit": 1000})
-	got.ids != [rid | some r, rid in oracle_resources; decisions[name][oracle_index(p, r)].allowed]
+	not result_matches(got, page_of([rid | some r, rid in oracle_resources; decisions[name][oracle_index(p, r)].allowed]))
 }
 
 effective_permissions_disagreements(subjects) := {[name, rid] |

@@ -183,7 +183,7 @@ test_group_effective_permissions if {
 test_group_list_resources if {
 	got := trellis.list_resources with data.trellis_host as host with data.trellis_data as fixture_groups
 		with input as {"subject": subject("om_ivan"), "permission": "project:view", "resource_type": "project"}
-	got.ids == [prj_api, prj_etl]
+	got.ids == [prj_etl, prj_api] # tree order: ws_data before ws_eng
 }
 
 group_list_memberships_cases := {

@@ -115,6 +115,17 @@ func (w *Oracle) addGrant(om, rid, slug string) {
 	w.AnchorsOf[om] = append(w.AnchorsOf[om], rid)
 }
 
+// Path is rid's path: the ids from its organization root down to it, the
+// position list_resources pages by.
+func (w *Oracle) Path(rid string) []string {
+	var path []string
+	for cur := rid; cur != ""; cur = w.Res[cur].ParentID {
+		path = append(path, cur)
+	}
+	slices.Reverse(path)
+	return path
+}
+
 // IsAncestorOrSelf reports whether a is r or one of r's ancestors.
 func (w *Oracle) IsAncestorOrSelf(a, r string) bool {
 	for cur := r; cur != ""; cur = w.Res[cur].ParentID {
