@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/bundle"
+	"github.com/trellis-authz/trellis/internal/console"
 	"github.com/trellis-authz/trellis/internal/datafile"
 	"github.com/trellis-authz/trellis/internal/devmode"
 	"github.com/trellis-authz/trellis/internal/engine"
@@ -35,6 +36,8 @@ type serveConfig struct {
 	Addr     string
 	DataFile string
 	Dev      bool
+	// Console serves the browser console at /console (package console).
+	Console bool
 
 	tokenFlags
 	decisionFlags
@@ -63,6 +66,7 @@ func (c *serveConfig) define(fs *pflag.FlagSet) {
 	defineConfig(fs)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file to load instead of the embedded demo dataset")
+	fs.BoolVar(&c.Console, "console", false, "serve the browser console at /console: static pages that call this server's public API with the API key the user signs in with")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: mint tokens with an ephemeral key, serve its JWKS and print example requests (never in production)")
 	c.tokenFlags.register(fs)
 	c.decisionFlags.register(fs)
@@ -295,6 +299,9 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 	prev := svc.cleanup
 	svc.cleanup = func() { stopReloads(); stopEvents(); prev() }
 	svc.handler = withMetrics(svc.handler, svc.metrics)
+	if c.Console {
+		svc.handler = console.Mount(svc.handler)
+	}
 	if pg != nil {
 		svc.handler = withLag(svc.handler, pg.follower.Lag)
 	}

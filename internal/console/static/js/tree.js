@@ -1,0 +1,231 @@
+// The hierarchy browser: an organization's resource tree, loaded lazily,
+// one page of children at a time, from the WorkOS-compatible resource list
+// (GET /authorization/resources?parent_resource_id=…).
+
+import { h, clear, limiter } from './dom.js';
+
+/** Children loaded per page. */
+export const PAGE_SIZE = 50;
+
+export class Tree {
+  /**
+   * @param {import('./api.js').API} api
+   * @param {HTMLElement} el the <ul> the tree is drawn in
+   * @param {HTMLElement} status where problems are shown
+   * @param {(node: object) => void} onSelect
+   */
+  constructor(api, el, status, onSelect) {
+    this.api = api;
+    this.el = el;
+    this.status = status;
+    this.onSelect = onSelect;
+    this.nodes = new Map();
+    this.counts = limiter(4);
+    this.org = '';
+    this.selected = '';
+  }
+
+  /** Opens organization org: its root, expanded to the first page of its children. */
+  async open(org) {
+    this.org = org;
+    this.nodes.clear();
+    clear(this.el);
+    this.status.textContent = '';
+    const doc = await this.api.document('orgs', org);
+    if (!doc || !doc.root) {
+      this.status.textContent = 'organization ' + org + ' is not in the data (or is quarantined)';
+      return;
+    }
+    let root;
+    try {
+      root = await this.api.get('/authorization/resources/' + encodeURIComponent(doc.root));
+    } catch (err) {
+      this.status.textContent = hierarchyProblem(err);
+      root = { id: doc.root, resource_type_slug: 'organization', external_id: org, name: '' };
+    }
+    const node = this.add(root, this.el);
+    await this.expand(node);
+  }
+
+  /** Adds a row for resource r to list (first when first is set). */
+  add(r, list, first = false) {
+    const toggle = h('button', { type: 'button', class: 'toggle', 'aria-label': 'expand', 'aria-expanded': 'false' }, '▸');
+    const row = h('div', { class: 'row' },
+      toggle,
+      h('span', { class: 'type' }, r.resource_type_slug),
+      h('span', { class: 'ext' }, r.external_id),
+      h('span', { class: 'name' }, r.name || ''),
+      h('span', { class: 'count', title: 'role assignments on this resource' }),
+      h('span', { class: 'mark' }));
+    const children = h('ul', { class: 'children', role: 'group' });
+    const li = h('li', { class: 'node', role: 'treeitem', dataset: { id: r.id, type: r.resource_type_slug, ext: r.external_id } }, row, children);
+    const node = { r, li, row, toggle, children, loaded: false, after: null, expanded: false, more: null };
+    this.nodes.set(r.id, node);
+    toggle.addEventListener('click', () => (node.expanded ? this.collapse(node) : this.expand(node)));
+    row.addEventListener('click', (ev) => { if (ev.target !== toggle) this.select(r.id); });
+    if (first) list.prepend(li); else list.append(li);
+    this.count(node);
+    return node;
+  }
+
+  /** Fills in the number of role assignments on node's resource. */
+  count(node) {
+    const el = node.row.querySelector('.count');
+    if (node.r.resource_type_slug === 'organization') {
+      el.textContent = 'org roles';
+      el.title = "memberships' organization roles count as assignments on the root";
+      return;
+    }
+    this.counts(() => this.api.get('/authorization/resources/' + encodeURIComponent(node.r.id) + '/role_assignments', { limit: 100 }))
+      .then((page) => {
+        const n = page.data.length;
+        el.textContent = (page.list_metadata && page.list_metadata.after ? n + '+' : String(n)) + (n === 1 ? ' assignment' : ' assignments');
+        el.dataset.count = String(n);
+      }, () => { el.textContent = '?'; });
+  }
+
+  async expand(node) {
+    node.expanded = true;
+    node.toggle.setAttribute('aria-expanded', 'true');
+    node.toggle.textContent = '▾';
+    node.children.hidden = false;
+    if (!node.loaded) await this.loadPage(node);
+  }
+
+  collapse(node) {
+    node.expanded = false;
+    node.toggle.setAttribute('aria-expanded', 'false');
+    node.toggle.textContent = '▸';
+    node.children.hidden = true;
+  }
+
+  /** Loads the next page of node's children. */
+  async loadPage(node) {
+    if (node.loading) return node.loading;
+    node.loading = (async () => {
+      try {
+        const page = await this.api.get('/authorization/resources', {
+          organization_id: this.org, parent_resource_id: node.r.id, limit: PAGE_SIZE, order: 'asc', after: node.after,
+        });
+        node.loaded = true;
+        if (node.more) { node.more.remove(); node.more = null; }
+        for (const r of page.data) {
+          if (!this.nodes.has(r.id)) this.add(r, node.children);
+        }
+        node.after = page.list_metadata && page.list_metadata.after;
+        if (node.after) {
+          const btn = h('button', { type: 'button', class: 'more' }, 'more children…');
+          btn.addEventListener('click', () => this.loadPage(node));
+          node.more = h('li', { class: 'more' }, btn);
+          node.children.append(node.more);
+        } else if (node.children.children.length === 0) {
+          node.children.append(h('li', { class: 'empty' }, 'no children'));
+        }
+      } catch (err) {
+        this.status.textContent = hierarchyProblem(err);
+      } finally {
+        node.loading = null;
+      }
+    })();
+    return node.loading;
+  }
+
+  /** Reloads the first page of every expanded node (after the data changed). */
+  async refresh() {
+    const expanded = [...this.nodes.values()].filter((n) => n.expanded);
+    const marks = this.savedMarks();
+    await this.open(this.org);
+    for (const n of expanded) {
+      const again = this.nodes.get(n.r.id);
+      if (again && !again.expanded) await this.expand(again);
+    }
+    if (this.selected) this.select(this.selected);
+    this.restoreMarks(marks);
+  }
+
+  /**
+   * Shows the resource id in the tree, expanding its ancestors; a resource
+   * not on a loaded page is added at the top of its parent's children,
+   * flagged as revealed. Returns its node.
+   */
+  async reveal(id) {
+    if (this.nodes.has(id) && this.isVisible(this.nodes.get(id))) return this.nodes.get(id);
+    const entry = await this.api.document('resources', id);
+    if (!entry) throw new Error('resource ' + id + ' is not in the data');
+    const chain = [...entry[3]].reverse(); // root first
+    let parent = this.nodes.get(chain[0]);
+    if (!parent) return null;
+    for (const cid of chain.slice(1)) {
+      if (!parent.expanded) await this.expand(parent);
+      let child = this.nodes.get(cid);
+      if (!child) {
+        const r = await this.api.get('/authorization/resources/' + encodeURIComponent(cid));
+        parent.children.querySelector(':scope > li.empty')?.remove();
+        child = this.add(r, parent.children, true);
+        child.li.classList.add('revealed');
+        child.row.title = 'not on a loaded page: shown here to draw the path';
+      }
+      parent = child;
+    }
+    return parent;
+  }
+
+  isVisible(node) {
+    for (let el = node.li.parentElement; el && el !== this.el; el = el.parentElement) {
+      if (el.hidden) return false;
+    }
+    return true;
+  }
+
+  select(id) {
+    for (const n of this.el.querySelectorAll('.node.selected')) n.classList.remove('selected');
+    const node = this.nodes.get(id);
+    this.selected = id;
+    if (!node) return;
+    node.li.classList.add('selected');
+    this.onSelect(node);
+  }
+
+  /** Removes every drawn mark and highlight of class cls ("path", "reachable"). */
+  clearMarks(cls) {
+    for (const n of this.nodes.values()) {
+      n.li.classList.remove(cls);
+      const m = n.row.querySelector('.mark');
+      if (m.dataset.kind === cls) { m.textContent = ''; delete m.dataset.kind; }
+    }
+  }
+
+  /** Marks node id with class cls and, when text is set, a note beside it. */
+  mark(id, cls, text) {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    n.li.classList.add(cls);
+    if (text) {
+      const m = n.row.querySelector('.mark');
+      m.textContent = text;
+      m.dataset.kind = cls;
+    }
+  }
+
+  savedMarks() {
+    const out = [];
+    for (const n of this.nodes.values()) {
+      const m = n.row.querySelector('.mark');
+      for (const cls of ['path', 'reachable', 'target']) if (n.li.classList.contains(cls)) out.push([n.r.id, cls, m.dataset.kind === cls ? m.textContent : '']);
+    }
+    return out;
+  }
+
+  restoreMarks(marks) {
+    for (const [id, cls, text] of marks) this.mark(id, cls, text);
+  }
+}
+
+/** What to tell the user when the resource routes cannot answer. */
+export function hierarchyProblem(err) {
+  if (err.status === 501) {
+    return 'The hierarchy browser reads the WorkOS-compatible resource routes, which need a database (serve with --database-url). ' +
+      'Decisions below still work: name resources as type:external_id.';
+  }
+  return 'could not load the tree: ' + err.message;
+}
