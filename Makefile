@@ -46,6 +46,7 @@ test: test-policies test-go ## Run every test: Rego (opa test/check/fmt) and Go 
 test-go: ## Go tests (fuzz seed corpora included; internal/topology needs haproxy)
 	$(GO) vet $(PKGS)
 	@command -v haproxy >/dev/null || echo "SKIP internal/topology: haproxy not found (apt-get install haproxy): the replica topology test does not run"
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || echo "SKIP cmd/trellis TestConsole*: chromium not found (apt-get install chromium): the console's browser tests do not run"
 	$(GO) test -count=1 $(PKGS)
 
 .PHONY: test-policies

@@ -174,13 +174,16 @@ async function search(term) {
 
 function live() {
   clearInterval(state.timer);
+  state.seen = state.revision === null ? undefined : state.revision;
   if (!$('#live').checked || !state.api) return;
   state.timer = setInterval(async () => {
     if (!state.api) return;
+    // Read before asking: every answer's revision updates state.revision.
+    const before = state.seen;
     let n;
     try { n = await state.api.revision(); } catch { return; }
-    const before = state.revision;
-    if (n > before) {
+    state.seen = n;
+    if (before !== undefined && n > before) {
       setRevision(n, true);
       await state.tree.refresh();
       if (state.lastRun) await state.lastRun();

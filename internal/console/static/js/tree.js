@@ -20,18 +20,23 @@ export class Tree {
     this.status = status;
     this.onSelect = onSelect;
     this.nodes = new Map();
-    this.counts = limiter(4);
+    this.counts = limiter(6);
     this.org = '';
     this.selected = '';
+    this.epoch = 0;
   }
 
   /** Opens organization org: its root, expanded to the first page of its children. */
   async open(org) {
+    // A later open (another organization, a refresh) supersedes this one:
+    // what its requests answer after that is dropped.
+    const epoch = ++this.epoch;
     this.org = org;
     this.nodes.clear();
     clear(this.el);
     this.status.textContent = '';
     const doc = await this.api.document('orgs', org);
+    if (epoch !== this.epoch) return;
     if (!doc || !doc.root) {
       this.status.textContent = 'organization ' + org + ' is not in the data (or is quarantined)';
       return;
@@ -43,6 +48,7 @@ export class Tree {
       this.status.textContent = hierarchyProblem(err);
       root = { id: doc.root, resource_type_slug: 'organization', external_id: org, name: '' };
     }
+    if (epoch !== this.epoch) return;
     const node = this.add(root, this.el);
     await this.expand(node);
   }
@@ -59,7 +65,7 @@ export class Tree {
       h('span', { class: 'mark' }));
     const children = h('ul', { class: 'children', role: 'group' });
     const li = h('li', { class: 'node', role: 'treeitem', dataset: { id: r.id, type: r.resource_type_slug, ext: r.external_id } }, row, children);
-    const node = { r, li, row, toggle, children, loaded: false, after: null, expanded: false, more: null };
+    const node = { r, li, row, toggle, children, loaded: false, after: null, expanded: false, more: null, epoch: this.epoch };
     this.nodes.set(r.id, node);
     toggle.addEventListener('click', () => (node.expanded ? this.collapse(node) : this.expand(node)));
     row.addEventListener('click', (ev) => { if (ev.target !== toggle) this.select(r.id); });
@@ -107,6 +113,7 @@ export class Tree {
         const page = await this.api.get('/authorization/resources', {
           organization_id: this.org, parent_resource_id: node.r.id, limit: PAGE_SIZE, order: 'asc', after: node.after,
         });
+        if (node.epoch !== this.epoch) return;
         node.loaded = true;
         if (node.more) { node.more.remove(); node.more = null; }
         for (const r of page.data) {
@@ -153,6 +160,7 @@ export class Tree {
     const entry = await this.api.document('resources', id);
     if (!entry) throw new Error('resource ' + id + ' is not in the data');
     const chain = [...entry[3]].reverse(); // root first
+    const epoch = this.epoch;
     let parent = this.nodes.get(chain[0]);
     if (!parent) return null;
     for (const cid of chain.slice(1)) {
@@ -160,6 +168,8 @@ export class Tree {
       let child = this.nodes.get(cid);
       if (!child) {
         const r = await this.api.get('/authorization/resources/' + encodeURIComponent(cid));
+        if (epoch !== this.epoch) return null;
+        if (this.nodes.has(cid)) { parent = this.nodes.get(cid); continue; }
         parent.children.querySelector(':scope > li.empty')?.remove();
         child = this.add(r, parent.children, true);
         child.li.classList.add('revealed');
