@@ -261,7 +261,7 @@ func (b *browser) explain(om, perm, resource string) {
 // js evaluates a JavaScript statement in the page as a step.
 func js(stmt string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool]("(() => { " + stmt + "; return true })()")(ctx, t)
+		_, err := chromedp.Evaluate[bool]("(() => { "+stmt+"; return true })()")(ctx, t)
 		return chromedp.Void{}, err
 	}
 }
