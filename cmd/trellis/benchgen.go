@@ -53,7 +53,7 @@ func benchGenCommand(run func(context.Context, benchGenConfig, io.Writer, io.Wri
 }
 
 func (c *benchGenConfig) define(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Tier, "tier", "S", "dataset tier: S (100 orgs, ~100k resources), M (10,000 orgs, ~1M resources) or L (100,000 orgs, ~10M resources, depth 6)")
+	fs.StringVar(&c.Tier, "tier", "S", "dataset tier: S (100 orgs, ~100k resources), M (10,000 orgs, ~1M resources) or L (100,000 orgs, ~10M resources, depth 6); +groups adds groups (M+groups), +wide a 100,000-resource organization (M+wide)")
 	fs.Int64Var(&c.Seed, "seed", 1, "dataset seed: equal tiers and seeds give equal datasets (trellis bench http uses the same)")
 	fs.StringVar(&c.Out, "out", "", "JSON data file to write (.json)")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", databaseURLUsage+"; import there instead of writing --out")
@@ -61,7 +61,7 @@ func (c *benchGenConfig) define(fs *pflag.FlagSet) {
 
 func (c *benchGenConfig) check() error {
 	if _, ok := (gen.Spec{}).Tier(c.Tier); !ok {
-		return fmt.Errorf("--tier %q: use S, M or L", c.Tier)
+		return fmt.Errorf("--tier %q: use S, M or L, with +groups, and +wide for M (depth 5)", c.Tier)
 	}
 	switch {
 	case c.Out == "" && c.DatabaseURL == "":

@@ -78,6 +78,10 @@ type Spec struct {
 	// GroupAssignmentRatio is the fraction of assignments made to a group
 	// of the organization instead of a membership; only with GroupsPerOrg.
 	GroupAssignmentRatio float64
+	// Wide adds the wide organization (wide.go) to a dataset of depth 5:
+	// WideResources resources in one organization, and memberships that
+	// see all of them, a tenth, and 500.
+	Wide bool
 }
 
 // tiers are the named dataset sizes of Spec.Tier.
@@ -105,8 +109,10 @@ const (
 // suffix "+groups" ("M+groups") is the tier with groups: 10 per
 // organization, each membership in 0–3 of them, 20 % of the assignments
 // to groups; the tier without the suffix stays as it was, so that its
-// figures stay comparable.
+// figures stay comparable. The suffix "+wide" ("M+wide", depth 5 only;
+// after "+groups" when both) adds the wide organization (Spec.Wide).
 func (s Spec) Tier(name string) (Spec, bool) {
+	name, wide := strings.CutSuffix(name, "+wide")
 	base, groups := strings.CutSuffix(name, "+groups")
 	t, ok := tiers[base]
 	if !ok {
@@ -115,6 +121,12 @@ func (s Spec) Tier(name string) (Spec, bool) {
 	t.Seed = s.Seed
 	if groups {
 		t.GroupsPerOrg, t.GroupAssignmentRatio = tierGroupsPerOrg, tierGroupAssignmentRatio
+	}
+	if wide {
+		if t.Depth != 5 {
+			return Spec{}, false
+		}
+		t.Wide = true
 	}
 	return t, true
 }
@@ -196,6 +208,9 @@ func Generate(spec Spec) *model.Dataset {
 	g.memberships()
 	g.groups()
 	g.assignments()
+	if spec.Wide && spec.Depth == 5 {
+		g.wide()
+	}
 	return g.ds
 }
 

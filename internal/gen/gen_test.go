@@ -230,3 +230,25 @@ func TestShared(t *testing.T) {
 	}()
 	gen.Shared("XL")
 }
+
+// The wide organization has its resources and the reach its memberships
+// are named for.
+func TestGenerateWide(t *testing.T) {
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 3, Resources: 300, Assignments: 300, Depth: 5, Wide: true})
+	checkValid(t, ds)
+	n := 0
+	for _, r := range ds.Resources {
+		if r.OrganizationID == gen.WideOrganization {
+			n++
+		}
+	}
+	if n != gen.WideResources || gen.WideResources != 100_010 {
+		t.Errorf("%d resources in %s, gen.WideResources %d", n, gen.WideOrganization, gen.WideResources)
+	}
+	if spec, ok := (gen.Spec{}).Tier("M+wide"); !ok || !spec.Wide {
+		t.Errorf("tier M+wide: %+v %v", spec, ok)
+	}
+	if _, ok := (gen.Spec{}).Tier("S+wide"); ok {
+		t.Error("tier S+wide (depth 4) exists")
+	}
+}

@@ -14,3 +14,10 @@ func (s *Store) HeapBytes() int {
 	defer s.mu.RUnlock()
 	return s.st.heapBytes()
 }
+
+// OrderBytes is the heap of the tree order alone (order.go).
+func (s *Store) OrderBytes() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.st.byTree.heapBytes() + s.st.byTypeTree.heapBytes()
+}

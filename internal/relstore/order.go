@@ -283,7 +283,7 @@ type pageQuery struct {
 // maxPageQuery bounds a page query's limit.
 const maxPageQuery = 10_000
 
-// treePage returns the ids of q's page, in order.
+// treePage returns the paths of q's page's resources, in order.
 func (st *state) treePage(q pageQuery) []any {
 	type start struct {
 		row uint32
@@ -347,13 +347,24 @@ func (st *state) treePage(q pageQuery) []any {
 			if row == 0 || !st.under(row, s.row) || (set.typed && !bytes.Equal(st.str.bytes(st.res.at(row, resTyp)), key.typ)) {
 				break
 			}
-			if id := st.str.str(st.res.at(row, resID)); id != q.Exclude {
-				out = append(out, id)
+			if id := st.str.bytes(st.res.at(row, resID)); string(id) != q.Exclude {
+				out = append(out, st.pathValue(row))
 				if len(out) >= limit {
 					return out
 				}
 			}
 		}
+	}
+	return out
+}
+
+// pathValue is row's path, ids from its organization root down.
+func (st *state) pathValue(row uint32) []any {
+	var buf [16]uint32
+	rows := st.pathRows(row, buf[:0])
+	out := make([]any, len(rows))
+	for i, r := range rows {
+		out[i] = st.str.str(st.res.at(r, resID))
 	}
 	return out
 }

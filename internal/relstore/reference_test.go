@@ -296,7 +296,11 @@ func sameTreePages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 				continue
 			}
 			if len(want) < q["limit"].(int) {
-				want = append(want, e.id)
+				path := make([]any, len(e.path))
+				for i, id := range e.path {
+					path[i] = id
+				}
+				want = append(want, path)
 			}
 		}
 		key, _ := json.Marshal(q)

@@ -36,7 +36,8 @@
 //
 // so that a policy can page through subtrees without reading them whole:
 // the query is a JSON object (pageQuery in order.go) naming anchors, a
-// type, a position and a limit, and the value the ids of the page.
+// type, a position and a limit, and the value the paths of the page's
+// resources (each the ids from the organization root down).
 // A read of a whole collection (Root itself, resources, lookup, children,
 // grants, memberships, org_roles, orgs, roles, the three quarantine
 // collections, tree_page; and the data root) would materialize up to millions of values: it fails with a

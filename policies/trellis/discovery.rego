@@ -126,17 +126,17 @@ default list_desc := false
 
 list_desc if input.order == "desc"
 
-# list_candidates are the ids of at most page_limit + 1 resources in the
+# list_candidates are the paths of at most page_limit + 1 resources in the
 # subtrees of list_starts, in tree order after list_after: from the served
 # store, which keeps resources in tree order (tree_page, see
 # internal/relstore), without reading any subtree whole; from a plain
 # document (a bundle's), by walking and sorting the subtrees.
-list_candidates := ids if {
-	ids := data.trellis_data.tree_page[json.marshal({
+list_candidates := paths if {
+	paths := data.trellis_data.tree_page[json.marshal({
 		"starts": sort(list_starts), "type": list_type, "after": list_after,
 		"desc": list_desc, "limit": page_limit + 1, "exclude": list_parent,
 	})]
-} else := [path[count(path) - 1] | some path in array.slice(ordered_paths, 0, page_limit + 1)]
+} else := array.slice(ordered_paths, 0, page_limit + 1)
 
 ordered_paths := array.reverse(sort(paths_after)) if list_desc
 
@@ -167,29 +167,33 @@ after_position(path) if {
 # resource_path(rid) is the ids from rid's organization root down to rid.
 resource_path(rid) := array.reverse(data.trellis_data.resources[rid][3])
 
-# tree_page is the answer of a page of candidates: the first page_limit of
-# them the subject may see, whatever the store returned: of the listed
-# organization and type, in the subtree of a start, not the parent itself,
-# not denied by an extension.
+# tree_page is the answer of a page of candidates (paths): the first
+# page_limit of them the subject may see, whatever the store returned: in
+# the subtree of a start, of the listed type, not the parent itself, not
+# denied by an extension.
 tree_page(candidates) := object.union(
-	{"ids": ids, "paths": [resource_path(rid) | some rid in ids], "has_more": more},
+	{"ids": [path[count(path) - 1] | some path in visible], "paths": visible, "has_more": more},
 	resume(window, more),
 ) if {
 	window := array.slice(candidates, 0, page_limit)
 	more := count(candidates) > page_limit
-	ids := extension_filtered([rid | some rid in window; listable(rid)], membership_id_or_none)
+	visible := [path | some path in window; listable(path)]
 }
 
-listable(rid) if {
-	[org, type, _, anc] := data.trellis_data.resources[rid]
-	org == list_org
-	list_type in {"", type}
+listable(path) if {
+	rid := path[count(path) - 1]
 	rid != list_parent
-	some anchor in anc
+	some anchor in path
 	anchor in list_starts
+	of_list_type(rid)
+	extension_allows(rid, membership_id_or_none)
 }
 
-resume(window, true) := {"resume": resource_path(window[count(window) - 1])}
+of_list_type(_) if list_type == ""
+
+of_list_type(rid) if data.trellis_data.resources[rid][1] == list_type
+
+resume(window, true) := {"resume": window[count(window) - 1]}
 
 resume(_, false) := {}
 

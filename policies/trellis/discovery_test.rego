@@ -362,7 +362,10 @@ test_list_resources_checks_the_store_page if {
 		"starts": [ws_eng], "type": "", "after": [],
 		"desc": false, "limit": 101, "exclude": "",
 	})
-	store_page := [prj_api, app_auth, app_cli, gx_prj_api, "authz_resource_nope", prj_web]
+	store_page := [
+		path_of(prj_api), path_of(app_auth), path_of(app_cli), path_of(gx_prj_api),
+		[acme_root, "authz_resource_nope"], path_of(prj_web),
+	]
 	got := trellis.list_resources with data.trellis_host as host
 		with data.trellis_data as object.union(fixture, {"tree_page": {query: store_page}})
 		with input as {"subject": subject("om_alice"), "permission": "workspace:manage"}
@@ -377,7 +380,7 @@ test_list_resources_resumes_after_the_store_page if {
 		"desc": false, "limit": 3, "exclude": "",
 	})
 	got := trellis.list_resources with data.trellis_host as host
-		with data.trellis_data as object.union(fixture, {"tree_page": {query: [ws_eng, prj_api, app_auth]}})
+		with data.trellis_data as object.union(fixture, {"tree_page": {query: [path_of(ws_eng), path_of(prj_api), path_of(app_auth)]}})
 		with input as {"subject": subject("om_alice"), "permission": "workspace:manage", "limit": 2}
 	got.ids == [ws_eng, prj_api]
 	got.has_more == true
