@@ -104,9 +104,9 @@ const discoveryPages = 100
 // (authz.MaxPageSize) at a time through list, each page at least at the
 // revision of the first; it returns them in ascending order with the
 // first page's answer. A reason naming a missing entity is its 404, an
-// unknown permission the 422 of permission_slug. Lists of that size are
-// what WorkOS's limits allow (5,000 resources per type and organization);
-// paging them in the policy is issue 14's.
+// unknown permission the 422 of permission_slug. Only the memberships of
+// a resource are listed so (resources are paged in the policy, one page a
+// request: listResourcesForMembership).
 func discover(cons authz.Consistency, list func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error)) ([]string, authz.Answer, error) {
 	var (
 		ids   []string
