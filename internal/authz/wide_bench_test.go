@@ -98,3 +98,23 @@ func BenchmarkWideList(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkWideMembers lists the memberships that can view a document
+// below the workspace where 10,000 memberships hold a role (gen.Spec.Wide),
+// a page of 100: the first page, and one deep in (after om_wide_m5000).
+func BenchmarkWideMembers(b *testing.B) {
+	ctx := context.Background()
+	svc := wideService(b)
+	for _, m := range []struct{ name, after string }{{"first_page", ""}, {"middle_page", "om_wide_m5000"}} {
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p, _, err := svc.ListMemberships(ctx, authz.MembersRequest{Permission: "document:view",
+					Resource: authz.ResourceRef{ID: gen.WideCrowdedResource}, After: m.after, Limit: 100}, authz.Consistency{})
+				if err != nil || len(p.IDs) != 100 {
+					b.Fatalf("page: %v, %d ids", err, len(p.IDs))
+				}
+			}
+		})
+	}
+}
