@@ -121,16 +121,16 @@ func TestOracleList(t *testing.T) {
 		want     []string
 		wantMore bool
 	}{
-		{"organization role: the whole organization, root included", a, "org:view", 100, []string{rootA, "proj", "ws"}, false},
+		{"organization role: the whole organization, root included", a, "org:view", 100, []string{rootA, "ws", "proj"}, false},
 		// No type filter: the anchor is listed with its whole subtree
 		// whatever the permission's resource type, as
 		// policies/trellis/discovery.rego does.
-		{"assignment: its subtree, sorted", a, "workspace:view", 100, []string{"proj", "ws"}, false},
-		{"first page of one", a, "project:edit", 1, []string{"proj"}, true},
-		{"page exactly full", a, "project:edit", 2, []string{"proj", "ws"}, false},
+		{"assignment: its subtree, in tree order", a, "workspace:view", 100, []string{"ws", "proj"}, false},
+		{"first page of one", a, "project:edit", 1, []string{"ws"}, true},
+		{"page exactly full", a, "project:edit", 2, []string{"ws", "proj"}, false},
 		{"no grant carries it", a, "nope:nope", 100, nil, false},
 		{"inactive membership", loadtest.Claims{OrgID: "org_a", MembershipID: "om_off"}, "project:edit", 100, nil, false},
-		{"token rule: every resource", loadtest.Claims{OrgID: "org_a", Permissions: []string{"workspace:view"}}, "workspace:view", 100, []string{rootA, "proj", "ws"}, false},
+		{"token rule: every resource", loadtest.Claims{OrgID: "org_a", Permissions: []string{"workspace:view"}}, "workspace:view", 100, []string{rootA, "ws", "proj"}, false},
 		{"token organization differs from membership's", loadtest.Claims{OrgID: "org_b", MembershipID: "om_a"}, "project:edit", 100, nil, false},
 		{"organization role resolves in the membership's organization", loadtest.Claims{OrgID: "org_b", MembershipID: "om_b"}, "project:edit", 100, nil, false},
 		{"other organization", loadtest.Claims{OrgID: "org_b", MembershipID: "om_b"}, "workspace:view", 100, []string{"other"}, false},
@@ -154,8 +154,21 @@ func TestOracleListMatchesAllowed(t *testing.T) {
 	for _, org := range ds.Organizations {
 		byOrg[org.ID] = append(byOrg[org.ID], org.RootID())
 	}
+	parent := map[string]string{}
 	for _, r := range ds.Resources {
 		byOrg[r.OrganizationID] = append(byOrg[r.OrganizationID], r.ID)
+		parent[r.ID] = r.ParentID
+		if r.ParentID == "" {
+			parent[r.ID] = model.RootResourceID(r.OrganizationID)
+		}
+	}
+	path := func(rid string) []string { // ids from the root down: the tree order's key
+		var p []string
+		for cur := rid; cur != ""; cur = parent[cur] {
+			p = append(p, cur)
+		}
+		slices.Reverse(p)
+		return p
 	}
 	for _, m := range ds.Memberships {
 		c, _ := o.Claims(m.ID)
@@ -168,7 +181,7 @@ func TestOracleListMatchesAllowed(t *testing.T) {
 						want = append(want, rid)
 					}
 				}
-				slices.Sort(want)
+				slices.SortFunc(want, func(a, b string) int { return slices.Compare(path(a), path(b)) })
 				got, more := o.List(claims, p.Slug, 1<<20)
 				if diff := cmp.Diff(want, got, cmpEmpty); diff != "" || more {
 					t.Fatalf("membership %s (token permissions %v), %s: more %t; List differs from Allowed (-allowed +listed):\n%s", m.ID, claims.Permissions, p.Slug, more, diff)

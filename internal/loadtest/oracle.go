@@ -61,8 +61,8 @@ func NewOracle(ds *model.Dataset) *Oracle {
 		o.res[r.ID] = r
 		o.orgRes[r.OrganizationID] = append(o.orgRes[r.OrganizationID], r.ID)
 	}
-	for _, ids := range o.orgRes {
-		slices.Sort(ids)
+	for _, ids := range o.orgRes { // in tree order, as lists page
+		slices.SortFunc(ids, func(a, b string) int { return slices.Compare(o.path(a), o.path(b)) })
 	}
 	for _, r := range ds.Roles {
 		o.roles[r.Key()] = r
@@ -147,7 +147,7 @@ func (o *Oracle) Allowed(c Claims, perm, rid string) bool {
 // List returns the first page of the resources a verified token with
 // claims c may do perm on, as listed with no type, parent or cursor: the
 // resources of c's organization (its root included) for which Allowed
-// holds, sorted by id (byte order), at most limit of them, and whether more
+// holds, in tree order (depth first, children by id), at most limit of them, and whether more
 // follow. An unknown permission lists nothing; limit must be positive.
 //
 // It gives the answers of Allowed over every resource of the organization,
@@ -176,6 +176,17 @@ func (o *Oracle) List(c Claims, perm string, limit int) (ids []string, more bool
 		ids = append(ids, rid)
 	}
 	return ids, false
+}
+
+// path is rid's ids from its organization root down, the key of tree
+// order (a bounded walk, as isAncestorOrSelf's).
+func (o *Oracle) path(rid string) []string {
+	var p []string
+	for cur := rid; cur != "" && len(p) < 256; cur = o.res[cur].ParentID {
+		p = append(p, cur)
+	}
+	slices.Reverse(p)
+	return p
 }
 
 // underAny reports whether r or one of its ancestors is in anchors, with
