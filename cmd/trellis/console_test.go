@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -255,7 +256,7 @@ func (b *browser) explain(om, perm, resource string) {
 		chromedp.SetValue(css("#resource"), resource),
 		js(`document.querySelector('#explain-result').textContent = ''`),
 		chromedp.Click(css(`#explain-form button[type=submit]`)),
-		chromedp.WaitVisible(css("#decision")))
+		chromedp.WaitVisible(css(`#explain-result[data-state=done] #decision`)))
 }
 
 // js evaluates a JavaScript statement in the page as a step.
@@ -481,8 +482,8 @@ func (b *browser) pasteToken(tok, perm, resource string) {
 		chromedp.SetValue(css("#resource"), resource),
 		js(`document.querySelector('#explain-result').textContent = ''`),
 		chromedp.Click(css(`#explain-form button[type=submit]`)),
-		chromedp.WaitVisible(css("#token-verification")),
-		chromedp.WaitVisible(css("#decision")))
+		chromedp.WaitVisible(css(`#explain-result[data-state=done] #decision`)),
+		chromedp.WaitVisible(css("#token-verification")))
 }
 
 // TestConsoleLargeOrganization opens a generated organization of 100,000
@@ -552,7 +553,95 @@ func TestConsoleLargeOrganization(t *testing.T) {
 	pageMS := eval[string](b, `document.querySelector('#tree').dataset.openedMs`)
 	t.Logf("%d resources, %d under the root: sign-in to the root's first page %v (the page's own timing: %s ms), the next page %v; %d API requests in all",
 		len(ds.Resources), top, opened.Round(time.Millisecond), pageMS, paged.Round(time.Millisecond), len(calls.snapshot()))
-	b.screenshot("large-organization")
+
+	// An allow by inheritance deep in the tree, on a workspace no loaded
+	// page holds: the explainer reveals the path and names the role and
+	// the workspace.
+	g, ok := findInheritedGrant(ds, "folder:view")
+	if !ok {
+		t.Fatal("the generated data has no folder:view granted only by a role on its workspace")
+	}
+	b.explain(g.membership, "folder:view", g.target)
+	if got := eval[string](b, `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision .role')?.textContent].join(' ')`); got != "true "+g.role {
+		t.Errorf("%s folder:view on %s: %q, want allowed by %s", g.membership, g.target, got, g.role)
+	}
+	if got := b.text(`#tree li.node[data-id="` + g.anchor + `"] > .row .mark`); got != "← role "+g.role+" here" {
+		t.Errorf("mark on the workspace %s: %q", g.anchor, got)
+	}
+	if got := eval[string](b, `[...document.querySelectorAll('#tree li.path')].map(n => n.dataset.id).join(' ')`); got != g.anchor+" "+g.project+" "+g.target {
+		t.Errorf("drawn path %q, want %s %s %s", got, g.anchor, g.project, g.target)
+	}
+	if n, _ := lists(); n > 4 {
+		t.Errorf("explaining listed resources %d times in all: more than a page below each of the two revealed ancestors", n)
+	}
+	b.waitUntil("the rows' assignment counts", `[...document.querySelectorAll('#tree li.node:not([data-type=organization]) > .row .count')].every(c => c.dataset.count !== undefined)`)
+	b.viewport("large-organization")
+}
+
+// inheritedGrant is a check allowed only by a role on an ancestor two
+// levels up.
+type inheritedGrant struct {
+	membership, role        string
+	anchor, project, target string // workspace, project, folder
+}
+
+// findInheritedGrant finds, in generated data, an active membership with a
+// role holding perm on a workspace, and a folder two levels below it, such
+// that nothing else the membership holds grants perm there: no
+// organization role with perm, no other assignment on the workspace, the
+// project or the folder. The decision must then name that role there.
+func findInheritedGrant(ds *model.Dataset, perm string) (inheritedGrant, bool) {
+	perms := map[string][]string{}
+	for _, r := range ds.Roles {
+		perms[r.Slug] = append(perms[r.Slug], r.Permissions...)
+	}
+	members := map[string]model.Membership{}
+	for _, m := range ds.Memberships {
+		members[m.ID] = m
+	}
+	typeOf, children := map[string]string{}, map[string][]string{}
+	for _, r := range ds.Resources {
+		typeOf[r.ID] = r.Type
+		children[r.ParentID] = append(children[r.ParentID], r.ID)
+	}
+	held := map[[2]string]int{} // membership, resource → assignments
+	for _, a := range ds.Assignments {
+		held[[2]string{a.MembershipID, a.ResourceID}]++
+	}
+	for _, a := range ds.Assignments {
+		m, ok := members[a.MembershipID]
+		if !ok || m.Status != model.StatusActive || typeOf[a.ResourceID] != "workspace" || !slices.Contains(perms[a.RoleSlug], perm) ||
+			held[[2]string{m.ID, a.ResourceID}] != 1 || slices.ContainsFunc(m.RoleSlugs, func(r string) bool { return slices.Contains(perms[r], perm) }) {
+			continue
+		}
+		for _, p := range children[a.ResourceID] {
+			if typeOf[p] != "project" || held[[2]string{m.ID, p}] > 0 {
+				continue
+			}
+			for _, f := range children[p] {
+				if typeOf[f] == "folder" && held[[2]string{m.ID, f}] == 0 {
+					return inheritedGrant{m.ID, a.RoleSlug, a.ResourceID, p, f}, true
+				}
+			}
+		}
+	}
+	return inheritedGrant{}, false
+}
+
+// viewport saves what the window shows (not the whole page) as name.png.
+func (b *browser) viewport(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot %s", path)
 }
 
 // consolePageSize is the number of children the console lists a page

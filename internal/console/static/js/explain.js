@@ -36,6 +36,17 @@ export class Explainer {
 
   /** Runs the check the form describes and draws the answer. */
   async explain() {
+    // data-state is "done" once the answer and everything drawn from it
+    // are on the page (tests and screen readers wait for it).
+    this.els.result.dataset.state = 'working';
+    try {
+      await this.explainNow();
+    } finally {
+      this.els.result.dataset.state = 'done';
+    }
+  }
+
+  async explainNow() {
     const sub = this.subject();
     const permission = this.els.permission.value.trim();
     const resource = resourceRef(this.els.resource.value, this.tree.org);
