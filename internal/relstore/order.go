@@ -3,6 +3,7 @@ package relstore
 import (
 	"bytes"
 	"slices"
+	"sort"
 )
 
 // Tree order. Lists page through resources in the order of a depth-first
@@ -100,22 +101,11 @@ func (st *state) search(s *orderSet, k *treeKey, after bool) pos {
 		c := st.compareKey(s, row, k)
 		return c < 0 || (after && c == 0)
 	}
-	c, _ := slices.BinarySearchFunc(s.chunks, true, func(ch []uint32, _ bool) int {
-		if below(ch[len(ch)-1]) {
-			return -1
-		}
-		return 1
-	})
+	c := sort.Search(len(s.chunks), func(c int) bool { return !below(s.chunks[c][len(s.chunks[c])-1]) })
 	if c == len(s.chunks) {
 		return pos{c, 0}
 	}
-	i, _ := slices.BinarySearchFunc(s.chunks[c], true, func(row uint32, _ bool) int {
-		if below(row) {
-			return -1
-		}
-		return 1
-	})
-	return pos{c, i}
+	return pos{c, sort.Search(len(s.chunks[c]), func(i int) bool { return !below(s.chunks[c][i]) })}
 }
 
 // at returns the row at p, or 0 past the end; p is normalized first.
@@ -358,14 +348,16 @@ func (st *state) treePage(q pageQuery) []any {
 	return out
 }
 
-// pathValue is row's path, ids from its organization root down.
+// pathValue is row's path, ids from its organization root down, boxed
+// in one buffer (strtab.box).
 func (st *state) pathValue(row uint32) []any {
 	var buf [16]uint32
-	rows := st.pathRows(row, buf[:0])
-	out := make([]any, len(rows))
-	for i, r := range rows {
-		out[i] = st.str.str(st.res.at(r, resID))
+	ids := st.pathRows(row, buf[:0])
+	for i, r := range ids {
+		ids[i] = st.res.at(r, resID)
 	}
+	out := make([]any, len(ids))
+	st.str.box(out, ids)
 	return out
 }
 
