@@ -534,14 +534,17 @@ func (s *Service) treePages(ctx context.Context, base ast.Object, after string, 
 		if p.Reason != nil {
 			return Page{IDs: []string{}, Reason: p.Reason}, ans, nil
 		}
-		if len(p.Paths) != len(p.IDs) {
+		switch {
+		case len(p.Paths) != len(p.IDs):
 			return Page{}, Answer{}, fmt.Errorf("authz: %s result: %d paths for %d ids", engine.ListResources, len(p.Paths), len(p.IDs))
+		case p.HasMore && len(p.Resume) == 0: // never a silently short list
+			return Page{}, Answer{}, fmt.Errorf("authz: %s result: has_more without resume", engine.ListResources)
 		}
 		out.IDs = append(out.IDs, p.IDs...)
 		for _, path := range p.Paths {
 			out.Positions = append(out.Positions, strings.Join(path, "/"))
 		}
-		if len(out.IDs) > limit || !p.HasMore || len(p.Resume) == 0 {
+		if len(out.IDs) > limit || !p.HasMore {
 			break
 		}
 		after = strings.Join(p.Resume, "/")
