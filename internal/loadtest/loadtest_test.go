@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/trellis-authz/trellis/internal/datafile"
+	"github.com/trellis-authz/trellis/internal/engine/enginetest"
 	"github.com/trellis-authz/trellis/internal/gen"
 	"github.com/trellis-authz/trellis/internal/loadtest"
 	"github.com/trellis-authz/trellis/internal/model"
@@ -154,22 +155,10 @@ func TestOracleListMatchesAllowed(t *testing.T) {
 	for _, org := range ds.Organizations {
 		byOrg[org.ID] = append(byOrg[org.ID], org.RootID())
 	}
-	parent := map[string]string{}
 	for _, r := range ds.Resources {
 		byOrg[r.OrganizationID] = append(byOrg[r.OrganizationID], r.ID)
-		parent[r.ID] = r.ParentID
-		if r.ParentID == "" {
-			parent[r.ID] = model.RootResourceID(r.OrganizationID)
-		}
 	}
-	path := func(rid string) []string { // ids from the root down: the tree order's key
-		var p []string
-		for cur := rid; cur != ""; cur = parent[cur] {
-			p = append(p, cur)
-		}
-		slices.Reverse(p)
-		return p
-	}
+	tree := enginetest.NewOracle(ds) // its Path is the tree order's key
 	for _, m := range ds.Memberships {
 		c, _ := o.Claims(m.ID)
 		// Without the token's permissions, only the data rule lists.
@@ -181,7 +170,7 @@ func TestOracleListMatchesAllowed(t *testing.T) {
 						want = append(want, rid)
 					}
 				}
-				slices.SortFunc(want, func(a, b string) int { return slices.Compare(path(a), path(b)) })
+				slices.SortFunc(want, func(a, b string) int { return slices.Compare(tree.Path(a), tree.Path(b)) })
 				got, more := o.List(claims, p.Slug, 1<<20)
 				if diff := cmp.Diff(want, got, cmpEmpty); diff != "" || more {
 					t.Fatalf("membership %s (token permissions %v), %s: more %t; List differs from Allowed (-allowed +listed):\n%s", m.ID, claims.Permissions, p.Slug, more, diff)

@@ -145,7 +145,7 @@ else := sort(paths_after)
 paths_after := [path |
 	some rid in subtree(list_starts)
 	rid != list_parent
-	list_type in {"", data.trellis_data.resources[rid][1]}
+	of_list_type(rid)
 	path := resource_path(rid)
 	after_position(path)
 ]
