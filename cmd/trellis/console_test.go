@@ -216,11 +216,17 @@ func (b *browser) state() string {
 }
 
 // screenshot saves the whole page as name.png in the screenshot directory.
-func (b *browser) screenshot(name string) {
+func (b *browser) screenshot(name string) { b.save(name, chromedp.FullScreenshot(100)) } // 100: PNG
+
+// viewport saves what the window shows (not the whole page) as name.png.
+func (b *browser) viewport(name string) { b.save(name, chromedp.CaptureScreenshot()) }
+
+// save writes the PNG shot takes as name.png in the screenshot directory.
+func (b *browser) save(name string, shot chromedp.Action[[]byte]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	png, err := chromedp.Run(ctx, shot)
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -626,22 +632,6 @@ func findInheritedGrant(ds *model.Dataset, perm string) (inheritedGrant, bool) {
 		}
 	}
 	return inheritedGrant{}, false
-}
-
-// viewport saves what the window shows (not the whole page) as name.png.
-func (b *browser) viewport(name string) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		b.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	path := filepath.Join(b.dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Logf("screenshot %s", path)
 }
 
 // consolePageSize is the number of children the console lists a page
