@@ -423,7 +423,7 @@ func (st *state) grantKey(res, mem, k uint32) {
 	}
 	keys := st.lists.get(st.grants.at(gr, grKeys))
 	i, _ := slices.BinarySearchFunc(keys, k, st.str.compare)
-	st.set(&st.grants, gr, grKeys, st.lists.intern(slices.Insert(slices.Clone(keys), i, k)))
+	st.setGrantKeys(gr, st.lists.intern(slices.Insert(slices.Clone(keys), i, k)))
 }
 
 // ungrant removes one occurrence of role key k from the grants of mem on
@@ -440,7 +440,7 @@ func (st *state) ungrant(res, mem, k uint32) {
 	case len(keys) == 1:
 		st.dropGrant(gr)
 	default:
-		st.set(&st.grants, gr, grKeys, st.lists.intern(slices.Delete(slices.Clone(keys), i, i+1)))
+		st.setGrantKeys(gr, st.lists.intern(slices.Delete(slices.Clone(keys), i, i+1)))
 	}
 }
 

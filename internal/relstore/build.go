@@ -39,6 +39,8 @@ func build(ds *model.Dataset) (*state, error) {
 		st.putQuarantine(q)
 	}
 	st.buildOrder()
+	st.buildMemberOrder()
+	st.ordered = true
 	st.str.arenaAtCompact = len(st.str.arena)
 	st.lists.dataAtCompact = len(st.lists.data)
 	return st, nil

@@ -15,9 +15,10 @@ func (s *Store) HeapBytes() int {
 	return s.st.heapBytes()
 }
 
-// OrderBytes is the heap of the tree order alone (order.go).
-func (s *Store) OrderBytes() int {
+// ListsBytes is the heap of the ordered sets the lists page through
+// (order.go, members.go).
+func (s *Store) ListsBytes() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.st.byTree.heapBytes() + s.st.byTypeTree.heapBytes()
+	return s.st.listsHeapBytes()
 }

@@ -48,11 +48,13 @@ func (st *state) addLink(group, mem uint32) {
 		}
 		st.set(m, end.owner, memFirstLink, row)
 	}
+	st.orderLink(row)
 }
 
 // dropLink removes link record row from both of its lists.
 func (st *state) dropLink(row uint32) {
 	l := &st.links
+	st.unorderLink(row)
 	st.remove(&st.linkByPair, row)
 	st.unlistIn(l, row, lnPrevOfGroup, lnNextOfGroup, &st.mems, l.at(row, lnGroup), memFirstLink)
 	st.unlistIn(l, row, lnPrevOfMem, lnNextOfMem, &st.mems, l.at(row, lnMem), memFirstLink)

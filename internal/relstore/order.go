@@ -3,7 +3,6 @@ package relstore
 import (
 	"bytes"
 	"slices"
-	"sort"
 )
 
 // Tree order. Lists page through resources in the order of a depth-first
@@ -17,15 +16,12 @@ import (
 // path), and byTypeTree keyed (organization, type, path), where the
 // resources of one type below an anchor are one range too. Keys are not
 // stored: they are the parent links and ids, read when compared, so a set
-// is 4 bytes a resource. A set is a sorted sequence cut into chunks of at
-// most chunkMax rows, so an insert moves at most a chunk.
+// is 4 bytes a resource (a rowSet, rowset.go).
 
-const chunkMax = 256
-
-// orderSet is a sorted sequence of resource rows, in chunks.
+// orderSet is rowSet of resource rows in tree order.
 type orderSet struct {
-	typed  bool // keyed by (organization, type, path); else (organization, path)
-	chunks [][]uint32
+	typed bool // keyed by (organization, type, path); else (organization, path)
+	rowSet
 }
 
 // treeKey is the key of a position in a set: an organization, a type (of
@@ -90,83 +86,25 @@ func (st *state) compareKey(s *orderSet, row uint32, k *treeKey) int {
 	return 1
 }
 
-// pos is a position in a set: a chunk and an index in it. A position
-// past a chunk's end is the start of the next.
-type pos struct{ c, i int }
-
 // search returns the position of the first row whose key is ≥ k, or > k
 // when after is set.
 func (st *state) search(s *orderSet, k *treeKey, after bool) pos {
-	below := func(row uint32) bool { // row sorts before the position sought
+	return s.search(func(row uint32) bool {
 		c := st.compareKey(s, row, k)
 		return c < 0 || (after && c == 0)
-	}
-	c := sort.Search(len(s.chunks), func(c int) bool { return !below(s.chunks[c][len(s.chunks[c])-1]) })
-	if c == len(s.chunks) {
-		return pos{c, 0}
-	}
-	return pos{c, sort.Search(len(s.chunks[c]), func(i int) bool { return !below(s.chunks[c][i]) })}
-}
-
-// at returns the row at p, or 0 past the end; p is normalized first.
-func (s *orderSet) at(p pos) (uint32, pos) {
-	for p.c < len(s.chunks) && p.i >= len(s.chunks[p.c]) {
-		p = pos{p.c + 1, 0}
-	}
-	if p.c >= len(s.chunks) {
-		return 0, p
-	}
-	return s.chunks[p.c][p.i], p
-}
-
-// before returns the row just before p, and its position; 0 at the start.
-func (s *orderSet) before(p pos) (uint32, pos) {
-	for p.i == 0 {
-		if p.c == 0 {
-			return 0, p
-		}
-		p = pos{p.c - 1, len(s.chunks[p.c-1])}
-	}
-	p.i--
-	return s.chunks[p.c][p.i], p
+	})
 }
 
 // insertRow adds resource row, whose key must be set and new, to s.
 func (st *state) insertRow(s *orderSet, row uint32) {
 	k := st.keyOf(row, s.typed)
-	p := st.search(s, &k, false)
-	if len(s.chunks) == 0 {
-		s.chunks = [][]uint32{make([]uint32, 0, 8)}
-	}
-	if p.c == len(s.chunks) {
-		p = pos{p.c - 1, len(s.chunks[p.c-1])}
-	}
-	ch := slices.Insert(s.chunks[p.c], p.i, row)
-	if len(ch) > chunkMax {
-		half := slices.Clone(ch[len(ch)/2:])
-		ch = slices.Clip(ch[:len(ch)/2])
-		s.chunks = slices.Insert(s.chunks, p.c+1, half)
-	}
-	s.chunks[p.c] = ch
-	if st.logging() {
-		st.log(func() { st.removeRow(s, row) })
-	}
+	st.insertSorted(&s.rowSet, row, func(x uint32) int { return st.compareKey(s, x, &k) })
 }
 
 // removeRow drops resource row from s, before its key changes.
 func (st *state) removeRow(s *orderSet, row uint32) {
 	k := st.keyOf(row, s.typed)
-	got, p := s.at(st.search(s, &k, false))
-	if got != row {
-		panic("relstore: a resource is missing from the tree order")
-	}
-	s.chunks[p.c] = slices.Delete(s.chunks[p.c], p.i, p.i+1)
-	if len(s.chunks[p.c]) == 0 {
-		s.chunks = slices.Delete(s.chunks, p.c, p.c+1)
-	}
-	if st.logging() {
-		st.log(func() { st.insertRow(s, row) })
-	}
+	st.removeSorted(&s.rowSet, row, func(x uint32) int { return st.compareKey(s, x, &k) })
 }
 
 // order and unorder add resource row to both sets and take it out; the
@@ -216,29 +154,8 @@ func (st *state) buildOrder() {
 		typed = append(typed, org...)
 		slices.SortStableFunc(typed[start:], func(a, b uint32) int { return st.str.compare(st.res.at(a, resTyp), st.res.at(b, resTyp)) })
 	}
-	st.byTree = orderSet{chunks: chunked(all)}
-	st.byTypeTree = orderSet{typed: true, chunks: chunked(typed)}
-	st.ordered = true
-}
-
-// chunked cuts rows into chunks three quarters full.
-func chunked(rows []uint32) [][]uint32 {
-	const fill = chunkMax * 3 / 4
-	out := make([][]uint32, 0, len(rows)/fill+1)
-	for len(rows) > 0 {
-		n := min(fill, len(rows))
-		out = append(out, slices.Clip(slices.Clone(rows[:n])))
-		rows = rows[n:]
-	}
-	return out
-}
-
-func (s *orderSet) heapBytes() int {
-	n := 24 * cap(s.chunks)
-	for _, ch := range s.chunks {
-		n += 4 * cap(ch)
-	}
-	return n
+	st.byTree = orderSet{rowSet: rowSet{chunked(all)}}
+	st.byTypeTree = orderSet{typed: true, rowSet: rowSet{chunked(typed)}}
 }
 
 // under reports whether row is anchor or below it.

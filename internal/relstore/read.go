@@ -14,8 +14,8 @@ import (
 // whole collection (see Store.Read). IsWholeCollection tests for it.
 const WholeCollectionErr = "relstore_whole_collection_error"
 
-// BadPageQueryErr is the storage.Error code of a read of treePage/<query>
-// whose query does not decode.
+// BadPageQueryErr is the storage.Error code of a read of tree_page/<query>
+// or member_page/<query> whose query does not decode.
 const BadPageQueryErr = "relstore_bad_page_query"
 
 // IsWholeCollection reports whether err is a refused read of a whole
@@ -55,7 +55,7 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		case keyRevision, keyMaxDepth, keyPermissions:
 			// Small: the revision, max_depth, and the permissions (a few
 			// per type).
-		case keyTreePage:
+		case keyTreePage, keyMemberPage:
 			return nil, wholeCollection(full)
 		default:
 			if !wholeReads && slices.Contains(documentKeys, name) {
@@ -127,12 +127,16 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		v = kids
 	case keyTreePage:
 		var q pageQuery
-		d := json.NewDecoder(strings.NewReader(key))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&q); err != nil {
-			return nil, &storage.Error{Code: BadPageQueryErr, Message: full.String() + ": not a page query: " + err.Error()}
+		if err := decodePageQuery(key, &q, full); err != nil {
+			return nil, err
 		}
 		v = st.treePage(q)
+	case keyMemberPage:
+		var q memberQuery
+		if err := decodePageQuery(key, &q, full); err != nil {
+			return nil, err
+		}
+		v = st.memberPage(q)
 	case keyGrants:
 		return st.readGrants(rest, full)
 	case keyMemberships:
@@ -167,6 +171,16 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		return nil, errNotFound
 	}
 	return descend(v, rest[1:], full)
+}
+
+// decodePageQuery decodes the key of a tree_page or member_page read.
+func decodePageQuery(key string, q any, full storage.Path) error {
+	d := json.NewDecoder(strings.NewReader(key))
+	d.DisallowUnknownFields()
+	if err := d.Decode(q); err != nil {
+		return &storage.Error{Code: BadPageQueryErr, Message: full.String() + ": not a page query: " + err.Error()}
+	}
+	return nil
 }
 
 // readLookup reads lookup/<org>[/<type>[/<ext>]...]: one organization's

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -230,6 +232,115 @@ func sameReads(tb testing.TB, s *relstore.Store, ref *reference) {
 		}
 	}
 	sameTreePages(tb, s, doc)
+	sameMemberPages(tb, s, doc)
+}
+
+// sameMemberPages compares pages of member_page with the reference's
+// memberships found by brute force: for every resource, and random
+// permissions, direct or not, in both orders, from the start and after a
+// random id (a membership's, or one between).
+func sameMemberPages(tb testing.TB, s *relstore.Store, doc map[string]any) {
+	tb.Helper()
+	resources := doc["resources"].(map[string]any)
+	grants, _ := doc["grants"].(map[string]any)
+	roles, _ := doc["roles"].(map[string]any)
+	groups, _ := doc["groups"].(map[string]any)
+	mems, _ := doc["memberships"].(map[string]any)
+	var rids, perms, omIDs []string
+	for rid := range resources {
+		rids = append(rids, rid)
+	}
+	for p := range doc["permissions"].(map[string]any) {
+		perms = append(perms, p)
+	}
+	for om := range mems {
+		omIDs = append(omIDs, om)
+	}
+	slices.Sort(rids)
+	slices.Sort(perms)
+	slices.Sort(omIDs)
+	if len(perms) == 0 {
+		return
+	}
+	rng := rand.New(rand.NewPCG(uint64(len(rids)), 11))
+	// members is the brute force: the active memberships of rid's
+	// organization with perm through a grant on an anchor, theirs or a
+	// group's.
+	members := func(rid, perm string, direct bool) []string {
+		e := resources[rid].([]any)
+		anchors := e[3].([]any)
+		if direct {
+			anchors = anchors[:1]
+		}
+		var out []string
+		for _, om := range omIDs {
+			m := mems[om].(map[string]any)
+			if m["active"] != true || m["org"] != e[0] {
+				continue
+			}
+			whos := []string{om}
+			for g, v := range groups {
+				if slices.Contains(v.(map[string]any)["members"].([]any), any(om)) {
+					whos = append(whos, g)
+				}
+			}
+			if slices.ContainsFunc(anchors, func(a any) bool {
+				on, _ := grants[a.(string)].(map[string]any)
+				return slices.ContainsFunc(whos, func(who string) bool {
+					keys, _ := on[who].([]any)
+					return slices.ContainsFunc(keys, func(k any) bool {
+						role, _ := roles[k.(string)].(map[string]any)
+						has, _ := role["permissions"].(map[string]any)
+						return has[perm] == true
+					})
+				})
+			}) {
+				out = append(out, om)
+			}
+		}
+		return out
+	}
+	for i := range min(2*len(rids)+20, 300) {
+		if len(rids) == 0 {
+			return
+		}
+		rid := rids[i%len(rids)]
+		q := map[string]any{"resource": rid, "permission": perms[rng.IntN(len(perms))], "direct": rng.IntN(3) == 0,
+			"desc": rng.IntN(2) == 0, "limit": 1 + rng.IntN(8)}
+		all := members(rid, q["permission"].(string), q["direct"].(bool))
+		after := ""
+		switch rng.IntN(3) {
+		case 0:
+			if len(omIDs) > 0 {
+				after = omIDs[rng.IntN(len(omIDs))]
+			}
+		case 1:
+			after = "om_" + strconv.Itoa(rng.IntN(100))
+		}
+		if after != "" {
+			q["after"] = after
+		}
+		if q["desc"].(bool) {
+			slices.Reverse(all)
+		}
+		want := []any{}
+		for _, om := range all {
+			c := strings.Compare(om, after)
+			if after == "" || (q["desc"].(bool) && c < 0) || (!q["desc"].(bool) && c > 0) {
+				if len(want) < q["limit"].(int) {
+					want = append(want, om)
+				}
+			}
+		}
+		key, _ := json.Marshal(q)
+		got, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "member_page", string(key)})
+		if err != nil {
+			tb.Fatalf("member_page %s: %v", key, err)
+		}
+		if diff := cmp.Diff(got, want); diff != "" {
+			tb.Fatalf("member_page %s (-got +want):\n%s", key, diff)
+		}
+	}
 }
 
 // sameTreePages compares pages of tree_page with the reference's

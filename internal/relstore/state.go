@@ -63,7 +63,10 @@ type state struct {
 	// byTree and byTypeTree hold every resource in tree order (order.go),
 	// once ordered: a build fills them last, in one pass.
 	byTree, byTypeTree orderSet
-	ordered            bool
+	// byGrantee and byMember hold the grant and link records in the
+	// orders list-memberships pages in (members.go).
+	byGrantee, byMember rowSet
+	ordered             bool
 
 	undo *[]func()
 }
@@ -445,12 +448,14 @@ func (st *state) addGrant(res, mem, keys uint32) uint32 {
 		st.set(g, next, grPrevOfMem, row)
 	}
 	st.set(m, mem, memFirstGrant, row)
+	st.orderGrant(row)
 	return row
 }
 
 // dropGrant removes grant record row from both of its lists.
 func (st *state) dropGrant(row uint32) {
 	g := &st.grants
+	st.unorderGrant(row)
 	st.remove(&st.grantByPair, row)
 	st.unlist(row, grPrevOfRes, grNextOfRes, &st.res, g.at(row, grRes), resFirstGrant)
 	st.unlist(row, grPrevOfMem, grNextOfMem, &st.mems, g.at(row, grMem), memFirstGrant)
@@ -568,5 +573,10 @@ func (st *state) heapBytes() int {
 	for _, x := range st.indexes() {
 		n += x.bytes()
 	}
-	return n + st.byTree.heapBytes() + st.byTypeTree.heapBytes()
+	return n + st.listsHeapBytes()
+}
+
+// listsHeapBytes is the heap of the ordered sets the lists page through.
+func (st *state) listsHeapBytes() int {
+	return st.byTree.heapBytes() + st.byTypeTree.heapBytes() + st.byGrantee.heapBytes() + st.byMember.heapBytes()
 }

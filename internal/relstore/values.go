@@ -298,6 +298,7 @@ const (
 	keyPermissions  = "permissions"
 	keyMaxDepth     = "max_depth"
 	keyTreePage     = "tree_page"
+	keyMemberPage   = "member_page"
 
 	keyAttributes    = "attributes"
 	keyOrgAttributes = "org_attributes"
