@@ -217,8 +217,11 @@ type MembersRequest struct {
 	Permission string      `json:"permission"`
 	Resource   ResourceRef `json:"resource"`
 	Direct     bool        `json:"direct,omitempty"`
-	After      string      `json:"after,omitempty"`
-	Limit      int         `json:"limit,omitempty"`
+	// After is an id: the page starts after it. "": at the start.
+	After string `json:"after,omitempty"`
+	// Descending lists in reverse id order.
+	Descending bool `json:"descending,omitempty"`
+	Limit      int  `json:"limit,omitempty"`
 	// Context is as Subject.Context.
 	Context string `json:"-"`
 }
@@ -227,9 +230,10 @@ type MembersRequest struct {
 // After set to the last id (of list-resources: to the last position).
 type Page struct {
 	IDs []string `json:"ids"`
-	// Positions are, for list-resources, the IDs' positions in tree order
-	// (the ids from the organization root down, joined by "/"): what a
-	// cursor holds.
+	// Positions are the IDs' positions in the list's order, what a cursor
+	// holds: for list-resources, in tree order (the ids from the
+	// organization root down, joined by "/"); for list-memberships, the
+	// ids.
 	Positions []string       `json:"-"`
 	HasMore   bool           `json:"has_more"`
 	Reason    map[string]any `json:"reason,omitempty"`
@@ -495,24 +499,26 @@ func (s *Service) ListResources(ctx context.Context, sub Subject, req ListReques
 	if req.Descending {
 		putString(in, "order", "desc")
 	}
-	return s.treePages(ctx, in, req.After, limit, cons)
+	return s.pages(ctx, engine.ListResources, in, req.After, limit, cons)
 }
 
-// treePage is the policy's answer to a list-resources page.
-type treePage struct {
+// policyPage is the policy's answer to a list page.
+type policyPage struct {
 	IDs     []string       `json:"ids"`
 	Paths   [][]string     `json:"paths"`
 	HasMore bool           `json:"has_more"`
-	Resume  []string       `json:"resume"`
+	Resume  any            `json:"resume"` // a path (list-resources) or an id
 	Reason  map[string]any `json:"reason"`
 }
 
-// treePages evaluates list-resources pages from after until it holds
-// limit + 1 ids or the list ends, and answers the first limit: one
+// pages evaluates the pages of list entrypoint ep from after until it
+// holds limit + 1 ids or the list ends, and answers the first limit: one
 // evaluation, unless an extension's denials leave the policy's pages short
 // (it then says where to resume). Every page after the first is evaluated
-// at least at the first's revision.
-func (s *Service) treePages(ctx context.Context, base ast.Object, after string, limit int, cons Consistency) (Page, Answer, error) {
+// at least at the first's revision. A list-resources position is a path,
+// its ids joined by "/"; a list-memberships position is the id.
+func (s *Service) pages(ctx context.Context, ep engine.Entrypoint, base ast.Object, after string, limit int, cons Consistency) (Page, Answer, error) {
+	tree := ep == engine.ListResources
 	var (
 		out   Page
 		first Answer
@@ -520,11 +526,15 @@ func (s *Service) treePages(ctx context.Context, base ast.Object, after string, 
 	for round := 0; ; round++ {
 		in := base.Copy()
 		if after != "" {
-			in.Insert(ast.InternedTerm("after"), stringsTerm(strings.Split(after, "/")))
+			pos := ast.StringTerm(after)
+			if tree {
+				pos = stringsTerm(strings.Split(after, "/"))
+			}
+			in.Insert(ast.InternedTerm("after"), pos)
 		}
 		in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit+1))
-		var p treePage
-		ans, err := s.decide(ctx, engine.ListResources, in, cons, func(v any) error { return decodeJSON(v, &p) })
+		var p policyPage
+		ans, err := s.decide(ctx, ep, in, cons, func(v any) error { return decodeJSON(v, &p) })
 		if err != nil {
 			return Page{}, Answer{}, err
 		}
@@ -534,20 +544,25 @@ func (s *Service) treePages(ctx context.Context, base ast.Object, after string, 
 		if p.Reason != nil {
 			return Page{IDs: []string{}, Reason: p.Reason}, ans, nil
 		}
+		resume := position(p.Resume)
 		switch {
-		case len(p.Paths) != len(p.IDs):
-			return Page{}, Answer{}, fmt.Errorf("authz: %s result: %d paths for %d ids", engine.ListResources, len(p.Paths), len(p.IDs))
-		case p.HasMore && len(p.Resume) == 0: // never a silently short list
-			return Page{}, Answer{}, fmt.Errorf("authz: %s result: has_more without resume", engine.ListResources)
+		case tree && len(p.Paths) != len(p.IDs):
+			return Page{}, Answer{}, fmt.Errorf("authz: %s result: %d paths for %d ids", ep, len(p.Paths), len(p.IDs))
+		case p.HasMore && resume == "": // never a silently short list
+			return Page{}, Answer{}, fmt.Errorf("authz: %s result: has_more without resume", ep)
 		}
 		out.IDs = append(out.IDs, p.IDs...)
-		for _, path := range p.Paths {
-			out.Positions = append(out.Positions, strings.Join(path, "/"))
+		if tree {
+			for _, path := range p.Paths {
+				out.Positions = append(out.Positions, strings.Join(path, "/"))
+			}
+		} else {
+			out.Positions = append(out.Positions, p.IDs...)
 		}
 		if len(out.IDs) > limit || !p.HasMore {
 			break
 		}
-		after = strings.Join(p.Resume, "/")
+		after = resume
 	}
 	if out.HasMore = len(out.IDs) > limit; out.HasMore {
 		out.IDs, out.Positions = out.IDs[:limit], out.Positions[:limit]
@@ -556,6 +571,22 @@ func (s *Service) treePages(ctx context.Context, base ast.Object, after string, 
 		out.IDs = []string{}
 	}
 	return out, first, nil
+}
+
+// position is a policy page's resume as a position: an id, or a path's
+// ids joined by "/"; "" for none.
+func position(resume any) string {
+	switch r := resume.(type) {
+	case string:
+		return r
+	case []any:
+		ids := make([]string, len(r))
+		for i, id := range r {
+			ids[i], _ = id.(string)
+		}
+		return strings.Join(ids, "/")
+	}
+	return ""
 }
 
 // ListMemberships pages through the memberships with a permission on a
@@ -581,9 +612,10 @@ func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons 
 		ast.Item(ast.InternedTerm("permission"), ast.StringTerm(req.Permission)),
 		ast.Item(ast.InternedTerm("resource"), req.Resource.term()),
 		ast.Item(ast.InternedTerm("direct"), ast.InternedTerm(req.Direct)),
-		ast.Item(ast.InternedTerm("limit"), ast.IntNumberTerm(limit)),
 	)
-	putString(in, "after", req.After)
+	if req.Descending {
+		putString(in, "order", "desc")
+	}
 	c, err := contextTerm(req.Context)
 	if err != nil {
 		return Page{}, Answer{}, err
@@ -591,9 +623,7 @@ func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons 
 	if c != nil {
 		in.Insert(ast.InternedTerm("context"), c)
 	}
-	var p Page
-	ans, err := s.decide(ctx, engine.ListMemberships, in, cons, func(v any) error { return decodeJSON(v, &p) })
-	return p, ans, err
+	return s.pages(ctx, engine.ListMemberships, in, req.After, limit, cons)
 }
 
 // Data evaluates data.<path> for the OPA Data API. A string input.token is

@@ -138,14 +138,15 @@ func TestInputShaping(t *testing.T) {
 			"limit":           json(authz.MaxPageSize + 1),
 		}},
 		{"list memberships", nil, func(s *authz.Service) error {
-			_, _, err := s.ListMemberships(context.Background(), authz.MembersRequest{Permission: "project:edit", Resource: apiRef, Direct: true, After: "om_a", Limit: 5}, authz.Consistency{})
+			_, _, err := s.ListMemberships(context.Background(), authz.MembersRequest{Permission: "project:edit", Resource: apiRef, Direct: true, After: "om_a", Descending: true, Limit: 5}, authz.Consistency{})
 			return err
 		}, engine.ListMemberships, map[string]any{
 			"permission": "project:edit",
 			"resource":   map[string]any{"type": "project", "external_id": "api", "organization_id": "org_acme"},
 			"direct":     true,
 			"after":      "om_a",
-			"limit":      json(5),
+			"order":      "desc",
+			"limit":      json(6), // one more, to know whether more follow
 		}},
 		{"data API: a token string is verified and replaced", fakeVerifier{claims: bobClaims}, func(s *authz.Service) error {
 			_, _, _, err := s.Data(context.Background(), "trellis/check", ast.MustParseTerm(`{"token": "raw", "permission": "p", "x": [1]}`).Value)

@@ -367,8 +367,12 @@ func (p *prober) page(ep engine.Entrypoint, input map[string]any) []string {
 		p.t.Errorf("%s %v: ids not unique across pages: %v", ep, input, ids)
 	}
 	if ep != engine.ListResources {
-		if !sort.StringsAreSorted(ids) {
-			p.t.Errorf("%s %v: ids not sorted across pages: %v", ep, input, ids)
+		sorted := slices.Sorted(slices.Values(ids))
+		if input["order"] == "desc" {
+			slices.Reverse(sorted)
+		}
+		if !slices.Equal(ids, sorted) {
+			p.t.Errorf("%s %v: ids not in order across pages: %v", ep, input, ids)
 		}
 		return ids
 	}
@@ -538,7 +542,11 @@ func (p *prober) listMemberships(n int) {
 		rid := p.resource(om)
 		r := p.refTo(rid, false)
 		direct := p.chance(25)
-		got := p.page(engine.ListMemberships, map[string]any{"permission": perm, "resource": r.Input(), "direct": direct})
+		in := map[string]any{"permission": perm, "resource": r.Input(), "direct": direct}
+		if p.chance(50) {
+			in["order"] = "desc"
+		}
+		got := slices.Sorted(slices.Values(p.page(engine.ListMemberships, in)))
 		var want []string
 		for _, m := range p.w.MemIDs {
 			if p.w.Mem[m].Status != model.StatusActive {

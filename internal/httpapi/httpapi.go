@@ -221,12 +221,76 @@ type listResourcesRequest struct {
 	ResourceType   string             `json:"resource_type"`
 	Parent         *authz.ResourceRef `json:"parent"`
 	OrganizationID string             `json:"organization_id"`
-	// Cursor (a next_cursor) pages forward, Before (a prev_cursor) back.
-	Cursor      string            `json:"cursor"`
-	Before      string            `json:"before"`
-	Order       string            `json:"order"`
-	Limit       int               `json:"limit"`
+	pageFields
 	Consistency authz.Consistency `json:"consistency"`
+}
+
+// pageFields are the paging fields of a list request.
+type pageFields struct {
+	// Cursor (a next_cursor) pages forward, Before (a prev_cursor) back.
+	Cursor string `json:"cursor"`
+	Before string `json:"before"`
+	Order  string `json:"order"`
+	Limit  int    `json:"limit"`
+}
+
+// listPage is where a list request's page starts.
+type listPage struct {
+	after string // the position the page starts after ("": the start)
+	desc  bool   // in the order asked for, or the reverse when back
+	back  bool   // the page before a position (before): reversed to answer
+}
+
+// page reads the paging fields of a list of q, or answers 400.
+func (f *pageFields) page(w http.ResponseWriter, q cursor.Query) (listPage, bool) {
+	if f.Cursor != "" && f.Before != "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "cursor and before: give one, cursor to page forward or before to page back")
+		return listPage{}, false
+	}
+	if f.Order != "" && f.Order != "asc" && f.Order != "desc" {
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("order %q: must be asc or desc", f.Order))
+		return listPage{}, false
+	}
+	after, ok := decodeCursor(w, q, "cursor", f.Cursor)
+	if !ok {
+		return listPage{}, false
+	}
+	before, ok := decodeCursor(w, q, "before", f.Before)
+	if !ok {
+		return listPage{}, false
+	}
+	// A page before a position is the page after it in the other order,
+	// reversed.
+	lp := listPage{after: after, desc: f.Order == "desc"}
+	if before != "" {
+		lp = listPage{after: before, desc: !lp.desc, back: true}
+	}
+	return lp, true
+}
+
+// answer puts page p of list q, asked for as lp, in resp: its ids in the
+// order asked for, and the cursors to the next and previous pages.
+func (lp listPage) answer(q cursor.Query, p authz.Page, resp *listResponse) []string {
+	n := len(p.IDs)
+	if n == 0 {
+		return p.IDs
+	}
+	first, last := q.Encode(p.Positions[0]), q.Encode(p.Positions[n-1])
+	if lp.back {
+		slices.Reverse(p.IDs)
+		resp.NextCursor = first
+		if p.HasMore {
+			resp.PrevCursor = last
+		}
+		return p.IDs
+	}
+	if p.HasMore {
+		resp.NextCursor = last
+	}
+	if lp.after != "" {
+		resp.PrevCursor = first
+	}
+	return p.IDs
 }
 
 type listResponse struct {
@@ -248,67 +312,31 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := cursor.For(EntrypointListResources, append([]string{req.Permission, req.ResourceType, req.OrganizationID}, refParts(req.Parent)...)...)
-	if req.Cursor != "" && req.Before != "" {
-		writeError(w, http.StatusBadRequest, "invalid_request", "cursor and before: give one, cursor to page forward or before to page back")
-		return
-	}
-	if req.Order != "" && req.Order != "asc" && req.Order != "desc" {
-		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("order %q: must be asc or desc", req.Order))
-		return
-	}
-	after, ok := decodeCursor(w, q, "cursor", req.Cursor)
+	lp, ok := req.page(w, q)
 	if !ok {
 		return
-	}
-	before, ok := decodeCursor(w, q, "before", req.Before)
-	if !ok {
-		return
-	}
-	// A page before a position is the page after it in the other order,
-	// reversed.
-	desc, back := req.Order == "desc", before != ""
-	if back {
-		after, desc = before, !desc
 	}
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListResources(r.Context(), sub, authz.ListRequest{
 		Permission: req.Permission, ResourceType: req.ResourceType, Parent: req.Parent,
-		OrganizationID: req.OrganizationID, After: after, Descending: desc, Limit: req.Limit,
+		OrganizationID: req.OrganizationID, After: lp.after, Descending: lp.desc, Limit: req.Limit,
 	}, req.Consistency)
 	s.observeDuration(EntrypointListResources, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	resp := listResponse{ResourceIDs: nonNil(p.IDs), Reason: p.Reason, Answer: ans}
-	if n := len(p.IDs); n > 0 {
-		first, last := q.Encode(p.Positions[0]), q.Encode(p.Positions[n-1])
-		if back {
-			slices.Reverse(p.IDs)
-			first, last = last, first
-			resp.NextCursor = last
-			if p.HasMore {
-				resp.PrevCursor = first
-			}
-		} else {
-			if p.HasMore {
-				resp.NextCursor = last
-			}
-			if after != "" {
-				resp.PrevCursor = first
-			}
-		}
-	}
+	resp := listResponse{Reason: p.Reason, Answer: ans}
+	resp.ResourceIDs = nonNil(lp.answer(q, p, &resp))
 	writeJSON(w, http.StatusOK, resp)
 }
 
 type listMembershipsRequest struct {
-	Context     json.RawMessage   `json:"context,omitempty"`
-	Permission  string            `json:"permission"`
-	Resource    authz.ResourceRef `json:"resource"`
-	Direct      bool              `json:"direct"`
-	Cursor      string            `json:"cursor"`
-	Limit       int               `json:"limit"`
+	Context    json.RawMessage   `json:"context,omitempty"`
+	Permission string            `json:"permission"`
+	Resource   authz.ResourceRef `json:"resource"`
+	Direct     bool              `json:"direct"`
+	pageFields
 	Consistency authz.Consistency `json:"consistency"`
 }
 
@@ -318,20 +346,23 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := cursor.For(EntrypointListMemberships, append([]string{req.Permission, strconv.FormatBool(req.Direct)}, refParts(&req.Resource)...)...)
-	after, ok := decodeCursor(w, q, "cursor", req.Cursor)
+	lp, ok := req.page(w, q)
 	if !ok {
 		return
 	}
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListMemberships(r.Context(), authz.MembersRequest{
-		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: after, Limit: req.Limit, Context: string(req.Context),
+		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: lp.after, Descending: lp.desc,
+		Limit: req.Limit, Context: string(req.Context),
 	}, req.Consistency)
 	s.observeDuration(EntrypointListMemberships, start)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listResponse{MembershipIDs: nonNil(p.IDs), NextCursor: nextCursor(q, p), Reason: p.Reason, Answer: ans})
+	resp := listResponse{Reason: p.Reason, Answer: ans}
+	resp.MembershipIDs = nonNil(lp.answer(q, p, &resp))
+	writeJSON(w, http.StatusOK, resp)
 }
 
 type effectiveRequest struct {
@@ -521,15 +552,6 @@ func (s *server) logDecision(ctx context.Context, ans authz.Answer, f subjectFie
 		slog.String("reason", code),
 		slog.Int64("revision", ans.Revision),
 	)
-}
-
-// nextCursor is the cursor of the page after p in the list of q: the
-// position of its last id, while more follow.
-func nextCursor(q cursor.Query, p authz.Page) string {
-	if !p.HasMore || len(p.IDs) == 0 {
-		return ""
-	}
-	return q.Encode(p.IDs[len(p.IDs)-1])
 }
 
 // decodeCursor returns the position a request's cursor holds in the list

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -152,53 +153,64 @@ func TestTextIsChecked(t *testing.T) {
 // with before (prev_cursor), and in order desc: the same resources, in tree
 // order and in reverse; cursor and before together, or an unknown order,
 // are 400s that name them.
-func TestListResourcesBothWays(t *testing.T) {
+func TestListsBothWays(t *testing.T) {
 	h := newHandler(t, fixture{})
-	req := func(kv ...any) obj {
-		out := obj{"token": tokBob, "permission": "project:edit", "limit": 1}
-		for i := 0; i+1 < len(kv); i += 2 {
-			out[kv[i].(string)] = kv[i+1]
-		}
-		return out
-	}
-	walk := func(field, next, c string, kv ...any) (ids []string, last map[string]any) {
-		for pages := 0; pages < 10; pages++ {
-			got := post(t, h, "/v1/list-resources", "", req(append(kv, field, c)...))
-			if got.status != http.StatusOK {
-				t.Fatalf("%d %s", got.status, got.raw)
+	for _, l := range []struct {
+		path, ids, key string
+		base           obj
+	}{
+		{"/v1/list-resources", "resource_ids", "", obj{"token": tokBob, "permission": "project:edit"}},
+		{"/v1/list-memberships", "membership_ids", bearerNew, obj{"permission": "project:view", "resource": ref("project", "api")}},
+	} {
+		t.Run(l.path, func(t *testing.T) {
+			req := func(kv ...any) obj {
+				out := obj{"limit": 1}
+				maps.Copy(out, l.base)
+				for i := 0; i+1 < len(kv); i += 2 {
+					out[kv[i].(string)] = kv[i+1]
+				}
+				return out
 			}
-			page := got.body["resource_ids"].([]any)
-			for _, id := range page {
-				ids = append(ids, id.(string))
+			walk := func(field, next, c string, kv ...any) (ids []string, last map[string]any) {
+				for pages := 0; pages < 10; pages++ {
+					got := post(t, h, l.path, l.key, req(append(kv, field, c)...))
+					if got.status != http.StatusOK {
+						t.Fatalf("%d %s", got.status, got.raw)
+					}
+					page := got.body[l.ids].([]any)
+					for _, id := range page {
+						ids = append(ids, id.(string))
+					}
+					if c, _ = got.body[next].(string); c == "" {
+						return ids, got.body
+					}
+				}
+				t.Fatalf("%s: pagination does not end: %v", field, ids)
+				return nil, nil
 			}
-			if c, _ = got.body[next].(string); c == "" {
-				return ids, got.body
+			forward, last := walk("cursor", "next_cursor", "")
+			if len(forward) < 2 {
+				t.Fatalf("forward %v: too short to page back", forward)
 			}
-		}
-		t.Fatalf("%s: pagination does not end: %v", field, ids)
-		return nil, nil
-	}
-	forward, last := walk("cursor", "next_cursor", "")
-	if len(forward) < 2 {
-		t.Fatalf("forward %v: too short to page back", forward)
-	}
-	prev, _ := last["prev_cursor"].(string)
-	back, _ := walk("before", "prev_cursor", prev)
-	slices.Reverse(back) // pages back come last first
-	back = append(back, forward[len(forward)-1])
-	desc, _ := walk("cursor", "next_cursor", "", "order", "desc")
-	slices.Reverse(desc)
-	if !slices.Equal(back, forward) || !slices.Equal(desc, forward) {
-		t.Errorf("forward %v, back with before %v, desc reversed %v", forward, back, desc)
-	}
-	got := post(t, h, "/v1/list-resources", "", req("cursor", prev, "before", prev))
-	wantError(t, got, http.StatusBadRequest, "invalid_request")
-	if msg, _ := got.body["message"].(string); !strings.HasPrefix(msg, "cursor and before") {
-		t.Errorf("message %q", msg)
-	}
-	got = post(t, h, "/v1/list-resources", "", req("order", "sideways"))
-	wantError(t, got, http.StatusBadRequest, "invalid_request")
-	if msg, _ := got.body["message"].(string); !strings.HasPrefix(msg, `order "sideways"`) {
-		t.Errorf("message %q", msg)
+			prev, _ := last["prev_cursor"].(string)
+			back, _ := walk("before", "prev_cursor", prev)
+			slices.Reverse(back) // pages back come last first
+			back = append(back, forward[len(forward)-1])
+			desc, _ := walk("cursor", "next_cursor", "", "order", "desc")
+			slices.Reverse(desc)
+			if !slices.Equal(back, forward) || !slices.Equal(desc, forward) {
+				t.Errorf("forward %v, back with before %v, desc reversed %v", forward, back, desc)
+			}
+			got := post(t, h, l.path, l.key, req("cursor", prev, "before", prev))
+			wantError(t, got, http.StatusBadRequest, "invalid_request")
+			if msg, _ := got.body["message"].(string); !strings.HasPrefix(msg, "cursor and before") {
+				t.Errorf("message %q", msg)
+			}
+			got = post(t, h, l.path, l.key, req("order", "sideways"))
+			wantError(t, got, http.StatusBadRequest, "invalid_request")
+			if msg, _ := got.body["message"].(string); !strings.HasPrefix(msg, `order "sideways"`) {
+				t.Errorf("message %q", msg)
+			}
+		})
 	}
 }

@@ -184,7 +184,9 @@ func (st *state) anchorStreams(m *memberMerge, a uint32, perm string, after []by
 			break
 		}
 		keys := g.at(gr, grKeys)
-		inRange := func(x uint32) bool { return g.at(x, grRes) == a && g.at(x, grKeys) == keys && st.mems.at(g.at(x, grMem), memKind) == kindMembership }
+		inRange := func(x uint32) bool {
+			return g.at(x, grRes) == a && g.at(x, grKeys) == keys && st.mems.at(g.at(x, grMem), memKind) == kindMembership
+		}
 		if st.listHas(keys, perm) {
 			m.add(set, st.seekID(set, func(x uint32) int { return st.compareGrantRange(x, a, kindMembership, keys) }, principal, after, m.desc), inRange, principal)
 		}

@@ -3,7 +3,6 @@ package workos
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -97,41 +96,30 @@ func checkContext(q map[string]string) error {
 	return nil
 }
 
-// discoveryPages bounds the policy pages one discovery list reads.
-const discoveryPages = 100
-
-// discover reads every id a discovery list holds from the policy, a page
-// (authz.MaxPageSize) at a time through list, each page at least at the
-// revision of the first; it returns them in ascending order with the
-// first page's answer. A reason naming a missing entity is its 404, an
-// unknown permission the 422 of permission_slug. Only the memberships of
-// a resource are listed so (resources are paged in the policy, one page a
-// request: listResourcesForMembership).
-func discover(cons authz.Consistency, list func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error)) ([]string, authz.Answer, error) {
-	var (
-		ids   []string
-		first authz.Answer
-		after string
-	)
-	for i := range discoveryPages {
-		pg, ans, err := list(after, cons)
+// policyPage answers page p of a discovery list with one policy page (list
+// asks for it): the ids in the order asked for, after or before the
+// cursor's position, with the list's metadata and the policy's answer. A
+// reason naming a missing entity is its 404, an unknown permission the 422
+// of permission_slug.
+func policyPage(p page, list func(ListOptions) (authz.Page, authz.Answer, error)) ([]string, listMetadata, authz.Answer, error) {
+	var ans authz.Answer
+	type listed struct{ id, pos string }
+	items, md, err := paginate(p, func(l listed) string { return l.pos }, func(o ListOptions) ([]listed, error) {
+		pg, a, err := list(o)
 		if err != nil {
-			return nil, authz.Answer{}, err
+			return nil, err
 		}
 		if err := listReasonErr(pg.Reason); err != nil {
-			return nil, authz.Answer{}, err
+			return nil, err
 		}
-		if i == 0 {
-			first = ans
-			cons = authz.Consistency{AtLeastRevision: ans.Revision}
+		ans = a
+		out := make([]listed, len(pg.IDs))
+		for i, id := range pg.IDs {
+			out[i] = listed{id, pg.Positions[i]}
 		}
-		ids = append(ids, pg.IDs...)
-		if !pg.HasMore || len(pg.IDs) == 0 {
-			return ids, first, nil
-		}
-		after = pg.IDs[len(pg.IDs)-1]
-	}
-	return nil, authz.Answer{}, fmt.Errorf("discovery list longer than %d pages of %d", discoveryPages, authz.MaxPageSize)
+		return out, nil
+	})
+	return mapSlice(items, func(l listed) string { return l.id }), md, ans, err
 }
 
 // listReasonErr is reasonErr for a discovery list, where an unknown
@@ -142,24 +130,6 @@ func listReasonErr(reason map[string]any) error {
 		return &ValidationError{Problems: []Problem{{Field: "permission_slug", Code: "unknown_permission", Message: msg}}}
 	}
 	return reasonErr(reason)
-}
-
-// discovered answers a discovery list: page p of ids (ascending; in
-// either order, after or before a cursor, see sliceList), each loaded
-// with get (the store is the head, so an entity deleted since the
-// decision is left out) and written as out, with the decision's revision.
-func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, p page, ids []string, get func([]string) ([]T, error), out func(T) J) error {
-	pageIDs, md, err := sliceList(ids, p, func(id string) string { return id })
-	if err != nil {
-		return err
-	}
-	items, err := get(pageIDs)
-	if err != nil {
-		return err
-	}
-	decided(w, ans)
-	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), md))
-	return nil
 }
 
 type checkRequest struct {
@@ -232,27 +202,13 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	// One policy page per request, in tree order: paginate asks for the
-	// page after (or, with before, the page before) the cursor's position.
+	// One policy page per request, in tree order: the page after (or, with
+	// before, the page before) the cursor's position.
 	pref := authzRef(parent)
-	var ans authz.Answer
-	type listed struct{ id, pos string }
-	items, md, err := paginate(p, func(l listed) string { return l.pos }, func(o ListOptions) ([]listed, error) {
-		pg, a, err := h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: q["context"]},
+	ids, md, ans, err := policyPage(p, func(o ListOptions) (authz.Page, authz.Answer, error) {
+		return h.cfg.Decider.ListResources(r.Context(), authz.Subject{MembershipID: r.PathValue("om"), Context: q["context"]},
 			authz.ListRequest{Permission: q["permission_slug"], ResourceType: perm.ResourceTypeSlug, Parent: &pref,
 				After: o.After, Descending: o.Descending, Limit: o.Limit}, cons)
-		if err != nil {
-			return nil, err
-		}
-		if err := listReasonErr(pg.Reason); err != nil {
-			return nil, err
-		}
-		ans = a
-		out := make([]listed, len(pg.IDs))
-		for i, id := range pg.IDs {
-			out[i] = listed{id, pg.Positions[i]}
-		}
-		return out, nil
 	})
 	if err != nil {
 		return err
@@ -263,7 +219,7 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	}
 	// The policy answered at a revision the store has reached (the store is
 	// the head); a resource deleted since is left out.
-	resources, err := h.cfg.Store.GetResources(r.Context(), mapSlice(items, func(l listed) string { return l.id }))
+	resources, err := h.cfg.Store.GetResources(r.Context(), ids)
 	if err != nil {
 		return err
 	}
@@ -289,18 +245,25 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	ids, ans, err := discover(cons, func(after string, cons authz.Consistency) (authz.Page, authz.Answer, error) {
+	// One policy page per request, by id.
+	ids, md, ans, err := policyPage(p, func(o ListOptions) (authz.Page, authz.Answer, error) {
 		return h.cfg.Decider.ListMemberships(r.Context(), authz.MembersRequest{
-			Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct, After: after, Limit: authz.MaxPageSize,
-			Context: q["context"],
+			Permission: q["permission_slug"], Resource: authzRef(pathResource(r)), Direct: direct,
+			After: o.After, Descending: o.Descending, Limit: o.Limit, Context: q["context"],
 		}, cons)
 	})
 	if err != nil {
 		return err
 	}
-	return discovered(w, ans, p, ids, func(ids []string) ([]Membership, error) {
-		return h.cfg.Store.GetMemberships(r.Context(), ids)
-	}, membershipOut)
+	// The policy answered at a revision the store has reached (the store is
+	// the head); a membership deleted since is left out.
+	memberships, err := h.cfg.Store.GetMemberships(r.Context(), ids)
+	if err != nil {
+		return err
+	}
+	decided(w, ans)
+	writeJSON(w, http.StatusOK, newList(mapSlice(memberships, membershipOut), md))
+	return nil
 }
 
 func (h *Handler) effectivePermissions(w http.ResponseWriter, r *http.Request) error {

@@ -212,8 +212,11 @@ subtree(starts) := starts | {child |
 #   The active memberships that have input.permission on input.resource from
 #   data (tokens are not known here), through an assignment to the
 #   membership or to one of its groups, on the resource itself when
-#   input.direct is true, else on it or any ancestor. Sorted by id, paged by
-#   input.after / input.limit.
+#   input.direct is true, else on it or any ancestor. Sorted by id
+#   (reversed when input.order is "desc"), paged by input.after (an id)
+#   and input.limit. has_more says more memberships may follow: ask again
+#   with input.after set to resume (an extension's denials can leave a
+#   page short of the limit).
 # entrypoint: true
 list_memberships := failed_unavailable(org) if {
 	org := quarantined_org(input.resource)
@@ -221,11 +224,27 @@ list_memberships := failed_unavailable(org) if {
 	not known_input_permission
 } else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.resource)])) if {
 	not resolve(input.resource)
-} else := page(members_of(resolve(input.resource)))
+} else := member_page(resolve(input.resource))
 
-members_of(rid) := sort([om | some om in granted_members(rid); not extension_denies(input.permission, rid, om)]) if {
-	extensions_loaded
-} else := sort(granted_members(rid))
+# member_candidates(rid) are the ids of at most page_limit + 1 memberships
+# that may have the permission on rid, in order after page_after: from the
+# served store, which keeps grants and group members in id order
+# (member_page, see internal/relstore), without reading a grant list
+# whole; from a plain document (a bundle's), by collecting and sorting
+# them all.
+member_candidates(rid) := ids if {
+	ids := data.trellis_data.member_page[json.marshal({
+		"resource": rid, "direct": direct_only, "permission": input.permission,
+		"after": page_after, "desc": list_desc, "limit": page_limit + 1,
+	})]
+} else := array.slice(ordered_members(rid), 0, page_limit + 1)
+
+ordered_members(rid) := array.reverse(sort([om | some om in granted_members(rid); om < page_after])) if {
+	list_desc
+	page_after != ""
+} else := array.reverse(sort(granted_members(rid))) if {
+	list_desc
+} else := sort([om | some om in granted_members(rid); om > page_after])
 
 granted_members(rid) := {om |
 	org := data.trellis_data.resources[rid][0]
@@ -249,14 +268,43 @@ grant_members(who, org) := members if {
 	members := data.trellis_data.groups[who].members
 }
 
-grant_anchors(rid) := [rid] if input.direct == true
+# member_page(rid) is the answer of a page of candidates: the first
+# page_limit of them that have the permission on rid, whatever the store
+# returned.
+member_page(rid) := object.union(
+	{"ids": [om | some om in window; member_has(om, rid)], "has_more": more},
+	member_resume(window, more),
+) if {
+	candidates := member_candidates(rid)
+	window := array.slice(candidates, 0, page_limit)
+	more := count(candidates) > page_limit
+}
+
+# member_has(om, rid): membership om is active, of rid's organization,
+# holds the permission on an anchor of rid, itself or through a group,
+# and no extension denies it.
+member_has(om, rid) if {
+	org := data.trellis_data.resources[rid][0]
+	data.trellis_data.memberships[om].active
+	data.trellis_data.memberships[om].org == org
+	some who in principals(om, org)
+	some anchor in grant_anchors(rid)
+	some key in data.trellis_data.grants[anchor][who]
+	data.trellis_data.roles[key].permissions[input.permission]
+	extension_allows(rid, om)
+}
+
+member_resume(window, true) := {"resume": window[count(window) - 1]}
+
+member_resume(_, false) := {}
+
+grant_anchors(rid) := [rid] if direct_only
 
 else := data.trellis_data.resources[rid][3]
 
-# page returns the ids after input.after, at most input.limit (default 100).
-page(ids) := {"ids": array.slice(rest, 0, page_limit), "has_more": count(rest) > page_limit} if {
-	rest := [id | some id in sort(ids); id > page_after]
-}
+default direct_only := false
+
+direct_only if input.direct == true
 
 page_after := input.after if is_string(input.after)
 

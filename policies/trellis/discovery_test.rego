@@ -387,6 +387,36 @@ test_list_resources_resumes_after_the_store_page if {
 	got.resume == path_of(prj_api)
 }
 
+# The served store answers member_page[query] (internal/relstore): the
+# policy lists what it returns, less what has no grant of the permission:
+# an inactive membership, one of another organization, one that does not
+# exist, one without the permission.
+test_list_memberships_checks_the_store_page if {
+	query := json.marshal({
+		"resource": prj_api, "direct": false, "permission": "project:edit",
+		"after": "", "desc": false, "limit": 101,
+	})
+	got := trellis.list_memberships with data.trellis_host as host
+		with data.trellis_data as object.union(fixture, {"member_page": {query: ["om_alice", "om_bob", "om_carol", "om_dave", "om_erin", "om_grace", "om_nope"]}})
+		with input as {"permission": "project:edit", "resource": {"id": prj_api}}
+	got.ids == ["om_alice", "om_bob", "om_grace"]
+	got.has_more == false
+}
+
+# A full store page says more may follow, and where to resume.
+test_list_memberships_resumes_after_the_store_page if {
+	query := json.marshal({
+		"resource": prj_api, "direct": false, "permission": "project:edit",
+		"after": "om_z", "desc": true, "limit": 3,
+	})
+	got := trellis.list_memberships with data.trellis_host as host
+		with data.trellis_data as object.union(fixture, {"member_page": {query: ["om_grace", "om_dave", "om_bob"]}})
+		with input as {"permission": "project:edit", "resource": {"id": prj_api}, "limit": 2, "order": "desc", "after": "om_z"}
+	got.ids == ["om_grace"]
+	got.has_more == true
+	got.resume == "om_dave"
+}
+
 # GAP (policy): a parent named by type and external id resolves in its own
 # organization_id or the token's organization only, never in
 # input.organization_id, although list_org honours input.organization_id. A
@@ -534,6 +564,14 @@ list_memberships_cases := {
 	"next page": {
 		"input": {"permission": "project:view", "resource": {"id": app_gw}, "limit": 3, "after": "om_carol"},
 		"want": {"ids": ["om_grace"], "has_more": false},
+	},
+	"last page first": {
+		"input": {"permission": "project:view", "resource": {"id": app_gw}, "limit": 3, "order": "desc"},
+		"want": {"ids": ["om_grace", "om_carol", "om_bob"], "has_more": true},
+	},
+	"the page before": {
+		"input": {"permission": "project:view", "resource": {"id": app_gw}, "limit": 3, "order": "desc", "after": "om_bob"},
+		"want": {"ids": ["om_alice"], "has_more": false},
 	},
 	"unknown permission": {
 		"input": {"permission": "app:delete", "resource": {"id": app_gw}},
