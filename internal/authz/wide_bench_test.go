@@ -84,9 +84,7 @@ func BenchmarkWideList(b *testing.B) {
 					b.Fatalf("page: %v, %d ids", err, len(p.IDs))
 				}
 			}
-			slices.Sort(times)
-			b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e6, "p50-ms")
-			b.ReportMetric(float64(times[len(times)*95/100].Nanoseconds())/1e6, "p95-ms")
+			reportPercentiles(b, times)
 			b.ReportMetric(float64(len(afters)), "pages")
 		})
 	}
@@ -101,20 +99,55 @@ func BenchmarkWideList(b *testing.B) {
 
 // BenchmarkWideMembers lists the memberships that can view a document
 // below the workspace where 10,000 memberships hold a role (gen.Spec.Wide),
-// a page of 100: the first page, and one deep in (after om_wide_m5000).
+// a page of 100, in both orders. Each op is one page, the pages taken in
+// turn from first to last, as BenchmarkWideList's; it reports the p50 and
+// p95 of a page and the pages walked.
 func BenchmarkWideMembers(b *testing.B) {
 	ctx := context.Background()
 	svc := wideService(b)
-	for _, m := range []struct{ name, after string }{{"first_page", ""}, {"middle_page", "om_wide_m5000"}} {
-		b.Run(m.name, func(b *testing.B) {
+	page := func(after string, desc bool) (authz.Page, error) {
+		p, _, err := svc.ListMemberships(ctx, authz.MembersRequest{Permission: "document:view",
+			Resource: authz.ResourceRef{ID: gen.WideCrowdedResource}, After: after, Descending: desc, Limit: 100}, authz.Consistency{})
+		return p, err
+	}
+	for _, order := range []struct {
+		name string
+		desc bool
+	}{{"asc", false}, {"desc", true}} {
+		b.Run(order.name, func(b *testing.B) {
+			afters := []string{""}
+			for {
+				p, err := page(afters[len(afters)-1], order.desc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !p.HasMore {
+					break
+				}
+				afters = append(afters, p.Positions[len(p.Positions)-1])
+			}
+			if len(afters) < 100 {
+				b.Fatalf("%d pages: fewer than 10,000 members", len(afters))
+			}
+			var times []time.Duration
 			b.ReportAllocs()
 			for b.Loop() {
-				p, _, err := svc.ListMemberships(ctx, authz.MembersRequest{Permission: "document:view",
-					Resource: authz.ResourceRef{ID: gen.WideCrowdedResource}, After: m.after, Limit: 100}, authz.Consistency{})
-				if err != nil || len(p.IDs) != 100 {
+				start := time.Now()
+				p, err := page(afters[len(times)%len(afters)], order.desc)
+				times = append(times, time.Since(start))
+				if err != nil || (len(p.IDs) != 100 && p.HasMore) {
 					b.Fatalf("page: %v, %d ids", err, len(p.IDs))
 				}
 			}
+			reportPercentiles(b, times)
+			b.ReportMetric(float64(len(afters)), "pages")
 		})
 	}
+}
+
+// reportPercentiles reports the p50 and p95 of times ("p50-ms", "p95-ms").
+func reportPercentiles(b *testing.B, times []time.Duration) {
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Nanoseconds())/1e6, "p50-ms")
+	b.ReportMetric(float64(times[len(times)*95/100].Nanoseconds())/1e6, "p95-ms")
 }

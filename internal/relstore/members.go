@@ -135,39 +135,50 @@ type memberQuery struct {
 	Limit int    `json:"limit"`
 }
 
-// memberPage returns the ids of q's page: the active memberships of the
-// resource's organization granted, themselves or through a group, a role
-// with the permission on the resource or (unless Direct) an ancestor.
-func (st *state) memberPage(q memberQuery) []any {
+// memberPage returns q's page: the active memberships of the resource's
+// organization granted, themselves or through a group, a role with the
+// permission on the resource or (unless Direct) an ancestor, as
+// {"ids": [...], "principals": [...], "anchors": [...]}: for each
+// membership, where one such grant is, the principal it is to (the
+// membership, or the group) and the resource it is on.
+func (st *state) memberPage(q memberQuery) map[string]any {
 	res := st.resourceNamed(q.Resource)
 	limit := min(q.Limit, maxPageQuery)
-	if res == 0 || limit <= 0 {
-		return []any{}
-	}
-	m := memberMerge{st: st, desc: q.Desc}
-	after := []byte(q.After)
-	for a := res; a != 0; a = st.res.at(a, resParent) {
-		st.anchorStreams(&m, a, q.Permission, after)
-		if q.Direct {
-			break
+	var ids, whos, anchors []uint32
+	if res != 0 && limit > 0 {
+		m := memberMerge{st: st, desc: q.Desc}
+		after := []byte(q.After)
+		for a := res; a != 0; a = st.res.at(a, resParent) {
+			st.anchorStreams(&m, a, q.Permission, after)
+			if q.Direct {
+				break
+			}
+		}
+		org := st.res.at(res, resOrg)
+		heap.Init(&m)
+		for m.Len() > 0 && len(ids) < limit {
+			s := m.streams[0]
+			if id := st.mems.at(s.cur, memID); st.mems.at(s.cur, memOrg) == org && (len(ids) == 0 || ids[len(ids)-1] != id) {
+				who := s.cur
+				if s.group != 0 {
+					who = s.group
+				}
+				ids, whos = append(ids, id), append(whos, st.mems.at(who, memID))
+				anchors = append(anchors, st.res.at(s.anchor, resID))
+			}
+			if s.next() {
+				heap.Fix(&m, 0)
+			} else {
+				heap.Pop(&m)
+			}
 		}
 	}
-	org := st.res.at(res, resOrg)
-	var ids []uint32
-	heap.Init(&m)
-	for m.Len() > 0 && len(ids) < limit {
-		s := m.streams[0]
-		if mem := s.cur; st.mems.at(mem, memOrg) == org && (len(ids) == 0 || ids[len(ids)-1] != st.mems.at(mem, memID)) {
-			ids = append(ids, st.mems.at(mem, memID))
-		}
-		if s.next() {
-			heap.Fix(&m, 0)
-		} else {
-			heap.Pop(&m)
-		}
+	out := map[string]any{}
+	for k, l := range map[string][]uint32{"ids": ids, "principals": whos, "anchors": anchors} {
+		v := make([]any, len(l))
+		st.str.box(v, l)
+		out[k] = v
 	}
-	out := make([]any, len(ids))
-	st.str.box(out, ids)
 	return out
 }
 
@@ -188,7 +199,7 @@ func (st *state) anchorStreams(m *memberMerge, a uint32, perm string, after []by
 			return g.at(x, grRes) == a && g.at(x, grKeys) == keys && st.mems.at(g.at(x, grMem), memKind) == kindMembership
 		}
 		if st.listHas(keys, perm) {
-			m.add(set, st.seekID(set, func(x uint32) int { return st.compareGrantRange(x, a, kindMembership, keys) }, principal, after, m.desc), inRange, principal)
+			m.add(set, st.seekID(set, func(x uint32) int { return st.compareGrantRange(x, a, kindMembership, keys) }, principal, after, m.desc), inRange, principal, a, 0)
 		}
 		p = set.search(func(x uint32) bool { return st.compareGrantRange(x, a, kindMembership, keys) <= 0 })
 	}
@@ -204,7 +215,7 @@ func (st *state) anchorStreams(m *memberMerge, a uint32, perm string, after []by
 		l := &st.links
 		member := func(ln uint32) uint32 { return l.at(ln, lnMem) }
 		byGroup := func(x uint32) int { return cmp.Compare(l.at(x, lnGroup), group) }
-		m.add(&st.byMember, st.seekID(&st.byMember, byGroup, member, after, m.desc), func(x uint32) bool { return l.at(x, lnGroup) == group }, member)
+		m.add(&st.byMember, st.seekID(&st.byMember, byGroup, member, after, m.desc), func(x uint32) bool { return l.at(x, lnGroup) == group }, member, a, group)
 	}
 }
 
@@ -236,7 +247,9 @@ func (st *state) listHas(keys uint32, perm string) bool {
 }
 
 // memberStream walks one range of an ordered set, yielding the active
-// memberships its records name, in id order (reversed when desc).
+// memberships its records name, in id order (reversed when desc): the
+// grants on anchor to memberships with one list of roles, or the members
+// of a group granted on anchor.
 type memberStream struct {
 	st      *state
 	set     *rowSet
@@ -245,6 +258,8 @@ type memberStream struct {
 	inRange func(row uint32) bool
 	mem     func(row uint32) uint32
 	cur     uint32 // the current membership row
+	anchor  uint32 // the resource row the grants are on
+	group   uint32 // the group row; 0 for grants to the memberships
 }
 
 // next moves to the stream's next active membership, false at its end.
@@ -269,8 +284,8 @@ type memberMerge struct {
 	streams []*memberStream
 }
 
-func (m *memberMerge) add(set *rowSet, p pos, inRange func(uint32) bool, mem func(uint32) uint32) {
-	s := &memberStream{st: m.st, set: set, p: p, desc: m.desc, inRange: inRange, mem: mem}
+func (m *memberMerge) add(set *rowSet, p pos, inRange func(uint32) bool, mem func(uint32) uint32, anchor, group uint32) {
+	s := &memberStream{st: m.st, set: set, p: p, desc: m.desc, inRange: inRange, mem: mem, anchor: anchor, group: group}
 	if s.next() {
 		m.streams = append(m.streams, s)
 	}

@@ -265,14 +265,14 @@ func sameMemberPages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 	rng := rand.New(rand.NewPCG(uint64(len(rids)), 11))
 	// members is the brute force: the active memberships of rid's
 	// organization with perm through a grant on an anchor, theirs or a
-	// group's.
-	members := func(rid, perm string, direct bool) []string {
+	// group's, each with where its grants are ("principal anchor").
+	members := func(rid, perm string, direct bool) (ids []string, grantsOf map[string][]string) {
 		e := resources[rid].([]any)
 		anchors := e[3].([]any)
 		if direct {
 			anchors = anchors[:1]
 		}
-		var out []string
+		grantsOf = map[string][]string{}
 		for _, om := range omIDs {
 			m := mems[om].(map[string]any)
 			if m["active"] != true || m["org"] != e[0] {
@@ -284,21 +284,24 @@ func sameMemberPages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 					whos = append(whos, g)
 				}
 			}
-			if slices.ContainsFunc(anchors, func(a any) bool {
+			for _, a := range anchors {
 				on, _ := grants[a.(string)].(map[string]any)
-				return slices.ContainsFunc(whos, func(who string) bool {
+				for _, who := range whos {
 					keys, _ := on[who].([]any)
-					return slices.ContainsFunc(keys, func(k any) bool {
+					if slices.ContainsFunc(keys, func(k any) bool {
 						role, _ := roles[k.(string)].(map[string]any)
 						has, _ := role["permissions"].(map[string]any)
 						return has[perm] == true
-					})
-				})
-			}) {
-				out = append(out, om)
+					}) {
+						grantsOf[om] = append(grantsOf[om], who+" "+a.(string))
+					}
+				}
+			}
+			if len(grantsOf[om]) > 0 {
+				ids = append(ids, om)
 			}
 		}
-		return out
+		return ids, grantsOf
 	}
 	for i := range min(2*len(rids)+20, 300) {
 		if len(rids) == 0 {
@@ -307,7 +310,7 @@ func sameMemberPages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 		rid := rids[i%len(rids)]
 		q := map[string]any{"resource": rid, "permission": perms[rng.IntN(len(perms))], "direct": rng.IntN(3) == 0,
 			"desc": rng.IntN(2) == 0, "limit": 1 + rng.IntN(8)}
-		all := members(rid, q["permission"].(string), q["direct"].(bool))
+		all, grantsOf := members(rid, q["permission"].(string), q["direct"].(bool))
 		after := ""
 		switch rng.IntN(3) {
 		case 0:
@@ -333,12 +336,19 @@ func sameMemberPages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 			}
 		}
 		key, _ := json.Marshal(q)
-		got, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "member_page", string(key)})
+		v, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "member_page", string(key)})
 		if err != nil {
 			tb.Fatalf("member_page %s: %v", key, err)
 		}
-		if diff := cmp.Diff(got, want); diff != "" {
+		got := v.(map[string]any)
+		if diff := cmp.Diff(got["ids"], want); diff != "" {
 			tb.Fatalf("member_page %s (-got +want):\n%s", key, diff)
+		}
+		for i, om := range want {
+			where := got["principals"].([]any)[i].(string) + " " + got["anchors"].([]any)[i].(string)
+			if !slices.Contains(grantsOf[om.(string)], where) {
+				tb.Fatalf("member_page %s: %s's grant is not %q but one of %q", key, om, where, grantsOf[om.(string)])
+			}
 		}
 	}
 }

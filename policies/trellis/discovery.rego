@@ -224,20 +224,22 @@ list_memberships := failed_unavailable(org) if {
 	not known_input_permission
 } else := failed("unknown_resource", sprintf("resource %s does not exist", [ref_label(input.resource)])) if {
 	not resolve(input.resource)
-} else := member_page(resolve(input.resource))
+} else := member_page(members_resource)
 
-# member_candidates(rid) are the ids of at most page_limit + 1 memberships
-# that may have the permission on rid, in order after page_after: from the
-# served store, which keeps grants and group members in id order
-# (member_page, see internal/relstore), without reading a grant list
-# whole; from a plain document (a bundle's), by collecting and sorting
-# them all.
-member_candidates(rid) := ids if {
-	ids := data.trellis_data.member_page[json.marshal({
+# member_candidates(rid) are at most page_limit + 1 memberships that may
+# have the permission on rid, in order after page_after: {"ids": [...]},
+# and from the served store also, for each, where to find its grant:
+# "principals" (the membership itself, or the group) and "anchors" (rid
+# or the ancestor the grant is on). The store keeps grants and group
+# members in id order (member_page, see internal/relstore) and reads no
+# grant list whole; from a plain document (a bundle's), the memberships
+# are collected and sorted.
+member_candidates(rid) := page if {
+	page := data.trellis_data.member_page[json.marshal({
 		"resource": rid, "direct": direct_only, "permission": input.permission,
 		"after": page_after, "desc": list_desc, "limit": page_limit + 1,
 	})]
-} else := array.slice(ordered_members(rid), 0, page_limit + 1)
+} else := {"ids": array.slice(ordered_members(rid), 0, page_limit + 1)}
 
 ordered_members(rid) := array.reverse(sort([om | some om in granted_members(rid); om < page_after])) if {
 	list_desc
@@ -270,29 +272,76 @@ grant_members(who, org) := members if {
 
 # member_page(rid) is the answer of a page of candidates: the first
 # page_limit of them that have the permission on rid, whatever the store
-# returned.
+# returned, less those an extension denies.
 member_page(rid) := object.union(
-	{"ids": [om | some om in window; member_has(om, rid)], "has_more": more},
+	{"ids": extension_kept(granted, rid), "has_more": more},
 	member_resume(window, more),
 ) if {
-	candidates := member_candidates(rid)
-	window := array.slice(candidates, 0, page_limit)
-	more := count(candidates) > page_limit
+	c := member_candidates(rid)
+	window := array.slice(c.ids, 0, page_limit)
+	more := count(c.ids) > page_limit
+	granted := granted_members_of(c, window)
 }
 
-# member_has(om, rid): membership om is active, of rid's organization,
-# holds the permission on an anchor of rid, itself or through a group,
-# and no extension denies it.
-member_has(om, rid) if {
-	org := data.trellis_data.resources[rid][0]
+# granted_members_of(c, window) are the memberships of window, candidates
+# of c, that are active, of rid's organization, and hold the permission
+# on an anchor of rid, themselves or through a group: through the grant
+# c names for each, or, when c names none, any. rid is members_resource,
+# whose organization and anchors are read once a query.
+granted_members_of(c, window) := [om |
+	some i, om in window
+	who := c.principals[i]
+	anchor := c.anchors[i]
 	data.trellis_data.memberships[om].active
-	data.trellis_data.memberships[om].org == org
-	some who in principals(om, org)
-	some anchor in grant_anchors(rid)
+	data.trellis_data.memberships[om].org == members_org
+	members_anchor_set[anchor]
+	count([key |
+		some key in data.trellis_data.grants[anchor][who]
+		data.trellis_data.roles[key].permissions[input.permission]
+	]) > 0
+	principal_of(om, who)
+] if {
+	c.principals
+} else := [om | some om in window; member_granted_any(om)]
+
+member_granted_any(om) if {
+	some who in principals(om, members_org)
+	some anchor in members_anchors
+	member_granted(om, who, anchor)
+}
+
+# member_granted(om, who, anchor): membership om is active, of rid's
+# organization, and a grant to principal who (om, or a group of om's) on
+# anchor, an anchor of rid, carries the permission.
+member_granted(om, who, anchor) if {
+	data.trellis_data.memberships[om].active
+	data.trellis_data.memberships[om].org == members_org
+	principal_of(om, who)
+	members_anchor_set[anchor]
 	some key in data.trellis_data.grants[anchor][who]
 	data.trellis_data.roles[key].permissions[input.permission]
-	extension_allows(rid, om)
 }
+
+principal_of(om, om)
+
+principal_of(om, group) if {
+	data.trellis_data.groups[group].org == members_org
+	group in data.trellis_data.member_groups[om]
+}
+
+# extension_kept(ids, rid) are the ids of the memberships whose permission
+# on rid no extension denies.
+extension_kept(ids, rid) := ids if not extensions_loaded
+
+else := [om | some om in ids; not extension_denies(input.permission, rid, om)]
+
+members_resource := resolve(input.resource)
+
+members_org := data.trellis_data.resources[members_resource][0]
+
+members_anchors := grant_anchors(members_resource)
+
+members_anchor_set := {a | some a in members_anchors}
 
 member_resume(window, true) := {"resume": window[count(window) - 1]}
 

@@ -388,19 +388,44 @@ test_list_resources_resumes_after_the_store_page if {
 }
 
 # The served store answers member_page[query] (internal/relstore): the
-# policy lists what it returns, less what has no grant of the permission:
-# an inactive membership, one of another organization, one that does not
-# exist, one without the permission.
+# policy lists what it returns, less what has no grant of the permission
+# where the store says: an inactive membership, one of another
+# organization, one that does not exist, one without the permission.
 test_list_memberships_checks_the_store_page if {
 	query := json.marshal({
 		"resource": prj_api, "direct": false, "permission": "project:edit",
 		"after": "", "desc": false, "limit": 101,
 	})
+	store_page := {
+		"ids": ["om_alice", "om_bob", "om_carol", "om_dave", "om_erin", "om_grace", "om_nope"],
+		"principals": ["om_alice", "om_bob", "om_carol", "om_dave", "om_erin", "om_grace", "om_nope"],
+		"anchors": [ws_eng, prj_api, acme_root, ws_eng, gx_ws_eng, acme_root, prj_api],
+	}
 	got := trellis.list_memberships with data.trellis_host as host
-		with data.trellis_data as object.union(fixture, {"member_page": {query: ["om_alice", "om_bob", "om_carol", "om_dave", "om_erin", "om_grace", "om_nope"]}})
+		with data.trellis_data as object.union(fixture, {"member_page": {query: store_page}})
 		with input as {"permission": "project:edit", "resource": {"id": prj_api}}
 	got.ids == ["om_alice", "om_bob", "om_grace"]
 	got.has_more == false
+}
+
+# A grant the store names must be there: on an anchor of the resource, to
+# the membership or a group it is a member of.
+test_list_memberships_checks_the_store_grants if {
+	query := json.marshal({
+		"resource": prj_api, "direct": false, "permission": "project:edit",
+		"after": "", "desc": false, "limit": 101,
+	})
+	store_page := {
+		"ids": ["om_alice", "om_bob", "om_carol", "om_grace"],
+		# om_alice's grant is on ws_eng, om_bob's his own, om_carol's role
+		# on the root lacks project:edit; om_grace's is right.
+		"principals": ["om_alice", "om_alice", "om_carol", "om_grace"],
+		"anchors": [prj_api, prj_api, acme_root, acme_root],
+	}
+	got := trellis.list_memberships with data.trellis_host as host
+		with data.trellis_data as object.union(fixture, {"member_page": {query: store_page}})
+		with input as {"permission": "project:edit", "resource": {"id": prj_api}}
+	got.ids == ["om_grace"]
 }
 
 # A full store page says more may follow, and where to resume.
@@ -409,8 +434,9 @@ test_list_memberships_resumes_after_the_store_page if {
 		"resource": prj_api, "direct": false, "permission": "project:edit",
 		"after": "om_z", "desc": true, "limit": 3,
 	})
+	store_page := {"ids": ["om_grace", "om_dave", "om_bob"], "principals": ["om_grace", "om_dave", "om_bob"], "anchors": [acme_root, ws_eng, prj_api]}
 	got := trellis.list_memberships with data.trellis_host as host
-		with data.trellis_data as object.union(fixture, {"member_page": {query: ["om_grace", "om_dave", "om_bob"]}})
+		with data.trellis_data as object.union(fixture, {"member_page": {query: store_page}})
 		with input as {"permission": "project:edit", "resource": {"id": prj_api}, "limit": 2, "order": "desc", "after": "om_z"}
 	got.ids == ["om_grace"]
 	got.has_more == true

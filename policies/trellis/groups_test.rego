@@ -208,6 +208,24 @@ test_group_list_memberships[name] if {
 	got == tc.want
 }
 
+# A group the store names as a membership's principal must be one of its
+# organization it is a member of.
+test_group_list_memberships_checks_the_store_group if {
+	query := json.marshal({
+		"resource": prj_api, "direct": true, "permission": "project:edit",
+		"after": "", "desc": false, "limit": 101,
+	})
+	store_page := {
+		"ids": ["om_alice", "om_erin", "om_frank"],
+		"principals": [group_platform, group_platform, group_platform],
+		"anchors": [prj_api, prj_api, prj_api],
+	}
+	got := trellis.list_memberships with data.trellis_host as host
+		with data.trellis_data as object.union(fixture_groups, {"member_page": {query: store_page}})
+		with input as {"permission": "project:edit", "resource": {"id": prj_api}, "direct": true}
+	got.ids == ["om_frank"]
+}
+
 # The oracles of discovery_test.rego, over fixture_groups: lists and
 # effective permissions agree with checks, group grants included.
 group_subjects := {om: {"subject": subject(om)} | some om, _ in fixture_groups.memberships}
