@@ -227,36 +227,47 @@ list_memberships := failed_unavailable(org) if {
 } else := member_page(members_resource)
 
 # member_candidates(rid) are at most page_limit + 1 memberships that may
-# have the permission on rid, in order after page_after: {"ids": [...]},
-# and from the served store also, for each, where to find its grant:
-# "principals" (the membership itself, or the group) and "anchors" (rid
-# or the ancestor the grant is on). The store keeps grants and group
-# members in id order (member_page, see internal/relstore) and reads no
-# grant list whole; from a plain document (a bundle's), the memberships
-# are collected and sorted.
+# have the permission on rid, in order after page_after, "ids", with, for
+# each, where to find its grant: "principals" (the membership itself, or
+# the group) and "anchors" (rid or the ancestor the grant is on). The
+# store keeps grants and group members in id order (member_page, see
+# internal/relstore) and reads no grant list whole; from a plain document
+# (a bundle's), the memberships are collected and sorted.
 member_candidates(rid) := page if {
 	page := data.trellis_data.member_page[json.marshal({
 		"resource": rid, "direct": direct_only, "permission": input.permission,
 		"after": page_after, "desc": list_desc, "limit": page_limit + 1,
 	})]
-} else := {"ids": array.slice(ordered_members(rid), 0, page_limit + 1)}
+} else := with_grants(array.slice(ordered_members, 0, page_limit + 1))
 
-ordered_members(rid) := array.reverse(sort([om | some om in granted_members(rid); om < page_after])) if {
+# with_grants(ids) is the candidates ids with where each one's grant is,
+# as the store answers them.
+with_grants(ids) := {"ids": ids, "principals": [g[0] | some g in grants], "anchors": [g[1] | some g in grants]} if {
+	grants := [min({[who, anchor] |
+		some who in principals(om, members_org)
+		some anchor in members_anchors
+		some key in data.trellis_data.grants[anchor][who]
+		data.trellis_data.roles[key].permissions[input.permission]
+	}) |
+		some om in ids
+	]
+}
+
+ordered_members := array.reverse(sort([om | some om in granted_members; om < page_after])) if {
 	list_desc
 	page_after != ""
-} else := array.reverse(sort(granted_members(rid))) if {
+} else := array.reverse(sort(granted_members)) if {
 	list_desc
-} else := sort([om | some om in granted_members(rid); om > page_after])
+} else := sort([om | some om in granted_members; om > page_after])
 
-granted_members(rid) := {om |
-	org := data.trellis_data.resources[rid][0]
-	some anchor in grant_anchors(rid)
+granted_members := {om |
+	some anchor in members_anchors
 	some who, keys in data.trellis_data.grants[anchor]
 	some key in keys
 	data.trellis_data.roles[key].permissions[input.permission]
-	some om in grant_members(who, org)
+	some om in grant_members(who, members_org)
 	data.trellis_data.memberships[om].active
-	data.trellis_data.memberships[om].org == org
+	data.trellis_data.memberships[om].org == members_org
 }
 
 # grant_members(who, org) are the memberships a grant to principal who
@@ -285,8 +296,8 @@ member_page(rid) := object.union(
 
 # granted_members_of(c, window) are the memberships of window, candidates
 # of c, that are active, of rid's organization, and hold the permission
-# on an anchor of rid, themselves or through a group: through the grant
-# c names for each, or, when c names none, any. rid is members_resource,
+# on an anchor of rid through the grant c names: to the membership or a
+# group of its organization it is a member of. rid is members_resource,
 # whose organization and anchors are read once a query.
 granted_members_of(c, window) := [om |
 	some i, om in window
@@ -300,27 +311,7 @@ granted_members_of(c, window) := [om |
 		data.trellis_data.roles[key].permissions[input.permission]
 	]) > 0
 	principal_of(om, who)
-] if {
-	c.principals
-} else := [om | some om in window; member_granted_any(om)]
-
-member_granted_any(om) if {
-	some who in principals(om, members_org)
-	some anchor in members_anchors
-	member_granted(om, who, anchor)
-}
-
-# member_granted(om, who, anchor): membership om is active, of rid's
-# organization, and a grant to principal who (om, or a group of om's) on
-# anchor, an anchor of rid, carries the permission.
-member_granted(om, who, anchor) if {
-	data.trellis_data.memberships[om].active
-	data.trellis_data.memberships[om].org == members_org
-	principal_of(om, who)
-	members_anchor_set[anchor]
-	some key in data.trellis_data.grants[anchor][who]
-	data.trellis_data.roles[key].permissions[input.permission]
-}
+]
 
 principal_of(om, om)
 
