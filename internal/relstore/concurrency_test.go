@@ -176,7 +176,7 @@ func TestConcurrentLoad(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					if n := len(v.([]any)); n != counts[rev] {
+					if n := len(v.(map[string]any)["paths"].([]any)); n != counts[rev] {
 						return fmt.Errorf("revision %d with %d resources in the root's tree, want %d", rev, n, counts[rev])
 					}
 					return nil

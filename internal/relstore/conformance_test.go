@@ -189,7 +189,7 @@ func TestWholeReads(t *testing.T) {
 	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 3, Resources: 300, Assignments: 300, Depth: 5})
 	ref := newReference(t, ds)
 	refusing, whole := loaded(t, ds, relstore.Options{}), loaded(t, ds, relstore.Options{WholeReads: true})
-	for _, path := range append(wholePaths, storage.Path{index.Root, "tree_page"}, storage.Path{}) {
+	for _, path := range append(wholePaths, storage.Path{index.Root, "tree_page"}, storage.Path{index.Root, "member_page"}, storage.Path{}) {
 		_, err := storage.ReadOne(context.Background(), refusing, path)
 		if !relstore.IsWholeCollection(err) || !strings.Contains(err.Error(), "whole collection") {
 			t.Errorf("read %v: got error %v, want a whole-collection error", path, err)

@@ -190,8 +190,10 @@ type pageQuery struct {
 // maxPageQuery bounds a page query's limit.
 const maxPageQuery = 10_000
 
-// treePage returns the paths of q's page's resources, in order.
-func (st *state) treePage(q pageQuery) []any {
+// treePage returns q's page: {"paths": [...], "starts": [...]}, the
+// paths of its resources in order and, for each, the index in it of the
+// start it is below.
+func (st *state) treePage(q pageQuery) map[string]any {
 	type start struct {
 		row uint32
 		key treeKey
@@ -220,10 +222,11 @@ func (st *state) treePage(q pageQuery) []any {
 	for i, id := range q.After {
 		after[i] = []byte(id)
 	}
-	out := []any{}
+	out, at := []any{}, []any{}
+	page := func() map[string]any { return map[string]any{"paths": out, "starts": at} }
 	limit := min(q.Limit, maxPageQuery)
 	if limit <= 0 {
-		return out
+		return page()
 	}
 	for _, s := range kept {
 		key := treeKey{org: s.key.org, typ: []byte(q.Type), path: s.key.path}
@@ -255,14 +258,14 @@ func (st *state) treePage(q pageQuery) []any {
 				break
 			}
 			if id := st.str.bytes(st.res.at(row, resID)); string(id) != q.Exclude {
-				out = append(out, st.pathValue(row))
+				out, at = append(out, st.pathValue(row)), append(at, len(s.key.path)-1)
 				if len(out) >= limit {
-					return out
+					return page()
 				}
 			}
 		}
 	}
-	return out
+	return page()
 }
 
 // pathValue is row's path, ids from its organization root down, boxed

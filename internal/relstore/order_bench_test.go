@@ -20,7 +20,7 @@ func BenchmarkTreeOrder(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		v, err := storage.ReadOne(ctx, s, storage.Path{index.Root, "tree_page", q})
-		if err != nil || len(v.([]any)) != 100 {
+		if err != nil || len(v.(map[string]any)["paths"].([]any)) != 100 {
 			b.Fatalf("page: %v, %v", err, v)
 		}
 	}

@@ -103,6 +103,11 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		if row == 0 {
 			return nil, errNotFound
 		}
+		// resources/<id>/0, 1 or 2 (organization, type, external id), as
+		// the policies read them: the string alone.
+		if f := slices.Index([]string{"0", "1", "2"}, at(rest, 1)); f >= 0 {
+			return descend(st.str.str(st.res.at(row, []int{resOrg, resTyp, resExt}[f])), rest[2:], full)
+		}
 		v = st.resourceValue(row)
 	case keyLookup:
 		return st.readLookup(rest, full)
@@ -171,6 +176,14 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		return nil, errNotFound
 	}
 	return descend(v, rest[1:], full)
+}
+
+// at returns p[i], or "" past its end.
+func at(p storage.Path, i int) string {
+	if i < len(p) {
+		return p[i]
+	}
+	return ""
 }
 
 // decodePageQuery decodes the key of a tree_page or member_page read.

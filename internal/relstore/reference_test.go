@@ -129,7 +129,7 @@ func probePaths(doc map[string]any) []storage.Path {
 	types := map[string]bool{model.OrganizationType: true}
 	for _, rid := range append(resources, nope) {
 		paths = append(paths,
-			p("resources", rid), p("resources", rid, "0"), p("resources", rid, "3"), p("resources", rid, "3", "0"),
+			p("resources", rid), p("resources", rid, "0"), p("resources", rid, "1"), p("resources", rid, "2"), p("resources", rid, "1", "0"), p("resources", rid, "3"), p("resources", rid, "3", "0"),
 			p("resources", rid, "x"), p("resources", rid, "4"), p("resources", rid, "-1"),
 			p("children", rid), p("children", rid, "0"), p("grants", rid), p("grants", rid, nope),
 			p("attributes", rid), p("attributes", rid, "confidential"), p("attributes", rid, "tags", "1"), p("attributes", rid, nope))
@@ -425,12 +425,18 @@ func sameTreePages(tb testing.TB, s *relstore.Store, doc map[string]any) {
 			}
 		}
 		key, _ := json.Marshal(q)
-		got, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "tree_page", string(key)})
+		v, err := storage.ReadOne(context.Background(), s, storage.Path{index.Root, "tree_page", string(key)})
 		if err != nil {
 			tb.Fatalf("tree_page %s: %v", key, err)
 		}
-		if diff := cmp.Diff(got, want); diff != "" {
+		got := v.(map[string]any)
+		if diff := cmp.Diff(got["paths"], want); diff != "" {
 			tb.Fatalf("tree_page %s (-got +want):\n%s", key, diff)
+		}
+		for i, path := range want {
+			if at := got["starts"].([]any)[i].(int); !slices.Contains(starts, path.([]any)[at].(string)) {
+				tb.Fatalf("tree_page %s: start %d of %v is no start", key, at, path)
+			}
 		}
 	}
 }

@@ -126,17 +126,20 @@ default list_desc := false
 
 list_desc if input.order == "desc"
 
-# list_candidates are the paths of at most page_limit + 1 resources in the
-# subtrees of list_starts, in tree order after list_after: from the served
-# store, which keeps resources in tree order (tree_page, see
-# internal/relstore), without reading any subtree whole; from a plain
-# document (a bundle's), by walking and sorting the subtrees.
-list_candidates := paths if {
-	paths := data.trellis_data.tree_page[json.marshal({
+# list_candidates are at most page_limit + 1 resources in the subtrees of
+# list_starts, in tree order after list_after: "paths", and for each the
+# index in it of its start, "starts". From the served store, which keeps
+# resources in tree order (tree_page, see internal/relstore), without
+# reading any subtree whole; from a plain document (a bundle's), by
+# walking and sorting the subtrees.
+list_candidates := page if {
+	page := data.trellis_data.tree_page[json.marshal({
 		"starts": sort(list_starts), "type": list_type, "after": list_after,
 		"desc": list_desc, "limit": page_limit + 1, "exclude": list_parent,
 	})]
-} else := array.slice(ordered_paths, 0, page_limit + 1)
+} else := with_starts(array.slice(ordered_paths, 0, page_limit + 1))
+
+with_starts(paths) := {"paths": paths, "starts": [min([i | some i, id in path; id in list_starts]) | some path in paths]}
 
 ordered_paths := array.reverse(sort(paths_after)) if list_desc
 
@@ -167,27 +170,31 @@ after_position(path) if {
 # resource_path(rid) is the ids from rid's organization root down to rid.
 resource_path(rid) := array.reverse(data.trellis_data.resources[rid][3])
 
-# tree_page is the answer of a page of candidates (paths): the first
-# page_limit of them the subject may see, whatever the store returned: in
-# the subtree of a start, of the listed type, not the parent itself, not
-# denied by an extension.
-tree_page(candidates) := object.union(
+# tree_page is the answer of a page of candidates c: the first page_limit
+# of them the subject may see, whatever the store returned: in the subtree
+# of a start (at the index c names), not the parent itself, of the listed
+# type, not denied by an extension.
+tree_page(c) := object.union(
 	{"ids": [path[count(path) - 1] | some path in visible], "paths": visible, "has_more": more},
 	resume(window, more),
 ) if {
-	window := array.slice(candidates, 0, page_limit)
-	more := count(candidates) > page_limit
-	visible := [path | some path in window; listable(path)]
+	window := array.slice(c.paths, 0, page_limit)
+	more := count(c.paths) > page_limit
+	anchored := [path |
+		some i, path in window
+		path[c.starts[i]] in list_starts
+		path[count(path) - 1] != list_parent
+	]
+	visible := extension_kept_paths(of_list_type_paths(anchored))
 }
 
-listable(path) if {
-	rid := path[count(path) - 1]
-	rid != list_parent
-	some anchor in path
-	anchor in list_starts
-	of_list_type(rid)
-	extension_allows(rid, membership_id_or_none)
-}
+of_list_type_paths(paths) := paths if list_type == ""
+
+else := [path | some path in paths; data.trellis_data.resources[path[count(path) - 1]][1] == list_type]
+
+extension_kept_paths(paths) := paths if not extensions_loaded
+
+else := [path | some path in paths; not extension_denies(input.permission, path[count(path) - 1], membership_id_or_none)]
 
 of_list_type(_) if list_type == ""
 

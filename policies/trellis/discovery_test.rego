@@ -362,14 +362,19 @@ test_list_resources_checks_the_store_page if {
 		"starts": [ws_eng], "type": "", "after": [],
 		"desc": false, "limit": 101, "exclude": "",
 	})
-	store_page := [
-		path_of(prj_api), path_of(app_auth), path_of(app_cli), path_of(gx_prj_api),
-		[acme_root, "authz_resource_nope"], path_of(prj_web),
-	]
+
+	# app_auth's start index names prj_api, not ws_eng.
+	store_page := {
+		"paths": [
+			path_of(prj_api), path_of(app_auth), path_of(app_cli), path_of(gx_prj_api),
+			[acme_root, "authz_resource_nope"], path_of(prj_web),
+		],
+		"starts": [1, 2, 1, 1, 1, 1],
+	}
 	got := trellis.list_resources with data.trellis_host as host
 		with data.trellis_data as object.union(fixture, {"tree_page": {query: store_page}})
 		with input as {"subject": subject("om_alice"), "permission": "workspace:manage"}
-	got.ids == [prj_api, app_auth, prj_web]
+	got.ids == [prj_api, prj_web]
 	got.has_more == false
 }
 
@@ -380,7 +385,7 @@ test_list_resources_resumes_after_the_store_page if {
 		"desc": false, "limit": 3, "exclude": "",
 	})
 	got := trellis.list_resources with data.trellis_host as host
-		with data.trellis_data as object.union(fixture, {"tree_page": {query: [path_of(ws_eng), path_of(prj_api), path_of(app_auth)]}})
+		with data.trellis_data as object.union(fixture, {"tree_page": {query: {"paths": [path_of(ws_eng), path_of(prj_api), path_of(app_auth)], "starts": [1, 1, 1]}}})
 		with input as {"subject": subject("om_alice"), "permission": "workspace:manage", "limit": 2}
 	got.ids == [ws_eng, prj_api]
 	got.has_more == true

@@ -199,15 +199,6 @@ request_context := input.context if {
 
 extensions_loaded if data.trellis.extension_set.names
 
-# extension_allows(rid, om) holds unless an extension denies membership om
-# input.permission on rid.
-extension_allows(_, _) if not extensions_loaded
-
-extension_allows(rid, om) if {
-	extensions_loaded
-	not extension_denies(input.permission, rid, om)
-}
-
 # core_allows(perm) holds when the core's rules alone (the token, then
 # roles) allow the subject of an extension's input perm on its resource:
 # for an extension that requires a second permission (see
