@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,9 @@ import (
 // Evaluator evaluates the policies (implemented by *engine.Engine).
 type Evaluator interface {
 	Decide(ctx context.Context, ep engine.Entrypoint, input ast.Value) (engine.Result, error)
+	// Session evaluates several decisions on one state of the data: a
+	// list's pages (engine.Engine.Session).
+	Session(ctx context.Context, fn func(decide func(engine.Entrypoint, ast.Value) (engine.Result, error)) error) error
 	Data(ctx context.Context, path string, input ast.Value) (engine.Result, error)
 	WaitFor(ctx context.Context, rev int64, timeout time.Duration) error
 	Revision() int64
@@ -295,7 +300,7 @@ func (s *Service) Check(ctx context.Context, sub Subject, c Check, cons Consiste
 		return Decision{}, Answer{}, err
 	}
 	if key != nil && st[0].ok {
-		s.cache.put(s.gens, key, cached{d, ans.Revision, st[0].stamp})
+		s.cache.put(s.gens, key, cached{d: d, rev: ans.Revision, stamp: st[0].stamp})
 	}
 	return d, ans, nil
 }
@@ -383,7 +388,7 @@ func (s *Service) CheckBatch(ctx context.Context, sub Subject, checks []Check, c
 	}
 	for j, i := range missing {
 		if st[j].ok {
-			s.cache.put(s.gens, keys[i], cached{ds[i], ans.Revision, st[j].stamp})
+			s.cache.put(s.gens, keys[i], cached{d: ds[i], rev: ans.Revision, stamp: st[j].stamp})
 		}
 	}
 	return ds, ans, nil
@@ -476,10 +481,11 @@ func (s *Service) ListResources(ctx context.Context, sub Subject, req ListReques
 	if err := s.ready(); err != nil {
 		return Page{}, Answer{}, err
 	}
-	in, err := s.subjectInput(ctx, sub)
+	v, err := s.verify(ctx, sub)
 	if err != nil {
 		return Page{}, Answer{}, err
 	}
+	in := v.input()
 	if req.Permission == "" {
 		return Page{}, Answer{}, invalid("permission", "is required")
 	}
@@ -499,7 +505,64 @@ func (s *Service) ListResources(ctx context.Context, sub Subject, req ListReques
 	if req.Descending {
 		putString(in, "order", "desc")
 	}
-	return s.pages(ctx, engine.ListResources, in, req.After, limit, cons)
+	if !s.caching() || v.tokenErr != nil {
+		p, ans, _, err := s.pages(ctx, engine.ListResources, in, req.After, limit, cons)
+		return p, ans, err
+	}
+	return s.cachedPages(ctx, v, req, in, limit, cons)
+}
+
+// cachedPages is pages of list-resources through the decision cache: a
+// page the policy answered in one evaluation is kept with the stamp of
+// what it depends on, and served while the stamp is valid, as a check's
+// answer is (see decisionCache). A list by membership M (or a token naming
+// M) in organization O reads the shared data, O's (its resources, their
+// grants, its groups' grants: principals keeps O's groups only) and M's
+// (its entry, groups, grants and anchors); O is the parent's organization,
+// else organization_id, else the token's, else M's, and the answer depends
+// on each of them (listDeps). Pages of list-memberships are not cached:
+// they read every listed membership's data.
+func (s *Service) cachedPages(ctx context.Context, v subject, req ListRequest, in ast.Object, limit int, cons Consistency) (Page, Answer, error) {
+	if err := s.await(ctx, cons); err != nil {
+		return Page{}, Answer{}, err
+	}
+	// The input holds every field of the request but the page's position
+	// and size; its text is canonical for a given request.
+	key := appendFields([]byte{'l'}, strconv.Itoa(limit), req.After, in.String())
+	rev := s.cfg.Engine.Revision()
+	if e, ok := s.cache.get(s.gens, rev, key); ok {
+		s.cache.listHits.Add(1)
+		return *e.page.clone(), Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+	}
+	s.cache.listMisses.Add(1)
+	since := s.gens.Current()
+	scope := ResourceRef{OrganizationID: req.OrganizationID}
+	var rids []string
+	if req.Parent != nil {
+		scope = *req.Parent
+		rids = []string{scope.ID}
+	}
+	om := v.membership()
+	memberOrg, orgs, err := s.owners.Owners(ctx, om, rids...)
+	if err != nil {
+		return Page{}, Answer{}, err
+	}
+	d := dependsOn(v, scope, om, memberOrg, append(orgs, "")[0])
+	if req.OrganizationID != "" {
+		d.Orgs = append(d.Orgs, req.OrganizationID)
+	}
+	stamp, ok := s.gens.Stamp(since, d)
+	p, ans, rounds, err := s.pages(ctx, engine.ListResources, in, req.After, limit, Consistency{AtLeastRevision: rev})
+	if err == nil && ok && rounds == 1 && p.Reason == nil {
+		s.cache.put(s.gens, key, cached{page: p.clone(), rev: ans.Revision, stamp: stamp})
+	}
+	return p, ans, err
+}
+
+// clone returns a copy of p whose slices are its own.
+func (p Page) clone() *Page {
+	p.IDs, p.Positions = slices.Clone(p.IDs), slices.Clone(p.Positions)
+	return &p
 }
 
 // policyPage is the policy's answer to a list page.
@@ -514,55 +577,63 @@ type policyPage struct {
 // pages evaluates the pages of list entrypoint ep from after until it
 // holds limit + 1 ids or the list ends, and answers the first limit: one
 // evaluation, unless an extension's denials leave the policy's pages short
-// (it then says where to resume). Every page after the first is evaluated
-// at least at the first's revision. A list-resources position is a path,
-// its ids joined by "/"; a list-memberships position is the id.
-func (s *Service) pages(ctx context.Context, ep engine.Entrypoint, base ast.Object, after string, limit int, cons Consistency) (Page, Answer, error) {
+// (it then says where to resume); rounds is how many. They are evaluated
+// in one session, on one state of the data, the revision answered. A
+// list-resources position is a path, its ids joined by "/"; a
+// list-memberships position is the id.
+func (s *Service) pages(ctx context.Context, ep engine.Entrypoint, base ast.Object, after string, limit int, cons Consistency) (out Page, ans Answer, rounds int, err error) {
+	if err := s.await(ctx, cons); err != nil {
+		return Page{}, Answer{}, 0, err
+	}
 	tree := ep == engine.ListResources
-	var (
-		out   Page
-		first Answer
-	)
-	for round := 0; ; round++ {
-		in := base.Copy()
-		if after != "" {
-			pos := ast.StringTerm(after)
+	err = s.cfg.Engine.Session(ctx, func(decide func(engine.Entrypoint, ast.Value) (engine.Result, error)) error {
+		for ; ; rounds++ {
+			in := base.Copy()
+			if after != "" {
+				pos := ast.StringTerm(after)
+				if tree {
+					pos = stringsTerm(strings.Split(after, "/"))
+				}
+				in.Insert(ast.InternedTerm("after"), pos)
+			}
+			in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit+1))
+			var p policyPage
+			a, err := evaluateWith(decide, ep, in, func(v any) error { return decodeJSON(v, &p) })
+			if err != nil {
+				return err
+			}
+			if rounds == 0 {
+				ans = a
+			}
+			if p.Reason != nil {
+				out = Page{IDs: []string{}, Reason: p.Reason}
+				rounds++
+				return nil
+			}
+			resume := position(p.Resume)
+			switch {
+			case tree && len(p.Paths) != len(p.IDs):
+				return fmt.Errorf("authz: %s result: %d paths for %d ids", ep, len(p.Paths), len(p.IDs))
+			case p.HasMore && resume == "": // never a silently short list
+				return fmt.Errorf("authz: %s result: has_more without resume", ep)
+			}
+			out.IDs = append(out.IDs, p.IDs...)
 			if tree {
-				pos = stringsTerm(strings.Split(after, "/"))
+				for _, path := range p.Paths {
+					out.Positions = append(out.Positions, strings.Join(path, "/"))
+				}
+			} else {
+				out.Positions = append(out.Positions, p.IDs...)
 			}
-			in.Insert(ast.InternedTerm("after"), pos)
-		}
-		in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit+1))
-		var p policyPage
-		ans, err := s.decide(ctx, ep, in, cons, func(v any) error { return decodeJSON(v, &p) })
-		if err != nil {
-			return Page{}, Answer{}, err
-		}
-		if round == 0 {
-			first, cons = ans, Consistency{AtLeastRevision: ans.Revision}
-		}
-		if p.Reason != nil {
-			return Page{IDs: []string{}, Reason: p.Reason}, ans, nil
-		}
-		resume := position(p.Resume)
-		switch {
-		case tree && len(p.Paths) != len(p.IDs):
-			return Page{}, Answer{}, fmt.Errorf("authz: %s result: %d paths for %d ids", ep, len(p.Paths), len(p.IDs))
-		case p.HasMore && resume == "": // never a silently short list
-			return Page{}, Answer{}, fmt.Errorf("authz: %s result: has_more without resume", ep)
-		}
-		out.IDs = append(out.IDs, p.IDs...)
-		if tree {
-			for _, path := range p.Paths {
-				out.Positions = append(out.Positions, strings.Join(path, "/"))
+			if len(out.IDs) > limit || !p.HasMore {
+				rounds++
+				return nil
 			}
-		} else {
-			out.Positions = append(out.Positions, p.IDs...)
+			after = resume
 		}
-		if len(out.IDs) > limit || !p.HasMore {
-			break
-		}
-		after = resume
+	})
+	if err != nil {
+		return Page{}, Answer{}, 0, err
 	}
 	if out.HasMore = len(out.IDs) > limit; out.HasMore {
 		out.IDs, out.Positions = out.IDs[:limit], out.Positions[:limit]
@@ -570,7 +641,7 @@ func (s *Service) pages(ctx context.Context, ep engine.Entrypoint, base ast.Obje
 	if out.IDs == nil {
 		out.IDs = []string{}
 	}
-	return out, first, nil
+	return out, ans, rounds, nil
 }
 
 // position is a policy page's resume as a position: an id, or a path's
@@ -623,7 +694,8 @@ func (s *Service) ListMemberships(ctx context.Context, req MembersRequest, cons 
 	if c != nil {
 		in.Insert(ast.InternedTerm("context"), c)
 	}
-	return s.pages(ctx, engine.ListMemberships, in, req.After, limit, cons)
+	p, ans, _, err := s.pages(ctx, engine.ListMemberships, in, req.After, limit, cons)
+	return p, ans, err
 }
 
 // Data evaluates data.<path> for the OPA Data API. A string input.token is
@@ -808,7 +880,12 @@ func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Objec
 
 // evaluate evaluates ep on in and hands the value to decode.
 func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
-	res, err := s.cfg.Engine.Decide(ctx, ep, in)
+	return evaluateWith(func(ep engine.Entrypoint, in ast.Value) (engine.Result, error) { return s.cfg.Engine.Decide(ctx, ep, in) }, ep, in, decode)
+}
+
+// evaluateWith is evaluate with decide.
+func evaluateWith(decide func(engine.Entrypoint, ast.Value) (engine.Result, error), ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
+	res, err := decide(ep, in)
 	if err != nil {
 		return Answer{}, err
 	}

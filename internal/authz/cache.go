@@ -9,7 +9,8 @@ import (
 	"github.com/trellis-authz/trellis/internal/engine"
 )
 
-// decisionCache holds the policy's answers to single checks, each with the
+// decisionCache holds the policy's answers to single checks (and pages of
+// list-resources, see Service.cachedPages), each with the
 // stamp (engine.Stamp) of the generations of what it depends on: an entry
 // is served only while that stamp is valid, so a change in one
 // organization leaves the answers about every other organization in place,
@@ -73,12 +74,16 @@ type decisionCache struct {
 	m  map[string]cached
 
 	hits, misses atomic.Uint64
+	// listHits and listMisses count, of hits and misses, the lookups of
+	// list-resources pages.
+	listHits, listMisses atomic.Uint64
 }
 
-// cached is a decision, the revision of the data it was evaluated on, and
-// the stamp of what it depends on.
+// cached is a decision (or a list-resources page), the revision of the
+// data it was evaluated on, and the stamp of what it depends on.
 type cached struct {
 	d     Decision
+	page  *Page
 	rev   int64
 	stamp engine.Stamp
 }
@@ -140,9 +145,11 @@ func (c *decisionCache) put(gens *engine.Generations, key []byte, e cached) {
 	c.m[string(key)] = e
 }
 
-// CacheStats counts decision cache lookups.
+// CacheStats counts decision cache lookups: Hits and Misses all of them,
+// ListHits and ListMisses those of list-resources pages.
 type CacheStats struct {
-	Hits, Misses uint64
+	Hits, Misses         uint64
+	ListHits, ListMisses uint64
 }
 
 // CacheStats returns the decision cache's counters (zero when it is off).
@@ -150,7 +157,8 @@ func (s *Service) CacheStats() CacheStats {
 	if s.cache == nil {
 		return CacheStats{}
 	}
-	return CacheStats{Hits: s.cache.hits.Load(), Misses: s.cache.misses.Load()}
+	c := s.cache
+	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), ListHits: c.listHits.Load(), ListMisses: c.listMisses.Load()}
 }
 
 // stamped is the stamp of an answer about to be evaluated; ok is false

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/trellis-authz/trellis/internal/authz"
 	"github.com/trellis-authz/trellis/internal/engine"
@@ -45,6 +46,24 @@ type answered struct {
 	q   question
 	d   authz.Decision
 	rev int64
+}
+
+// listed is one list-resources page a reader got: of the resources q's
+// subject has q's permission on, below q's resource when parent is set.
+type listed struct {
+	q      question
+	parent bool
+	limit  int
+	p      authz.Page
+	rev    int64
+}
+
+func (l listed) request() authz.ListRequest {
+	req := authz.ListRequest{Permission: l.q.check.Permission, Limit: l.limit}
+	if l.parent {
+		req.Parent = &l.q.check.Resource
+	}
+	return req
 }
 
 // TestCacheOracle interleaves random writes of every kind (the Mutator's:
@@ -146,7 +165,7 @@ func cacheOracle(t *testing.T, mods map[string]string, denies func(w *enginetest
 		}
 	}()
 
-	results := make([][]answered, readers)
+	results, lists := make([][]answered, readers), make([][]listed, readers)
 	for r := range readers {
 		wg.Add(1)
 		go func() {
@@ -164,6 +183,20 @@ func cacheOracle(t *testing.T, mods map[string]string, denies func(w *enginetest
 				var cons authz.Consistency
 				if rng.IntN(4) == 0 {
 					cons.AtLeastRevision = first + step
+				}
+				if rng.IntN(6) == 0 {
+					l := listed{q: q, parent: rng.IntN(4) == 0, limit: 3}
+					p, ans, err := svc.ListResources(ctx, q.sub, l.request(), cons)
+					if err != nil {
+						t.Errorf("ListResources %+v: %v", l.request(), err)
+						return
+					}
+					if ans.Revision < cons.AtLeastRevision {
+						t.Errorf("ListResources %+v at revision %d, asked for at least %d", l.request(), ans.Revision, cons.AtLeastRevision)
+					}
+					l.p, l.rev = p, ans.Revision
+					lists[r] = append(lists[r], l)
+					continue
 				}
 				if rng.IntN(8) > 0 {
 					d, ans, err := svc.Check(ctx, q.sub, q.check, cons)
@@ -209,19 +242,31 @@ func cacheOracle(t *testing.T, mods map[string]string, denies func(w *enginetest
 
 	// Every answer against the brute force, and, whole (reason
 	// included), against an uncached evaluation of the same data.
-	byRev := map[int64][]answered{}
+	byRev, listsAt := map[int64][]answered{}, map[int64][]listed{}
 	for _, rs := range results {
 		for _, a := range rs {
 			byRev[a.rev] = append(byRev[a.rev], a)
 		}
 	}
-	revs := slices.Sorted(maps.Keys(byRev))
+	for _, ls := range lists {
+		for _, l := range ls {
+			listsAt[l.rev] = append(listsAt[l.rev], l)
+		}
+	}
+	answeredAt := map[int64]bool{}
+	for rev := range byRev {
+		answeredAt[rev] = true
+	}
+	for rev := range listsAt {
+		answeredAt[rev] = true
+	}
+	revs := slices.Sorted(maps.Keys(answeredAt))
 	ref, err := engine.New(ctx, engine.Options{Modules: mods})
 	if err != nil {
 		t.Fatal(err)
 	}
 	uncached := newService(t, authz.Config{Engine: ref, Tokens: tokens})
-	var checked, allowed, mismatches int
+	var checked, allowed, mismatches, listChecked, listedPages int
 	mismatch := func(format string, args ...any) {
 		t.Helper()
 		if mismatches++; mismatches <= 20 {
@@ -259,17 +304,37 @@ func cacheOracle(t *testing.T, mods map[string]string, denies func(w *enginetest
 				allowed++
 			}
 		}
+		// Pages against an uncached evaluation, whole: the evaluation is
+		// checked against the brute force by the engine's oracle tests.
+		for _, l := range listsAt[rev] {
+			want, _, err := uncached.ListResources(ctx, l.q.sub, l.request(), authz.Consistency{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(l.p, want, cmpopts.EquateEmpty()); diff != "" {
+				mismatch("revision %d: list %+v by %+v: the page differs from an uncached evaluation (-got +want):\n%s", rev, l.request(), l.q.sub, diff)
+			}
+			if len(want.IDs) > 0 {
+				listedPages++
+			}
+			listChecked++
+		}
 	}
 	st := svc.CacheStats()
-	t.Logf("%d writes; %d answers checked at %d revisions, %d allowed; cache %d hits, %d misses", steps, checked, len(revs), allowed, st.Hits, st.Misses)
+	t.Logf("%d writes; %d answers checked at %d revisions, %d allowed; %d list pages, %d not empty; cache %d hits, %d misses (lists: %d, %d)",
+		steps, checked, len(revs), allowed, listChecked, listedPages, st.Hits, st.Misses, st.ListHits, st.ListMisses)
+	if listedPages < listChecked/5 {
+		t.Errorf("%d of %d list pages hold ids: the lists are not exercised", listedPages, listChecked)
+	}
 	if mismatches > 0 {
 		t.Errorf("%d answers differ from the oracle", mismatches)
 	}
 	if allowed < checked/10 || allowed > checked*9/10 {
 		t.Errorf("%d of %d answers allowed: the questions do not exercise both answers", allowed, checked)
 	}
-	if st.Hits < st.Misses {
-		t.Errorf("%d cache hits for %d misses: the test does not exercise the cache", st.Hits, st.Misses)
+	// A list's page depends on its whole organization: it misses more.
+	if hits, misses := st.Hits-st.ListHits, st.Misses-st.ListMisses; hits < misses || st.ListHits < (st.ListHits+st.ListMisses)/20 {
+		t.Errorf("%d cache hits for %d misses, %d for %d of lists: the test does not exercise the cache", hits, misses, st.ListHits, st.ListMisses)
 	}
 	if len(revs) < steps/2 {
 		t.Errorf("answers at only %d revisions of %d: reads and writes did not interleave", len(revs), steps)

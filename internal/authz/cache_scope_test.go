@@ -59,6 +59,10 @@ func (h *hookedEngine) Decide(ctx context.Context, ep engine.Entrypoint, input a
 	return res, err
 }
 
+func (h *hookedEngine) Session(ctx context.Context, fn func(func(engine.Entrypoint, ast.Value) (engine.Result, error)) error) error {
+	return fn(func(ep engine.Entrypoint, in ast.Value) (engine.Result, error) { return h.Decide(ctx, ep, in) })
+}
+
 // cacheFixture is a Service with a decision cache over a real engine
 // loaded with tenants().
 type cacheFixture struct {

@@ -55,6 +55,10 @@ func (f *fakeEngine) Owners(_ context.Context, _ string, rids ...string) (string
 
 func (f *fakeEngine) Loaded() bool { return !f.unloaded }
 
+func (f *fakeEngine) Session(ctx context.Context, fn func(func(engine.Entrypoint, ast.Value) (engine.Result, error)) error) error {
+	return fn(func(ep engine.Entrypoint, input ast.Value) (engine.Result, error) { return f.Decide(ctx, ep, input) })
+}
+
 func (f *fakeEngine) Data(_ context.Context, path string, input ast.Value) (engine.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

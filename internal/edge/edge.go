@@ -401,6 +401,16 @@ func (n *Node) Decide(ctx context.Context, ep engine.Entrypoint, input ast.Value
 	return cur.eng.Decide(ctx, ep, input)
 }
 
+// Session evaluates several decisions on the active bundle, on one state
+// of its data (engine.Engine.Session).
+func (n *Node) Session(ctx context.Context, fn func(decide func(engine.Entrypoint, ast.Value) (engine.Result, error)) error) error {
+	cur := n.current.Load()
+	if cur == nil {
+		return ErrNoBundle
+	}
+	return cur.eng.Session(ctx, fn)
+}
+
 // Data evaluates data.<path> on the active bundle.
 func (n *Node) Data(ctx context.Context, path string, input ast.Value) (engine.Result, error) {
 	cur := n.current.Load()

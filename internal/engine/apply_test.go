@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -308,5 +309,51 @@ func TestOwners(t *testing.T) {
 	}
 	if org, _, err := e.Owners(ctx, "om_nope"); err != nil || org != "" {
 		t.Fatalf("Owners of an unknown membership = %q, %v", org, err)
+	}
+}
+
+// TestSessionSeesOneRevision: the decisions of a session reflect one
+// revision, the one it began at, though a write commits meanwhile (it
+// waits for the session); after the session, decisions see the write.
+func TestSessionSeesOneRevision(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t)
+	ds := gen.Generate(gen.Spec{Seed: 1, Organizations: 2, Resources: 10, Assignments: 5, MembershipsPerOrg: 2, Depth: 3})
+	if err := e.LoadDataset(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	start := ds.Revision
+	r := ds.Resources[len(ds.Resources)-1]
+	in := ast.MustParseTerm(fmt.Sprintf(`{"permission": %q, "resource": {"id": %q}}`, "p", r.ID)).Value
+	applied := make(chan error, 1)
+	err := e.Session(ctx, func(decide func(engine.Entrypoint, ast.Value) (engine.Result, error)) error {
+		go func() {
+			applied <- e.Apply(ctx, start+1, []model.Change{{Op: model.OpDelete, Resource: &model.Resource{ID: r.ID, OrganizationID: r.OrganizationID}}})
+		}()
+		for range 3 {
+			res, err := decide(engine.Check, in)
+			if err != nil {
+				return err
+			}
+			if res.Revision != start {
+				return fmt.Errorf("a decision of the session at revision %d, want %d", res.Revision, start)
+			}
+			select {
+			case err := <-applied:
+				return fmt.Errorf("a write committed during the session: %v", err)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Decide(ctx, engine.Check, in)
+	if err != nil || res.Revision != start+1 {
+		t.Fatalf("after the session: revision %d, %v; want %d", res.Revision, err, start+1)
 	}
 }

@@ -556,6 +556,33 @@ func (e *Engine) eval(ctx context.Context, ps *policySet, pq rego.PreparedEvalQu
 		return Result{}, fmt.Errorf("engine: open transaction: %w", err)
 	}
 	defer e.store.Abort(ctx, txn)
+	return e.evalIn(ctx, ps, pq, txn, e.revisionIn(ctx, txn), input)
+}
+
+// Session calls fn with a decide function that evaluates entrypoints in
+// one store transaction, with one policy set: every result fn gets
+// reflects the same revision, whatever commits meanwhile. Writes wait for
+// fn to return; fn must not open transactions of its own (a read lock
+// taken again while a write waits would never be granted).
+func (e *Engine) Session(ctx context.Context, fn func(decide func(Entrypoint, ast.Value) (Result, error)) error) error {
+	ps := e.policy.Load()
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return fmt.Errorf("engine: open transaction: %w", err)
+	}
+	defer e.store.Abort(ctx, txn)
+	rev := e.revisionIn(ctx, txn)
+	return fn(func(ep Entrypoint, input ast.Value) (Result, error) {
+		pq, ok := ps.prepared[ep]
+		if !ok {
+			return Result{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
+		}
+		return e.evalIn(ctx, ps, pq, txn, rev, input)
+	})
+}
+
+// revisionIn reads the data revision in txn; 0 without one.
+func (e *Engine) revisionIn(ctx context.Context, txn storage.Transaction) int64 {
 	var rev int64
 	if v, err := e.store.Read(ctx, txn, revisionPath); err == nil {
 		switch n := v.(type) {
@@ -567,6 +594,11 @@ func (e *Engine) eval(ctx context.Context, ps *policySet, pq rego.PreparedEvalQu
 			rev = n
 		}
 	}
+	return rev
+}
+
+// evalIn evaluates pq on input in txn, whose data is at revision rev.
+func (e *Engine) evalIn(ctx context.Context, ps *policySet, pq rego.PreparedEvalQuery, txn storage.Transaction, rev int64, input ast.Value) (Result, error) {
 	evalCtx := ctx
 	if ps.budget > 0 {
 		var cancel context.CancelFunc

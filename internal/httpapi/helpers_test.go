@@ -209,6 +209,10 @@ func (f fakeEvaluator) Decide(context.Context, engine.Entrypoint, ast.Value) (en
 	return engine.Result{Value: f.value, Revision: demoRevision}, f.err
 }
 
+func (f fakeEvaluator) Session(ctx context.Context, fn func(func(engine.Entrypoint, ast.Value) (engine.Result, error)) error) error {
+	return fn(func(ep engine.Entrypoint, in ast.Value) (engine.Result, error) { return f.Decide(ctx, ep, in) })
+}
+
 // logBuffer is a decision log that keeps its JSON entries.
 type logBuffer struct {
 	mu  sync.Mutex
