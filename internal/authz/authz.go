@@ -880,7 +880,9 @@ func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Objec
 
 // evaluate evaluates ep on in and hands the value to decode.
 func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
-	return evaluateWith(func(ep engine.Entrypoint, in ast.Value) (engine.Result, error) { return s.cfg.Engine.Decide(ctx, ep, in) }, ep, in, decode)
+	return evaluateWith(func(ep engine.Entrypoint, in ast.Value) (engine.Result, error) {
+		return s.cfg.Engine.Decide(ctx, ep, in)
+	}, ep, in, decode)
 }
 
 // evaluateWith is evaluate with decide.
