@@ -251,8 +251,12 @@ type Permissions struct {
 	Reason      map[string]any `json:"reason,omitempty"`
 }
 
-// MaxPageSize bounds list pages.
-const MaxPageSize = 1000
+// MaxPageSize bounds list pages; DefaultPageSize is a page's size when
+// the request gives none.
+const (
+	MaxPageSize     = 1000
+	DefaultPageSize = 100
+)
 
 // Check answers one check, from the decision cache when it holds an answer
 // that is still valid (see decisionCache).
@@ -968,7 +972,7 @@ func NewDecisionID() string {
 func pageLimit(n int) (int, error) {
 	switch {
 	case n == 0:
-		return 100, nil
+		return DefaultPageSize, nil
 	case n < 0 || n > MaxPageSize:
 		return 0, invalid("limit", fmt.Sprintf("must be between 1 and %d", MaxPageSize))
 	}

@@ -231,20 +231,27 @@ type pageFields struct {
 	Cursor string `json:"cursor"`
 	Before string `json:"before"`
 	Order  string `json:"order"`
-	Limit  int    `json:"limit"`
+	// Limit is the page's size; left out, the default. (0 is refused: a
+	// page of nothing is no page.)
+	Limit *int `json:"limit"`
 }
 
-// listPage is where a list request's page starts.
+// listPage is where a list request's page starts, and its size.
 type listPage struct {
 	after string // the position the page starts after ("": the start)
 	desc  bool   // in the order asked for, or the reverse when back
 	back  bool   // the page before a position (before): reversed to answer
+	limit int    // 0: the default
 }
 
 // page reads the paging fields of a list of q, or answers 400.
 func (f *pageFields) page(w http.ResponseWriter, q cursor.Query) (listPage, bool) {
 	if f.Cursor != "" && f.Before != "" {
 		writeError(w, http.StatusBadRequest, "invalid_request", "cursor and before: give one, cursor to page forward or before to page back")
+		return listPage{}, false
+	}
+	if f.Limit != nil && *f.Limit == 0 {
+		writeError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("limit must be between 1 and %d, or left out for %d", authz.MaxPageSize, authz.DefaultPageSize))
 		return listPage{}, false
 	}
 	if f.Order != "" && f.Order != "asc" && f.Order != "desc" {
@@ -264,6 +271,9 @@ func (f *pageFields) page(w http.ResponseWriter, q cursor.Query) (listPage, bool
 	lp := listPage{after: after, desc: f.Order == "desc"}
 	if before != "" {
 		lp = listPage{after: before, desc: !lp.desc, back: true}
+	}
+	if f.Limit != nil {
+		lp.limit = *f.Limit
 	}
 	return lp, true
 }
@@ -319,7 +329,7 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListResources(r.Context(), sub, authz.ListRequest{
 		Permission: req.Permission, ResourceType: req.ResourceType, Parent: req.Parent,
-		OrganizationID: req.OrganizationID, After: lp.after, Descending: lp.desc, Limit: req.Limit,
+		OrganizationID: req.OrganizationID, After: lp.after, Descending: lp.desc, Limit: lp.limit,
 	}, req.Consistency)
 	s.observeDuration(EntrypointListResources, start)
 	if err != nil {
@@ -353,7 +363,7 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	p, ans, err := s.cfg.Service.ListMemberships(r.Context(), authz.MembersRequest{
 		Permission: req.Permission, Resource: req.Resource, Direct: req.Direct, After: lp.after, Descending: lp.desc,
-		Limit: req.Limit, Context: string(req.Context),
+		Limit: lp.limit, Context: string(req.Context),
 	}, req.Consistency)
 	s.observeDuration(EntrypointListMemberships, start)
 	if err != nil {
