@@ -278,6 +278,26 @@ func (f *pageFields) page(w http.ResponseWriter, q cursor.Query) (listPage, bool
 	return lp, true
 }
 
+// badList answers a list whose request names what does not exist, as the
+// policy's reason says: a 400 for a permission, a 404 for the resource
+// (field) or the organization, the policy's message prefixed with the
+// field. It reports whether it answered.
+func badList(w http.ResponseWriter, reason map[string]any, field string) bool {
+	code, _ := reason["code"].(string)
+	msg, _ := reason["message"].(string)
+	switch code {
+	case "unknown_permission":
+		writeError(w, http.StatusBadRequest, "invalid_request", "permission: "+msg)
+	case "unknown_resource":
+		writeError(w, http.StatusNotFound, "not_found", field+": "+msg)
+	case "unknown_organization":
+		writeError(w, http.StatusNotFound, "not_found", "organization_id: "+msg)
+	default:
+		return false
+	}
+	return true
+}
+
 // answer puts page p of list q, asked for as lp, in resp: its ids in the
 // order asked for, and the cursors to the next and previous pages.
 func (lp listPage) answer(q cursor.Query, p authz.Page, resp *listResponse) []string {
@@ -336,6 +356,9 @@ func (s *server) listResources(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if badList(w, p.Reason, "parent") {
+		return
+	}
 	resp := listResponse{Reason: p.Reason, Answer: ans}
 	resp.ResourceIDs = nonNil(lp.answer(q, p, &resp))
 	writeJSON(w, http.StatusOK, resp)
@@ -368,6 +391,9 @@ func (s *server) listMemberships(w http.ResponseWriter, r *http.Request) {
 	s.observeDuration(EntrypointListMemberships, start)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if badList(w, p.Reason, "resource") {
 		return
 	}
 	resp := listResponse{Reason: p.Reason, Answer: ans}
