@@ -279,7 +279,8 @@ func (f *pageFields) page(w http.ResponseWriter, q cursor.Query) (listPage, bool
 }
 
 // badList answers a list whose request names what does not exist, as the
-// policy's reason says: a 400 for a permission, a 404 for the resource
+// policy's reason says: a 400 for a permission or a resource type, a 404
+// for the resource
 // (field) or the organization, the policy's message prefixed with the
 // field. It reports whether it answered.
 func badList(w http.ResponseWriter, reason map[string]any, field string) bool {
@@ -288,6 +289,8 @@ func badList(w http.ResponseWriter, reason map[string]any, field string) bool {
 	switch code {
 	case "unknown_permission":
 		writeError(w, http.StatusBadRequest, "invalid_request", "permission: "+msg)
+	case "unknown_resource_type":
+		writeError(w, http.StatusBadRequest, "invalid_request", "resource_type: "+msg)
 	case "unknown_resource":
 		writeError(w, http.StatusNotFound, "not_found", field+": "+msg)
 	case "unknown_organization":

@@ -296,6 +296,7 @@ func TestErrorMapping(t *testing.T) {
 		{"batch at the limit", shortWait, "/v1/check/batch", "", batch(2), http.StatusOK, ""},
 		{"page over the limit", fixture{}, "/v1/list-resources", "", obj{"token": tokBob, "permission": "p", "limit": authz.MaxPageSize + 1}, http.StatusBadRequest, "invalid_request"},
 		{"list of an unknown permission", fixture{}, "/v1/list-resources", "", obj{"token": tokBob, "permission": "project:fly"}, http.StatusBadRequest, "invalid_request"},
+		{"list of an unknown type", fixture{}, "/v1/list-resources", "", obj{"token": tokBob, "permission": "project:edit", "resource_type": "nope"}, http.StatusBadRequest, "invalid_request"},
 		{"list below an unknown parent", fixture{}, "/v1/list-resources", "", obj{"token": tokBob, "permission": "project:edit", "parent": ref("workspace", "nope")}, http.StatusNotFound, "not_found"},
 		{"members of an unknown resource", fixture{}, "/v1/list-memberships", bearerOld, obj{"permission": "project:edit", "resource": ref("project", "nope")}, http.StatusNotFound, "not_found"},
 		{"page of nothing", fixture{}, "/v1/list-resources", "", obj{"token": tokBob, "permission": "p", "limit": 0}, http.StatusBadRequest, "invalid_request"},

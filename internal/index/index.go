@@ -38,6 +38,8 @@
 //	                                   and never reads a group's members
 //	roles[key]                {slug, type, permissions{slug: true}}
 //	permissions[slug]         {type}
+//	resource_types[slug]      true     the resource types, for lists to
+//	                                   refuse a type that does not exist
 //	max_depth                 number   the most levels a tree may have, for
 //	                                   Patch to refuse a change that breaks it
 //	attributes[rid]           object   the resource's attributes, only for
@@ -72,19 +74,20 @@ const Root = "trellis_data"
 
 // Document keys, shared with the policies.
 const (
-	keyRevision     = "revision"
-	keyOrgs         = "orgs"
-	keyResources    = "resources"
-	keyLookup       = "lookup"
-	keyChildren     = "children"
-	keyGrants       = "grants"
-	keyMemberships  = "memberships"
-	keyOrgRoles     = "org_roles"
-	keyGroups       = "groups"
-	keyMemberGroups = "member_groups"
-	keyRoles        = "roles"
-	keyPermissions  = "permissions"
-	keyMaxDepth     = "max_depth"
+	keyRevision      = "revision"
+	keyOrgs          = "orgs"
+	keyResources     = "resources"
+	keyLookup        = "lookup"
+	keyChildren      = "children"
+	keyGrants        = "grants"
+	keyMemberships   = "memberships"
+	keyOrgRoles      = "org_roles"
+	keyGroups        = "groups"
+	keyMemberGroups  = "member_groups"
+	keyRoles         = "roles"
+	keyPermissions   = "permissions"
+	keyResourceTypes = "resource_types"
+	keyMaxDepth      = "max_depth"
 
 	keyAttributes    = "attributes"
 	keyOrgAttributes = "org_attributes"
@@ -236,6 +239,11 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		perms[p.Slug] = map[string]any{"type": b.box(p.ResourceType)}
 	}
 
+	types := make(map[string]any, len(ds.ResourceTypes))
+	for _, t := range ds.ResourceTypes {
+		types[t.Slug] = true
+	}
+
 	quarantined, qResources, qMemberships := map[string]any{}, map[string]any{}, map[string]any{}
 	for _, q := range ds.Quarantined {
 		org := b.box(q.Organization)
@@ -262,6 +270,7 @@ func (b *builder) build(ds *model.Dataset) (map[string]any, error) {
 		keyMemberGroups:           memberGroups,
 		keyRoles:                  roles,
 		keyPermissions:            perms,
+		keyResourceTypes:          types,
 		keyAttributes:             attrs,
 		keyOrgAttributes:          orgAttrs,
 		keyQuarantined:            quarantined,

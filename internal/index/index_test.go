@@ -110,7 +110,8 @@ const smallDocument = `{
 	"org_attributes": {"org_b": {"plan": "pro"}},
 	"quarantined": {},
 	"quarantined_resources": {},
-	"quarantined_memberships": {}
+	"quarantined_memberships": {},
+	"resource_types": {"project": true, "workspace": true}
 }`
 
 // jsonOf renders an AST value as JSON-shaped data for cmp.

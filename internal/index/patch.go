@@ -78,7 +78,10 @@ func Patch(s Store, ch model.Change) error {
 		err = s.Delete(keyPermissions, ch.Permission.Slug)
 	case ch.Permission != nil:
 		err = s.Put(permissionValue(*ch.Permission), keyPermissions, ch.Permission.Slug)
+	case ch.ResourceType != nil && del:
+		err = s.Delete(keyResourceTypes, ch.ResourceType.Slug)
 	case ch.ResourceType != nil:
+		err = s.Put(ast.Boolean(true), keyResourceTypes, ch.ResourceType.Slug)
 	default:
 		err = fmt.Errorf("index: change %q names no entity", ch.Op)
 	}

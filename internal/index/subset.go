@@ -60,18 +60,19 @@ func Organization(doc map[string]any, org string) (sub map[string]any, ok bool) 
 		}
 	}
 	sub = map[string]any{
-		keyRevision:     doc[keyRevision],
-		keyOrgs:         map[string]any{org: orgs[org]},
-		keyLookup:       map[string]any{org: lookup},
-		keyResources:    resources,
-		keyChildren:     children,
-		keyGrants:       grants,
-		keyMemberships:  memberships,
-		keyGroups:       groups,
-		keyMemberGroups: memberGroups,
-		keyRoles:        roles,
-		keyPermissions:  doc[keyPermissions],
-		keyAttributes:   attrs,
+		keyRevision:      doc[keyRevision],
+		keyOrgs:          map[string]any{org: orgs[org]},
+		keyLookup:        map[string]any{org: lookup},
+		keyResources:     resources,
+		keyChildren:      children,
+		keyGrants:        grants,
+		keyMemberships:   memberships,
+		keyGroups:        groups,
+		keyMemberGroups:  memberGroups,
+		keyRoles:         roles,
+		keyPermissions:   doc[keyPermissions],
+		keyResourceTypes: doc[keyResourceTypes],
+		keyAttributes:    attrs,
 	}
 	if a, ok := section(keyOrgAttributes)[org]; ok {
 		sub[keyOrgAttributes] = map[string]any{org: a}

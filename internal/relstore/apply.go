@@ -61,8 +61,12 @@ func (st *state) apply(ch model.Change) error {
 		}
 	case ch.Permission != nil:
 		st.putPerm(st.str.intern(ch.Permission.Slug), st.str.intern(ch.Permission.ResourceType))
+	case ch.ResourceType != nil && del:
+		if row := st.typeNamed(ch.ResourceType.Slug); row != 0 {
+			st.dropType(row)
+		}
 	case ch.ResourceType != nil:
-		// Resource types are not part of the document.
+		st.putType(ch.ResourceType.Slug)
 	default:
 		return fmt.Errorf("relstore: change %q names no entity", ch.Op)
 	}

@@ -20,6 +20,9 @@ func build(ds *model.Dataset) (*state, error) {
 	for _, p := range ds.Permissions {
 		st.putPerm(st.str.intern(p.Slug), st.str.intern(p.ResourceType))
 	}
+	for _, t := range ds.ResourceTypes {
+		st.putType(t.Slug)
+	}
 	for _, r := range ds.Roles {
 		st.putRoleOf(r) // a later role of the same key replaces an earlier one, as in index.Build
 	}
@@ -56,6 +59,7 @@ func sizesOf(ds *model.Dataset) sizes {
 		grants:    len(ds.Assignments) + len(ds.Memberships),
 		roles:     len(ds.Roles),
 		perms:     len(ds.Permissions),
+		types:     len(ds.ResourceTypes),
 		lists:     len(ds.Roles) + len(ds.Organizations) + 16,
 		heldOrgs:  len(ds.Quarantined),
 	}

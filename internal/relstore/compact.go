@@ -14,6 +14,7 @@ func (st *state) stringFields() []fieldSet {
 		{&st.orgs, []int{orgID, orgRoot, orgAttrs}},
 		{&st.roles, []int{roleKey, roleSlug, roleTyp}},
 		{&st.perms, []int{permSlug, permTyp}},
+		{&st.types, []int{typeSlug}},
 		{&st.heldOrgs, []int{heldID, heldOrg}},
 		{&st.heldRes, []int{heldID, heldOrg}},
 		{&st.heldMems, []int{heldID, heldOrg}},

@@ -44,6 +44,8 @@ func (st *state) export(w io.Writer) error {
 			e.entries(st, &st.roles, roleKey, func(row uint32) (any, bool) { return st.roleValue(row), true })
 		case keyPermissions:
 			e.entries(st, &st.perms, permSlug, func(row uint32) (any, bool) { return st.permValue(row), true })
+		case keyResourceTypes:
+			e.entries(st, &st.types, typeSlug, func(uint32) (any, bool) { return true, true })
 		case keyMaxDepth:
 			e.raw(string(st.maxDepthValue()))
 		case keyAttributes:

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -280,10 +281,16 @@ func (m *mutator) step() ([]model.Change, bool) {
 			}
 		}
 		return shuffle(m.rnd, chs), false
-	case 16: // a resource type (not part of the document)
+	case 16: // a new resource type, or the deletion of one no resource has
+		for i, t := range ds.ResourceTypes {
+			if strings.HasPrefix(t.Slug, "type_") && m.pick(2) == 0 {
+				ds.ResourceTypes = slices.Delete(ds.ResourceTypes, i, i+1)
+				return []model.Change{{Op: model.OpDelete, ResourceType: &t}}, false
+			}
+		}
 		t := model.ResourceType{Slug: m.id("type"), ParentTypes: []string{model.OrganizationType}}
-		op := []model.Op{model.OpUpsert, model.OpDelete}[m.pick(2)]
-		return []model.Change{{Op: op, ResourceType: &t}}, false
+		ds.ResourceTypes = append(ds.ResourceTypes, t)
+		return []model.Change{{Op: model.OpUpsert, ResourceType: &t}}, false
 	case 17: // a new organization with a member holding an organization role
 		o := model.Organization{ID: m.id("org"), Attributes: m.attributes()}
 		if m.pick(2) == 0 {

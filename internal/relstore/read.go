@@ -52,9 +52,9 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	name, rest := p[0], p[1:]
 	if len(rest) == 0 {
 		switch name {
-		case keyRevision, keyMaxDepth, keyPermissions:
-			// Small: the revision, max_depth, and the permissions (a few
-			// per type).
+		case keyRevision, keyMaxDepth, keyPermissions, keyResourceTypes:
+			// Small: the revision, max_depth, the permissions (a few per
+			// type) and the resource types.
 		case keyTreePage, keyMemberPage:
 			return nil, wholeCollection(full)
 		default:
@@ -172,6 +172,11 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 			return nil, errNotFound
 		}
 		v = st.permValue(row)
+	case keyResourceTypes:
+		if st.typeNamed(key) == 0 {
+			return nil, errNotFound
+		}
+		v = true
 	default:
 		return nil, errNotFound
 	}

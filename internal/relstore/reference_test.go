@@ -169,7 +169,10 @@ func probePaths(doc map[string]any) []storage.Path {
 	for _, perm := range append(perms, nope) {
 		paths = append(paths, p("permissions", perm), p("permissions", perm, "type"))
 	}
-	return paths
+	for _, typ := range append(keys("resource_types"), nope) {
+		paths = append(paths, p("resource_types", typ), p("resource_types", typ, nope))
+	}
+	return append(paths, p("resource_types"))
 }
 
 // wholePaths are the collections Read refuses without Options.WholeReads.

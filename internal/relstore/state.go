@@ -47,6 +47,7 @@ type state struct {
 	orgs  table
 	roles table // by key (model.Role.Key)
 	perms table
+	types table // resource types, by slug
 
 	// maxDepth is the most levels a tree may have (the document's
 	// max_depth): Apply refuses a change that makes one deeper.
@@ -57,6 +58,7 @@ type state struct {
 	heldOrgs, heldRes, heldMems table
 
 	resByID, resByExt, grantByPair, memByID, orgByID, roleByKey, permBySlug hashIndex
+	typeBySlug                                                              hashIndex
 	linkByPair                                                              hashIndex
 	heldOrgByID, heldResByID, heldMemByID                                   hashIndex
 
@@ -107,6 +109,9 @@ const (
 	permSlug, permTyp = 0, 1 // strings
 	permFields        = 2
 
+	typeSlug   = 0 // string
+	typeFields = 1
+
 	heldID, heldOrg = 0, 1 // strings; an organization's heldOrg is its id
 	heldFields      = 2
 )
@@ -143,6 +148,7 @@ type sizes struct {
 	strings, stringBytes, lists int
 	resources, orgs, mems       int
 	grants, roles, perms, links int
+	types                       int
 	heldOrgs, heldRes, heldMems int
 }
 
@@ -159,6 +165,7 @@ func newState(n sizes) *state {
 		orgs:   newTable(orgFields, n.orgs),
 		roles:  newTable(roleFields, n.roles),
 		perms:  newTable(permFields, n.perms),
+		types:  newTable(typeFields, n.types),
 
 		heldOrgs: newTable(heldFields, n.heldOrgs),
 		heldRes:  newTable(heldFields, n.heldRes),
@@ -180,6 +187,7 @@ func newState(n sizes) *state {
 	st.orgByID = newIndex(n.orgs, byString(&st.orgs, orgID))
 	st.roleByKey = newIndex(n.roles, byString(&st.roles, roleKey))
 	st.permBySlug = newIndex(n.perms, byString(&st.perms, permSlug))
+	st.typeBySlug = newIndex(n.types, byString(&st.types, typeSlug))
 	st.heldOrgByID = newIndex(n.heldOrgs, byString(&st.heldOrgs, heldID))
 	st.heldResByID = newIndex(n.heldRes, byString(&st.heldRes, heldID))
 	st.heldMemByID = newIndex(n.heldMems, byString(&st.heldMems, heldID))
@@ -307,6 +315,7 @@ func (st *state) perm(slug uint32) uint32 {
 	return st.numbered(&st.permBySlug, &st.perms, permSlug, slug)
 }
 func (st *state) permNamed(s string) uint32 { return st.named(&st.permBySlug, &st.perms, permSlug, s) }
+func (st *state) typeNamed(s string) uint32 { return st.named(&st.typeBySlug, &st.types, typeSlug, s) }
 func (st *state) heldOrgNamed(s string) uint32 {
 	return st.named(&st.heldOrgByID, &st.heldOrgs, heldID, s)
 }
@@ -542,6 +551,21 @@ func (st *state) dropPerm(row uint32) {
 	st.release(&st.perms, row)
 }
 
+// putType adds the resource type of slug, if new.
+func (st *state) putType(slug string) {
+	if st.typeNamed(slug) != 0 {
+		return
+	}
+	row := st.alloc(&st.types)
+	st.set(&st.types, row, typeSlug, st.str.intern(slug))
+	st.insert(&st.typeBySlug, row)
+}
+
+func (st *state) dropType(row uint32) {
+	st.remove(&st.typeBySlug, row)
+	st.release(&st.types, row)
+}
+
 // putHeld records id (a string) as held by quarantined organization org
 // in t, indexed by x; a later entry of the same id replaces an earlier
 // one, as in index.Build.
@@ -556,11 +580,11 @@ func (st *state) putHeld(t *table, x *hashIndex, id, org uint32) {
 }
 
 func (st *state) tables() []*table {
-	return []*table{&st.res, &st.grants, &st.mems, &st.links, &st.orgs, &st.roles, &st.perms, &st.heldOrgs, &st.heldRes, &st.heldMems}
+	return []*table{&st.res, &st.grants, &st.mems, &st.links, &st.orgs, &st.roles, &st.perms, &st.types, &st.heldOrgs, &st.heldRes, &st.heldMems}
 }
 
 func (st *state) indexes() []*hashIndex {
-	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.linkByPair, &st.orgByID, &st.roleByKey, &st.permBySlug,
+	return []*hashIndex{&st.resByID, &st.resByExt, &st.grantByPair, &st.memByID, &st.linkByPair, &st.orgByID, &st.roleByKey, &st.permBySlug, &st.typeBySlug,
 		&st.heldOrgByID, &st.heldResByID, &st.heldMemByID}
 }
 

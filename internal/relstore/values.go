@@ -248,6 +248,8 @@ func (st *state) collection(name string) (any, bool) {
 		return collect(st, &st.roles, roleKey, st.roleValue), true
 	case keyPermissions:
 		return collect(st, &st.perms, permSlug, st.permValue), true
+	case keyResourceTypes:
+		return collect(st, &st.types, typeSlug, func(uint32) bool { return true }), true
 	case keyMaxDepth:
 		return st.maxDepthValue(), true
 	case keyAttributes:
@@ -284,21 +286,22 @@ func collectSome[V any](st *state, t *table, f int, value func(uint32) (V, bool)
 // Document keys, as index.Build names them, and the key of the pages in
 // tree order (order.go), which only this store serves.
 const (
-	keyRevision     = "revision"
-	keyOrgs         = "orgs"
-	keyResources    = "resources"
-	keyLookup       = "lookup"
-	keyChildren     = "children"
-	keyGrants       = "grants"
-	keyMemberships  = "memberships"
-	keyOrgRoles     = "org_roles"
-	keyGroups       = "groups"
-	keyMemberGroups = "member_groups"
-	keyRoles        = "roles"
-	keyPermissions  = "permissions"
-	keyMaxDepth     = "max_depth"
-	keyTreePage     = "tree_page"
-	keyMemberPage   = "member_page"
+	keyRevision      = "revision"
+	keyOrgs          = "orgs"
+	keyResources     = "resources"
+	keyLookup        = "lookup"
+	keyChildren      = "children"
+	keyGrants        = "grants"
+	keyMemberships   = "memberships"
+	keyOrgRoles      = "org_roles"
+	keyGroups        = "groups"
+	keyMemberGroups  = "member_groups"
+	keyRoles         = "roles"
+	keyPermissions   = "permissions"
+	keyResourceTypes = "resource_types"
+	keyMaxDepth      = "max_depth"
+	keyTreePage      = "tree_page"
+	keyMemberPage    = "member_page"
 
 	keyAttributes    = "attributes"
 	keyOrgAttributes = "org_attributes"
@@ -311,7 +314,7 @@ const (
 // documentKeys are the keys of the document, sorted as encoding/json
 // writes them.
 var documentKeys = func() []string {
-	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups, keyRoles, keyPermissions,
+	ks := []string{keyRevision, keyOrgs, keyResources, keyLookup, keyChildren, keyGrants, keyMemberships, keyOrgRoles, keyGroups, keyMemberGroups, keyRoles, keyPermissions, keyResourceTypes,
 		keyMaxDepth, keyAttributes, keyOrgAttributes, keyQuarantined, keyQuarantinedResources, keyQuarantinedMemberships}
 	slices.SortFunc(ks, strings.Compare)
 	return ks

@@ -50,7 +50,15 @@ list_resources := failed(input.token_error.code, input.token_error.message) if {
 	not resolve(input.parent)
 } else := failed("unknown_organization", "no organization: give organization_id, a parent, a token or a membership") if {
 	not known_list_org
+} else := failed("unknown_resource_type", sprintf("resource type %q does not exist", [list_type])) if {
+	not known_list_type
 } else := tree_page(list_candidates)
+
+known_list_type if list_type == ""
+
+known_list_type if list_type == "organization"
+
+known_list_type if data.trellis_data.resource_types[list_type]
 
 list_org := data.trellis_data.resources[resolve(input.parent)][0] if {
 	input.parent

@@ -184,9 +184,13 @@ list_resources_cases := {
 		"input": {"subject": subject("om_dave"), "permission": "workspace:manage"},
 		"want": page_of([]),
 	},
-	"unknown type lists nothing": {
+	"unknown type": {
 		"input": {"subject": subject("om_grace"), "permission": "app:view", "resource_type": "nope"},
-		"want": page_of([]),
+		"want": {"reason": {"code": "unknown_resource_type", "message": "resource type \"nope\" does not exist"}},
+	},
+	"the organization type": {
+		"input": {"subject": subject("om_grace"), "permission": "app:view", "resource_type": "organization"},
+		"want": page_of([acme_root]),
 	},
 	"no grant lists nothing": {
 		"input": {"subject": subject("om_carol"), "permission": "workspace:manage"},

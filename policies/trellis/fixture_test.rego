@@ -73,6 +73,7 @@ acme_apps := [app_auth, app_cli, app_gw, app_loader]
 
 fixture := {
 	"revision": 42,
+	"resource_types": {"workspace": true, "project": true, "app": true},
 	"orgs": {
 		"org_acme": {"root": acme_root},
 		"org_globex": {"root": globex_root},
