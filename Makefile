@@ -43,11 +43,12 @@ PGPORT ?= 55432
 test: test-policies test-go ## Run every test: Rego (opa test/check/fmt) and Go (unit, integration, end-to-end)
 
 .PHONY: test-go
-test-go: ## Go tests (fuzz seed corpora included; internal/topology needs haproxy)
+test-go: ## Go tests (fuzz seed corpora included; internal/topology needs haproxy), then the lists' and the cache's concurrency tests with -race
 	$(GO) vet $(PKGS)
 	@command -v haproxy >/dev/null || echo "SKIP internal/topology: haproxy not found (apt-get install haproxy): the replica topology test does not run"
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || echo "SKIP cmd/trellis TestConsole*: chromium not found (apt-get install chromium): the console's browser tests do not run"
 	$(GO) test -count=1 $(PKGS)
+	$(GO) test -race -count=1 -run 'TestWalkUnderWrites|TestCacheOracle' ./internal/authz/
 
 .PHONY: test-policies
 test-policies: ## Rego: opa check --strict, opa fmt, opa test with ≥ 95 % coverage
