@@ -524,8 +524,9 @@ func (s *Service) ListResources(ctx context.Context, sub Subject, req ListReques
 // grants, its groups' grants: principals keeps O's groups only) and M's
 // (its entry, groups, grants and anchors); O is the parent's organization,
 // else organization_id, else the token's, else M's, and the answer depends
-// on each of them (listDeps). Pages of list-memberships are not cached:
-// they read every listed membership's data.
+// on each of them (dependsOn, with the parent, or organization_id, as the
+// reference). Pages of list-memberships are not cached: they read every
+// listed membership's data.
 func (s *Service) cachedPages(ctx context.Context, v subject, req ListRequest, in ast.Object, limit int, cons Consistency) (Page, Answer, error) {
 	if err := s.await(ctx, cons); err != nil {
 		return Page{}, Answer{}, err
