@@ -301,7 +301,7 @@ grant_members(who, org) := members if {
 # returned, less those an extension denies.
 member_page(rid) := object.union(
 	{"ids": extension_kept(granted, rid), "has_more": more},
-	member_resume(window, more),
+	resume(window, more),
 ) if {
 	c := member_candidates(rid)
 	window := array.slice(c.ids, 0, page_limit)
@@ -348,10 +348,6 @@ members_org := data.trellis_data.resources[members_resource][0]
 members_anchors := grant_anchors(members_resource)
 
 members_anchor_set := {a | some a in members_anchors}
-
-member_resume(window, true) := {"resume": window[count(window) - 1]}
-
-member_resume(_, false) := {}
 
 grant_anchors(rid) := [rid] if direct_only
 
