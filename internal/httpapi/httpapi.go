@@ -280,9 +280,8 @@ func (f *pageFields) page(w http.ResponseWriter, q cursor.Query) (listPage, bool
 
 // badList answers a list whose request names what does not exist, as the
 // policy's reason says: a 400 for a permission or a resource type, a 404
-// for the resource
-// (field) or the organization, the policy's message prefixed with the
-// field. It reports whether it answered.
+// for the resource (field) or the organization, the policy's message
+// prefixed with the field. It reports whether it answered.
 func badList(w http.ResponseWriter, reason map[string]any, field string) bool {
 	code, _ := reason["code"].(string)
 	msg, _ := reason["message"].(string)
