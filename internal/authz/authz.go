@@ -537,7 +537,7 @@ func (s *Service) cachedPages(ctx context.Context, v subject, req ListRequest, i
 	rev := s.cfg.Engine.Revision()
 	if e, ok := s.cache.get(s.gens, rev, key); ok {
 		s.cache.listHits.Add(1)
-		return *e.page.clone(), Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
+		return e.page.clone(), Answer{Revision: rev, DecisionID: NewDecisionID()}, nil
 	}
 	s.cache.listMisses.Add(1)
 	since := s.gens.Current()
@@ -559,15 +559,16 @@ func (s *Service) cachedPages(ctx context.Context, v subject, req ListRequest, i
 	stamp, ok := s.gens.Stamp(since, d)
 	p, ans, rounds, err := s.pages(ctx, engine.ListResources, in, req.After, limit, Consistency{AtLeastRevision: rev})
 	if err == nil && ok && rounds == 1 && p.Reason == nil {
-		s.cache.put(s.gens, key, cached{page: p.clone(), rev: ans.Revision, stamp: stamp})
+		kept := p.clone()
+		s.cache.put(s.gens, key, cached{page: &kept, rev: ans.Revision, stamp: stamp})
 	}
 	return p, ans, err
 }
 
 // clone returns a copy of p whose slices are its own.
-func (p Page) clone() *Page {
+func (p Page) clone() Page {
 	p.IDs, p.Positions = slices.Clone(p.IDs), slices.Clone(p.Positions)
-	return &p
+	return p
 }
 
 // policyPage is the policy's answer to a list page.
@@ -603,7 +604,8 @@ func (s *Service) pages(ctx context.Context, ep engine.Entrypoint, base ast.Obje
 			}
 			in.Insert(ast.InternedTerm("limit"), ast.IntNumberTerm(limit+1))
 			var p policyPage
-			a, err := evaluateWith(decide, ep, in, func(v any) error { return decodeJSON(v, &p) })
+			res, err := decide(ep, in)
+			a, err := answered(ep, res, err, func(v any) error { return decodeJSON(v, &p) })
 			if err != nil {
 				return err
 			}
@@ -885,14 +887,13 @@ func (s *Service) decide(ctx context.Context, ep engine.Entrypoint, in ast.Objec
 
 // evaluate evaluates ep on in and hands the value to decode.
 func (s *Service) evaluate(ctx context.Context, ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
-	return evaluateWith(func(ep engine.Entrypoint, in ast.Value) (engine.Result, error) {
-		return s.cfg.Engine.Decide(ctx, ep, in)
-	}, ep, in, decode)
+	res, err := s.cfg.Engine.Decide(ctx, ep, in)
+	return answered(ep, res, err, decode)
 }
 
-// evaluateWith is evaluate with decide.
-func evaluateWith(decide func(engine.Entrypoint, ast.Value) (engine.Result, error), ep engine.Entrypoint, in ast.Object, decode func(any) error) (Answer, error) {
-	res, err := decide(ep, in)
+// answered is the answer of ep's evaluation (res, err), its value handed to
+// decode.
+func answered(ep engine.Entrypoint, res engine.Result, err error, decode func(any) error) (Answer, error) {
 	if err != nil {
 		return Answer{}, err
 	}

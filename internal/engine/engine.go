@@ -494,11 +494,20 @@ func (e *Engine) WaitFor(ctx context.Context, rev int64, timeout time.Duration) 
 // means "no decision", never an allow.
 func (e *Engine) Decide(ctx context.Context, ep Entrypoint, input ast.Value) (Result, error) {
 	ps := e.policy.Load()
-	pq, ok := ps.prepared[ep]
-	if !ok {
-		return Result{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
+	pq, err := ps.query(ep)
+	if err != nil {
+		return Result{}, err
 	}
 	return e.eval(ctx, ps, pq, input)
+}
+
+// query returns the prepared query of entrypoint ep.
+func (ps *policySet) query(ep Entrypoint) (rego.PreparedEvalQuery, error) {
+	pq, ok := ps.prepared[ep]
+	if !ok {
+		return rego.PreparedEvalQuery{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
+	}
+	return pq, nil
 }
 
 // Data evaluates data.<path> (path segments separated by "/") for the OPA
@@ -573,9 +582,9 @@ func (e *Engine) Session(ctx context.Context, fn func(decide func(Entrypoint, as
 	defer e.store.Abort(ctx, txn)
 	rev := e.revisionIn(ctx, txn)
 	return fn(func(ep Entrypoint, input ast.Value) (Result, error) {
-		pq, ok := ps.prepared[ep]
-		if !ok {
-			return Result{}, fmt.Errorf("engine: unknown entrypoint %q", ep)
+		pq, err := ps.query(ep)
+		if err != nil {
+			return Result{}, err
 		}
 		return e.evalIn(ctx, ps, pq, txn, rev, input)
 	})
