@@ -173,13 +173,7 @@ func (st *state) memberPage(q memberQuery) map[string]any {
 			}
 		}
 	}
-	out := map[string]any{}
-	for k, l := range map[string][]uint32{"ids": ids, "principals": whos, "anchors": anchors} {
-		v := make([]any, len(l))
-		st.str.box(v, l)
-		out[k] = v
-	}
-	return out
+	return map[string]any{"ids": st.strs(ids), "principals": st.strs(whos), "anchors": st.strs(anchors)}
 }
 
 // anchorStreams adds to m the streams of the grants on resource a that

@@ -248,13 +248,7 @@ func (st *state) treePage(q pageQuery) map[string]any {
 		}
 		for {
 			var row uint32
-			if q.Desc {
-				row, p = set.before(p)
-			} else {
-				row, p = set.at(p)
-				p.i++
-			}
-			if row == 0 || !st.under(row, s.row) || (set.typed && !bytes.Equal(st.str.bytes(st.res.at(row, resTyp)), key.typ)) {
+			if row, p = set.step(p, q.Desc); row == 0 || !st.under(row, s.row) || (set.typed && !bytes.Equal(st.str.bytes(st.res.at(row, resTyp)), key.typ)) {
 				break
 			}
 			if id := st.str.bytes(st.res.at(row, resID)); string(id) != q.Exclude {
@@ -276,9 +270,7 @@ func (st *state) pathValue(row uint32) []any {
 	for i, r := range ids {
 		ids[i] = st.res.at(r, resID)
 	}
-	out := make([]any, len(ids))
-	st.str.box(out, ids)
-	return out
+	return st.strs(ids)
 }
 
 // comparePath orders the subtree of path against position after: -1 when

@@ -105,8 +105,10 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 		}
 		// resources/<id>/0, 1 or 2 (organization, type, external id), as
 		// the policies read them: the string alone.
-		if f := slices.Index([]string{"0", "1", "2"}, at(rest, 1)); f >= 0 {
-			return descend(st.str.str(st.res.at(row, []int{resOrg, resTyp, resExt}[f])), rest[2:], full)
+		if len(rest) > 1 {
+			if f, ok := resourceFields[rest[1]]; ok {
+				return descend(st.str.str(st.res.at(row, f)), rest[2:], full)
+			}
 		}
 		v = st.resourceValue(row)
 	case keyLookup:
@@ -183,13 +185,8 @@ func (st *state) read(p, full storage.Path, wholeReads bool) (any, error) {
 	return descend(v, rest[1:], full)
 }
 
-// at returns p[i], or "" past its end.
-func at(p storage.Path, i int) string {
-	if i < len(p) {
-		return p[i]
-	}
-	return ""
-}
+// resourceFields are the fields of a resource entry's first elements.
+var resourceFields = map[string]int{"0": resOrg, "1": resTyp, "2": resExt}
 
 // decodePageQuery decodes the key of a tree_page or member_page read.
 func decodePageQuery(key string, q any, full storage.Path) error {
