@@ -122,6 +122,20 @@ func policyPage(p page, list func(ListOptions) (authz.Page, authz.Answer, error)
 	return mapSlice(items, func(l listed) string { return l.id }), md, ans, err
 }
 
+// discovered writes a discovery page: ids, each loaded with get (the
+// policy answered at a revision the store has reached, the store being
+// the head, so an entity deleted since is left out) and written as out,
+// with the list's metadata and the decision's revision.
+func discovered[T, J any](w http.ResponseWriter, ans authz.Answer, md listMetadata, ids []string, get func([]string) ([]T, error), out func(T) J) error {
+	items, err := get(ids)
+	if err != nil {
+		return err
+	}
+	decided(w, ans)
+	writeJSON(w, http.StatusOK, newList(mapSlice(items, out), md))
+	return nil
+}
+
 // listReasonErr is reasonErr for a discovery list, where an unknown
 // permission is WorkOS's 422 rather than an empty list.
 func listReasonErr(reason map[string]any) error {
@@ -217,15 +231,9 @@ func (h *Handler) listResourcesForMembership(w http.ResponseWriter, r *http.Requ
 	if _, err := h.cfg.Store.GetMembership(r.Context(), r.PathValue("om")); err != nil {
 		return err
 	}
-	// The policy answered at a revision the store has reached (the store is
-	// the head); a resource deleted since is left out.
-	resources, err := h.cfg.Store.GetResources(r.Context(), ids)
-	if err != nil {
-		return err
-	}
-	decided(w, ans)
-	writeJSON(w, http.StatusOK, newList(mapSlice(resources, resourceOut), md))
-	return nil
+	return discovered(w, ans, md, ids, func(ids []string) ([]Resource, error) {
+		return h.cfg.Store.GetResources(r.Context(), ids)
+	}, resourceOut)
 }
 
 func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Request) error {
@@ -255,15 +263,9 @@ func (h *Handler) listMembershipsForResource(w http.ResponseWriter, r *http.Requ
 	if err != nil {
 		return err
 	}
-	// The policy answered at a revision the store has reached (the store is
-	// the head); a membership deleted since is left out.
-	memberships, err := h.cfg.Store.GetMemberships(r.Context(), ids)
-	if err != nil {
-		return err
-	}
-	decided(w, ans)
-	writeJSON(w, http.StatusOK, newList(mapSlice(memberships, membershipOut), md))
-	return nil
+	return discovered(w, ans, md, ids, func(ids []string) ([]Membership, error) {
+		return h.cfg.Store.GetMemberships(r.Context(), ids)
+	}, membershipOut)
 }
 
 func (h *Handler) effectivePermissions(w http.ResponseWriter, r *http.Request) error {
