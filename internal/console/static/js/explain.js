@@ -25,7 +25,6 @@ export class Explainer {
     this.api = api;
     this.tree = tree;
     this.els = els;
-    this.last = null;
   }
 
   subject() {
@@ -50,7 +49,6 @@ export class Explainer {
     const sub = this.subject();
     const permission = this.els.permission.value.trim();
     const resource = resourceRef(this.els.resource.value, this.tree.org);
-    this.last = { sub, permission, resource };
     const out = clear(this.els.result);
     this.tree.clearMarks('path');
     this.tree.clearMarks('target');

@@ -19,29 +19,32 @@ function show(signedIn) {
 
 function newAPI(key) {
   return new API(key, {
-    onRevision: (n) => setRevision(n, false),
+    onRevision: setRevision,
     onUnauthorized: () => signOut('The API key was refused (401): sign in again.'),
   });
 }
 
-function setRevision(n, polled) {
+// setRevision shows revision n, the newest any answer carried.
+function setRevision(n) {
+  if (state.revision !== null && n < state.revision) return;
   const el = $('#revision');
-  if (state.revision !== null && n > state.revision && polled) {
-    el.classList.add('changed');
-    setTimeout(() => el.classList.remove('changed'), 1500);
-  }
-  if (state.revision === null || n >= state.revision) {
-    state.revision = n;
-    el.textContent = 'revision ' + n;
-    el.dataset.revision = String(n);
-  }
+  state.revision = n;
+  el.textContent = 'revision ' + n;
+  el.dataset.revision = String(n);
+}
+
+// flashRevision marks the revision shown as new for a moment.
+function flashRevision() {
+  const el = $('#revision');
+  el.classList.add('changed');
+  setTimeout(() => el.classList.remove('changed'), 1500);
 }
 
 async function signIn(key) {
   const api = newAPI(key);
   api.hooks.onUnauthorized = null;
   try {
-    setRevision(await api.revision(), false);
+    await api.revision(); // shown by the onRevision hook
   } catch (err) {
     $('#signin-error').textContent = err instanceof APIError && err.status === 401
       ? 'This key is not one of the server\'s API keys (401).' : 'Sign-in failed: ' + err.message;
@@ -184,7 +187,7 @@ function live() {
     try { n = await state.api.revision(); } catch { return; }
     state.seen = n;
     if (before !== undefined && n > before) {
-      setRevision(n, true);
+      flashRevision();
       await state.tree.refresh();
       if (state.lastRun) await state.lastRun();
     }
