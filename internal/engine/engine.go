@@ -323,14 +323,14 @@ func (e *ExtensionError) Error() string {
 func (e *ExtensionError) Unwrap() error { return e.Err }
 
 // extensionError returns err as an *ExtensionError if an extension caused
-// it (see there), else nil; budget is the context the evaluation ran in,
-// parent the one it was given.
-func (ps *policySet) extensionError(err error, parent, budget context.Context) *ExtensionError {
+// it (see there), else nil; overBudget tells that the evaluation was
+// cancelled for its time budget, not by its caller.
+func (ps *policySet) extensionError(err error, overBudget bool) *ExtensionError {
 	var te *topdown.Error
 	if ps.budget == 0 || !errors.As(err, &te) {
 		return nil
 	}
-	if te.Code == topdown.CancelErr && parent.Err() == nil && errors.Is(budget.Err(), context.DeadlineExceeded) {
+	if te.Code == topdown.CancelErr && overBudget {
 		return &ExtensionError{Rule: "data." + strings.TrimSuffix(policies.ExtensionPrefix, "."), Budget: ps.budget, Err: err}
 	}
 	if te.Location == nil {
@@ -607,20 +607,26 @@ func (e *Engine) revisionIn(ctx context.Context, txn storage.Transaction) int64 
 }
 
 // evalIn evaluates pq on input in txn, whose data is at revision rev.
+// The evaluation stops when ctx ends or, with extensions loaded, when
+// the time budget runs out: a cancel of its own, which, unlike a context
+// of its own, costs OPA no goroutine per evaluation.
 func (e *Engine) evalIn(ctx context.Context, ps *policySet, pq rego.PreparedEvalQuery, txn storage.Transaction, rev int64, input ast.Value) (Result, error) {
-	evalCtx := ctx
+	cancel := topdown.NewCancel()
+	defer context.AfterFunc(ctx, cancel.Cancel)()
+	var overBudget atomic.Bool
 	if ps.budget > 0 {
-		var cancel context.CancelFunc
-		evalCtx, cancel = context.WithTimeout(ctx, ps.budget)
-		defer cancel()
+		defer time.AfterFunc(ps.budget, func() {
+			overBudget.Store(true)
+			cancel.Cancel()
+		}).Stop()
 	}
-	opts := []rego.EvalOption{rego.EvalTransaction(txn)}
+	opts := []rego.EvalOption{rego.EvalTransaction(txn), rego.EvalExternalCancel(cancel)}
 	if input != nil {
 		opts = append(opts, rego.EvalParsedInput(input))
 	}
-	rs, err := pq.Eval(evalCtx, opts...)
+	rs, err := pq.Eval(ctx, opts...)
 	if err != nil {
-		if xe := ps.extensionError(err, ctx, evalCtx); xe != nil {
+		if xe := ps.extensionError(err, ctx.Err() == nil && overBudget.Load()); xe != nil {
 			return Result{}, xe
 		}
 		return Result{}, fmt.Errorf("engine: evaluate: %w", err)

@@ -133,19 +133,36 @@ decide(perm, ref) := decide_on(perm, rid, org, anc) if {
 	known_permission(perm)
 	rid := resolve(ref)
 	[org, _, _, anc] := data.trellis_data.resources[rid]
-} else := extend(decide_on(perm, rid, org, anc), perm, [rid, typ, ext, org]) if {
+} else := object.get({true: extension_denied(min(ds)) | count(ds) > 0}, true, d) if {
+	# With extensions: the core's decision d (held to grant conditions,
+	# when loaded), unless an extension denies it. Spelled out here, not
+	# in functions: a call copies its arguments and result, which on this
+	# path, every check's, cost a fifth of the evaluation's allocations.
 	extensions_loaded
-	not conditions_loaded
 	not input.token_error
 	known_permission(perm)
 	rid := resolve(ref)
 	[org, typ, ext, anc] := data.trellis_data.resources[rid]
-} else := extend(held_to_conditions(decide_on(perm, rid, org, anc), perm, rid), perm, [rid, typ, ext, org]) if {
-	conditions_loaded
-	not input.token_error
-	known_permission(perm)
-	rid := resolve(ref)
-	[org, typ, ext, anc] := data.trellis_data.resources[rid]
+	core := decide_on(perm, rid, org, anc)
+	d := object.get({true: held | conditions_loaded; held := held_to_conditions(core, perm, rid)}, true, core)
+	ds := {[name, code, message] |
+		d.allowed
+		x := {
+			"permission": perm,
+			"resource": {
+				"id": rid, "type": typ, "external_id": ext, "organization_id": org,
+				"attributes": {k: v | some k, v in data.trellis_data.attributes[rid]},
+			},
+			"organization": {"id": org, "attributes": {k: v | some k, v in data.trellis_data.org_attributes[org]}},
+			"decision": d,
+			"subject": {"organization_membership_id": membership_id_or_none},
+			"token": extension_token,
+			"context": request_context,
+		}
+		some name in data.trellis.extension_set.names
+		some e in data.trellis.ext[name].deny with input as x
+		[code, message] := denial_fields(e)
+	}
 } else := denied(input.token_error.code, input.token_error.message) if {
 	input.token_error
 } else := unavailable(org) if {

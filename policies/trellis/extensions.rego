@@ -27,36 +27,6 @@ package trellis
 # of the nearest grant held back. The module extension_set names these
 # extensions in its set conditions.
 
-# extend(d, perm, [rid, typ, ext, org]) is decision d about perm on
-# resource rid (of type typ, external id ext, organization org), unless d
-# is an allow an extension
-# denies: then its denial (the first, sorted). With grant conditions, d is
-# the core's decision held to them (held_to_conditions). x is
-# extension_input's object and ds extension_denials', spelled out: the
-# results of function calls are copied on return, which on this path, every
-# check's, cost a fifth of the evaluation's allocations.
-extend(d, perm, [rid, typ, ext, org]) := extension_denied(min(ds)) if {
-	d.allowed
-	x := {
-		"permission": perm,
-		"resource": {
-			"id": rid, "type": typ, "external_id": ext, "organization_id": org,
-			"attributes": {k: v | some k, v in data.trellis_data.attributes[rid]},
-		},
-		"organization": {"id": org, "attributes": {k: v | some k, v in data.trellis_data.org_attributes[org]}},
-		"decision": d,
-		"subject": {"organization_membership_id": membership_id_or_none},
-		"token": extension_token,
-		"context": request_context,
-	}
-	ds := {[name, code, message] |
-		some name in data.trellis.extension_set.names
-		some e in data.trellis.ext[name].deny with input as x
-		[code, message] := denial_fields(e)
-	}
-	count(ds) > 0
-} else := d
-
 # held_to_conditions(d, perm, rid) is the core's decision d, or, for an
 # allow by a role with grant conditions loaded, the decision by the
 # nearest grant no condition holds back.
