@@ -100,3 +100,25 @@ func TestAcceptanceMinimalRatio(t *testing.T) {
 		t.Errorf("acceptance at 1.5×:\n%s", got)
 	}
 }
+
+func TestAcceptanceHalfLoadCeiling(t *testing.T) {
+	c := loadtestConfig{Systems: "trellis,ceiling", Duration: time.Second, HalfLoad: true}
+	results := []loadtest.Result{
+		{Target: halfLoadName + " (1000 req/s)", Rate: 1000, Elapsed: time.Second, Requests: 1000, Latency: loadtest.Percentiles{P99: 3 * time.Millisecond}},
+		{Target: halfCeilingName + " (1000 req/s)", Rate: 1000, Elapsed: time.Second, Requests: 1000, Latency: loadtest.Percentiles{P99: 2 * time.Millisecond}},
+	}
+	tests := []struct {
+		trellis, ceiling time.Duration
+		want             string
+	}{
+		{3 * time.Millisecond, 2 * time.Millisecond, "(2.00 ms) and ≤ 5 ms — met"},
+		{5 * time.Millisecond, 2 * time.Millisecond, "(2.00 ms) and ≤ 5 ms — NOT met"}, // over twice the ceiling's
+		{6 * time.Millisecond, 4 * time.Millisecond, "(4.00 ms) and ≤ 5 ms — NOT met"}, // over 5 ms
+	}
+	for _, tt := range tests {
+		results[0].Latency.P99, results[1].Latency.P99 = tt.trellis, tt.ceiling
+		if got := acceptance(c, results); !strings.Contains(got, "- issue 12: that p99 ≤ 2 × the ceiling's p99 at the same rate "+tt.want) {
+			t.Errorf("acceptance with p99 %v beside the ceiling's %v:\n%s\nwant a line ending %q", tt.trellis, tt.ceiling, got, tt.want)
+		}
+	}
+}
