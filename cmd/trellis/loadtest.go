@@ -731,8 +731,9 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-// writeLoadtestResults writes the report and chart under dir (the default,
-// bench-results/, is git-ignored).
+// writeLoadtestResults writes the report and its two charts, throughput
+// and latency second by second, under dir (the default, bench-results/,
+// is git-ignored).
 func writeLoadtestResults(dir, tier, report string, results []loadtest.Result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -742,7 +743,12 @@ func writeLoadtestResults(dir, tier, report string, results []loadtest.Result) e
 	if err := os.WriteFile(name+".md", []byte(report), 0o644); err != nil {
 		return err
 	}
-	return writeLoadFile(name+".svg", func(w io.Writer) error {
+	if err := writeLoadFile(name+".svg", func(w io.Writer) error {
 		return loadtest.WriteSVG(w, "Trellis check throughput, tier "+tier+" (higher is better)", results)
+	}); err != nil {
+		return err
+	}
+	return writeLoadFile(name+"-latency.svg", func(w io.Writer) error {
+		return loadtest.WriteTimelineSVG(w, "p99 latency second by second, tier "+tier+" (lower is better)", results)
 	})
 }

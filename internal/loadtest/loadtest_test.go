@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"io"
 	"net/http"
@@ -584,6 +585,64 @@ func TestRun(t *testing.T) {
 	_, err := loadtest.Run(context.Background(), loadtest.Target{Name: "far", Base: "http://192.0.2.1", API: loadtest.TrellisAPI{}}, mix, cfg)
 	if !errors.Is(err, loadtest.ErrNotLoopback) {
 		t.Errorf("non-loopback target: err %v, want ErrNotLoopback", err)
+	}
+}
+
+// TestRunTimeline checks the second-by-second latency of an open loop:
+// requests count in the second they were scheduled in, so a run of 1,000
+// at 400/s spans three seconds of 400, 400 and 200.
+func TestRunTimeline(t *testing.T) {
+	_, _, mix := smallMix(t, 500)
+	srv := httptest.NewServer(answers(t, mix, nil))
+	defer srv.Close()
+	cfg := loadtest.Config{Connections: 4, Duration: 10 * time.Second, Rate: 400, MaxRequests: 1000}
+	res, err := loadtest.Run(context.Background(), loadtest.Target{Name: "open", Base: srv.URL, API: loadtest.TrellisAPI{}, Verify: true}, mix, cfg)
+	if err != nil || res.Errors != 0 {
+		t.Fatalf("run: %v, %d errors", err, res.Errors)
+	}
+	var counts []int64
+	for _, s := range res.Timeline {
+		counts = append(counts, s.Requests)
+		if s.P50 > s.P99 || s.P99 > res.Latency.Max {
+			t.Errorf("second %+v: p50 above p99, or p99 above the run's max %v", s, res.Latency.Max)
+		}
+	}
+	want := []int64{400, 400, 200}
+	if len(counts) != len(want) {
+		t.Fatalf("timeline counts %v, want about %v", counts, want)
+	}
+	for i := range want {
+		if d := counts[i] - want[i]; d < -5 || d > 5 {
+			t.Errorf("timeline counts %v, want about %v", counts, want)
+		}
+	}
+}
+
+func TestWriteTimelineSVG(t *testing.T) {
+	results := []loadtest.Result{
+		{Target: "trellis <a>", Latency: loadtest.Percentiles{P99: 7 * time.Millisecond}, Timeline: []loadtest.Second{
+			{Requests: 10, P50: time.Millisecond, P99: 3 * time.Millisecond}, {}, {Requests: 5, P50: time.Millisecond, P99: 7 * time.Millisecond}}},
+		{Target: "ceiling", Timeline: []loadtest.Second{{Requests: 10, P99: time.Millisecond}}},
+	}
+	var buf bytes.Buffer
+	if err := loadtest.WriteTimelineSVG(&buf, "p99 & time", results); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Lines []struct {
+			Points string `xml:"points,attr"`
+		} `xml:"polyline"`
+		Texts []string `xml:"text"`
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("not XML: %v\n%s", err, buf.String())
+	}
+	if len(doc.Lines) != 2 || len(strings.Fields(doc.Lines[0].Points)) != 2 || len(strings.Fields(doc.Lines[1].Points)) != 1 {
+		t.Fatalf("polylines %+v, want two, of 2 points (the empty second left out) and 1", doc.Lines)
+	}
+	// The axis tops out at 10 ms, the nice ceiling of the largest p99.
+	if !slices.Contains(doc.Texts, "10 ms") || !slices.Contains(doc.Texts, "trellis <a> (p99 7.00 ms)") {
+		t.Errorf("texts %q lack the 10 ms axis label or the escaped legend", doc.Texts)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -164,4 +165,63 @@ func WriteSVG(w io.Writer, title string, results []Result) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteTimelineSVG writes a line chart of the results' p99 latency second
+// by second over the measured window (Result.Timeline), one line per
+// result, as a standalone SVG document.
+func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
+	const width, height, left, right, top, bottom = 760, 360, 60, 20, 40, 60
+	plotW, plotH := float64(width-left-right), float64(height-top-bottom)
+	seconds, peak := 1, time.Millisecond
+	for _, r := range results {
+		seconds = max(seconds, len(r.Timeline))
+		for _, s := range r.Timeline {
+			peak = max(peak, s.P99)
+		}
+	}
+	ceiling := niceCeiling(float64(peak) / float64(time.Millisecond))
+	x := func(i int) float64 { return float64(left) + (float64(i)+0.5)/float64(seconds)*plotW }
+	y := func(d time.Duration) float64 {
+		return float64(top) + plotH - float64(d)/float64(time.Millisecond)/ceiling*plotH
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
+	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+	for i := 0; i <= 4; i++ {
+		v := ceiling * float64(i) / 4
+		gy := float64(top) + plotH - plotH*float64(i)/4
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#e2e8f0"/><text x="%d" y="%.1f" text-anchor="end">%g ms</text>`+"\n",
+			left, gy, width-right, gy, left-6, gy+4, v)
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">second of the measured window (p99 of the requests started in it)</text>`+"\n", float64(left)+plotW/2, height-bottom+18)
+	colors := []string{"#2b6cb0", "#c05621", "#718096", "#2f855a"}
+	for i, r := range results {
+		var pts []string
+		for j, s := range r.Timeline {
+			if s.Requests > 0 {
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(j), y(s.P99)))
+			}
+		}
+		color := colors[i%len(colors)]
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", color, strings.Join(pts, " "))
+		lx, ly := 10+(i%2)*(width/2), height-bottom+34+(i/2)*16
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/><text x="%d" y="%d">%s (p99 %s)</text>`+"\n",
+			lx, ly-4, color, lx+20, ly+1, html.EscapeString(r.Target), ms(r.Latency.P99))
+	}
+	b.WriteString("</svg>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// niceCeiling is the smallest of 1, 2 or 5 times a power of ten at or
+// above v (> 0).
+func niceCeiling(v float64) float64 {
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= v {
+			return m * p
+		}
+	}
+	return 10 * p
 }

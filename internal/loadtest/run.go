@@ -115,6 +115,15 @@ type Result struct {
 	Cache *CacheCounts
 	// Writes is what the write stream did; nil without one.
 	Writes *WriteResult
+	// Timeline is the latency of the measured window second by second,
+	// by when each request started (in open loop: was scheduled to).
+	Timeline []Second
+}
+
+// Second is what the requests started in one second of a run took.
+type Second struct {
+	Requests int64
+	P50, P99 time.Duration
 }
 
 // CacheCounts are decision cache lookups.
@@ -304,6 +313,7 @@ func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 	res.Wrong = r.wrong.Load()
 	res.FreshSent, res.FreshFirst = r.freshSent.Load(), r.freshFirst.Load()
 	res.FirstError, res.FirstWrong = r.firstError, r.firstWrong
+	res.Timeline = timeline(samples)
 	res.Latency, res.Kinds = summarizeKinds(samples)
 	if res.Wrong > 0 {
 		return res, fmt.Errorf("loadtest: %s: %d %w, first: %s", t.Name, res.Wrong, ErrWrongAnswer, res.FirstWrong)
@@ -311,11 +321,29 @@ func Run(ctx context.Context, t Target, mix *Mix, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// sample is the latency of one answered request and its kind (an index
-// into Kinds).
+// sample is the latency of one answered request, its kind (an index
+// into Kinds) and the second of the measured window it started in.
 type sample struct {
-	d    time.Duration
-	kind uint8
+	d      time.Duration
+	kind   uint8
+	second uint32
+}
+
+// timeline returns the percentiles of samples second by second.
+func timeline(samples []sample) []Second {
+	var bySecond [][]time.Duration
+	for _, s := range samples {
+		for int(s.second) >= len(bySecond) {
+			bySecond = append(bySecond, nil)
+		}
+		bySecond[s.second] = append(bySecond[s.second], s.d)
+	}
+	out := make([]Second, len(bySecond))
+	for i, ds := range bySecond {
+		p := Summarize(ds)
+		out[i] = Second{Requests: int64(len(ds)), P50: p.P50, P99: p.P99}
+	}
+	return out
 }
 
 // summarizeKinds returns the percentiles of all samples and of each kind's.
@@ -375,6 +403,10 @@ type runner struct {
 // load sends requests until ctx ends (or cfg.MaxRequests when timed) and
 // returns the latencies of the successful ones when timed.
 func (r *runner) load(ctx context.Context, cfg Config, timed bool) []sample {
+	t0 := time.Now()
+	at := func(start time.Time, k uint8) sample {
+		return sample{time.Since(start), k, uint32(max(start.Sub(t0), 0) / time.Second)}
+	}
 	var wg sync.WaitGroup
 	perWorker := make([][]sample, cfg.Connections)
 	if cfg.Rate > 0 {
@@ -383,7 +415,7 @@ func (r *runner) load(ctx context.Context, cfg Config, timed bool) []sample {
 			wg.Go(func() {
 				for sched := range jobs {
 					if k, ok := r.one(ctx, timed); ok && timed {
-						perWorker[w] = append(perWorker[w], sample{time.Since(sched), k})
+						perWorker[w] = append(perWorker[w], at(sched, k))
 					}
 				}
 			})
@@ -396,7 +428,7 @@ func (r *runner) load(ctx context.Context, cfg Config, timed bool) []sample {
 				for ctx.Err() == nil {
 					start := time.Now()
 					if k, ok := r.one(ctx, timed); ok && timed {
-						perWorker[w] = append(perWorker[w], sample{time.Since(start), k})
+						perWorker[w] = append(perWorker[w], at(start, k))
 					}
 					if timed && cfg.MaxRequests > 0 && r.done.Load() >= cfg.MaxRequests {
 						return
