@@ -171,8 +171,10 @@ func WriteSVG(w io.Writer, title string, results []Result) error {
 // by second over the measured window (Result.Timeline), one line per
 // result, as a standalone SVG document.
 func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
-	const width, height, left, right, top, bottom = 760, 360, 60, 20, 40, 60
-	plotW, plotH := float64(width-left-right), float64(height-top-bottom)
+	const width, left, right, top, plotH, legendRow = 760, 60, 20, 40, 260.0, 16
+	bottom := 44 + (len(results)+1)/2*legendRow // the axis title, then the legend, two a row
+	height := top + int(plotH) + bottom
+	plotW := float64(width - left - right)
 	seconds, peak := 1, time.Millisecond
 	for _, r := range results {
 		seconds = max(seconds, len(r.Timeline))
@@ -195,7 +197,7 @@ func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
 			left, gy, width-right, gy, left-6, gy+4, v)
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">second of the measured window (p99 of the requests started in it)</text>`+"\n", float64(left)+plotW/2, height-bottom+18)
-	colors := []string{"#2b6cb0", "#c05621", "#718096", "#2f855a"}
+	colors := []string{"#2b6cb0", "#c05621", "#718096", "#2f855a", "#6b46c1", "#b7791f"}
 	for i, r := range results {
 		var pts []string
 		for j, s := range r.Timeline {
@@ -205,7 +207,7 @@ func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
 		}
 		color := colors[i%len(colors)]
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", color, strings.Join(pts, " "))
-		lx, ly := 10+(i%2)*(width/2), height-bottom+34+(i/2)*16
+		lx, ly := 10+(i%2)*(width/2), height-bottom+38+(i/2)*legendRow
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/><text x="%d" y="%d">%s (p99 %s)</text>`+"\n",
 			lx, ly-4, color, lx+20, ly+1, html.EscapeString(r.Target), ms(r.Latency.P99))
 	}
