@@ -1,7 +1,9 @@
 package engine_test
 
 // Benchmarks on the "M" tier of package gen (seed 1: ~1,000,000 resources,
-// ~1,000,000 assignments, 10,000 organizations, depth 5), run by `make bench`.
+// ~1,000,000 assignments, 10,000 organizations, depth 5), run by `make bench`;
+// TRELLIS_BENCH_TIER=L runs them on tier L instead (10,000,000 resources,
+// depth 6: about 16 GiB of memory).
 //
 // The dataset and the loaded engine are built lazily, once per process, by
 // the first benchmark that needs them: `go test ./...` without -bench never
@@ -15,8 +17,10 @@ package engine_test
 // a single sub-benchmark the ratio is simply not reported.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -39,7 +43,10 @@ const (
 	benchPage     = 1000
 )
 
-// benchStore is the engine loaded with gen.Shared("M") and what to ask it.
+// benchTier is the tier of package gen the benchmarks run on.
+var benchTier = cmp.Or(os.Getenv("TRELLIS_BENCH_TIER"), "M")
+
+// benchStore is the engine loaded with gen.Shared(benchTier) and what to ask it.
 var benchStore struct {
 	once sync.Once
 	e    *engine.Engine
@@ -49,7 +56,7 @@ var benchStore struct {
 
 func benchEngine(tb testing.TB) (*engine.Engine, *benchFixture) {
 	tb.Helper()
-	ds := gen.Shared("M")
+	ds := gen.Shared(benchTier)
 	benchStore.once.Do(func() {
 		ctx := context.Background()
 		e, err := benchLoadEngine(ctx, ds)
@@ -93,7 +100,7 @@ func benchDocumentsEngine(tb testing.TB) *engine.Engine {
 		ctx := context.Background()
 		e, err := engine.New(ctx, engine.Options{Modules: policies.Modules(), Documents: true})
 		if err == nil {
-			err = e.LoadDataset(ctx, gen.Shared("M"))
+			err = e.LoadDataset(ctx, gen.Shared(benchTier))
 		}
 		benchDocuments.e, benchDocuments.err = e, err
 	})
@@ -112,7 +119,7 @@ func benchDocumentsEngine(tb testing.TB) *engine.Engine {
 // itself is generated beforehand and is not counted. One build takes
 // seconds, so b.N stays 1 at the default -benchtime.
 func BenchmarkStoreBuild(b *testing.B) {
-	ds := gen.Shared("M")
+	ds := gen.Shared(benchTier)
 	var secs, perResource, objects float64
 	for range b.N {
 		secs, perResource, objects = benchMeasureStoreBuild(b, ds)
@@ -487,7 +494,7 @@ func findBenchFixture(ds *model.Dataset) *benchFixture {
 func BenchmarkApply(b *testing.B) {
 	ctx := context.Background()
 	e, _ := benchEngine(b)
-	ds := gen.Shared("M")
+	ds := gen.Shared(benchTier)
 	parents := make(map[string]bool, len(ds.Resources))
 	for _, r := range ds.Resources {
 		parents[r.ParentID] = true
