@@ -572,3 +572,24 @@ func TestLoadingAnswersNotReady(t *testing.T) {
 		}
 	}
 }
+
+// TestDataFileNotKept checks that only --dev keeps a data file's parsed
+// dataset (it mints tokens from it): kept otherwise, its strings are heap
+// every GC cycle marks, 530 MB at tier M.
+func TestDataFileNotKept(t *testing.T) {
+	mine := filepath.Join("..", "..", "internal", "devmode", "testdata", "mine.yaml")
+	for _, dev := range []bool{false, true} {
+		args := []string{"--data", mine}
+		if dev {
+			args = append(args, "--dev")
+		}
+		svc, err := newService(context.Background(), testConfig(t, args...), slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.cleanup()
+		if kept := svc.data != nil; kept != dev {
+			t.Errorf("serve %v: dataset kept %v, want %v", args, kept, dev)
+		}
+	}
+}
