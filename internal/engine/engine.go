@@ -225,6 +225,12 @@ func (e *Engine) SetModules(ctx context.Context, modules map[string]string) erro
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	// Every generation moves before the new policies are in use, as well
+	// as after: an answer cached under the old ones, stamped before the
+	// swap, is then no longer valid once an evaluation can see the new
+	// ones, so a batch never joins the two (authz.Service.CheckBatch
+	// validates its cached answers after evaluating the rest).
+	e.gens.publish(index.Scope{Shared: true})
 	e.policy.Store(ps)
 	e.publish(e.revision.Load(), index.Scope{Shared: true})
 	return nil
