@@ -619,20 +619,18 @@ func (e *Engine) revisionIn(ctx context.Context, txn storage.Transaction) int64 
 func (e *Engine) evalIn(ctx context.Context, ps *policySet, pq rego.PreparedEvalQuery, txn storage.Transaction, rev int64, input ast.Value) (Result, error) {
 	cancel := topdown.NewCancel()
 	defer context.AfterFunc(ctx, cancel.Cancel)()
-	var overBudget atomic.Bool
+	var budget *time.Timer
 	if ps.budget > 0 {
-		defer time.AfterFunc(ps.budget, func() {
-			overBudget.Store(true)
-			cancel.Cancel()
-		}).Stop()
+		budget = time.AfterFunc(ps.budget, cancel.Cancel)
 	}
 	opts := []rego.EvalOption{rego.EvalTransaction(txn), rego.EvalExternalCancel(cancel)}
 	if input != nil {
 		opts = append(opts, rego.EvalParsedInput(input))
 	}
 	rs, err := pq.Eval(ctx, opts...)
+	overBudget := budget != nil && !budget.Stop() // Stop is false once it fired
 	if err != nil {
-		if xe := ps.extensionError(err, ctx.Err() == nil && overBudget.Load()); xe != nil {
+		if xe := ps.extensionError(err, ctx.Err() == nil && overBudget); xe != nil {
 			return Result{}, xe
 		}
 		return Result{}, fmt.Errorf("engine: evaluate: %w", err)
