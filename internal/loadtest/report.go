@@ -149,9 +149,7 @@ func WriteSVG(w io.Writer, title string, results []Result) error {
 		peak = max(peak, r.Throughput())
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="13">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
-	colors := []string{"#2b6cb0", "#c05621", "#718096", "#2f855a"}
+	svgStart(&b, width, height, 13, title)
 	for i, r := range results {
 		y := top + i*(barH+gap)
 		bw := 0.0
@@ -159,7 +157,7 @@ func WriteSVG(w io.Writer, title string, results []Result) error {
 			bw = r.Throughput() / peak * float64(width-left-200)
 		}
 		fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH/2+5, html.EscapeString(r.Target))
-		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, bw, barH, colors[i%len(colors)])
+		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, bw, barH, chartColor(i))
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d">%.0f req/s, p99 %s</text>`+"\n", float64(left)+bw+6, y+barH/2+5, r.Throughput(), ms(r.Latency.P99))
 	}
 	b.WriteString("</svg>\n")
@@ -188,8 +186,7 @@ func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
 		return float64(top) + plotH - float64(d)/float64(time.Millisecond)/ceiling*plotH
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
-	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+	svgStart(&b, width, height, 12, title)
 	for i := 0; i <= 4; i++ {
 		v := ceiling * float64(i) / 4
 		gy := float64(top) + plotH - plotH*float64(i)/4
@@ -197,7 +194,6 @@ func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
 			left, gy, width-right, gy, left-6, gy+4, v)
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">second of the measured window (p99 of the requests started in it)</text>`+"\n", float64(left)+plotW/2, height-bottom+18)
-	colors := []string{"#2b6cb0", "#c05621", "#718096", "#2f855a", "#6b46c1", "#b7791f"}
 	for i, r := range results {
 		var pts []string
 		for j, s := range r.Timeline {
@@ -205,7 +201,7 @@ func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(j), y(s.P99)))
 			}
 		}
-		color := colors[i%len(colors)]
+		color := chartColor(i)
 		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", color, strings.Join(pts, " "))
 		lx, ly := 10+(i%2)*(width/2), height-bottom+38+(i/2)*legendRow
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="4" fill="%s"/><text x="%d" y="%d">%s (p99 %s)</text>`+"\n",
@@ -214,6 +210,19 @@ func WriteTimelineSVG(w io.Writer, title string, results []Result) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// svgStart begins a standalone SVG document of the given size and font
+// size, on white, with title at the top.
+func svgStart(b *strings.Builder, width, height, fontSize int, title string) {
+	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="%d">`+"\n", width, height, fontSize)
+	fmt.Fprintf(b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="24" font-size="15" font-weight="bold">%s</text>`+"\n", html.EscapeString(title))
+}
+
+// chartColor is the colour of the i-th system in a chart.
+func chartColor(i int) string {
+	colors := [...]string{"#2b6cb0", "#c05621", "#718096", "#2f855a", "#6b46c1", "#b7791f"}
+	return colors[i%len(colors)]
 }
 
 // niceCeiling is the smallest of 1, 2 or 5 times a power of ten at or
