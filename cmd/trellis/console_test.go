@@ -700,3 +700,70 @@ func TestConsoleNotOnEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleGroupAndExtension explains an allow through a group and a
+// deny by an extension: the drawn path names the role, the group and the
+// workspace the group's role is assigned on; the denial names the
+// extension's rule (the README's confidential example) and marks the
+// resource.
+func TestConsoleGroupAndExtension(t *testing.T) {
+	b := newBrowser(t)
+	ds := datafile.Demo()
+	ds.Groups = append(ds.Groups, model.Group{ID: "group_sales_leads", OrganizationID: "org_acme", Name: "Sales leads"})
+	ds.GroupMembers = append(ds.GroupMembers, model.GroupMember{GroupID: "group_sales_leads", MembershipID: "om_carol"})
+	ds.Assignments = append(ds.Assignments, model.Assignment{ID: "role_assignment_sales_leads", GroupID: "group_sales_leads", RoleSlug: "workspace-admin", ResourceID: "authz_resource_acme_sales"})
+	for i, r := range ds.Resources {
+		if r.ID == "authz_resource_acme_api" {
+			ds.Resources[i].Attributes = model.Attributes{"confidential": true}
+		}
+	}
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join(examples, "confidential.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "confidential.rego", src)
+	url, _ := startConsoleServer(t, ds, "--policy-dir", dir)
+	b.signIn(url)
+	b.waitUntil("Acme's workspaces", `!!document.querySelector('`+node("acme-sales")+`')`)
+	b.do("pick Acme", chromedp.SetValue(css("#org"), "org_acme"),
+		js(`document.querySelector('#org').dispatchEvent(new Event('change'))`),
+		chromedp.WaitVisible(css(node("acme-sales"))))
+
+	// om_carol holds workspace-admin on acme-sales only through the group.
+	b.explain("om_carol", "project:edit", "project:crm")
+	if got := eval[string](b, `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision .decided-by').textContent, document.querySelector('#decision .role').textContent].join(' ')`); got != "true assignment workspace-admin" {
+		t.Errorf("allow through the group: %q", got)
+	}
+	if got := b.text("#decision"); !strings.Contains(got, "Sales leads (group_sales_leads)") {
+		t.Errorf("the decision does not name the group: %q", got)
+	}
+	if got := b.text(node("acme-sales") + " > .row .mark"); got != "← role workspace-admin via group Sales leads here" {
+		t.Errorf("mark on the workspace: %q", got)
+	}
+	if got := b.text(node("crm") + " > .row .mark"); got != "← project:edit inherited here" {
+		t.Errorf("mark on the project: %q", got)
+	}
+	b.screenshot("explain-group")
+
+	// om_bob's workspace-admin role allows project:edit on project:api,
+	// but api is confidential and nobody holds project:view-confidential.
+	b.explain("om_bob", "project:edit", "project:api")
+	if got := eval[string](b, `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision').dataset.decidedBy, document.querySelector('#decision').dataset.code].join(' ')`); got != "false extension confidential" {
+		t.Errorf("extension deny: %q", got)
+	}
+	const rule = "data.trellis.ext.confidential.deny"
+	if got := b.text("#decision"); !strings.Contains(got, rule) || !strings.Contains(got, "project:api is confidential") {
+		t.Errorf("the decision does not name the rule and its message: %q", got)
+	}
+	if got := b.text("#explain-result .cause"); got != "What is missing: an extension ("+rule+") denied what the roles allow" {
+		t.Errorf("cause: %q", got)
+	}
+	if got := b.text(node("api") + " > .row .mark"); got != "✗ project:edit denied here" {
+		t.Errorf("mark on the denied project: %q", got)
+	}
+	if got := eval[int](b, `document.querySelectorAll('#tree li.path').length`); got != 0 {
+		t.Errorf("an extension deny left %d path marks", got)
+	}
+	b.screenshot("explain-extension")
+}
