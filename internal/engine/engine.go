@@ -87,6 +87,11 @@ type Options struct {
 	// extensions (policies.Extensions): past it the evaluation fails, and
 	// so the decision denies. 0: DefaultBudget.
 	Budget time.Duration
+	// Holds, when set, names the organizations the engine serves (a
+	// shard's, package shard): LoadDataset keeps only theirs and the
+	// shared data, and Apply, PutOrganization and Quarantine leave the
+	// others out (shard.go). nil: every organization.
+	Holds func(org string) bool
 }
 
 // DefaultBudget is the default of Options.Budget.
@@ -98,6 +103,7 @@ const DefaultBudget = time.Second
 type Engine struct {
 	store  storage.Store
 	rel    *relstore.Store // the store, unless Options.Documents
+	holds  func(org string) bool // Options.Holds
 	budget time.Duration   // Options.Budget
 	policy atomic.Pointer[policySet]
 
@@ -145,7 +151,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if len(opts.Modules) == 0 {
 		return nil, errors.New("engine: no policy modules")
 	}
-	e := &Engine{budget: cmp.Or(opts.Budget, DefaultBudget)}
+	e := &Engine{budget: cmp.Or(opts.Budget, DefaultBudget), holds: opts.Holds}
 	if opts.Documents {
 		// Plain Go values, not AST: a bundle's document reaches the
 		// policies as lazily converted objects, and converting it whole to
@@ -411,6 +417,9 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 // (index.Build's refusals, relstore.ErrInvariant) leaves the data as it
 // was, still served.
 func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
+	if e.holds != nil {
+		ds = ds.Only(e.holds)
+	}
 	if e.rel == nil {
 		doc, err := index.Build(ds)
 		if err != nil {
@@ -658,6 +667,10 @@ func (e *Engine) Apply(ctx context.Context, revision int64, changes []model.Chan
 	var sc index.Scope
 	err := e.change(ctx, func(txn storage.Transaction) error {
 		view := index.TxnStore{Ctx: ctx, Store: e.store, Txn: txn}
+		changes, err := e.held(view, changes)
+		if err != nil {
+			return err
+		}
 		return e.rel.ApplyWith(ctx, txn, revision, changes, func(ch model.Change) error {
 			chs, err := index.ScopeOf(view, ch)
 			sc.Add(chs)
@@ -707,6 +720,9 @@ func (e *Engine) Quarantine(ctx context.Context, orgs []string) ([]model.Quarant
 // shared data of part is not written: it must equal the store's. The
 // revision stays, every cached answer is evicted; on error nothing changes.
 func (e *Engine) PutOrganization(ctx context.Context, org string, part *model.Dataset) error {
+	if e.holds != nil && !e.holds(org) {
+		return nil // another shard's
+	}
 	q := part.QuarantineOf(org)
 	err := e.writeOrganizations(ctx, func(txn storage.Transaction) error {
 		if _, _, err := e.rel.RemoveOrganization(ctx, txn, org); err != nil {

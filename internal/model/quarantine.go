@@ -408,3 +408,23 @@ func (q Quarantine) String() string {
 	}
 	return b.String()
 }
+
+// Only returns a copy of d with the rows of the organizations keep accepts
+// (by id) and the data every organization shares: what a node serving
+// some of the organizations (a shard) holds. An assignment or group member
+// goes with the organization of its membership or group. d is not
+// modified; the result shares d's shared slices.
+func (d *Dataset) Only(keep func(org string) bool) *Dataset {
+	o := newOwners(d)
+	principal := func(id string) bool { return keep(o.members[id]) }
+	out := *d
+	out.Organizations = slices.DeleteFunc(slices.Clone(d.Organizations), func(x Organization) bool { return !keep(x.ID) })
+	out.Roles = slices.DeleteFunc(slices.Clone(d.Roles), func(x Role) bool { return x.OrganizationID != "" && !keep(x.OrganizationID) })
+	out.Memberships = slices.DeleteFunc(slices.Clone(d.Memberships), func(x Membership) bool { return !keep(x.OrganizationID) })
+	out.Resources = slices.DeleteFunc(slices.Clone(d.Resources), func(x Resource) bool { return !keep(x.OrganizationID) })
+	out.Assignments = slices.DeleteFunc(slices.Clone(d.Assignments), func(x Assignment) bool { return !principal(x.Principal()) })
+	out.Groups = slices.DeleteFunc(slices.Clone(d.Groups), func(x Group) bool { return !keep(x.OrganizationID) })
+	out.GroupMembers = slices.DeleteFunc(slices.Clone(d.GroupMembers), func(x GroupMember) bool { return !principal(x.GroupID) })
+	out.Quarantined = slices.DeleteFunc(slices.Clone(d.Quarantined), func(x Quarantine) bool { return !keep(x.Organization) })
+	return &out
+}
