@@ -187,3 +187,45 @@ func TestChangeSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestOnly keeps one organization's rows and the shared data, and the
+// result is valid on its own.
+func TestOnly(t *testing.T) {
+	d := validDataset()
+	d.Groups = []Group{{ID: "group_a", OrganizationID: "org_a", Name: "A"}, {ID: "group_b", OrganizationID: "org_b", Name: "B"}}
+	d.GroupMembers = []GroupMember{{GroupID: "group_a", MembershipID: "om_a1"}, {GroupID: "group_b", MembershipID: "om_b1"}}
+	d.Assignments = append(d.Assignments, Assignment{ID: "as_g", GroupID: "group_b", RoleSlug: "member", ResourceID: RootResourceID("org_b")})
+	d.Quarantined = []Quarantine{{Organization: "org_a"}, {Organization: "org_b"}}
+	before := len(d.Assignments)
+	got := d.Only(func(org string) bool { return org == "org_b" })
+	if err := got.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(n int, id func(int) string) []string {
+		out := make([]string, n)
+		for i := range n {
+			out[i] = id(i)
+		}
+		return out
+	}
+	for what, pair := range map[string][2][]string{
+		"organizations": {ids(len(got.Organizations), func(i int) string { return got.Organizations[i].ID }), {"org_b"}},
+		"memberships":   {ids(len(got.Memberships), func(i int) string { return got.Memberships[i].ID }), {"om_b1"}},
+		"resources":     {ids(len(got.Resources), func(i int) string { return got.Resources[i].ID }), {"r_bws"}},
+		"assignments":   {ids(len(got.Assignments), func(i int) string { return got.Assignments[i].ID }), {"as_3", "as_g"}},
+		"roles":         {ids(len(got.Roles), func(i int) string { return got.Roles[i].Slug }), {"org-admin", "member", "ws-admin", "proj-editor"}},
+		"groups":        {ids(len(got.Groups), func(i int) string { return got.Groups[i].ID }), {"group_b"}},
+		"group members": {ids(len(got.GroupMembers), func(i int) string { return got.GroupMembers[i].GroupID }), {"group_b"}},
+		"quarantined":   {ids(len(got.Quarantined), func(i int) string { return got.Quarantined[i].Organization }), {"org_b"}},
+	} {
+		if diff := cmp.Diff(pair[1], pair[0]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", what, diff)
+		}
+	}
+	if len(got.ResourceTypes) != len(d.ResourceTypes) || len(got.Permissions) != len(d.Permissions) {
+		t.Error("the shared data was not kept whole")
+	}
+	if len(d.Assignments) != before || len(d.Organizations) != 2 {
+		t.Error("Only modified its receiver")
+	}
+}
