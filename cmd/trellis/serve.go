@@ -28,6 +28,7 @@ import (
 	"github.com/trellis-authz/trellis/internal/model"
 	"github.com/trellis-authz/trellis/internal/progress"
 	"github.com/trellis-authz/trellis/internal/requestid"
+	"github.com/trellis-authz/trellis/internal/shard"
 	"github.com/trellis-authz/trellis/internal/token"
 )
 
@@ -38,6 +39,8 @@ type serveConfig struct {
 	Dev      bool
 	// Console serves the browser console at /console (package console).
 	Console bool
+	// Shard is --shard: the organizations this node holds (package shard).
+	Shard string
 
 	tokenFlags
 	decisionFlags
@@ -67,6 +70,7 @@ func (c *serveConfig) define(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.DataFile, "data", "", "YAML or JSON data file to load instead of the embedded demo dataset")
 	fs.BoolVar(&c.Console, "console", false, "serve the browser console at /console: static pages that call this server's public API with the API key the user signs in with")
+	fs.StringVar(&c.Shard, "shard", "", "hold only shard K/N of the organizations (e.g. 1/4: those whose id's CRC-32 mod 4 is 0) and answer requests about others 421 naming their shard; empty: all")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: mint tokens with an ephemeral key, serve its JWKS and print example requests (never in production)")
 	c.tokenFlags.register(fs)
 	c.decisionFlags.register(fs)
@@ -92,6 +96,9 @@ func (c *serveConfig) check() error {
 
 // validate reports the first setting that cannot work, saying how to fix it.
 func (c *serveConfig) validate() error {
+	if _, err := shard.Parse(c.Shard); err != nil {
+		return fmt.Errorf("--shard: %w", err)
+	}
 	if c.Dev && c.hasJWKS() {
 		return errors.New("--dev mints its own tokens and cannot be combined with --jwks-url or --jwks-file: drop one")
 	}
@@ -149,6 +156,10 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 	if err != nil {
 		return nil, err
 	}
+	sh, _ := shard.Parse(c.Shard) // checked by validate
+	if !sh.Whole() {
+		eopts.Holds = sh.Holds
+	}
 	var eng *engine.Engine
 	var pg *pgSource          // PostgreSQL mode only
 	quarantined := []string{} // data file mode: its quarantined organizations
@@ -173,6 +184,9 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 			}
 		}
 		for _, q := range ds.Quarantined {
+			if !sh.Holds(q.Organization) {
+				continue // another shard's
+			}
 			log.Warn("organization quarantined: its data breaks a rule of the data model; its decisions answer organization_unavailable",
 				"org_id", q.Organization, "problems", q.String(), "file", c.DataFile)
 			quarantined = append(quarantined, q.Organization)
@@ -250,6 +264,9 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 	ready = func() (bool, map[string]any) {
 		ok, details := dataReady()
 		maps.Copy(details, svc.policy.status())
+		if !sh.Whole() {
+			details["shard"] = sh.String()
+		}
 		return ok, details
 	}
 	as, err := authz.New(acfg)
@@ -304,7 +321,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 	stopReloads := svc.policy.onHangup(context.WithoutCancel(ctx))
 	prev := svc.cleanup
 	svc.cleanup = func() { stopReloads(); stopEvents(); prev() }
-	svc.handler = withMetrics(svc.handler, svc.metrics)
+	svc.handler = withMetrics(shard.Handler(svc.handler, sh, c.MaxBodyBytes), svc.metrics)
 	if c.Console {
 		svc.handler = console.Mount(svc.handler)
 	}

@@ -626,21 +626,36 @@ func startNode(t *testing.T, bin, name, addr, dsn string, args ...string) *node 
 // addresses replaced by front and the nodes' addresses.
 func startHAProxy(t *testing.T, bin, front, primary, standby string) {
 	t.Helper()
+	startHAProxyWith(t, bin, "", front, map[string]string{"127.0.0.1:8080": front, "127.0.0.1:8081": primary, "127.0.0.1:8082": standby})
+}
+
+// startHAProxyWith runs haproxy with the first ```haproxy block of the
+// README that starts with first, each address of addrs (every one of which
+// it must name) replaced by its value, and waits until it listens on front.
+func startHAProxyWith(t *testing.T, bin, first, front string, addrs map[string]string) {
+	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(readme), "```haproxy\n")
-	cfg, _, ok2 := strings.Cut(rest, "```")
-	if !ok || !ok2 {
-		t.Fatal("README.md has no ```haproxy block")
+	var cfg string
+	for rest := string(readme); cfg == ""; {
+		var ok bool
+		if _, rest, ok = strings.Cut(rest, "```haproxy\n"); !ok {
+			t.Fatalf("README.md has no ```haproxy block starting with %q", first)
+		}
+		if block, _, ok := strings.Cut(rest, "```"); ok && strings.HasPrefix(block, first) {
+			cfg = block
+		}
 	}
-	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8082"} {
+	var pairs []string
+	for addr, to := range addrs {
 		if !strings.Contains(cfg, addr) {
 			t.Fatalf("the README's HAProxy configuration does not name %s", addr)
 		}
+		pairs = append(pairs, addr, to)
 	}
-	cfg = strings.NewReplacer("127.0.0.1:8080", front, "127.0.0.1:8081", primary, "127.0.0.1:8082", standby).Replace(cfg)
+	cfg = strings.NewReplacer(pairs...).Replace(cfg)
 	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
