@@ -102,9 +102,9 @@ const DefaultBudget = time.Second
 // while it changes the store (one writer at a time).
 type Engine struct {
 	store  storage.Store
-	rel    *relstore.Store // the store, unless Options.Documents
+	rel    *relstore.Store       // the store, unless Options.Documents
 	holds  func(org string) bool // Options.Holds
-	budget time.Duration   // Options.Budget
+	budget time.Duration         // Options.Budget
 	policy atomic.Pointer[policySet]
 
 	// writeMu makes each Load or Apply, from its store transaction to the
