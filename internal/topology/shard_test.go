@@ -1,9 +1,13 @@
 package topology_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -76,8 +80,8 @@ func TestShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	nodes := map[int]*node{
-		1: startNode(t, bin, "shard-1", addr1, dsn, append(tokens, "--shard", "1/2")...),
-		2: startNode(t, bin, "shard-2", addr2, dsn, append(tokens, "--shard", "2/2")...),
+		1: startNode(t, bin, "shard-1", addr1, dsn, append(tokens, "--shard", "1/2", "--bundles=true")...),
+		2: startNode(t, bin, "shard-2", addr2, dsn, append(tokens, "--shard", "2/2", "--bundles=true")...),
 	}
 	held := map[int]int{}
 	for k, n := range nodes {
@@ -184,6 +188,22 @@ func TestShards(t *testing.T) {
 		t.Errorf("after revoking membership 5's role, through HAProxy at revision %d: %d %v", rev, status, got)
 	}
 
+	// Each organization's bundle through HAProxy (routed by its path)
+	// holds that organization.
+	for i := range shardOrgs {
+		r, _ := http.NewRequest(http.MethodGet, lb+"/bundles/orgs/"+shardOrg(i)+".tar.gz", nil)
+		r.Header.Set("Authorization", "Bearer "+apiKey)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bundleHolds(t, b, shardWorkspace(i)) {
+			t.Errorf("organization %d's bundle through HAProxy: %d (%d bytes), want it holding its workspace", i, resp.StatusCode, len(b))
+		}
+	}
+
 	// Sent to the wrong shard, or without a routing key.
 	for i := range shardOrgs {
 		right := shard.Of(shardOrg(i), 2)
@@ -200,4 +220,24 @@ func TestShards(t *testing.T) {
 		t.Errorf("a membership subject without a routing key: %d %v", status, got)
 	}
 	t.Logf("%d checks through HAProxy over %d organizations (%d on shard 1, %d on shard 2), each as the whole node answered", checks, shardOrgs, held[1], held[2])
+}
+
+// bundleHolds reports whether the gzipped tar b has a data.json naming id.
+func bundleHolds(t *testing.T, b []byte, id string) bool {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return false
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			return false
+		}
+		if strings.HasSuffix(h.Name, "data.json") {
+			data, _ := io.ReadAll(tr)
+			return bytes.Contains(data, []byte(`"`+id+`"`))
+		}
+	}
 }
