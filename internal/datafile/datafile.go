@@ -147,6 +147,19 @@ func LoadIsolated(path string) (*model.Dataset, error) {
 	return load(path, ParseIsolated)
 }
 
+// LoadIsolatedEarly is LoadIsolated, handing the dataset to decoded as
+// soon as it is decoded with every reference resolved, before it is
+// validated: so that the caller can start building what it builds of it
+// (say, a store) while validation runs. decoded must not modify it and
+// must return at once. The dataset returned is that one when it is valid;
+// when not, or when decoded was not called, it is another (or none, with
+// the error).
+func LoadIsolatedEarly(path string, decoded func(*model.Dataset)) (*model.Dataset, error) {
+	return load(path, func(data []byte, format string) (*model.Dataset, error) {
+		return parseIsolated(data, format, decoded)
+	})
+}
+
 func load(path string, parse func([]byte, string) (*model.Dataset, error)) (*model.Dataset, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -177,7 +190,7 @@ func load(path string, parse func([]byte, string) (*model.Dataset, error)) (*mod
 // error the Dataset is nil. Problems are listed in file order. The caller
 // owns the returned Dataset; its Revision is 0.
 func Parse(data []byte, format string) (*model.Dataset, error) {
-	d, problems, err := parse(data, format)
+	d, problems, err := parse(data, format, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +207,11 @@ func Parse(data []byte, format string) (*model.Dataset, error) {
 // no organization can be blamed for (resource types, permissions,
 // environment roles, max_depth), fail as with Parse.
 func ParseIsolated(data []byte, format string) (*model.Dataset, error) {
-	d, problems, err := parse(data, format)
+	return parseIsolated(data, format, nil)
+}
+
+func parseIsolated(data []byte, format string, decoded func(*model.Dataset)) (*model.Dataset, error) {
+	d, problems, err := parse(data, format, decoded)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +227,9 @@ func ParseIsolated(data []byte, format string) (*model.Dataset, error) {
 
 // parse decodes and builds the Dataset of a data file, and returns it with
 // every problem found, each with its line and organizations, in file order.
-func parse(data []byte, format string) (*model.Dataset, []model.Problem, error) {
+// decoded, when not nil, is called with the Dataset once it is built,
+// before it is validated, if building it found no problem.
+func parse(data []byte, format string, decoded func(*model.Dataset)) (*model.Dataset, []model.Problem, error) {
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	switch format {
 	case "":
@@ -239,6 +258,9 @@ func parse(data []byte, format string) (*model.Dataset, []model.Problem, error) 
 	b := newBuilder(doc)
 	d := b.build()
 	problems := b.problems
+	if decoded != nil && len(problems) == 0 {
+		decoded(d)
+	}
 	if err := d.Validate(); err != nil {
 		var verr *model.ValidationError
 		if !errors.As(err, &verr) {

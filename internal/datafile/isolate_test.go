@@ -2,6 +2,8 @@ package datafile
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -78,5 +80,58 @@ func TestParseIsolated(t *testing.T) {
 	var verr *model.ValidationError
 	if !errors.As(err, &verr) || !strings.Contains(err.Error(), "doc:nope") || !strings.Contains(err.Error(), `external_id "nope"`) {
 		t.Errorf("ParseIsolated() with a bad environment role: %v", err)
+	}
+}
+
+// TestLoadIsolatedEarly: the dataset handed out before validation is the
+// one returned when the file is valid; when validation holds an
+// organization out, another is returned; when a reference does not even
+// resolve, none is handed out.
+func TestLoadIsolatedEarly(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	valid := strings.NewReplacer(`parent: "folder:nope"`, `parent: "folder:f2"`, "organization_id: org_b, roles: [reader]}", "organization_id: org_b}").Replace(badOrgFile) +
+		"  - {membership: om_b, role: reader, resource: r_b2}\n"
+	valid = strings.Replace(valid, "resources:\n", "resources:\n  - {id: r_b2, organization_id: org_b, type: folder, external_id: f2}\n", 1)
+	// A role assigned on a resource of another type: every reference
+	// resolves, and only validation finds it.
+	mistyped := strings.Replace(valid, "resource: r_b2}", "resource: r_b}", 1)
+	for _, c := range []struct {
+		name, body  string
+		handed      bool
+		same        bool
+		quarantined []string
+	}{
+		{"valid", valid, true, true, nil},
+		{"found by validation", mistyped, true, false, []string{"org_b"}},
+		{"an unresolved reference", badOrgFile, false, false, []string{"org_b"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var early *model.Dataset
+			calls := 0
+			got, err := LoadIsolatedEarly(write(c.name+".yaml", c.body), func(d *model.Dataset) { early = d; calls++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (calls == 1) != c.handed || calls > 1 {
+				t.Errorf("handed out %d times, want it %t", calls, c.handed)
+			}
+			if (got == early) != c.same {
+				t.Errorf("the dataset returned is the one handed out: %t, want %t", got == early, c.same)
+			}
+			var held []string
+			for _, q := range got.Quarantined {
+				held = append(held, q.Organization)
+			}
+			if diff := cmp.Diff(c.quarantined, held); diff != "" {
+				t.Errorf("quarantined (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -412,31 +412,64 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 }
 
 // LoadDataset replaces the data with ds's, a full load at ds.Revision:
-// straight into the compact store, or, for an engine of Options.Documents,
-// as the document package index builds. A dataset the store refuses
-// (index.Build's refusals, relstore.ErrInvariant) leaves the data as it
-// was, still served.
+// Prepare, then LoadPrepared.
 func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
+	p, err := e.Prepare(ds)
+	if err != nil {
+		return err
+	}
+	return e.LoadPrepared(ctx, p)
+}
+
+// Prepared is a dataset built for one engine to load (Prepare).
+type Prepared struct {
+	revision int64
+	built    *relstore.Built // for the compact store
+	doc      map[string]any  // for an engine of Options.Documents
+}
+
+// Prepare builds what LoadPrepared swaps in for ds (of the organizations
+// the engine holds): the compact store, or, for an engine of
+// Options.Documents, the document package index builds. A dataset the
+// store refuses (index.Build's refusals, relstore.ErrInvariant) is an
+// error. It takes no lock and leaves the engine as it is, so it may run
+// while ds is still being validated, and be thrown away.
+func (e *Engine) Prepare(ds *model.Dataset) (*Prepared, error) {
 	if e.holds != nil {
 		ds = ds.Only(e.holds)
 	}
+	p := &Prepared{revision: ds.Revision}
+	var err error
 	if e.rel == nil {
-		doc, err := index.Build(ds)
-		if err != nil {
-			return fmt.Errorf("engine: %w", err)
-		}
-		return e.load(ctx, doc, ds.Revision)
+		p.doc, err = index.Build(ds)
+	} else {
+		p.built, err = relstore.Build(ds)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	return p, nil
+}
+
+// LoadPrepared replaces the data with p, which Prepare of this engine
+// returned, once. On error the data is as it was, still served.
+func (e *Engine) LoadPrepared(ctx context.Context, p *Prepared) error {
+	if e.rel == nil {
+		return e.load(ctx, p.doc, p.revision)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		return e.rel.Load(ctx, txn, ds)
+		if p.built == nil {
+			return errors.New("a dataset prepared for an engine of documents")
+		}
+		return e.rel.LoadBuilt(ctx, txn, p.built)
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
 	e.loaded.Store(true)
-	e.publish(ds.Revision, index.Scope{Shared: true})
+	e.publish(p.revision, index.Scope{Shared: true})
 	return nil
 }
 

@@ -61,6 +61,7 @@ package relstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -190,20 +191,45 @@ func (s *Store) lock(t *txn) {
 }
 
 // Load replaces the document with the one of ds, built straight from the
-// dataset, at revision ds.Revision. It refuses what index.Build refuses,
-// with the same error text, and data that breaks ErrInvariant; then the
-// document is unchanged. The build runs before the write lock is taken:
-// readers are held up only by the swap. txn must be a write transaction
-// of s.
+// dataset, at revision ds.Revision: Build, then LoadBuilt.
 func (s *Store) Load(ctx context.Context, txn storage.Transaction, ds *model.Dataset) error {
+	b, err := Build(ds)
+	if err != nil {
+		return err
+	}
+	return s.LoadBuilt(ctx, txn, b)
+}
+
+// Built is the document of a dataset, built outside any transaction, for
+// LoadBuilt.
+type Built struct {
+	st *state
+}
+
+// Build builds the document of ds. It refuses what index.Build refuses,
+// with the same error text, and data that breaks ErrInvariant. It needs no
+// Store, so it may run while the dataset is still being validated.
+func Build(ds *model.Dataset) (*Built, error) {
+	st, err := build(ds)
+	if err != nil {
+		return nil, err
+	}
+	return &Built{st: st}, nil
+}
+
+// LoadBuilt replaces the document with b, which no other Store may load
+// (nor this one again). Readers are held up only by the swap. txn must be
+// a write transaction of s.
+func (s *Store) LoadBuilt(ctx context.Context, txn storage.Transaction, b *Built) error {
 	t, err := s.writeTxn(txn)
 	if err != nil {
 		return err
 	}
-	st, err := build(ds)
-	if err != nil {
-		return err
+	if b.st == nil {
+		return errors.New("relstore: a Built loaded twice")
 	}
+	st := b.st
+	b.st = nil
 	s.lock(t)
 	old := s.st
 	old.undo = nil
