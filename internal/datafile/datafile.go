@@ -358,8 +358,9 @@ type builder struct {
 
 	orgRoots  map[string]string // organization id → root resource id
 	memberOrg map[string]string // membership or group id → organization id
-	byExt     map[extKey]string // (organization, type, external id) → resource id
-	ids       map[string]bool   // resource ids
+	resources []model.Resource  // the dataset's, ids set
+	byExt     map[extKey]string // (organization, type, external id) → resource id; built by index
+	ids       map[string]bool   // resource ids; built by index
 }
 
 type extKey struct{ org, typ, ext string }
@@ -369,8 +370,6 @@ func newBuilder(doc *document) *builder {
 		doc:       doc,
 		orgRoots:  make(map[string]string, len(doc.Organizations)),
 		memberOrg: make(map[string]string, len(doc.Memberships)),
-		byExt:     make(map[extKey]string, len(doc.Resources)),
-		ids:       make(map[string]bool, len(doc.Resources)),
 	}
 }
 
@@ -458,12 +457,8 @@ func (b *builder) build() *model.Dataset {
 		}
 		d.Resources[i] = model.Resource{ID: id, OrganizationID: r.OrganizationID, Type: r.Type, ExternalID: r.ExternalID, Name: r.Name, Description: r.Description,
 			Attributes: b.attributes(model.KindResource, id, i, r.Attributes)}
-		k := extKey{r.OrganizationID, r.Type, r.ExternalID}
-		if _, dup := b.byExt[k]; !dup {
-			b.byExt[k] = id
-		}
-		b.ids[id] = true
 	}
+	b.resources = d.Resources
 	for i, r := range doc.Resources {
 		res := &d.Resources[i]
 		if r.Parent == "" || r.Parent == OrganizationRef {
@@ -531,6 +526,7 @@ func (b *builder) resolve(org, ref string) (string, bool) {
 	if !ok {
 		return ref, true
 	}
+	b.index()
 	if id, ok := b.byExt[extKey{org, typ, ext}]; ok {
 		return id, true
 	}
@@ -538,6 +534,24 @@ func (b *builder) resolve(org, ref string) (string, bool) {
 		return ref, true // an explicit id that happens to contain a colon
 	}
 	return "", false
+}
+
+// index builds the resource indexes resolve needs, the first time it is
+// called: a file that names every resource by id (a generated one) never
+// needs them.
+func (b *builder) index() {
+	if b.ids != nil {
+		return
+	}
+	b.byExt = make(map[extKey]string, len(b.resources))
+	b.ids = make(map[string]bool, len(b.resources))
+	for _, r := range b.resources {
+		k := extKey{r.OrganizationID, r.Type, r.ExternalID}
+		if _, dup := b.byExt[k]; !dup {
+			b.byExt[k] = r.ID
+		}
+		b.ids[r.ID] = true
+	}
 }
 
 func (b *builder) unresolved(org, ref string) string {
