@@ -146,12 +146,16 @@ func yamlLines(data []byte) map[string][]int {
 // a field only case-insensitively and repeated keys, as YAML does. It also
 // returns the lines of the entries, as yamlLines does.
 func decodeJSON(data []byte) (*document, map[string][]int, error) {
+	// The text check, a pass over every byte, runs beside the fast decode.
+	text := make(chan error, 1)
+	go func() { text <- jsonText(data) }()
 	if doc, lines, ok := decodeJSONFast(data); ok {
-		if err := jsonText(data); err != nil {
+		if err := <-text; err != nil {
 			return nil, nil, err
 		}
 		return doc, lines, nil
 	}
+	<-text
 	return decodeJSONStrict(data)
 }
 
