@@ -705,7 +705,9 @@ func TestConsoleNotOnEdge(t *testing.T) {
 // deny by an extension: the drawn path names the role, the group and the
 // workspace the group's role is assigned on; the denial names the
 // extension's rule (the README's confidential example) and marks the
-// resource.
+// resource. The server is a shard node (--shard 1/2, which holds Acme):
+// the page's decision requests carry the organization picked as their
+// routing key, or they would be refused 421.
 func TestConsoleGroupAndExtension(t *testing.T) {
 	b := newBrowser(t)
 	ds := datafile.Demo()
@@ -723,7 +725,7 @@ func TestConsoleGroupAndExtension(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, dir, "confidential.rego", src)
-	url, _ := startConsoleServer(t, ds, "--policy-dir", dir)
+	url, _ := startConsoleServer(t, ds, "--policy-dir", dir, "--shard", "1/2")
 	b.signIn(url)
 	b.waitUntil("Acme's workspaces", `!!document.querySelector('`+node("acme-sales")+`')`)
 	b.do("pick Acme", chromedp.SetValue(css("#org"), "org_acme"),

@@ -71,7 +71,8 @@ func (s Shard) String() string {
 // Routes are the requests that read the shard's data: decisions, lists,
 // data queries and one organization's bundle. Every other request (the
 // WorkOS-compatible and admin reads and writes, which go to PostgreSQL;
-// health, readiness, metrics) any node serves.
+// health, readiness, metrics; the data's revision, which is the node's
+// own, Unrouted) any node serves.
 var Routes = []string{
 	"POST /v1/check",
 	"POST /v1/check/batch",
@@ -86,6 +87,10 @@ var Routes = []string{
 	"GET /authorization/resources/{id}/organization_memberships/{om}/permissions",
 	"GET /bundles/orgs/{file}",
 }
+
+// Unrouted is the one data query of Routes' that needs no routing key:
+// the revision of the node's data.
+const Unrouted = "POST /v1/data/trellis_data/revision"
 
 // Handler serves next, but on a shard (not the whole) it first finds the
 // organization of every request of Routes (Key): one of another shard is
@@ -115,6 +120,7 @@ func Handler(next http.Handler, s Shard, maxBody int64) http.Handler {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", next)
+	mux.Handle(Unrouted, next)
 	for _, p := range Routes {
 		mux.Handle(p, check)
 	}

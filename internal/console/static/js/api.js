@@ -36,10 +36,13 @@ export class API {
   constructor(key, hooks = {}) {
     this.key = key;
     this.hooks = hooks;
+    /** The organization picked: the routing key of a shard node (X-Trellis-Organization). */
+    this.organization = '';
   }
 
   async request(method, path, body) {
     const init = { method, headers: { Authorization: 'Bearer ' + this.key }, cache: 'no-store' };
+    if (this.organization) init.headers['X-Trellis-Organization'] = this.organization;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);

@@ -32,6 +32,7 @@ export class Tree {
     // what its requests answer after that is dropped.
     const epoch = ++this.epoch;
     this.org = org;
+    this.api.organization = org;
     this.nodes.clear();
     clear(this.el);
     this.status.textContent = '';
