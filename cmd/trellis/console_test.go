@@ -98,7 +98,15 @@ func startConsoleServer(t *testing.T, ds *model.Dataset, extra ...string) (strin
 		t.Fatal(err)
 	}
 	t.Logf("imported %d resources in %v", len(ds.Resources), time.Since(start).Round(time.Millisecond))
-	args := append([]string{"--console", "--database-url", dsn, "--api-key", consoleKey, "--poll-interval", "50ms"}, extra...)
+	return serveConsole(t, append([]string{"--database-url", dsn, "--poll-interval", "50ms"}, extra...)...)
+}
+
+// serveConsole serves `trellis serve --console --api-key … args`,
+// recording every API request in the returned log.
+func serveConsole(t *testing.T, args ...string) (string, *callLog) {
+	t.Helper()
+	ctx := context.Background()
+	args = append([]string{"--console", "--api-key", consoleKey}, args...)
 	svc, err := newService(ctx, testConfig(t, args...), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -768,4 +776,46 @@ func TestConsoleGroupAndExtension(t *testing.T) {
 		t.Errorf("an extension deny left %d path marks", got)
 	}
 	b.screenshot("explain-extension")
+}
+
+// TestConsoleWithoutDatabase drives the console of a server on the demo
+// data file, which has no WorkOS-compatible routes: the organization is
+// named by hand, its tree read from the data document (types, external
+// ids, assignment counts; no names), and decisions explained on it.
+func TestConsoleWithoutDatabase(t *testing.T) {
+	b := newBrowser(t)
+	url, _ := serveConsole(t)
+	b.do("sign in",
+		chromedp.Navigate(url+console.Path+"/"),
+		chromedp.WaitVisible(css("#api-key")),
+		chromedp.SendKeys(css("#api-key"), consoleKey),
+		chromedp.Click(css("#signin-form button[type=submit]")),
+		chromedp.WaitVisible(css("#org-form")))
+	b.do("name Acme",
+		chromedp.SetValue(css("#org-id"), "org_acme"),
+		chromedp.Click(css("#org-form button[type=submit]")),
+		chromedp.WaitVisible(css(node("acme-eng"))))
+	if got := b.text("#tree-status"); !strings.Contains(got, "read from the data document") {
+		t.Errorf("the tree does not say where it reads from: %q", got)
+	}
+	b.do("open acme-eng", chromedp.Click(css(node("acme-eng")+" > .row > .toggle")), chromedp.WaitVisible(css(node("web"))))
+	if got := eval[string](b, `[...document.querySelectorAll('`+node("acme-eng")+` > ul.children > li.node')].map(n => n.dataset.type + ':' + n.dataset.ext).join(' ')`); got != "project:api project:web" {
+		t.Errorf("acme-eng's children: %q", got)
+	}
+	b.waitUntil("assignment counts", `document.querySelector('`+node("web")+` > .row .count')?.dataset.count === '1'`)
+
+	b.explain("om_bob", "project:edit", "project:api")
+	if got := eval[string](b, `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision .role').textContent].join(' ')`); got != "true workspace-admin" {
+		t.Errorf("allow: %q", got)
+	}
+	if got := b.text(node("acme-eng") + " > .row .mark"); got != "← role workspace-admin here" {
+		t.Errorf("mark on the workspace: %q", got)
+	}
+
+	// Search by external id reveals project:crm under a collapsed workspace.
+	b.do("search crm", chromedp.SetValue(css("#search"), "project:crm"), chromedp.Click(css("#search-form button[type=submit]")),
+		chromedp.WaitVisible(css(`#search-results button[data-id="authz_resource_acme_crm"]`)),
+		chromedp.Click(css(`#search-results button[data-id="authz_resource_acme_crm"]`)),
+		chromedp.WaitVisible(css(node("crm"))))
+	b.screenshot("without-database")
 }

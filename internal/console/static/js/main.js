@@ -138,7 +138,7 @@ async function showDetails(node) {
   const list = h('ul', { class: 'assignments' });
   box.append(h('h3', {}, 'Role assignments here'), list);
   try {
-    const page = await state.api.get('/authorization/resources/' + encodeURIComponent(r.id) + '/role_assignments', { limit: 100 });
+    const page = await state.tree.assignmentsPage(r.id);
     if (!page.data.length) list.append(h('li', { class: 'status' }, 'none'));
     for (const a of page.data) list.append(h('li', {}, a.role.slug + ' → ' + a.organization_membership_id));
   } catch (err) {
@@ -155,13 +155,15 @@ async function search(term) {
   const tries = [];
   tries.push(state.api.get('/authorization/resources', { organization_id: org, search: term, limit: 20 })
     .then((p) => p.data.forEach((r) => found.set(r.id, r))).catch(() => {}));
-  // An external id is unique per type: look it up under each type.
-  const types = await state.api.get('/authorization/resource_types', { limit: 100 }).then((p) => p.data.map((t) => t.slug)).catch(() => []);
+  // An external id is unique per type: look it up under each type (without
+  // a database, each type the tree shows).
+  const types = await state.api.get('/authorization/resource_types', { limit: 100 }).then((p) => p.data.map((t) => t.slug))
+    .catch(() => [...new Set([...state.tree.nodes.values()].map((n) => n.r.resource_type_slug))]);
   const colon = term.indexOf(':');
   const pairs = colon > 0 ? [[term.slice(0, colon), term.slice(colon + 1)]] : types.map((t) => [t, term]);
   for (const [type, ext] of pairs) {
-    tries.push(state.api.get('/authorization/organizations/' + encodeURIComponent(org) + '/resources/' + encodeURIComponent(type) + '/' + encodeURIComponent(ext))
-      .then((r) => found.set(r.id, r)).catch(() => {}));
+    tries.push(state.api.document('lookup', org, type, ext)
+      .then((id) => id && state.tree.resource(id)).then((r) => r && found.set(r.id, r)).catch(() => {}));
   }
   await Promise.all(tries);
   if (!found.size) { out.append(h('li', { class: 'status' }, 'nothing in ' + org + ' has that external id or a name containing it')); return; }

@@ -1,6 +1,8 @@
 // The hierarchy browser: an organization's resource tree, loaded lazily,
 // one page of children at a time, from the WorkOS-compatible resource list
-// (GET /authorization/resources?parent_resource_id=…).
+// (GET /authorization/resources?parent_resource_id=…); on a server without
+// a database, which has no such routes, from the data document (the
+// children, type and external id of each resource, no names).
 
 import { h, clear, limiter } from './dom.js';
 
@@ -22,6 +24,7 @@ export class Tree {
     this.nodes = new Map();
     this.counts = limiter(6);
     this.org = '';
+    this.fromData = false; // the WorkOS routes answered 501: read the data document
     this.selected = '';
     this.epoch = 0;
   }
@@ -44,14 +47,55 @@ export class Tree {
     }
     let root;
     try {
-      root = await this.api.get('/authorization/resources/' + encodeURIComponent(doc.root));
+      root = await this.resource(doc.root);
     } catch (err) {
       this.status.textContent = hierarchyProblem(err);
       root = { id: doc.root, resource_type_slug: 'organization', external_id: org, name: '' };
     }
     if (epoch !== this.epoch) return;
+    if (this.fromData) this.status.textContent = DATA_NOTE;
     const node = this.add(root, this.el);
     await this.expand(node);
+  }
+
+  /**
+   * Resource id in the WorkOS shape: from the WorkOS routes, or, once they
+   * answered 501 (no database), from the data document, without a name.
+   */
+  async resource(id) {
+    if (!this.fromData) {
+      try {
+        return await this.api.get('/authorization/resources/' + encodeURIComponent(id));
+      } catch (err) {
+        if (err.status !== 501) throw err;
+        this.fromData = true;
+      }
+    }
+    const entry = await this.api.document('resources', id);
+    if (!entry) throw new Error('resource ' + id + ' is not in the data');
+    return { id, resource_type_slug: entry[1], external_id: entry[2], name: '' };
+  }
+
+  /** The page of node's children after node.after, as the WorkOS list answers it. */
+  async childrenPage(node) {
+    if (!this.fromData) {
+      try {
+        return await this.api.get('/authorization/resources', {
+          organization_id: this.org, parent_resource_id: node.r.id, limit: PAGE_SIZE, order: 'asc', after: node.after,
+        });
+      } catch (err) {
+        if (err.status !== 501) throw err;
+        this.fromData = true;
+      }
+    }
+    // The document lists a resource's children's ids, sorted: one read,
+    // then a page of them is shown, each read for its type and external id.
+    node.childIds ??= (await this.api.document('children', node.r.id)) || [];
+    const start = Number(node.after || 0);
+    const ids = node.childIds.slice(start, start + PAGE_SIZE);
+    const data = await Promise.all(ids.map((id) => this.resource(id)));
+    const next = start + PAGE_SIZE < node.childIds.length ? String(start + PAGE_SIZE) : null;
+    return { data, list_metadata: { after: next } };
   }
 
   /** Adds a row for resource r to list (first when first is set). */
@@ -83,12 +127,30 @@ export class Tree {
       el.title = "memberships' organization roles count as assignments on the root";
       return;
     }
-    this.counts(() => this.api.get('/authorization/resources/' + encodeURIComponent(node.r.id) + '/role_assignments', { limit: 100 }))
+    this.counts(() => this.assignmentsPage(node.r.id))
       .then((page) => {
         const n = page.data.length;
         el.textContent = (page.list_metadata && page.list_metadata.after ? n + '+' : String(n)) + (n === 1 ? ' assignment' : ' assignments');
         el.dataset.count = String(n);
       }, () => { el.textContent = '?'; });
+  }
+
+  /**
+   * The first page of role assignments on resource id: from the WorkOS
+   * routes, or the data document's grants (membership → roles) there.
+   */
+  async assignmentsPage(id) {
+    if (!this.fromData) {
+      try {
+        return await this.api.get('/authorization/resources/' + encodeURIComponent(id) + '/role_assignments', { limit: 100 });
+      } catch (err) {
+        if (err.status !== 501) throw err;
+        this.fromData = true;
+      }
+    }
+    const grants = (await this.api.document('grants', id)) || {};
+    const data = Object.entries(grants).flatMap(([om, keys]) => keys.map((k) => ({ organization_membership_id: om, role: { slug: k.split('/').pop() } })));
+    return { data, list_metadata: {} };
   }
 
   async expand(node) {
@@ -111,9 +173,7 @@ export class Tree {
     if (node.loading) return node.loading;
     node.loading = (async () => {
       try {
-        const page = await this.api.get('/authorization/resources', {
-          organization_id: this.org, parent_resource_id: node.r.id, limit: PAGE_SIZE, order: 'asc', after: node.after,
-        });
+        const page = await this.childrenPage(node);
         if (node.epoch !== this.epoch) return;
         node.loaded = true;
         if (node.more) { node.more.remove(); node.more = null; }
@@ -168,7 +228,7 @@ export class Tree {
       if (!parent.expanded) await this.expand(parent);
       let child = this.nodes.get(cid);
       if (!child) {
-        const r = await this.api.get('/authorization/resources/' + encodeURIComponent(cid));
+        const r = await this.resource(cid);
         if (epoch !== this.epoch) return null;
         if (this.nodes.has(cid)) { parent = this.nodes.get(cid); continue; }
         parent.children.querySelector(':scope > li.empty')?.remove();
@@ -232,11 +292,14 @@ export class Tree {
   }
 }
 
+/** What the tree says when it reads the data document. */
+const DATA_NOTE = 'No database: the tree is read from the data document (ids, types, external ids and role assignments; names need --database-url).';
+
 /** What to tell the user when the resource routes cannot answer. */
 export function hierarchyProblem(err) {
   if (err.status === 501) {
-    return 'The hierarchy browser reads the WorkOS-compatible resource routes, which need a database (serve with --database-url). ' +
-      'Decisions below still work: name resources as type:external_id.';
+    return 'Without a database (--database-url) there is no organization list: name the organization. ' +
+      'Its tree is read from the data document, without names.';
   }
   return 'could not load the tree: ' + err.message;
 }
