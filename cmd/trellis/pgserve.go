@@ -150,6 +150,22 @@ func (a meteredApplier) LoadDataset(ctx context.Context, ds *model.Dataset) erro
 	return nil
 }
 
+// Prepare builds ds's store while the follower validates the snapshot
+// (postgres.Preparer).
+func (a meteredApplier) Prepare(ds *model.Dataset) (func(context.Context) error, error) {
+	p, err := a.eng.Prepare(ds)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		if err := a.eng.LoadPrepared(ctx, p); err != nil {
+			return err
+		}
+		a.m.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
+		return nil
+	}, nil
+}
+
 func (a meteredApplier) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {
 	return a.eng.Quarantine(ctx, orgs)
 }

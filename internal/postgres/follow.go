@@ -45,6 +45,14 @@ type Applier interface {
 	PutOrganization(ctx context.Context, org string, part *model.Dataset) error
 }
 
+// Preparer is an Applier that builds what loading a dataset needs apart
+// from swapping it in (the server's, over engine.Engine.Prepare): the
+// Follower then builds a snapshot's store while it validates the snapshot.
+// Prepare must not change the data; load swaps ds in, once.
+type Preparer interface {
+	Prepare(ds *model.Dataset) (load func(context.Context) error, err error)
+}
+
 // ListenerApplicationName is the application_name of a Follower's LISTEN
 // connection, as pg_stat_activity shows it.
 const ListenerApplicationName = "trellis_listener"
@@ -577,6 +585,28 @@ func (f *Follower) reinstate(ctx context.Context, org string, part *model.Datase
 	return nil
 }
 
+// prepare starts building the store of ds when the Applier is a
+// Preparer, and returns the wait for its result (nil, nil without one).
+func (f *Follower) prepare(ds *model.Dataset) (wait func() (func(context.Context) error, error)) {
+	p, ok := f.app.(Preparer)
+	if !ok {
+		return func() (func(context.Context) error, error) { return nil, nil }
+	}
+	var (
+		load func(context.Context) error
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		load, err = p.Prepare(ds)
+	}()
+	return func() (func(context.Context) error, error) {
+		<-done
+		return load, err
+	}
+}
+
 func (f *Follower) loadSnapshot(ctx context.Context) error {
 	stages := progress.NewStages(f.cfg.Progress, f.log)
 	defer stages.Done()
@@ -585,12 +615,21 @@ func (f *Follower) loadSnapshot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	early := f.prepare(raw)
 	ds, err := raw.Isolate()
+	load, prepErr := early()
 	if err != nil {
 		return fmt.Errorf("snapshot at revision %d: %w", raw.Revision, err)
 	}
 	stages.Report("building the decision store", 0, 0)
-	err = f.app.LoadDataset(ctx, ds)
+	switch {
+	case ds != raw || load == nil && prepErr == nil: // validation held organizations out, or no Preparer
+		err = f.app.LoadDataset(ctx, ds)
+	case prepErr != nil:
+		err = prepErr
+	default:
+		err = load(ctx)
+	}
 	stages.Done()
 	if err != nil {
 		return fmt.Errorf("load snapshot at revision %d: %w", ds.Revision, err)
