@@ -176,8 +176,11 @@ func newEdgeWorldWith(t *testing.T, ds *model.Dataset, mods map[string]string) *
 	// The server, wired as `trellis serve` wires it.
 	w.ds = ds
 	w.ds.Revision = 1
-	eng, err := loadEngine(ctx, engine.Options{Modules: mods}, w.ds)
+	eng, err := engine.New(ctx, engine.Options{Modules: mods})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.LoadDataset(ctx, w.ds); err != nil {
 		t.Fatal(err)
 	}
 	w.load = func(ds *model.Dataset) {

@@ -398,15 +398,6 @@ func (s *earlyStore) load(ctx context.Context, newEngine func() (*engine.Engine,
 	return eng, nil
 }
 
-// loadEngine builds the data document for ds and loads it into a new engine.
-func loadEngine(ctx context.Context, opts engine.Options, ds *model.Dataset) (*engine.Engine, error) {
-	eng, err := engine.New(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	return eng, eng.LoadDataset(ctx, ds)
-}
-
 func (svc *service) devConfig() devmode.Config {
 	return devmode.Config{Signer: svc.signer, Issuer: devIssuer, APIKeys: svc.apiKeys, Data: svc.data}
 }
