@@ -356,7 +356,9 @@ func (s *Store) skipRowTriggers(ctx context.Context, tx *sqlx.Tx) (bool, error) 
 // checked by their triggers.
 func (s *Store) checkSkippedReferences(ctx context.Context, tx *sqlx.Tx) error {
 	start := time.Now()
-	if _, err := tx.ExecContext(ctx, "SET LOCAL session_replication_role = origin"); err != nil {
+	// Without statistics of the rows just copied the planner probes an
+	// index per reference (7 s for tier M); hash anti-joins take 2.8 s.
+	if _, err := tx.ExecContext(ctx, "SET LOCAL session_replication_role = origin; SET LOCAL enable_nestloop = off"); err != nil {
 		return fmt.Errorf("turn row triggers back on: %w", err)
 	}
 	var dangling struct {
@@ -369,6 +371,9 @@ func (s *Store) checkSkippedReferences(ctx context.Context, tx *sqlx.Tx) error {
 	case err == nil:
 		return fmt.Errorf("%s %q references %s %q, which is not of the import", dangling.Kind, dangling.ID, dangling.RefKind, dangling.Ref)
 	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("check references: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_nestloop = on"); err != nil {
 		return fmt.Errorf("check references: %w", err)
 	}
 	s.log.Info("import: references checked", "elapsed", time.Since(start).Round(time.Millisecond).String())
