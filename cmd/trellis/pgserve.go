@@ -143,27 +143,22 @@ type meteredApplier struct {
 }
 
 func (a meteredApplier) LoadDataset(ctx context.Context, ds *model.Dataset) error {
-	if err := a.eng.LoadDataset(ctx, ds); err != nil {
-		return err
-	}
-	a.m.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
-	return nil
+	return a.loaded(ds, a.eng.LoadDataset(ctx, ds))
 }
 
-// Prepare builds ds's store while the follower validates the snapshot
-// (postgres.Preparer).
-func (a meteredApplier) Prepare(ds *model.Dataset) (func(context.Context) error, error) {
-	p, err := a.eng.Prepare(ds)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context) error {
-		if err := a.eng.LoadPrepared(ctx, p); err != nil {
-			return err
-		}
+// LoadEarly builds ds's store while the follower validates the snapshot
+// (postgres.EarlyLoader).
+func (a meteredApplier) LoadEarly(ds *model.Dataset) func(context.Context, *model.Dataset) error {
+	load := a.eng.LoadEarly(ds)
+	return func(ctx context.Context, final *model.Dataset) error { return a.loaded(final, load(ctx, final)) }
+}
+
+// loaded records the size of ds once a load of it succeeded (err nil).
+func (a meteredApplier) loaded(ds *model.Dataset, err error) error {
+	if err == nil {
 		a.m.SetStoreSize(len(ds.Organizations) + len(ds.Resources))
-		return nil
-	}, nil
+	}
+	return err
 }
 
 func (a meteredApplier) Quarantine(ctx context.Context, orgs []string) ([]model.Quarantine, error) {

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -173,19 +172,19 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 	} else {
 		loadStart := time.Now()
 		stages := progress.NewStages(term, log)
-		// The policies compile while the data is read.
-		newEngine := sync.OnceValues(func() (*engine.Engine, error) { return engine.New(ctx, eopts) })
-		go func() { _, _ = newEngine() }()
+		if eng, err = engine.New(ctx, eopts); err != nil {
+			return nil, err
+		}
 		ds := datafile.Demo()
-		var early *earlyStore
+		load := eng.LoadDataset
 		if c.DataFile != "" {
 			// An organization whose entries break a rule is held out;
-			// every other one is served.
+			// every other one is served. The store is built while the
+			// file's dataset is validated.
 			stages.Report("reading the data file", 0, 0)
-			ds, err = datafile.LoadIsolatedEarly(c.DataFile, func(d *model.Dataset) { early = startStore(newEngine, d) })
+			ds, err = datafile.LoadIsolatedEarly(c.DataFile, func(d *model.Dataset) { load = eng.LoadEarly(d) })
 			stages.Done()
 			if err != nil {
-				early.wait()
 				return nil, err
 			}
 		}
@@ -209,7 +208,7 @@ func newService(ctx context.Context, c serveConfig, log *slog.Logger, term io.Wr
 		if c.DataFile != "" {
 			svc.source = "the data file " + c.DataFile
 		}
-		eng, err = early.load(ctx, newEngine, ds)
+		err = load(ctx, ds)
 		stages.Done()
 		if err != nil {
 			return nil, err
@@ -344,58 +343,6 @@ func withMetrics(next http.Handler, m *metrics.Metrics) http.Handler {
 	mux.Handle("/", next)
 	mux.Handle("GET /metrics", m.Handler())
 	return mux
-}
-
-// earlyStore is the store of a data file's dataset, built while the
-// dataset is validated (datafile.LoadIsolatedEarly): on two cores the
-// build and the validation, each a few seconds at a million resources,
-// take the time of the longer.
-type earlyStore struct {
-	ds   *model.Dataset // the dataset it is built of
-	done chan struct{}  // closed once p and err are set
-	p    *engine.Prepared
-	err  error
-}
-
-// startStore starts building the store of ds in the engine newEngine
-// returns (once it has compiled its policies).
-func startStore(newEngine func() (*engine.Engine, error), ds *model.Dataset) *earlyStore {
-	s := &earlyStore{ds: ds, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		eng, err := newEngine()
-		if err == nil {
-			s.p, s.err = eng.Prepare(ds)
-		}
-	}()
-	return s
-}
-
-// wait waits until the build has ended (s may be nil: none started).
-func (s *earlyStore) wait() {
-	if s != nil {
-		<-s.done
-	}
-}
-
-// load loads ds into the engine newEngine returns: the store built early
-// when it is of ds (validation kept the dataset as decoded), else one
-// built now (s may be nil).
-func (s *earlyStore) load(ctx context.Context, newEngine func() (*engine.Engine, error), ds *model.Dataset) (*engine.Engine, error) {
-	s.wait()
-	eng, err := newEngine()
-	if err != nil {
-		return nil, err
-	}
-	if s == nil || s.ds != ds {
-		err = eng.LoadDataset(ctx, ds)
-	} else if err = s.err; err == nil {
-		err = eng.LoadPrepared(ctx, s.p)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return eng, nil
 }
 
 func (svc *service) devConfig() devmode.Config {

@@ -88,9 +88,9 @@ type Options struct {
 	// so the decision denies. 0: DefaultBudget.
 	Budget time.Duration
 	// Holds, when set, names the organizations the engine serves (a
-	// shard's, package shard): LoadDataset keeps only theirs and the
-	// shared data, and Apply, PutOrganization and Quarantine leave the
-	// others out (shard.go). nil: every organization.
+	// shard's, package shard): LoadDataset and LoadEarly keep only theirs
+	// and the shared data, and Apply and PutOrganization leave the others
+	// out (shard.go). nil: every organization.
 	Holds func(org string) bool
 }
 
@@ -412,33 +412,61 @@ func (e *Engine) Load(ctx context.Context, doc ast.Object) error {
 }
 
 // LoadDataset replaces the data with ds's, a full load at ds.Revision:
-// Prepare, then LoadPrepared.
+// straight into the compact store, or, for an engine of Options.Documents,
+// as the document package index builds. A dataset the store refuses
+// (index.Build's refusals, relstore.ErrInvariant) leaves the data as it
+// was, still served.
 func (e *Engine) LoadDataset(ctx context.Context, ds *model.Dataset) error {
-	p, err := e.Prepare(ds)
+	p, err := e.build(ds)
 	if err != nil {
 		return err
 	}
-	return e.LoadPrepared(ctx, p)
+	return e.loadPrepared(ctx, p)
 }
 
-// Prepared is a dataset built for one engine to load (Prepare).
-type Prepared struct {
+// LoadEarly starts building the store of ds, which is still being
+// validated, and returns the load to call once it is: load(ctx, final) is
+// LoadDataset(ctx, final), but swaps in the store already built when final
+// is ds (validation kept it as it was: on two cores the build and the
+// validation take the time of the longer). A final that validation changed
+// (a quarantine) is built anew. Call load once; until then the engine is
+// as it was.
+func (e *Engine) LoadEarly(ds *model.Dataset) (load func(ctx context.Context, final *model.Dataset) error) {
+	var (
+		p    *prepared
+		err  error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		p, err = e.build(ds)
+	}()
+	return func(ctx context.Context, final *model.Dataset) error {
+		<-done
+		switch {
+		case final != ds:
+			return e.LoadDataset(ctx, final)
+		case err != nil:
+			return err
+		}
+		return e.loadPrepared(ctx, p)
+	}
+}
+
+// prepared is a dataset built for the engine to load.
+type prepared struct {
 	revision int64
 	built    *relstore.Built // for the compact store
 	doc      map[string]any  // for an engine of Options.Documents
 }
 
-// Prepare builds what LoadPrepared swaps in for ds (of the organizations
-// the engine holds): the compact store, or, for an engine of
-// Options.Documents, the document package index builds. A dataset the
-// store refuses (index.Build's refusals, relstore.ErrInvariant) is an
-// error. It takes no lock and leaves the engine as it is, so it may run
-// while ds is still being validated, and be thrown away.
-func (e *Engine) Prepare(ds *model.Dataset) (*Prepared, error) {
+// build builds what loadPrepared swaps in for ds (of the organizations
+// the engine holds). It takes no lock and leaves the engine as it is.
+func (e *Engine) build(ds *model.Dataset) (*prepared, error) {
 	if e.holds != nil {
 		ds = ds.Only(e.holds)
 	}
-	p := &Prepared{revision: ds.Revision}
+	p := &prepared{revision: ds.Revision}
 	var err error
 	if e.rel == nil {
 		p.doc, err = index.Build(ds)
@@ -451,18 +479,14 @@ func (e *Engine) Prepare(ds *model.Dataset) (*Prepared, error) {
 	return p, nil
 }
 
-// LoadPrepared replaces the data with p, which Prepare of this engine
-// returned, once. On error the data is as it was, still served.
-func (e *Engine) LoadPrepared(ctx context.Context, p *Prepared) error {
+// loadPrepared replaces the data with p. On error the data is as it was.
+func (e *Engine) loadPrepared(ctx context.Context, p *prepared) error {
 	if e.rel == nil {
 		return e.load(ctx, p.doc, p.revision)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	err := storage.Txn(ctx, e.store, storage.WriteParams, func(txn storage.Transaction) error {
-		if p.built == nil {
-			return errors.New("a dataset prepared for an engine of documents")
-		}
 		return e.rel.LoadBuilt(ctx, txn, p.built)
 	})
 	if err != nil {

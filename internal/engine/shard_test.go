@@ -85,3 +85,31 @@ func changeKind(ch model.Change) string {
 	}
 	return string(ch.Op) + " " + kind
 }
+
+// TestLoadEarly: the load LoadEarly returns swaps in the store built early
+// when validation kept the dataset, and loads the one it returns instead
+// when it changed; either way as LoadDataset would, and not before.
+func TestLoadEarly(t *testing.T) {
+	ctx := context.Background()
+	ds := gen.Generate(gen.Spec{Seed: 3, Organizations: 3, Resources: 60, Assignments: 80, MembershipsPerOrg: 4, Depth: 4})
+	held := ds.Only(func(org string) bool { return org != ds.Organizations[1].ID })
+	for name, final := range map[string]*model.Dataset{"kept": ds, "changed": held} {
+		t.Run(name, func(t *testing.T) {
+			early := newEngine(t)
+			load := early.LoadEarly(ds)
+			if early.Loaded() {
+				t.Fatal("loaded before load was called")
+			}
+			if err := load(ctx, final); err != nil {
+				t.Fatal(err)
+			}
+			want := newEngine(t)
+			if err := want.LoadDataset(ctx, final); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := document(t, early), document(t, want); got.Compare(want) != 0 {
+				t.Fatalf("the early load differs from LoadDataset's\n%s", diffKeys(got, want))
+			}
+		})
+	}
+}

@@ -45,12 +45,14 @@ type Applier interface {
 	PutOrganization(ctx context.Context, org string, part *model.Dataset) error
 }
 
-// Preparer is an Applier that builds what loading a dataset needs apart
-// from swapping it in (the server's, over engine.Engine.Prepare): the
-// Follower then builds a snapshot's store while it validates the snapshot.
-// Prepare must not change the data; load swaps ds in, once.
-type Preparer interface {
-	Prepare(ds *model.Dataset) (load func(context.Context) error, err error)
+// EarlyLoader is an Applier that can build a dataset's store while the
+// dataset is still being validated (the server's, over
+// engine.Engine.LoadEarly): LoadEarly(ds) starts the build, and the load
+// it returns replaces all data with final, as LoadDataset does, using the
+// store built of ds when final is ds. The Follower then builds a
+// snapshot's store while it validates the snapshot.
+type EarlyLoader interface {
+	LoadEarly(ds *model.Dataset) (load func(ctx context.Context, final *model.Dataset) error)
 }
 
 // ListenerApplicationName is the application_name of a Follower's LISTEN
@@ -585,28 +587,6 @@ func (f *Follower) reinstate(ctx context.Context, org string, part *model.Datase
 	return nil
 }
 
-// prepare starts building the store of ds when the Applier is a
-// Preparer, and returns the wait for its result (nil, nil without one).
-func (f *Follower) prepare(ds *model.Dataset) (wait func() (func(context.Context) error, error)) {
-	p, ok := f.app.(Preparer)
-	if !ok {
-		return func() (func(context.Context) error, error) { return nil, nil }
-	}
-	var (
-		load func(context.Context) error
-		err  error
-		done = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		load, err = p.Prepare(ds)
-	}()
-	return func() (func(context.Context) error, error) {
-		<-done
-		return load, err
-	}
-}
-
 func (f *Follower) loadSnapshot(ctx context.Context) error {
 	stages := progress.NewStages(f.cfg.Progress, f.log)
 	defer stages.Done()
@@ -615,21 +595,17 @@ func (f *Follower) loadSnapshot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	early := f.prepare(raw)
+	load := f.app.LoadDataset
+	if el, ok := f.app.(EarlyLoader); ok {
+		load = el.LoadEarly(raw)
+	}
 	ds, err := raw.Isolate()
-	load, prepErr := early()
 	if err != nil {
+		// A build started ends on its own; nothing is loaded.
 		return fmt.Errorf("snapshot at revision %d: %w", raw.Revision, err)
 	}
 	stages.Report("building the decision store", 0, 0)
-	switch {
-	case ds != raw || load == nil && prepErr == nil: // validation held organizations out, or no Preparer
-		err = f.app.LoadDataset(ctx, ds)
-	case prepErr != nil:
-		err = prepErr
-	default:
-		err = load(ctx)
-	}
+	err = load(ctx, ds)
 	stages.Done()
 	if err != nil {
 		return fmt.Errorf("load snapshot at revision %d: %w", ds.Revision, err)
