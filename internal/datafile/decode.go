@@ -146,22 +146,38 @@ func yamlLines(data []byte) map[string][]int {
 // a field only case-insensitively and repeated keys, as YAML does. It also
 // returns the lines of the entries, as yamlLines does.
 func decodeJSON(data []byte) (*document, map[string][]int, error) {
-	// The text check, a pass over every byte, runs beside the fast decode.
+	// The text check, a pass over every byte, runs beside the decode.
 	text := make(chan error, 1)
 	go func() { text <- jsonText(data) }()
-	if doc, lines, ok := decodeJSONFast(data); ok {
-		if err := <-text; err != nil {
-			return nil, nil, err
-		}
-		return doc, lines, nil
+	doc, lines, ok := decodeJSONFast(data)
+	var err error
+	if !ok {
+		doc, lines, err = decodeJSONWalk(data)
 	}
-	<-text
-	return decodeJSONStrict(data)
+	if textErr := <-text; err == nil {
+		err = textErr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, lines, nil
 }
 
-// decodeJSONStrict is decodeJSON without the fast path: a token walk that
-// checks the keys and records the lines, then encoding/json.
+// decodeJSONStrict is decodeJSON without the fast path.
 func decodeJSONStrict(data []byte) (*document, map[string][]int, error) {
+	doc, lines, err := decodeJSONWalk(data)
+	if err == nil {
+		err = jsonText(data)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return doc, lines, nil
+}
+
+// decodeJSONWalk is the strict decode without the text check: a token walk
+// that checks the keys and records the lines, then encoding/json.
+func decodeJSONWalk(data []byte) (*document, map[string][]int, error) {
 	w := &jsonWalker{
 		dec:   json.NewDecoder(bytes.NewReader(data)),
 		lc:    lineCounter{data: data, line: 1},
@@ -180,9 +196,6 @@ func decodeJSONStrict(data []byte) (*document, map[string][]int, error) {
 			return nil, nil, fmt.Errorf("json: line %d: field %s: want %s, got a JSON %s", line, te.Field, kindName(te.Type), te.Value)
 		}
 		return nil, nil, fmt.Errorf("json: %w", err)
-	}
-	if err := jsonText(data); err != nil {
-		return nil, nil, err
 	}
 	return doc, w.lines, nil
 }
