@@ -264,6 +264,10 @@ func (b *browser) explain(om, perm, resource string) {
 		chromedp.WaitVisible(css(`#explain-result[data-state=done] #decision`)))
 }
 
+// allowedBy is the explained decision's allowed, decided_by and role, as
+// the page shows them, joined by spaces.
+const allowedBy = `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision .decided-by').textContent, document.querySelector('#decision .role').textContent].join(' ')`
+
 // js evaluates a JavaScript statement in the page as a step.
 func js(stmt string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
@@ -322,7 +326,7 @@ func TestConsoleDemo(t *testing.T) {
 
 	// An allow by inheritance: om_bob is workspace-admin on acme-eng.
 	b.explain("om_bob", "project:edit", "authz_resource_acme_api")
-	if got := eval[string](b, `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision .decided-by').textContent, document.querySelector('#decision .role').textContent].join(' ')`); got != "true assignment workspace-admin" {
+	if got := eval[string](b, allowedBy); got != "true assignment workspace-admin" {
 		t.Errorf("allow: %q", got)
 	}
 	if got := b.text(node("acme-eng") + " > .row .mark"); got != "← role workspace-admin here" {
@@ -742,7 +746,7 @@ func TestConsoleGroupAndExtension(t *testing.T) {
 
 	// om_carol holds workspace-admin on acme-sales only through the group.
 	b.explain("om_carol", "project:edit", "project:crm")
-	if got := eval[string](b, `[document.querySelector('#decision').dataset.allowed, document.querySelector('#decision .decided-by').textContent, document.querySelector('#decision .role').textContent].join(' ')`); got != "true assignment workspace-admin" {
+	if got := eval[string](b, allowedBy); got != "true assignment workspace-admin" {
 		t.Errorf("allow through the group: %q", got)
 	}
 	if got := b.text("#decision"); !strings.Contains(got, "Sales leads (group_sales_leads)") {
