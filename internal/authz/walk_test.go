@@ -119,13 +119,15 @@ func walkUnderWrites(t *testing.T, e *engine.Engine, stay map[string]bool,
 				default:
 				}
 				id, create, del := write(w, i)
+				// Marked before it exists: a walk that ends between the
+				// create and the mark must not count it as never created.
+				mu.Lock()
+				created[id] = true
+				mu.Unlock()
 				if err := apply(create); err != nil {
 					t.Error(err)
 					return
 				}
-				mu.Lock()
-				created[id] = true
-				mu.Unlock()
 				if err := apply(del); err != nil {
 					t.Error(err)
 					return
