@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"sync"
 )
 
 // The fast path for JSON data files: one pass over the bytes straight into
 // the document, with no tokens, no intermediate values and no reflection on
-// the hot path beyond setting fields. It is deliberately conservative: it
+// the hot path beyond setting fields, each top-level list decoded on its own
+// goroutine (the lists are most of the work, and a large file's resources
+// and assignments are about even). It is deliberately conservative: it
 // accepts only what the strict decoder (jsonWalker, then encoding/json)
 // accepts and decodes to the same document, and gives up on anything else —
 // a syntax error, an unknown, repeated or escaped key, a null, a value of
@@ -68,30 +71,90 @@ var (
 	}()
 )
 
-// fastDecoder is the state of one fast decode.
+// fastDecoder is the state of one fast decode: of the whole document, or
+// of one of its lists (a sub-decoder of the document's).
 type fastDecoder struct {
 	data   []byte
 	off    int
 	line   int
 	lines  map[string][]int
 	intern map[string]string
+
+	// The document's decoder: its lists' decoders, running.
+	lists   sync.WaitGroup
+	sublist []*fastDecoder
+	// A list's decoder: where its list ends and whether it was decoded.
+	end int
+	ok  bool
+}
+
+func newFastDecoder(data []byte, off, line int) *fastDecoder {
+	return &fastDecoder{data: data, off: off, line: line, lines: make(map[string][]int), intern: make(map[string]string)}
 }
 
 // decodeJSONFast decodes data as decodeJSON would when data is a strictly
 // valid JSON data file (ok), before the text check; ok is false for
 // anything it is not sure of.
 func decodeJSONFast(data []byte) (doc *document, lines map[string][]int, ok bool) {
-	d := &fastDecoder{data: data, line: 1, lines: make(map[string][]int), intern: make(map[string]string)}
+	d := newFastDecoder(data, 0, 1)
 	doc = new(document)
 	d.ws()
-	if !d.consume('{') || !d.object(reflect.ValueOf(doc).Elem(), fastDocument, true) {
+	ok = d.consume('{') && d.object(reflect.ValueOf(doc).Elem(), fastDocument, true)
+	d.lists.Wait()
+	if d.ws(); !ok || d.off != len(d.data) {
 		return nil, nil, false
 	}
-	d.ws()
-	if d.off != len(d.data) {
-		return nil, nil, false
+	for _, l := range d.sublist {
+		if !l.ok {
+			return nil, nil, false
+		}
+		for section, ls := range l.lines {
+			d.lines[section] = ls
+		}
 	}
 	return doc, d.lines, true
+}
+
+// startList starts decoding the top-level list that comes next into field,
+// on a goroutine of its own, and moves past it.
+func (d *fastDecoder) startList(field reflect.Value, section string) bool {
+	d.ws()
+	l := newFastDecoder(d.data, d.off, d.line)
+	if !d.skipList() {
+		return false
+	}
+	l.end = d.off
+	d.sublist = append(d.sublist, l)
+	d.lists.Go(func() { l.ok = l.list(field, section) && l.off == l.end })
+	return true
+}
+
+// skipList moves past the list that comes next without decoding it,
+// counting its lines; its strings are read as rawString does, so that a
+// bracket in a string is not taken for the list's end. What it skips is
+// decoded and checked by the list's own decoder.
+func (d *fastDecoder) skipList() bool {
+	d.ws()
+	start, depth := d.off, 0
+	for d.off < len(d.data) {
+		switch d.data[d.off] {
+		case '"':
+			if _, _, ok := d.rawString(); !ok {
+				return false
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		}
+		d.off++
+		if depth <= 0 {
+			break
+		}
+	}
+	d.line += bytes.Count(d.data[start:d.off], []byte{'\n'})
+	return depth == 0 && d.off > start && d.data[start] == '['
 }
 
 // ws skips blanks, counting lines.
@@ -272,7 +335,7 @@ func (d *fastDecoder) object(v reflect.Value, t *fastType, top bool) bool {
 		field := v.Field(f.index)
 		switch {
 		case top && f.kind == reflect.Slice:
-			if !d.list(field, string(raw)) {
+			if !d.startList(field, string(raw)) {
 				return false
 			}
 		case f.kind == reflect.String:

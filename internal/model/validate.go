@@ -235,7 +235,7 @@ type validator struct {
 	descMemo    map[[2]string]bool
 	perms       map[string]string // permission slug → resource type
 	envRoles    map[string]int    // slug → index in d.Roles
-	orgRoles    map[string]int    // RoleKey → index in d.Roles
+	orgRoles    map[[2]string]int // {organization, slug} → index in d.Roles
 	memberIdx   map[string]int    // membership id → index
 	resourceIdx map[string]int    // resource id → index
 	groupIdx    map[string]int    // group id → index
@@ -438,7 +438,7 @@ func (v *validator) permissions() {
 func (v *validator) roles() {
 	roles := v.d.Roles
 	v.envRoles = make(map[string]int)
-	v.orgRoles = make(map[string]int)
+	v.orgRoles = make(map[[2]string]int)
 	registered := make([]bool, len(roles))
 	// Environment roles first: an organization role may not reuse their
 	// slugs, wherever they appear in the slice.
@@ -471,11 +471,11 @@ func (v *validator) roles() {
 			v.add(KindRole, r.Key(), i, "slug", CodeDuplicate, "organization role slug %q is already an environment role's", r.Slug)
 			continue
 		}
-		if _, dup := v.orgRoles[r.Key()]; dup {
+		if _, dup := v.orgRoles[[2]string{r.OrganizationID, r.Slug}]; dup {
 			v.add(KindRole, r.Key(), i, "slug", CodeDuplicate, "role slug %q is used more than once in organization %q", r.Slug, r.OrganizationID)
 			continue
 		}
-		v.orgRoles[r.Key()] = i
+		v.orgRoles[[2]string{r.OrganizationID, r.Slug}] = i
 		registered[i] = true
 	}
 	for i, r := range roles {
@@ -526,7 +526,7 @@ func (v *validator) defaultRole() {
 // resolveRole is ResolveRole on the validator's indexes.
 func (v *validator) resolveRole(orgID, slug string) (Role, bool) {
 	if orgID != "" {
-		if i, ok := v.orgRoles[RoleKey(orgID, slug)]; ok {
+		if i, ok := v.orgRoles[[2]string{orgID, slug}]; ok {
 			return v.d.Roles[i], true
 		}
 	}
@@ -599,11 +599,13 @@ func (v *validator) resources() {
 	type extKey struct{ org, typ, ext string }
 	exts := make(map[extKey]bool, len(rs))
 	typeOK := make([]bool, len(rs))
+	again := make([]bool, len(rs)) // a later entry of an id used before
 	for i, r := range rs {
 		switch _, dup := v.resourceIdx[r.ID]; {
 		case r.ID == "":
 			v.add(KindResource, "", i, "id", CodeInvalid, "id is required")
 		case dup:
+			again[i] = true
 			v.add(KindResource, r.ID, i, "id", CodeDuplicate, "resource id %q is used more than once", r.ID)
 		case v.rootOrgs[r.ID] != "":
 			v.add(KindResource, r.ID, i, "id", CodeDuplicate, "resource id %q is the root resource id of organization %q", r.ID, v.rootOrgs[r.ID])
@@ -630,12 +632,10 @@ func (v *validator) resources() {
 		if r.ExternalID == "" {
 			v.add(KindResource, r.ID, i, "external_id", CodeInvalid, "external_id is required")
 		} else {
-			k := extKey{r.OrganizationID, r.Type, r.ExternalID}
-			if exts[k] {
+			if !addNew(exts, extKey{r.OrganizationID, r.Type, r.ExternalID}) {
 				v.add(KindResource, r.ID, i, "external_id", CodeDuplicate,
 					"external_id %q is used by another resource of type %q in organization %q", r.ExternalID, r.Type, r.OrganizationID)
 			}
-			exts[k] = true
 		}
 	}
 
@@ -643,7 +643,7 @@ func (v *validator) resources() {
 	parent := make([]int, len(rs))
 	for i, r := range rs {
 		parent[i] = parentInvalid
-		if j, ok := v.resourceIdx[r.ID]; ok && j != i {
+		if again[i] {
 			continue // a duplicate: its links would be ambiguous
 		}
 		var pOrg, pType string
@@ -758,14 +758,13 @@ func (v *validator) assignments() {
 	type triple struct{ m, r, res string }
 	triples := make(map[triple]bool, len(as))
 	for i, a := range as {
-		switch {
+		switch isNew := addNew(ids, a.ID); {
 		case a.ID == "":
 			v.add(KindAssignment, "", i, "id", CodeInvalid, "id is required")
-		case ids[a.ID]:
+		case !isNew:
 			v.add(KindAssignment, a.ID, i, "id", CodeDuplicate, "assignment id %q is used more than once", a.ID)
 			continue
 		}
-		ids[a.ID] = true
 
 		var mOrg string
 		if gi, ok := v.groupIdx[a.GroupID]; ok && a.MembershipID == "" {
@@ -814,13 +813,19 @@ func (v *validator) assignments() {
 				"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, r.ResourceType, a.ResourceID, resType)
 		}
 
-		t := triple{a.Principal(), a.RoleSlug, a.ResourceID}
-		if triples[t] {
+		if !addNew(triples, triple{a.Principal(), a.RoleSlug, a.ResourceID}) {
 			v.add(KindAssignment, a.ID, i, "", CodeDuplicate,
 				"%s %q already has role %q on resource %q", principalKind(a), a.Principal(), a.RoleSlug, a.ResourceID)
 		}
-		triples[t] = true
 	}
+}
+
+// addNew puts k in set and reports whether it was not there before, in
+// one probe of the map rather than a lookup and an insert.
+func addNew[K comparable](set map[K]bool, k K) bool {
+	n := len(set)
+	set[k] = true
+	return len(set) > n
 }
 
 // principalKind names who assignment a grants: "membership" or "group".
