@@ -19,8 +19,9 @@ import (
 // dataset must be valid (model.Dataset.Validate) and must not overlap what
 // the database holds (ids, slugs and keys must be new), else nothing is
 // written; every entity imported becomes a <kind>.created event at the
-// returned revision (migration 0009_import_events); an organization role of the dataset whose slug is an
-// environment role's in the database, or the reverse, is an error too. Like
+// returned revision (emitImportEvents); an organization role of the
+// dataset whose slug is an environment role's in the database, or the
+// reverse, is an error too. Like
 // every write it runs at SERIALIZABLE (see the package doc). The rows are
 // not logged one by one: followers behind the
 // returned revision load a fresh snapshot instead (a resync revision),
@@ -222,11 +223,10 @@ func (s *Store) ImportWith(ctx context.Context, ds *model.Dataset, opts ImportOp
 		if err := tx.GetContext(ctx, &rev, "SELECT trellis_mark_resync()"); err != nil {
 			return err
 		}
-		started := time.Now()
-		if err := tx.GetContext(ctx, &events, "SELECT trellis_emit_import_events($1)", rev); err != nil {
+		events, err = s.emitImportEvents(ctx, tx, rev, importedRows{ds: ds, roots: roots, direct: direct, memberOrg: memberOrg})
+		if err != nil {
 			return fmt.Errorf("events: %w", err)
 		}
-		s.log.Info("import: events made", "events", events, "elapsed", time.Since(started).Round(time.Millisecond).String())
 		return nil
 	})
 	if err != nil {
