@@ -88,8 +88,12 @@ func KindTable(results []Result) string {
 
 // WritesTable renders, for the results that counted decision cache
 // lookups or ran a write stream, read throughput and p99 beside the cache
-// hit ratio and the writes; "" when none did. The share is each row's read
-// throughput over that of the first such row (the run without writes).
+// hit ratio and the writes; "" when none did. A run with writes is paired
+// with the last run without them before it, and its share is its read
+// throughput over that run's; with more than one pair (say --systems
+// trellis,trellis,trellis, each run then again with the writes) a last
+// line gives the median share, which the machine's drift between pairs
+// moves less than any one pair's.
 func WritesTable(results []Result) string {
 	var rows []Result
 	for _, r := range results {
@@ -100,23 +104,37 @@ func WritesTable(results []Result) string {
 	if len(rows) == 0 {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString("| system | read req/s | share of " + rows[0].Target + " | p99 | cache hits | writes/s asked / done | write p99 | failed writes |\n")
+	var (
+		b      strings.Builder
+		base   Result // the last run without writes
+		shares []float64
+	)
+	b.WriteString("| system | read req/s | share of the run before without writes | p99 | cache hits | writes/s asked / done | write p99 | failed writes |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		hits, writes, wp99, failed := "—", "—", "—", "—"
+		hits, writes, wp99, failed, share := "—", "—", "—", "—", "—"
 		if r.Cache != nil {
 			hits = fmt.Sprintf("%.1f %%", 100*r.Cache.HitRatio())
 		}
 		if w := r.Writes; w != nil {
 			writes = fmt.Sprintf("%.0f / %.1f", w.Rate, w.Achieved(r.Elapsed))
 			wp99, failed = ms(w.Latency.P99), fmt.Sprint(w.Failed)
-		}
-		share := "—"
-		if rows[0].Throughput() > 0 {
-			share = fmt.Sprintf("%.0f %%", 100*r.Throughput()/rows[0].Throughput())
+			if base.Throughput() > 0 {
+				shares = append(shares, r.Throughput()/base.Throughput())
+				share = fmt.Sprintf("%.0f %%", 100*shares[len(shares)-1])
+			}
+		} else {
+			base = r
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", r.Target, r.Throughput(), share, ms(r.Latency.P99), hits, writes, wp99, failed)
+	}
+	if len(shares) > 1 {
+		slices.Sort(shares)
+		m := shares[len(shares)/2]
+		if len(shares)%2 == 0 {
+			m = (shares[len(shares)/2-1] + m) / 2
+		}
+		fmt.Fprintf(&b, "\nMedian share of the %d pairs: %.0f %% (lowest %.0f %%, highest %.0f %%).\n", len(shares), 100*m, 100*shares[0], 100*shares[len(shares)-1])
 	}
 	return b.String()
 }

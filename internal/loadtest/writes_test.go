@@ -147,7 +147,33 @@ func TestRunWithWrites(t *testing.T) {
 		t.Errorf("cache counts %+v, want the 100 hits between the two scrapes", res.Cache)
 	}
 	table := loadtest.WritesTable([]loadtest.Result{res})
-	if !strings.Contains(table, "| t |") || !strings.Contains(table, "| 100 % |") || !strings.Contains(table, " 50 / ") {
+	if !strings.Contains(table, "| t |") || !strings.Contains(table, " 50 / ") {
 		t.Errorf("WritesTable:\n%s", table)
+	}
+}
+
+// TestWritesTable: each run with writes is compared with the run without
+// them just before it, and the median of those shares closes the table.
+func TestWritesTable(t *testing.T) {
+	run := func(reqs int64, writes bool) loadtest.Result {
+		r := loadtest.Result{Target: "trellis", Elapsed: time.Second, Requests: reqs, Cache: &loadtest.CacheCounts{Hits: 9, Misses: 1}}
+		if writes {
+			r.Writes = &loadtest.WriteResult{Rate: 100, Sent: 100}
+		}
+		return r
+	}
+	table := loadtest.WritesTable([]loadtest.Result{
+		run(1000, false), run(900, true), // 90 %
+		run(2000, false), run(1000, true), // 50 %
+		run(1000, false), run(700, true), // 70 %
+	})
+	for _, want := range []string{"| 900 | 90 % |", "| 1000 | 50 % |", "| 700 | 70 % |", "| 2000 | — |",
+		"Median share of the 3 pairs: 70 % (lowest 50 %, highest 90 %)."} {
+		if !strings.Contains(table, want) {
+			t.Errorf("WritesTable lacks %q:\n%s", want, table)
+		}
+	}
+	if one := loadtest.WritesTable([]loadtest.Result{run(1000, false), run(800, true)}); strings.Contains(one, "Median") || !strings.Contains(one, "| 80 % |") {
+		t.Errorf("one pair: want its share and no median line:\n%s", one)
 	}
 }
