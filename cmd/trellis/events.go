@@ -53,34 +53,13 @@ func withEvents(next http.Handler, f serveEventsFlags, pg *pgSource, dsn string,
 			return nil, nil, err
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{}, 3)
-		n := 1
-		if readOnly {
-			// A standby replicates the log: it serves it, polling (no NOTIFY
-			// arrives), and leaves pruning and delivery, which write, to the
-			// instances on the primary.
-			log.Info("events: read-only database: serving the event log; webhooks and pruning run on the primary's instances")
-			go func() { waker.Poll(ctx); done <- struct{}{} }()
-		} else {
-			n++
-			go func() { waker.Listen(ctx, dsn, log); done <- struct{}{} }()
-			go func() {
-				l.RunPruner(ctx, f.Retention, time.Hour, func(err error) { log.Warn("events: prune failed", "error", err) })
-				done <- struct{}{}
-			}()
-		}
-		if f.Webhooks && !readOnly {
-			n++
-			go func() {
-				events.NewDeliverer(l, events.DelivererConfig{Logger: log}).Run(ctx, waker)
-				done <- struct{}{}
-			}()
-		}
+		done := make(chan struct{})
+		duties := events.Duties{Log: l, DSN: dsn, Waker: waker, Retention: f.Retention, Webhooks: f.Webhooks,
+			ReadOnly: pg.store.InRecovery, Logger: log}
+		go func() { duties.Run(ctx, readOnly); close(done) }()
 		stop = func() {
 			cancel()
-			for range n {
-				<-done
-			}
+			<-done
 		}
 	}
 	mux := http.NewServeMux()
