@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -596,8 +597,11 @@ const (
 func (v *validator) resources() {
 	rs := v.d.Resources
 	v.resourceIdx = make(map[string]int, len(rs))
-	type extKey struct{ org, typ, ext string }
-	exts := make(map[extKey]bool, len(rs))
+	extRepeats := repeats(len(rs), func(i int) bool { return rs[i].ExternalID != "" },
+		func(h *maphash.Hash, i int) { writeStrings(h, rs[i].OrganizationID, rs[i].Type, rs[i].ExternalID) },
+		func(i, j int) bool {
+			return rs[i].OrganizationID == rs[j].OrganizationID && rs[i].Type == rs[j].Type && rs[i].ExternalID == rs[j].ExternalID
+		})
 	typeOK := make([]bool, len(rs))
 	again := make([]bool, len(rs)) // a later entry of an id used before
 	for i, r := range rs {
@@ -632,7 +636,7 @@ func (v *validator) resources() {
 		if r.ExternalID == "" {
 			v.add(KindResource, r.ID, i, "external_id", CodeInvalid, "external_id is required")
 		} else {
-			if !addNew(exts, extKey{r.OrganizationID, r.Type, r.ExternalID}) {
+			if extRepeats[i] {
 				v.add(KindResource, r.ID, i, "external_id", CodeDuplicate,
 					"external_id %q is used by another resource of type %q in organization %q", r.ExternalID, r.Type, r.OrganizationID)
 			}
@@ -754,14 +758,19 @@ func (v *validator) resourceDepths(parent []int) {
 
 func (v *validator) assignments() {
 	as := v.d.Assignments
-	ids := make(map[string]bool, len(as))
-	type triple struct{ m, r, res string }
-	triples := make(map[triple]bool, len(as))
+	idRepeats := repeats(len(as), nil, func(h *maphash.Hash, i int) { h.WriteString(as[i].ID) },
+		func(i, j int) bool { return as[i].ID == as[j].ID })
+	// A repeated id's entry is not checked further, as if it were not there.
+	tripleRepeats := repeats(len(as), func(i int) bool { return as[i].ID == "" || !idRepeats[i] },
+		func(h *maphash.Hash, i int) { writeStrings(h, as[i].Principal(), as[i].RoleSlug, as[i].ResourceID) },
+		func(i, j int) bool {
+			return as[i].Principal() == as[j].Principal() && as[i].RoleSlug == as[j].RoleSlug && as[i].ResourceID == as[j].ResourceID
+		})
 	for i, a := range as {
-		switch isNew := addNew(ids, a.ID); {
+		switch {
 		case a.ID == "":
 			v.add(KindAssignment, "", i, "id", CodeInvalid, "id is required")
-		case !isNew:
+		case idRepeats[i]:
 			v.add(KindAssignment, a.ID, i, "id", CodeDuplicate, "assignment id %q is used more than once", a.ID)
 			continue
 		}
@@ -813,19 +822,11 @@ func (v *validator) assignments() {
 				"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, r.ResourceType, a.ResourceID, resType)
 		}
 
-		if !addNew(triples, triple{a.Principal(), a.RoleSlug, a.ResourceID}) {
+		if tripleRepeats[i] {
 			v.add(KindAssignment, a.ID, i, "", CodeDuplicate,
 				"%s %q already has role %q on resource %q", principalKind(a), a.Principal(), a.RoleSlug, a.ResourceID)
 		}
 	}
-}
-
-// addNew puts k in set and reports whether it was not there before, in
-// one probe of the map rather than a lookup and an insert.
-func addNew[K comparable](set map[K]bool, k K) bool {
-	n := len(set)
-	set[k] = true
-	return len(set) > n
 }
 
 // principalKind names who assignment a grants: "membership" or "group".
