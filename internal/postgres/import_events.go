@@ -26,7 +26,8 @@ type importedRows struct {
 // emitImportEvents makes the import's <kind>.created events at rev, at
 // consecutive positions, in the order a reader needs them (an organization
 // before its roles, memberships and resources, a resource's parent before
-// it, a resource before its assignments and groups) and returns how many.
+// it, a resource before its assignments, direct or of a group) and returns
+// how many.
 // The resources' and assignments' events, nearly all of a large import's,
 // are built here from the values copied and copied into events; the other
 // kinds are few and built by trellis_emit_import_events
@@ -62,8 +63,9 @@ func (s *Store) emitImportEvents(ctx context.Context, tx *sqlx.Tx, rev int64, in
 	}); err != nil {
 		return 0, err
 	}
-	// An assignment's event names its resource: one of the dataset's, or an
-	// organization's root (model.Dataset.Validate).
+	// An assignment's event names its resource: one of the dataset's, or
+	// else an organization's root (model.Dataset.Validate checked it is
+	// one of the two).
 	resourceAt := make(map[string]int32, len(resources))
 	for i, r := range resources {
 		resourceAt[r.ID] = int32(i)
