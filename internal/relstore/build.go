@@ -119,37 +119,44 @@ func (st *state) buildResources(ds *model.Dataset) error {
 		st.set(&st.orgs, st.addOrg(id, root), orgAttrs, st.attributes(o.Attributes))
 		st.addResource(root, id, orgType, id, 0)
 	}
+	// Each key is hashed once, when its strings are interned: the indexes
+	// by id and by external id hash the same content. A string new to the
+	// table names no resource yet, so it needs no lookup.
 	rows := make([]uint32, len(ds.Resources))
+	var org, typ strKey // the last resource's: resources come in runs of one organization
 	for i, res := range ds.Resources {
-		id, org, typ, ext := st.str.intern(res.ID), st.str.intern(res.OrganizationID), st.str.intern(res.Type), st.str.intern(res.ExternalID)
-		if st.resource(id) != 0 {
+		id, idHash, freshID := st.str.internHash(res.ID)
+		org.intern(&st.str, res.OrganizationID)
+		typ.intern(&st.str, res.Type)
+		ext, extStrHash, freshExt := st.str.internHash(res.ExternalID)
+		if !freshID && st.resource(id) != 0 {
 			return invariant("resource %s: id is used more than once", res.ID)
 		}
-		if holder := st.resourceByExt(org, typ, ext); holder != 0 {
+		h := extHash(org.hash, typ.hash, extStrHash)
+		if holder := st.holderOf(freshExt, org.v, typ.v, ext, h); holder != 0 {
 			return invariant("resource %s: external id %q of type %q is resource %s's in organization %s",
 				res.ID, res.ExternalID, res.Type, st.str.str(r.at(holder, resID)), res.OrganizationID)
 		}
-		rows[i] = st.addResource(id, org, typ, ext, 0)
+		rows[i] = st.addResourceHashed(id, org.v, typ.v, ext, 0, idHash, h)
 		st.set(r, rows[i], resAttrs, st.attributes(res.Attributes))
 	}
 	// Parents first, checked for depth and cycles before any child list is
 	// linked, so that a cycle is reported rather than followed.
+	var last struct { // the last resource's parent: siblings come in runs
+		org, name string
+		row       uint32
+	}
 	for i, res := range ds.Resources {
-		var parent uint32
-		name := res.ParentID
-		if name == "" {
-			if orow := st.orgNamed(res.OrganizationID); orow != 0 {
-				parent = st.resource(st.orgs.at(orow, orgRoot))
-				name = st.str.str(st.orgs.at(orow, orgRoot))
-			}
-		} else {
-			parent = st.resourceNamed(name)
+		parent := last.row
+		if res.ParentID != last.name || res.ParentID == "" && res.OrganizationID != last.org || parent == 0 {
+			parent = st.parentOf(res)
+			last.org, last.name, last.row = res.OrganizationID, res.ParentID, parent
 		}
 		if parent == 0 {
-			return fmt.Errorf("resource %s: unknown parent %q", res.ID, name)
+			return fmt.Errorf("resource %s: unknown parent %q", res.ID, res.ParentID)
 		}
-		if r.at(parent, resOrg) != r.at(rows[i], resOrg) {
-			return invariant("resource %s: parent %s is in organization %s, not %s", res.ID, name, st.str.str(r.at(parent, resOrg)), res.OrganizationID)
+		if r.at(parent, resOrg) != r.at(rows[i], resOrg) { // never so for a root: it is its organization's
+			return invariant("resource %s: parent %s is in organization %s, not %s", res.ID, res.ParentID, st.str.str(r.at(parent, resOrg)), res.OrganizationID)
 		}
 		st.set(r, rows[i], resParent, parent)
 	}
@@ -160,6 +167,42 @@ func (st *state) buildResources(ds *model.Dataset) error {
 		st.link(r.at(row, resParent), row)
 	}
 	return nil
+}
+
+// parentOf is the row of res's parent: its ParentID's, or when it has
+// none its organization's root; 0 when there is no such resource.
+func (st *state) parentOf(res model.Resource) uint32 {
+	if res.ParentID != "" {
+		return st.resourceNamed(res.ParentID)
+	}
+	if orow := st.orgNamed(res.OrganizationID); orow != 0 {
+		return st.resource(st.orgs.at(orow, orgRoot))
+	}
+	return 0
+}
+
+// holderOf is the resource holding external id key (org, typ, ext) of
+// extHash h, or 0, which it is when ext is a string new to the table.
+func (st *state) holderOf(freshExt bool, org, typ, ext uint32, h uint64) uint32 {
+	if freshExt {
+		return 0
+	}
+	return st.resourceByExtHash(org, typ, ext, h)
+}
+
+// strKey is a string interned, with its hash, kept for the next string
+// that may well be the same.
+type strKey struct {
+	s    string
+	v    uint32
+	hash uint64
+}
+
+func (k *strKey) intern(t *strtab, s string) {
+	if k.v == 0 || s != k.s {
+		k.v, k.hash, _ = t.internHash(s)
+		k.s = s
+	}
 }
 
 // checkDepth reports a resource deeper than maxDepth levels (the root is

@@ -59,11 +59,14 @@ func (x *hashIndex) find(h uint64, eq func(v uint32) bool) uint32 {
 }
 
 // insert adds v, whose key must not be in the index yet.
-func (x *hashIndex) insert(v uint32) {
+func (x *hashIndex) insert(v uint32) { x.insertHash(v, x.hashOf(v)) }
+
+// insertHash is insert for a caller that has v's hash, h, at hand.
+func (x *hashIndex) insertHash(v uint32, h uint64) {
 	if (x.n+1)*4 > len(x.slots)*3 {
 		x.resize(len(x.slots) * 2)
 	}
-	x.place(v, x.hashOf(v))
+	x.place(v, h)
 	x.n++
 }
 

@@ -246,8 +246,11 @@ func (st *state) release(t *table, row uint32) {
 }
 
 // insert adds row v to index x; x's key fields of v must be set.
-func (st *state) insert(x *hashIndex, v uint32) {
-	x.insert(v)
+func (st *state) insert(x *hashIndex, v uint32) { st.insertHash(x, v, x.hashOf(v)) }
+
+// insertHash is insert for a caller that has v's hash in x, h, at hand.
+func (st *state) insertHash(x *hashIndex, v uint32, h uint64) {
+	x.insertHash(v, h)
 	if st.logging() {
 		st.log(func() { x.remove(x.hashOf(v), func(u uint32) bool { return u == v }) })
 	}
@@ -328,8 +331,12 @@ func (st *state) heldMemNamed(s string) uint32 {
 
 // hashExt hashes an (organization, type, external id) key by content.
 func hashExt(org, typ, ext []byte) uint64 {
-	return mix(hashBytes(org) ^ rotl(hashBytes(typ), 21) ^ rotl(hashBytes(ext), 42))
+	return extHash(hashBytes(org), hashBytes(typ), hashBytes(ext))
 }
+
+// extHash is hashExt of the key whose three strings hash to org, typ and
+// ext.
+func extHash(org, typ, ext uint64) uint64 { return mix(org ^ rotl(typ, 21) ^ rotl(ext, 42)) }
 
 func rotl(x uint64, k uint) uint64 { return x<<k | x>>(64-k) }
 
@@ -338,8 +345,12 @@ func (st *state) resourceByExt(org, typ, ext uint32) uint32 {
 	if org == 0 || typ == 0 || ext == 0 {
 		return 0
 	}
+	return st.resourceByExtHash(org, typ, ext, hashExt(st.str.bytes(org), st.str.bytes(typ), st.str.bytes(ext)))
+}
+
+// resourceByExtHash is resourceByExt of a key whose extHash is h.
+func (st *state) resourceByExtHash(org, typ, ext uint32, h uint64) uint32 {
 	r := &st.res
-	h := hashExt(st.str.bytes(org), st.str.bytes(typ), st.str.bytes(ext))
 	return st.resByExt.find(h, func(v uint32) bool {
 		return r.at(v, resExt) == ext && r.at(v, resTyp) == typ && r.at(v, resOrg) == org
 	})
@@ -369,14 +380,21 @@ func (st *state) grant(res, mem uint32) uint32 {
 // addResource adds a resource below parent (0 for an organization root).
 // Its (org, typ, ext) must be free.
 func (st *state) addResource(id, org, typ, ext, parent uint32) uint32 {
+	b := st.str.bytes
+	return st.addResourceHashed(id, org, typ, ext, parent, hashBytes(b(id)), hashExt(b(org), b(typ), b(ext)))
+}
+
+// addResourceHashed is addResource for a caller that has the hashes of
+// the resource's keys at hand: of its id, and its extHash.
+func (st *state) addResourceHashed(id, org, typ, ext, parent uint32, idHash, extHash uint64) uint32 {
 	r := &st.res
 	row := st.alloc(r)
 	st.set(r, row, resID, id)
 	st.set(r, row, resOrg, org)
 	st.set(r, row, resTyp, typ)
 	st.set(r, row, resExt, ext)
-	st.insert(&st.resByID, row)
-	st.insert(&st.resByExt, row)
+	st.insertHash(&st.resByID, row, idHash)
+	st.insertHash(&st.resByExt, row, extHash)
 	if parent != 0 {
 		st.link(parent, row)
 	}

@@ -72,18 +72,26 @@ func (t *strtab) lookup(s string) uint32 {
 
 // intern returns the number of s, adding s to the table if it is new.
 func (t *strtab) intern(s string) uint32 {
-	h := hashString(s)
+	v, _, _ := t.internHash(s)
+	return v
+}
+
+// internHash is intern that also returns s's hash (hashString(s), the
+// hash every index keyed by s's content uses) and whether s is new to
+// the table: then nothing names it yet.
+func (t *strtab) internHash(s string) (v uint32, h uint64, fresh bool) {
+	h = hashString(s)
 	if v := t.index.find(h, func(v uint32) bool { return string(t.bytes(v)) == s }); v != 0 {
-		return v
+		return v, h, false
 	}
 	if len(t.arena)+binary.MaxVarintLen64+len(s) > maxArena {
 		panic("relstore: string arena exceeds 4 GiB")
 	}
-	v := uint32(len(t.arena))
+	v = uint32(len(t.arena))
 	t.arena = binary.AppendUvarint(t.arena, uint64(len(s)))
 	t.arena = append(t.arena, s...)
-	t.index.insert(v)
-	return v
+	t.index.insertHash(v, h)
+	return v, h, true
 }
 
 // maxArena bounds the arena: numbers are 32-bit offsets.
