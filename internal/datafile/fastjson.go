@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"reflect"
 	"sync"
+
+	"github.com/trellis-authz/trellis/internal/rawjson"
 )
 
 // The fast path for JSON data files: one pass over the bytes straight into
@@ -198,6 +200,10 @@ func (d *fastDecoder) rawString() (raw []byte, escaped, ok bool) {
 	}
 	start := d.off
 	for d.off < len(d.data) {
+		d.off = rawjson.Special(d.data, d.off, false)
+		if d.off == len(d.data) {
+			break
+		}
 		c := d.data[d.off]
 		switch {
 		case c == '"':
@@ -208,10 +214,9 @@ func (d *fastDecoder) rawString() (raw []byte, escaped, ok bool) {
 			escaped = true
 			d.off += 2
 			continue
-		case c < 0x20:
+		default: // a control character
 			return nil, false, false
 		}
-		d.off++
 	}
 	return nil, false, false
 }

@@ -117,6 +117,9 @@ func CheckText(data []byte) error {
 // closed), or the first problem of its decoded text.
 func scanString(data []byte, start int) (end int, err error) {
 	for j := start + 1; j < len(data); {
+		if j = Special(data, j, true); j == len(data) {
+			break
+		}
 		c := data[j]
 		switch {
 		case c == '"':

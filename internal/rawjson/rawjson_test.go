@@ -137,3 +137,33 @@ func BenchmarkCheckText(b *testing.B) {
 		}
 	}
 }
+
+// TestSpecial compares Special with a byte-by-byte scan on every offset of
+// strings that place each kind of special byte at every position of an
+// eight-byte word, after every kind of plain byte.
+func TestSpecial(t *testing.T) {
+	plain := []byte("aZ ~\x7f0")
+	special := []byte("\"\\\x00\x1f\x80\xff\xc3")
+	for _, p := range plain {
+		for _, s := range special {
+			for n := range 20 {
+				data := append(bytes.Repeat([]byte{p}, n), s, p, '"')
+				for i := range data {
+					for _, high := range []bool{false, true} {
+						want := i
+						for want < len(data) {
+							c := data[want]
+							if c == '"' || c == '\\' || c < 0x20 || high && c >= 0x80 {
+								break
+							}
+							want++
+						}
+						if got := rawjson.Special(data, i, high); got != want {
+							t.Fatalf("rawjson.Special(%q, %d, %v) = %d, want %d", data, i, high, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
