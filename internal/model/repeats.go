@@ -1,8 +1,8 @@
 package model
 
 import (
-	"cmp"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 )
 
@@ -14,12 +14,14 @@ import (
 // hash writes entry i's key; equal compares the keys of two entries, and
 // is asked only of entries whose hashes are equal.
 func repeats(n int, include func(i int) bool, hash func(h *maphash.Hash, i int), equal func(i, j int) bool) []bool {
-	type keyed struct {
-		h uint64
-		i int32
-	}
+	// Each key is its hash's high bits and the entry's index in the low
+	// ones: plain integers sort fastest, and entries of equal high bits
+	// come out in entry order. Fewer hash bits only make more runs for
+	// equal to look into.
+	low := uint(bits.Len(uint(n)))
+	index := uint64(1)<<low - 1
 	seed := maphash.MakeSeed()
-	ks := make([]keyed, 0, n)
+	ks := make([]uint64, 0, n)
 	var h maphash.Hash
 	for i := range n {
 		if include != nil && !include(i) {
@@ -27,22 +29,23 @@ func repeats(n int, include func(i int) bool, hash func(h *maphash.Hash, i int),
 		}
 		h.SetSeed(seed) // and resets it
 		hash(&h, i)
-		ks = append(ks, keyed{h.Sum64(), int32(i)})
+		ks = append(ks, h.Sum64()&^index|uint64(i))
 	}
-	slices.SortFunc(ks, func(a, b keyed) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.i, b.i)) })
+	slices.Sort(ks)
 	rep := make([]bool, n)
-	var firsts []int32 // of a run of equal hashes: the first entry of each distinct key
+	var firsts []int // of a run of equal hashes: the first entry of each distinct key
 	for s := 0; s < len(ks); {
 		e := s + 1
-		for e < len(ks) && ks[e].h == ks[s].h {
+		for e < len(ks) && ks[e]&^index == ks[s]&^index {
 			e++
 		}
 		firsts = firsts[:0]
 		for _, k := range ks[s:e] { // in entry order
-			if slices.ContainsFunc(firsts, func(f int32) bool { return equal(int(f), int(k.i)) }) {
-				rep[k.i] = true
+			i := int(k & index)
+			if slices.ContainsFunc(firsts, func(f int) bool { return equal(f, i) }) {
+				rep[i] = true
 			} else {
-				firsts = append(firsts, k.i)
+				firsts = append(firsts, i)
 			}
 		}
 		s = e
