@@ -191,7 +191,7 @@ func withLag(next http.Handler, lag func() time.Duration) http.Handler {
 
 // withAdmin also serves the admin write route (POST /v1/admin/changes),
 // for callers with one of apiKeys; acked learns of every write it answers.
-func withAdmin(next http.Handler, w postgres.Writer, acked func(int64), apiKeys []string, log *slog.Logger) (http.Handler, error) {
+func withAdmin(next http.Handler, w postgres.Writer, acked func(context.Context, int64), apiKeys []string, log *slog.Logger) (http.Handler, error) {
 	admin, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: w, Authorize: apiKeyCheck(apiKeys), Logger: log, Acknowledged: acked})
 	if err != nil {
 		return nil, err

@@ -84,6 +84,8 @@ type Cacheable interface {
 // ListResources, ListMemberships, Data) waits, bounded by MaxWait, until
 // the engine has applied every revision passed to Acknowledged before the
 // request arrived, whatever route made the write; a StaleError otherwise.
+// Acknowledged itself first waits for the engine to apply the write, so
+// decisions wait only for a write answered past MaxWait.
 //
 // Every method fails with ErrNotReady until the Engine has loaded data (an
 // empty store would deny everything, indistinguishably from real denies),
@@ -103,11 +105,16 @@ type Service struct {
 	extended, contextFree func() bool
 }
 
-// Acknowledged records that a write this instance acknowledged (answered
-// as done) committed at revision rev. Every decision requested after
-// Acknowledged returns reflects that write. Safe for concurrent use;
-// a rev at or below the current mark changes nothing.
-func (s *Service) Acknowledged(rev int64) {
+// Acknowledged records that a write this instance is about to acknowledge
+// (answer as done) committed at revision rev. Every decision requested
+// after Acknowledged returns reflects that write. It first waits, bounded
+// by MaxWait (and ctx, the write's), for the engine to apply rev: so the
+// write, not every decision after it, waits out the time the change takes
+// to come back from the database, and decisions wait only while a write
+// is past that bound. Safe for concurrent use; a rev at or below the
+// current mark changes nothing.
+func (s *Service) Acknowledged(ctx context.Context, rev int64) {
+	_ = s.cfg.Engine.WaitFor(ctx, rev, s.cfg.MaxWait) // past it, or without it, decisions wait (await)
 	for {
 		cur := s.acked.Load()
 		if rev <= cur || s.acked.CompareAndSwap(cur, rev) {

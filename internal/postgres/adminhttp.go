@@ -34,7 +34,7 @@ type AdminConfig struct {
 	// Acknowledged, when set, is told the revision of every write before
 	// it is answered (*authz.Service.Acknowledged), so that the
 	// instance's decisions reflect it (read-your-writes).
-	Acknowledged func(rev int64)
+	Acknowledged func(ctx context.Context, rev int64)
 }
 
 // WireChange is one change of an admin request body: the op and exactly
@@ -140,7 +140,7 @@ func NewAdminHandler(cfg AdminConfig) (http.Handler, error) {
 			writeError(w, http.StatusInternalServerError, "internal", "the write failed; see the server log")
 		default:
 			if cfg.Acknowledged != nil {
-				cfg.Acknowledged(rev)
+				cfg.Acknowledged(r.Context(), rev)
 			}
 			writeJSON(w, http.StatusOK, AdminResponse{Revision: rev})
 		}

@@ -148,7 +148,7 @@ func TestAdminHandlerAcknowledges(t *testing.T) {
 	s := demoStore(t)
 	var acked []int64
 	h, err := postgres.NewAdminHandler(postgres.AdminConfig{Writer: s, Authorize: func(*http.Request) bool { return true },
-		Acknowledged: func(rev int64) { acked = append(acked, rev) }})
+		Acknowledged: func(_ context.Context, rev int64) { acked = append(acked, rev) }})
 	if err != nil {
 		t.Fatal(err)
 	}

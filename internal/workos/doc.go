@@ -242,7 +242,8 @@
 // # Consistency
 //
 // Every write answers the revision it produced in X-Trellis-Revision and
-// tells the Decider (Acknowledged) before answering. Every decision of the
+// tells the Decider (Acknowledged) before answering, which waits (bounded
+// by MaxWait) until the engine has applied it. Every decision of the
 // instance — these checks and discovery lists, and the native /v1 routes
 // and Data API sharing the service — waits (bounded by the service's
 // MaxWait, then 503 revision_not_applied) until the engine has applied

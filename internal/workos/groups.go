@@ -66,7 +66,7 @@ func (h *Handler) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := required("name", strings.TrimSpace(req.Name.Value)); err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, groupOut)(h.cfg.Store.CreateGroup(r.Context(), r.PathValue("org"),
+	return written(h, r, w, http.StatusCreated, groupOut)(h.cfg.Store.CreateGroup(r.Context(), r.PathValue("org"),
 		GroupInput{Name: req.Name.Value, Description: req.Description.Value}))
 }
 
@@ -106,14 +106,14 @@ func (h *Handler) updateGroup(w http.ResponseWriter, r *http.Request) error {
 	if req.Description.Set && !req.Description.Null {
 		u.Description = req.Description.ptr()
 	}
-	return written(h, w, http.StatusOK, groupOut)(h.cfg.Store.UpdateGroup(r.Context(), r.PathValue("org"), r.PathValue("group"), u))
+	return written(h, r, w, http.StatusOK, groupOut)(h.cfg.Store.UpdateGroup(r.Context(), r.PathValue("org"), r.PathValue("group"), u))
 }
 
 func (h *Handler) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteGroup(r.Context(), r.PathValue("org"), r.PathValue("group")))
+	return h.deleted(r, w)(h.cfg.Store.DeleteGroup(r.Context(), r.PathValue("org"), r.PathValue("group")))
 }
 
 func (h *Handler) addGroupMember(w http.ResponseWriter, r *http.Request) error {
@@ -126,7 +126,7 @@ func (h *Handler) addGroupMember(w http.ResponseWriter, r *http.Request) error {
 	if err := required("organization_membership_id", req.MembershipID); err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, groupOut)(h.cfg.Store.AddGroupMember(r.Context(),
+	return written(h, r, w, http.StatusCreated, groupOut)(h.cfg.Store.AddGroupMember(r.Context(),
 		r.PathValue("org"), r.PathValue("group"), req.MembershipID))
 }
 
@@ -134,7 +134,7 @@ func (h *Handler) removeGroupMember(w http.ResponseWriter, r *http.Request) erro
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.RemoveGroupMember(r.Context(), r.PathValue("org"), r.PathValue("group"), r.PathValue("om")))
+	return h.deleted(r, w)(h.cfg.Store.RemoveGroupMember(r.Context(), r.PathValue("org"), r.PathValue("group"), r.PathValue("om")))
 }
 
 func (h *Handler) listGroupMembers(w http.ResponseWriter, r *http.Request) error {
@@ -183,7 +183,7 @@ func (h *Handler) createGroupAssignment(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, groupAssignmentOut)(h.cfg.Store.CreateGroupAssignment(r.Context(), r.PathValue("group"), in))
+	return written(h, r, w, http.StatusCreated, groupAssignmentOut)(h.cfg.Store.CreateGroupAssignment(r.Context(), r.PathValue("group"), in))
 }
 
 func (h *Handler) replaceGroupAssignments(w http.ResponseWriter, r *http.Request) error {
@@ -207,7 +207,7 @@ func (h *Handler) replaceGroupAssignments(w http.ResponseWriter, r *http.Request
 			return err
 		}
 	}
-	return written(h, w, http.StatusOK, func(as []GroupAssignment) list[groupAssignmentJSON] {
+	return written(h, r, w, http.StatusOK, func(as []GroupAssignment) list[groupAssignmentJSON] {
 		return newList(mapSlice(as, groupAssignmentOut), listMetadata{})
 	})(h.cfg.Store.ReplaceGroupAssignments(r.Context(), r.PathValue("group"), in))
 }
@@ -234,12 +234,12 @@ func (h *Handler) removeGroupRole(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteGroupAssignmentByRole(r.Context(), r.PathValue("group"), in))
+	return h.deleted(r, w)(h.cfg.Store.DeleteGroupAssignmentByRole(r.Context(), r.PathValue("group"), in))
 }
 
 func (h *Handler) removeGroupAssignment(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteGroupAssignment(r.Context(), r.PathValue("group"), r.PathValue("id")))
+	return h.deleted(r, w)(h.cfg.Store.DeleteGroupAssignment(r.Context(), r.PathValue("group"), r.PathValue("id")))
 }

@@ -26,7 +26,7 @@ import (
 // tells it of every write it acknowledges (Acknowledged), so that every
 // decision of this instance, on any route, reflects them.
 type Decider interface {
-	Acknowledged(rev int64)
+	Acknowledged(ctx context.Context, rev int64)
 	Check(ctx context.Context, sub authz.Subject, c authz.Check, cons authz.Consistency) (authz.Decision, authz.Answer, error)
 	ListResources(ctx context.Context, sub authz.Subject, req authz.ListRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
 	ListMemberships(ctx context.Context, req authz.MembersRequest, cons authz.Consistency) (authz.Page, authz.Answer, error)
@@ -212,9 +212,9 @@ func pathText(r *http.Request, params []string) error {
 
 // wrote records a write's revision: the response header, and the
 // Decider's high-water mark that later decisions wait for.
-func (h *Handler) wrote(w http.ResponseWriter, rev int64) {
+func (h *Handler) wrote(r *http.Request, w http.ResponseWriter, rev int64) {
 	w.Header().Set(HeaderRevision, strconv.FormatInt(rev, 10))
-	h.cfg.Decider.Acknowledged(rev)
+	h.cfg.Decider.Acknowledged(r.Context(), rev)
 }
 
 // consistency reads the request's consistency headers for a decision (the
@@ -399,12 +399,12 @@ func (h *Handler) patchBody(w http.ResponseWriter, r *http.Request, dst any) err
 // written finishes a write route that answers with the written object.
 // Called with a Store write's results, it returns the Store's error, or
 // records the revision in X-Trellis-Revision and writes out(v) with status.
-func written[T, J any](h *Handler, w http.ResponseWriter, status int, out func(T) J) func(v T, rev int64, err error) error {
+func written[T, J any](h *Handler, r *http.Request, w http.ResponseWriter, status int, out func(T) J) func(v T, rev int64, err error) error {
 	return func(v T, rev int64, err error) error {
 		if err != nil {
 			return err
 		}
-		h.wrote(w, rev)
+		h.wrote(r, w, rev)
 		writeJSON(w, status, out(v))
 		return nil
 	}
@@ -413,12 +413,12 @@ func written[T, J any](h *Handler, w http.ResponseWriter, status int, out func(T
 // deleted finishes a write route that answers 204. Called with a Store
 // write's results, it returns the Store's error, or records the revision
 // in X-Trellis-Revision and writes an empty 204.
-func (h *Handler) deleted(w http.ResponseWriter) func(rev int64, err error) error {
+func (h *Handler) deleted(r *http.Request, w http.ResponseWriter) func(rev int64, err error) error {
 	return func(rev int64, err error) error {
 		if err != nil {
 			return err
 		}
-		h.wrote(w, rev)
+		h.wrote(r, w, rev)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}

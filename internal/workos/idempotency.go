@@ -125,7 +125,7 @@ func (h *Handler) idempotent(w http.ResponseWriter, r *http.Request, next func(h
 		case err != nil:
 			return err
 		case prev != nil:
-			h.replay(w, *prev)
+			h.replay(r, w, *prev)
 			return nil
 		}
 		break
@@ -158,10 +158,10 @@ func (h *Handler) idempotent(w http.ResponseWriter, r *http.Request, next func(h
 
 // replay answers with a recorded response, and makes this instance's
 // decisions reflect its write, as the first answer did on its instance.
-func (h *Handler) replay(w http.ResponseWriter, p Replay) {
+func (h *Handler) replay(r *http.Request, w http.ResponseWriter, p Replay) {
 	w.Header().Set(HeaderReplayed, "true")
 	if p.Revision > 0 {
-		h.wrote(w, p.Revision)
+		h.wrote(r, w, p.Revision)
 	}
 	if len(p.Body) > 0 {
 		w.Header().Set("Content-Type", "application/json")

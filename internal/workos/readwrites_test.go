@@ -89,7 +89,8 @@ func (e *env) decisions(f fixture, rev int64) map[string]bool {
 // TestReadYourWrites alternates 200 writes through the WorkOS routes
 // (assign bob a role on web, remove it) with a check on every decision route
 // right after each: every answer reflects the write acknowledged just
-// before, although the follower only learns of it on its next poll.
+// before, although the follower only learns of it on its next poll. The
+// write is answered once the engine has applied it.
 func TestReadYourWrites(t *testing.T) {
 	e := instance(t, pgtest.URL(t))
 	f := e.seed()
@@ -112,6 +113,9 @@ func TestReadYourWrites(t *testing.T) {
 		}
 		if rev <= 0 || e.svc.AcknowledgedRevision() < rev {
 			t.Fatalf("write %d: revision header %d, acknowledged %d", i, rev, e.svc.AcknowledgedRevision())
+		}
+		if applied := e.eng.Revision(); applied < rev { // the write, not the decisions after it, waited for the poll
+			t.Fatalf("write %d answered at revision %d before the engine applied it (at %d)", i, rev, applied)
 		}
 		for route, got := range e.decisions(f, 0) {
 			if got != assigned {

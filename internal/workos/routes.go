@@ -221,7 +221,7 @@ func (h *Handler) createOrganization(w http.ResponseWriter, r *http.Request) err
 	if domains != nil {
 		in.Domains = *domains
 	}
-	return written(h, w, http.StatusCreated, organizationOut)(h.cfg.Store.CreateOrganization(r.Context(), in))
+	return written(h, r, w, http.StatusCreated, organizationOut)(h.cfg.Store.CreateOrganization(r.Context(), in))
 }
 
 func (h *Handler) listOrganizations(w http.ResponseWriter, r *http.Request) error {
@@ -273,14 +273,14 @@ func (h *Handler) updateOrganization(w http.ResponseWriter, r *http.Request) err
 		}
 		u.Name = req.Name.ptr()
 	}
-	return written(h, w, http.StatusOK, organizationOut)(h.cfg.Store.UpdateOrganization(r.Context(), r.PathValue("id"), u))
+	return written(h, r, w, http.StatusOK, organizationOut)(h.cfg.Store.UpdateOrganization(r.Context(), r.PathValue("id"), u))
 }
 
 func (h *Handler) deleteOrganization(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteOrganization(r.Context(), r.PathValue("id")))
+	return h.deleted(r, w)(h.cfg.Store.DeleteOrganization(r.Context(), r.PathValue("id")))
 }
 
 // ---- Organization memberships ----
@@ -322,7 +322,7 @@ func (h *Handler) createMembership(w http.ResponseWriter, r *http.Request) error
 	if in.RoleSlugs, err = h.orDefault(r.Context(), req.OrganizationID, roles); err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, membershipOut)(h.cfg.Store.CreateMembership(r.Context(), in))
+	return written(h, r, w, http.StatusCreated, membershipOut)(h.cfg.Store.CreateMembership(r.Context(), in))
 }
 
 // orDefault returns roles, or when they are none (nil or empty) the default
@@ -409,7 +409,7 @@ func (h *Handler) setDefaultRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.wrote(w, rev)
+	h.wrote(r, w, rev)
 	return h.writeDefaultRole(w, r)
 }
 
@@ -478,14 +478,14 @@ func (h *Handler) setMembershipStatus(status string) route {
 }
 
 func (h *Handler) writeMembership(w http.ResponseWriter, r *http.Request, u MembershipUpdate) error {
-	return written(h, w, http.StatusOK, membershipOut)(h.cfg.Store.UpdateMembership(r.Context(), r.PathValue("id"), u))
+	return written(h, r, w, http.StatusOK, membershipOut)(h.cfg.Store.UpdateMembership(r.Context(), r.PathValue("id"), u))
 }
 
 func (h *Handler) deleteMembership(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteMembership(r.Context(), r.PathValue("id")))
+	return h.deleted(r, w)(h.cfg.Store.DeleteMembership(r.Context(), r.PathValue("id")))
 }
 
 // ---- Resource types ----
@@ -515,7 +515,7 @@ func (h *Handler) createResourceType(w http.ResponseWriter, r *http.Request) err
 	if len(in.ParentTypeSlugs) == 0 {
 		return Invalid("parent_type_slugs", model.CodeInvalid, "is required: name at least one parent type (%q for top-level types)", model.OrganizationType)
 	}
-	return written(h, w, http.StatusCreated, resourceTypeOut)(h.cfg.Store.CreateResourceType(r.Context(), in))
+	return written(h, r, w, http.StatusCreated, resourceTypeOut)(h.cfg.Store.CreateResourceType(r.Context(), in))
 }
 
 func (h *Handler) listResourceTypes(w http.ResponseWriter, r *http.Request) error {
@@ -548,7 +548,7 @@ func (h *Handler) updateResourceType(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 	}
-	return written(h, w, http.StatusOK, resourceTypeOut)(h.cfg.Store.UpdateResourceType(r.Context(), r.PathValue("slug"), ResourceTypeUpdate{
+	return written(h, r, w, http.StatusOK, resourceTypeOut)(h.cfg.Store.UpdateResourceType(r.Context(), r.PathValue("slug"), ResourceTypeUpdate{
 		Name: req.Name.ptr(), Description: req.Description.ptr(), ParentTypeSlugs: req.ParentTypeSlugs,
 	}))
 }
@@ -557,7 +557,7 @@ func (h *Handler) deleteResourceType(w http.ResponseWriter, r *http.Request) err
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteResourceType(r.Context(), r.PathValue("slug")))
+	return h.deleted(r, w)(h.cfg.Store.DeleteResourceType(r.Context(), r.PathValue("slug")))
 }
 
 // ---- Permissions ----
@@ -596,7 +596,7 @@ func (h *Handler) createPermission(w http.ResponseWriter, r *http.Request) error
 	if err := h.createBody(w, r, &req, true); err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, permissionOut)(h.cfg.Store.CreatePermission(r.Context(), PermissionInput{
+	return written(h, r, w, http.StatusCreated, permissionOut)(h.cfg.Store.CreatePermission(r.Context(), PermissionInput{
 		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
 	}))
 }
@@ -645,14 +645,14 @@ func (h *Handler) updatePermission(w http.ResponseWriter, r *http.Request) error
 			return err
 		}
 	}
-	return written(h, w, http.StatusOK, permissionOut)(h.cfg.Store.UpdatePermission(r.Context(), r.PathValue("slug"), PermissionUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()}))
+	return written(h, r, w, http.StatusOK, permissionOut)(h.cfg.Store.UpdatePermission(r.Context(), r.PathValue("slug"), PermissionUpdate{Name: req.Name.ptr(), Description: req.Description.ptr()}))
 }
 
 func (h *Handler) deletePermission(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeletePermission(r.Context(), r.PathValue("slug")))
+	return h.deleted(r, w)(h.cfg.Store.DeletePermission(r.Context(), r.PathValue("slug")))
 }
 
 // ---- Roles ----
@@ -662,7 +662,7 @@ func (h *Handler) createRole(w http.ResponseWriter, r *http.Request) error {
 	if err := h.createBody(w, r, &req, false); err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, roleOut)(h.cfg.Store.CreateRole(r.Context(), r.PathValue("org"), RoleInput{
+	return written(h, r, w, http.StatusCreated, roleOut)(h.cfg.Store.CreateRole(r.Context(), r.PathValue("org"), RoleInput{
 		Slug: req.Slug, Name: req.Name.Value, Description: req.Description.Value, ResourceTypeSlug: req.ResourceTypeSlug,
 	}))
 }
@@ -687,7 +687,7 @@ func (h *Handler) getRole(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) writeRole(w http.ResponseWriter, r *http.Request, u RoleUpdate) error {
-	return written(h, w, http.StatusOK, roleOut)(h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"), u))
+	return written(h, r, w, http.StatusOK, roleOut)(h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"), u))
 }
 
 func (h *Handler) updateRole(w http.ResponseWriter, r *http.Request) error {
@@ -738,7 +738,7 @@ func (h *Handler) removeRolePermission(w http.ResponseWriter, r *http.Request) e
 	}
 	_, rev, err := h.cfg.Store.UpdateRole(r.Context(), r.PathValue("org"), r.PathValue("slug"),
 		RoleUpdate{RemovePermissions: []string{r.PathValue("permission")}})
-	return h.deleted(w)(rev, err)
+	return h.deleted(r, w)(rev, err)
 }
 
 func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
@@ -753,7 +753,7 @@ func (h *Handler) deleteRole(w http.ResponseWriter, r *http.Request) error {
 	if def == slug {
 		return Conflict("role %q is the default role, which every membership falls back to: make another role the default first (PUT /authorization/default_role)", slug)
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteRole(r.Context(), org, slug, def))
+	return h.deleted(r, w)(h.cfg.Store.DeleteRole(r.Context(), org, slug, def))
 }
 
 // reorderRoles sets the priority order of the environment roles or of an
@@ -769,7 +769,7 @@ func (h *Handler) reorderRoles(w http.ResponseWriter, r *http.Request) error {
 	if req.RoleSlugs == nil {
 		return Invalid("role_slugs", model.CodeInvalid, "is required: every role being ordered, highest priority first")
 	}
-	return written(h, w, http.StatusOK, func(roles []Role) list[roleJSON] {
+	return written(h, r, w, http.StatusOK, func(roles []Role) list[roleJSON] {
 		return newList(mapSlice(roles, roleOut), listMetadata{})
 	})(h.cfg.Store.ReorderRoles(r.Context(), r.PathValue("org"), req.RoleSlugs))
 }
@@ -810,7 +810,7 @@ func (h *Handler) createResource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, resourceOut)(h.cfg.Store.CreateResource(r.Context(), ResourceInput{
+	return written(h, r, w, http.StatusCreated, resourceOut)(h.cfg.Store.CreateResource(r.Context(), ResourceInput{
 		OrganizationID: req.OrganizationID, TypeSlug: req.ResourceTypeSlug, ExternalID: req.ExternalID,
 		Name: req.Name.Value, Description: req.Description.Value, Parent: parent, Attributes: attrs,
 	}))
@@ -869,7 +869,7 @@ func (h *Handler) updateResource(w http.ResponseWriter, r *http.Request) error {
 		}
 		u.Parent = &parent
 	}
-	return written(h, w, http.StatusOK, resourceOut)(h.cfg.Store.UpdateResource(r.Context(), pathResource(r), u))
+	return written(h, r, w, http.StatusOK, resourceOut)(h.cfg.Store.UpdateResource(r.Context(), pathResource(r), u))
 }
 
 func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
@@ -885,7 +885,7 @@ func (h *Handler) deleteResource(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("cascade_delete", "must be true or false, not %q", q["cascade_delete"])
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteResource(r.Context(), pathResource(r), cascade))
+	return h.deleted(r, w)(h.cfg.Store.DeleteResource(r.Context(), pathResource(r), cascade))
 }
 
 // ---- Role assignments ----
@@ -913,7 +913,7 @@ func (h *Handler) assignRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return written(h, w, http.StatusCreated, assignmentOut)(h.cfg.Store.CreateAssignment(r.Context(), r.PathValue("om"), req.RoleSlug, ref))
+	return written(h, r, w, http.StatusCreated, assignmentOut)(h.cfg.Store.CreateAssignment(r.Context(), r.PathValue("om"), req.RoleSlug, ref))
 }
 
 func (h *Handler) removeRole(w http.ResponseWriter, r *http.Request) error {
@@ -925,14 +925,14 @@ func (h *Handler) removeRole(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteAssignmentByRole(r.Context(), r.PathValue("om"), req.RoleSlug, ref))
+	return h.deleted(r, w)(h.cfg.Store.DeleteAssignmentByRole(r.Context(), r.PathValue("om"), req.RoleSlug, ref))
 }
 
 func (h *Handler) removeAssignment(w http.ResponseWriter, r *http.Request) error {
 	if err := noQuery(r); err != nil {
 		return err
 	}
-	return h.deleted(w)(h.cfg.Store.DeleteAssignment(r.Context(), r.PathValue("om"), r.PathValue("id")))
+	return h.deleted(r, w)(h.cfg.Store.DeleteAssignment(r.Context(), r.PathValue("om"), r.PathValue("id")))
 }
 
 func (h *Handler) listMembershipAssignments(w http.ResponseWriter, r *http.Request) error {
