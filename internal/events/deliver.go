@@ -99,24 +99,35 @@ func NewDeliverer(l *Log, cfg DelivererConfig) *Deliverer {
 }
 
 // Run delivers until ctx ends, looking for work at every wake of w and at
-// least once a second.
+// least once a second. One worker answers a wake; a worker that takes an
+// endpoint wakes another, so that as many work as there are endpoints due
+// while a commit costs one look, not one a worker.
 func (d *Deliverer) Run(ctx context.Context, w *Waker) {
 	var wg sync.WaitGroup
-	for range d.cfg.Workers {
+	more := make(chan struct{}, 1)
+	for i := range d.cfg.Workers {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				wake := w.Wait()
+				var wake <-chan struct{} // nil, never ready, but for the first worker
+				if i == 0 {
+					wake = w.Wait()
+				}
 				n, err := d.DeliverOne(ctx)
 				if err != nil && ctx.Err() == nil {
 					d.cfg.Logger.Warn("webhooks: delivery pass failed", "error", err)
 				}
 				if n > 0 {
-					continue // more may be due
+					select { // more may be due
+					case more <- struct{}{}:
+					default:
+					}
+					continue
 				}
 				t := time.NewTimer(time.Second)
 				select {
 				case <-ctx.Done():
 				case <-wake:
+				case <-more:
 				case <-t.C:
 				}
 				t.Stop()

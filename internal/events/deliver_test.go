@@ -197,6 +197,55 @@ func TestWebhooksUnderFaults(t *testing.T) {
 	}
 }
 
+// TestDeliveryInParallel: three endpoints due at once are delivered to at
+// once, by a deliverer of three workers that one wake starts: each
+// receiver holds its first request until all three have arrived.
+func TestDeliveryInParallel(t *testing.T) {
+	s, dsn := demoDB(t)
+	l := events.NewLog(s.DB())
+	ctx, cancel := context.WithCancel(context.Background())
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	together := make(chan bool, 3)
+	var rcs []*receiver
+	for i := range 3 {
+		rc := &receiver{t: t, secret: "whsec_" + strconv.Itoa(i), hold: func(n int) {
+			if n != 1 {
+				return
+			}
+			arrived.Done()
+			done := make(chan struct{})
+			go func() { arrived.Wait(); close(done) }()
+			select {
+			case <-done:
+				together <- true
+			case <-time.After(10 * time.Second):
+				together <- false
+			}
+		}}
+		srv := httptest.NewServer(rc)
+		defer srv.Close()
+		if _, err := l.CreateEndpoint(ctx, events.NewEndpoint{URL: srv.URL, Secret: rc.secret}); err != nil {
+			t.Fatal(err)
+		}
+		rcs = append(rcs, rc)
+	}
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	w := &events.Waker{}
+	wg.Go(func() { w.Listen(ctx, dsn, nil) })
+	wg.Go(func() { events.NewDeliverer(l, events.DelivererConfig{Workers: 3}).Run(ctx, w) })
+	writeOrg(t, s, 1, false)
+	for range 3 {
+		if !<-together {
+			t.Fatal("an endpoint's first delivery waited 10 s for the others': the endpoints were not delivered to at once")
+		}
+	}
+	for _, rc := range rcs {
+		waitFor(t, 10*time.Second, "the event at every endpoint", func() bool { got, _ := rc.distinct(); return len(got) > 0 })
+	}
+}
+
 // writeWithRetry writes orgID(i), retrying while the restarted database
 // refuses connections.
 func writeWithRetry(t testing.TB, s *postgres.Store, i int) {
