@@ -357,7 +357,7 @@ type builder struct {
 	problems []model.Problem
 
 	orgRoots  map[string]string // organization id → root resource id
-	memberOrg map[string]string // membership or group id → organization id
+	memberOrg map[string]string // membership or group id → organization id; built by principalOrg
 	resources []model.Resource  // the dataset's, ids set
 	byExt     map[extKey]string // (organization, type, external id) → resource id; built by index
 	ids       map[string]bool   // resource ids; built by index
@@ -367,9 +367,8 @@ type extKey struct{ org, typ, ext string }
 
 func newBuilder(doc *document) *builder {
 	return &builder{
-		doc:       doc,
-		orgRoots:  make(map[string]string, len(doc.Organizations)),
-		memberOrg: make(map[string]string, len(doc.Memberships)),
+		doc:      doc,
+		orgRoots: make(map[string]string, len(doc.Organizations)),
 	}
 }
 
@@ -434,16 +433,10 @@ func (b *builder) build() *model.Dataset {
 			status = model.StatusActive
 		}
 		d.Memberships[i] = model.Membership{ID: m.ID, UserID: m.UserID, OrganizationID: m.OrganizationID, Status: status, RoleSlugs: m.Roles}
-		if _, dup := b.memberOrg[m.ID]; !dup {
-			b.memberOrg[m.ID] = m.OrganizationID
-		}
 	}
 
 	for i, g := range doc.Groups {
 		d.Groups[i] = model.Group{ID: g.ID, OrganizationID: g.OrganizationID, Name: g.Name, Description: g.Description}
-		if _, dup := b.memberOrg[g.ID]; !dup {
-			b.memberOrg[g.ID] = g.OrganizationID
-		}
 	}
 	for i, gm := range doc.GroupMembers {
 		d.GroupMembers[i] = model.GroupMember{GroupID: gm.Group, MembershipID: gm.Membership}
@@ -499,11 +492,11 @@ func (a assignmentEntry) principal() string {
 // membership's (or group's) organization. When it cannot, it returns the
 // reference as written (for Validate to report as an unknown id) and why.
 func (b *builder) assignmentResource(a assignmentEntry) (id, why string) {
-	org, memberKnown := b.memberOrg[a.principal()]
-	needsOrg := a.Resource == OrganizationRef || strings.Contains(a.Resource, ":")
+	if a.Resource != OrganizationRef && !strings.Contains(a.Resource, ":") {
+		return a.Resource, "" // an id: no organization to look it up in
+	}
+	org, memberKnown := b.principalOrg(a.principal())
 	switch {
-	case !needsOrg:
-		return a.Resource, ""
 	case !memberKnown:
 		return a.Resource, fmt.Sprintf("cannot resolve %q: it is looked up in the membership's or group's organization, and %q is unknown", a.Resource, a.principal())
 	case a.Resource == OrganizationRef:
@@ -534,6 +527,27 @@ func (b *builder) resolve(org, ref string) (string, bool) {
 		return ref, true // an explicit id that happens to contain a colon
 	}
 	return "", false
+}
+
+// principalOrg returns the organization of membership or group id (the
+// first listed of that id), building the index the first time it is asked:
+// a file whose assignments name every resource by id never needs it.
+func (b *builder) principalOrg(id string) (string, bool) {
+	if b.memberOrg == nil {
+		b.memberOrg = make(map[string]string, len(b.doc.Memberships)+len(b.doc.Groups))
+		for _, m := range b.doc.Memberships {
+			if _, dup := b.memberOrg[m.ID]; !dup {
+				b.memberOrg[m.ID] = m.OrganizationID
+			}
+		}
+		for _, g := range b.doc.Groups {
+			if _, dup := b.memberOrg[g.ID]; !dup {
+				b.memberOrg[g.ID] = g.OrganizationID
+			}
+		}
+	}
+	org, ok := b.memberOrg[id]
+	return org, ok
 }
 
 // index builds the resource indexes resolve needs, the first time it is
