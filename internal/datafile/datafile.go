@@ -261,7 +261,11 @@ func parse(data []byte, format string, decoded func(*model.Dataset)) (*model.Dat
 	if decoded != nil && len(problems) == 0 {
 		decoded(d)
 	}
-	if err := d.Validate(); err != nil {
+	validate := d.Validate
+	if format == FormatJSON {
+		validate = d.ValidateKnownText // decodeJSON checked every string of data (jsonText)
+	}
+	if err := validate(); err != nil {
 		var verr *model.ValidationError
 		if !errors.As(err, &verr) {
 			return nil, nil, err

@@ -30,8 +30,19 @@ func CheckText(s string) error {
 // texts reports every string field of every entity that CheckText
 // rejects, under the field's JSON name. An entity whose own id or slug is
 // rejected is named by its index, so no message repeats the bad bytes.
+// Of a dataset known to be text (ValidateKnownText) it checks only the
+// attributes' other rules.
 func (v *validator) texts() {
 	d := v.d
+	if v.knownText { // nothing to report but the attributes' other rules
+		for i, o := range d.Organizations {
+			v.attributes(KindOrganization, o.ID, i, o.Attributes)
+		}
+		for i, r := range d.Resources {
+			v.attributes(KindResource, r.ID, i, r.Attributes)
+		}
+		return
+	}
 	for i, o := range d.Organizations {
 		v.text(KindOrganization, o.ID, i, "id", o.ID, "name", o.Name, "root_resource_id", o.RootResourceID)
 		v.attributes(KindOrganization, o.ID, i, o.Attributes)

@@ -200,8 +200,15 @@ func (x *RoleIndex) Resolve(orgID, slug string) (Role, bool) {
 //     organization; the role resolves in the membership's organization and
 //     its resource type is the resource's type; (membership, role, resource)
 //     is unique.
-func (d *Dataset) Validate() error {
-	v := &validator{d: d}
+func (d *Dataset) Validate() error { return d.validate(false) }
+
+// ValidateKnownText is Validate for a dataset whose every string is known
+// to be text (CheckText), as a JSON data file's are once its bytes passed
+// the decoder's check: it does not check them again.
+func (d *Dataset) ValidateKnownText() error { return d.validate(true) }
+
+func (d *Dataset) validate(knownText bool) error {
+	v := &validator{d: d, knownText: knownText}
 	if d.MaxDepth < 0 {
 		v.add(KindDataset, "", -1, "max_depth", CodeInvalid, "max_depth %d is negative (0 means the default, %d)", d.MaxDepth, DefaultMaxDepth)
 	}
@@ -238,6 +245,7 @@ type validator struct {
 	envRoles    map[string]int    // slug → index in d.Roles
 	orgRoles    map[[2]string]int // {organization, slug} → index in d.Roles
 	memberIdx   map[string]int    // membership id → index
+	knownText   bool              // every string is text: see ValidateKnownText
 	resourceIdx map[string]int    // resource id → index
 	groupIdx    map[string]int    // group id → index
 }

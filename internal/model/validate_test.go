@@ -464,3 +464,20 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// TestValidateKnownText: Validate reports a string that is not text;
+// ValidateKnownText, told every string is text, does not look, but still
+// applies the attributes' size rule.
+func TestValidateKnownText(t *testing.T) {
+	d := validDataset()
+	d.Organizations[0].Name = "A\x00"
+	d.Resources[0].Attributes = Attributes{"blob": strings.Repeat("x", MaxAttributesBytes)}
+	name := where{"organization org_a", "name", CodeInvalid}
+	size := where{"resource r_ws", "attributes", CodeInvalid}
+	if got, want := problemsOf(t, d.Validate()), []where{name, size}; !cmp.Equal(got, want) {
+		t.Errorf("Validate: %v, want %v", got, want)
+	}
+	if got, want := problemsOf(t, d.ValidateKnownText()), []where{size}; !cmp.Equal(got, want) {
+		t.Errorf("ValidateKnownText: %v, want %v", got, want)
+	}
+}
