@@ -3,7 +3,9 @@ package relstore
 import (
 	"cmp"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/trellis-authz/trellis/internal/model"
 )
@@ -41,8 +43,11 @@ func build(ds *model.Dataset) (*state, error) {
 	for _, q := range ds.Quarantined {
 		st.putQuarantine(q)
 	}
-	st.buildOrder()
+	// The two orders read the tables and write only themselves.
+	var wg sync.WaitGroup
+	wg.Go(st.buildOrder)
 	st.buildMemberOrder()
+	wg.Wait()
 	st.ordered = true
 	st.str.arenaAtCompact = len(st.str.arena)
 	st.lists.dataAtCompact = len(st.lists.data)
@@ -235,10 +240,36 @@ func (st *state) checkDepth(rows []uint32, maxDepth int) error {
 	return nil
 }
 
+// minPart is the fewest assignments worth a goroutine of their own.
+const minPart = 1 << 14
+
+// assignmentGrant is assignment a's grant: its resource, principal (of
+// organization memberOrg[row]) and role key rows. It only reads st.
+func (st *state) assignmentGrant(a model.Assignment, memberOrg []string) (grant, error) {
+	mem, kind := st.membershipNamed(a.MembershipID), "membership"
+	if a.MembershipID == "" {
+		mem, kind = st.groupNamed(a.GroupID), "group"
+	}
+	if mem == 0 {
+		return grant{}, fmt.Errorf("assignment %s: unknown %s %q", a.ID, kind, a.Principal())
+	}
+	res := st.resourceNamed(a.ResourceID)
+	if res == 0 {
+		return grant{}, fmt.Errorf("assignment %s: unknown resource %q", a.ID, a.ResourceID)
+	}
+	k, err := st.roleKey(memberOrg[mem], a.RoleSlug)
+	if err != nil {
+		return grant{}, fmt.Errorf("assignment %s: %w", a.ID, err)
+	}
+	return grant{res, mem, k}, nil
+}
+
+// grant is a grant of the build: resource, principal and role key rows.
+type grant struct{ res, mem, key uint32 }
+
 // buildGrants makes the grant records: each membership's organization
 // roles on its organization's root, and every assignment.
 func (st *state) buildGrants(ds *model.Dataset) error {
-	type grant struct{ res, mem, key uint32 }
 	all := make([]grant, 0, len(ds.Assignments)+len(ds.Memberships))
 	memberOrg := make([]string, len(ds.Memberships)+1) // by membership row
 	var keys []uint32
@@ -285,24 +316,32 @@ func (st *state) buildGrants(ds *model.Dataset) error {
 		}
 		memberOrg[row] = g.OrganizationID
 	}
-	for _, a := range ds.Assignments {
-		mem, kind := st.membershipNamed(a.MembershipID), "membership"
-		if a.MembershipID == "" {
-			mem, kind = st.groupNamed(a.GroupID), "group"
-		}
-		if mem == 0 {
-			return fmt.Errorf("assignment %s: unknown %s %q", a.ID, kind, a.Principal())
-		}
-		res := st.resourceNamed(a.ResourceID)
-		if res == 0 {
-			return fmt.Errorf("assignment %s: unknown resource %q", a.ID, a.ResourceID)
-		}
-		k, err := st.roleKey(memberOrg[mem], a.RoleSlug)
-		if err != nil {
-			return fmt.Errorf("assignment %s: %w", a.ID, err)
-		}
-		all = append(all, grant{res, mem, k})
+	// The assignments' lookups only read the tables, so they run in
+	// parallel: a part of the list a goroutine, the first failing
+	// assignment's error reported.
+	as := ds.Assignments
+	resolved := make([]grant, len(as))
+	parts := min(runtime.GOMAXPROCS(0), max(1, len(as)/minPart))
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			for i := p * len(as) / parts; i < (p+1)*len(as)/parts; i++ {
+				var err error
+				if resolved[i], err = st.assignmentGrant(as[i], memberOrg); err != nil {
+					errs[p] = err
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
+	for _, err := range errs { // in list order
+		if err != nil {
+			return err
+		}
+	}
+	all = append(all, resolved...)
 	// Sorted, the grants of one (resource, membership) are adjacent with
 	// their keys in order: one record each.
 	slices.SortFunc(all, func(x, y grant) int {
