@@ -85,9 +85,10 @@ type fastDecoder struct {
 	// The document's decoder: its lists' decoders, running.
 	lists   sync.WaitGroup
 	sublist []*fastDecoder
-	// A list's decoder: where its list ends and whether it was decoded.
-	end int
-	ok  bool
+	// A list's decoder: where its list ends, how many objects it holds
+	// and whether it was decoded.
+	end, entries int
+	ok           bool
 }
 
 func newFastDecoder(data []byte, off, line int) *fastDecoder {
@@ -122,30 +123,37 @@ func decodeJSONFast(data []byte) (doc *document, lines map[string][]int, ok bool
 func (d *fastDecoder) startList(field reflect.Value, section string) bool {
 	d.ws()
 	l := newFastDecoder(d.data, d.off, d.line)
-	if !d.skipList() {
+	n, ok := d.skipList()
+	if !ok {
 		return false
 	}
-	l.end = d.off
+	l.end, l.entries = d.off, n
 	d.sublist = append(d.sublist, l)
 	d.lists.Go(func() { l.ok = l.list(field, section) && l.off == l.end })
 	return true
 }
 
 // skipList moves past the list that comes next without decoding it,
-// counting its lines; its strings are read as rawString does, so that a
-// bracket in a string is not taken for the list's end. What it skips is
-// decoded and checked by the list's own decoder.
-func (d *fastDecoder) skipList() bool {
+// counting its lines and the objects it holds, n; its strings are read as
+// rawString does, so that a bracket in a string is not taken for the
+// list's end. What it skips is decoded and checked by the list's own
+// decoder.
+func (d *fastDecoder) skipList() (n int, ok bool) {
 	d.ws()
 	start, depth := d.off, 0
 	for d.off < len(d.data) {
 		switch d.data[d.off] {
 		case '"':
 			if _, _, ok := d.rawString(); !ok {
-				return false
+				return 0, false
 			}
 			continue
-		case '{', '[':
+		case '{':
+			if depth == 1 {
+				n++
+			}
+			depth++
+		case '[':
 			depth++
 		case '}', ']':
 			depth--
@@ -156,7 +164,7 @@ func (d *fastDecoder) skipList() bool {
 		}
 	}
 	d.line += bytes.Count(d.data[start:d.off], []byte{'\n'})
-	return depth == 0 && d.off > start && d.data[start] == '['
+	return n, depth == 0 && d.off > start && d.data[start] == '['
 }
 
 // ws skips blanks, counting lines.
@@ -390,21 +398,15 @@ func (d *fastDecoder) list(field reflect.Value, section string) bool {
 	if et == nil || !d.consume('[') {
 		return false
 	}
-	var ls []int
-	// Entries go into chunks of growing size, copied once into the field
-	// at the end, instead of regrowing (and copying) one slice.
-	var (
-		chunks []reflect.Value
-		chunk  = reflect.MakeSlice(field.Type(), 0, 64)
-		total  int
-	)
+	// Entries go straight into a slice of the size skipList counted.
+	var ls []int // nil for an empty list, as the strict decoder records it
+	if d.entries > 0 {
+		ls = make([]int, 0, d.entries)
+	}
+	list := reflect.MakeSlice(field.Type(), d.entries, d.entries)
+	n := 0
 	finish := func() {
-		s := reflect.MakeSlice(field.Type(), total+chunk.Len(), total+chunk.Len())
-		at := 0
-		for _, c := range append(chunks, chunk) {
-			at += reflect.Copy(s.Slice(at, at+c.Len()), c)
-		}
-		field.Set(s)
+		field.Set(list.Slice(0, n))
 		d.lines[section] = ls
 	}
 	if d.peek() == ']' {
@@ -418,15 +420,11 @@ func (d *fastDecoder) list(field reflect.Value, section string) bool {
 		}
 		ls = append(ls, d.line)
 		d.off++
-		n := chunk.Len()
-		if n == chunk.Cap() {
-			chunks = append(chunks, chunk)
-			total += n
-			chunk = reflect.MakeSlice(field.Type(), 0, min(2*n, 1<<16))
-			n = 0
+		if n == list.Len() { // more objects than skipList counted: not so
+			return false
 		}
-		chunk = chunk.Slice(0, n+1)
-		if !d.object(chunk.Index(n), et, false) {
+		n++
+		if !d.object(list.Index(n-1), et, false) {
 			return false
 		}
 		switch d.peek() {
