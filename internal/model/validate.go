@@ -3,8 +3,10 @@ package model
 import (
 	"fmt"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Problem codes: the Code of a Problem, one per kind of rule a Dataset can
@@ -774,66 +776,90 @@ func (v *validator) assignments() {
 		func(i, j int) bool {
 			return as[i].Principal() == as[j].Principal() && as[i].RoleSlug == as[j].RoleSlug && as[i].ResourceID == as[j].ResourceID
 		})
-	for i, a := range as {
-		switch {
-		case a.ID == "":
-			v.add(KindAssignment, "", i, "id", CodeInvalid, "id is required")
-		case idRepeats[i]:
-			v.add(KindAssignment, a.ID, i, "id", CodeDuplicate, "assignment id %q is used more than once", a.ID)
-			continue
-		}
+	// Each assignment's checks only read the validator's indexes, so they
+	// run in parallel: a part of the list a goroutine, with problems of its
+	// own, appended in list order.
+	parts := make([]validator, min(runtime.GOMAXPROCS(0), max(1, len(as)/minPart)))
+	var wg sync.WaitGroup
+	for p := range parts {
+		parts[p] = *v
+		parts[p].problems = nil
+		wg.Go(func() {
+			for i := p * len(as) / len(parts); i < (p+1)*len(as)/len(parts); i++ {
+				parts[p].assignment(i, as[i], idRepeats[i], tripleRepeats[i])
+			}
+		})
+	}
+	wg.Wait()
+	for _, part := range parts {
+		v.problems = append(v.problems, part.problems...)
+	}
+}
 
-		var mOrg string
-		if gi, ok := v.groupIdx[a.GroupID]; ok && a.MembershipID == "" {
-			mOrg = v.d.Groups[gi].OrganizationID
-		} else if a.GroupID != "" && a.MembershipID != "" {
-			v.add(KindAssignment, a.ID, i, "group_id", CodeInvalid, "an assignment names a membership or a group, not both")
-		} else if a.GroupID != "" {
-			v.add(KindAssignment, a.ID, i, "group_id", CodeUnknownReference, "unknown group %q", a.GroupID)
-		} else if mi, ok := v.memberIdx[a.MembershipID]; ok {
-			mOrg = v.d.Memberships[mi].OrganizationID
-		} else if a.MembershipID == "" {
-			v.add(KindAssignment, a.ID, i, "membership_id", CodeInvalid, "membership_id is required")
-		} else {
-			v.add(KindAssignment, a.ID, i, "membership_id", CodeUnknownReference, "unknown membership %q", a.MembershipID)
-		}
+// minPart is the fewest entries worth a goroutine of their own.
+const minPart = 1 << 14
 
-		var resOrg, resType string
-		if org, ok := v.rootOrgs[a.ResourceID]; ok {
-			resOrg, resType = org, OrganizationType
-		} else if ri, ok := v.resourceIdx[a.ResourceID]; ok {
-			resOrg, resType = v.d.Resources[ri].OrganizationID, v.d.Resources[ri].Type
-		} else if a.ResourceID == "" {
-			v.add(KindAssignment, a.ID, i, "resource_id", CodeInvalid, "resource_id is required")
-		} else {
-			v.add(KindAssignment, a.ID, i, "resource_id", CodeUnknownReference, "unknown resource %q", a.ResourceID)
-		}
+// assignment checks assignment a, entry i, whose id repeats an earlier
+// entry's (idRepeat) or whose principal, role and resource do (tripleRepeat).
+func (v *validator) assignment(i int, a Assignment, idRepeat, tripleRepeat bool) {
+	switch {
+	case a.ID == "":
+		v.add(KindAssignment, "", i, "id", CodeInvalid, "id is required")
+	case idRepeat:
+		v.add(KindAssignment, a.ID, i, "id", CodeDuplicate, "assignment id %q is used more than once", a.ID)
+		return
+	}
 
-		if mOrg != "" && resOrg != "" && mOrg != resOrg {
-			v.add(KindAssignment, a.ID, i, "resource_id", CodeCrossOrganization,
-				"resource %q is in organization %q but %s %q is in %q", a.ResourceID, resOrg, principalKind(a), a.Principal(), mOrg)
-		}
+	var mOrg string
+	if gi, ok := v.groupIdx[a.GroupID]; ok && a.MembershipID == "" {
+		mOrg = v.d.Groups[gi].OrganizationID
+	} else if a.GroupID != "" && a.MembershipID != "" {
+		v.add(KindAssignment, a.ID, i, "group_id", CodeInvalid, "an assignment names a membership or a group, not both")
+	} else if a.GroupID != "" {
+		v.add(KindAssignment, a.ID, i, "group_id", CodeUnknownReference, "unknown group %q", a.GroupID)
+	} else if mi, ok := v.memberIdx[a.MembershipID]; ok {
+		mOrg = v.d.Memberships[mi].OrganizationID
+	} else if a.MembershipID == "" {
+		v.add(KindAssignment, a.ID, i, "membership_id", CodeInvalid, "membership_id is required")
+	} else {
+		v.add(KindAssignment, a.ID, i, "membership_id", CodeUnknownReference, "unknown membership %q", a.MembershipID)
+	}
 
-		org := mOrg
-		if org == "" {
-			org = resOrg
-		}
-		switch r, ok := v.resolveRole(org, a.RoleSlug); {
-		case a.RoleSlug == "":
-			v.add(KindAssignment, a.ID, i, "role", CodeInvalid, "role is required")
-		case !ok && org != "":
-			v.add(KindAssignment, a.ID, i, "role", CodeUnknownReference, "unknown role %q in organization %q", a.RoleSlug, org)
-		case !ok:
-			v.add(KindAssignment, a.ID, i, "role", CodeUnknownReference, "unknown role %q", a.RoleSlug)
-		case resType != "" && r.ResourceType != resType:
-			v.add(KindAssignment, a.ID, i, "role", CodeRoleTypeMismatch,
-				"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, r.ResourceType, a.ResourceID, resType)
-		}
+	var resOrg, resType string
+	if org, ok := v.rootOrgs[a.ResourceID]; ok {
+		resOrg, resType = org, OrganizationType
+	} else if ri, ok := v.resourceIdx[a.ResourceID]; ok {
+		resOrg, resType = v.d.Resources[ri].OrganizationID, v.d.Resources[ri].Type
+	} else if a.ResourceID == "" {
+		v.add(KindAssignment, a.ID, i, "resource_id", CodeInvalid, "resource_id is required")
+	} else {
+		v.add(KindAssignment, a.ID, i, "resource_id", CodeUnknownReference, "unknown resource %q", a.ResourceID)
+	}
 
-		if tripleRepeats[i] {
-			v.add(KindAssignment, a.ID, i, "", CodeDuplicate,
-				"%s %q already has role %q on resource %q", principalKind(a), a.Principal(), a.RoleSlug, a.ResourceID)
-		}
+	if mOrg != "" && resOrg != "" && mOrg != resOrg {
+		v.add(KindAssignment, a.ID, i, "resource_id", CodeCrossOrganization,
+			"resource %q is in organization %q but %s %q is in %q", a.ResourceID, resOrg, principalKind(a), a.Principal(), mOrg)
+	}
+
+	org := mOrg
+	if org == "" {
+		org = resOrg
+	}
+	switch r, ok := v.resolveRole(org, a.RoleSlug); {
+	case a.RoleSlug == "":
+		v.add(KindAssignment, a.ID, i, "role", CodeInvalid, "role is required")
+	case !ok && org != "":
+		v.add(KindAssignment, a.ID, i, "role", CodeUnknownReference, "unknown role %q in organization %q", a.RoleSlug, org)
+	case !ok:
+		v.add(KindAssignment, a.ID, i, "role", CodeUnknownReference, "unknown role %q", a.RoleSlug)
+	case resType != "" && r.ResourceType != resType:
+		v.add(KindAssignment, a.ID, i, "role", CodeRoleTypeMismatch,
+			"role %q is of resource type %q but resource %q is of type %q", a.RoleSlug, r.ResourceType, a.ResourceID, resType)
+	}
+
+	if tripleRepeat {
+		v.add(KindAssignment, a.ID, i, "", CodeDuplicate,
+			"%s %q already has role %q on resource %q", principalKind(a), a.Principal(), a.RoleSlug, a.ResourceID)
 	}
 }
 

@@ -481,3 +481,25 @@ func TestValidateKnownText(t *testing.T) {
 		t.Errorf("ValidateKnownText: %v, want %v", got, want)
 	}
 }
+
+// TestValidateManyAssignments: with assignments enough to be checked in
+// parts, on several goroutines, the problems are those of each assignment,
+// in list order.
+func TestValidateManyAssignments(t *testing.T) {
+	d := validDataset()
+	n := 3*minPart + 7
+	var want []where
+	for i := range n {
+		om := fmt.Sprintf("om_x%d", i)
+		d.Memberships = append(d.Memberships, Membership{ID: om, UserID: om, OrganizationID: "org_a", Status: StatusActive})
+		a := Assignment{ID: fmt.Sprintf("as_x%d", i), MembershipID: om, RoleSlug: "ws-admin", ResourceID: "r_ws"}
+		if i%997 == 0 {
+			a.ResourceID = "r_missing"
+			want = append(want, where{"assignment " + a.ID, "resource_id", CodeUnknownReference})
+		}
+		d.Assignments = append(d.Assignments, a)
+	}
+	if got := problemsOf(t, d.Validate()); !cmp.Equal(got, want) {
+		t.Errorf("problems (-got +want):\n%s", cmp.Diff(got, want))
+	}
+}
