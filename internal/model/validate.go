@@ -235,8 +235,9 @@ func (d *Dataset) validate(knownText bool) error {
 // first entity of a key only, so later checks resolve references the same
 // way whatever duplicates exist.
 type validator struct {
-	d        *Dataset
-	problems []Problem
+	d         *Dataset
+	problems  []Problem
+	knownText bool // every string is text: see ValidateKnownText
 
 	orgs        map[string]string // organization id → its root resource id
 	rootOrgs    map[string]string // root resource id → organization id
@@ -247,7 +248,6 @@ type validator struct {
 	envRoles    map[string]int    // slug → index in d.Roles
 	orgRoles    map[[2]string]int // {organization, slug} → index in d.Roles
 	memberIdx   map[string]int    // membership id → index
-	knownText   bool              // every string is text: see ValidateKnownText
 	resourceIdx map[string]int    // resource id → index
 	groupIdx    map[string]int    // group id → index
 }
