@@ -23,7 +23,7 @@ type serveEventsFlags struct {
 }
 
 func (f *serveEventsFlags) register(fs *pflag.FlagSet) {
-	fs.DurationVar(&f.Retention, "event-retention", events.DefaultRetention, "how long events are kept (GET /events, /v1/watch); events an enabled webhook endpoint has not received are kept until it has")
+	fs.DurationVar(&f.Retention, "event-retention", events.DefaultRetention, "how long events are kept (GET /events, /v1/watch); events an enabled webhook endpoint has not received are kept until it has. The change log followers read is kept as long (a follower further behind loads a snapshot)")
 	fs.BoolVar(&f.Webhooks, "webhooks", true, "deliver webhooks from this instance (several instances share the work, each event delivered once)")
 }
 
@@ -54,8 +54,8 @@ func withEvents(next http.Handler, f serveEventsFlags, pg *pgSource, dsn string,
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		duties := events.Duties{Log: l, DSN: dsn, Waker: waker, Retention: f.Retention, Webhooks: f.Webhooks,
-			ReadOnly: pg.store.InRecovery, Logger: log}
+		duties := events.Duties{Log: l, DSN: dsn, Waker: waker, Retention: f.Retention, PruneChanges: pg.store.PruneChangesBefore,
+			Webhooks: f.Webhooks, ReadOnly: pg.store.InRecovery, Logger: log}
 		go func() { duties.Run(ctx, readOnly); close(done) }()
 		stop = func() {
 			cancel()

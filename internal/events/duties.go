@@ -20,7 +20,11 @@ type Duties struct {
 	DSN       string // for LISTEN
 	Waker     *Waker
 	Retention time.Duration // what the pruner keeps
-	Webhooks  bool
+	// PruneChanges, when set, prunes the change log of what is older than
+	// the time it is given (postgres.Store.PruneChangesBefore); the
+	// pruner calls it just before it prunes the events of that age.
+	PruneChanges func(ctx context.Context, before time.Time) error
+	Webhooks     bool
 	// ReadOnly reports whether the database is read-only (postgres.Store's
 	// InRecovery).
 	ReadOnly func(context.Context) (bool, error)
@@ -53,13 +57,35 @@ func (d Duties) Run(ctx context.Context, readOnly bool) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { d.Waker.Listen(ctx, d.DSN, log) })
-	wg.Go(func() {
-		d.Log.RunPruner(ctx, d.Retention, pruneInterval, func(err error) { log.Warn("events: prune failed", "error", err) })
-	})
+	wg.Go(func() { d.prune(ctx, log) })
 	if d.Webhooks {
 		wg.Go(func() { NewDeliverer(d.Log, DelivererConfig{Logger: log}).Run(ctx, d.Waker) })
 	}
 	wg.Wait()
+}
+
+// prune prunes the change log (PruneChanges) and then the events older
+// than Retention, at once and every pruneInterval until ctx ends. In that
+// order: the change log's cut is found by the age of its events.
+func (d Duties) prune(ctx context.Context, log *slog.Logger) {
+	t := time.NewTicker(pruneInterval)
+	defer t.Stop()
+	for {
+		before := time.Now().Add(-d.Retention)
+		if d.PruneChanges != nil {
+			if err := d.PruneChanges(ctx, before); err != nil && ctx.Err() == nil {
+				log.Warn("events: prune the change log failed", "error", err)
+			}
+		}
+		if _, err := d.Log.Prune(ctx, before); err != nil && ctx.Err() == nil {
+			log.Warn("events: prune failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // awaitPromotion polls for the waiters until the database answers that it

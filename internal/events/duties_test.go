@@ -70,3 +70,45 @@ func TestDutiesOnPromotion(t *testing.T) {
 	})
 	checkReceived(t, l, rc)
 }
+
+// TestDutiesPruneTheChangeLog: the pruner prunes the change log first, while
+// the events that date its cut are still there, then the events; with
+// every event two days old and a day's retention, the change log keeps
+// only its newest revision and the events log is empty.
+func TestDutiesPruneTheChangeLog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s, dsn := demoDB(t)
+	head := writeOrg(t, s, 0, false)
+	if _, err := s.DB().ExecContext(ctx, "UPDATE events SET created_at = now() - interval '2 days'"); err != nil {
+		t.Fatal(err)
+	}
+	l := events.NewLog(s.DB())
+	pruned := make(chan int, 1)
+	d := events.Duties{Log: l, DSN: dsn, Waker: &events.Waker{}, Retention: 24 * time.Hour,
+		PruneChanges: func(ctx context.Context, before time.Time) error {
+			var old int
+			if err := s.DB().QueryRowContext(ctx, "SELECT count(*) FROM events WHERE created_at < $1", before).Scan(&old); err != nil {
+				return err
+			}
+			err := s.PruneChangesBefore(ctx, before)
+			select {
+			case pruned <- old:
+			default:
+			}
+			return err
+		}}
+	done := make(chan struct{})
+	go func() { d.Run(ctx, false); close(done) }()
+	defer func() { cancel(); <-done }()
+	if old := <-pruned; old == 0 {
+		t.Fatal("the change log was pruned after the events that date its cut")
+	}
+	waitFor(t, 10*time.Second, "the events pruned", func() bool {
+		evs, err := l.List(ctx, events.Query{})
+		return err == nil && len(evs) == 0
+	})
+	var oldest int64
+	if err := s.DB().QueryRowContext(ctx, "SELECT min(revision) FROM change_revisions").Scan(&oldest); err != nil || oldest != head {
+		t.Errorf("oldest revision kept %d (%v), want the head %d", oldest, err, head)
+	}
+}

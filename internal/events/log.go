@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -141,22 +140,4 @@ func (l *Log) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("events: prune: %w", err)
 	}
 	return n, nil
-}
-
-// RunPruner prunes events older than retention every interval until ctx
-// ends. Errors are returned to report and do not stop it: it calls report
-// with each (report may be nil).
-func (l *Log) RunPruner(ctx context.Context, retention, interval time.Duration, report func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := l.Prune(ctx, time.Now().Add(-retention)); err != nil && report != nil && !errors.Is(err, context.Canceled) {
-			report(err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

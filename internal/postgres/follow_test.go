@@ -475,3 +475,56 @@ func TestResyncAfterPrune(t *testing.T) {
 		t.Errorf("%d full loads, want 2 (the first and the resync)", app.loads)
 	}
 }
+
+// TestPruneChangesBefore: the change log is pruned of the revisions whose
+// events are all older than the cut, and keeps the rest and the newest
+// revision.
+func TestPruneChangesBefore(t *testing.T) {
+	ctx := context.Background()
+	s := demoStore(t)
+	var revs []int64
+	for _, status := range []string{model.StatusActive, model.StatusInactive, model.StatusActive} {
+		rev, err := s.Write(ctx, []model.Change{upsert(&model.Membership{ID: "om_erin", UserID: "user_erin", OrganizationID: "org_globex", Status: status, RoleSlugs: []string{"org-member"}})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		revs = append(revs, rev)
+	}
+	kept := func() (oldest, logged int64) {
+		t.Helper()
+		if err := s.DB().QueryRowContext(ctx, `SELECT min(revision), (SELECT count(*) FROM change_log c JOIN change_revisions r USING (txid) WHERE r.revision < $1)
+			FROM change_revisions`, revs[2]).Scan(&oldest, &logged); err != nil {
+			t.Fatal(err)
+		}
+		return oldest, logged
+	}
+	// Every revision up to the second is two days old.
+	if _, err := s.DB().ExecContext(ctx, "UPDATE events SET created_at = now() - interval '2 days' WHERE revision <= $1", revs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PruneChangesBefore(ctx, time.Now().Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, _ := kept(); oldest >= revs[0] {
+		t.Fatalf("nothing is older than 3 days, yet the oldest revision kept is %d of %v", oldest, revs)
+	}
+	if err := s.PruneChangesBefore(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, logged := kept(); oldest != revs[2] || logged != 0 {
+		t.Errorf("oldest revision kept %d, %d changes logged below it; want %d and 0", oldest, logged, revs[2])
+	}
+	// All of it old: the newest revision stays, the head.
+	if _, err := s.DB().ExecContext(ctx, "UPDATE events SET created_at = now() - interval '2 days'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PruneChangesBefore(ctx, time.Now().Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if head, err := s.Head(ctx); err != nil || head != revs[2] {
+		t.Errorf("head %d (%v), want %d", head, err, revs[2])
+	}
+	if oldest, _ := kept(); oldest != revs[2] {
+		t.Errorf("oldest revision kept %d, want the head %d", oldest, revs[2])
+	}
+}

@@ -57,6 +57,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -183,6 +184,28 @@ func (s *Store) Prune(ctx context.Context, before int64) error {
 		_, err := tx.ExecContext(ctx, "UPDATE change_feed_state SET resync_revision = greatest(resync_revision, $1)", before-1)
 		return err
 	})
+}
+
+// PruneChangesBefore prunes (Prune) the change log of the revisions whose
+// events were all made before t: those up to the newest revision with an
+// event older than t (revisions commit in order, their events at commit),
+// keeping the newest revision. The event log's pruner calls it just before
+// it prunes the events themselves (events.Duties): the change log is kept
+// as long as the events.
+func (s *Store) PruneChangesBefore(ctx context.Context, t time.Time) error {
+	var last sql.NullInt64
+	err := s.db.GetContext(ctx, &last, `SELECT revision FROM events WHERE created_at < $1 ORDER BY created_at DESC, position DESC LIMIT 1`, t)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return translateUnavailable(fmt.Errorf("postgres: prune the change log: %w", err))
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Prune(ctx, min(last.Int64+1, head))
 }
 
 // ReadTx runs fn in a read-only REPEATABLE READ transaction: every read of
