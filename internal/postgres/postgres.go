@@ -193,19 +193,16 @@ func (s *Store) Prune(ctx context.Context, before int64) error {
 // it prunes the events themselves (events.Duties): the change log is kept
 // as long as the events.
 func (s *Store) PruneChangesBefore(ctx context.Context, t time.Time) error {
-	var last sql.NullInt64
-	err := s.db.GetContext(ctx, &last, `SELECT revision FROM events WHERE created_at < $1 ORDER BY created_at DESC, position DESC LIMIT 1`, t)
+	var before int64
+	err := s.db.GetContext(ctx, &before, `SELECT least(revision + 1, (SELECT max(revision) FROM change_revisions))
+		FROM events WHERE created_at < $1 ORDER BY created_at DESC, position DESC LIMIT 1`, t)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
 	case err != nil:
 		return translateUnavailable(fmt.Errorf("postgres: prune the change log: %w", err))
 	}
-	head, err := s.Head(ctx)
-	if err != nil {
-		return err
-	}
-	return s.Prune(ctx, min(last.Int64+1, head))
+	return s.Prune(ctx, before)
 }
 
 // ReadTx runs fn in a read-only REPEATABLE READ transaction: every read of
