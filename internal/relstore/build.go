@@ -147,16 +147,8 @@ func (st *state) buildResources(ds *model.Dataset) error {
 	}
 	// Parents first, checked for depth and cycles before any child list is
 	// linked, so that a cycle is reported rather than followed.
-	var last struct { // the last resource's parent: siblings come in runs
-		org, name string
-		row       uint32
-	}
 	for i, res := range ds.Resources {
-		parent := last.row
-		if res.ParentID != last.name || res.ParentID == "" && res.OrganizationID != last.org || parent == 0 {
-			parent = st.parentOf(res)
-			last.org, last.name, last.row = res.OrganizationID, res.ParentID, parent
-		}
+		parent := st.parentOf(res)
 		if parent == 0 {
 			return fmt.Errorf("resource %s: unknown parent %q", res.ID, res.ParentID)
 		}
